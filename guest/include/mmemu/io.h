@@ -1,0 +1,124 @@
+/*
+ * mmemu/io.h - ioremap and MMIO accessors (arch/x86/include/asm/io.h).
+ *
+ * ioremap(phys, size) maps a device's physical window into the vmalloc
+ * area with uncached PTEs (one hypercall to mmemu/arch/x86/ioremap.py); the
+ * accessors below are plain volatile moves with a "memory" clobber, as on
+ * x86 Linux, so the compiler neither drops, merges nor reorders them, and
+ * each reaches the emulated device through the page tables.  Physical
+ * addresses with no device behind them read all ones, as on a PC bus.
+ *
+ * Hypercall numbers mirror mmemu/runtime/hc_io.py.
+ */
+#ifndef _MMEMU_IO_H
+#define _MMEMU_IO_H
+
+#include <mmemu/types.h>
+#include <mmemu/compiler.h>
+#include <mmemu/hypercall.h>
+
+#define HC_IOREMAP	(HC_IO_BASE + 0)	/* (phys, size) -> address */
+#define HC_IOUNMAP	(HC_IO_BASE + 1)	/* (addr) */
+
+#ifndef __iomem
+#define __iomem		/* sparse's address-space marker; nothing to the compiler */
+#endif
+
+/*
+ * void __iomem *ioremap(resource_size_t offset, unsigned long size):
+ * NULL for size 0, for RAM in use ("ioremap on RAM at ..."), or when the
+ * vmalloc area is full.  An unaligned offset is mapped page-aligned and
+ * the returned pointer carries the offset.
+ */
+static __always_inline void __iomem *ioremap(phys_addr_t offset, unsigned long size)
+{
+	return (void __iomem *)hypercall2(HC_IOREMAP, offset, size);
+}
+
+/* void iounmap(volatile void __iomem *addr) */
+static __always_inline void iounmap(volatile void __iomem *addr)
+{
+	hypercall1(HC_IOUNMAP, (unsigned long)addr);
+}
+
+#define build_mmio_read(name, size, type, reg)				\
+static __always_inline type name(const volatile void __iomem *addr)	\
+{									\
+	type ret;							\
+	__asm__ __volatile__("mov" size " %1,%0" : reg(ret)		\
+			     : "m"(*(const volatile type *)addr) : "memory"); \
+	return ret;							\
+}
+
+#define build_mmio_write(name, size, type, reg)				\
+static __always_inline void name(type val, volatile void __iomem *addr)	\
+{									\
+	__asm__ __volatile__("mov" size " %0,%1" : : reg(val),		\
+			     "m"(*(volatile type *)addr) : "memory");	\
+}
+
+build_mmio_read(readb, "b", u8, "=q")
+build_mmio_read(readw, "w", u16, "=r")
+build_mmio_read(readl, "l", u32, "=r")
+build_mmio_write(writeb, "b", u8, "q")
+build_mmio_write(writew, "w", u16, "r")
+build_mmio_write(writel, "l", u32, "r")
+
+#define __raw_readb	readb
+#define __raw_readw	readw
+#define __raw_readl	readl
+#define __raw_writeb	writeb
+#define __raw_writew	writew
+#define __raw_writel	writel
+#define readb_relaxed	readb
+#define readw_relaxed	readw
+#define readl_relaxed	readl
+#define writeb_relaxed	writeb
+#define writew_relaxed	writew
+#define writel_relaxed	writel
+
+/* lib/iomap.c's names, for MMIO (no port I/O here) */
+#define ioread8		readb
+#define ioread16	readw
+#define ioread32	readl
+#define iowrite8	writeb
+#define iowrite16	writew
+#define iowrite32	writel
+
+/* Barriers (arch/x86/include/asm/barrier.h, 32-bit without SSE2). */
+#ifndef mb
+#define mb()	__asm__ __volatile__("lock; addl $0,-4(%%esp)" : : : "memory", "cc")
+#define rmb()	mb()
+#define wmb()	mb()
+#endif
+
+static __always_inline void memset_io(volatile void __iomem *addr, int value,
+				      size_t count)
+{
+	volatile u8 __iomem *p = addr;
+
+	while (count--)
+		writeb((u8)value, p++);
+}
+
+static __always_inline void memcpy_fromio(void *dst, const volatile void __iomem *src,
+					  size_t count)
+{
+	u8 *d = dst;
+	const volatile u8 __iomem *s = src;
+
+	while (count--)
+		*d++ = readb(s++);
+}
+
+static __always_inline void memcpy_toio(volatile void __iomem *dst, const void *src,
+					size_t count)
+{
+	volatile u8 __iomem *d = dst;
+	const u8 *s = src;
+
+	while (count--)
+		writeb(*s++, d++);
+}
+
+#endif /* _MMEMU_IO_H */

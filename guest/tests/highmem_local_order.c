@@ -1,0 +1,47 @@
+/*
+ * highmem_local_order.c - kmap_local mappings are a stack.
+ *
+ * Unmapping out of order is 6.1's WARN_ON_ONCE at mm/highmem.c:610, and the
+ * slot unmapped is the innermost one whatever address was passed; nesting
+ * 16 deep is "kernel BUG at mm/highmem.c:467!" (kmap_local_idx_push), which
+ * mmemu reports and refuses (NULL).
+ * Exit status: 0 when every check held, else the number of the first that failed.
+ */
+#include <mmemu.h>
+#include <mmemu/highmem.h>
+
+#define CHECK(n, cond)							\
+	do {								\
+		if (!(cond)) {						\
+			pr_err("check %d failed: %s\n", (n), #cond);	\
+			return (n);					\
+		}							\
+	} while (0)
+
+int main(void)
+{
+	struct page *page = alloc_page(GFP_HIGHUSER);
+	void *a, *b, *m[KM_MAX_IDX];
+	int i;
+
+	CHECK(1, page && PageHighMem(page));
+	a = kmap_local_page(page);
+	b = kmap_local_page(page);
+	CHECK(2, a != b && MMEMU_PERCPU->kmap_atomic_idx == 2);
+	kunmap_local(a);			/* out of order: WARN, b's slot goes */
+	CHECK(3, MMEMU_PERCPU->kmap_atomic_idx == 1);
+	kunmap_local(b);			/* pops a's slot (no second warning: ONCE) */
+	CHECK(4, MMEMU_PERCPU->kmap_atomic_idx == 0 && mmemu_check() == 0);
+
+	for (i = 0; i < KM_MAX_IDX - 1; i++) {
+		m[i] = kmap_local_page(page);
+		CHECK(5, m[i] != NULL);
+	}
+	m[i] = kmap_local_page(page);		/* the 16th: kernel BUG at mm/highmem.c:467! */
+	CHECK(6, m[i] == NULL && MMEMU_PERCPU->kmap_atomic_idx == KM_MAX_IDX - 1);
+	while (i-- > 0)
+		kunmap_local(m[i]);
+	CHECK(7, MMEMU_PERCPU->kmap_atomic_idx == 0 && preempt_count() == 0);
+	__free_page(page);
+	return mmemu_check() == 0 ? 0 : 20;
+}

@@ -1,0 +1,132 @@
+"""ioremap: map device memory into the vmalloc area, uncached.
+
+Models arch/x86/mm/ioremap.c of Linux 6.1 (i386, non-PAE):
+
+* __ioremap_caller(): refuses size 0 and ranges that wrap; refuses RAM in
+  use (__ioremap_check_ram(): a whole page of "System RAM" whose struct
+  page is not PageReserved) with WARN_ONCE "ioremap on RAM at %pa - %pa";
+  maps the page-aligned cover of an unaligned request and returns its base
+  plus the offset; takes a VM_IOREMAP area (aligned to the size's power of
+  two, at most 128 pages, as __get_vm_area_node() does for ioremap) and
+  fills it with __PAGE_KERNEL_NOCACHE PTEs (0x173: PCD, which is what
+  _PAGE_CACHE_MODE_UC_MINUS comes to without PAT); warns "resource sanity
+  check ... mapping multiple BARs" when the range runs past a device window
+  (kernel/resource.c:iomem_map_sanity_check());
+* iounmap(): addresses at or below high_memory are ignored, as in 6.1;
+  otherwise the ioremap area holding the address is unmapped and freed, and
+  anything else gets "iounmap: bad address %p" and a stack dump.
+
+Guest accesses through the mapping reach the device model's MMIO callbacks
+through the page tables.  A range with no device behind it is given the
+bus's all-ones catch-all (mmemu.devices.DeviceBus.map_unbacked), so reads
+there return all ones as on a PC instead of stopping the CPU.
+
+Differs: no PAT memtype tracking (memtype_reserve) and no mmiotrace; an
+iounmap() of a vmalloc or vmap area is refused as a bad address (6.1 would
+tear down whatever vm area holds the address), so the allocators stay
+consistent; pointers print in full (no hashing).
+"""
+from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE
+from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
+from mmemu.log import KERN_ERR, KERN_WARNING
+from mmemu.mm.mmzone import PG_reserved, W_FLAGS
+from mmemu.mm.vmalloc import VM_IOREMAP
+
+PHYS_ADDR_MAX = 0xFFFFFFFF           # phys_addr_t is 32 bits without PAE
+PAGE_KERNEL_IO_NOCACHE = __PAGE_KERNEL_NOCACHE
+
+
+def ioremap(machine, phys_addr, size, caller=None):
+    """void __iomem *ioremap(resource_size_t offset, unsigned long size).
+
+    Returns the virtual address for phys_addr, or None (NULL).
+    """
+    return ioremap_caller(machine, phys_addr, size, PAGE_KERNEL_IO_NOCACHE, caller)
+
+
+def ioremap_caller(machine, phys_addr, size, prot, caller=None):
+    """__ioremap_caller(): see the module docstring."""
+    vm = machine.vmalloc
+    last_addr = phys_addr + size - 1
+    if not size or last_addr > PHYS_ADDR_MAX:
+        return None
+    if ioremap_check_ram(machine, phys_addr, last_addr):
+        _warn_once(vm, "ioremap on RAM", f"ioremap on RAM at 0x{phys_addr:08x} - "
+                   f"0x{last_addr:08x}", "__ioremap_caller")
+        return None
+    offset = phys_addr & ~PAGE_MASK
+    phys_addr &= PAGE_MASK
+    size = (((last_addr + 1 + PAGE_SIZE - 1) & PAGE_MASK) - phys_addr) & PHYS_ADDR_MAX
+    area = vm.get_vm_area_caller(size, VM_IOREMAP, caller)
+    if area is None:
+        return None
+    area.phys_addr, area.prot = phys_addr, prot
+    machine.devices.map_unbacked(phys_addr, phys_addr + size)
+    first = phys_addr >> PAGE_SHIFT
+    if not vm.vmap_pages_range(area.addr, range(first, first + (size >> PAGE_SHIFT)), prot):
+        vm.remove_vm_area(area.addr)
+        return None
+    if iomem_map_sanity_check(machine, phys_addr + offset, last_addr):
+        vm.report(f"caller {caller or '?'} mapping multiple BARs", KERN_WARNING)
+    return area.addr + offset
+
+
+def iounmap(machine, addr, caller=None):
+    """void iounmap(volatile void __iomem *addr)."""
+    vm = machine.vmalloc
+    if addr <= machine.layout.high_memory:
+        return
+    area = vm.find_vm_area(addr & PAGE_MASK)
+    if area is None or not area.flags & VM_IOREMAP:
+        vm.report(f"iounmap: bad address {addr & PAGE_MASK:08x}\n" + vm.dump_stack(), KERN_ERR)
+        return
+    vm.vunmap(area.addr, caller=caller)
+
+
+def ioremap_check_ram(machine, first, last):
+    """__ioremap_check_ram() over every System RAM range [first, last] touches.
+
+    True when a whole page of it is RAM whose struct page is not
+    PageReserved (pages reserved at boot, like the kernel image, may be
+    remapped; a page that is free or allocated may not).  As in 6.1, only
+    whole pages inside the request count.
+    """
+    mem_map, u32 = machine.mem_map, machine.pm.u32
+    for r in machine.cfg.ram:
+        start, end = max(first, r.start), min(last, r.end - 1)
+        if start > end:
+            continue
+        start_pfn = (start + PAGE_SIZE - 1) >> PAGE_SHIFT
+        stop_pfn = min((end + 1) >> PAGE_SHIFT, mem_map.nr_pages)   # pfn_valid()
+        if stop_pfn <= start_pfn:
+            continue
+        flags = u32[mem_map.page_word(start_pfn, W_FLAGS):mem_map.page_word(stop_pfn, W_FLAGS):8]
+        if any(not f >> PG_reserved & 1 for f in flags.tolist()):
+            return True
+    return False
+
+
+def iomem_map_sanity_check(machine, addr, end):
+    """iomem_map_sanity_check(): warn when [addr, end] runs past a device window.
+
+    Returns True after the warning ("resource sanity check: requesting
+    [mem ...], which spans more than NAME [mem ...]").
+    """
+    for w in machine.devices.windows:
+        if w.base > end or w.end - 1 < addr:
+            continue
+        if w.base >> PAGE_SHIFT <= addr >> PAGE_SHIFT and (w.end - 1) >> PAGE_SHIFT >= end >> PAGE_SHIFT:
+            continue
+        machine.vmalloc.report(f"resource sanity check: requesting [mem 0x{addr:08x}-0x{end:08x}], "
+                               f"which spans more than {w.name} [mem 0x{w.base:08x}-0x{w.end - 1:08x}]",
+                               KERN_WARNING)
+        return True
+    return False
+
+
+def _warn_once(vm, key, text, function):
+    """WARN_ONCE() in arch/x86/mm/ioremap.c: the first time only."""
+    if key in vm.warned_once:
+        return
+    vm.warned_once.add(key)
+    vm.warn(text + "\n" + vm.warning_block(function, "arch/x86/mm/ioremap.c"))

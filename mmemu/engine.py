@@ -1,0 +1,283 @@
+"""The one module that talks to Unicorn.
+
+Everything else sees guest physical memory as a PhysMem and the CPU through
+the few methods here: map RAM and MMIO, switch paging on, flush the TLB,
+read registers, hook the hypercall port and faults, run.  Unicorn's errors
+stay in here.
+
+Two Unicorn traps are handled here (facts measured for this project, see
+DESIGN.md):
+
+* a fault that a UC_HOOK_INTR hook handles is never marked delivered, so the
+  next fault becomes a double fault and the third stops the CPU (Unicorn
+  issue #1883).  The CPU keeps that state in CPUX86State.old_exception, and
+  the fault's error code in CPUX86State.error_code, neither of them a
+  register.  probe_cpu_state_offsets() finds both fields once per process by
+  faulting on purpose in a scratch CPU and diffing the saved contexts, so no
+  offset of one Unicorn build is hard-coded.
+* after the host changes a present PTE the CPU keeps the stale translation
+  until a TLB flush, which the binding does not wrap (flush_tlb()).
+"""
+import ctypes
+import time
+
+import unicorn
+from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE
+from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_FETCH_UNMAPPED
+from unicorn import unicorn_const as ucc
+from unicorn.x86_const import (
+    UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR2, UC_X86_REG_CR3, UC_X86_REG_CR4,
+    UC_X86_REG_EAX, UC_X86_REG_EBX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_ESI,
+    UC_X86_REG_EDI, UC_X86_REG_EBP, UC_X86_REG_ESP, UC_X86_REG_EIP, UC_X86_REG_EFLAGS,
+    UC_X86_REG_CS, UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS, UC_X86_REG_SS,
+)
+
+from mmemu.errors import MmemuError
+
+try:
+    from unicorn.unicorn_py3.unicorn import uclib as _uclib
+except ImportError:  # pragma: no cover - other binding layouts
+    from unicorn.unicorn import _uc as _uclib
+
+CR0_PE = 1 << 0
+CR0_WP = 1 << 16
+CR0_PG = 1 << 31
+CR4_PSE = 1 << 4
+
+X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_DF, X86_TRAP_GP, X86_TRAP_PF = 0, 6, 8, 13, 14
+
+REGS = {
+    "eax": UC_X86_REG_EAX, "ebx": UC_X86_REG_EBX, "ecx": UC_X86_REG_ECX,
+    "edx": UC_X86_REG_EDX, "esi": UC_X86_REG_ESI, "edi": UC_X86_REG_EDI,
+    "ebp": UC_X86_REG_EBP, "esp": UC_X86_REG_ESP, "eip": UC_X86_REG_EIP,
+    "eflags": UC_X86_REG_EFLAGS, "cs": UC_X86_REG_CS, "ds": UC_X86_REG_DS,
+    "es": UC_X86_REG_ES, "fs": UC_X86_REG_FS, "gs": UC_X86_REG_GS,
+    "ss": UC_X86_REG_SS, "cr0": UC_X86_REG_CR0, "cr2": UC_X86_REG_CR2,
+    "cr3": UC_X86_REG_CR3, "cr4": UC_X86_REG_CR4,
+}
+
+_uclib.uc_vmem_translate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                     ctypes.POINTER(ctypes.c_uint64)]
+_uclib.uc_vmem_translate.restype = ctypes.c_int
+
+
+class EngineError(MmemuError):
+    """Unicorn refused something mmemu asked of it."""
+
+
+_cpu_state_offsets = None
+
+
+def probe_cpu_state_offsets():
+    """Find (old_exception, error_code) byte offsets in a saved uc_context.
+
+    Faults twice on purpose in a scratch CPU: a write to an unmapped page
+    (error code 2), then, with the first fault's state cleared, a write to a
+    read-only page (error code 3).  old_exception is the word that went from
+    -1 to 14; error_code the word that went 0 -> 2 -> 3.
+    """
+    global _cpu_state_offsets
+    if _cpu_state_offsets is not None:
+        return _cpu_state_offsets
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    uc.mem_map(0, 0x4000, UC_PROT_ALL)
+    # pd at 0x1000: pde0 -> pt at 0x2000; pt maps code page 0 (ro) and 0x3000 (ro)
+    uc.mem_write(0x1000, (0x2000 | 0x3).to_bytes(4, "little"))
+    uc.mem_write(0x2000, (0x0 | 0x1).to_bytes(4, "little") + bytes(8)
+                 + (0x3000 | 0x1).to_bytes(4, "little"))
+    # movl $1,0x2000 (not present: pte 2 empty); movl $1,0x3000 (read-only); hlt
+    code = bytes.fromhex("c70500200000010000") + bytes.fromhex("c70500300000010000") + b"\xf4"
+    uc.mem_write(0x100, code)
+    uc.reg_write(UC_X86_REG_CR3, 0x1000)
+    uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | CR0_PG | CR0_WP | CR0_PE)
+    snaps = [_context_bytes(uc)[1]]
+    found = {}
+
+    def on_intr(uc_, intno, _):
+        ctx, raw = _context_bytes(uc_)
+        snaps.append(raw)
+        if len(snaps) == 2:
+            old = [i for i in range(0, len(raw) - 3, 4)
+                   if _i32(snaps[0], i) == -1 and _i32(raw, i) == X86_TRAP_PF]
+            found["old"] = old
+            for i in old:
+                ctypes.c_int32.from_address(_ctx_addr(ctx) + i).value = -1
+            uc_.context_restore(ctx)
+            uc_.reg_write(UC_X86_REG_EIP, 0x109)
+        else:
+            uc_.emu_stop()
+
+    uc.hook_add(UC_HOOK_INTR, on_intr)
+    uc.emu_start(0x100, 0x100 + len(code))
+    a, b, c = snaps[0], snaps[1], snaps[2]
+    err = [i for i in range(0, len(a) - 3, 4)
+           if _i32(a, i) == 0 and _i32(b, i) == 2 and _i32(c, i) == 3]
+    if len(found.get("old", ())) != 1 or not err:
+        raise EngineError("cannot locate the CPU's exception state in this Unicorn build")
+    _cpu_state_offsets = (found["old"][0], err[0])
+    return _cpu_state_offsets
+
+
+def _ctx_addr(ctx):
+    return ctypes.cast(ctx.context, ctypes.c_void_p).value
+
+
+def _context_bytes(uc):
+    ctx = uc.context_save()
+    return ctx, ctypes.string_at(_ctx_addr(ctx), 16 + ctx.size)
+
+
+def _i32(raw, off):
+    return int.from_bytes(raw[off:off + 4], "little", signed=True)
+
+
+class Engine:
+    """A Unicorn x86-32 CPU with guest RAM shared with a PhysMem.
+
+    Made on a caller's Uc (the plugin case: mmemu only adds hooks and maps,
+    and removes its hooks on close) or on its own.
+    """
+
+    def __init__(self, uc=None):
+        self.owns_uc = uc is None
+        self.uc = uc if uc is not None else Uc(UC_ARCH_X86, UC_MODE_32)
+        self._hooks = []
+        self._old_exc_off, self._err_off = probe_cpu_state_offsets()
+        self._handle = self.uc._uch
+
+    # -- memory ---------------------------------------------------------
+    def map_ram(self, physmem, ranges):
+        """Map each [start, end) of guest RAM, page-rounded, onto physmem's buffer."""
+        base = ctypes.addressof(ctypes.c_char.from_buffer(physmem.buf))
+        for start, end in _merge_pages(ranges):
+            try:
+                self.uc.mem_map_ptr(start, end - start, UC_PROT_ALL, base + start)
+            except UcError as e:
+                raise EngineError(f"cannot map RAM 0x{start:x}-0x{end:x}: {e}") from None
+
+    def map_mmio(self, base, size, read_cb, write_cb):
+        """Map a device window; callbacks get (offset, size[, value])."""
+        def rd(uc, offset, sz, _):
+            return read_cb(offset, sz)
+
+        def wr(uc, offset, sz, value, _):
+            write_cb(offset, sz, value)
+        try:
+            self.uc.mmio_map(base, size, rd, None, wr, None)
+        except UcError as e:
+            raise EngineError(f"cannot map MMIO 0x{base:x}+0x{size:x}: {e}") from None
+
+    def remove_code_cache(self, start, end):
+        """Drop translated blocks after the host wrote guest code at [start, end)."""
+        self.uc.ctl_remove_cache(start, end)
+
+    # -- CPU ------------------------------------------------------------
+    def enable_paging(self, cr3):
+        """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does)."""
+        uc = self.uc
+        uc.reg_write(UC_X86_REG_CR3, cr3)
+        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | CR4_PSE)
+        uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | CR0_PE | CR0_PG | CR0_WP)
+
+    def load_gdt(self, base, limit, segments):
+        """Load GDTR and the segment registers (name -> selector)."""
+        from unicorn.x86_const import UC_X86_REG_GDTR
+        self.uc.reg_write(UC_X86_REG_GDTR, (0, base, limit, 0))
+        for name, sel in segments.items():
+            self.uc.reg_write(REGS[name], sel)
+
+    def flush_tlb(self):
+        """Forget every cached translation (what a CR3 reload does)."""
+        self.uc.ctl(ucc.UC_CTL_TLB_FLUSH, ucc.UC_CTL_IO_WRITE)
+
+    def reg(self, name):
+        return self.uc.reg_read(REGS[name])
+
+    def set_reg(self, name, value):
+        self.uc.reg_write(REGS[name], value)
+
+    def regs(self):
+        """All general, segment and control registers, by lower-case name."""
+        return {name: self.uc.reg_read(rid) for name, rid in REGS.items()}
+
+    def translate(self, vaddr, write=False):
+        """Unicorn's own MMU walk: the physical address of vaddr, or None."""
+        out = ctypes.c_uint64()
+        prot = UC_PROT_WRITE if write else UC_PROT_READ
+        err = _uclib.uc_vmem_translate(self._handle, vaddr, prot, ctypes.byref(out))
+        return None if err else out.value
+
+    # -- hooks ----------------------------------------------------------
+    def hook_in(self, callback):
+        """callback(port, size) -> value for EAX, for every IN instruction."""
+        def cb(uc, port, size, _):
+            return callback(port, size)
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
+
+    def hook_in_raw(self, cb):
+        """The binding-level IN hook (uc, port, size, user_data): the fast path."""
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
+
+    def hook_exceptions(self, callback):
+        """callback(trapnr, error_code) for every CPU exception.
+
+        The exception is marked delivered before the callback runs, so the
+        next one is reported as itself and not as a double fault.
+        """
+        def cb(uc, intno, _):
+            error_code = self._ack_exception()
+            callback(intno, error_code)
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, cb))
+
+    def hook_unmapped(self, callback):
+        """callback(kind, address, size) when the CPU touches a physical hole."""
+        def cb(uc, access, address, size, value, _):
+            return callback(access, address, size)
+        self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, cb))
+
+    def _ack_exception(self):
+        ctx = self.uc.context_save()
+        base = _ctx_addr(ctx)
+        error_code = ctypes.c_int32.from_address(base + self._err_off).value & 0xFFFF
+        ctypes.c_int32.from_address(base + self._old_exc_off).value = -1
+        self.uc.context_restore(ctx)
+        return error_code
+
+    # -- running --------------------------------------------------------
+    def run(self, begin, until=0xFFFFFFFF, timeout_s=0, max_insns=0):
+        """emu_start(); returns (error or None, seconds elapsed)."""
+        t0 = time.perf_counter()
+        try:
+            self.uc.emu_start(begin, until, timeout=int(timeout_s * 1e6), count=max_insns)
+            err = None
+        except UcError as e:
+            err = e
+        return err, time.perf_counter() - t0
+
+    def stop(self):
+        self.uc.emu_stop()
+
+    def close(self):
+        """Remove mmemu's hooks from the Uc (the caller's stay)."""
+        for h in self._hooks:
+            try:
+                self.uc.hook_del(h)
+            except UcError:
+                pass
+        self._hooks.clear()
+
+
+def _merge_pages(ranges):
+    """Round each range out to whole pages and merge what then touches."""
+    out = []
+    for s, e in sorted(ranges):
+        s, e = s & ~0xFFF, (e + 0xFFF) & ~0xFFF
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [tuple(r) for r in out]
+
+
+def unicorn_version():
+    return unicorn.__version__

@@ -1,0 +1,74 @@
+"""One root exception for everything mmemu raises on purpose.
+
+Anything a user can get wrong (a config, a guest program, a snapshot file)
+raises a subclass of MmemuError with a message written for that user; the CLI
+prints the message and exits with the error's ``exit_status``, never a
+traceback.
+"""
+
+
+class MmemuError(Exception):
+    """Root of mmemu's own errors."""
+
+    exit_status = 1
+
+
+class ConfigError(MmemuError):
+    """A machine config is malformed: names the file, the key path and the fault."""
+
+    exit_status = 2
+
+    def __init__(self, path, key, message):
+        self.path = str(path)
+        self.key = key
+        self.message = message
+        where = f"{self.path}: {key}: " if key else f"{self.path}: "
+        super().__init__(where + message)
+
+
+class UsageError(MmemuError):
+    """A command line or API call asked for something that cannot be done."""
+
+    exit_status = 2
+
+
+class BuildError(MmemuError):
+    """A guest program did not compile or link; the compiler's output is the message."""
+
+    exit_status = 3
+
+
+class LoaderError(MmemuError):
+    """A guest image is not an i386 ELF or does not fit its reservation."""
+
+    exit_status = 3
+
+
+class CorruptionError(MmemuError):
+    """A consistency checker found allocator state that breaks an invariant.
+
+    Like drgn's ValidationError: raised only by the checkers, never on the
+    normal path; subclassed per subsystem.
+    """
+
+
+class PageAllocCorruption(CorruptionError):
+    """The buddy allocator's free lists or mem_map disagree."""
+
+
+class SlabCorruptionError(CorruptionError):
+    """A slab cache's slabs or freelists are damaged."""
+
+
+class VmallocCorruption(CorruptionError):
+    """The vmap areas overlap, lost their guard page, or disagree with the PTEs."""
+
+
+class GuestFault(MmemuError):
+    """The guest took a fault the kernel would oops on; carries the report."""
+
+    exit_status = 139
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(report.splitlines()[0] if report else "guest fault")

@@ -1,0 +1,372 @@
+"""Atomic context as Linux 6.1 tracks it, and the reports it gives when
+code sleeps (or might) where it must not.
+
+Models include/linux/preempt.h (the preempt_count layout: preemption,
+softirq, hardirq and NMI fields), include/linux/uaccess.h
+(pagefault_disable), include/linux/sched/mm.h (might_alloc), and
+kernel/sched/core.c (__might_sleep, __might_resched, __schedule_bug,
+preempt_count_sub's DEBUG_PREEMPT underflow check).
+
+The guest changes preempt_count and the irq flag itself, without a
+hypercall, as Linux's per-cpu __preempt_count and EFLAGS.IF
+(guest/include/mmemu/sched.h); they live in the per-cpu block at mailbox +
+abi.PERCPU_OFFSET, and the host reads them when it must know whether the
+caller is in atomic context.  The kmap_local stack depth shares that block
+(mm/highmem.py keeps it there, so host and guest agree).
+
+Differs: CONFIG_DEBUG_ATOMIC_SLEEP and CONFIG_DEBUG_PREEMPT are on (Debian's
+686 kernel has neither, and would stay silent); one CPU and one task (pid 1,
+named after the program); pagefault_disabled is kept on the host, changed
+by kmap_atomic()/kunmap_atomic() and the pagefault_* hypercalls (no per-cpu
+word carries it); the once-a-second ratelimit of __might_resched() counts
+host seconds, not jiffies (``ratelimit_s``, 0 turns it off).
+"""
+import time
+
+from mmemu.runtime.abi import HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
+
+# include/linux/preempt.h
+PREEMPT_BITS, SOFTIRQ_BITS, HARDIRQ_BITS, NMI_BITS = 8, 8, 4, 4
+PREEMPT_SHIFT = 0
+SOFTIRQ_SHIFT = PREEMPT_SHIFT + PREEMPT_BITS
+HARDIRQ_SHIFT = SOFTIRQ_SHIFT + SOFTIRQ_BITS
+NMI_SHIFT = HARDIRQ_SHIFT + HARDIRQ_BITS
+PREEMPT_MASK = ((1 << PREEMPT_BITS) - 1) << PREEMPT_SHIFT
+SOFTIRQ_MASK = ((1 << SOFTIRQ_BITS) - 1) << SOFTIRQ_SHIFT
+HARDIRQ_MASK = ((1 << HARDIRQ_BITS) - 1) << HARDIRQ_SHIFT
+NMI_MASK = ((1 << NMI_BITS) - 1) << NMI_SHIFT
+PREEMPT_OFFSET = 1 << PREEMPT_SHIFT
+SOFTIRQ_OFFSET = 1 << SOFTIRQ_SHIFT
+HARDIRQ_OFFSET = 1 << HARDIRQ_SHIFT
+NMI_OFFSET = 1 << NMI_SHIFT
+SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET
+
+___GFP_DIRECT_RECLAIM = 0x400    # include/linux/gfp_types.h (6.1)
+
+# Where 6.1's might_sleep() annotations sit (__FILE__:__LINE__ as printed).
+# Other subsystems pass these to might_sleep(machine, where).
+MIGHT_SLEEP_SITES = {
+    "might_alloc": "include/linux/sched/mm.h:274",   # page allocator, slab, vmalloc's kzalloc
+    "kmap": "include/linux/highmem-internal.h:44",
+    "kunmap": "include/linux/highmem-internal.h:55",
+    "alloc_vmap_area": "mm/vmalloc.c:1616",
+    "vfree": "mm/vmalloc.c:2801",                     # might_sleep_if(!in_interrupt())
+    "vunmap": "mm/vmalloc.c:2822",
+    "vmap": "mm/vmalloc.c:2850",
+}
+PREEMPT_COUNT_SUB_SITE = ("kernel/sched/core.c", 5738)
+
+_W_PREEMPT, _W_IRQS, _W_KMAP_IDX, _W_TASK = (
+    (HC_MAILBOX_PHYS + PERCPU_OFFSET) // 4 + PERCPU_FIELDS.index(name)
+    for name in ("preempt_count", "irqs_disabled", "kmap_atomic_idx", "current_task"))
+
+
+class AtomicContext:
+    """The one CPU's preempt_count, irq flag and pagefault_disable() depth.
+
+    pm is the PhysMem holding the per-cpu block; rt reports (anything with
+    warn(text), backtrace() -> lines and a comm attribute: the GuestRuntime).
+    """
+
+    def __init__(self, pm, rt):
+        self.u32 = pm.u32
+        self.rt = rt
+        self.pagefault_disabled = 0      # current->pagefault_disabled
+        self.non_block_count = 0         # current->non_block_count
+        self.ratelimit_s = 1.0           # __might_resched(): once per HZ
+        self.prev_jiffy = None           # host time of the last report (ratelimit)
+        self._debug_locks = True         # debug_locks: off after the first DEBUG_LOCKS_WARN_ON
+        self.reports = 0                 # sleeping-in-atomic reports so far
+        self._warned = set()             # WARN_ON_ONCE sites that fired
+
+    # -- the per-cpu words ----------------------------------------------
+    @property
+    def preempt_count(self):
+        return self.u32[_W_PREEMPT]
+
+    @preempt_count.setter
+    def preempt_count(self, value):
+        self.u32[_W_PREEMPT] = value & 0xFFFFFFFF
+
+    @property
+    def irqs_disabled(self):
+        return int(self.u32[_W_IRQS] != 0)
+
+    @irqs_disabled.setter
+    def irqs_disabled(self, value):
+        self.u32[_W_IRQS] = int(bool(value))
+
+    @property
+    def kmap_local_idx(self):
+        """current->kmap_ctrl.idx: how many kmap_local/kmap_atomic slots are in use."""
+        return self.u32[_W_KMAP_IDX]
+
+    @kmap_local_idx.setter
+    def kmap_local_idx(self, value):
+        self.u32[_W_KMAP_IDX] = value & 0xFFFFFFFF
+
+    @property
+    def pid(self):
+        """current->pid: the guest program is pid 1 (task 0 in the per-cpu block)."""
+        return self.u32[_W_TASK] or 1
+
+    @property
+    def comm(self):
+        return getattr(self.rt, "comm", "mmemu")
+
+    # -- preempt.h ------------------------------------------------------
+    def in_atomic(self):
+        """in_atomic(): preempt_count() != 0."""
+        return self.preempt_count != 0
+
+    def in_interrupt(self):
+        """in_interrupt(): NMI, hardirq or softirq context (or bottom halves off)."""
+        return (self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK)) != 0
+
+    def in_task(self):
+        return not self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET)
+
+    def preempt_count_add(self, val):
+        self.preempt_count = self.preempt_count + val
+
+    def preempt_count_sub(self, val):
+        """preempt_count_sub() with CONFIG_DEBUG_PREEMPT: refuse to underflow."""
+        count = self.preempt_count
+        if val > count:
+            self._debug_locks_warn("val > preempt_count()", "preempt_count_sub")
+            return False
+        if val < PREEMPT_MASK and not count & PREEMPT_MASK:
+            self._debug_locks_warn("(val < PREEMPT_MASK) && !(preempt_count() & PREEMPT_MASK)",
+                                   "preempt_count_sub")
+            return False
+        self.preempt_count = count - val
+        return True
+
+    def preempt_disable(self):
+        self.preempt_count_add(PREEMPT_OFFSET)
+
+    def preempt_enable(self):
+        return self.preempt_count_sub(PREEMPT_OFFSET)
+
+    def pagefault_disable(self):
+        """pagefault_disable(): the fault handler must not sleep (or fault in)."""
+        self.pagefault_disabled += 1
+
+    def pagefault_enable(self):
+        if self.pagefault_disabled > 0:
+            self.pagefault_disabled -= 1
+
+    def faulthandler_disabled(self):
+        return self.pagefault_disabled > 0 or self.in_atomic()
+
+    # -- kernel/sched/core.c --------------------------------------------
+    def might_sleep(self, where):
+        """__might_sleep(): report a sleeping call from atomic context.
+
+        where is "file:line" as Linux prints __FILE__:__LINE__.  Returns
+        True when the caller is in atomic context (whether or not the
+        ratelimit let a report through).
+        """
+        return self.might_resched(where, 0)
+
+    def might_resched(self, where, offsets):
+        """__might_resched(): the check and the report, offsets as expected."""
+        count = self.preempt_count
+        irqs = self.irqs_disabled
+        if count == offsets and not irqs and not self.non_block_count:
+            return False
+        now = time.monotonic()
+        if self.ratelimit_s and self.prev_jiffy is not None \
+                and now < self.prev_jiffy + self.ratelimit_s:
+            return True
+        self.prev_jiffy = now
+        self.reports += 1
+        lines = [f"BUG: sleeping function called from invalid context at {where}",
+                 f"in_atomic(): {int(count != 0)}, irqs_disabled(): {irqs}, "
+                 f"non_block: {self.non_block_count}, pid: {self.pid}, name: {self.comm}",
+                 f"preempt_count: {count:x}, expected: {offsets & PREEMPT_MASK:x}"]
+        lines += dump_stack(self.rt, self.pid, self.comm)
+        self.rt.warn("\n".join(lines))
+        return True
+
+    def schedule(self):
+        """schedule() as schedule_debug() sees it: report scheduling while atomic.
+
+        Like Linux, it then resets preempt_count to what it should be (0 once
+        schedule() returns), so the program goes on.  Returns True if it reported.
+        """
+        count = self.preempt_count
+        if count == 0:
+            return False
+        lines = [f"BUG: scheduling while atomic: {self.comm}/{self.pid}/0x{count:08x}",
+                 "Modules linked in:"]
+        lines += dump_stack(self.rt, self.pid, self.comm)
+        self.rt.warn("\n".join(lines))
+        self.preempt_count = 0
+        return True
+
+    # -- BUG and WARN from modelled kernel code -------------------------
+    def report(self, text):
+        """An mmemu report (a WARN-class line of mmemu's own), naming the caller."""
+        self.rt.warn(f"{text}, called from {caller_of(self.rt)}")
+
+    def bug(self, file, line, function, note=None):
+        """Report a BUG()/BUG_ON() that fired at file:line in function.
+
+        Linux would kill the task; mmemu reports (counted as a warning, so
+        panic_on_warn stops the machine) and the caller changes nothing.
+        """
+        self.rt.warn(bug_text(self.rt, file, line, function, self.pid, self.comm, note))
+
+    def warn_once(self, file, line, function, note=None, message=None):
+        """Report a WARN_ON_ONCE() at file:line the first time it fires."""
+        if (file, line) in self._warned:
+            return False
+        self._warned.add((file, line))
+        self.rt.warn(warn_text(self.rt, file, line, function, self.pid, self.comm,
+                               message=message, note=note))
+        return True
+
+    def _debug_locks_warn(self, cond, function):
+        """DEBUG_LOCKS_WARN_ON(cond): a WARN the first time only (debug_locks_off())."""
+        if not self._debug_locks:
+            return
+        self._debug_locks = False
+        file, line = PREEMPT_COUNT_SUB_SITE
+        self.rt.warn(warn_text(self.rt, file, line, function, self.pid, self.comm,
+                               message=f"DEBUG_LOCKS_WARN_ON({cond})"))
+
+
+# -- reports from modelled kernel code ------------------------------------
+# The words come from mmemu.runtime.oops (pure text formatting), so a BUG in
+# modelled kernel code reads like one the guest hits itself.
+
+def _taint(rt):
+    log = getattr(rt, "log", None)
+    return "W" if log is not None and log.warnings else ""
+
+
+def _backtrace(rt):
+    """The guest's frames, starting with the function that made the call.
+
+    A hypercall inlined into the program's own function is not a return
+    address, so the frame walk alone would start at its caller.
+    """
+    backtrace = getattr(rt, "backtrace", None)
+    frames = list(backtrace()) if backtrace is not None else []
+    caller = caller_of(rt)
+    if caller != "host" and caller not in frames:
+        frames.insert(0, caller)
+    return frames
+
+
+def _regs(rt):
+    machine = getattr(rt, "machine", None)
+    return machine.engine.regs() if machine is not None else {}
+
+
+def caller_of(rt):
+    """The guest code that made the current call ("main+0x1c/0x80"), or "host"."""
+    guest_caller = getattr(rt, "guest_caller", None)
+    return guest_caller() if guest_caller is not None else "host"
+
+
+def dump_stack(rt, pid=1, comm=None):
+    """dump_stack()'s lines: the CPU/PID/Comm header and the guest's call trace."""
+    from mmemu.runtime import oops
+    comm = comm or getattr(rt, "comm", "mmemu")
+    return ([oops.cpu_line(comm, _taint(rt), pid=pid), f"Hardware name: {oops.HARDWARE_NAME}"]
+            + oops.call_trace_lines(_backtrace(rt)))
+
+
+def _with_notes(text, after, notes):
+    lines = text.rstrip("\n").split("\n")
+    return "\n".join(lines[:after] + [n for n in notes if n] + lines[after:])
+
+
+def bug_text(rt, file, line, function, pid=1, comm=None, note=None):
+    """The report of a BUG()/BUG_ON() in modelled kernel code (report_bug(), die()).
+
+    EIP and the registers are the guest's at the call into function, which
+    mmemu runs on the host.
+    """
+    from mmemu.runtime import oops
+    comm = comm or getattr(rt, "comm", "mmemu")
+    text = oops.format_bug(file, line, caller_of(rt), _regs(rt), _backtrace(rt),
+                           comm=comm, taint=_taint(rt))
+    return _with_notes(text, 2, [f"mmemu: in {function}(), called from {caller_of(rt)}", note])
+
+
+def warn_text(rt, file, line, function, pid=1, comm=None, message=None, note=None):
+    """The report of a WARN()/WARN_ON() in modelled kernel code (__warn())."""
+    from mmemu.runtime import oops
+    comm = comm or getattr(rt, "comm", "mmemu")
+    text = oops.format_warn(file, line, function, _backtrace(rt), comm=comm, taint=_taint(rt))
+    text = _with_notes(text, 2, [f"mmemu: called from {caller_of(rt)}", note])
+    return _with_notes(text, 1, [message]) if message else text
+
+
+# -- for other subsystems ---------------------------------------------------
+def might_sleep(machine, where):
+    """might_sleep() at where ("file:line"): report if machine is in atomic context.
+
+    For subsystems that model a sleeping kernel function (vmalloc, slab with
+    GFP_KERNEL, ...).  Returns True when the caller was in atomic context.
+    A machine without the atomic-context state (not wired) never reports.
+    """
+    sched = getattr(machine, "sched", None)
+    if sched is None:
+        return False
+    return sched.might_sleep(where)
+
+
+def gfpflags_allow_blocking(gfp):
+    return bool(gfp & ___GFP_DIRECT_RECLAIM)
+
+
+def might_alloc(machine, gfp):
+    """might_alloc(gfp): might_sleep() if the mask allows direct reclaim.
+
+    What 6.1 checks at the top of every page, slab and vmalloc allocation
+    (include/linux/sched/mm.h:274); GFP_ATOMIC and GFP_NOWAIT never report.
+    """
+    if gfpflags_allow_blocking(gfp):
+        return might_sleep(machine, MIGHT_SLEEP_SITES["might_alloc"])
+    return False
+
+
+def install_might_sleep(machine):
+    """Make page allocations check might_alloc(); returns how it was done.
+
+    If the page allocator's state has a ``might_alloc`` hook (called with
+    the gfp mask from alloc_pages(), as prepare_alloc_pages() does), it is
+    set.  Otherwise the guest's page-allocation hypercalls are wrapped,
+    which covers guest calls only.  Returns "hook", "hypercalls" or None.
+    """
+    mm = getattr(machine, "mm", None)
+    if mm is not None and hasattr(mm, "might_alloc"):
+        mm.might_alloc = lambda gfp: might_alloc(machine, gfp)
+        return "hook"
+    rt = getattr(machine, "runtime", None)
+    if rt is None:
+        return None
+    from mmemu.runtime.abi import HC_ALLOC_PAGES, HC_GET_FREE_PAGES
+    wrapped = [_wrap_hypercall(rt.table, nr, 0, machine)
+               for nr in (HC_ALLOC_PAGES, HC_GET_FREE_PAGES)]
+    return "hypercalls" if any(wrapped) else None
+
+
+def _wrap_hypercall(table, nr, gfp_arg, machine):
+    """Put might_alloc(gfp) in front of a registered hypercall's handler."""
+    call = table.calls[nr]
+    if call is None or getattr(call.fn, "_might_alloc", False):
+        return False
+    inner = call.fn
+
+    def checked(*args):
+        might_alloc(machine, args[gfp_arg])
+        return inner(*args)
+    checked._might_alloc = True
+    call.fn = checked
+    table._thunks[nr] = table._thunk(checked, call.nargs)
+    return True

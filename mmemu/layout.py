@@ -1,0 +1,267 @@
+"""What Linux 6.1 i386 computes at boot from the memory map: pfn limits,
+zone spans, and the kernel's virtual layout (3G/1G split).
+
+Models arch/x86/kernel/e820.c (trim_bios_range, memblock ranges),
+arch/x86/mm/init_32.c (find_low_pfn_range, highmem=),
+arch/x86/include/asm/pgtable_32_areas.h and fixmap.h, and
+mm/page_alloc.c (zone spans).  The numbers reproduce a real 6.1.176 686
+kernel booted on QEMU's pc machine (see tests/test_layout.py).
+
+Differs: the CPU entry area's size per CPU (43 pages) is reconstructed from
+struct cpu_entry_area in a 686 build rather than computed from C struct
+sizes; it makes PKMAP_BASE come out at the measured 0xfec00000.
+"""
+from dataclasses import dataclass, field
+
+from mmemu.config import Range, MiB
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = ~(PAGE_SIZE - 1) & 0xFFFFFFFF
+PAGE_OFFSET = 0xC0000000
+PGDIR_SHIFT = 22
+PMD_SIZE = 1 << PGDIR_SHIFT            # two-level: the pmd is the pgd
+PMD_MASK = ~(PMD_SIZE - 1) & 0xFFFFFFFF
+PTRS_PER_PGD = 1024
+PTRS_PER_PTE = 1024
+KERNEL_PGD_BOUNDARY = PAGE_OFFSET >> PGDIR_SHIFT     # 768
+
+VMALLOC_OFFSET = 8 * MiB
+LAST_PKMAP = 1024                      # 512 with PAE
+FIXADDR_TOP = 0xFFFFF000               # __FIXADDR_TOP without a hypervisor
+KERNEL_PHYS = 0x100000                 # LOAD_PHYSICAL_ADDR for guest images
+MAX_DMA_ADDRESS = 16 * MiB
+
+# The 686 build: NR_CPUS=32, 16 kmap_local slots per CPU, 64 IO-APICs.
+NR_CPUS = 32
+KM_MAX_IDX = 16
+MAX_IO_APICS = 64
+NR_FIX_BTMAPS = 64
+FIX_BTMAPS_SLOTS = 8
+TOTAL_FIX_BTMAPS = NR_FIX_BTMAPS * FIX_BTMAPS_SLOTS
+CPU_ENTRY_AREA_PAGES = NR_CPUS * 43
+
+
+def _fixmap_indices():
+    """enum fixed_addresses of arch/x86/include/asm/fixmap.h for the 686 build."""
+    idx = {}
+    idx["FIX_HOLE"] = 0
+    idx["FIX_APIC_BASE"] = 1
+    idx["FIX_IO_APIC_BASE_0"] = 2
+    idx["FIX_IO_APIC_BASE_END"] = 2 + MAX_IO_APICS - 1
+    idx["FIX_KMAP_BEGIN"] = idx["FIX_IO_APIC_BASE_END"] + 1
+    idx["FIX_KMAP_END"] = idx["FIX_KMAP_BEGIN"] + KM_MAX_IDX * NR_CPUS - 1
+    idx["FIX_PCIE_MCFG"] = idx["FIX_KMAP_END"] + 1
+    idx["FIX_TEXT_POKE1"] = idx["FIX_PCIE_MCFG"] + 1
+    idx["FIX_TEXT_POKE0"] = idx["FIX_TEXT_POKE1"] + 1
+    end_perm = idx["FIX_TEXT_POKE0"] + 1
+    idx["__end_of_permanent_fixed_addresses"] = end_perm
+    # The boot-time slots must not cross a page-table boundary.
+    if (end_perm ^ (end_perm + TOTAL_FIX_BTMAPS - 1)) & -PTRS_PER_PTE:
+        btmap_end = end_perm + TOTAL_FIX_BTMAPS - (end_perm & (TOTAL_FIX_BTMAPS - 1))
+    else:
+        btmap_end = end_perm
+    idx["FIX_BTMAP_END"] = btmap_end
+    idx["FIX_BTMAP_BEGIN"] = btmap_end + TOTAL_FIX_BTMAPS - 1
+    idx["FIX_TBOOT_BASE"] = idx["FIX_BTMAP_BEGIN"] + 1
+    idx["__end_of_fixed_addresses"] = idx["FIX_TBOOT_BASE"] + 1
+    return idx
+
+
+FIXMAP = _fixmap_indices()
+FIX_HOLE = FIXMAP["FIX_HOLE"]
+FIX_KMAP_BEGIN = FIXMAP["FIX_KMAP_BEGIN"]
+FIX_KMAP_END = FIXMAP["FIX_KMAP_END"]
+END_OF_PERMANENT_FIXED = FIXMAP["__end_of_permanent_fixed_addresses"]
+END_OF_FIXED = FIXMAP["__end_of_fixed_addresses"]
+FIXADDR_SIZE = END_OF_PERMANENT_FIXED << PAGE_SHIFT
+FIXADDR_START = FIXADDR_TOP - FIXADDR_SIZE
+FIXADDR_TOT_SIZE = END_OF_FIXED << PAGE_SHIFT
+FIXADDR_TOT_START = FIXADDR_TOP - FIXADDR_TOT_SIZE
+
+CPU_ENTRY_AREA_BASE = (FIXADDR_TOT_START - PAGE_SIZE * (CPU_ENTRY_AREA_PAGES + 1)) & PMD_MASK
+LDT_BASE_ADDR = (CPU_ENTRY_AREA_BASE - PAGE_SIZE) & PMD_MASK
+LDT_END_ADDR = LDT_BASE_ADDR + PMD_SIZE
+PKMAP_BASE = (LDT_BASE_ADDR - PAGE_SIZE) & PMD_MASK
+VMALLOC_END = PKMAP_BASE - 2 * PAGE_SIZE
+
+ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM, ZONE_MOVABLE = range(4)
+MAX_NR_ZONES = 4
+ZONE_NAMES = ("DMA", "Normal", "HighMem", "Movable")
+
+
+def fix_to_virt(idx):
+    """__fix_to_virt(): the address of fixmap slot idx (slot 0 is the top page)."""
+    return FIXADDR_TOP - (idx << PAGE_SHIFT)
+
+
+def virt_to_fix(vaddr):
+    """__virt_to_fix(): the fixmap slot that holds vaddr."""
+    return (FIXADDR_TOP - (vaddr & PAGE_MASK)) >> PAGE_SHIFT
+
+
+def pfn_up(addr):
+    return (addr + PAGE_SIZE - 1) >> PAGE_SHIFT
+
+
+def pfn_down(addr):
+    return addr >> PAGE_SHIFT
+
+
+@dataclass
+class ZoneSpan:
+    """One zone of one node: its pfn span and the pfns backed by RAM."""
+
+    nid: int
+    zid: int
+    start_pfn: int
+    end_pfn: int                       # exclusive
+    present_ranges: list = field(default_factory=list)   # [(start_pfn, end_pfn)]
+
+    @property
+    def name(self):
+        return ZONE_NAMES[self.zid]
+
+    @property
+    def spanned_pages(self):
+        return self.end_pfn - self.start_pfn
+
+    @property
+    def present_pages(self):
+        return sum(e - s for s, e in self.present_ranges)
+
+
+@dataclass
+class Layout:
+    """The boot-time numbers Linux derives from the machine (see module doc)."""
+
+    memory: list                       # memblock.memory: [(nid, start_pfn, end_pfn)]
+    max_pfn: int
+    max_low_pfn: int
+    highstart_pfn: int
+    vmalloc_reserve: int
+    dma_pfn: int
+    zones: list                        # ZoneSpan for every node and zone, populated or not
+    nr_nodes: int
+
+    page_offset: int = PAGE_OFFSET
+    vmalloc_end: int = VMALLOC_END
+    pkmap_base: int = PKMAP_BASE
+    ldt_base: int = LDT_BASE_ADDR
+    cpu_entry_area_base: int = CPU_ENTRY_AREA_BASE
+    fixaddr_start: int = FIXADDR_START
+    fixaddr_tot_start: int = FIXADDR_TOT_START
+    fixaddr_top: int = FIXADDR_TOP
+
+    @property
+    def maxmem(self):
+        """MAXMEM: the most lowmem the direct map can hold."""
+        return self.vmalloc_end - PAGE_OFFSET - self.vmalloc_reserve
+
+    @property
+    def high_memory(self):
+        return PAGE_OFFSET + (self.max_low_pfn << PAGE_SHIFT)
+
+    @property
+    def vmalloc_start(self):
+        return self.high_memory + VMALLOC_OFFSET
+
+    @property
+    def pkmap_end(self):
+        return self.pkmap_base + LAST_PKMAP * PAGE_SIZE
+
+    def zone(self, nid, zid):
+        for z in self.zones:
+            if z.nid == nid and z.zid == zid:
+                return z
+        raise KeyError((nid, zid))
+
+    def node_zones(self, nid):
+        return [z for z in self.zones if z.nid == nid]
+
+
+def memblock_memory(cfg):
+    """The pfn ranges Linux hands to memblock: e820 RAM minus what trim_bios_range
+    takes (page 0 and 640K-1M), rounded inward to whole pages, tagged by node."""
+    out = []
+    for node in cfg.nodes:
+        for r in node.ram:
+            for s, e in _trim_bios(r.start, r.end):
+                sp, ep = pfn_up(s), pfn_down(e)
+                if ep > sp:
+                    out.append((node.nid, sp, ep))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+def _trim_bios(start, end):
+    """Cut page 0 and the legacy BIOS hole [0xa0000, 0x100000) out of [start, end)."""
+    pieces = [(start, end)]
+    for hs, he in ((0, PAGE_SIZE), (0xA0000, 0x100000)):
+        nxt = []
+        for s, e in pieces:
+            if e <= hs or s >= he:
+                nxt.append((s, e))
+                continue
+            if s < hs:
+                nxt.append((s, hs))
+            if e > he:
+                nxt.append((he, e))
+        pieces = nxt
+    return pieces
+
+
+def find_low_pfn_range(max_pfn, maxmem_pfn, highmem_pages):
+    """find_low_pfn_range(): split max_pfn into lowmem and HighMem.
+
+    Returns (max_low_pfn, max_pfn); like Linux, a highmem= smaller than what
+    lies above MAXMEM drops the RAM beyond it.  highmem_pages is None when the
+    option is not given.  Config validation refuses the values Linux would
+    only complain about, so here they are simply followed.
+    """
+    if max_pfn <= maxmem_pfn:
+        if highmem_pages and highmem_pages < max_pfn:
+            return max_pfn - highmem_pages, max_pfn
+        return max_pfn, max_pfn
+    if highmem_pages is None:
+        highmem_pages = max_pfn - maxmem_pfn
+    if highmem_pages + maxmem_pfn < max_pfn:
+        max_pfn = maxmem_pfn + highmem_pages
+    return maxmem_pfn, max_pfn
+
+
+def compute_layout(cfg):
+    """Everything Linux computes from the memory map before the page allocator runs."""
+    memory = memblock_memory(cfg)
+    max_pfn = max(e for _, _, e in memory)
+    maxmem = VMALLOC_END - PAGE_OFFSET - cfg.vmalloc
+    hp = cfg.highmem >> PAGE_SHIFT if cfg.highmem else None
+    max_low_pfn, max_pfn = find_low_pfn_range(max_pfn, maxmem >> PAGE_SHIFT, hp)
+    memory = [(n, s, min(e, max_pfn)) for n, s, e in memory if s < max_pfn]
+    dma_pfn = cfg.dma_limit >> PAGE_SHIFT
+    limits = [dma_pfn, max_low_pfn, max_pfn]
+    zones = []
+    nids = sorted(n.nid for n in cfg.nodes)
+    for nid in nids:
+        ranges = [(s, e) for n, s, e in memory if n == nid]
+        zones.extend(_node_zone_spans(nid, ranges, limits))
+    return Layout(memory=memory, max_pfn=max_pfn, max_low_pfn=max_low_pfn,
+                  highstart_pfn=max_low_pfn, vmalloc_reserve=cfg.vmalloc,
+                  dma_pfn=dma_pfn, zones=zones, nr_nodes=len(nids))
+
+
+def _node_zone_spans(nid, ranges, limits):
+    """zone_spanned_pages_in_node(): clamp the node's span to each zone's limits."""
+    out = []
+    lo = 0
+    node_start = min((s for s, _ in ranges), default=0)
+    node_end = max((e for _, e in ranges), default=0)
+    for zid, hi in enumerate(limits):
+        zs, ze = max(lo, node_start), min(hi, node_end)
+        present = [(max(s, zs), min(e, ze)) for s, e in ranges if s < ze and e > zs]
+        if ze <= zs:
+            zs = ze = 0
+        out.append(ZoneSpan(nid, zid, zs, ze, present))
+        lo = hi
+    out.append(ZoneSpan(nid, ZONE_MOVABLE, 0, 0, []))
+    return out

@@ -1,0 +1,197 @@
+"""The machine: wires config -> physical memory -> page allocator -> page
+tables -> the allocators above -> hypercalls, on one Unicorn CPU.
+
+It is the one entry point for embedding (``mmemu.Machine``): built from a
+config on a Uc the caller made and keeps driving (mmemu maps RAM, builds its
+tables and adds hooks; it neither replaces the caller's hooks nor keeps
+global state), or on a Uc it makes itself.  Host code can call the
+allocators the guest can, and read and write guest memory by virtual address
+through the page tables.
+"""
+import struct
+
+from mmemu.arch.x86.init import paging_init
+from mmemu.arch.x86.pgtable import _PAGE_PRESENT, walk
+from mmemu.config import MachineConfig, load_config
+from mmemu.engine import Engine
+from mmemu.errors import MmemuError
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM, ZONE_MOVABLE, compute_layout
+from mmemu.log import KernelLog
+from mmemu.mm import page_alloc
+from mmemu.mm.memblock import alloc_mem_map, memblock_init
+from mmemu.mm.page_alloc import free_area_init, memblock_free_all
+from mmemu.mm import page_alloc_debug
+from mmemu.physmem import PhysMem
+from mmemu.runtime.abi import (
+    BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
+    PERCPU_OFFSET,
+)
+
+
+GDT_PHYS = 0x2000          # in the first MiB, which Linux 6.1 reserves
+
+
+class Machine:
+    """An emulated i386 PC with Linux 6.1's memory management.
+
+    >>> m = Machine("pc-1g")
+    >>> pfn = m.alloc_pages(GFP_KERNEL, 0)
+    """
+
+    def __init__(self, config="pc-1g", uc=None, console=None, echo=True):
+        self.cfg = config if isinstance(config, MachineConfig) else load_config(config)
+        self.layout = compute_layout(self.cfg)
+        self.log = KernelLog(console, echo)
+        self.image = None
+        self._boot(uc)
+
+    # -- boot -----------------------------------------------------------
+    def _boot(self, uc):
+        cfg, layout = self.cfg, self.layout
+        top = max(r.end for r in cfg.ram)
+        self.pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+        self.engine = Engine(uc)
+        self.engine.map_ram(self.pm, [(r.start, r.end) for r in cfg.ram])
+        self.memblock = memblock_init(cfg, layout)
+        self.mem_map = alloc_mem_map(self.memblock, layout)
+        self.pgtable = paging_init(self.pm, layout, cfg, self.memblock.alloc,
+                                   self.engine.flush_tlb)
+        self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log)
+        memblock_free_all(self.mm, self.memblock)
+        self.pgtable.alloc_table = self._alloc_pgtable_page
+        self._write_bootinfo()
+        self.engine.enable_paging(self.pgtable.pgd)
+        self._load_gdt()
+        self._attach_runtime()
+
+    def _attach_runtime(self):
+        from mmemu.runtime import hc_page
+        from mmemu.runtime.guest import GuestRuntime
+        self.runtime = GuestRuntime(self)
+        hc_page.register(self.runtime, self.runtime.table)
+        self.checkers = [lambda: page_alloc_debug.check_page_alloc(self.mm)]
+        from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
+        from mmemu.runtime import hc_slab; self.slab = hc_slab.attach(self)  # noqa: E702
+        from mmemu.runtime import hc_highmem; self.highmem = hc_highmem.highmem_init(self)  # noqa: E702
+
+    def _alloc_pgtable_page(self):
+        """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""
+        from mmemu.mm.gfp import GFP_KERNEL, __GFP_ZERO
+        pfn = page_alloc.alloc_pages(self.mm, GFP_KERNEL | __GFP_ZERO, 0)
+        if pfn is None:
+            return None
+        page_alloc.pgtable_page_ctor(self.mm, pfn)
+        return pfn << PAGE_SHIFT
+
+    def _load_gdt(self):
+        """gdt_page in the reserved first MiB, and Linux's kernel selectors."""
+        from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
+        gdt = build_gdt(HC_MAILBOX_VIRT + PERCPU_OFFSET)
+        self.pm.write(GDT_PHYS, gdt)
+        self.engine.load_gdt(PAGE_OFFSET + GDT_PHYS, len(gdt) - 1, KERNEL_SEGMENTS)
+
+    def _write_bootinfo(self):
+        lay = self.layout
+        movable = self.mm.movable_is_highmem if hasattr(self.mm, "movable_is_highmem") else 1
+        values = {
+            "magic": BOOTINFO_MAGIC, "mem_map": self.mem_map.virt,
+            "max_pfn": lay.max_pfn, "max_low_pfn": lay.max_low_pfn,
+            "page_offset": PAGE_OFFSET, "vmalloc_start": lay.vmalloc_start,
+            "vmalloc_end": lay.vmalloc_end, "pkmap_base": lay.pkmap_base,
+            "fixaddr_start": lay.fixaddr_start, "fixaddr_top": lay.fixaddr_top,
+            "movable_is_highmem": int(bool(movable)), "nr_nodes": lay.nr_nodes,
+            "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
+            "reserved0": 0, "reserved1": 0,
+        }
+        base = HC_MAILBOX_PHYS + BOOTINFO_OFFSET
+        for i, name in enumerate(BOOTINFO_FIELDS):
+            self.pm.write32(base + 4 * i, values[name])
+
+    # -- guest memory by virtual address --------------------------------
+    def virt_to_phys(self, va, pgd=None):
+        """The physical address va maps to through the page tables, or None."""
+        return walk(self.pm, pgd if pgd is not None else self.pgtable.pgd, va).phys
+
+    def read(self, va, n):
+        """Read n bytes of guest memory at virtual address va (through the tables)."""
+        out = bytearray()
+        while n > 0:
+            pa = self._phys_or_raise(va)
+            chunk = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            out += self.pm.read(pa, chunk)
+            va, n = va + chunk, n - chunk
+        return bytes(out)
+
+    def write(self, va, data):
+        """Write bytes to guest memory at virtual address va (through the tables)."""
+        data = memoryview(bytes(data))
+        while data:
+            pa = self._phys_or_raise(va)
+            chunk = min(len(data), PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            self.pm.write(pa, data[:chunk])
+            va, data = va + chunk, data[chunk:]
+
+    def read32(self, va):
+        return struct.unpack("<I", self.read(va, 4))[0]
+
+    def write32(self, va, value):
+        self.write(va, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def _phys_or_raise(self, va):
+        pa = self.virt_to_phys(va)
+        if pa is None or pa >= self.pm.size:
+            raise MmemuError(f"virtual address 0x{va:08x} is not mapped")
+        return pa
+
+    # -- the page allocator, as the guest sees it ------------------------
+    def alloc_pages(self, gfp, order=0, nid=None):
+        """alloc_pages(): the first pfn of 2^order pages, or None (Linux: NULL)."""
+        return page_alloc.alloc_pages(self.mm, gfp, order, nid)
+
+    def free_pages(self, pfn, order=0):
+        """__free_pages() by pfn."""
+        return page_alloc._free_pages(self.mm, pfn, order)
+
+    def page_to_virt(self, pfn):
+        """struct page * of a pfn, as guest code holds it."""
+        return self.mem_map.pfn_to_page(pfn)
+
+    def is_highmem_pfn(self, pfn):
+        zone = page_alloc.page_zone_id(self.mm, pfn)
+        return zone == ZONE_HIGHMEM or zone == ZONE_MOVABLE
+
+    # -- guest programs -------------------------------------------------
+    def load(self, program):
+        """Load a guest program: a C file (built and cached) or an i386 ELF."""
+        from mmemu.runtime.build import build
+        path = str(program)
+        self.runtime.comm = self.mm.comm = _comm(path)
+        if path.endswith(".c"):
+            path = build(path)
+        self.image = self.runtime.load(path)
+        return self.image
+
+    def run(self, program=None, **budget):
+        """Run a guest program (or the loaded one) to its end: a RunResult."""
+        if program is not None:
+            self.load(program)
+        return self.runtime.run(**budget)
+
+    def check(self):
+        """Run every consistency checker (like CONFIG_DEBUG_VM); raises on damage."""
+        for checker in self.checkers:
+            checker()
+
+    def close(self):
+        """Detach from the Uc: remove mmemu's hooks (the caller's stay)."""
+        self.engine.close()
+
+
+def _comm(path):
+    """The task name a kernel would show: the program's file name, 15 chars."""
+    import os
+    name = os.path.basename(path)
+    for ext in (".elf", ".c"):
+        if name.endswith(ext):
+            name = name[:-len(ext)]
+    return name[:15]

@@ -1,0 +1,198 @@
+"""The buddy free lists, kept in guest memory, and the split/merge core.
+
+Models the free-list helpers and the buddy core of mm/page_alloc.c, 6.1:
+add_to_free_list(), add_to_free_list_tail(), del_page_from_free_list(),
+find_buddy_page_pfn(), buddy_merge_likely(), __free_one_page(), expand()
+and __rmqueue_smallest().  Differs from Linux everywhere in the same two
+ways: one list per order (no migratetypes, so no fallback stealing), and the
+list heads are host-side (FreeArea.first/.last) so a list is a chain of
+struct pages ending in 0 rather than a ring through struct zone.
+
+A free block of order k at pfn p (the invariant check_page_alloc() proves):
+p is a multiple of 2^k; the head page's _mapcount is PAGE_TYPE_BUDDY
+(page_type PG_buddy) and its private is k; its lru.next/prev hold the
+struct page * of its neighbours on free_area[k] (0 at the ends); every page
+of the block has _refcount 0 and no PG_* flags, and only the head is PG_buddy.
+
+Functions take ``mm`` (page_alloc.MmState: .u32, .mbase, .mvirt, .max_pfn)
+and pfns where Linux takes struct page pointers.
+"""
+from mmemu.errors import PageAllocCorruption
+from mmemu.mm.mmzone import (
+    LIST_POISON1, LIST_POISON2, MAX_ORDER, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BASE,
+    PAGE_TYPE_BUDDY, PG_buddy, W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE,
+)
+
+_BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
+
+
+def _link_pfn(mm, ptr, where):
+    """The pfn a free-list link points at; a link outside mem_map is corruption."""
+    off = ptr - mm.mvirt
+    pfn = off >> 5
+    if off & 31 or not 0 <= pfn < mm.max_pfn:
+        raise PageAllocCorruption(f"free list link 0x{ptr:08x} in {where} is not a "
+                                  f"struct page in mem_map")
+    return pfn
+
+
+def set_buddy_order(mm, pfn, order):
+    """set_buddy_order(): record the order in private and mark the head PageBuddy."""
+    w = mm.mbase + (pfn << 3)
+    mm.u32[w + W_PRIVATE] = order
+    mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_BUDDY
+
+
+def add_to_free_list(mm, zone, pfn, order):
+    """Put a free block at the head of free_area[order] (it is taken first).
+
+    Models mm/page_alloc.c:add_to_free_list(); differs: no migratetype lists.
+    """
+    u32, mbase = mm.u32, mm.mbase
+    area = zone.free_area[order]
+    w = mbase + (pfn << 3)
+    first = area.first
+    if first < 0:
+        u32[w + W_NEXT] = 0
+        area.last = pfn
+    else:
+        u32[w + W_NEXT] = mm.mvirt + (first << 5)
+        u32[mbase + (first << 3) + W_PREV] = mm.mvirt + (pfn << 5)
+    u32[w + W_PREV] = 0
+    area.first = pfn
+    area.nr_free += 1
+
+
+def add_to_free_list_tail(mm, zone, pfn, order):
+    """Put a free block at the tail of free_area[order], so it is taken last.
+
+    Models mm/page_alloc.c:add_to_free_list_tail(): used when the block's
+    buddy at the next order is free, so it is "less likely to be used soon
+    and more likely to be merged" when that buddy's neighbour comes back.
+    """
+    u32, mbase = mm.u32, mm.mbase
+    area = zone.free_area[order]
+    w = mbase + (pfn << 3)
+    last = area.last
+    if last < 0:
+        u32[w + W_PREV] = 0
+        area.first = pfn
+    else:
+        u32[w + W_PREV] = mm.mvirt + (last << 5)
+        u32[mbase + (last << 3) + W_NEXT] = mm.mvirt + (pfn << 5)
+    u32[w + W_NEXT] = 0
+    area.last = pfn
+    area.nr_free += 1
+
+
+def del_page_from_free_list(mm, zone, pfn, order):
+    """Unlink a free block from free_area[order] and clear its PageBuddy/order.
+
+    Models mm/page_alloc.c:del_page_from_free_list(): list_del() leaves
+    LIST_POISON1/2 in lru, __ClearPageBuddy(), set_page_private(page, 0).
+    """
+    u32, mbase = mm.u32, mm.mbase
+    area = zone.free_area[order]
+    w = mbase + (pfn << 3)
+    nxt, prv = u32[w + W_NEXT], u32[w + W_PREV]
+    if nxt:
+        u32[mbase + (_link_pfn(mm, nxt, "lru.next") << 3) + W_PREV] = prv
+    else:
+        area.last = _link_pfn(mm, prv, "lru.prev") if prv else -1
+    if prv:
+        u32[mbase + (_link_pfn(mm, prv, "lru.prev") << 3) + W_NEXT] = nxt
+    else:
+        area.first = _link_pfn(mm, nxt, "lru.next") if nxt else -1
+    u32[w + W_NEXT] = LIST_POISON1
+    u32[w + W_PREV] = LIST_POISON2
+    u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
+    u32[w + W_PRIVATE] = 0
+    area.nr_free -= 1
+
+
+def find_buddy_page_pfn(mm, pfn, order):
+    """The pfn of the block's buddy if that buddy is free at this order, else None.
+
+    Models mm/page_alloc.c:find_buddy_page_pfn() with page_is_buddy(): the
+    buddy is pfn ^ (1 << order); it must be PageBuddy, of the same order,
+    and in the same zone of the same node (blocks never merge across zones).
+    Differs: also None when the buddy lies beyond mem_map (Linux sizes
+    mem_map to a whole MAX_ORDER block instead).
+    """
+    buddy = pfn ^ (1 << order)
+    if buddy >= mm.max_pfn:
+        return None
+    u32, mbase = mm.u32, mm.mbase
+    wb = mbase + (buddy << 3)
+    if (u32[wb + W_MAPCOUNT] & _BUDDY_TYPE_MASK) != PAGE_TYPE_BASE:
+        return None
+    if u32[wb + W_PRIVATE] != order:
+        return None
+    if (u32[wb] ^ u32[mbase + (pfn << 3)]) >> NODES_PGSHIFT:
+        return None
+    return buddy
+
+
+def buddy_merge_likely(mm, pfn, buddy_pfn, order):
+    """buddy_merge_likely(): is the buddy of the next-order block free already?"""
+    if order >= MAX_ORDER - 2:
+        return False
+    higher = buddy_pfn & pfn
+    return find_buddy_page_pfn(mm, higher, order + 1) is not None
+
+
+def _free_one_page(mm, zone, pfn, order, to_tail=False):
+    """Give a block back to the buddy lists, merging it with free buddies.
+
+    Models mm/page_alloc.c:__free_one_page() (FPI_TO_TAIL as to_tail):
+    while the buddy is free at this order, take it off its list and go up
+    one order; the result goes on the tail when its next-order buddy is
+    free (buddy_merge_likely), else on the head.  Counts the pages into
+    NR_FREE_PAGES.  The caller has checked the pages (free_pages_prepare).
+    """
+    zone.nr_free_pages += 1 << order
+    buddy_pfn = 0
+    while order < MAX_ORDER - 1:
+        buddy_pfn = pfn ^ (1 << order)
+        if find_buddy_page_pfn(mm, pfn, order) is None:
+            break
+        del_page_from_free_list(mm, zone, buddy_pfn, order)
+        pfn &= buddy_pfn
+        order += 1
+    set_buddy_order(mm, pfn, order)
+    if to_tail or buddy_merge_likely(mm, pfn, buddy_pfn, order):
+        add_to_free_list_tail(mm, zone, pfn, order)
+    else:
+        add_to_free_list(mm, zone, pfn, order)
+    return pfn, order
+
+
+def expand(mm, zone, pfn, low, high):
+    """Split a block of order high down to order low, freeing the upper halves.
+
+    Models mm/page_alloc.c:expand(); differs: no migratetypes, no guard pages.
+    """
+    size = 1 << high
+    while high > low:
+        high -= 1
+        size >>= 1
+        add_to_free_list(mm, zone, pfn + size, high)
+        set_buddy_order(mm, pfn + size, high)
+
+
+def _rmqueue_smallest(mm, zone, order):
+    """Take the first block of the smallest order >= order and split it to size.
+
+    Models mm/page_alloc.c:__rmqueue_smallest(); differs: one migratetype.
+    Returns the pfn (Linux: struct page *), or None.  The caller takes the
+    pages out of NR_FREE_PAGES.
+    """
+    area = zone.free_area
+    for current in range(order, MAX_ORDER):
+        pfn = area[current].first
+        if pfn < 0:
+            continue
+        del_page_from_free_list(mm, zone, pfn, current)
+        expand(mm, zone, pfn, order, current)
+        return pfn
+    return None

@@ -1,0 +1,298 @@
+"""Boot of the page allocator: nodes, zones, mem_map, and the first free pages.
+
+Models, from Linux 6.1's mm/page_alloc.c (6.4 moved them to mm/mm_init.c,
+whose name this module takes): free_area_init() with
+find_zone_movable_pfns_for_nodes() and memmap_init(), and the memblock
+hand-over memblock_free_all() -> __free_pages_memory() ->
+memblock_free_pages() -> __free_pages_core(), followed by what the kernel
+does a little later: setup_per_cpu_pageset() and init_per_zone_wmark_min().
+
+Speed: mem_map is initialised with bulk slice writes of a 32-byte struct
+page template (one per run of pages of the same zone and state), never
+with a Python loop per frame; the free RAM goes to the buddy lists as
+order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
+"""
+import struct
+
+from mmemu.config import cmdline_parse_core
+from mmemu.layout import MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, pfn_down, pfn_up
+from mmemu.mm import pcp
+from mmemu.mm.freelist import _free_one_page
+from mmemu.mm.gfp import build_all_zonelists
+from mmemu.mm.mmzone import (
+    MAX_ORDER, MAX_ORDER_NR_PAGES, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PG_reserved, ZONES_PGSHIFT,
+    STRUCT_PAGE_SIZE, PglistData, Zone, is_highmem_idx, page_flags_word,
+)
+from mmemu.mm.page_alloc import MmState
+from mmemu.mm.watermark import (
+    _setup_per_zone_wmarks, calculate_min_free_kbytes, calculate_normal_threshold,
+    setup_per_zone_lowmem_reserve,
+)
+
+
+def struct_page_template(zid, nid, reserved):
+    """The 32 bytes __init_single_page() leaves: zone/node links, _mapcount -1,
+    _refcount 1 and PG_reserved for a page memblock still holds; _refcount 0
+    and no flags for a page about to be freed (__free_pages_core())."""
+    flags = page_flags_word(zid, nid, (1 << PG_reserved) if reserved else 0)
+    return struct.pack("<8I", flags, 0, 0, 0, 0, 0, PAGE_MAPCOUNT_NONE, 1 if reserved else 0)
+
+
+def _fill_pages(mm, start, end, template):
+    """Write one struct page template over mem_map[start:end].
+
+    The template is written once, then the written part is copied onto the
+    rest, doubling each time: about 20 memmoves for a 4 GiB mem_map, and no
+    temporary the size of mem_map.
+    """
+    if end <= start:
+        return
+    u8 = mm.u8
+    base = mm.memmap.phys + start * STRUCT_PAGE_SIZE
+    size = (end - start) * STRUCT_PAGE_SIZE
+    u8[base:base + STRUCT_PAGE_SIZE] = template
+    done = STRUCT_PAGE_SIZE
+    while done < size:
+        chunk = min(done, size - done)
+        u8[base + done:base + done + chunk] = u8[base:base + chunk]
+        done += chunk
+
+
+# -- ZONE_MOVABLE ------------------------------------------------------------------
+
+def _core_pages(spec, totalpages):
+    """kernelcore=/movablecore= as pages: a size or a percentage of all pages."""
+    if spec is None:
+        return 0
+    nbytes, percent = cmdline_parse_core(spec)
+    if percent is not None:
+        return totalpages * 100 * percent // 10000
+    return nbytes >> PAGE_SHIFT
+
+
+def find_zone_movable_pfns_for_nodes(cfg, layout, movable_zone):
+    """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node.
+
+    Models mm/page_alloc.c's function for kernelcore= and movablecore=
+    (sizes or percentages): kernelcore is spread evenly over the nodes, each
+    node's share counted from the bottom, what lies above it in
+    movable_zone becomes ZONE_MOVABLE, the start rounded up to a MAX_ORDER
+    block.  Returns {nid: start_pfn} for nodes that get one.
+    """
+    ranges = layout.memory
+    totalpages = sum(e - s for _, s, e in ranges)
+    kernelcore = _core_pages(cfg.kernelcore, totalpages)
+    movablecore = _core_pages(cfg.movablecore, totalpages)
+    if movablecore:
+        movablecore = min(totalpages, -(-movablecore // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
+        kernelcore = max(kernelcore, totalpages - movablecore)
+    if not kernelcore or kernelcore >= totalpages:
+        return {}
+    usable_startpfn = min(z.start_pfn for z in layout.zones
+                          if z.zid == movable_zone and z.present_pages)
+    nids = sorted({n for n, _, _ in ranges})
+    zmp = dict.fromkeys(nids, 0)
+    _spread_kernelcore(ranges, nids, zmp, kernelcore, usable_startpfn)
+    out = {}
+    for nid in nids:
+        start = -(-zmp[nid] // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+        if start < max(e for n, _, e in ranges if n == nid):
+            out[nid] = start
+    return out
+
+
+def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
+    """The restart loop of find_zone_movable_pfns_for_nodes(): kernelcore per node."""
+    usable_nodes = len(nids)
+    while True:
+        node_share = required // usable_nodes
+        for nid in nids:
+            if required < node_share:
+                node_share = required // usable_nodes
+            remaining = node_share
+            for n, start, end in ranges:
+                if n != nid:
+                    continue
+                start = max(start, zmp[nid])
+                if start >= end:
+                    continue
+                if start < usable_startpfn:
+                    kernel_pages = min(end, usable_startpfn) - start
+                    remaining -= min(kernel_pages, remaining)
+                    required -= min(kernel_pages, required)
+                    if end <= usable_startpfn:
+                        zmp[nid] = end
+                        continue
+                    start = usable_startpfn
+                size = min(end - start, remaining)
+                zmp[nid] = start + size
+                required -= min(required, size)
+                remaining -= size
+                if not remaining:
+                    break
+        usable_nodes -= 1
+        if not (usable_nodes and required > usable_nodes):
+            return
+
+
+def _zone_spans(layout, movable, movable_zone):
+    """Each (nid, zid): (start_pfn, end_pfn) after adjust_zone_range_for_zone_movable()."""
+    spans = {}
+    arch_end = max((z.end_pfn for z in layout.zones if z.zid == movable_zone), default=0)
+    for z in layout.zones:
+        start, end = z.start_pfn, z.end_pfn
+        zmp = movable.get(z.nid)
+        if zmp:
+            node_end = max(e for n, _, e in layout.memory if n == z.nid)
+            if z.zid == ZONE_MOVABLE:
+                start, end = zmp, min(node_end, arch_end)
+            elif start < zmp < end:
+                end = zmp
+            elif start >= zmp:
+                start = end
+        if end <= start:
+            start = end = 0
+        spans[(z.nid, z.zid)] = (start, end)
+    return spans
+
+
+# -- free_area_init -----------------------------------------------------------------
+
+def _make_zone(mm, pgdat, zid, start, end):
+    """zone_init_internals(): a Zone over [start, end) with its present ranges."""
+    nid = pgdat.node_id
+    present = [(max(s, start), min(e, end)) for n, s, e in mm.layout.memory
+               if n == nid and s < end and e > start]
+    zone = Zone(node=nid, zone_idx=zid, zone_start_pfn=start, spanned_pages=end - start,
+                present_pages=sum(e - s for s, e in present), present_ranges=present,
+                zone_pgdat=pgdat, zone_id=(zid << (ZONES_PGSHIFT - NODES_PGSHIFT)) | nid,
+                is_highmem=is_highmem_idx(zid, mm.movable_is_highmem))
+    return zone
+
+
+def _build_nodes(mm, spans):
+    """free_area_init_node() for every node: pg_data_t and its four zones."""
+    nids = sorted({n for n, _, _ in mm.layout.memory})
+    mm.node_data = [None] * (max(nids) + 1)
+    for node_cfg in mm.cfg.nodes:
+        if node_cfg.nid not in nids:
+            continue
+        pgdat = PglistData(node_id=node_cfg.nid, distance=list(node_cfg.distance or []),
+                           has_cpu=node_cfg.nid == nids[0])
+        for zid in range(MAX_NR_ZONES):
+            zone = _make_zone(mm, pgdat, zid, *spans[(pgdat.node_id, zid)])
+            pgdat.node_zones.append(zone)
+            mm.zones.append(zone)
+            mm.zone_by_id[zone.zone_id] = zone
+        ranges = [(s, e) for n, s, e in mm.layout.memory if n == pgdat.node_id]
+        pgdat.node_start_pfn = min(s for s, _ in ranges)
+        pgdat.node_spanned_pages = max(e for _, e in ranges) - pgdat.node_start_pfn
+        pgdat.node_present_pages = sum(z.present_pages for z in pgdat.node_zones)
+        mm.node_data[pgdat.node_id] = pgdat
+    mm.numa_node_id = nids[0]
+
+
+def memmap_init(mm):
+    """memmap_init(): every struct page of mem_map: PG_reserved, _refcount 1, its zone.
+
+    Pages in no zone's span (page 0, holes between nodes) take the zone of
+    the span before them, or of the first one (init_unavailable_range()).
+    """
+    runs = sorted((z.zone_start_pfn, z.zone_end_pfn, z.zone_idx, z.node)
+                  for z in mm.zones if z.spanned_pages)
+    pos = 0
+    for i, (start, end, zid, nid) in enumerate(runs):
+        gap_zone = runs[i - 1][2:] if i else (zid, nid)
+        _fill_pages(mm, pos, min(start, mm.max_pfn), struct_page_template(*gap_zone, True))
+        _fill_pages(mm, max(start, pos), min(end, mm.max_pfn), struct_page_template(zid, nid, True))
+        pos = max(pos, end)
+    if runs:
+        _fill_pages(mm, pos, mm.max_pfn, struct_page_template(*runs[-1][2:], True))
+
+
+def free_area_init(cfg, layout, physmem, memmap, log):
+    """free_area_init(): the MmState with its nodes, zones and initialised mem_map.
+
+    Models mm/page_alloc.c:free_area_init(): ZONE_MOVABLE carved out per
+    kernelcore=/movablecore=, a pg_data_t per node with all four zones,
+    every struct page reserved (memblock still owns all of RAM), then the
+    zonelists (build_all_zonelists(), which the kernel runs just after).
+    """
+    mm = MmState(cfg, layout, physmem, memmap, log)
+    populated = [z.zid for z in layout.zones if z.zid != ZONE_MOVABLE and z.present_pages]
+    mm.movable_zone = max(populated) if populated else 0     # find_usable_zone_for_movable()
+    mm.movable_is_highmem = mm.movable_zone == ZONE_HIGHMEM
+    if any(z.zid == ZONE_MOVABLE and z.present_pages for z in layout.zones):
+        movable = {z.nid: z.start_pfn for z in layout.zones
+                   if z.zid == ZONE_MOVABLE and z.present_pages}
+    else:
+        movable = find_zone_movable_pfns_for_nodes(cfg, layout, mm.movable_zone)
+    mm.movable_start = movable
+    _build_nodes(mm, _zone_spans(layout, movable, mm.movable_zone))
+    memmap_init(mm)
+    build_all_zonelists(mm.node_data)
+    mm.fast_paths_changed()
+    return mm
+
+
+# -- memblock_free_all ------------------------------------------------------------------
+
+def _free_pages_memory(mm, zone, start, end):
+    """__free_pages_memory() for one zone's run: order-aligned blocks, up to MAX_ORDER-1.
+
+    The whole run is first given the free template (__free_pages_core()
+    clears PG_reserved and the reference of every page), then each block
+    goes to the tail of its free list (FPI_TO_TAIL), so the lowest blocks
+    are handed out first.
+    """
+    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
+    zone.managed_pages += end - start
+    pfn = start
+    while pfn < end:
+        order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1)
+        while pfn + (1 << order) > end:
+            order -= 1
+        _free_one_page(mm, zone, pfn, order, to_tail=True)
+        pfn += 1 << order
+
+
+def _free_runs(mm, mb):
+    """The free memblock ranges as whole pages, cut at zone boundaries: (zone, start, end)."""
+    for nid, start, end in mb.free_ranges():
+        s, e = pfn_up(start), min(pfn_down(end), mm.max_pfn)
+        pgdat = mm.node_data[nid]
+        for zone in pgdat.node_zones:
+            a, b = max(s, zone.zone_start_pfn), min(e, zone.zone_end_pfn)
+            if a < b:
+                yield zone, a, b
+
+
+def memblock_free_all(mm, mb):
+    """memblock_free_all(): give every page memblock does not hold to the buddy lists.
+
+    Models mm/memblock.c:memblock_free_all() (lowmem) and
+    arch/x86/mm/highmem_32.c:set_highmem_pages_init() (HighMem); differs:
+    HighMem is freed in blocks too, not page by page (the same buddy
+    blocks come out).  Then what the kernel does next: managed pages are
+    counted, the per-cpu pagesets set up and init_per_zone_wmark_min()
+    computes min_free_kbytes, the watermarks, pcp high/batch and the
+    lowmem reserves.
+    """
+    for zone, start, end in _free_runs(mm, mb):
+        _free_pages_memory(mm, zone, start, end)
+    init_per_zone_wmark_min(mm)
+
+
+def init_per_zone_wmark_min(mm):
+    """init_per_zone_wmark_min(): min_free_kbytes (unless the config set it),
+    watermarks, pcp limits, vmstat thresholds, lowmem reserves."""
+    if mm.user_min_free_kbytes is None:
+        calculate_min_free_kbytes(mm)
+    else:
+        mm.min_free_kbytes = mm.user_min_free_kbytes
+    _setup_per_zone_wmarks(mm)
+    for zone in mm.zones:
+        pcp.zone_pcp_update(mm, zone)
+        zone.stat_threshold = calculate_normal_threshold(zone) if zone.populated else 0
+    setup_per_zone_lowmem_reserve(mm)
+    mm.fast_paths_changed()

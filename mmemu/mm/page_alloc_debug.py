@@ -1,0 +1,430 @@
+"""Bad-page reports and the page allocator's consistency checker.
+
+Two kinds of code, kept apart from the allocation paths:
+
+- the checks and reports Linux makes on the normal path, in its words:
+  page_bad_reason()/free_page_is_bad()/check_new_page() and bad_page()
+  of mm/page_alloc.c, dump_page() of mm/debug.c with %pGp of
+  lib/vsprintf.c, the VM_BUG_ON_PAGE() and WARN() texts, dump_stack();
+- check_page_alloc(), the CONFIG_DEBUG_VM-style validator: it walks mem_map
+  and the free lists in guest memory and raises PageAllocCorruption unless
+  every page is accounted for.
+
+Reports go to mm.log as one warning each (KernelLog.warn), so a runtime
+configured to panic on warnings sees them.
+"""
+from dataclasses import dataclass
+from itertools import compress
+
+from mmemu.errors import PageAllocCorruption
+from mmemu.mm.mmzone import (
+    MAX_ORDER, NODES_MASK, NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
+    PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PAGEFLAGS_MASK,
+    PG_active, PG_arch_1, PG_dirty, PG_error, PG_head, PG_locked, PG_lru, PG_mappedtodisk,
+    PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
+    PG_reserved, PG_slab, PG_swapbacked, PG_unevictable, PG_uptodate, PG_waiters,
+    PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT,
+)
+
+UTS_RELEASE = "6.1.0-mmemu"
+UTS_VERSION = "#1"
+
+# __def_pageflag_names of include/trace/events/mmflags.h, in its order.
+PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
+    (PG_locked, "locked"), (PG_waiters, "waiters"), (PG_error, "error"),
+    (PG_referenced, "referenced"), (PG_uptodate, "uptodate"), (PG_dirty, "dirty"),
+    (PG_lru, "lru"), (PG_active, "active"), (PG_workingset, "workingset"),
+    (PG_slab, "slab"), (PG_owner_priv_1, "owner_priv_1"), (PG_arch_1, "arch_1"),
+    (PG_reserved, "reserved"), (PG_private, "private"), (PG_private_2, "private_2"),
+    (PG_writeback, "writeback"), (PG_head, "head"), (PG_mappedtodisk, "mappedtodisk"),
+    (PG_reclaim, "reclaim"), (PG_swapbacked, "swapbacked"),
+    (PG_unevictable, "unevictable"), (PG_mlocked, "mlocked")))
+
+# enum taint_flags of 6.1, with the letter print_tainted() shows when set
+# and the one it shows when clear.
+TAINT_FLAGS = (("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B", " "),
+               ("U", " "), ("D", " "), ("A", " "), ("W", " "), ("C", " "), ("I", " "),
+               ("O", " "), ("E", " "), ("L", " "), ("K", " "), ("X", " "), ("T", " "),
+               ("N", " "))
+
+
+def _s32(v):
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+# -- formatting ------------------------------------------------------------------
+
+def format_flags(flags, names):
+    """lib/vsprintf.c:format_flags(): matching names joined by '|', the rest in hex."""
+    out = []
+    for mask, name in names:
+        if not flags:
+            break
+        if flags & mask == mask:
+            out.append(name)
+            flags &= ~mask
+    if flags:
+        out.append(f"{flags:#x}")
+    return "|".join(out)
+
+
+def format_page_flags(mm, flags):
+    """%pGp: "0x40001000(reserved|zone=1)", with node= when the build is NUMA.
+
+    Models lib/vsprintf.c:format_page_flags(); a 686 FLATMEM build has only
+    the zone field, a NUMA one (mmemu: more than one node) node= as well.
+    """
+    parts = []
+    main = flags & PAGEFLAGS_MASK
+    if main:
+        parts.append(format_flags(main, PAGEFLAG_NAMES))
+    if len(mm.node_data) > 1:
+        parts.append(f"node={(flags >> NODES_PGSHIFT) & NODES_MASK}")
+    parts.append(f"zone={(flags >> ZONES_PGSHIFT) & ZONES_MASK}")
+    return f"{flags:#x}({'|'.join(parts)})"
+
+
+def print_tainted(mm):
+    """print_tainted(): "Not tainted" or "Tainted: G    B  ..." ."""
+    if not mm.taint:
+        return "Not tainted"
+    return "Tainted: " + "".join(on if on in mm.taint else off for on, off in TAINT_FLAGS)
+
+
+def add_taint(mm, flag):
+    """add_taint(): the first taint also switches lock debugging off, noisily."""
+    if not mm.taint:
+        mm.log.printk("Disabling lock debugging due to kernel taint")
+    mm.taint.add(flag)
+
+
+def dump_stack_lines(mm):
+    """dump_stack(): the CPU line and the guest's call trace when the runtime knows it."""
+    lines = [f"CPU: 0 PID: 1 Comm: {mm.comm} {print_tainted(mm)} {UTS_RELEASE} {UTS_VERSION}"]
+    frames = list(mm.log.backtrace() or [])
+    if not frames:
+        where = mm.log.where()
+        frames = [where] if where else []
+    if frames:
+        lines.append("Call Trace:")
+        lines.extend(f" {f}" for f in frames)
+    return lines
+
+
+def _raw_line(mm, prefix, pfn):
+    w = mm.mbase + (pfn << 3)
+    return prefix + " ".join(f"{mm.u32[w + i]:08x}" for i in range(8))
+
+
+def dump_page_lines(mm, pfn, reason):
+    """dump_page(): the page's fields, flags, raw words and the reason.
+
+    Models mm/debug.c:__dump_page() for 6.1 (pointers unhashed).  pfn must
+    be inside mem_map.
+    """
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    head = pfn
+    compound_head = u32[w + W_NEXT]
+    if compound_head & 1:
+        hp = (compound_head - 1 - mm.mvirt) >> 5
+        if 0 <= hp < mm.max_pfn and hp <= pfn < hp + (1 << 10):
+            head = hp
+    wh = mm.mbase + (head << 3)
+    hflags = u32[wh]
+    mapping = u32[w + W_MAPPING]
+    anon = mapping & 1
+    mapcount = 0 if hflags & (1 << PG_slab) else _s32(u32[w + W_MAPCOUNT]) + 1
+    lines = [f"page:{mm.memmap.pfn_to_page(pfn):08x} refcount:{_s32(u32[wh + W_REFCOUNT])} "
+             f"mapcount:{mapcount} mapping:{0 if anon else mapping & ~3:08x} "
+             f"index:{u32[w + W_INDEX]:#x} pfn:{pfn:#x}"]
+    if hflags & (1 << PG_head) or head != pfn:
+        order = (u32[wh + 8 + W_PREV] >> 8) & 0xFF if head + 1 < mm.max_pfn else 0
+        lines.append(f"head:{mm.memmap.pfn_to_page(head):08x} order:{order} "
+                     f"compound_mapcount:0 compound_pincount:0")
+    lines.append(f"{'anon ' if anon else ''}flags: {format_page_flags(mm, hflags)}")
+    lines.append(_raw_line(mm, "raw: ", pfn))
+    if head != pfn:
+        lines.append(_raw_line(mm, "head: ", head))
+    if reason:
+        lines.append(f"page dumped because: {reason}")
+    return lines
+
+
+# -- the checks on the normal path -------------------------------------------------
+
+def page_bad_reason(mm, pfn, check_flags, refcount=None):
+    """page_bad_reason(): why a page is not in the state free/alloc expects, or None.
+
+    The later tests win, as in the kernel.  refcount overrides the stored
+    _refcount (a free checks the count it would have after dropping its ref).
+    """
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    reason = None
+    if u32[w + W_MAPCOUNT] != PAGE_MAPCOUNT_NONE:
+        reason = "nonzero mapcount"
+    if u32[w + W_MAPPING]:
+        reason = "non-NULL mapping"
+    if (u32[w + W_REFCOUNT] if refcount is None else refcount) != 0:
+        reason = "nonzero _refcount"
+    if u32[w] & check_flags:
+        reason = ("PAGE_FLAGS_CHECK_AT_PREP flag(s) set" if check_flags == PAGE_FLAGS_CHECK_AT_PREP
+                  else "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
+    return reason
+
+
+def bad_page(mm, pfn, reason):
+    """bad_page(): "BUG: Bad page state", the page dump, the stack; taints B.
+
+    Models mm/page_alloc.c:bad_page(); differs: no rate limit, and the page
+    is left as it was (the kernel resets _mapcount and leaks the page; the
+    caller here refuses the operation so every page stays accounted for).
+    """
+    lines = [f"BUG: Bad page state in process {mm.comm}  pfn:{pfn & 0xFFFFFFFF:05x}"]
+    if 0 <= pfn < mm.max_pfn:
+        lines += dump_page_lines(mm, pfn, reason)
+    else:
+        lines.append(f"page:{(mm.mvirt + pfn * STRUCT_PAGE_SIZE) & 0xFFFFFFFF:08x} is outside "
+                     f"mem_map (max_pfn {mm.max_pfn:#x})")
+        lines.append(f"page dumped because: {reason}")
+    lines.append("Modules linked in:")
+    lines += dump_stack_lines(mm)
+    mm.log.warn("\n".join(lines))
+    add_taint(mm, "B")
+
+
+def vm_bug_on_page(mm, pfn, cond, where):
+    """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it (the BUG is not taken)."""
+    lines = dump_page_lines(mm, pfn, f"VM_BUG_ON_PAGE({cond})")
+    lines += ["------------[ cut here ]------------", f"kernel BUG at {where}!"]
+    lines += dump_stack_lines(mm)
+    mm.log.warn("\n".join(lines))
+
+
+def vm_bug_on(mm, where):
+    """VM_BUG_ON(cond) as CONFIG_DEBUG_VM reports it (the BUG is not taken)."""
+    lines = ["------------[ cut here ]------------", f"kernel BUG at {where}!"]
+    mm.log.warn("\n".join(lines + dump_stack_lines(mm)))
+
+
+def warn_on(mm, where, function):
+    """WARN_ON(1): the cut-here block, the stack and the end marker; taints W."""
+    lines = ["------------[ cut here ]------------",
+             f"WARNING: CPU: 0 PID: 1 at {where} {function}", "Modules linked in:"]
+    lines += dump_stack_lines(mm)
+    lines.append("---[ end trace 0000000000000000 ]---")
+    mm.taint.add("W")
+    mm.log.warn("\n".join(lines))
+
+
+def warn_on_once(mm, where, function):
+    """WARN_ON_ONCE(1): warn the first time this site fires on this machine."""
+    if where in mm.warned_once:
+        return
+    mm.warned_once.add(where)
+    warn_on(mm, where, function)
+
+
+def free_page_is_bad(mm, pfn, refcount=None):
+    """free_page_is_bad(): report and return True unless the page may be freed."""
+    reason = page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE, refcount)
+    if reason is None:
+        return False
+    bad_page(mm, pfn, reason)
+    return True
+
+
+def check_new_page(mm, pfn):
+    """check_new_page(): a page leaving the free lists must look free; report if not.
+
+    Returns True when the page was bad.  Differs: the kernel leaks a bad
+    page and takes another; mmemu resets its fields and uses it, so the
+    report is made and the accounting stays exact.
+    """
+    reason = page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_PREP)
+    if reason is None:
+        return False
+    bad_page(mm, pfn, reason)
+    w = mm.mbase + (pfn << 3)
+    mm.u32[w] &= ~PAGEFLAGS_MASK
+    mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
+    mm.u32[w + W_MAPPING] = 0
+    mm.u32[w + W_REFCOUNT] = 0
+    return True
+
+
+# -- the checker -------------------------------------------------------------------
+
+@dataclass
+class ZoneAccount:
+    """What check_page_alloc() counted in one zone, in pages."""
+
+    nid: int
+    zone: str
+    buddy: int
+    pcp: int
+    allocated: int
+    reserved: int
+    present: int
+
+
+_FREE, _PCP, _ALLOC = 1, 2, 3
+_NONZERO = bytes([0] + [1] * 255)
+_RESERVED_BIT = bytes(1 if b & (1 << (PG_reserved - 8)) else 0 for b in range(256))
+
+
+def _fail(zone, msg):
+    raise PageAllocCorruption(f"Node {zone.node} {zone.name}: {msg}")
+
+
+def _mark(zone, state, start, n, value, what):
+    """Claim [start, start + n) of the zone span for one owner; two owners is corruption."""
+    a = start - zone.zone_start_pfn
+    if a < 0 or a + n > len(state):
+        _fail(zone, f"{what} at pfn {start:#x} (+{n}) outside the zone span")
+    if state.count(0, a, a + n) != n:
+        _fail(zone, f"{what} at pfn {start:#x} (+{n}) overlaps another free block, "
+              f"per-cpu page or allocation")
+    state[a:a + n] = bytes([value]) * n
+
+
+class _ZoneView:
+    """Bulk reads of one zone's struct pages: flags, mapcount, refcount lists."""
+
+    def __init__(self, mm, zone):
+        s, e = zone.zone_start_pfn, zone.zone_end_pfn
+        w0, w1 = mm.mbase + s * 8, mm.mbase + e * 8
+        self.flags = mm.u32[w0:w1:8].tolist()
+        self.mapcount = mm.u32[w0 + W_MAPCOUNT:w1:8].tolist()
+        self.refcount = mm.u32[w0 + W_REFCOUNT:w1:8].tolist()
+        b0 = mm.memmap.phys + s * STRUCT_PAGE_SIZE
+        self.reserved = bytes(mm.u8[b0 + 1:b0 + (e - s) * STRUCT_PAGE_SIZE:STRUCT_PAGE_SIZE]
+                              ).translate(_RESERVED_BIT)
+
+
+def _check_block(mm, zone, view, pfn, order, expect_buddy):
+    """One free block (buddy or per-cpu): aligned, clean, the right page type."""
+    n, i = 1 << order, pfn - zone.zone_start_pfn
+    if pfn & (n - 1):
+        _fail(zone, f"free block pfn {pfn:#x} not aligned to its order {order}")
+    if view.refcount[i:i + n].count(0) != n:
+        _fail(zone, f"free block pfn {pfn:#x} order {order} has a page with nonzero _refcount")
+    if view.flags[i:i + n].count(view.flags[i] & ~PAGEFLAGS_MASK) != n:
+        _fail(zone, f"free block pfn {pfn:#x} order {order} has PG_ flags or a page of "
+              f"another zone")
+    head = view.mapcount[i]
+    if expect_buddy:
+        if head != PAGE_TYPE_BUDDY or mm.u32[mm.mbase + (pfn << 3) + W_PRIVATE] != order:
+            _fail(zone, f"free block pfn {pfn:#x} on free_area[{order}] lacks PageBuddy "
+                  f"and order {order} (_mapcount {head:#x})")
+    elif head != PAGE_MAPCOUNT_NONE:
+        _fail(zone, f"per-cpu page pfn {pfn:#x} has _mapcount {head:#x}")
+    if view.mapcount[i + 1:i + n].count(PAGE_MAPCOUNT_NONE) != n - 1:
+        _fail(zone, f"free block pfn {pfn:#x} order {order} has a tail page with a page type")
+
+
+def _walk_free_area(mm, zone, view, state, order):
+    """Follow free_area[order]'s chain: symmetric links, counts, no cycles."""
+    area = zone.free_area[order]
+    u32, mbase, mvirt = mm.u32, mm.mbase, mm.mvirt
+    pfn, prev_ptr, count, last = area.first, 0, 0, -1
+    while pfn >= 0:
+        if count > area.nr_free:
+            _fail(zone, f"free_area[{order}] holds more blocks than nr_free {area.nr_free}")
+        w = mbase + (pfn << 3)
+        if u32[w + W_PREV] != prev_ptr:
+            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} lru.prev {u32[w + W_PREV]:#010x} "
+                  f"!= {prev_ptr:#010x}")
+        _check_block(mm, zone, view, pfn, order, True)
+        _mark(zone, state, pfn, 1 << order, _FREE, f"free block (order {order})")
+        count, last, prev_ptr = count + 1, pfn, mvirt + (pfn << 5)
+        nxt = u32[w + W_NEXT]
+        pfn = -1 if not nxt else (nxt - mvirt) >> 5
+        if nxt and ((nxt - mvirt) & 31 or not zone.zone_spans_pfn(pfn)):
+            _fail(zone, f"free_area[{order}]: lru.next {nxt:#010x} is not a page of this zone")
+    if count != area.nr_free or last != area.last:
+        _fail(zone, f"free_area[{order}]: walked {count} blocks ending at pfn {last:#x}, "
+              f"nr_free says {area.nr_free} ending at {area.last:#x}")
+    return count
+
+
+def _mark_allocations(mm, zone, view, state):
+    """Every page with a reference is an allocated block's head (or reserved)."""
+    s, orders = zone.zone_start_pfn, mm.alloc_orders
+    allocated = 0
+    for i in compress(range(len(view.refcount)), view.refcount):   # nonzero _refcount only
+        pfn = s + i
+        if view.reserved[i] and pfn not in orders:
+            continue
+        order = orders.get(pfn, 0)
+        _mark(zone, state, pfn, 1 << order, _ALLOC, f"allocation (order {order})")
+        allocated += 1 << order
+    for pfn in orders:
+        if zone.zone_spans_pfn(pfn) and not view.refcount[pfn - s]:
+            _fail(zone, f"allocation record for pfn {pfn:#x} but its _refcount is 0")
+    return allocated
+
+
+def _check_coverage(zone, view, state):
+    """Present pages: exactly one owner or reserved; holes: nobody's."""
+    s = zone.zone_start_pfn
+    covered = reserved = 0
+    for a, b in zone.present_ranges:
+        owned = bytes(state[a - s:b - s]).translate(_NONZERO)
+        resv = view.reserved[a - s:b - s]
+        if int.from_bytes(owned, "little") & int.from_bytes(resv, "little"):
+            _fail(zone, f"a reserved page in [{a:#x}, {b:#x}) is also free or allocated")
+        covered += owned.count(1)
+        reserved += resv.count(1)
+    owned_total = len(state) - state.count(0)
+    if owned_total != covered:
+        _fail(zone, f"{owned_total - covered} free or allocated pages lie in holes of the zone")
+    unaccounted = zone.present_pages - covered - reserved
+    if unaccounted:
+        _fail(zone, f"{unaccounted} present pages are neither free, per-cpu, allocated nor "
+              f"reserved")
+    return reserved
+
+
+def check_zone(mm, zone):
+    """check_page_alloc() for one populated zone; returns its ZoneAccount."""
+    view = _ZoneView(mm, zone)
+    state = bytearray(zone.spanned_pages)
+    blocks = buddy = 0
+    for order in range(MAX_ORDER):
+        n = _walk_free_area(mm, zone, view, state, order)
+        blocks += n
+        buddy += n << order
+    if buddy != zone.nr_free_pages:
+        _fail(zone, f"free lists hold {buddy} pages, NR_FREE_PAGES says {zone.nr_free_pages}")
+    if view.mapcount.count(PAGE_TYPE_BUDDY) != blocks:
+        _fail(zone, f"{view.mapcount.count(PAGE_TYPE_BUDDY)} PageBuddy pages for {blocks} "
+              f"free blocks")
+    pcp = 0
+    for order, lst in enumerate(zone.per_cpu_pageset.lists[:NR_PCP_LISTS]):
+        for pfn in lst:
+            _check_block(mm, zone, view, pfn, order, False)
+            _mark(zone, state, pfn, 1 << order, _PCP, f"per-cpu page (order {order})")
+            pcp += 1 << order
+    allocated = _mark_allocations(mm, zone, view, state)
+    reserved = _check_coverage(zone, view, state)
+    return ZoneAccount(zone.node, zone.name, buddy, pcp, allocated, reserved,
+                       zone.present_pages)
+
+
+def check_page_alloc(mm):
+    """Prove free (buddy + per-cpu) + allocated + reserved == present in every zone.
+
+    Walks every free list in guest memory (symmetric links, nr_free counts,
+    alignment, PageBuddy and order on heads only, inside the zone), the
+    per-cpu lists and mem_map (no page owned twice, none lost, none in a
+    hole).  Raises PageAllocCorruption naming the zone and the fault;
+    returns [ZoneAccount] for the populated zones.
+    """
+    accounts = []
+    for zone in mm.zones:
+        if zone.populated:
+            accounts.append(check_zone(mm, zone))
+        elif zone.nr_free_pages or any(a.nr_free for a in zone.free_area):
+            _fail(zone, "an unpopulated zone has free pages")
+    return accounts

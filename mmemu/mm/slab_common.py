@@ -1,0 +1,605 @@
+"""kmalloc and the slab cache registry: what mm/slab_common.c does for SLUB.
+
+Models mm/slab_common.c of Linux 6.1: kmem_cache_create()/destroy() and the
+slab_caches list, the kmalloc caches (kmalloc_info, size_index,
+kmalloc_type(), kmalloc_slab(), create_kmalloc_caches()), kmalloc(),
+kmalloc_large() and free_large_kmalloc(), kfree(), __ksize(), krealloc(),
+and get_slabinfo().  The boot cache "kmem_cache" holds every struct
+kmem_cache (kmem_cache_init()'s bootstrap()).
+
+Every entry point takes an optional ``caller``: a callable giving the
+symbol Linux would print for _RET_IP_ (the hypercall layer passes the guest
+caller); host callers default to the Python function that called in.
+"""
+import sys
+import time
+from dataclasses import dataclass
+
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.mm.gfp import (
+    GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DMA, _GFP_NOWARN, _GFP_RECLAIMABLE, _GFP_ZERO,
+)
+from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT
+from mmemu.mm.slab import (
+    KMC_REFCOUNT, KMEM_CACHE_SIZE, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_FLAGS_PERMITTED, SLAB_HWCACHE_ALIGN,
+    SLAB_KMALLOC, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR,
+)
+from mmemu.mm.slub import (
+    GFP_SLAB_BUG_MASK, MAX_ORDER, KmemCache, Slub, calculate_alignment, calculate_sizes,
+    get_order,
+)
+from mmemu.mm.slub_debug import SlubDebug, kmem_cache_flags, parse_slub_debug
+
+KMALLOC_SHIFT_LOW = 3
+KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1            # kmalloc-8k is the largest cache
+KMALLOC_MAX_CACHE_SIZE = 1 << KMALLOC_SHIFT_HIGH
+KMALLOC_MAX_SIZE = 1 << (MAX_ORDER + PAGE_SHIFT - 1)    # 4 MiB
+KMALLOC_MIN_SIZE = 1 << KMALLOC_SHIFT_LOW
+ARCH_KMALLOC_MINALIGN = 8
+
+# enum kmalloc_cache_type (ZONE_DMA and MEMCG_KMEM on)
+KMALLOC_NORMAL, KMALLOC_CGROUP, KMALLOC_RECLAIM, KMALLOC_DMA = range(4)
+NR_KMALLOC_TYPES = 4
+KMALLOC_PREFIXES = ("kmalloc-", "kmalloc-cg-", "kmalloc-rcl-", "dma-kmalloc-")
+KMALLOC_TYPE_FLAGS = (0, SLAB_ACCOUNT, SLAB_RECLAIM_ACCOUNT, SLAB_CACHE_DMA)
+
+# kmalloc_info[]: index -> (size, name suffix); index 1 and 2 are 96 and 192.
+KMALLOC_INFO = {1: (96, "96"), 2: (192, "192"), 3: (8, "8"), 4: (16, "16"), 5: (32, "32"),
+                6: (64, "64"), 7: (128, "128"), 8: (256, "256"), 9: (512, "512"),
+                10: (1024, "1k"), 11: (2048, "2k"), 12: (4096, "4k"), 13: (8192, "8k")}
+# size_index[(size - 1) / 8] for sizes up to 192 (KMALLOC_MIN_SIZE 8).
+SIZE_INDEX = (3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2)
+KMALLOC_NOT_NORMAL_BITS = _GFP_RECLAIMABLE | _GFP_DMA | _GFP_ACCOUNT
+
+# The slab boot page: the kmalloc table, the static kmem_cache, the static names.
+BOOT_KMALLOC_TABLE = 0
+BOOT_KMEM_CACHE = 256
+BOOT_NAMES = 512
+HZ = 250
+
+
+def kmalloc_index(size):
+    """kmalloc_index(): the kmalloc_caches column for a size (0 for 0)."""
+    if size == 0:
+        return 0
+    if size <= 192:
+        return SIZE_INDEX[(size - 1) // 8]
+    return (size - 1).bit_length()
+
+
+def kmalloc_type(flags):
+    """kmalloc_type(): __GFP_DMA first, then __GFP_RECLAIMABLE, then __GFP_ACCOUNT."""
+    if not flags & KMALLOC_NOT_NORMAL_BITS:
+        return KMALLOC_NORMAL
+    if flags & _GFP_DMA:
+        return KMALLOC_DMA
+    if flags & _GFP_RECLAIMABLE:
+        return KMALLOC_RECLAIM
+    return KMALLOC_CGROUP
+
+
+@dataclass
+class SlabInfo:
+    """struct slabinfo of one cache (get_slabinfo()), as /proc/slabinfo shows it."""
+
+    name: str
+    active_objs: int
+    num_objs: int
+    objsize: int
+    objperslab: int
+    pagesperslab: int
+    active_slabs: int
+    num_slabs: int
+
+
+class MachinePages:
+    """The page allocator of a booted Machine, as the slab allocator uses it."""
+
+    def __init__(self, machine):
+        from mmemu.mm import page_alloc
+        self.mm = machine.mm
+        self.page_alloc = page_alloc
+
+    def alloc(self, gfp, order):
+        return self.page_alloc.alloc_pages(self.mm, gfp, order)
+
+    def free(self, pfn, order):
+        self.page_alloc._free_pages(self.mm, pfn, order)
+
+    def register_shrinker(self, fn):
+        self.page_alloc.register_shrinker(self.mm, fn)
+
+
+class MachineReporter:
+    """Where slab reports go on a Machine: the runtime's warn (panic_on_warn
+    applies), the kernel log, and the guest's call chain while a hypercall runs."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.in_guest = False          # set by runtime/hc_slab.py around a guest call
+        self.t0 = time.monotonic()
+
+    def _rt(self):
+        return getattr(self.machine, "runtime", None)
+
+    def warn(self, text):
+        rt = self._rt()
+        if rt is not None:
+            rt.warn(text)
+        else:
+            self.machine.log.warn(text)
+
+    def printk(self, text, level):
+        self.machine.log.printk(text, level)
+
+    def panic(self, text):
+        self.warn(f"Kernel panic - not syncing: {text}")
+        rt = self._rt()
+        if rt is not None and self.in_guest:
+            rt.stop("panic")
+
+    def backtrace(self):
+        rt = self._rt()
+        if rt is None or not self.in_guest:
+            return [python_caller()]
+        trace = rt.backtrace()
+        return trace.splitlines() if isinstance(trace, str) else list(trace or ())
+
+    def comm(self):
+        rt = self._rt()
+        return rt.comm if rt is not None and self.in_guest else "python3"
+
+    def jiffies(self):
+        return int((time.monotonic() - self.t0) * HZ)
+
+
+def python_caller():
+    """The host code that called into the slab allocator: "name (file:line)"."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+            ("mmemu.mm.slab", "mmemu.mm.slub", "mmemu.views.slabinfo")):
+        frame = frame.f_back
+    if frame is None:
+        return "host"
+    code = frame.f_code
+    return f"{code.co_name} [host {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}]"
+
+
+class SlabAllocator:
+    """The slab allocator of one machine: caches, kmalloc, reclaim, accounting.
+
+    pm: PhysMem; mem_map: MemMap; pages: alloc(gfp, order) -> pfn | None,
+    free(pfn, order), register_shrinker(fn); reporter: see MachineReporter;
+    slub_debug: the slub_debug= string ("FZPU", "FZ,kmalloc-64", ...).
+    """
+
+    def __init__(self, pm, mem_map, pages, reporter, slub_debug=None):
+        self.pm = pm
+        self.pages = pages
+        self.rep = reporter
+        self.slub = Slub(pm, mem_map, pages)
+        self.debug = SlubDebug(self.slub, reporter)
+        self.slub.debug = self.debug
+        self.slub.on_new_slab = self._account_slab
+        self.slub_debug = parse_slub_debug(slub_debug)
+        self.caches = []               # slab_caches, oldest first
+        self.by_addr = {}              # struct kmem_cache * -> KmemCache
+        self.kmalloc_caches = [[None] * (KMALLOC_SHIFT_HIGH + 1) for _ in range(NR_KMALLOC_TYPES)]
+        self.large = {}                # pfn -> order of kmalloc_large() blocks
+        self.nr_slab_pages = [0, 0]    # unreclaimable, reclaimable slab pages
+        self.boot_page = self._alloc_boot_page()
+        self._names_end = self.boot_page + BOOT_NAMES
+        self.kmem_cache = self._bootstrap_kmem_cache()
+        self.create_kmalloc_caches()
+        if hasattr(pages, "register_shrinker"):
+            pages.register_shrinker(self.shrink_slabs)
+
+    # -- boot ------------------------------------------------------------------
+    def _alloc_boot_page(self):
+        pfn = self.pages.alloc(GFP_KERNEL | _GFP_ZERO, 0)
+        if pfn is None:
+            raise MemoryError("slab: no page for the boot data")
+        va = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        self.pm.u8[va - PAGE_OFFSET:va - PAGE_OFFSET + PAGE_SIZE] = bytes(PAGE_SIZE)
+        return va
+
+    def _static_name(self, name):
+        """A name in the boot page, as a C string literal in the kernel's rodata."""
+        raw = name.encode() + b"\0"
+        va = self._names_end
+        if va + len(raw) > self.boot_page + PAGE_SIZE:
+            raise MemoryError("slab: boot page full of names")
+        pa = va - PAGE_OFFSET
+        self.pm.u8[pa:pa + len(raw)] = raw
+        self._names_end += (len(raw) + 3) & ~3
+        return va
+
+    def _bootstrap_kmem_cache(self):
+        """kmem_cache_init(): the cache of struct kmem_cache, moved into itself."""
+        s = KmemCache("kmem_cache", KMEM_CACHE_SIZE, 0,
+                      kmem_cache_flags(SLAB_HWCACHE_ALIGN, "kmem_cache", self.slub_debug))
+        s.align = calculate_alignment(s.flags, ARCH_KMALLOC_MINALIGN, s.object_size)
+        calculate_sizes(s)
+        s.addr = self.boot_page + BOOT_KMEM_CACHE          # boot_kmem_cache, static
+        s.name_ptr = self._static_name(s.name)
+        self.slub.write_kmem_cache(s)
+        obj = self.slub.slab_alloc(s, GFP_KERNEL, lambda: "kmem_cache_init")
+        if obj is None:
+            raise MemoryError("slab: cannot allocate the kmem_cache cache")
+        self._bootstrap(s, obj)
+        self._register(s)
+        return s
+
+    def _bootstrap(self, s, new_addr):
+        """bootstrap(): copy the static struct into its object; repoint the slabs."""
+        old = s.addr
+        data = self.slub.read_bytes(old, KMEM_CACHE_SIZE)
+        pa = new_addr - PAGE_OFFSET
+        self.pm.u8[pa:pa + KMEM_CACHE_SIZE] = data
+        s.addr = new_addr
+        self.slub.wr(new_addr, s.cpu)          # cpu_slab moved with the struct
+        for pfn in s.node.slabs:
+            self.pm.u32[self.slub.pw(pfn, 3)] = new_addr
+        self.slub.fill(old, KMEM_CACHE_SIZE, 0)
+
+    def create_kmalloc_caches(self):
+        """create_kmalloc_caches(): every type's caches, 96 after 64, 192 after 128."""
+        for ktype in range(NR_KMALLOC_TYPES):
+            for i in range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1):
+                self._new_kmalloc_cache(i, ktype)
+                if i == 6:
+                    self._new_kmalloc_cache(1, ktype)
+                if i == 7:
+                    self._new_kmalloc_cache(2, ktype)
+        self._write_kmalloc_table()
+
+    def _new_kmalloc_cache(self, idx, ktype):
+        size, suffix = KMALLOC_INFO[idx]
+        name = KMALLOC_PREFIXES[ktype] + suffix
+        flags = SLAB_KMALLOC | KMALLOC_TYPE_FLAGS[ktype]
+        align = ARCH_KMALLOC_MINALIGN
+        if size & (size - 1) == 0:
+            align = max(align, size)           # natural alignment for power-of-two sizes
+        s = self._create_cache(name, self._static_name(name), size, align, flags)
+        if s is None:
+            raise MemoryError(f"slab: cannot create {name}")
+        self.kmalloc_caches[ktype][idx] = s
+
+    def publish_bootinfo(self, pm):
+        """Tell guest code where kmalloc_caches[][] is (bootinfo "kmalloc_caches")."""
+        from mmemu.runtime.abi import BOOTINFO_FIELDS, BOOTINFO_OFFSET, HC_MAILBOX_PHYS
+        word = (HC_MAILBOX_PHYS + BOOTINFO_OFFSET) // 4 + BOOTINFO_FIELDS.index("kmalloc_caches")
+        pm.u32[word] = self.boot_page + BOOT_KMALLOC_TABLE
+
+    def _write_kmalloc_table(self):
+        base = (self.boot_page + BOOT_KMALLOC_TABLE - PAGE_OFFSET) >> 2
+        cols = KMALLOC_SHIFT_HIGH + 1
+        for t, row in enumerate(self.kmalloc_caches):
+            for i, s in enumerate(row):
+                self.pm.u32[base + t * cols + i] = s.addr if s else 0
+
+    # -- the cache registry --------------------------------------------------
+    def _register(self, s):
+        self.caches.append(s)
+        self.by_addr[s.addr] = s
+
+    def _create_cache(self, name, name_ptr, size, align, flags, ctor=0, host_ctor=None):
+        """create_cache(): a struct kmem_cache from the kmem_cache cache, opened."""
+        flags = kmem_cache_flags(flags, name, self.slub_debug)
+        s = KmemCache(name, size, 0, flags, ctor=ctor, host_ctor=host_ctor, name_ptr=name_ptr)
+        s.align = calculate_alignment(flags, align, size)
+        if not calculate_sizes(s):
+            return None
+        addr = self.slub.slab_alloc(self.kmem_cache, GFP_KERNEL, lambda: "create_cache")
+        if addr is None:
+            return None
+        s.addr = addr
+        self.slub.write_kmem_cache(s)
+        self._register(s)
+        return s
+
+    def cache_at(self, addr):
+        """The live cache whose struct kmem_cache is at addr, or None."""
+        return self.by_addr.get(addr)
+
+    def find_cache(self, name):
+        """The newest live cache of that name, or None."""
+        for s in reversed(self.caches):
+            if s.name == name:
+                return s
+        return None
+
+    def _cache(self, s):
+        return self.by_addr.get(s) if isinstance(s, int) else s
+
+    def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None, caller=None):
+        """kmem_cache_create(): a new cache, or None (with the kernel's warning).
+
+        ctor: a guest function address (int) or a Python callable(addr).
+        """
+        err = 0
+        if not name or size == 0 or size > KMALLOC_MAX_SIZE or flags & ~SLAB_FLAGS_PERMITTED:
+            err = -22
+        s = None
+        if not err:
+            name_ptr = self._kstrdup(name)
+            s = None if name_ptr is None else self._create_cache(
+                name, name_ptr, size, align, flags,
+                ctor=ctor if isinstance(ctor, int) else 0,
+                host_ctor=ctor if callable(ctor) else None)
+            if s is None:
+                err = -12
+                if name_ptr:
+                    self.kfree(name_ptr)
+        if err:
+            self._create_failed(name, flags, err)
+        return s
+
+    def _create_failed(self, name, flags, err):
+        if flags & SLAB_PANIC:
+            self.rep.panic(f"kmem_cache_create: Failed to create slab '{name}'. Error {err}")
+        else:
+            self.rep.printk(f"kmem_cache_create({name}) failed with error {err}", 4)
+
+    def _kstrdup(self, name):
+        raw = name.encode() + b"\0"
+        va = self.kmalloc(len(raw), GFP_KERNEL, caller=lambda: "kmem_cache_create")
+        if va:
+            pa = va - PAGE_OFFSET
+            self.pm.u8[pa:pa + len(raw)] = raw
+        return va
+
+    def kmem_cache_destroy(self, s, caller=None):
+        """kmem_cache_destroy(): free the cache, or warn and keep it if objects remain."""
+        s = self._cache(s)
+        if s is None or s.dead:
+            return
+        s.refcount -= 1
+        self.slub.wr(s.addr + KMC_REFCOUNT, s.refcount)
+        if s.refcount > 0:
+            return
+        if self._kmem_cache_shutdown(s):
+            where = (caller or python_caller)()
+            self.debug.warn_block(
+                "kmem_cache_destroy",
+                f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from {where}")
+            return
+        self.caches.remove(s)
+        del self.by_addr[s.addr]
+        s.dead = True
+        self.kfree(s.name_ptr)
+        self.slub.slab_free(self.kmem_cache, self._slab_of(s.addr), s.addr, lambda: "kmem_cache_destroy")
+
+    def _kmem_cache_shutdown(self, s):
+        """__kmem_cache_shutdown(): flush, free empty slabs, report the rest; busy?"""
+        self.slub.flush_cpu_slab(s)
+        for pfn in list(s.node.partial):
+            if self.slub.counters(pfn)[0] == 0:
+                self.slub.discard_slab(s, pfn)
+            else:
+                self.debug.list_slab_objects(
+                    s, pfn, f"Objects remaining in {s.name} on __kmem_cache_shutdown()")
+        self.debug.flush()
+        return bool(s.node.slabs)
+
+    def kmem_cache_shrink(self, s):
+        """kmem_cache_shrink(): 1 if slabs remain in use, else 0."""
+        s = self._cache(s)
+        return self.slub.kmem_cache_shrink(s) if s else 0
+
+    def kmem_cache_validate(self, s):
+        """validate_slab_cache() (`slabinfo -v`): the number of errors found."""
+        s = self._cache(s)
+        return self.debug.validate_slab_cache(s) if s else 0
+
+    # -- kmem_cache_alloc / free -------------------------------------------
+    def slab_alloc(self, s, flags, caller=None):
+        """slab_alloc_node() without the zeroing; sets slub.pending_ctor for guest ctors."""
+        return self.slub.slab_alloc(s, flags, caller or python_caller)
+
+    def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
+        """kmem_cache_alloc(): an object, or None."""
+        s = self._cache(s)
+        obj = self.slab_alloc(s, flags, caller)
+        if self.slub.pending_ctor:
+            self.slub.pending_ctor = 0
+            self.rep.printk(f"mmemu: {s.name}: a new slab's objects were not constructed: "
+                            "its constructor is guest code and this call came from the host", 4)
+        if obj and flags & _GFP_ZERO:
+            self.slub.fill(obj, s.object_size, 0)
+        return obj
+
+    def kmem_cache_zalloc(self, s, flags=GFP_KERNEL, caller=None):
+        return self.kmem_cache_alloc(s, flags | _GFP_ZERO, caller)
+
+    def kmem_cache_free(self, s, x, caller=None):
+        """kmem_cache_free(): cache_from_obj() checks, then slab_free()."""
+        s = self._cache(s)
+        if not x or s is None:
+            return
+        pfn = self._slab_of(x)
+        if pfn is None:
+            self.debug.warn_block("virt_to_cache", "virt_to_cache: Object is not a Slab page!")
+            return
+        real = self.by_addr.get(self.slub.slab_cache_ptr(pfn))
+        if real is not s:
+            self.debug.print_tracking(real, x) if real else None
+            self.debug.warn_block(
+                "cache_from_obj",
+                f"cache_from_obj: Wrong slab cache. {s.name} but object is from "
+                f"{real.name if real else '?'}")
+            if real is None:
+                return
+        self.slub.slab_free(real, pfn, x, caller or python_caller)
+
+    def _slab_of(self, x):
+        """virt_to_slab(): the head pfn of the slab holding x, or None."""
+        pfn = self._compound_head(x)
+        if pfn is None or not self.pm.u32[self.slub.pw(pfn, W_FLAGS)] & (1 << PG_slab):
+            return None
+        return pfn
+
+    def _compound_head(self, x):
+        """virt_to_folio(): the head pfn of the page holding lowmem address x."""
+        if not PAGE_OFFSET <= x < PAGE_OFFSET + self.pm.size:
+            return None
+        pfn = (x - PAGE_OFFSET) >> PAGE_SHIFT
+        if pfn >= self.slub.mem_map.nr_pages:
+            return None
+        head = self.pm.u32[self.slub.pw(pfn, W_NEXT)]
+        if head & 1:
+            return self.slub.slab_pfn(head - 1)
+        return pfn
+
+    # -- kmalloc -------------------------------------------------------------
+    def kmalloc_slab(self, size, flags):
+        """kmalloc_slab(): the cache for a size and gfp mask (None for size 0)."""
+        idx = kmalloc_index(size)
+        return self.kmalloc_caches[kmalloc_type(flags)][idx] if idx else None
+
+    def kmalloc(self, size, flags=GFP_KERNEL, caller=None):
+        """kmalloc(): a guest virtual address, ZERO_SIZE_PTR for 0, or None."""
+        if size > KMALLOC_MAX_CACHE_SIZE:
+            return self.kmalloc_large(size, flags, caller)
+        s = self.kmalloc_slab(size, flags)
+        if s is None:
+            return ZERO_SIZE_PTR
+        obj = self.slab_alloc(s, flags, caller)
+        if obj and flags & _GFP_ZERO:
+            self.slub.fill(obj, s.object_size, 0)
+        return obj
+
+    def kzalloc(self, size, flags=GFP_KERNEL, caller=None):
+        return self.kmalloc(size, flags | _GFP_ZERO, caller)
+
+    def kmalloc_array(self, n, size, flags=GFP_KERNEL, caller=None):
+        """kmalloc_array(): None when n * size overflows size_t (32 bits)."""
+        if n * size > 0xFFFFFFFF:
+            return None
+        return self.kmalloc(n * size, flags, caller)
+
+    def kcalloc(self, n, size, flags=GFP_KERNEL, caller=None):
+        return self.kmalloc_array(n, size, flags | _GFP_ZERO, caller)
+
+    def kmalloc_large(self, size, flags, caller=None):
+        """kmalloc_large(): a compound page block from the buddy allocator."""
+        order = get_order(size)
+        if order >= MAX_ORDER:
+            if not flags & _GFP_NOWARN:
+                self.debug.warn_block("__alloc_pages", None,
+                                      [f"mmemu: WARN_ON_ONCE_GFP(order >= MAX_ORDER): kmalloc({size}) "
+                                       f"is above KMALLOC_MAX_SIZE ({KMALLOC_MAX_SIZE})"])
+            return None
+        if flags & GFP_SLAB_BUG_MASK:
+            flags = self.debug.kmalloc_fix_flags(flags)
+        pfn = self.pages.alloc(flags | _GFP_COMP, order)
+        if pfn is None:
+            return None
+        self.large[pfn] = order
+        return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+
+    def kfree(self, x, caller=None):
+        """kfree(): NULL and ZERO_SIZE_PTR are no-ops; slab objects go back to
+        their cache, compound pages to the buddy allocator."""
+        if x <= ZERO_SIZE_PTR:
+            return
+        head = self._compound_head(x)
+        if head is not None and self.pm.u32[self.slub.pw(head, W_FLAGS)] & (1 << PG_slab):
+            s = self.by_addr.get(self.slub.slab_cache_ptr(head))
+            if s is None:
+                self.debug.warn_block("virt_to_cache", None, [
+                    f"mmemu: kfree(0x{x:08x}): the slab's cache "
+                    f"0x{self.slub.slab_cache_ptr(head):08x} is not a live kmem_cache; not freed"])
+                return
+            self.slub.slab_free(s, head, x, caller or python_caller)
+            return
+        self.free_large_kmalloc(head, x)
+
+    def free_large_kmalloc(self, pfn, x):
+        """free_large_kmalloc(): refuse (with 6.1's warning) a page that is not compound."""
+        order = self._folio_order(pfn) if pfn is not None else 0
+        if order == 0:
+            self.debug.warn_block("free_large_kmalloc", None, [
+                f"object pointer: 0x{x:08x}",
+                "mmemu: kfree() of a pointer that is neither a slab object nor a compound "
+                "page; not freed"])
+            return
+        self.large.pop(pfn, None)
+        self.pages.free(pfn, order)
+
+    def _folio_order(self, pfn):
+        """folio_order(): compound_order of the first tail page, 0 if not a head."""
+        if not self.pm.u32[self.slub.pw(pfn, W_FLAGS)] & (1 << PG_head):
+            return 0
+        return (self.pm.u32[self.slub.pw(pfn + 1, 2)] >> 8) & 0xFF
+
+    def ksize(self, x):
+        """__ksize(): the usable size of an allocation (0 for NULL or a bad pointer)."""
+        if x <= ZERO_SIZE_PTR:
+            return 0
+        head = self._compound_head(x)
+        if head is not None and self.pm.u32[self.slub.pw(head, W_FLAGS)] & (1 << PG_slab):
+            s = self.by_addr.get(self.slub.slab_cache_ptr(head))
+            return slab_ksize(s) if s else 0
+        order = self._folio_order(head) if head is not None else 0
+        size = PAGE_SIZE << order
+        if order == 0 or size <= KMALLOC_MAX_CACHE_SIZE or x != PAGE_OFFSET + (head << PAGE_SHIFT):
+            self.debug.warn_block("__ksize", None,
+                                  [f"mmemu: ksize(0x{x:08x}): not a kmalloc'ed object"])
+            return 0
+        return size
+
+    def krealloc(self, p, new_size, flags=GFP_KERNEL, caller=None):
+        """krealloc(): keep p if it still fits in ksize(p), else move the contents."""
+        if new_size == 0:
+            self.kfree(p, caller)
+            return ZERO_SIZE_PTR
+        ks = self.ksize(p) if p > ZERO_SIZE_PTR else 0
+        if ks >= new_size:
+            return p
+        ret = self.kmalloc(new_size, flags, caller)
+        if ret and p > ZERO_SIZE_PTR:
+            data = self.slub.read_bytes(p, ks)
+            pa = ret - PAGE_OFFSET
+            self.pm.u8[pa:pa + ks] = data
+            self.kfree(p, caller)
+        return ret
+
+    # -- reclaim and accounting ----------------------------------------------
+    def shrink_slabs(self):
+        """The shrinker: give every empty slab on a partial list back; pages freed."""
+        return sum(self.slub.discard_empty_partials(s) for s in list(self.caches))
+
+    def _account_slab(self, s, pfn, order, sign):
+        self.nr_slab_pages[1 if s.reclaimable else 0] += sign << order
+
+    def meminfo(self):
+        """Slab, SReclaimable, SUnreclaim in kB, as /proc/meminfo shows them."""
+        large = sum(1 << o for o in self.large.values())
+        unrecl = (self.nr_slab_pages[0] + large) * (PAGE_SIZE // 1024)
+        recl = self.nr_slab_pages[1] * (PAGE_SIZE // 1024)
+        return {"Slab": recl + unrecl, "SReclaimable": recl, "SUnreclaim": unrecl}
+
+    def get_slabinfo(self, s):
+        """get_slabinfo(): free objects counted on the partial list only, as SLUB does."""
+        n = s.node
+        free = 0
+        for pfn in n.partial:
+            inuse, objects, _ = self.slub.counters(pfn)
+            free += objects - inuse
+        return SlabInfo(s.name, n.total_objects - free, n.total_objects, s.object_size,
+                        s.objects, 1 << s.order, n.nr_slabs, n.nr_slabs)
+
+    def slabinfo(self):
+        """Every cache's SlabInfo, newest first (slab_caches order)."""
+        return [self.get_slabinfo(s) for s in reversed(self.caches)]
+
+
+def slab_ksize(s):
+    """slab_ksize(): how much of an object its user may use."""
+    from mmemu.mm.slab import SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TYPESAFE_BY_RCU
+    if s.flags & (SLAB_RED_ZONE | SLAB_POISON):
+        return s.object_size
+    if s.flags & (SLAB_TYPESAFE_BY_RCU | SLAB_STORE_USER):
+        return s.inuse
+    return s.size

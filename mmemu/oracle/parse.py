@@ -1,0 +1,492 @@
+"""Parse what a kernel reports about its memory into one KernelReport.
+
+The same parsers read the real kernel's capture (the serial transcript of
+initramfs.py's /init plus the QEMU monitor's answers) and mmemu's own views,
+which print Linux's formats: comparing like with like.
+
+    >>> report = real_report(Path("tests/fixtures/oracle/qemu-pc-1g.txt").read_text())
+    >>> report.zone("Normal").spanned
+    220158
+
+Each parse_* function takes one file's text and returns plain records; the
+formats are those of Linux 6.1 (mm/vmstat.c for zoneinfo and buddyinfo,
+fs/proc/meminfo.c, mm/slab_common.c for slabinfo, mm/vmalloc.c for
+vmallocinfo, kernel/resource.c for iomem, fs/proc/kcore.c for the kcore ELF
+header) and of QEMU's HMP monitor (``info mem``, ``xp``).
+"""
+import re
+from dataclasses import dataclass, field
+
+from mmemu.oracle.initramfs import MARK_BEGIN, MARK_END, MARK_SUFFIX
+
+PAGE_OFFSET = 0xC0000000
+PAGE_SIZE = 4096
+PGDIR_SHIFT = 22
+PT_LOAD = 1
+_PTE_PRESENT = 0x1
+_PTE_PSE = 0x80
+
+
+class CaptureError(ValueError):
+    """A capture lacks a section or a line the comparison needs."""
+
+
+# ---------------------------------------------------------------------------
+# Records
+
+@dataclass
+class ZoneInfo:
+    """One zone of /proc/zoneinfo (pages)."""
+
+    node: int
+    name: str
+    free: int = 0
+    min: int = 0
+    low: int = 0
+    high: int = 0
+    spanned: int = 0
+    present: int = 0
+    managed: int = 0
+    protection: tuple = ()
+
+
+@dataclass(frozen=True)
+class SlabGeometry:
+    """A cache's line of /proc/slabinfo, the geometry part."""
+
+    name: str
+    objsize: int
+    objperslab: int
+    pagesperslab: int
+
+
+@dataclass(frozen=True)
+class MemoryLine:
+    """mem_init_print_info()'s ``Memory: 1019912K/1048056K available (...)`` (KiB)."""
+
+    available: int
+    total: int
+    reserved: int
+    highmem: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LayoutBounds:
+    """The kernel's virtual layout, as read from the running kernel."""
+
+    lowmem_start: int
+    lowmem_end: int             # high_memory
+    vmalloc_start: int
+    vmalloc_end: int
+    pkmap_base: int
+
+
+@dataclass
+class KernelReport:
+    """Everything the comparison needs from one kernel, real or mmemu."""
+
+    source: str
+    zone_ranges: list            # the lines under "Zone ranges:", as printed
+    movable_start: list          # the lines under "Movable zone start for each node"
+    node_ranges: list            # the lines under "Early memory node ranges"
+    memory: MemoryLine
+    zones: list                  # ZoneInfo, final
+    slabs: dict                  # name -> SlabGeometry
+    layout: LayoutBounds
+    min_free_kbytes: int = None
+    lowmem_reserve_ratio: tuple = None
+    watermark_scale_factor: int = None
+    zones_boot: list = None      # ZoneInfo as the kernel computed them at boot (real only)
+    min_free_kbytes_boot: int = None
+    boot_frees: list = field(default_factory=list)   # [(what, kB, zone name)] after boot wmarks
+    layout_checks: list = field(default_factory=list)  # [(what, ok, detail)]
+    meminfo: dict = field(default_factory=dict)
+    buddyinfo: dict = field(default_factory=dict)
+    kernel: str = ""
+
+    def zone(self, name, node=0, boot=False):
+        for z in (self.zones_boot if boot else self.zones) or ():
+            if z.name == name and z.node == node:
+                return z
+        return None
+
+
+# ---------------------------------------------------------------------------
+# The capture transcript
+
+def split_sections(text):
+    """{name: body} of the ``@@ORACLE-BEGIN name@@`` ... ``@@ORACLE-END name@@`` blocks.
+
+    Trailing blank lines are dropped; a marker that lands at the end of a
+    line without a newline before it (a file not ending in one) still ends
+    the block.
+    """
+    sections, name, body = {}, None, []
+    for line in text.splitlines():
+        if name is None:
+            start = line.find(MARK_BEGIN)
+            if start >= 0 and line.endswith(MARK_SUFFIX):
+                name, body = line[start + len(MARK_BEGIN):-len(MARK_SUFFIX)], []
+            continue
+        end = line.find(MARK_END + name + MARK_SUFFIX)
+        if end >= 0:
+            if line[:end]:
+                body.append(line[:end])
+            while body and not body[-1].strip():
+                body.pop()
+            sections[name] = "\n".join(body) + "\n" if body else ""
+            name = None
+            continue
+        body.append(line)
+    return sections
+
+
+def _need(sections, name):
+    if name not in sections:
+        raise CaptureError(f"the capture has no '{name}' section")
+    return sections[name]
+
+
+# ---------------------------------------------------------------------------
+# dmesg
+
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ?")
+_MEMORY_RE = re.compile(r"Memory: (\d+)K/(\d+)K available \(.*?(\d+)K reserved, "
+                        r"\d+K cma-reserved, (\d+)K highmem\)")
+
+
+def dmesg_lines(text):
+    """The log lines with their ``[    0.071253] `` timestamps removed."""
+    return [_TIMESTAMP.sub("", line.rstrip()) for line in text.splitlines()]
+
+
+def _block(lines, header, stop):
+    """The indented lines after the line ``header`` up to one matching stop."""
+    try:
+        start = lines.index(header) + 1
+    except ValueError:
+        raise CaptureError(f"the log has no '{header}' line") from None
+    out = []
+    for line in lines[start:]:
+        if stop(line):
+            break
+        out.append(line)
+    return out
+
+
+def parse_zone_ranges(text):
+    """(zone range lines, movable start lines, node range lines) of free_area_init()."""
+    lines = dmesg_lines(text)
+    zones = _block(lines, "Zone ranges:", lambda l: not l.startswith("  "))
+    movable = _block(lines, "Movable zone start for each node", lambda l: not l.startswith("  "))
+    nodes = _block(lines, "Early memory node ranges",
+                   lambda l: not l.startswith("  node "))
+    return zones, movable, nodes
+
+
+def parse_memory_line(text):
+    """The ``Memory:`` line of the boot log as a MemoryLine."""
+    for line in dmesg_lines(text):
+        match = _MEMORY_RE.search(line)
+        if match:
+            avail, total, reserved, high = (int(g) for g in match.groups())
+            return MemoryLine(avail, total, reserved, high, line[match.start():])
+    raise CaptureError("the log has no 'Memory: ...K/...K available' line")
+
+
+def parse_low_ram(text):
+    """setup_bootmem_allocator()'s ``low ram: 0 - 36bfe000``: lowmem's end, or None."""
+    for line in dmesg_lines(text):
+        match = re.match(r"\s*low ram: 0 - ([0-9a-f]+)$", line)
+        if match:
+            return int(match.group(1), 16)
+    return None
+
+
+def parse_boot_frees(text):
+    """Memory the kernel freed after it set its watermarks: [(what, kB, phys or None)].
+
+    init_per_zone_wmark_min() (a postcore initcall) computes the watermarks
+    and lowmem reserves; later the initramfs (free_initrd_mem) and the init
+    sections (free_initmem) go back to the buddy allocator.  The initrd's
+    address is where reserve_initrd() moved it ("Move RAMDISK ... to [mem
+    X-Y]") or where it was loaded ("RAMDISK: [mem X-Y]").
+    """
+    lines = dmesg_lines(text)
+    initrd_at = None
+    for line in lines:
+        moved = re.search(r"Move RAMDISK from \[mem \S+\] to \[mem (0x[0-9a-f]+)-", line)
+        loaded = re.match(r"RAMDISK: \[mem (0x[0-9a-f]+)-", line)
+        if moved:
+            initrd_at = int(moved.group(1), 16)
+        elif loaded and initrd_at is None:
+            initrd_at = int(loaded.group(1), 16)
+    out = []
+    for line in lines:
+        match = re.match(r"Freeing initrd memory: (\d+)K", line)
+        if match:
+            out.append(("initrd", int(match.group(1)), initrd_at))
+        match = re.match(r"Freeing unused kernel image \(initmem\) memory: (\d+)K", line)
+        if match:
+            out.append(("initmem", int(match.group(1)), None))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# /proc files
+
+def parse_zoneinfo(text):
+    """[ZoneInfo] in file order; every zone, populated or not."""
+    zones, zone = [], None
+    for line in text.splitlines():
+        match = re.match(r"Node (\d+), zone\s+(\S+)", line)
+        if match:
+            zone = ZoneInfo(int(match.group(1)), match.group(2))
+            zones.append(zone)
+            continue
+        if zone is None:
+            continue
+        words = line.split()
+        if words[:2] == ["pages", "free"]:
+            zone.free = int(words[2])
+        elif len(words) == 2 and words[0] in ("min", "low", "high", "spanned",
+                                             "present", "managed"):
+            setattr(zone, words[0], int(words[1]))
+        elif words and words[0] == "protection:":
+            nums = re.findall(r"\d+", line)
+            zone.protection = tuple(int(n) for n in nums)
+    if not zones:
+        raise CaptureError("zoneinfo lists no zone")
+    return zones
+
+
+def parse_buddyinfo(text):
+    """{(node, zone): [free blocks per order]}."""
+    out = {}
+    for line in text.splitlines():
+        match = re.match(r"Node (\d+), zone\s+(\S+)\s+(.*)$", line)
+        if match:
+            out[(int(match.group(1)), match.group(2))] = [int(n) for n in match.group(3).split()]
+    return out
+
+
+def parse_meminfo(text):
+    """{field: value} in kB (HugePages_* are counts)."""
+    out = {}
+    for line in text.splitlines():
+        match = re.match(r"([^:\s]+):\s+(\d+)", line)
+        if match:
+            out[match.group(1)] = int(match.group(2))
+    return out
+
+
+def parse_slabinfo(text):
+    """{name: SlabGeometry} of a version 2.1 /proc/slabinfo."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("slabinfo", "#")) or ":" not in line:
+            continue
+        words = line.split()
+        if len(words) < 6:
+            continue
+        name = words[0]
+        objsize, objperslab, pagesperslab = (int(w) for w in words[3:6])
+        out[name] = SlabGeometry(name, objsize, objperslab, pagesperslab)
+    return out
+
+
+def parse_vmallocinfo(text):
+    """[(start, end, size, caller, kind)]; addresses None where the kernel hashed them."""
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"0x(\S+)-0x(\S+)\s+(\d+)\s+(\S+)", line)
+        if not match:
+            continue
+        start, end = (_hex_or_none(g) for g in match.group(1, 2))
+        kinds = [w for w in ("ioremap", "vmalloc", "vmap", "user", "vpages", "unpurged")
+                 if f" {w}" in line]
+        out.append((start, end, int(match.group(3)), match.group(4), kinds[0] if kinds else ""))
+    return out
+
+
+def _hex_or_none(word):
+    try:
+        return int(word, 16)
+    except ValueError:
+        return None
+
+
+def parse_iomem(text):
+    """[(depth, start, end, name)] of /proc/iomem (end inclusive, as printed)."""
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"( *)([0-9a-f]+)-([0-9a-f]+) : (.*)$", line)
+        if match:
+            out.append((len(match.group(1)) // 2, int(match.group(2), 16),
+                        int(match.group(3), 16), match.group(4)))
+    return out
+
+
+def parse_kcore_header(text):
+    """The PT_LOAD segments of /proc/kcore's ELF32 header: [(vaddr, memsz, paddr)].
+
+    text is ``od -An -tx1`` output of the file's first bytes.  fs/proc/kcore.c
+    emits one segment per kclist entry: the direct map of RAM (paddr the
+    physical address) and the vmalloc area [VMALLOC_START, VMALLOC_END)
+    (paddr -1).
+    """
+    data = bytes(int(b, 16) for b in text.split())
+    if data[:4] != b"\x7fELF" or data[4] != 1:
+        raise CaptureError("the kcore header is not an ELF32 header")
+    phoff = int.from_bytes(data[28:32], "little")
+    phentsize = int.from_bytes(data[42:44], "little")
+    phnum = int.from_bytes(data[44:46], "little")
+    out = []
+    for i in range(phnum):
+        ph = data[phoff + i * phentsize: phoff + (i + 1) * phentsize]
+        if len(ph) < 32:
+            raise CaptureError("the kcore header is cut short")
+        words = [int.from_bytes(ph[j:j + 4], "little") for j in range(0, 32, 4)]
+        if words[0] == PT_LOAD:
+            out.append((words[2], words[5], words[3]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The QEMU monitor
+
+def parse_info_mem(text):
+    """[(start, end, perms)] of HMP ``info mem`` (end exclusive)."""
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"([0-9a-f]+)-([0-9a-f]+) [0-9a-f]+ (\S+)", line.strip())
+        if match:
+            out.append((int(match.group(1), 16), int(match.group(2), 16), match.group(3)))
+    return out
+
+
+def parse_xp_words(text):
+    """The 32-bit words of an HMP ``xp /Nwx`` dump, in address order."""
+    words = []
+    for line in text.splitlines():
+        if ":" in line:
+            words += [int(w, 16) for w in line.split(":", 1)[1].split()]
+    return words
+
+
+def direct_map_end(info_mem):
+    """The end of the run of mappings that starts at PAGE_OFFSET (high_memory)."""
+    end = None
+    for start, stop, _ in sorted(info_mem):
+        if end is None:
+            if start == PAGE_OFFSET:
+                end = stop
+        elif start == end:
+            end = stop
+        elif start > end:
+            break
+    return end
+
+
+def first_table_at_or_above(pgd, addr):
+    """The address of the first present page-directory entry at or above addr."""
+    for index in range(-(-addr >> PGDIR_SHIFT), len(pgd)):
+        if pgd[index] & _PTE_PRESENT:
+            return index << PGDIR_SHIFT
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Layout
+
+def real_layout(sections, low_ram):
+    """LayoutBounds from the kcore header and the monitor, with cross-checks.
+
+    Returns (LayoutBounds, [(what, ok, detail)]).  The vmalloc area and the
+    direct map come from /proc/kcore's segments; PKMAP_BASE is the first
+    page table present at or above VMALLOC_END (permanent_kmaps_init()
+    allocates it at boot); without the monitor it falls back to
+    VMALLOC_END + 2 pages, the definition in pgtable_32_areas.h.
+    """
+    segments = parse_kcore_header(_need(sections, "kcore-header"))
+    ram = [(v, v + size) for v, size, phys in segments if phys != 0xFFFFFFFF]
+    vmalloc = [(v, v + size) for v, size, phys in segments if phys == 0xFFFFFFFF]
+    if not ram or len(vmalloc) != 1:
+        raise CaptureError(f"unexpected /proc/kcore segments {segments}")
+    lowmem_end = max(end for _, end in ram)
+    vm_start, vm_end = vmalloc[0]
+    checks = []
+    if low_ram is not None:
+        checks.append(("dmesg 'low ram'", PAGE_OFFSET + low_ram == lowmem_end,
+                       f"low ram ends at {PAGE_OFFSET + low_ram:#010x}"))
+    total = parse_meminfo(sections.get("meminfo", "")).get("VmallocTotal")
+    if total is not None:
+        checks.append(("meminfo VmallocTotal", total * 1024 == vm_end - vm_start,
+                       f"VmallocTotal {total} kB"))
+    pkmap = vm_end + 2 * PAGE_SIZE
+    info_mem = sections.get("monitor:info mem")
+    if info_mem:
+        mapped = direct_map_end(parse_info_mem(info_mem))
+        checks.append(("info mem: direct map end", mapped == lowmem_end,
+                       f"direct map ends at {mapped:#010x}" if mapped else "no direct map"))
+    pgd_text = sections.get("monitor:page directory")
+    if pgd_text:
+        table = first_table_at_or_above(parse_xp_words(pgd_text), vm_end)
+        checks.append(("page directory: pkmap table", table == pkmap,
+                       f"first page table above VMALLOC_END at {table:#010x}" if table
+                       else "no page table above VMALLOC_END"))
+        pkmap = table if table is not None else pkmap
+    else:
+        checks.append(("page directory: pkmap table", True,
+                       "monitor not captured: PKMAP_BASE = VMALLOC_END + 2 pages"))
+    bounds = LayoutBounds(PAGE_OFFSET, lowmem_end, vm_start, vm_end, pkmap)
+    return bounds, checks
+
+
+# ---------------------------------------------------------------------------
+# Whole reports
+
+def real_report(text):
+    """A KernelReport from a real-kernel capture (console transcript + monitor)."""
+    sections = split_sections(text)
+    dmesg = _need(sections, "dmesg")
+    zone_ranges, movable, nodes = parse_zone_ranges(dmesg)
+    layout, checks = real_layout(sections, parse_low_ram(dmesg))
+    zones = parse_zoneinfo(_need(sections, "zoneinfo"))
+    boot = parse_zoneinfo(sections["zoneinfo-boot"]) if "zoneinfo-boot" in sections else None
+    ratio = tuple(int(n) for n in sections.get("lowmem_reserve_ratio", "").split()) or None
+    frees = [(what, kb, _zone_of(zones, zone_ranges, phys, sections))
+             for what, kb, phys in parse_boot_frees(dmesg)]
+    return KernelReport(
+        source="Linux", zone_ranges=zone_ranges, movable_start=movable, node_ranges=nodes,
+        memory=parse_memory_line(dmesg), zones=zones,
+        slabs=parse_slabinfo(_need(sections, "slabinfo")), layout=layout,
+        min_free_kbytes=_int(sections.get("min_free_kbytes")),
+        lowmem_reserve_ratio=ratio,
+        watermark_scale_factor=_int(sections.get("watermark_scale_factor")),
+        zones_boot=boot, min_free_kbytes_boot=_int(sections.get("min_free_kbytes-boot")),
+        boot_frees=frees, layout_checks=checks,
+        meminfo=parse_meminfo(sections.get("meminfo", "")),
+        buddyinfo=parse_buddyinfo(sections.get("buddyinfo", "")),
+        kernel=(sections.get("uname") or "").strip())
+
+
+def _int(text):
+    return int(text.split()[0]) if text and text.split() else None
+
+
+def _zone_of(zones, zone_range_lines, phys, sections):
+    """The zone holding physical address phys; for the init sections (phys None),
+    the zone holding the 'Kernel code' resource of /proc/iomem."""
+    if phys is None:
+        code = [start for _, start, _, name in parse_iomem(sections.get("iomem", ""))
+                if name == "Kernel code"]
+        if not code:
+            return None
+        phys = code[0]
+    for line in zone_range_lines:
+        match = re.match(r"\s*(\S+)\s+\[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]", line)
+        if match and int(match.group(2), 16) <= phys <= int(match.group(3), 16):
+            return match.group(1)
+    return None

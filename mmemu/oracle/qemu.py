@@ -1,0 +1,288 @@
+"""Boot the real kernel under QEMU's pc machine and capture what it prints.
+
+The boot::
+
+    qemu-system-i386 -M pc -cpu qemu32 -m <RAM> -kernel vmlinuz -initrd initrd
+        -append "console=ttyS0 nokaslr quiet panic=-1 <options>"
+        -nographic -no-reboot -qmp unix:<socket>,server=on,wait=off
+
+The serial console (QEMU's stdout) carries the kernel's output and the
+initramfs's captures between markers (initramfs.py).  When /init prints
+``@@ORACLE-MONITOR@@`` it sleeps, and the host asks the QEMU monitor (HMP
+commands through QMP's human-monitor-command) for ``info registers`` (CR3),
+``info mem`` (the mapped virtual ranges: where the direct map ends) and the
+page directory (``xp /1024wx CR3``: which page tables exist, so that the
+pkmap page table can be seen), then quits QEMU.  The monitor's answers are
+appended to the transcript as ``monitor:<command>`` sections, so a stored
+capture holds everything the parsers need.
+
+A boot of the 686 kernel under TCG takes about 10 s on two cores.
+"""
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmemu.config import MiB, QEMU_PC_TOP_RESERVED, format_size
+from mmemu.oracle import OracleError
+from mmemu.oracle.initramfs import (MARK_BEGIN, MARK_END, MARK_MONITOR, MARK_SUFFIX,
+                                    build_initramfs)
+
+QEMU = "qemu-system-i386"
+DEFAULT_TIMEOUT = 180          # seconds for the whole boot and capture
+BASE_CMDLINE = "console=ttyS0 nokaslr quiet panic=-1"
+DEFAULT_VMALLOC_AREA = 120 * MiB     # what the kernel uses without vmalloc=
+MONITOR_COMMANDS = ("info registers", "info mem")
+HOW_TO_GET_QEMU = ("qemu-system-i386 is not installed; on Debian or Ubuntu: "
+                   "apt-get install qemu-system-x86")
+
+
+@dataclass(frozen=True)
+class BootParams:
+    """What a config asks of the real kernel: RAM size, command line, sysctls."""
+
+    ram: int                       # bytes, QEMU's -m
+    cmdline: str                   # the whole -append string
+    min_free_kbytes: int = None    # written to vm.min_free_kbytes by /init
+    notes: tuple = ()              # config keys the real boot ignores, and why
+
+    @property
+    def qemu_m(self):
+        """The -m argument: whole MiB when possible ("1024M"), else KiB."""
+        if self.ram % MiB == 0:
+            return f"{self.ram // MiB}M"
+        return f"{self.ram // 1024}K"
+
+
+def boot_params(cfg):
+    """The RAM size, kernel command line and sysctls that boot cfg for real.
+
+    cfg must already have passed config.is_qemu_pc().  Options map one to
+    one onto Linux's: ``vmalloc`` (which holds __VMALLOC_RESERVE) becomes
+    ``vmalloc=`` less VMALLOC_OFFSET, ``zones.highmem`` becomes
+    ``highmem=``, ``kernelcore``/``movablecore`` pass through, ``debug.slub``
+    becomes ``slub_debug=`` (it changes slab geometry), ``min_free_kbytes``
+    is the sysctl.  Raises UsageError for what a real kernel cannot be told.
+    """
+    from mmemu.config import VMALLOC_OFFSET, DEFAULT_VMALLOC_RESERVE
+    from mmemu.errors import UsageError
+    if cfg.dma_limit != 16 * MiB:
+        raise UsageError(f"{cfg.path}: zones.dma_limit {format_size(cfg.dma_limit)}: "
+                         f"a real i386 kernel's ZONE_DMA always ends at 16M")
+    if len(cfg.nodes) != 1:
+        raise UsageError(f"{cfg.path}: {len(cfg.nodes)} NUMA nodes: the 686 kernel "
+                         f"is built without NUMA and QEMU pc has one node")
+    options = []
+    if cfg.vmalloc != DEFAULT_VMALLOC_RESERVE:
+        options.append(f"vmalloc={format_size(cfg.vmalloc - VMALLOC_OFFSET)}")
+    if cfg.highmem is not None:
+        options.append(f"highmem={format_size(cfg.highmem)}")
+    if cfg.kernelcore is not None:
+        options.append(f"kernelcore={cfg.kernelcore}")
+    if cfg.movablecore is not None:
+        options.append(f"movablecore={cfg.movablecore}")
+    if cfg.slub_debug:
+        options.append(f"slub_debug={cfg.slub_debug}")
+    notes = []
+    if cfg.devices:
+        notes.append("devices: MMIO models exist only in mmemu (no effect on the "
+                     "compared fields)")
+    if cfg.direct_map != "4M":
+        notes.append("direct_map: 4K has no kernel option; the real kernel uses 4M pages")
+    ram = max(r.end for r in cfg.ram) + QEMU_PC_TOP_RESERVED
+    cmdline = " ".join([BASE_CMDLINE] + options)
+    return BootParams(ram=ram, cmdline=cmdline, min_free_kbytes=cfg.min_free_kbytes,
+                      notes=tuple(notes))
+
+
+def qemu_command(kernel, initrd, params, qmp_socket):
+    """The qemu-system-i386 argument list."""
+    return [QEMU, "-M", "pc", "-cpu", "qemu32", "-m", params.qemu_m,
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", params.cmdline,
+            "-nographic", "-no-reboot",
+            "-qmp", f"unix:{qmp_socket},server=on,wait=off"]
+
+
+def find_qemu():
+    """The qemu-system-i386 binary, or OracleError saying how to install it."""
+    path = shutil.which(QEMU)
+    if path is None:
+        raise OracleError(HOW_TO_GET_QEMU)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# The boot
+
+@dataclass
+class Capture:
+    """One boot's transcript: the console plus monitor sections; and its cost."""
+
+    text: str
+    seconds: float
+    command: list
+
+
+def boot(kernel, busybox, params, timeout=DEFAULT_TIMEOUT, log=None):
+    """Boot kernel (a ReferenceKernel or vmlinuz path) with params; return a Capture.
+
+    Raises OracleError when QEMU is missing, the kernel does not reach /init
+    within timeout, or the captures are incomplete; the message ends with
+    the last console lines.
+    """
+    find_qemu()
+    log = log or (lambda text: None)
+    vmlinuz = getattr(kernel, "vmlinuz", kernel)
+    with tempfile.TemporaryDirectory(prefix="mmemu-oracle-") as tmp:
+        initrd = Path(tmp) / "initrd.gz"
+        initrd.write_bytes(build_initramfs(Path(busybox).read_bytes(), params.min_free_kbytes))
+        qmp_path = Path(tmp) / "qmp.sock"
+        cmd = qemu_command(vmlinuz, initrd, params, qmp_path)
+        log(f"oracle: booting {Path(vmlinuz).name} with -m {params.qemu_m} "
+            f"\"{params.cmdline}\"")
+        start = time.monotonic()
+        console, monitor = _run_qemu(cmd, qmp_path, timeout)
+        seconds = time.monotonic() - start
+    text = console + "".join(_section(f"monitor:{name}", body) for name, body in monitor)
+    if MARK_MONITOR not in console:
+        raise OracleError(_incomplete(console, timeout, seconds))
+    text += _section("oracle", f"command: {' '.join(cmd)}\nseconds: {seconds:.1f}")
+    return Capture(text=text, seconds=seconds, command=cmd)
+
+
+def _section(name, body):
+    return f"{MARK_BEGIN}{name}{MARK_SUFFIX}\n{body.rstrip()}\n{MARK_END}{name}{MARK_SUFFIX}\n"
+
+
+def _incomplete(console, timeout, seconds):
+    tail = "\n".join(console.rstrip().splitlines()[-15:])
+    why = (f"did not finish its captures within {timeout} s" if seconds >= timeout
+           else "stopped before finishing its captures")
+    return f"the real kernel {why}; last console lines:\n{tail}"
+
+
+def _run_qemu(cmd, qmp_path, timeout):
+    """Run QEMU; returns (console text, [(monitor command, answer)])."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    reader = _ConsoleReader(proc.stdout)
+    reader.start()
+    monitor = []
+    try:
+        if reader.monitor_ready.wait(timeout):
+            monitor = _ask_monitor(qmp_path)
+    finally:
+        _stop(proc, qmp_path)
+        reader.join(5)
+    return reader.text(), monitor
+
+
+class _ConsoleReader(threading.Thread):
+    """Collects QEMU's stdout; signals when /init asks for the monitor."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.chunks = []
+        self.monitor_ready = threading.Event()
+
+    def run(self):
+        for raw in iter(self.stream.readline, b""):
+            line = raw.decode("utf-8", "replace").replace("\r", "")
+            self.chunks.append(line)
+            if MARK_MONITOR in line:
+                self.monitor_ready.set()
+        self.monitor_ready.set()        # QEMU exited: nothing more will come
+
+    def text(self):
+        return "".join(self.chunks)
+
+
+def _stop(proc, qmp_path):
+    """Ask QEMU to quit through QMP; kill it if it does not."""
+    if proc.poll() is None:
+        try:
+            with _Qmp(qmp_path) as qmp:
+                qmp.execute("quit")
+        except (OSError, OracleError):
+            pass
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _ask_monitor(qmp_path):
+    """The monitor's answers: info registers, info mem, the page directory.
+
+    Returns [] when the monitor cannot be reached (the console captures
+    still give the layout; compare.py says which checks were skipped).
+    """
+    try:
+        with _Qmp(qmp_path) as qmp:
+            out = [(c, qmp.hmp(c)) for c in MONITOR_COMMANDS]
+            cr3 = _cr3(out[0][1])
+            if cr3 is not None:
+                command = f"xp /1024wx {cr3 & ~0xFFF:#x}"
+                out.append(("page directory", qmp.hmp(command)))
+            return out
+    except (OSError, OracleError, ValueError):
+        return []
+
+
+def _cr3(registers):
+    for word in registers.split():
+        if word.startswith("CR3="):
+            return int(word[4:], 16)
+    return None
+
+
+class _Qmp:
+    """A minimal QMP client: JSON lines over a unix socket."""
+
+    def __init__(self, path, timeout=20):
+        self.path, self.timeout = str(path), timeout
+
+    def __enter__(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+        self.buf = b""
+        self._read()                    # the greeting
+        self.execute("qmp_capabilities")
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+    def execute(self, command, **arguments):
+        msg = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self._read()
+            if reply is None:
+                return None
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise OracleError(f"QEMU monitor: {command}: {reply['error'].get('desc')}")
+
+    def hmp(self, command_line):
+        return self.execute("human-monitor-command", **{"command-line": command_line})
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)

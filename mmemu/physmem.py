@@ -1,0 +1,57 @@
+"""The physical-memory interface that all mm code uses.
+
+The mm code never talks to Unicorn: it reads and writes guest physical memory
+through a PhysMem, which is a flat buffer indexed by physical address (holes
+simply never touched).  The engine gives one backed by the RAM Unicorn
+emulates; tests give one backed by a bytearray.
+"""
+import mmap
+import struct
+
+
+class PhysMem:
+    """Guest physical memory as a host buffer: offset == physical address.
+
+    ``u32`` is a memoryview of 32-bit words (index = pa >> 2) for the hot
+    paths; ``u8`` is the byte view.  ``size`` is the highest RAM address + 1.
+    """
+
+    def __init__(self, size, buf=None):
+        self.size = size
+        if buf is None:
+            # Anonymous and private: untouched pages cost the host nothing.
+            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.buf = buf
+        self.u8 = memoryview(buf)
+        self.u32 = self.u8.cast("I")
+
+    def read(self, pa, n):
+        return bytes(self.u8[pa:pa + n])
+
+    def write(self, pa, data):
+        self.u8[pa:pa + len(data)] = data
+
+    def read32(self, pa):
+        return self.u32[pa >> 2]
+
+    def write32(self, pa, value):
+        self.u32[pa >> 2] = value & 0xFFFFFFFF
+
+    def fill(self, pa, n, byte=0):
+        self.u8[pa:pa + n] = bytes([byte]) * n
+
+    def read_cstr(self, pa, limit=4096):
+        raw = bytes(self.u8[pa:pa + limit])
+        end = raw.find(b"\0")
+        return raw if end < 0 else raw[:end]
+
+    def unpack(self, fmt, pa):
+        return struct.unpack_from(fmt, self.buf, pa)
+
+    def pack(self, fmt, pa, *values):
+        struct.pack_into(fmt, self.buf, pa, *values)
+
+
+def bytearray_physmem(size):
+    """A PhysMem over a plain bytearray, for testing mm code without Unicorn."""
+    return PhysMem(size, bytearray(size))

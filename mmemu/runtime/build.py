@@ -1,0 +1,287 @@
+"""Compiling a guest program: one C file plus the guest SDK into an i386 ELF.
+
+The default compiler is the `ziglang` package's clang (`python -m ziglang cc
+-target x86-freestanding-none -mcpu=i686`), which needs no system cross
+compiler and brings compiler-rt for 64-bit division.  The CC environment
+variable (or the ``cc`` argument) replaces it, e.g.
+``CC="gcc -m32 -ffreestanding -fno-pie -no-pie"``; a GCC-style compiler also
+gets ``-nostdlib`` and guest/lib/compat/libgcc.c, because a 64-bit host's gcc
+has no 32-bit libgcc.a to take __udivdi3 from.
+
+Every build links guest/link.ld (image at 0xC0100000, loaded at physical
+1 MiB), compiles the SDK's guest/lib/*.c and *.S next to the program, keeps
+the symbols and frame pointers (the host symbolizes EIPs and walks frames),
+and turns shrink-wrapping off so every function sets up its frame on entry.
+
+Results are cached by content (source, the local headers it includes, the
+SDK files, flags, compiler) in $MMEMU_CACHE, else ~/.cache/mmemu/build; a
+cache hit runs no compiler.
+"""
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mmemu.errors import BuildError
+
+BUILD_FORMAT = 1                  # bump when the flags' meaning changes
+COMPILE_TIMEOUT = 600
+
+ZIG_TARGET = ("-target", "x86-freestanding-none", "-mcpu=i686")
+COMMON_CFLAGS = (
+    "-std=gnu11", "-O2", "-g", "-Wall",
+    "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer",
+    "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-static",
+    "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+)
+NO_SHRINK_WRAP = {"zig": ("-mllvm", "-enable-shrink-wrap=false"),
+                  "clang": ("-mllvm", "-enable-shrink-wrap=false"),
+                  "gcc": ("-fno-shrink-wrap",)}
+GCC_FLAGS = ("-m32", "-fno-pie", "-no-pie", "-nostdlib", "-Wl,--build-id=none")
+
+FIRST_ZIG_BUILD_NOTE = ("mmemu: first build: zig is building its compiler runtime "
+                        "(takes a few seconds)...")
+
+_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
+
+
+def find_guest_dir():
+    """The guest SDK's folder: $MMEMU_GUEST_DIR, else <repo>/guest."""
+    env = os.environ.get("MMEMU_GUEST_DIR")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2] / "guest"
+
+
+def cache_dir():
+    """Where built images are kept: $MMEMU_CACHE, else ~/.cache/mmemu/build."""
+    env = os.environ.get("MMEMU_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mmemu" / "build"
+
+
+def compiler_command(cc=None):
+    """The compiler as an argument list: cc, else $CC, else zig's clang."""
+    cc = cc or os.environ.get("CC")
+    if not cc:
+        return [sys.executable, "-m", "ziglang", "cc"]
+    return shlex.split(cc) if isinstance(cc, str) else [str(a) for a in cc]
+
+
+def compiler_family(cmd):
+    """'zig', 'clang' or 'gcc' (anything else is treated as GCC-compatible)."""
+    names = [Path(tok).name for tok in cmd[:4]]
+    if any(n in ("zig", "ziglang") or n.startswith("zig") for n in names):
+        return "zig"
+    if Path(cmd[0]).name.startswith("clang"):
+        return "clang"
+    return "gcc"
+
+
+def sdk_sources(guest, family):
+    """The SDK files compiled into every program (sorted, for a stable key)."""
+    lib = guest / "lib"
+    srcs = sorted(lib.glob("*.c")) + sorted(lib.glob("*.S"))
+    if family != "zig":
+        srcs += sorted((lib / "compat").glob("*.c"))
+    return srcs
+
+
+def compile_args(source, guest, cmd, cflags=()):
+    """Every argument after the compiler command, except -o."""
+    family = compiler_family(cmd)
+    args = []
+    if family == "zig" and "-target" not in cmd and "-target" not in cflags:
+        args += ZIG_TARGET
+    if family == "gcc":
+        args += [f for f in GCC_FLAGS if f not in cmd]
+    elif family == "clang":
+        args.append("-nostdlib")
+    args += COMMON_CFLAGS
+    args += NO_SHRINK_WRAP[family]
+    # __FILE__ (BUG_ON's "kernel BUG at prog.c:12!") relative to the program.
+    args.append(f"-fmacro-prefix-map={source.parent}{os.sep}=")
+    args += ["-I", str(guest / "include"), "-T", str(guest / "link.ld")]
+    args += list(cflags)
+    args.append(str(source))
+    args += [str(p) for p in sdk_sources(guest, family)]
+    return args
+
+
+def build(source, output=None, cc=None, cflags=()):
+    """Compile a guest C program with the SDK into an i386 ELF; return its path.
+
+    A cached result is returned without running the compiler.  ``output``
+    copies the result there; otherwise the path is inside the cache.  Raises
+    BuildError with the compiler's own output when it fails.
+    """
+    src = Path(source).resolve()
+    if not src.is_file():
+        raise BuildError(f"{source}: no such file")
+    guest = find_guest_dir()
+    if not (guest / "link.ld").is_file():
+        raise BuildError(f"the guest SDK is missing: no {guest / 'link.ld'}")
+    cmd = compiler_command(cc)
+    args = compile_args(src, guest, cmd, tuple(cflags))
+    key = cache_key(src, guest, cmd, args)
+    where = cache_dir()
+    elf = where / f"{src.stem}-{key[:16]}.elf"
+    if not elf.is_file():
+        where.mkdir(parents=True, exist_ok=True)
+        _compile(cmd, args, elf, where)
+    if output is None:
+        return elf
+    out = Path(output)
+    shutil.copyfile(elf, out)
+    return out
+
+
+def _compile(cmd, args, elf, where):
+    """Run the compiler into a temporary file and move it into the cache."""
+    zig = compiler_family(cmd) == "zig"
+    if zig and not _zig_runtime_ready(where):
+        print(FIRST_ZIG_BUILD_NOTE, file=sys.stderr, flush=True)
+    tmp = elf.with_name(f".{elf.name}.{os.getpid()}.tmp")
+    try:
+        _run_compiler(list(cmd) + list(args) + ["-o", str(tmp)])
+        os.replace(tmp, elf)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if zig:
+        (where / ".zig-runtime-ready").touch()
+
+
+def _run_compiler(argv):
+    """Run one compiler command; its warnings go to stderr, its errors into BuildError."""
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=COMPILE_TIMEOUT)
+    except FileNotFoundError:
+        raise BuildError(f"compiler not found: {argv[0]} (set CC, or install the "
+                         "ziglang package)") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"the compiler ran longer than {COMPILE_TIMEOUT} s") from None
+    text = proc.stdout.decode("utf-8", "replace").rstrip()
+    if proc.returncode != 0:
+        raise BuildError(text or f"the compiler failed with status {proc.returncode}")
+    if text:
+        print(text, file=sys.stderr)
+
+
+# -- the cache key -----------------------------------------------------------
+
+def cache_key(src, guest, cmd, args):
+    """SHA-256 over everything that can change the ELF."""
+    h = hashlib.sha256()
+
+    def add(label, data):
+        data = data if isinstance(data, bytes) else str(data).encode()
+        h.update(f"{label}:{len(data)}:".encode())
+        h.update(data)
+
+    add("format", BUILD_FORMAT)
+    add("cmd", "\0".join(cmd))
+    add("compiler", compiler_identity(cmd))
+    add("args", "\0".join(args))
+    add("source", src.read_bytes())
+    for dep in local_includes(src, include_dirs(args), guest):
+        add(f"dep {dep}", dep.read_bytes())
+    for path in sdk_files(guest):
+        add(f"sdk {path.relative_to(guest)}", path.read_bytes())
+    return h.hexdigest()
+
+
+def sdk_files(guest):
+    """Every file of the SDK itself: include/, lib/ and link.ld."""
+    files = [guest / "link.ld"]
+    for sub in ("include", "lib"):
+        files += (p for p in (guest / sub).rglob("*") if p.is_file())
+    return sorted(files)
+
+
+def compiler_identity(cmd):
+    """What version of the compiler this is, without running it."""
+    if compiler_family(cmd) == "zig" and "ziglang" in cmd:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return f"ziglang {version('ziglang')}"
+        except PackageNotFoundError:
+            pass
+    exe = shutil.which(cmd[0]) or cmd[0]
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return exe
+    return f"{exe} {st.st_size} {st.st_mtime_ns}"
+
+
+def include_dirs(args):
+    """The -I folders of an argument list."""
+    out = []
+    for i, a in enumerate(args):
+        if a == "-I" and i + 1 < len(args):
+            out.append(Path(args[i + 1]))
+        elif a.startswith("-I") and len(a) > 2:
+            out.append(Path(a[2:]))
+    return out
+
+
+def local_includes(src, dirs, guest):
+    """The program's own quoted #include files, recursively (SDK files excluded)."""
+    seen, todo, found = set(), [src], []
+    while todo:
+        path = todo.pop()
+        try:
+            text = path.read_bytes()
+        except OSError:
+            continue
+        for name in _INCLUDE_RE.findall(text):
+            dep = _resolve_include(name.decode("utf-8", "replace"), path.parent, dirs)
+            if dep is None or dep in seen or guest in dep.parents:
+                continue
+            seen.add(dep)
+            found.append(dep)
+            todo.append(dep)
+    return sorted(found)
+
+
+def _resolve_include(name, here, dirs):
+    for d in (here, *dirs):
+        p = (d / name)
+        if p.is_file():
+            return p.resolve()
+    return None
+
+
+# -- zig's first build -------------------------------------------------------
+
+def zig_global_cache_dir():
+    """zig's global cache: $ZIG_GLOBAL_CACHE_DIR, else $XDG_CACHE_HOME/zig, else ~/.cache/zig."""
+    env = os.environ.get("ZIG_GLOBAL_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "zig"
+
+
+def _zig_runtime_ready(where):
+    """Whether zig already holds an i386 compiler-rt (so the build is quick)."""
+    if (where / ".zig-runtime-ready").exists() and zig_global_cache_dir().is_dir():
+        return True
+    for obj in (zig_global_cache_dir() / "o").glob("*/compiler_rt*.o"):
+        try:
+            with open(obj, "rb") as f:
+                head = f.read(20)
+        except OSError:
+            continue
+        # ELF, 32-bit, e_machine EM_386
+        if head[:4] == b"\x7fELF" and head[4] == 1 and head[18:20] == b"\x03\x00":
+            return True
+    return False

@@ -1,0 +1,97 @@
+"""From a CPU exception to the kernel's report: what faulted, where, and why.
+
+Models the information arch/x86/mm/fault.c prints (page_fault_oops,
+show_fault_oops, dump_pagetable) and adds what a learner needs: which
+region of the kernel's address space the address is in.
+"""
+from mmemu.engine import X86_TRAP_DE, X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_UD
+from mmemu.layout import (
+    CPU_ENTRY_AREA_BASE, FIXADDR_TOP, FIXADDR_TOT_START, LAST_PKMAP, LDT_BASE_ADDR,
+    LDT_END_ADDR, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PKMAP_BASE, virt_to_fix,
+)
+
+TRAP_NAMES = {X86_TRAP_DE: "divide error", X86_TRAP_UD: "invalid opcode",
+              X86_TRAP_GP: "general protection fault", 3: "int3", 1: "debug"}
+
+
+def describe_address(machine, addr, describers=()):
+    """Which part of the 3G/1G address space addr is in, in words."""
+    lay = machine.layout
+    for fn in describers:
+        text = fn(addr)
+        if text:
+            return text
+    if addr < PAGE_SIZE:
+        return "the address is in the NULL page (a NULL pointer dereference)"
+    if addr < PAGE_OFFSET:
+        return ("the address is in user space (below PAGE_OFFSET 0xc0000000); "
+                "nothing is mapped there for kernel code")
+    if addr < lay.high_memory:
+        return (f"the address is in the direct map of lowmem (physical "
+                f"0x{addr - PAGE_OFFSET:08x}, pfn {(addr - PAGE_OFFSET) >> PAGE_SHIFT})")
+    if addr < lay.vmalloc_start:
+        return ("the address is in the hole between high_memory and VMALLOC_START "
+                "(VMALLOC_OFFSET, there to catch overruns of the direct map)")
+    if addr < lay.vmalloc_end:
+        return "the address is in the vmalloc area, outside every vmalloc'd area"
+    if addr < PKMAP_BASE:
+        return "the address is in the gap between vmalloc() End and the pkmap area"
+    if addr < PKMAP_BASE + LAST_PKMAP * PAGE_SIZE:
+        slot = (addr - PKMAP_BASE) >> PAGE_SHIFT
+        return f"the address is in the persistent kmap area, slot {slot} (not mapped now)"
+    if LDT_BASE_ADDR <= addr < LDT_END_ADDR:
+        return "the address is in the LDT remap area"
+    if CPU_ENTRY_AREA_BASE <= addr < FIXADDR_TOT_START:
+        return "the address is in the CPU entry area (not modelled: nothing is mapped)"
+    if FIXADDR_TOT_START <= addr < FIXADDR_TOP:
+        return f"the address is in the fixmap, slot {virt_to_fix(addr)} (not mapped now)"
+    return "the address is in an unmapped hole of the kernel's address space"
+
+
+def pagetable_lines(machine, addr):
+    """dump_pagetable() on 32-bit: "*pde = xxxxxxxx *pte = xxxxxxxx"."""
+    w = machine.pgtable.walk(addr)
+    line = f"*pde = {w.pde:08x} "
+    if w.pte is not None:
+        line += f"*pte = {w.pte:08x} "
+    return [line]
+
+
+def code_bytes(rt, eip, before=43, after=21):
+    """Bytes around EIP that are readable: (start address, bytes)."""
+    m = rt.machine
+    start = eip - before
+    out = bytearray()
+    first = None
+    for va in range(start, eip + after):
+        pa = m.virt_to_phys(va)
+        if pa is None or pa >= m.pm.size:
+            if first is not None and va >= eip:
+                break
+            continue
+        if first is None:
+            first = va
+        out.append(m.pm.u8[pa])
+    return (first if first is not None else eip), bytes(out)
+
+
+def report_exception(rt, trapnr, error_code):
+    """The whole oops text for one exception of the running guest."""
+    from mmemu.runtime.oops import format_oops
+    m = rt.machine
+    regs = m.engine.regs()
+    eip = regs["eip"]
+    start, code = code_bytes(rt, eip)
+    if trapnr == X86_TRAP_PF:
+        addr = regs["cr2"]
+        kind = "page fault"
+        region = describe_address(m, addr, rt.region_describers)
+        pdes = pagetable_lines(m, addr)
+    else:
+        addr = eip
+        kind = TRAP_NAMES.get(trapnr, f"exception {trapnr}")
+        region = None
+        pdes = []
+    return format_oops(kind=kind, addr=addr, error_code=error_code, regs=regs,
+                       code_bytes=code, code_addr=start, symbolize=rt.symbolize,
+                       region=region, backtrace=rt.backtrace(), comm=rt.comm, pdes=pdes)

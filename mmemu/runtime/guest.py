@@ -1,0 +1,255 @@
+"""Running a guest program: load it, give it the hypercalls, run it under a
+budget, and turn faults, BUG and WARN into the kernel's reports.
+
+A guest program is kernel code: it runs in ring 0 at 0xC0100000 with
+swapper_pg_dir loaded, so a stray pointer faults exactly where a kernel
+module's would, and the oops says so.
+"""
+from dataclasses import dataclass, field
+
+from mmemu.engine import X86_TRAP_PF
+from mmemu.errors import MmemuError
+from mmemu.layout import KERNEL_PHYS, PAGE_SIZE
+from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
+from mmemu.runtime import hc_core
+from mmemu.runtime.hypercall import EINVAL, HypercallTable
+
+EXIT_BUDGET = 124        # like timeout(1)
+EXIT_INTERNAL = 125      # mmemu itself failed
+EXIT_BUG = 134           # BUG()/BUG_ON(), 128 + SIGABRT
+EXIT_PANIC = 137         # panic_on_warn, 128 + SIGKILL
+EXIT_OOPS = 139          # an oops, 128 + SIGSEGV
+
+BUGFLAG_NO_CUT_HERE = 8
+
+DEFAULT_MAX_INSNS = 2_000_000_000
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass
+class RunResult:
+    """What happened to one run of a guest program."""
+
+    status: int                    # the exit status `mmemu run` gives
+    reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error
+    exit_code: int = None          # main()'s return value, when it returned
+    console: str = ""              # what the guest printed
+    reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports
+    seconds: float = 0.0
+    log: str = ""                  # the whole kernel log of the run
+
+
+class GuestRuntime:
+    """The runtime of one machine: hypercall table, fault handling, runs."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.log = machine.log
+        self.image = None
+        self.comm = "mmemu"
+        self.table = HypercallTable(machine.pm, machine.log, on_error=self._handler_failed)
+        self._partial = ""
+        self._console = []
+        self._reports = []
+        self._stop_reason = None
+        self._exit_code = None
+        self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
+        self.fault_count = 0
+        self.region_describers = []   # fn(addr) -> str or None, most specific first
+        hc_core.register(self, self.table)
+        machine.engine.hook_in_raw(self.table.in_hook())
+        machine.engine.hook_exceptions(self._on_exception)
+        self.log.where = self.guest_caller
+        self.log.backtrace = self.backtrace
+
+    # -- loading --------------------------------------------------------
+    def load(self, program):
+        """Load an ELF (path or bytes) into the kernel image reservation."""
+        from mmemu.arch.x86.init import mark_rodata_ro
+        from mmemu.runtime.loader import load_elf
+        m = self.machine
+        self.image = load_elf(program, m.pm, KERNEL_PHYS, m.cfg.kernel_image)
+        for seg in self.image.segments:
+            m.engine.remove_code_cache(seg.vaddr, seg.vaddr + seg.memsz)
+        text = self.image.text
+        if text and text[1] > text[0]:
+            mark_rodata_ro(m.pgtable, text[0], text[1])
+        self.fixups = dict(getattr(self.image, "ex_table", {}) or {})
+        return self.image
+
+    # -- running --------------------------------------------------------
+    def run(self, max_insns=DEFAULT_MAX_INSNS, timeout=DEFAULT_TIMEOUT, entry=None):
+        """Run from the image's entry (or entry) until exit, oops or budget."""
+        if entry is None:
+            if self.image is None:
+                raise MmemuError("no guest program loaded")
+            entry = self.image.entry
+        mark = self.log.mark()
+        self._console, self._reports = [], []
+        self._stop_reason, self._exit_code = None, None
+        err, secs = self.machine.engine.run(entry, 0xFFFFFFFF, timeout, max_insns)
+        self._flush_partial()
+        reason = self._stop_reason or self._budget_reason(err, secs, timeout)
+        return RunResult(status=self._status(reason), reason=reason,
+                         exit_code=self._exit_code, console="".join(self._console),
+                         reports=list(self._reports), seconds=secs,
+                         log=self.log.text(mark))
+
+    def _budget_reason(self, err, secs, timeout):
+        if err is not None:
+            self._report(f"mmemu: the CPU stopped: {err} at EIP "
+                         f"{self.machine.engine.reg('eip'):08x}", KERN_EMERG)
+            return "error"
+        if timeout and secs >= timeout * 0.98:
+            self._report(f"mmemu: time budget of {timeout:g} s exhausted; guest stopped", KERN_WARNING)
+            return "time-budget"
+        eip = self.machine.engine.reg("eip")
+        if self._halted(eip):
+            return "halt"
+        self._report("mmemu: instruction budget exhausted; guest stopped at "
+                     f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
+        return "insn-budget"
+
+    def _halted(self, eip):
+        try:
+            return self.machine.read(eip - 1, 1) == b"\xf4"
+        except MmemuError:
+            return False
+
+    def _status(self, reason):
+        if reason == "exit":
+            return self._exit_code & 0xFF
+        return {"oops": EXIT_OOPS, "bug": EXIT_BUG, "panic": EXIT_PANIC,
+                "insn-budget": EXIT_BUDGET, "time-budget": EXIT_BUDGET,
+                "halt": 0, "error": EXIT_INTERNAL}[reason]
+
+    def stop(self, reason):
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self.machine.engine.stop()
+
+    # -- hypercall targets ----------------------------------------------
+    def guest_exit(self, status):
+        self._exit_code = status - (1 << 32) if status & 0x80000000 else status
+        self.stop("exit")
+        return 0
+
+    def console_write(self, text):
+        level, text = hc_core.split_level(text)
+        text = self._partial + text
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._console.append(line + "\n")
+            self.log.printk(line, level if level is not None else 4)
+
+    def _flush_partial(self):
+        if self._partial:
+            self._console.append(self._partial)
+            self.log.printk(self._partial)
+            self._partial = ""
+
+    def guest_bug(self, file_va, line, cond_va):
+        from mmemu.runtime.oops import format_bug
+        regs = self.machine.engine.regs()
+        text = format_bug(self._cstr(file_va), line, self.guest_caller(), regs, self.backtrace(),
+                          comm=self.comm, condition=self._cstr(cond_va) or None)
+        self._report(text, KERN_EMERG)
+        self.stop("bug")
+        return 0
+
+    def guest_warn(self, file_va, line, cond_va, flags=0):
+        from mmemu.runtime.oops import format_warn
+        text = format_warn(self._cstr(file_va), line, self.guest_caller(), self.backtrace(),
+                           regs=self.machine.engine.regs(), comm=self.comm,
+                           cut_here=not flags & BUGFLAG_NO_CUT_HERE,
+                           condition=self._cstr(cond_va) or None)
+        self.warn(text)
+        return 1
+
+    def warn(self, text):
+        """A WARN-class report; with panic_on_warn the machine stops as Linux panics."""
+        self._report(text, KERN_WARNING, warn=True)
+        if self.machine.cfg.panic_on_warn:
+            self._report("Kernel panic - not syncing: kernel: panic_on_warn set ...", KERN_EMERG)
+            self.stop("panic")
+
+    def check_consistency(self):
+        """HC_CHECK: run every checker; 0 when all pass, -EINVAL (with a report) if not."""
+        try:
+            self.machine.check()
+        except MmemuError as e:
+            self._report(f"mmemu: consistency check failed: {e}", KERN_EMERG)
+            return -EINVAL
+        return 0
+
+    # -- faults ---------------------------------------------------------
+    def _on_exception(self, trapnr, error_code):
+        eng = self.machine.engine
+        eip = eng.reg("eip")
+        self.fault_count += 1
+        fixup = self.fixups.get(eip)
+        if fixup is not None and trapnr == X86_TRAP_PF:
+            eng.set_reg("eip", fixup)      # exception table: like fixup_exception()
+            return
+        from mmemu.runtime.faults import report_exception
+        text = report_exception(self, trapnr, error_code)
+        self._report(text, KERN_ALERT)
+        self.stop("oops")
+
+    def _handler_failed(self, name, exc):
+        import traceback
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._report(f"mmemu: internal error in hypercall {name}: {exc!r}\n{tb}", KERN_EMERG)
+        self.stop("error")
+        return -EINVAL
+
+    # -- reporting helpers ------------------------------------------------
+    def _report(self, text, level, warn=False):
+        self._reports.append(text)
+        if warn:
+            self.log.warn(text)
+        else:
+            self.log.printk(text, level)
+
+    def _cstr(self, va, limit=256):
+        try:
+            raw = self.machine.read(va, limit)
+        except MmemuError:
+            return "?"
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def symbolize(self, addr):
+        return self.image.symbolize(addr) if self.image is not None else None
+
+    def read32_or_none(self, va):
+        pa = self.machine.virt_to_phys(va)
+        if pa is None or pa + 4 > self.machine.pm.size:
+            return None
+        return self.machine.pm.read32(pa) if pa % 4 == 0 else \
+            int.from_bytes(self.machine.pm.read(pa, 4), "little")
+
+    def backtrace(self):
+        """The guest's call chain through saved frame pointers, symbolized."""
+        from mmemu.runtime.oops import walk_frames
+        eng = self.machine.engine
+        return walk_frames(self.read32_or_none, eng.reg("ebp"), eng.reg("eip"),
+                           self.symbolize)
+
+    def guest_caller(self):
+        """The guest code that made the current call: the first frame outside the SDK."""
+        eng = self.machine.engine
+        eip = eng.reg("eip")
+        img = self.image
+        if img is None:
+            return f"0x{eip:08x}"
+        ebp = eng.reg("ebp")
+        for _ in range(16):
+            if not img.is_sdk(eip):
+                break
+            ret = self.read32_or_none(ebp + 4) if ebp else None
+            nxt = self.read32_or_none(ebp) if ebp else None
+            if ret is None:
+                break
+            eip, ebp = ret, nxt or 0
+        return img.symbolize(eip) or f"0x{eip:08x}"

@@ -1,0 +1,116 @@
+"""HighMem and fixmap hypercalls: kmap, kmap_atomic, kmap_local, set_fixmap;
+and highmem_init(), which wires highmem, the fixmap and atomic context
+into a machine.
+
+The guest holds `struct page *` values where the host uses pfns; this layer
+converts, and refuses pointers that are not a struct page.  The guest header
+(guest/include/mmemu/highmem.h) does the cheap parts itself: the
+might_sleep() of kmap()/kunmap(), and lowmem pages, which need no slot.
+Numbers are HC_HIGHMEM_BASE + n (abi.py's range 96..111), mirrored there.
+"""
+from mmemu.arch.x86.fixmap import Fixmap
+from mmemu.kernel.sched import AtomicContext, install_might_sleep
+from mmemu.mm.highmem import Highmem
+from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
+from mmemu.runtime import hc_sched
+from mmemu.runtime.abi import HC_HIGHMEM_BASE
+from mmemu.runtime.hypercall import EINVAL
+
+HC_KMAP = HC_HIGHMEM_BASE + 0               # (page) -> address or 0   kmap() past might_sleep()
+HC_KUNMAP = HC_HIGHMEM_BASE + 1             # (page)                   kunmap() past might_sleep()
+HC_KMAP_ATOMIC = HC_HIGHMEM_BASE + 2        # (page) -> address        kmap_atomic()
+HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3      # (address)                kunmap_atomic()
+HC_KMAP_LOCAL_PAGE = HC_HIGHMEM_BASE + 4    # (page) -> address        kmap_local_page()
+HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5       # (address)                kunmap_local()
+HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6         # (idx, phys, flags) -> 0 / -EINVAL   __set_fixmap()
+HC_CLEAR_FIXMAP = HC_HIGHMEM_BASE + 7       # (idx) -> 0 / -EINVAL     clear_fixmap()
+HC_KMAP_FLUSH_UNUSED = HC_HIGHMEM_BASE + 8  # ()                       kmap_flush_unused()
+HC_KMAP_LOCAL_PFN = HC_HIGHMEM_BASE + 9     # (pfn) -> address         kmap_local_pfn()
+HC_KMAP_ATOMIC_PFN = HC_HIGHMEM_BASE + 10   # (pfn) -> address         kmap_atomic_pfn()
+
+
+def highmem_init(machine):
+    """Give machine kmap, the fixmap and atomic context; returns its Highmem.
+
+    Sets machine.sched (AtomicContext) and machine.fixmap (Fixmap), registers
+    the highmem and sched hypercalls, the oops region describers and the
+    checker, points the page allocator's page_address() of HighMem pages at
+    the pkmap, and makes GFP_KERNEL-style allocations call might_sleep().
+    """
+    rt = machine.runtime
+    sched = AtomicContext(machine.pm, rt)
+    fixmap = Fixmap(machine.pgtable, sched.bug)
+    hm = Highmem(machine.pgtable, machine.layout, sched)
+    machine.sched, machine.fixmap = sched, fixmap
+    register(rt, rt.table, hm, fixmap)
+    hc_sched.register(rt, rt.table, sched)
+    rt.region_describers.extend([hm.describe, fixmap.describe])
+    machine.checkers.append(hm.check)
+    mm = getattr(machine, "mm", None)
+    if mm is not None:
+        mm.page_address_highmem = hm.page_address_kmapped
+    install_might_sleep(machine)
+    return hm
+
+
+def register(rt, table, hm, fixmap):
+    """Serve the kmap and fixmap calls of runtime rt from hm and fixmap."""
+    m = rt.machine
+    base = m.mem_map.virt
+    nr = m.mem_map.nr_pages
+    max_pfn = hm.max_pfn
+
+    def to_pfn(page, what):
+        off = page - base
+        if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0 \
+                and off // STRUCT_PAGE_SIZE < max_pfn:
+            return off // STRUCT_PAGE_SIZE
+        rt.warn(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
+                f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                f"{rt.guest_caller()}")
+        return None
+
+    def valid_pfn(pfn, what):
+        if pfn < max_pfn:
+            return pfn
+        rt.warn(f"mmemu: {what}: pfn 0x{pfn:x} is not a page frame (max_pfn 0x{max_pfn:x}), "
+                f"called from {rt.guest_caller()}")
+        return None
+
+    def by_page(what, fn):
+        def call(page):
+            pfn = to_pfn(page, what)
+            return 0 if pfn is None else (fn(pfn) or 0)
+        return call
+
+    def by_pfn(what, fn):
+        def call(pfn):
+            pfn = valid_pfn(pfn, what)
+            return 0 if pfn is None else (fn(pfn) or 0)
+        return call
+
+    def kmap_nosleep(pfn):
+        return hm.kmap_high(pfn) if hm.PageHighMem(pfn) else hm.page_address(pfn)
+
+    def kunmap_nosleep(pfn):
+        if hm.PageHighMem(pfn):
+            hm.kunmap_high(pfn)
+
+    def set_fixmap(idx, phys, flags):
+        return 0 if fixmap._set_fixmap(idx, phys, flags) else -EINVAL
+
+    def clear_fixmap(idx):
+        return 0 if fixmap.clear_fixmap(idx) else -EINVAL
+
+    table.register(HC_KMAP, "kmap", by_page("kmap", kmap_nosleep), 1)
+    table.register(HC_KUNMAP, "kunmap", by_page("kunmap", kunmap_nosleep), 1)
+    table.register(HC_KMAP_ATOMIC, "kmap_atomic", by_page("kmap_atomic", hm.kmap_atomic), 1)
+    table.register(HC_KUNMAP_ATOMIC, "kunmap_atomic", lambda va: int(hm.kunmap_atomic(va)), 1)
+    table.register(HC_KMAP_LOCAL_PAGE, "kmap_local_page",
+                   by_page("kmap_local_page", hm.kmap_local_page), 1)
+    table.register(HC_KUNMAP_LOCAL, "kunmap_local", lambda va: int(hm.kunmap_local(va)), 1)
+    table.register(HC_SET_FIXMAP, "__set_fixmap", set_fixmap, 3)
+    table.register(HC_CLEAR_FIXMAP, "clear_fixmap", clear_fixmap, 1)
+    table.register(HC_KMAP_FLUSH_UNUSED, "kmap_flush_unused", hm.kmap_flush_unused, 0)
+    table.register(HC_KMAP_LOCAL_PFN, "kmap_local_pfn", by_pfn("kmap_local_pfn", hm.kmap_local_pfn), 1)
+    table.register(HC_KMAP_ATOMIC_PFN, "kmap_atomic_pfn", by_pfn("kmap_atomic_pfn", hm.kmap_atomic_pfn), 1)

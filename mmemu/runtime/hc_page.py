@@ -1,0 +1,70 @@
+"""Page allocator hypercalls: the guest's alloc_pages() family.
+
+The guest holds `struct page *` values (addresses inside mem_map) where the
+host API uses pfns; this layer converts, and refuses pointers that are not a
+struct page, which Linux would dereference blindly.
+"""
+from mmemu.mm import page_alloc
+from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
+from mmemu.runtime.abi import (
+    HC_ALLOC_PAGES, HC_FREE_PAGES, HC_FREE_PAGES_ADDR, HC_GET_FREE_PAGES,
+    HC_NR_FREE_PAGES, HC_PAGE_ADDRESS,
+)
+
+NUMA_NO_NODE = 0xFFFFFFFF
+
+
+def register(rt, table):
+    """Serve the page allocator calls for runtime rt."""
+    m = rt.machine
+    mm = m.mm
+    base = m.mem_map.virt
+    nr = m.mem_map.nr_pages
+    alloc = page_alloc.alloc_pages
+    free = page_alloc._free_pages
+
+    def to_pfn(page, what):
+        off = page - base
+        if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0:
+            return off // STRUCT_PAGE_SIZE
+        rt.warn(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
+                f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                f"{rt.guest_caller()}")
+        return None
+
+    def hc_alloc_pages(gfp, order, nid):
+        pfn = alloc(mm, gfp, order, None if nid == NUMA_NO_NODE else nid)
+        return 0 if pfn is None else base + pfn * STRUCT_PAGE_SIZE
+
+    def hc_free_pages(page, order):
+        if page == 0:
+            return 0
+        pfn = to_pfn(page, "__free_pages")
+        if pfn is not None:
+            free(mm, pfn, order)
+        return 0
+
+    def hc_get_free_pages(gfp, order):
+        va = page_alloc._get_free_pages(mm, gfp, order)
+        return va or 0
+
+    def hc_free_pages_addr(addr, order):
+        if addr:
+            page_alloc.free_pages(mm, addr, order)
+        return 0
+
+    def hc_page_address(page):
+        pfn = to_pfn(page, "page_address")
+        if pfn is None:
+            return 0
+        return page_alloc.page_address(mm, pfn) or 0
+
+    def hc_nr_free(zid):
+        return page_alloc.nr_free_pages(mm, None if zid == NUMA_NO_NODE else zid)
+
+    table.register(HC_ALLOC_PAGES, "alloc_pages", hc_alloc_pages, 3)
+    table.register(HC_FREE_PAGES, "__free_pages", hc_free_pages, 2)
+    table.register(HC_GET_FREE_PAGES, "__get_free_pages", hc_get_free_pages, 2)
+    table.register(HC_FREE_PAGES_ADDR, "free_pages", hc_free_pages_addr, 2)
+    table.register(HC_PAGE_ADDRESS, "page_address", hc_page_address, 1)
+    table.register(HC_NR_FREE_PAGES, "nr_free_pages", hc_nr_free, 1)

@@ -1,0 +1,152 @@
+"""vmalloc hypercalls: the guest's vmalloc()/vfree()/vmap() family, and the
+wiring of vmalloc, ioremap and the devices into a machine.
+
+Numbers (HC_VMALLOC_BASE + n, mirrored in guest/include/mmemu/vmalloc.h):
+
+  64 vmalloc(size) -> address          68 vmap(pages, count, flags, prot) -> address
+  65 vzalloc(size) -> address          69 vunmap(addr)
+  66 __vmalloc(size, gfp) -> address   70 vmalloc_to_page(addr) -> struct page *
+  67 vfree(addr)                       71 vmalloc_node(size, nid) -> address
+                                       72 vmalloc_nr_pages() -> pages (VmallocUsed / 4)
+
+The guest holds `struct page *` values where the host uses pfns; vmap()'s
+array is read from guest memory and every entry must be a struct page in
+mem_map, or the call fails with a report (Linux would map garbage).  The
+caller recorded for an area (vmallocinfo's %pS) is the guest code that made
+the call, symbolized.
+"""
+from mmemu.devices import devices_init
+from mmemu.errors import MmemuError
+from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
+from mmemu.mm.vmalloc import (
+    GFP_KERNEL, NUMA_NO_NODE, VM_MAP, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
+)
+from mmemu.runtime.abi import HC_VMALLOC_BASE
+
+HC_VMALLOC = HC_VMALLOC_BASE + 0
+HC_VZALLOC = HC_VMALLOC_BASE + 1
+HC___VMALLOC = HC_VMALLOC_BASE + 2
+HC_VFREE = HC_VMALLOC_BASE + 3
+HC_VMAP = HC_VMALLOC_BASE + 4
+HC_VUNMAP = HC_VMALLOC_BASE + 5
+HC_VMALLOC_TO_PAGE = HC_VMALLOC_BASE + 6
+HC_VMALLOC_NODE = HC_VMALLOC_BASE + 7
+HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8
+
+U32 = 0xFFFFFFFF
+
+
+def attach(machine):
+    """Give machine its vmalloc area, devices, ioremap and their hypercalls.
+
+    Called once from Machine._attach_runtime(); returns (Vmalloc, DeviceBus)
+    for machine.vmalloc and machine.devices.  Also adds the vmalloc checker
+    to machine.checkers and the guard-page describer to the runtime's oopses.
+    """
+    from mmemu.runtime import hc_io
+    rt = machine.runtime
+    vm = vmalloc_init(machine)
+    wire_reports(vm, rt)
+    devices = devices_init(machine)
+    register(rt, rt.table, vm)
+    hc_io.register(rt, rt.table)
+    rt.region_describers.append(lambda addr: _describe_ioremapped(machine, vm, addr))
+    rt.region_describers.append(lambda addr: describe_vmalloc_address(vm, addr))
+    machine.checkers.append(lambda: validate_vmap_areas(machine))
+    return vm, devices
+
+
+def wire_reports(vm, rt):
+    """Route vmalloc's reports through the runtime (RunResult.reports, panic_on_warn)."""
+    vm.comm = lambda: rt.comm
+    vm.where = rt.guest_caller
+    vm.backtrace = rt.backtrace
+    vm.warn = rt.warn
+    report = getattr(rt, "report", None) or getattr(rt, "_report", None)
+    if report is not None:
+        vm.report = report
+
+
+def register(rt, table, vm=None):
+    """Serve the vmalloc calls for runtime rt."""
+    m = rt.machine
+    vm = vm or m.vmalloc
+    base = m.mem_map.virt
+    nr = m.mem_map.nr_pages
+
+    def page_ptr(pfn):
+        return 0 if pfn is None else (base + pfn * STRUCT_PAGE_SIZE) & U32
+
+    def hc_vmalloc(size):
+        return vm.vmalloc(size, caller=rt.guest_caller()) or 0
+
+    def hc_vzalloc(size):
+        return vm.vzalloc(size, caller=rt.guest_caller()) or 0
+
+    def hc___vmalloc(size, gfp):
+        return vm._vmalloc(size, gfp, caller=rt.guest_caller()) or 0
+
+    def hc_vmalloc_node(size, nid):
+        nid = NUMA_NO_NODE if nid == U32 else nid
+        return vm._vmalloc(size, GFP_KERNEL, caller=rt.guest_caller(), nid=nid) or 0
+
+    def hc_vfree(addr):
+        vm.vfree(addr, caller=rt.guest_caller())
+
+    def hc_vunmap(addr):
+        vm.vunmap(addr, caller=rt.guest_caller())
+
+    def hc_vmap(pages, count, flags, prot):
+        pfns = _read_pages_array(rt, pages, count, base, nr, vm.totalram_pages())
+        if pfns is None:
+            return 0
+        return vm.vmap(pfns, count, flags or VM_MAP, prot & 0xFFF, caller=rt.guest_caller()) or 0
+
+    def hc_vmalloc_to_page(addr):
+        return page_ptr(vm.vmalloc_to_page(addr))
+
+    table.register(HC_VMALLOC, "vmalloc", hc_vmalloc, 1)
+    table.register(HC_VZALLOC, "vzalloc", hc_vzalloc, 1)
+    table.register(HC___VMALLOC, "__vmalloc", hc___vmalloc, 2)
+    table.register(HC_VFREE, "vfree", hc_vfree, 1)
+    table.register(HC_VMAP, "vmap", hc_vmap, 4)
+    table.register(HC_VUNMAP, "vunmap", hc_vunmap, 1)
+    table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
+    table.register(HC_VMALLOC_NODE, "vmalloc_node", hc_vmalloc_node, 2)
+    table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
+
+
+def _read_pages_array(rt, pages, count, base, nr, totalram):
+    """vmap()'s struct page *pages[count], as pfns; None (after a report) if unusable."""
+    if count == 0 or count > totalram:
+        return None
+    try:
+        raw = rt.machine.read(pages, 4 * count)
+    except MmemuError:
+        rt.warn(f"mmemu: vmap: the pages array at 0x{pages:08x} ({count} entries) is not "
+                f"mapped, called from {rt.guest_caller()}")
+        return None
+    pfns = []
+    for i in range(count):
+        page = int.from_bytes(raw[4 * i:4 * i + 4], "little")
+        off = page - base
+        if not (0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0):
+            rt.warn(f"mmemu: vmap: pages[{i}] = 0x{page:08x} is not a struct page in mem_map "
+                    f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                    f"{rt.guest_caller()}")
+            return None
+        pfns.append(off // STRUCT_PAGE_SIZE)
+    return pfns
+
+
+def _describe_ioremapped(machine, vm, addr):
+    """For an oops inside an ioremap area: which device (or nothing) is behind it."""
+    area = vm.find_vm_area(addr)
+    devices = getattr(machine, "devices", None)
+    if area is None or not area.phys_addr or devices is None:
+        return None
+    if addr >= area.addr + area.get_vm_area_size():
+        return None
+    pa = area.phys_addr + (addr - area.addr)
+    what = devices.describe(pa) or "nothing"
+    return f"the address is in the ioremap area 0x{area.addr:08x} of phys 0x{area.phys_addr:08x}: {what}"

@@ -1,0 +1,334 @@
+"""Loading a guest program: an i386 ELF copied into the kernel image reservation.
+
+Models what a boot loader does with vmlinux: every PT_LOAD segment is copied
+to its physical address (p_paddr, 1 MiB and up) and the rest of its memory
+size is zeroed (.bss).  The image's virtual addresses are direct-map
+addresses (guest/link.ld), so once the direct map is up the program runs where
+it was linked.
+
+The result, a GuestImage, also carries the symbol table: it symbolizes
+addresses the way Linux's %pS does ("main+0x1c/0x80") and tells SDK code
+(between __mmemu_sdk_start and __mmemu_sdk_end) from the program's own.
+"""
+import io
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from mmemu.errors import LoaderError
+from mmemu.layout import KERNEL_PHYS
+
+EM_386 = 3
+PF_X, PF_W, PF_R = 1, 2, 4
+DEFAULT_RESERVE = 4 << 20          # the config's default kernel_image
+
+MACHINE_NAMES = {
+    "EM_X86_64": "x86-64", "EM_386": "i386", "EM_ARM": "ARM", "EM_AARCH64": "AArch64",
+    "EM_RISCV": "RISC-V", "EM_MIPS": "MIPS", "EM_PPC": "PowerPC", "EM_PPC64": "PowerPC64",
+    "EM_S390": "s390", "EM_SPARC": "SPARC", "EM_IA_64": "IA-64",
+}
+
+
+class AddrRange(NamedTuple):
+    """A half-open virtual address range [start, end)."""
+
+    start: int
+    end: int
+
+    def __contains__(self, addr):
+        return self.start <= addr < self.end
+
+    @property
+    def size(self):
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One PT_LOAD program header."""
+
+    vaddr: int
+    paddr: int
+    filesz: int
+    memsz: int
+    flags: int                     # PF_R | PF_W | PF_X
+
+    @property
+    def readable(self):
+        return bool(self.flags & PF_R)
+
+    @property
+    def writable(self):
+        return bool(self.flags & PF_W)
+
+    @property
+    def executable(self):
+        return bool(self.flags & PF_X)
+
+    @property
+    def vend(self):
+        return self.vaddr + self.memsz
+
+    @property
+    def pend(self):
+        return self.paddr + self.memsz
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One ELF symbol: a function ("func"), an object ("object") or a label."""
+
+    name: str
+    addr: int
+    size: int
+    kind: str                      # func | object | notype
+    local: bool = False
+
+    @property
+    def end(self):
+        return self.addr + self.size
+
+    def __contains__(self, addr):
+        return self.addr <= addr < self.addr + self.size
+
+
+@dataclass
+class GuestImage:
+    """A loaded guest program: entry, segments, section ranges and symbols."""
+
+    entry: int
+    segments: list
+    symbols: dict                  # name -> Symbol (globals win over locals)
+    text: AddrRange = None         # _stext.._etext
+    rodata: AddrRange = None       # __start_rodata..__end_rodata
+    data: AddrRange = None         # _sdata.._edata
+    bss: AddrRange = None          # __bss_start..__bss_end
+    sdk: AddrRange = None          # __mmemu_sdk_start..__mmemu_sdk_end
+    stack: AddrRange = None        # init_stack..init_stack_end
+    path: str = None
+    local_symbols: list = field(default_factory=list, repr=False)   # static names repeat
+    _sized: list = field(default_factory=list, repr=False)   # sized symbols by address
+    _starts: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self._index()
+
+    def _index(self):
+        """Sort the sized functions and objects for bisect lookups."""
+        best = {}
+        for sym in [*self.symbols.values(), *self.local_symbols]:
+            if sym.size <= 0 or sym.kind not in ("func", "object"):
+                continue
+            cur = best.get(sym.addr)
+            # At one address prefer a global, then a function, then the larger.
+            if cur is None or _rank(sym) > _rank(cur):
+                best[sym.addr] = sym
+        self._sized = [best[a] for a in sorted(best)]
+        self._starts = [s.addr for s in self._sized]
+
+    @property
+    def phys_start(self):
+        """Lowest physical address the image occupies."""
+        return min((s.paddr for s in self.segments if s.memsz), default=KERNEL_PHYS)
+
+    @property
+    def phys_end(self):
+        """One past the highest physical address the image occupies."""
+        return max((s.pend for s in self.segments if s.memsz), default=KERNEL_PHYS)
+
+    def symbol_at(self, addr):
+        """The sized function or object that contains addr, or None."""
+        i = bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr in self._sized[i]:
+            return self._sized[i]
+        return None
+
+    def function_at(self, addr):
+        """The function that contains addr (a Symbol), or None."""
+        sym = self.symbol_at(addr)
+        return sym if sym is not None and sym.kind == "func" else None
+
+    def symbolize(self, addr):
+        """Linux's %pS: "main+0x1c/0x80" (symbol+offset/size), or None."""
+        sym = self.symbol_at(addr)
+        if sym is None:
+            return None
+        return f"{sym.name}+{addr - sym.addr:#x}/{sym.size:#x}"
+
+    def lookup(self, name):
+        """kallsyms_lookup_name(): the address of a symbol; KeyError if absent."""
+        sym = self.symbols.get(name)
+        if sym is None:
+            for loc in self.local_symbols:
+                if loc.name == name:
+                    return loc.addr
+            raise KeyError(f"no symbol {name!r} in the guest image")
+        return sym.addr
+
+    def is_sdk(self, addr):
+        """Whether addr is SDK code (.text.mmemu and the compiler's runtime)."""
+        return self.sdk is not None and addr in self.sdk
+
+    def sdk_caller(self, eip, ebp, read32, limit=16):
+        """The first return address outside the SDK, walking saved frame pointers.
+
+        eip itself when it is not SDK code.  SDK functions set up their frame
+        on entry (the build turns shrink-wrapping off), so [ebp+4] is the
+        return address into the caller.  read32(va) returns None when va is
+        unreadable; then the last address reached is returned.
+        """
+        for _ in range(limit):
+            if not self.is_sdk(eip) or not ebp:
+                break
+            ret, nxt = read32(ebp + 4), read32(ebp)
+            if ret is None:
+                break
+            eip, ebp = ret, nxt or 0
+        return eip
+
+
+def _rank(sym):
+    """Which of two symbols at one address names it: a global, a function,
+    the larger, a plain C name (not compiler_rt.int.__udivdi3)."""
+    return (not sym.local, sym.kind == "func", sym.size, "." not in sym.name)
+
+
+def load_elf(path_or_bytes, physmem, reserve_base=KERNEL_PHYS, reserve_size=DEFAULT_RESERVE):
+    """Load an i386 ELF into physical memory; return its GuestImage.
+
+    Every PT_LOAD must lie inside [reserve_base, reserve_base + reserve_size),
+    the kernel image reservation (``kernel_image`` in the config).  Raises
+    LoaderError for anything that is not an i386 executable or does not fit.
+    """
+    name, data = _read_input(path_or_bytes)
+    elf = _open_elf(name, data)
+    segments = _load_segments(elf)
+    _check_fits(name, segments, reserve_base, reserve_size, physmem)
+    for seg, payload in segments:
+        if seg.filesz:
+            physmem.write(seg.paddr, payload)
+        if seg.memsz > seg.filesz:
+            physmem.fill(seg.paddr + seg.filesz, seg.memsz - seg.filesz, 0)
+    return _make_image(elf, name, [seg for seg, _ in segments])
+
+
+def read_image(path_or_bytes):
+    """The GuestImage of an ELF without loading it anywhere (for symbols)."""
+    name, data = _read_input(path_or_bytes)
+    elf = _open_elf(name, data)
+    return _make_image(elf, name, [seg for seg, _ in _load_segments(elf)])
+
+
+def _read_input(path_or_bytes):
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return "<ELF image>", bytes(path_or_bytes)
+    path = Path(path_or_bytes)
+    try:
+        return str(path), path.read_bytes()
+    except OSError as e:
+        raise LoaderError(f"{path}: {e.strerror or e}") from None
+
+
+def _open_elf(name, data):
+    """Parse the header and refuse what mmemu cannot run."""
+    if data[:4] != b"\x7fELF":
+        raise LoaderError(f"{name}: not an ELF file")
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine = elf["e_machine"]
+    except (ELFError, ValueError, KeyError) as e:
+        raise LoaderError(f"{name}: a damaged ELF file ({e})") from None
+    if machine != "EM_386" or elf.elfclass != 32:
+        what = MACHINE_NAMES.get(machine, str(machine).replace("EM_", ""))
+        if machine == "EM_386":
+            what = "64-bit i386"
+        raise LoaderError(f"{name}: {what} ELF, mmemu runs i386 guests")
+    if not elf.little_endian:
+        raise LoaderError(f"{name}: big-endian ELF, mmemu runs i386 guests")
+    if elf["e_type"] != "ET_EXEC":
+        kind = {"ET_REL": "a relocatable object (link it first)",
+                "ET_DYN": "position-independent (link it with guest/link.ld)"}
+        raise LoaderError(f"{name}: {kind.get(elf['e_type'], elf['e_type'])}, "
+                          "mmemu runs statically linked i386 executables")
+    return elf
+
+
+def _load_segments(elf):
+    """(Segment, file bytes) for every non-empty PT_LOAD."""
+    out = []
+    for ph in elf.iter_segments():
+        if ph["p_type"] != "PT_LOAD" or ph["p_memsz"] == 0:
+            continue
+        seg = Segment(ph["p_vaddr"], ph["p_paddr"], ph["p_filesz"], ph["p_memsz"],
+                      ph["p_flags"])
+        out.append((seg, ph.data()[:seg.filesz]))
+    return out
+
+
+def _check_fits(name, segments, base, size, physmem):
+    """Every segment inside the reservation, and the reservation inside RAM."""
+    if not segments:
+        raise LoaderError(f"{name}: no PT_LOAD segment to load")
+    low = min(seg.paddr for seg, _ in segments)
+    high = max(seg.pend for seg, _ in segments)
+    if low < base:
+        raise LoaderError(f"{name}: a segment loads at physical {low:#x}, below the "
+                          f"kernel image reservation at {base:#x} (link it with guest/link.ld)")
+    if high > base + size:
+        need = -(-(high - base) // 1024)
+        raise LoaderError(f"{name}: program needs {need} KiB but the kernel image "
+                          f"reservation is {size // 1024} KiB (kernel_image in the config)")
+    if high > physmem.size:
+        raise LoaderError(f"{name}: the image ends at physical {high:#x}, beyond RAM "
+                          f"({physmem.size:#x})")
+
+
+def _make_image(elf, name, segments):
+    symbols, locals_ = _read_symbols(elf)
+    return GuestImage(
+        entry=elf["e_entry"], segments=segments, symbols=symbols, path=name,
+        local_symbols=locals_,
+        text=_range(symbols, "_stext", "_etext") or _section_range(elf, ".text"),
+        rodata=_range(symbols, "__start_rodata", "__end_rodata")
+        or _section_range(elf, ".rodata"),
+        data=_range(symbols, "_sdata", "_edata") or _section_range(elf, ".data"),
+        bss=_range(symbols, "__bss_start", "__bss_end") or _section_range(elf, ".bss"),
+        sdk=_range(symbols, "__mmemu_sdk_start", "__mmemu_sdk_end"),
+        stack=_range(symbols, "init_stack", "init_stack_end"))
+
+
+def _read_symbols(elf):
+    """Globals by name (dict) and locals (list: static names repeat across files)."""
+    symtab = elf.get_section_by_name(".symtab")
+    globals_, locals_ = {}, []
+    if symtab is None:
+        return globals_, locals_
+    kinds = {"STT_FUNC": "func", "STT_OBJECT": "object", "STT_NOTYPE": "notype"}
+    for s in symtab.iter_symbols():
+        kind = kinds.get(s["st_info"]["type"])
+        if not s.name or kind is None or s["st_shndx"] == "SHN_UNDEF":
+            continue
+        local = s["st_info"]["bind"] == "STB_LOCAL"
+        sym = Symbol(s.name, s["st_value"], s["st_size"], kind, local)
+        if local:
+            locals_.append(sym)
+        else:
+            globals_.setdefault(s.name, sym)
+    return globals_, locals_
+
+
+def _range(symbols, start, end):
+    if start in symbols and end in symbols:
+        return AddrRange(symbols[start].addr, symbols[end].addr)
+    return None
+
+
+def _section_range(elf, name):
+    sec = elf.get_section_by_name(name)
+    if sec is None:
+        return None
+    return AddrRange(sec["sh_addr"], sec["sh_addr"] + sec["sh_size"])

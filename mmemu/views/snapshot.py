@@ -1,0 +1,465 @@
+"""Snapshots: a machine's memory and metadata as an ELF core in kdump's
+vmcore layout, and the object the views read in place of a live machine.
+
+write_snapshot(machine, path) writes a 32-bit i386 ELF core (ET_CORE):
+
+* PT_NOTE first, with the notes a kdump vmcore carries: NT_PRSTATUS
+  ("CORE", struct elf_prstatus with the CPU's registers) and VMCOREINFO
+  (OSRELEASE, PAGESIZE, the struct page layout, swapper_pg_dir), plus an
+  "MMEMU" note of JSON: format version, the machine config, the layout,
+  where swapper_pg_dir and mem_map are, the /proc texts that need host-side
+  allocator state (buddyinfo, slabinfo, ...) and whatever a subsystem's
+  snapshot_state() returns;
+* one PT_LOAD per RAM range: p_paddr physical, p_vaddr the direct-map
+  address for lowmem (ranges are split at max_low_pfn; a HighMem range has
+  no permanent kernel address and gets p_vaddr 0);
+* sparse: RAM sits in the file at data_start + its physical address, and
+  all-zero pages are never written, so they are holes in the file.  That
+  layout also lets load_snapshot() map the file once, copy-on-write, as the
+  snapshot's physical memory, without reading it.
+
+load_snapshot(path) returns a Snapshot with the attributes the views use
+(cfg, layout, pm, pgtable.pgd, mem_map, image) and proc_text(name).  A file
+that is not ELF, not an i386 core, not mmemu's, of another format version,
+or truncated raises SnapshotError with a message that says which.
+"""
+import dataclasses
+import json
+import mmap
+import os
+import struct
+import types
+
+from mmemu.config import DeviceConfig, MachineConfig, NodeConfig, Range
+from mmemu.errors import MmemuError
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
+from mmemu.mm.mmzone import (
+    OFF_FLAGS, OFF_LRU_NEXT, OFF_MAPCOUNT, OFF_MAPPING, OFF_PRIVATE, OFF_REFCOUNT, PAGE_TYPE_BUDDY,
+    PG_buddy, PG_head, PG_reserved, PG_slab, PG_table, STRUCT_PAGE_SIZE, MemMap,
+)
+from mmemu.physmem import PhysMem
+
+FORMAT = "mmemu-vmcore"
+VERSION = 1
+OSRELEASE = "6.1.0-mmemu"
+
+ET_CORE, EM_386, EV_CURRENT = 4, 3, 1
+PT_LOAD, PT_NOTE = 1, 4
+PF_X, PF_W, PF_R = 1, 2, 4
+NT_PRSTATUS = 1
+NT_MMEMU = 0x4D4D                       # 'MM'
+EHDR = struct.Struct("<16sHHIIIIIHHHHHH")
+PHDR = struct.Struct("<IIIIIIII")
+# struct elf_prstatus (i386): info, cursig, sigpend, sighold, pids, times, regs, fpvalid.
+PRSTATUS = struct.Struct("<3ih2xII4I8I17II")
+PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
+           "orig_eax", "eip", "cs", "eflags", "esp", "ss")
+PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo")
+CHUNK = 1 << 20
+
+
+class SnapshotError(MmemuError):
+    """A snapshot file cannot be read: names the file and what is wrong."""
+
+    exit_status = 2
+
+
+# -- writing --------------------------------------------------------------------
+
+def write_snapshot(machine, path):
+    """Write machine's memory and metadata to path as an ELF vmcore (see module doc).
+
+    Returns the number of bytes of RAM actually written (non-zero pages).
+    """
+    ram = _ram_ranges(machine)
+    loads = _load_segments(machine, ram)
+    notes = _notes(machine)
+    header_size = EHDR.size + PHDR.size * (1 + len(loads))
+    data_start = (header_size + len(notes) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    top = max(e for _, e in ram)
+    with open(path, "wb") as f:
+        f.write(_ehdr(1 + len(loads)))
+        f.write(PHDR.pack(PT_NOTE, header_size, 0, 0, len(notes), len(notes), 0, 4))
+        for paddr, vaddr, size in loads:
+            f.write(PHDR.pack(PT_LOAD, data_start + paddr, vaddr, paddr, size, size,
+                              PF_R | PF_W | PF_X, PAGE_SIZE))
+        f.write(notes)
+        f.truncate(data_start + top)
+        return sum(_write_nonzero(f, machine.pm, data_start, s, e) for s, e in ram)
+
+
+def _ram_ranges(machine):
+    """Page-aligned RAM ranges [start, end) that PhysMem holds."""
+    out = []
+    for r in sorted(machine.cfg.ram, key=lambda r: r.start):
+        s, e = r.start & ~(PAGE_SIZE - 1), min((r.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+                                               machine.pm.size)
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        elif e > s:
+            out.append((s, e))
+    return out
+
+
+def _load_segments(machine, ram):
+    """(paddr, vaddr, size) per PT_LOAD: RAM ranges split at the end of lowmem."""
+    low_end = machine.layout.max_low_pfn << PAGE_SHIFT
+    out = []
+    for s, e in ram:
+        if s < low_end:
+            out.append((s, PAGE_OFFSET + s, min(e, low_end) - s))
+        if e > low_end:
+            hs = max(s, low_end)
+            out.append((hs, 0, e - hs))
+    return out
+
+
+def _ehdr(phnum):
+    ident = b"\x7fELF" + bytes([1, 1, EV_CURRENT, 0]) + bytes(8)
+    return EHDR.pack(ident, ET_CORE, EM_386, EV_CURRENT, 0, EHDR.size, 0, 0,
+                     EHDR.size, PHDR.size, phnum, 0, 0, 0)
+
+
+def _note(name, ntype, desc):
+    name = name.encode() + b"\0"
+    pad = lambda b: b + bytes(-len(b) % 4)          # noqa: E731
+    return struct.pack("<III", len(name), len(desc), ntype) + pad(name) + pad(desc)
+
+
+def _notes(machine):
+    regs = _registers(machine)
+    prstatus = PRSTATUS.pack(0, 0, 0, 0, 0, 0, 1, 0, 0, 0, *([0] * 8),
+                             *[regs.get(r, 0) & 0xFFFFFFFF for r in PR_REGS], 0)
+    return (_note("CORE", NT_PRSTATUS, prstatus)
+            + _note("VMCOREINFO", 0, _vmcoreinfo(machine).encode())
+            + _note("MMEMU", NT_MMEMU, json.dumps(snapshot_metadata(machine)).encode()))
+
+
+def _registers(machine):
+    engine = getattr(machine, "engine", None)
+    if engine is not None and hasattr(engine, "regs"):
+        return engine.regs()
+    return dict(getattr(machine, "regs", {}) or {})
+
+
+def _vmcoreinfo(machine):
+    pgd = _pgd_of(machine)
+    lines = [f"OSRELEASE={OSRELEASE}", f"PAGESIZE={PAGE_SIZE}",
+             f"SYMBOL(swapper_pg_dir)={PAGE_OFFSET + pgd:x}",
+             f"SIZE(page)={STRUCT_PAGE_SIZE}", f"OFFSET(page.flags)={OFF_FLAGS}",
+             f"OFFSET(page._refcount)={OFF_REFCOUNT}", f"OFFSET(page.mapping)={OFF_MAPPING}",
+             f"OFFSET(page.lru)={OFF_LRU_NEXT}", f"OFFSET(page._mapcount)={OFF_MAPCOUNT}",
+             f"OFFSET(page.private)={OFF_PRIVATE}",
+             f"NUMBER(PG_slab)={PG_slab}", f"NUMBER(PG_head_mask)={1 << PG_head}",
+             f"NUMBER(PG_reserved)={PG_reserved}",
+             f"NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)={PAGE_TYPE_BUDDY - (1 << 32)}",
+             f"NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)={~0x100}",
+             f"NUMBER(PG_buddy)={PG_buddy}", f"NUMBER(PG_table)={PG_table}",
+             f"LENGTH(mem_map)={machine.mem_map.nr_pages}",
+             f"NUMBER(mem_map)={machine.mem_map.virt:x}", "CRASHTIME=0"]
+    return "\n".join(lines) + "\n"
+
+
+def snapshot_metadata(machine):
+    """The JSON of the MMEMU note: enough to rebuild what the views read."""
+    lay = machine.layout
+    meta = {
+        "format": FORMAT, "version": VERSION,
+        "config": _config_dict(machine.cfg),
+        "layout": {k: getattr(lay, k) for k in (
+            "max_pfn", "max_low_pfn", "vmalloc_start", "vmalloc_end", "pkmap_base",
+            "fixaddr_start", "high_memory")},
+        "pgd": _pgd_of(machine),
+        "mem_map": {"phys": machine.mem_map.phys, "nr_pages": machine.mem_map.nr_pages},
+        "proc": _proc_texts(machine),
+        "state": _subsystem_states(machine),
+        "image": _image_dict(getattr(machine, "image", None)),
+    }
+    return meta
+
+
+def _config_dict(cfg):
+    return dataclasses.asdict(cfg)
+
+
+def _proc_texts(machine):
+    out = {}
+    for name in PROC_VIEWS:
+        text = proc_text(machine, name)
+        if text is not None:
+            out[name] = text
+    return out
+
+
+def _subsystem_states(machine):
+    """Host-side state a subsystem offers through snapshot_state() (JSON-able)."""
+    out = {}
+    for name in ("mm", "slab", "vmalloc", "highmem", "runtime"):
+        fn = getattr(getattr(machine, name, None), "snapshot_state", None)
+        if callable(fn):
+            out[name] = fn()
+    return out
+
+
+def _image_dict(image):
+    if image is None:
+        return None
+    segs = [{"vaddr": s.vaddr, "paddr": s.paddr, "filesz": s.filesz, "memsz": s.memsz,
+             "flags": s.flags} for s in getattr(image, "segments", [])]
+    return {"path": getattr(image, "path", None), "segments": segs}
+
+
+def _write_nonzero(f, pm, data_start, start, end):
+    """Write the non-zero pages of [start, end) at data_start + address."""
+    written = 0
+    zero_chunk = bytes(CHUNK)
+    zero_page = bytes(PAGE_SIZE)
+    for chunk in range(start, end, CHUNK):
+        stop = min(chunk + CHUNK, end)
+        data = pm.u8[chunk:stop]
+        if data == zero_chunk[:stop - chunk]:
+            continue
+        run = None
+        for page in range(chunk, stop, PAGE_SIZE):
+            nonzero = data[page - chunk:page - chunk + PAGE_SIZE] != zero_page
+            if nonzero and run is None:
+                run = page
+            elif not nonzero and run is not None:
+                written += _write_run(f, pm, data_start, run, page)
+                run = None
+        if run is not None:
+            written += _write_run(f, pm, data_start, run, stop)
+    return written
+
+
+def _write_run(f, pm, data_start, start, end):
+    f.seek(data_start + start)
+    f.write(pm.u8[start:end])
+    return end - start
+
+
+def _pgd_of(machine):
+    pgtable = getattr(machine, "pgtable", None)
+    return pgtable.pgd if pgtable is not None else machine.pgd
+
+
+# -- reading --------------------------------------------------------------------
+
+class Snapshot:
+    """A machine as a snapshot file recorded it: what the views read.
+
+    cfg, layout, pm (copy-on-write over the file), pgtable.pgd, mem_map,
+    image (segments only), regs, meta; proc_text(name) gives the stored
+    /proc texts.  There are no live allocators (slab, vmalloc are None).
+    """
+
+    slab = None
+    vmalloc = None
+    highmem = None
+
+    def __init__(self, path, meta, pm, regs, fileobj, mapping):
+        self.path = path
+        self.meta = meta
+        self.cfg = _config_from_dict(meta["config"])
+        self.layout = compute_layout(self.cfg)
+        self.pm = pm
+        self.pgtable = types.SimpleNamespace(pgd=meta["pgd"])
+        self.mem_map = MemMap(meta["mem_map"]["phys"], meta["mem_map"]["nr_pages"])
+        self.image = _image_from_dict(meta.get("image"))
+        self.regs = regs
+        self._file = fileobj
+        self._mapping = mapping
+
+    def proc_text(self, name):
+        """The /proc/<name> text as it was when the snapshot was taken, or None."""
+        return self.meta.get("proc", {}).get(name)
+
+    def close(self):
+        """Let go of the file (views over pm must be gone by now)."""
+        if self.pm is not None:
+            self.pm.u32.release()
+            self.pm.u8.release()
+            self.pm = None
+        self._mapping.close()
+        self._file.close()
+
+
+def load_snapshot(path):
+    """Open a snapshot written by write_snapshot(); SnapshotError if it is not one."""
+    path = str(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise SnapshotError(f"{path}: cannot open: {e.strerror}") from None
+    try:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(EHDR.size)
+        _check_ehdr(path, head)
+        fields = EHDR.unpack(head)
+        phoff, phnum = fields[5], fields[10]
+        f.seek(phoff)
+        raw = f.read(PHDR.size * phnum)
+        if len(raw) < PHDR.size * phnum:
+            raise SnapshotError(f"{path}: truncated: the program headers end past the file")
+        phdrs = [PHDR.unpack_from(raw, i * PHDR.size) for i in range(phnum)]
+        notes = _read_notes(path, f, phdrs, size)
+        meta = _check_meta(path, notes)
+        regs = _read_regs(notes.get(("CORE", NT_PRSTATUS)))
+        return _map_snapshot(path, f, phdrs, size, meta, regs)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _check_ehdr(path, head):
+    if len(head) < 4 or head[:4] != b"\x7fELF":
+        raise SnapshotError(f"{path}: not an ELF file (no \\x7fELF magic): not an mmemu snapshot")
+    if len(head) < EHDR.size:
+        raise SnapshotError(f"{path}: truncated: the ELF header is cut short")
+    ident, etype, machine = head[:16], *struct.unpack_from("<HH", head, 16)
+    if ident[4] != 1 or ident[5] != 1 or machine != EM_386 or etype != ET_CORE:
+        raise SnapshotError(f"{path}: an ELF file, but not a 32-bit i386 core dump "
+                            f"(class {ident[4]}, type {etype}, machine {machine})")
+
+
+def _read_notes(path, f, phdrs, size):
+    notes = {}
+    for ptype, off, _, _, filesz, _, _, _ in phdrs:
+        if ptype != PT_NOTE:
+            continue
+        if off + filesz > size:
+            raise SnapshotError(f"{path}: truncated: the notes end at byte {off + filesz}, "
+                                f"the file has {size}")
+        f.seek(off)
+        data = f.read(filesz)
+        pos = 0
+        while pos + 12 <= len(data):
+            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+            pos += 12
+            name = data[pos:pos + namesz].rstrip(b"\0").decode("ascii", "replace")
+            pos += (namesz + 3) & ~3
+            notes[(name, ntype)] = data[pos:pos + descsz]
+            pos += (descsz + 3) & ~3
+    return notes
+
+
+def _check_meta(path, notes):
+    raw = notes.get(("MMEMU", NT_MMEMU))
+    if raw is None:
+        raise SnapshotError(f"{path}: an i386 core dump, but not an mmemu snapshot "
+                            "(it has no MMEMU note)")
+    try:
+        meta = json.loads(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        raise SnapshotError(f"{path}: the MMEMU note is damaged (not JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise SnapshotError(f"{path}: the MMEMU note is not an {FORMAT} description")
+    if meta.get("version") != VERSION:
+        raise SnapshotError(f"{path}: written in snapshot format version {meta.get('version')}; "
+                            f"this mmemu reads version {VERSION}")
+    return meta
+
+
+def _read_regs(raw):
+    if raw is None or len(raw) < PRSTATUS.size:
+        return {}
+    values = PRSTATUS.unpack_from(raw)
+    return dict(zip(PR_REGS, values[-18:-1]))
+
+
+def _map_snapshot(path, f, phdrs, size, meta, regs):
+    loads = [p for p in phdrs if p[0] == PT_LOAD]
+    if not loads:
+        raise SnapshotError(f"{path}: the snapshot holds no memory (no PT_LOAD)")
+    data_start = min(off - paddr for _, off, _, paddr, _, _, _, _ in loads)
+    top = max(paddr + filesz for _, _, _, paddr, filesz, _, _, _ in loads)
+    if data_start + top > size:
+        raise SnapshotError(f"{path}: truncated: memory runs to byte {data_start + top}, "
+                            f"the file has {size}")
+    if data_start % mmap.ALLOCATIONGRANULARITY:
+        raise SnapshotError(f"{path}: memory is not page-aligned in the file")
+    mapping = mmap.mmap(f.fileno(), top, access=mmap.ACCESS_COPY, offset=data_start)
+    pm = PhysMem(top, mapping)
+    return Snapshot(path, meta, pm, regs, f, mapping)
+
+
+def _config_from_dict(d):
+    d = dict(d)
+    d["ram"] = [Range(r["start"], r["end"]) for r in d.get("ram", [])]
+    d["reserved"] = [Range(r["start"], r["end"]) for r in d.get("reserved", [])]
+    d["nodes"] = [NodeConfig(n["nid"], [Range(r["start"], r["end"]) for r in n["ram"]],
+                             n.get("distance")) for n in d.get("nodes", [])]
+    d["devices"] = [DeviceConfig(**dev) for dev in d.get("devices", [])]
+    known = {f.name for f in dataclasses.fields(MachineConfig)}
+    return MachineConfig(**{k: v for k, v in d.items() if k in known})
+
+
+def _image_from_dict(d):
+    if not d:
+        return None
+    from mmemu.runtime.loader import Segment
+    return types.SimpleNamespace(path=d.get("path"),
+                                 segments=[Segment(**s) for s in d.get("segments", [])])
+
+
+# -- a machine or a snapshot, for the tools ------------------------------------
+
+def add_target_arguments(parser):
+    """--config NAME, --after PROGRAM, --snapshot FILE: what a tool looks at."""
+    parser.add_argument("--config", "-c", default="pc-1g",
+                        help="machine config: a shipped name (pc-1g, pc-4g, ...) or a YAML path")
+    parser.add_argument("--after", metavar="PROGRAM",
+                        help="run this guest program (C file or ELF) first")
+    parser.add_argument("--snapshot", metavar="FILE",
+                        help="look at a snapshot written by `mmemu run --dump` instead")
+
+
+def open_target(config="pc-1g", after=None, snapshot=None):
+    """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
+    if snapshot:
+        if after:
+            raise MmemuError("--after runs a program on a live machine; not with --snapshot")
+        return load_snapshot(snapshot)
+    from mmemu.machine import Machine
+    machine = Machine(config, echo=False)
+    if after:
+        machine.run(after)
+    return machine
+
+
+def run_tool(parser, body, argv=None):
+    """A tool's main(): parse argv, open the target, print body(target, args).
+
+    body returns the text, or (text, exit status).  Exit status 0 unless
+    body says otherwise, or the MmemuError's own (2 for a bad config or file).
+    """
+    import sys
+    args = parser.parse_args(argv)
+    try:
+        target = open_target(args.config, args.after, args.snapshot)
+        result = body(target, args)
+        text, status = result if isinstance(result, tuple) else (result, 0)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except MmemuError as e:
+        print(f"{parser.prog}: {e}", file=sys.stderr)
+        return e.exit_status
+    except BrokenPipeError:
+        return 0
+    return status
+
+
+def proc_text(target, name):
+    """The text of /proc/<name> for a machine or a snapshot; None if there is none."""
+    getter = getattr(target, "proc_text", None)
+    if callable(getter):
+        return getter(name)
+    try:
+        from mmemu.views import show
+        return show(target, name)
+    except (ImportError, AttributeError, MmemuError):
+        pass
+    if name == "vmallocinfo" and getattr(target, "vmalloc", None) is not None:
+        from mmemu.views.vmallocinfo import vmallocinfo
+        return vmallocinfo(target)
+    return None

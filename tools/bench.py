@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""mmemu's benchmark: every figure as a ratio against a baseline measured in
+the same run (median of several rounds), so a noisy machine does not move it.
+
+    python3 tools/bench.py            # table
+    python3 tools/bench.py --json out.json
+    python3 tools/bench.py --only hypercall,boot
+
+Targets are DESIGN.md's; a figure that misses its target is marked "MISS".
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_HOOK_INSN  # noqa: E402
+from unicorn.x86_const import UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4  # noqa: E402
+
+ROUNDS = 5
+FIGURES = {}
+
+
+def figure(name, target=None, unit="x", lower_is_better=True):
+    def deco(fn):
+        FIGURES[name] = (fn, target, unit, lower_is_better)
+        return fn
+    return deco
+
+
+def median_time(fn, rounds=ROUNDS):
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# -- guest code shared by the baseline and mmemu ------------------------------
+CODE_BASE = 0xC0100000
+CODE_PHYS = 0x100000
+
+
+def loop_code(n, body):
+    """mov ecx, n; l: <body>; dec ecx; jnz l; hlt"""
+    code = b"\xb9" + n.to_bytes(4, "little") + body + b"\x49"
+    rel = -(len(body) + 1 + 2)
+    return code + b"\x75" + (rel & 0xFF).to_bytes(1, "little") + b"\xf4"
+
+
+def in_body(port):
+    """mov dx, port; in eax, dx"""
+    return b"\x66\xba" + port.to_bytes(2, "little") + b"\xed"
+
+
+def compute_body():
+    """add eax, ecx; xor ebx, eax; shl ebx, 1"""
+    return b"\x01\xc8\x31\xc3\xd1\xe3"
+
+
+def bare_unicorn(code):
+    """A bare Unicorn with paging on (4 MiB page at PAGE_OFFSET), no mmemu."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    uc.mem_map(0, 8 << 20, UC_PROT_ALL)
+    pd = 0x2000
+    uc.mem_write(pd + 768 * 4, (0x1E3).to_bytes(4, "little") + (0x4001E3).to_bytes(4, "little"))
+    uc.mem_write(CODE_PHYS, code)
+    uc.reg_write(UC_X86_REG_CR3, pd)
+    uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | 0x10)
+    uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | 0x80010001)
+    return uc
+
+
+def run_bare(code, hook=None):
+    uc = bare_unicorn(code)
+    if hook:
+        uc.hook_add(UC_HOOK_INSN, hook, None, 1, 0, UC_X86_INS_IN)
+    return lambda: uc.emu_start(CODE_BASE, CODE_BASE + len(code))
+
+
+def run_on_machine(m, code):
+    m.pm.write(CODE_PHYS, code)
+    m.engine.remove_code_cache(CODE_BASE, CODE_BASE + len(code))
+    return lambda: m.engine.run(CODE_BASE, CODE_BASE + len(code))
+
+
+_machines = {}
+
+
+def machine(name="pc-1g"):
+    from mmemu.machine import Machine
+    if name not in _machines:
+        _machines[name] = Machine(name, echo=False)
+    return _machines[name]
+
+
+N_HC = 100_000
+
+
+@figure("empty hypercall / raw Unicorn in-hook", target=2.0)
+def bench_hypercall():
+    from mmemu.runtime.abi import HC_NOP, HC_PORT_BASE
+    code = loop_code(N_HC, in_body(HC_PORT_BASE + HC_NOP))
+    raw = median_time(run_bare(code, lambda uc, port, size, ud: 0))
+    ours = median_time(run_on_machine(machine(), code))
+    return ours / raw, f"raw {raw / N_HC * 1e6:.2f} us, mmemu {ours / N_HC * 1e6:.2f} us"
+
+
+@figure("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9, lower_is_better=False)
+def bench_compute():
+    code = loop_code(20_000_000, compute_body())
+    bare = median_time(run_bare(code), rounds=3)
+    ours = median_time(run_on_machine(machine(), code), rounds=3)
+    return bare / ours, f"bare {bare:.3f} s, mmemu {ours:.3f} s"
+
+
+def _empty():
+    pass
+
+
+@figure("host order-0 alloc+free pair / empty Python call", target=10.0)
+def bench_host_order0():
+    return _host_pair(0)
+
+
+@figure("host order-3 alloc+free pair / empty Python call")
+def bench_host_order3():
+    return _host_pair(3)
+
+
+def _host_pair(order):
+    from mmemu.mm import page_alloc
+    from mmemu.mm.gfp import GFP_KERNEL
+    m = machine()
+    mm = m.mm
+    alloc, free = page_alloc.alloc_pages, page_alloc._free_pages
+    n = 50_000
+
+    def pairs():
+        for _ in range(n):
+            free(mm, alloc(mm, GFP_KERNEL, order), order)
+
+    def empties():
+        for _ in range(n):
+            _empty()
+            _empty()
+    pairs()
+    t_pair = median_time(pairs)
+    t_empty = median_time(empties) / 2
+    return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
+
+
+@figure("boot of pc-1g, config to paging on (s)", target=0.1, unit="s")
+def bench_boot_1g():
+    return _boot("pc-1g")
+
+
+@figure("boot of pc-4g, config to paging on (s)", target=0.3, unit="s")
+def bench_boot_4g():
+    return _boot("pc-4g")
+
+
+def _boot(name):
+    from mmemu.machine import Machine
+    Machine(name, echo=False)          # warm: imports, the one-time CPU probe
+    t = median_time(lambda: Machine(name, echo=False), rounds=3)
+    return t, ""
+
+
+@figure("host metadata per page frame beyond guest RAM (bytes)", target=16, unit="B")
+def bench_metadata():
+    from mmemu.machine import Machine
+    Machine("pc-4g", echo=False)
+    tracemalloc.start()
+    m = Machine("pc-4g", echo=False)
+    current, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    frames = m.layout.max_pfn
+    return current / frames, f"{current / 1024:.0f} KiB of Python objects for {frames} frames"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--only", help="comma-separated substrings of figure names")
+    args = ap.parse_args(argv)
+    results = []
+    for name, (fn, target, unit, lower) in FIGURES.items():
+        if args.only and not any(s in name for s in args.only.split(",")):
+            continue
+        try:
+            value, detail = fn()
+        except Exception as e:  # a missing subsystem must not hide the other figures
+            results.append({"figure": name, "error": repr(e)})
+            print(f"{name:62s} ERROR {e!r}")
+            continue
+        ok = None if target is None else (value <= target if lower else value >= target)
+        mark = "" if ok is None else ("ok" if ok else "MISS")
+        tgt = "" if target is None else (f"<= {target}" if lower else f">= {target}")
+        print(f"{name:62s} {value:8.3f} {unit:2s} {tgt:8s} {mark:4s} {detail}")
+        results.append({"figure": name, "value": value, "unit": unit, "target": target,
+                        "lower_is_better": lower, "ok": ok, "detail": detail})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
