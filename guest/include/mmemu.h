@@ -24,12 +24,14 @@
 #include <mmemu/vmalloc.h>	/* vmalloc, vfree, vmap, vmalloc_to_page */
 #include <mmemu/highmem.h>	/* kmap, kunmap, kmap_atomic, kmap_local */
 #include <mmemu/io.h>		/* ioremap, iounmap, readl, writel */
+#include <mmemu/uaccess.h>	/* get_kernel_nofault, copy_from_kernel_nofault */
+#if __has_include(<mmemu/slab.h>)
+#include <mmemu/slab.h>		/* kmalloc, kfree, kmem_cache_* */
+#endif
 
 /*
  * Later subsystems add their header here, one line each, and their library
  * code as guest/lib/<subsystem>.c (the build picks up every file there):
- *
- *   #include <mmemu/slab.h>	   kmalloc, kfree, kmem_cache_*
  */
 
 #endif /* _MMEMU_H */

@@ -296,3 +296,32 @@ def init_per_zone_wmark_min(mm):
         zone.stat_threshold = calculate_normal_threshold(zone) if zone.populated else 0
     setup_per_zone_lowmem_reserve(mm)
     mm.fast_paths_changed()
+
+
+def boot_mm(config, log=None, **overrides):
+    """The page allocator booted on its own, without Unicorn: for tests and tools.
+
+    config is a MachineConfig or a shipped name/path (load_config());
+    overrides replace MachineConfig fields (min_free_kbytes=..., ...).
+    Runs the machine's boot order: compute_layout(), memblock_init(),
+    alloc_mem_map(), free_area_init(), memblock_free_all().  Returns the
+    MmState; its ``memblock`` attribute is the memblock used.
+    """
+    import dataclasses
+
+    from mmemu.config import MachineConfig, load_config
+    from mmemu.layout import PAGE_SIZE, compute_layout
+    from mmemu.log import KernelLog
+    from mmemu.mm.memblock import alloc_mem_map, memblock_init
+    from mmemu.physmem import PhysMem
+    cfg = config if isinstance(config, MachineConfig) else load_config(config)
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    layout = compute_layout(cfg)
+    physmem = PhysMem((max(r.end for r in cfg.ram) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+    mb = memblock_init(cfg, layout)
+    memmap = alloc_mem_map(mb, layout)
+    mm = free_area_init(cfg, layout, physmem, memmap, log or KernelLog(echo=False))
+    memblock_free_all(mm, mb)
+    mm.memblock = mb
+    return mm

@@ -10,6 +10,7 @@ The result, a GuestImage, also carries the symbol table: it symbolizes
 addresses the way Linux's %pS does ("main+0x1c/0x80") and tells SDK code
 (between __mmemu_sdk_start and __mmemu_sdk_end) from the program's own.
 """
+import struct
 import io
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ class GuestImage:
     stack: AddrRange = None        # init_stack..init_stack_end
     path: str = None
     local_symbols: list = field(default_factory=list, repr=False)   # static names repeat
+    ex_table: dict = field(default_factory=dict, repr=False)        # insn -> fixup
     _sized: list = field(default_factory=list, repr=False)   # sized symbols by address
     _starts: list = field(default_factory=list, repr=False)
 
@@ -213,7 +215,9 @@ def load_elf(path_or_bytes, physmem, reserve_base=KERNEL_PHYS, reserve_size=DEFA
             physmem.write(seg.paddr, payload)
         if seg.memsz > seg.filesz:
             physmem.fill(seg.paddr + seg.filesz, seg.memsz - seg.filesz, 0)
-    return _make_image(elf, name, [seg for seg, _ in segments])
+    image = _make_image(elf, name, [seg for seg, _ in segments])
+    image.ex_table = _read_ex_table(image, physmem)
+    return image
 
 
 def read_image(path_or_bytes):
@@ -289,7 +293,7 @@ def _check_fits(name, segments, base, size, physmem):
 
 def _make_image(elf, name, segments):
     symbols, locals_ = _read_symbols(elf)
-    return GuestImage(
+    image = GuestImage(
         entry=elf["e_entry"], segments=segments, symbols=symbols, path=name,
         local_symbols=locals_,
         text=_range(symbols, "_stext", "_etext") or _section_range(elf, ".text"),
@@ -299,6 +303,22 @@ def _make_image(elf, name, segments):
         bss=_range(symbols, "__bss_start", "__bss_end") or _section_range(elf, ".bss"),
         sdk=_range(symbols, "__mmemu_sdk_start", "__mmemu_sdk_end"),
         stack=_range(symbols, "init_stack", "init_stack_end"))
+    return image
+
+
+def _read_ex_table(image, physmem):
+    """The exception table, from the loaded image: faulting insn -> fixup.
+
+    Like Linux's __ex_table between __start___ex_table and __stop___ex_table
+    (differs: absolute addresses, not relative offsets, and no handler types).
+    """
+    try:
+        start, stop = image.lookup("__start___ex_table"), image.lookup("__stop___ex_table")
+    except KeyError:
+        return {}
+    pa = start - 0xC0000000
+    words = struct.unpack(f"<{(stop - start) // 4}I", physmem.read(pa, (stop - start) // 4 * 4))
+    return {words[i]: words[i + 1] for i in range(0, len(words) - 1, 2)}
 
 
 def _read_symbols(elf):

@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 
 from mmemu.errors import UsageError
 from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT, PAGE_SIZE, ZONE_NAMES
-from mmemu.mm.mmzone import (
-    PAGE_TYPE_BASE, PAGE_TYPE_BUDDY, PG_head, PG_reserved, PG_slab, PG_table, STRUCT_PAGE_SIZE,
-)
+from mmemu.mm.mmzone import PAGE_TYPE_BASE, PG_reserved, PG_table, STRUCT_PAGE_SIZE
 from mmemu.views import owner
-from mmemu.views.page_types import (
-    NR_PAGE_ORDERS, mem_map_columns, positions_of, positions_with_bit,
-)
+from mmemu.views.page_types import NR_PAGE_ORDERS, decode_key, scan_mem_map
 
 # -- palette -------------------------------------------------------------------
 
@@ -120,37 +116,34 @@ def frame_classes(machine, span="ram"):
     if span not in ("ram", "all"):
         raise UsageError(f"span must be 'ram' or 'all', not {span!r}")
     cls = bytearray([KIND_INDEX["no-ram"]]) * total
-    cols = mem_map_columns(machine)
-    cls[:nr] = _struct_page_classes(cols)
-    _mark_reservations(machine, cls, cols)
+    scan = scan_mem_map(machine)
+    cls[:nr] = _struct_page_classes(scan)
+    _mark_reservations(machine, cls, nr)
     _mark_kernel_mappings(machine, cls)
-    _mark_free_blocks(cls, cols)
-    slab_names = _mark_slabs(machine, cls, cols)
+    _mark_free_blocks(cls, scan)
+    slab_names = _mark_slabs(machine, cls, scan)
     _mark_no_ram(machine, cls, nr)
     _mark_devices(machine, cls, total)
     return FrameMap(cls, slab_names)
 
 
-def _struct_page_classes(cols):
+def _struct_page_classes(scan):
     """First pass, from the struct page alone: reserved, page table, allocated, unused."""
-    keys = list(zip(map((1 << PG_reserved).__and__, cols.flags), cols.mapcount,
-                    map((0).__eq__, cols.refcount), map((1).__and__, cols.next)))
-
     def kind(key):
-        reserved, mapcount, ref_zero, tail = key
+        flags, mapcount, tail, ref_zero = decode_key(key)[:4]
         if mapcount & PAGE_TYPE_BASE == PAGE_TYPE_BASE and not mapcount & PG_table:
             return KIND_INDEX["pgtable"]
-        if reserved:
+        if flags >> PG_reserved & 1:
             return KIND_INDEX["reserved"]
         if ref_zero and not tail:          # a compound page's tails have no references
             return KIND_INDEX["unused"]
         return KIND_INDEX["allocated"]
 
-    table = {key: kind(key) for key in set(keys)}
-    return bytes(map(table.__getitem__, keys))
+    table = {key: kind(key) for key in set(scan.keys)}
+    return bytes(map(table.__getitem__, scan.keys))
 
 
-def _mark_reservations(machine, cls, cols):
+def _mark_reservations(machine, cls, nr):
     """Name the reserved frames that are the kernel image, mem_map or boot page tables."""
     reserved = KIND_INDEX["reserved"]
     size = getattr(machine.cfg, "kernel_image", 0)
@@ -167,7 +160,7 @@ def _mark_reservations(machine, cls, cols):
         if pde & 1 and not pde & 0x80:
             tables.append(pde >> PAGE_SHIFT)
     for pfn in tables:
-        if pfn < len(cols) and cls[pfn] == reserved:
+        if pfn < nr and cls[pfn] == reserved:
             cls[pfn] = KIND_INDEX["pgtable"]
 
 
@@ -194,30 +187,23 @@ def _mark_kernel_mappings(machine, cls):
             cls[pfn] = KIND_INDEX["kmap"]
 
 
-def _mark_free_blocks(cls, cols):
-    for head in positions_of(cols.mapcount, PAGE_TYPE_BUDDY):
-        order = cols.private[head]
-        if order < NR_PAGE_ORDERS:
-            n = min(1 << order, len(cols) - head)
-            cls[head:head + n] = bytes([FREE_BASE + order]) * n
+def _mark_free_blocks(cls, scan):
+    for head, order in scan.free_blocks:
+        n = min(1 << order, scan.nr - head)
+        cls[head:head + n] = bytes([FREE_BASE + order]) * n
 
 
-def _mark_slabs(machine, cls, cols):
+def _mark_slabs(machine, cls, scan):
     """Slab pages in their cache's colour; returns {palette index: cache name}."""
     index_of = {}
     names = {}
-    for head in positions_with_bit(cols.flags, PG_slab):
-        cache = cols.mapping[head]
+    for head, pages, cache in scan.slabs:
         if cache not in index_of:
             i = SLAB_BASE + len(index_of) % MAX_SLAB_COLOURS
             index_of[cache] = i
             name = owner.slab_cache_name(machine, cache)
             names[i] = name if i not in names else f"{names[i]}, {name}"
-        n = 1
-        if cols.flags[head] >> PG_head & 1 and head + 1 < len(cols) and cols.next[head + 1] & 1:
-            n = 1 << ((cols.prev[head + 1] >> 8) & 0x1F)
-        n = min(n, len(cols) - head)
-        cls[head:head + n] = bytes([index_of[cache]]) * n
+        cls[head:head + pages] = bytes([index_of[cache]]) * pages
     return names
 
 

@@ -434,9 +434,12 @@ def _reserved_owner(machine, pfn):
     if mem_map.phys <= phys < mem_map.phys + mem_map.nr_pages * STRUCT_PAGE_SIZE:
         return PageOwner("mem_map", "reserved: mem_map (the struct page array)")
     name = memblock_reservation(machine, phys)
-    if name:
+    reason = _reserved_reason(machine, phys)
+    if name and reason == "PG_reserved":
         return PageOwner("reserved", f"reserved: memblock reservation {name!r}")
-    return PageOwner("reserved", "reserved: " + _reserved_reason(machine, phys))
+    if name:
+        reason += f" (memblock reservation {name!r})"
+    return PageOwner("reserved", f"reserved: {reason}")
 
 
 def _reserved_reason(machine, phys):

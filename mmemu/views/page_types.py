@@ -80,51 +80,45 @@ def _bit(name):
     return 1 << KPF[name]
 
 
-# -- mem_map in columns ------------------------------------------------------
+# -- mem_map, read in bulk ------------------------------------------------------
+#
+# mem_map is copied once as bytes; a "plane" is one byte of one field for
+# every frame (a strided slice), tests on a plane are bytes.translate(), and
+# planes combine through big-integer AND/OR: all of it runs in C.  Each frame
+# then gets one 64-bit key holding what stable_page_flags() reads, and the
+# keys are counted; Python runs once per distinct key.
 
-@dataclass
-class MemMapColumns:
-    """mem_map as strided views, one per struct page field (index = pfn)."""
-
-    flags: memoryview
-    next: memoryview
-    prev: memoryview
-    mapping: memoryview
-    private: memoryview
-    mapcount: memoryview
-    refcount: memoryview
-
-    def __len__(self):
-        return len(self.flags)
+_EQ = {}
 
 
-def mem_map_columns(machine):
-    """The struct page fields of every frame, without copying mem_map."""
-    mem_map = machine.mem_map
-    w = mem_map.phys >> 2
-    words = machine.pm.u32[w:w + mem_map.nr_pages * 8]
-    return MemMapColumns(words[0::8], words[1::8], words[2::8], words[3::8],
-                         words[5::8], words[6::8], words[7::8])
+def _eq_table(value):
+    if value not in _EQ:
+        _EQ[value] = bytes(1 if b == value else 0 for b in range(256))
+    return _EQ[value]
 
 
-def positions_of(column, value):
-    """Indexes where a column equals value (C-speed search, Python per hit)."""
-    arr = array("I", column)
-    out = []
-    i = -1
-    try:
-        while True:
-            i = arr.index(value, i + 1)
-            out.append(i)
-    except ValueError:
-        return out
+def _bit_table(mask):
+    return bytes(1 if b & mask else 0 for b in range(256))
 
 
-def positions_with_bit(column, bit):
-    """Indexes where a column has a bit set (searched a byte plane at a time)."""
-    plane = bytes(memoryview(array("I", column)).cast("B")[bit >> 3::4])
-    mask = 1 << (bit & 7)
-    plane = plane.translate(bytes(1 if b & mask else 0 for b in range(256)))
+def _and(*planes):
+    n = len(planes[0])
+    acc = int.from_bytes(planes[0], "little")
+    for plane in planes[1:]:
+        acc &= int.from_bytes(plane, "little")
+    return acc.to_bytes(n, "little")
+
+
+def _or(*planes):
+    n = len(planes[0])
+    acc = 0
+    for plane in planes:
+        acc |= int.from_bytes(plane, "little")
+    return acc.to_bytes(n, "little")
+
+
+def ones(plane):
+    """Indexes of the 1 bytes of a 0/1 plane."""
     out = []
     i = plane.find(1)
     while i >= 0:
@@ -133,31 +127,73 @@ def positions_with_bit(column, bit):
     return out
 
 
-def free_block_map(cols):
-    """A byte per frame: 1 inside a free buddy block (head or not), else 0.
+# Key layout: bytes 0-2 flags (PAGEFLAGS_MASK), 3-5 _mapcount bytes 0, 1, 3,
+# byte 6 the derived bits below.
+K_TAIL, K_REFZERO, K_FREE, K_SLABTAIL, K_ANON = 1, 2, 4, 8, 16
 
-    The heads carry PG_buddy and their order in private; the rest of a
-    block has no mark of its own (is_free_buddy_page() looks for the head).
-    """
-    mark = bytearray(len(cols))
-    for head in positions_of(cols.mapcount, PAGE_TYPE_BUDDY):
-        order = cols.private[head]
+
+@dataclass
+class MemMapScan:
+    """Every frame's struct page, reduced: ``keys`` (one 64-bit key per
+    frame, see decode_key()), the free blocks and the slabs."""
+
+    nr: int
+    keys: array
+    free_blocks: list            # (head pfn, order)
+    slabs: list                  # (head pfn, number of pages, slab_cache pointer)
+
+
+def scan_mem_map(machine):
+    """Read mem_map once and reduce it to a MemMapScan."""
+    mem_map = machine.mem_map
+    n = mem_map.nr_pages
+    raw = bytes(machine.pm.u8[mem_map.phys:mem_map.phys + n * 32])
+    u32 = machine.pm.u32
+    plane = lambda off: raw[off::32]                      # noqa: E731
+    mc = [plane(24 + i) for i in range(4)]
+    buddy = _and(*(p.translate(_eq_table(b)) for p, b in zip(mc, PAGE_TYPE_BUDDY.to_bytes(4, "little"))))
+    free = bytearray(n)
+    blocks = []
+    for head in ones(buddy):
+        order = u32[mem_map.page_word(head, 5)]
         if order < NR_PAGE_ORDERS:
-            mark[head:head + (1 << order)] = b"\x01" * min(1 << order, len(mark) - head)
-    return mark
+            size = min(1 << order, n - head)
+            free[head:head + size] = b"\x01" * size
+            blocks.append((head, order))
+    slab_tail = bytearray(n)
+    slabs = []
+    for head in ones(plane(1).translate(_bit_table(1 << (PG_slab - 8)))):
+        pages = _compound_pages(u32, mem_map, head, raw[head * 32 + 2] & 1, n)
+        slab_tail[head + 1:head + pages] = b"\x01" * (pages - 1)
+        slabs.append((head, pages, u32[mem_map.page_word(head, 3)]))
+    refzero = _or(*(plane(28 + i) for i in range(4))).translate(_eq_table(0))
+    extra = _or(plane(4).translate(_bit_table(1)),
+                refzero.translate(bytes([0, K_REFZERO]) + bytes(254)),
+                free.translate(bytes([0, K_FREE]) + bytes(254)),
+                slab_tail.translate(bytes([0, K_SLABTAIL]) + bytes(254)),
+                plane(12).translate(bytes(K_ANON if b & 1 else 0 for b in range(256))))
+    keys = bytearray(8 * n)
+    for i, part in enumerate((plane(0), plane(1), plane(2).translate(
+            bytes(b & (PAGEFLAGS_MASK >> 16) for b in range(256))), mc[0], mc[1], mc[3], extra)):
+        keys[i::8] = part
+    return MemMapScan(n, array("Q", bytes(keys)), blocks, slabs)
 
 
-def compound_tail_map(cols, heads, value=1):
-    """A byte per frame: ``value`` on the tail pages of the compound pages at
-    ``heads`` (their order is in the first tail's prev, byte 1)."""
-    mark = bytearray(len(cols))
-    for head in heads:
-        if head + 1 >= len(cols) or not cols.next[head + 1] & 1:
-            continue
-        order = (cols.prev[head + 1] >> 8) & 0xFF
-        n = min((1 << order) - 1, len(mark) - head - 1) if order < 32 else 0
-        mark[head + 1:head + 1 + n] = bytes([value]) * n
-    return mark
+def _compound_pages(u32, mem_map, head, is_head, n):
+    """The pages of a compound page at head (1 unless PG_head and a first tail)."""
+    if not is_head or head + 1 >= n or not u32[mem_map.page_word(head + 1, 1)] & 1:
+        return 1
+    order = (u32[mem_map.page_word(head + 1, 2)] >> 8) & 0x1F
+    return min(1 << order, n - head)
+
+
+def decode_key(key):
+    """(flags, _mapcount, tail, refcount == 0, in a free block, slab tail, anon)
+    from a MemMapScan key; _mapcount's byte 2 is not kept (no test reads it)."""
+    extra = key >> 48 & 0xFF
+    mapcount = (key >> 24 & 0xFF) | (key >> 32 & 0xFF) << 8 | 0xFF << 16 | (key >> 40 & 0xFF) << 24
+    return (key & 0xFFFFFF, mapcount, bool(extra & K_TAIL), bool(extra & K_REFZERO),
+            bool(extra & K_FREE), bool(extra & K_SLABTAIL), bool(extra & K_ANON))
 
 
 # -- stable_page_flags() -----------------------------------------------------
@@ -193,17 +229,17 @@ def _kpf_of(flags, mapcount, tail, ref_zero, free, slab_tail, anon):
 
 def kpageflags(machine):
     """/proc/kpageflags: the KPF_* bits of every frame, pfn 0 .. nr_pages-1."""
-    cols = mem_map_columns(machine)
-    free = free_block_map(cols)
-    slab_heads = [p for p in positions_with_bit(cols.flags, PG_slab)
-                  if cols.flags[p] >> PG_head & 1]
-    slab_tail = compound_tail_map(cols, slab_heads)
-    keys = zip(map(PAGEFLAGS_MASK.__and__, cols.flags), cols.mapcount,
-               map((1).__and__, cols.next), map((0).__eq__, cols.refcount),
-               free, slab_tail, map((1).__and__, cols.mapping))
-    keys = list(keys)
-    table = {key: _kpf_of(*key) for key in set(keys)}
+    keys = scan_mem_map(machine).keys
+    table = {key: _kpf_of(*decode_key(key)) for key in set(keys)}
     return list(map(table.__getitem__, keys))
+
+
+def kpageflags_counts(machine):
+    """{KPF bits: frames}, in the order each value first occurs (by pfn)."""
+    counts = Counter()
+    for key, n in Counter(scan_mem_map(machine).keys).items():
+        counts[_kpf_of(*decode_key(key))] += n
+    return counts
 
 
 # -- page-types ----------------------------------------------------------------
@@ -358,12 +394,18 @@ def show_summary(counts):
 
 def page_types_counts(machine, raw=False):
     """{flags: page count} over every frame, as page-types counts them."""
-    return Counter(f for _, f in _filtered(machine, raw, None, []))
+    transform = expand_overloaded_flags if raw else well_known_flags
+    counts = Counter()
+    for flags, n in kpageflags_counts(machine).items():
+        counts[transform(flags)] += n
+    return counts
 
 
 def page_types_text(machine, raw=False, ranges=(), bits_filters=(), list_mode=0,
                     summary=True):
     """What `page-types` prints: list_mode 1 = ranges (-l), 2 = each page (-L)."""
+    if not (ranges or bits_filters or list_mode):
+        return show_summary(page_types_counts(machine, raw)) if summary else ""
     pages = _filtered(machine, raw, list(ranges), list(bits_filters))
     out = []
     if list_mode == 1:
