@@ -10,12 +10,18 @@ import sys
 
 from mmemu.errors import MmemuError
 
-VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo")
+VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo")
 
 
 def _add_config(p):
     p.add_argument("--config", "-c", default="pc-1g",
                    help="machine config: a shipped name (pc-1g, pc-4g, ...) or a YAML path")
+
+
+def _add_target(p):
+    _add_config(p)
+    p.add_argument("--after", metavar="PROGRAM", help="run this guest program first")
+    p.add_argument("--snapshot", metavar="FILE", help="read a snapshot instead of booting")
 
 
 def _parser():
@@ -28,7 +34,8 @@ def _parser():
     p.add_argument("--timeout", type=float, default=None, help="wall-time budget in seconds")
     p.add_argument("--quiet", "-q", action="store_true", help="do not echo the kernel log")
     p.add_argument("--dump", metavar="FILE", help="write a vmcore-style snapshot at exit")
-    p.add_argument("--gdb", metavar="PORT", type=int, help="serve the GDB remote protocol")
+    p.add_argument("--gdb", metavar="PORT", type=int,
+                   help="stop before main and serve the GDB remote protocol on PORT (0: any free port)")
     p = sub.add_parser("info", help="print the boot-time memory summary (dmesg style)")
     _add_config(p)
     p = sub.add_parser("build", help="compile a guest C program into an i386 ELF")
@@ -37,14 +44,25 @@ def _parser():
     p = sub.add_parser("configs", help="list the shipped machine configs")
     for view in VIEWS:
         p = sub.add_parser(view, help=f"print /proc/{view}")
-        _add_config(p)
-        p.add_argument("--after", metavar="PROGRAM", help="run this guest program first")
+        _add_target(p)
     p = sub.add_parser("ptdump", help="dump the kernel page tables like dump_pagetables.c")
-    _add_config(p)
-    p.add_argument("--after", metavar="PROGRAM", help="run this guest program first")
+    _add_target(p)
+    p.add_argument("--check", action="store_true", help="flag suspicious entries (W+X, USR in kernel)")
     p.add_argument("--region", help="only this region (e.g. vmalloc, pkmap, fixmap, lowmem)")
     p.add_argument("--all-ptes", action="store_true", help="list every PTE")
     p.add_argument("--lookup", metavar="ADDR", help="explain one virtual address")
+    p = sub.add_parser("oracle", help="boot a real Linux 6.1 i386 kernel under QEMU and compare it with mmemu")
+    from mmemu.oracle.command import add_arguments
+    add_arguments(p)
+    p = sub.add_parser("page-types", help="count frames per page-flag combination (tools/mm/page-types)")
+    _add_target(p)
+    p.add_argument("-r", "--raw", action="store_true", help="raw flags")
+    p.add_argument("-l", "--list", action="store_true", help="list pages")
+    p.add_argument("-b", "--bits", action="append", default=[], help="only pages with these flags")
+    p = sub.add_parser("memmap", help="draw physical memory as a PNG or SVG picture")
+    _add_target(p)
+    p.add_argument("-o", "--output", required=True, help="picture file (.png or .svg)")
+    p.add_argument("--span", help="only this physical range, START-END")
     return ap
 
 
@@ -72,21 +90,37 @@ def _dispatch(args):
         return 0
     if args.cmd == "run":
         return _run(args)
+    if args.cmd == "oracle":
+        from mmemu.oracle.command import run
+        return run(args)
     from mmemu.machine import Machine
     if args.cmd == "info":
         from mmemu.views.dmesg import boot_summary
         m = Machine(args.config, echo=False)
         sys.stdout.write(boot_summary(m))
         return 0
-    m = Machine(args.config, echo=False)
-    if getattr(args, "after", None):
-        m.run(args.after)
+    from mmemu.views.snapshot import open_target, proc_text
+    m = open_target(args.config, getattr(args, "after", None), getattr(args, "snapshot", None))
     if args.cmd == "ptdump":
         from mmemu.views import ptdump
-        sys.stdout.write(ptdump.cli_text(m, args))
+        if args.check:
+            sys.stdout.write("\n".join(ptdump.ptdump_check(m)) + "\n")
+        else:
+            sys.stdout.write(ptdump.cli_text(m, args))
         return 0
-    from mmemu.views import show
-    sys.stdout.write(show(m, args.cmd))
+    if args.cmd == "page-types":
+        from mmemu.views import page_types
+        bits = [page_types.parse_bits_filter(b) for b in args.bits]
+        sys.stdout.write(page_types.page_types_text(m, args.raw, (), bits, 1 if args.list else 0))
+        return 0
+    if args.cmd == "memmap":
+        from mmemu.views import memmap
+        memmap.write_memmap(m, args.output, None, args.span)
+        return 0
+    text = proc_text(m, args.cmd)
+    if text is None:
+        raise MmemuError(f"no /proc/{args.cmd} on this machine")
+    sys.stdout.write(text)
     return 0
 
 
@@ -98,7 +132,14 @@ def _run(args):
         kw["max_insns"] = args.max_insns
     if args.timeout is not None:
         kw["timeout"] = args.timeout
-    result = m.run(args.program, **kw)
+    if args.gdb is not None:
+        kw["gdb_port"] = args.gdb
+    try:
+        result = m.run(args.program, **kw)
+    finally:
+        if args.dump:
+            from mmemu.views.snapshot import write_snapshot
+            write_snapshot(m, args.dump)
     if args.quiet and result.console:
         sys.stdout.write(result.console)
     return result.status

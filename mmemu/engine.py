@@ -186,6 +186,22 @@ class Engine:
         for name, sel in segments.items():
             self.uc.reg_write(REGS[name], sel)
 
+    def save_cpu(self):
+        """The whole CPU state (registers, segment caches, privilege level)."""
+        return self.uc.context_save()
+
+    def restore_cpu(self, ctx):
+        """Back to a saved CPU state; the TLB is not part of it, so flush."""
+        self.uc.context_restore(ctx)
+        self.flush_tlb()
+
+    def load_segments(self, segments):
+        """Load segment registers (name -> selector).  CS first: it sets the
+        privilege level that the SS load is checked against."""
+        for name in ("cs", "ss", "ds", "es", "fs", "gs"):
+            if name in segments:
+                self.uc.reg_write(REGS[name], segments[name])
+
     def flush_tlb(self):
         """Forget every cached translation (what a CR3 reload does)."""
         self.uc.ctl(ucc.UC_CTL_TLB_FLUSH, ucc.UC_CTL_IO_WRITE)
@@ -235,6 +251,26 @@ class Engine:
             return callback(access, address, size)
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, cb))
 
+    def hook_code_at(self, address, callback):
+        """callback(address) before the instruction at address runs; returns the hook.
+
+        A code hook bounded to one address (a debugger's breakpoint): the rest
+        of the guest runs without a per-instruction hook.  emu_stop() inside
+        the callback stops before that instruction runs.
+        """
+        from unicorn import UC_HOOK_CODE
+
+        def cb(uc, addr, size, _):
+            callback(addr)
+        hook = self.uc.hook_add(UC_HOOK_CODE, cb, None, address, address)
+        self._hooks.append(hook)
+        return hook
+
+    def unhook(self, hook):
+        """Remove one hook that hook_code_at() returned."""
+        self.uc.hook_del(hook)
+        self._hooks.remove(hook)
+
     def _ack_exception(self):
         ctx = self.uc.context_save()
         base = _ctx_addr(ctx)
@@ -243,9 +279,20 @@ class Engine:
         self.uc.context_restore(ctx)
         return error_code
 
+    def clear_exception_state(self):
+        """Mark no exception in progress.  A run stopped from inside a hook
+        (emu_stop in an IN hook) leaves one recorded, and the next fault
+        would arrive as a double fault."""
+        ctx = self.uc.context_save()
+        slot = ctypes.c_int32.from_address(_ctx_addr(ctx) + self._old_exc_off)
+        if slot.value != -1:
+            slot.value = -1
+            self.uc.context_restore(ctx)
+
     # -- running --------------------------------------------------------
     def run(self, begin, until=0xFFFFFFFF, timeout_s=0, max_insns=0):
         """emu_start(); returns (error or None, seconds elapsed)."""
+        self.clear_exception_state()
         t0 = time.perf_counter()
         try:
             self.uc.emu_start(begin, until, timeout=int(timeout_s * 1e6), count=max_insns)

@@ -17,7 +17,7 @@ from mmemu.engine import Engine
 from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM, ZONE_MOVABLE, compute_layout
 from mmemu.log import KernelLog
-from mmemu.mm import page_alloc
+from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
 from mmemu.mm.page_alloc import free_area_init, memblock_free_all
 from mmemu.mm import page_alloc_debug
@@ -28,6 +28,9 @@ from mmemu.runtime.abi import (
 )
 
 
+# GFP_KERNEL | __GFP_ZERO, named at module level: inside a class body Python
+# would mangle "__GFP_ZERO" into "_Machine__GFP_ZERO".
+_GFP_PGTABLE = gfp.GFP_KERNEL | gfp.__GFP_ZERO
 GDT_PHYS = 0x2000          # in the first MiB, which Linux 6.1 reserves
 
 
@@ -68,6 +71,8 @@ class Machine:
         from mmemu.runtime import hc_page
         from mmemu.runtime.guest import GuestRuntime
         self.runtime = GuestRuntime(self)
+        from mmemu.runtime.task import Tasks
+        self.tasks = Tasks(self.runtime)
         hc_page.register(self.runtime, self.runtime.table)
         self.checkers = [lambda: page_alloc_debug.check_page_alloc(self.mm)]
         from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
@@ -76,8 +81,7 @@ class Machine:
 
     def _alloc_pgtable_page(self):
         """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""
-        from mmemu.mm.gfp import GFP_KERNEL, __GFP_ZERO
-        pfn = page_alloc.alloc_pages(self.mm, GFP_KERNEL | __GFP_ZERO, 0)
+        pfn = page_alloc.alloc_pages(self.mm, _GFP_PGTABLE, 0)
         if pfn is None:
             return None
         page_alloc.pgtable_page_ctor(self.mm, pfn)

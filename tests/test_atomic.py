@@ -86,14 +86,15 @@ def test_might_sleep_with_interrupts_off(m):
     assert "preempt_count: 0, expected: 0" in m.log.text(mark)
 
 
-def test_might_sleep_reports_at_most_once_a_second(m):
+def test_might_sleep_reports_a_call_site_at_most_once_a_second(m):
     m.sched.ratelimit_s = 1.0
-    m.sched.prev_jiffy = None
+    m.sched.prev_jiffy.clear()
     m.sched.preempt_count = 0x201
     mark = m.log.mark()
-    assert might_sleep(m, "a.c:1") and might_sleep(m, "b.c:2")
+    assert might_sleep(m, "a.c:1") and might_sleep(m, "a.c:1") and might_sleep(m, "b.c:2")
     text = m.log.text(mark)
-    assert text.count("BUG: sleeping function") == 1 and "preempt_count: 201," in text
+    assert text.count("BUG: sleeping function") == 2 and "preempt_count: 201," in text
+    assert text.count("invalid context at a.c:1") == 1
 
 
 def test_might_alloc_reports_only_masks_that_may_reclaim(m):
@@ -223,3 +224,37 @@ def test_hc_preempt_count_sub_refuses_an_underflow(m):
     m.sched.preempt_count = 3
     assert call(m, hc_sched.HC_PREEMPT_COUNT_SUB, 1) == 1
     assert m.sched.preempt_count == 2
+
+
+def call_named(m, name, *args):
+    calls = [c for c in m.runtime.table.calls if c is not None and c.name == name]
+    if not calls:
+        pytest.skip(f"this machine serves no {name} hypercall")
+    return calls[0].fn(*args)
+
+
+def test_vmalloc_and_vfree_in_atomic_context_are_reported_where_6_1_checks(m):
+    m.sched.preempt_count = 1
+    mark = m.log.mark()
+    addr = call_named(m, "vmalloc", 8192)
+    assert addr
+    call_named(m, "vfree", addr)
+    text = m.log.text(mark)
+    assert "invalid context at include/linux/sched/mm.h:274" in text     # kzalloc_node()
+    assert "invalid context at mm/vmalloc.c:2801" in text                # vfree()
+
+
+def test_vfree_in_interrupt_context_does_not_check(m):
+    addr = call_named(m, "vmalloc", 4096)
+    m.sched.preempt_count = HARDIRQ_OFFSET
+    mark = m.log.mark()
+    call_named(m, "vfree", addr)
+    assert "sleeping function" not in m.log.text(mark)
+
+
+def test_the_checks_wrap_each_sleeping_call_once(m):
+    from mmemu.kernel.sched import install_might_sleep
+    wrapped = [c.name for c in m.runtime.table.calls
+               if c is not None and getattr(c.fn, "_might_sleep", False)]
+    assert "alloc_pages" in wrapped or hasattr(m.mm, "might_alloc")
+    assert install_might_sleep(m) in ([], ["hook"])       # already done at boot

@@ -32,7 +32,8 @@ def m():
 def test_fix_to_virt_counts_down_from_fixaddr_top():
     assert fix_to_virt(0) == FIXADDR_TOP
     assert fix_to_virt(1) == FIXADDR_TOP - 4096
-    assert fix_to_virt(FIX_KMAP_BEGIN) - fix_to_virt(FIX_KMAP_END) == (KM_MAX_IDX * NR_CPUS - 1) * 4096
+    slots = KM_MAX_IDX * NR_CPUS
+    assert fix_to_virt(FIX_KMAP_BEGIN) - fix_to_virt(FIX_KMAP_END) == (slots - 1) * 4096
     assert fix_to_virt(END_OF_FIXED - 1) == FIXADDR_TOT_START + 4096
 
 

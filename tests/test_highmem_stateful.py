@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mmemu.layout import FIX_KMAP_BEGIN, KM_MAX_IDX, LAST_PKMAP, PAGE_OFFSET, PAGE_SHIFT, fix_to_virt
+from mmemu.layout import (
+    FIX_KMAP_BEGIN, KM_MAX_IDX, LAST_PKMAP, PAGE_OFFSET, PAGE_SHIFT, fix_to_virt,
+)
 from mmemu.mm.highmem import PKMAP_NR, check_highmem
 
 N_HIGH, N_LOW = 24, 4
@@ -24,7 +26,7 @@ def machine():
     if not _machine:
         from mmemu.machine import Machine
         m = Machine("pc-1g", echo=False)
-        m.sched.ratelimit_s = 60.0      # kmap under kmap_atomic is reported: keep the log small
+        m.sched.ratelimit_s = 600.0     # kmap under kmap_atomic is reported: keep the log small
         _machine.append(m)
     return _machine[0]
 

@@ -118,3 +118,22 @@ def test_bad_format_and_span_are_usage_errors(m16, tmp_path):
 def test_geometry_is_about_square():
     assert memmap.default_geometry(4096) == (64, 8)
     assert memmap.default_geometry(983040) == (1024, 1)
+
+
+def test_live_machine_frames(tmp_path):
+    try:
+        from mmemu.machine import Machine
+        m = Machine("pc-16m", echo=False)
+    except Exception as e:          # noqa: BLE001 - the machine is optional here
+        pytest.skip(f"no bootable Machine yet: {type(e).__name__}: {e}")
+    from mmemu.mm.gfp import GFP_KERNEL
+    obj = m.slab.kmalloc(32, GFP_KERNEL)
+    kept, freed = m.alloc_pages(GFP_KERNEL, 0), m.alloc_pages(GFP_KERNEL, 0)
+    m.free_pages(freed, 0)
+    fm = memmap.frame_classes(m)
+    assert fm.kind_of(kept) == "allocated"
+    assert fm.kind_of(freed) == "pcp"
+    assert fm.kind_of((obj - 0xC0000000) >> PAGE_SHIFT) == "slab:kmalloc-32"
+    assert fm.kind_of(m.pgtable.pgd >> PAGE_SHIFT) == "pgtable"
+    _, _, rows = decode_png(memmap.png_bytes(memmap.memmap_picture(m)))
+    assert rows

@@ -384,3 +384,45 @@ def test_walk_copes_with_a_directory_entry_pointing_outside_ram():
     items = [i for i in ptdump.ptdump_walk(m) if isinstance(i, PtRange)]
     assert any(r.start == 0xC0000000 and r.level == ptdump.PMD_LEVEL for r in items)
     assert [i.name for i in ptdump.ptdump_walk(m) if isinstance(i, MarkerLine)][0] == "User Space"
+
+
+# -- on a live machine ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def live1g():
+    try:
+        from mmemu.machine import Machine
+        return Machine("pc-1g", echo=False)
+    except Exception as e:          # noqa: BLE001 - the machine is optional here
+        pytest.skip(f"no bootable Machine yet: {type(e).__name__}: {e}")
+
+
+def test_lookup_on_a_live_machine(live1g):
+    from mmemu.mm.gfp import GFP_HIGHUSER, GFP_KERNEL
+    m = live1g
+    assert _owner_of_va(m, 0xC0000000).startswith("reserved: page 0")
+    assert _owner_of_va(m, PAGE_OFFSET + m.pgtable.pgd).startswith("page table: swapper_pg_dir")
+    assert _owner_of_va(m, 0xC0800000).startswith("free: buddy block of order")
+    pfn = m.alloc_pages(GFP_KERNEL, 0)
+    assert _owner_of_va(m, PAGE_OFFSET + (pfn << 12)).startswith("allocated: page allocator")
+    m.free_pages(pfn, 0)
+    assert _owner_of_va(m, PAGE_OFFSET + (pfn << 12)).startswith("free: on the per-cpu page list")
+    obj = m.slab.kmalloc(64, GFP_KERNEL)
+    assert _owner_of_va(m, obj) == "slab: a slab of cache kmalloc-64"
+    high = m.alloc_pages(GFP_HIGHUSER, 0)
+    va = m.highmem.kmap(high)
+    assert _owner_of_va(m, va).startswith(f"kmap: mapped at 0x{va:08x}, pkmap slot")
+
+
+def test_lookup_of_vmalloc_on_a_live_machine(live1g):
+    m = live1g
+    area = m.vmalloc.vmalloc(8192)
+    text = _owner_of_va(m, area)
+    assert text.startswith(f"vmalloc: mapped at 0x{area:08x}, vmalloc area 0x{area:08x}-"
+                           f"0x{area + 12288:08x} (12288 bytes)"), text
+    table = m.pgtable.pde(area) & ~0xFFF
+    assert _owner_of_va(m, PAGE_OFFSET + table).startswith(
+        f"page table mapping 0x{area & ~0x3FFFFF:08x}-")
+    lines = ptdump.ptdump_text(m, "vmalloc").splitlines()
+    assert lines[1] == (f"0x{area:08x}-0x{area + 8192:08x}           8K     RW"
+                        "                 GLB x  pte")

@@ -9,10 +9,8 @@ and the boot page tables reserved; every other frame in maximal free buddy
 blocks), plus a few frames whose owner the tests know: an allocated page, a
 two-page slab of a named cache, a page table, a vmalloc'd page, a kmap'd
 page and an order-2 compound page.  ``truth`` maps those pfns to the owner
-kind the views must report.
-
-machine_or_synthetic() returns a booted mmemu.Machine instead when one can
-be built, so the same tests run on the real thing once it is there.
+kind the views must report.  (The tests also run the views on a booted
+mmemu.Machine where they can; this machine is the one whose truth is known.)
 """
 import types
 from array import array
@@ -165,15 +163,6 @@ def free_pages(m):
         if m.pm.u32[m.mem_map.page_word(pfn, 6)] == PAGE_TYPE_BUDDY:
             total += 1 << m.pm.u32[m.mem_map.page_word(pfn, 5)]
     return total
-
-
-def machine_or_synthetic(config="pc-16m"):
-    """A real booted Machine when mmemu can build one, else build_machine()."""
-    try:
-        from mmemu.machine import Machine
-        return Machine(config, echo=False)
-    except ImportError:
-        return build_machine(config)
 
 
 # -- the fixture's own checks ------------------------------------------------

@@ -12,14 +12,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mmemu.machine import Machine
 from mmemu.mm.gfp import (
-    GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, __GFP_ACCOUNT, __GFP_DMA, __GFP_NOWARN,
-    __GFP_RECLAIMABLE, __GFP_ZERO,
+    GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, _GFP_ACCOUNT, _GFP_DMA, _GFP_NOWARN,
+    _GFP_RECLAIMABLE, _GFP_ZERO,
 )
 from mmemu.mm.slab import SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR
 
-GFPS = st.sampled_from([GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_KERNEL | __GFP_DMA,
-                        GFP_KERNEL | __GFP_RECLAIMABLE, GFP_KERNEL | __GFP_ZERO,
-                        GFP_KERNEL | __GFP_ACCOUNT, GFP_KERNEL | __GFP_NOWARN])
+GFPS = st.sampled_from([GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_KERNEL | _GFP_DMA,
+                        GFP_KERNEL | _GFP_RECLAIMABLE, GFP_KERNEL | _GFP_ZERO,
+                        GFP_KERNEL | _GFP_ACCOUNT, GFP_KERNEL | _GFP_NOWARN])
 SIZES = st.one_of(st.integers(0, 300), st.integers(301, 9000), st.integers(9001, 70000))
 
 
@@ -61,7 +61,7 @@ class SlabMachine(RuleBasedStateMachine):
     def krealloc(self, data, new_size, gfp):
         addr = data.draw(st.sampled_from(sorted(a for a, v in self.live.items() if v[2] is None)))
         size, tag, _ = self.live[addr]
-        new = self.sl.krealloc(addr, new_size, gfp & ~__GFP_ZERO)
+        new = self.sl.krealloc(addr, new_size, gfp & ~_GFP_ZERO)
         if new_size == 0:
             assert new == ZERO_SIZE_PTR
             del self.live[addr]
@@ -85,7 +85,7 @@ class SlabMachine(RuleBasedStateMachine):
     @rule(data=st.data(), gfp=GFPS)
     def kmem_cache_alloc(self, data, gfp):
         s = data.draw(st.sampled_from(self.caches))
-        self._track(self.sl.kmem_cache_alloc(s, gfp & ~(__GFP_DMA | __GFP_RECLAIMABLE)),
+        self._track(self.sl.kmem_cache_alloc(s, gfp & ~(_GFP_DMA | _GFP_RECLAIMABLE)),
                     s.object_size, s)
 
     @precondition(lambda self: self.caches)
@@ -135,5 +135,5 @@ class SlabMachine(RuleBasedStateMachine):
 
 
 TestSlabStateful = SlabMachine.TestCase
-TestSlabStateful.settings = settings(max_examples=30, stateful_step_count=30, deadline=None,
+TestSlabStateful.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
                                      suppress_health_check=[HealthCheck.too_slow])

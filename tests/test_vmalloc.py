@@ -486,3 +486,20 @@ def test_vmalloc_meminfo(machine):
     machine.vmalloc.vmalloc(10 * PAGE_SIZE)
     machine.vmalloc.vmap([machine.alloc_pages(GFP_KERNEL, 0)], 1)
     assert vmalloc_meminfo(machine)["VmallocUsed"] == 40
+
+
+# -- the guest headers -------------------------------------------------------------------
+
+def test_guest_headers_mirror_hypercall_numbers():
+    """vmalloc.h and io.h spell HC_* as HC_VMALLOC_BASE/HC_IO_BASE + n, like the host."""
+    from pathlib import Path
+    from mmemu.runtime import abi, hc_io, hc_vmalloc
+    inc = Path(__file__).resolve().parent.parent / "guest" / "include" / "mmemu"
+    for header, module, base, top in (("vmalloc.h", hc_vmalloc, abi.HC_VMALLOC_BASE, abi.HC_IO_BASE),
+                                      ("io.h", hc_io, abi.HC_IO_BASE, abi.HC_HIGHMEM_BASE)):
+        found = re.findall(r"#define\s+(HC_\w+)\s+\((HC_\w+_BASE) \+ (\d+)\)",
+                           (inc / header).read_text())
+        assert found
+        for name, base_name, n in found:
+            assert getattr(abi, base_name) == base
+            assert getattr(module, name) == base + int(n) < top, name

@@ -5,8 +5,6 @@ use after vfree), each run on a fresh pc-1g machine.
 import re
 from pathlib import Path
 
-import pytest
-
 from mmemu.machine import Machine
 from mmemu.views.vmallocinfo import vmallocinfo
 
@@ -24,6 +22,7 @@ def test_vmalloc_tour():
     assert "is_vmalloc_addr: 1" in res.console
     runs = re.search(r"1536 pages: (\d+) in HighMem, in (\d+) physically contiguous runs", res.console)
     assert runs and int(runs.group(1)) == 1536       # pc-1g has ~148 MiB of HighMem
+    assert int(runs.group(2)) > 100                  # the tour fragmented HighMem first
     assert "across 1535 page boundaries" in res.console
     assert "VmallocUsed: 6152 kB" in res.console     # 1536 pages + the 2-page pages array
     assert m.vmalloc.areas() == []
@@ -74,6 +73,6 @@ def test_vmallocinfo_names_guest_caller():
     m.load(str(GUEST / "tests/vmalloc_guard.c"))
     res = m.run()
     line = vmallocinfo(m).splitlines()[0]
-    assert re.fullmatch(r"0x[0-9a-f]{8}-0x[0-9a-f]{8}    12288 main\+0x[0-9a-f]+/0x[0-9a-f]+ "
+    assert re.fullmatch(r"0x[0-9a-f]{8}-0x[0-9a-f]{8}   12288 main\+0x[0-9a-f]+/0x[0-9a-f]+ "
                         r"pages=2 vmalloc", line), line
     assert res.reason == "oops"

@@ -20,13 +20,14 @@ from mmemu.arch.x86.ioremap import ioremap, iounmap
 from mmemu.layout import PAGE_SIZE, PMD_MASK, PMD_SIZE
 from mmemu.machine import Machine
 from mmemu.mm import page_alloc
-from mmemu.mm.gfp import GFP_KERNEL, __GFP_HIGHMEM
+from mmemu.mm.gfp import GFP_KERNEL, __GFP_HIGHMEM, __GFP_NOWARN
 from mmemu.mm.page_alloc_debug import check_zone
 from mmemu.mm.pcp import drain_all_pages
 from mmemu.mm.vmalloc import validate_vmap_areas
 
 PHYS_CHOICES = [0xFE000000, 0xFE001000, 0xFD000000, 0xFD100000, 0xFE100000, 0xFEF00000]
-VMAP_GFP = GFP_KERNEL | __GFP_HIGHMEM     # module level: a class body would mangle the name
+VMAP_GFP = GFP_KERNEL | __GFP_HIGHMEM     # module level: a class body would mangle the names
+NOWARN_GFP = GFP_KERNEL | __GFP_NOWARN
 SAMPLES = 6                      # pages checked through Unicorn per area and step
 
 _machine = None
@@ -48,6 +49,7 @@ def shared_machine():
             m.pgtable.pte_alloc_kernel(va)
             va += PMD_SIZE
         m.boot_free = nr_free(m)
+        m.boot_zone_free = [z.nr_free_pages for z in m.mm.zones]
         _machine = m
     return _machine
 
@@ -102,6 +104,32 @@ class VmallocMachine(RuleBasedStateMachine):
         npages = self.vm.find_vm_area(base).get_vm_area_size() // PAGE_SIZE
         first = phys >> 12
         return self._track(base, "ioremap", range(first, first + npages))
+
+    @rule(pages=st.integers(2, 1200), fail_after=st.integers(0, 1100))
+    def vmalloc_fails_midway(self, pages, fail_after):
+        """The page allocator runs dry part way: vmalloc() must give back what it took."""
+        before, real, taken = nr_free(self.m), self.vm.alloc_page, []
+
+        def failing(gfp, nid):
+            if len(taken) >= fail_after:
+                return None
+            taken.append(1)
+            return real(gfp, nid)
+        self.vm.alloc_page = failing
+        try:
+            addr = self.vm.vmalloc(pages * PAGE_SIZE)
+        finally:
+            self.vm.alloc_page = real
+        if addr is not None:                   # asked for no more than it was allowed
+            self._track(addr, "vmalloc", self.vm.find_vm_area(addr).pages)
+            return
+        assert nr_free(self.m) == before
+
+    @rule()
+    def vmalloc_too_big(self):
+        before = nr_free(self.m)
+        assert self.vm._vmalloc(121 << 20, NOWARN_GFP) is None
+        assert nr_free(self.m) == before
 
     # -- freeing them ----------------------------------------------------------------
     @rule(addr=consumes(areas))
@@ -167,9 +195,10 @@ class VmallocMachine(RuleBasedStateMachine):
         assert vm.areas() == [] and vm.space.free_blocks() == [(vm.vstart, vm.vend)]
         assert vm.vmalloc_nr_pages() == 0
         assert nr_free(m) == m.boot_free
+        assert [z.nr_free_pages for z in m.mm.zones] == m.boot_zone_free
         m.check()
 
 
-VmallocMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=15,
+VmallocMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=20,
                                             deadline=None)
 TestVmallocStateful = VmallocMachine.TestCase

@@ -111,6 +111,45 @@ def bench_hypercall():
     return ours / raw, f"raw {raw / N_HC * 1e6:.2f} us, mmemu {ours / N_HC * 1e6:.2f} us"
 
 
+LOOPS = {"nothing": 0, "empty": 1, "page": 2, "kmalloc": 3, "vmalloc": 4, "ioremap": 5,
+         "kmap": 6, "kmap_atomic": 7, "mmio": 8}
+
+
+def guest_loop_cost(kind, n, config="pc-1g"):
+    """Seconds per iteration of one loop of tools/bench_guest/loops.c."""
+    from mmemu.machine import Machine
+    from mmemu.runtime.build import build
+    elf = build(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_guest", "loops.c"))
+
+    def once(iterations):
+        m = Machine(config, echo=False)
+        img = m.load(elf)
+        m.write32(img.lookup("which"), LOOPS[kind])
+        m.write32(img.lookup("iterations"), iterations)
+        t0 = time.perf_counter()
+        r = m.run()
+        dt = time.perf_counter() - t0
+        if r.status != 0:
+            raise RuntimeError(f"bench loop {kind} failed: {r.reason}\n{r.log}")
+        return dt
+    base = statistics.median(once(0) for _ in range(3))
+    return (statistics.median(once(n) for _ in range(3)) - base) / n
+
+
+@figure("guest alloc_page+__free_pages pair / empty hypercall", target=3.0)
+def bench_guest_page_pair():
+    empty = guest_loop_cost("empty", 50_000)
+    pair = guest_loop_cost("page", 50_000)
+    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+
+
+@figure("guest kmalloc(64)+kfree pair / empty hypercall", target=3.0)
+def bench_guest_kmalloc_pair():
+    empty = guest_loop_cost("empty", 50_000)
+    pair = guest_loop_cost("kmalloc", 50_000)
+    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+
+
 @figure("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9, lower_is_better=False)
 def bench_compute():
     code = loop_code(20_000_000, compute_body())

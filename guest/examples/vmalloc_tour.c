@@ -9,12 +9,45 @@
  * page boundaries reads back intact, because the page tables stitch the
  * pages together; vfree() gives the pages back.
  *
- * Returns 0 when every check holds, else the number of the failed check.
+ * A freshly booted machine has long runs of free pages, so first the tour
+ * fragments HighMem the way a running system does: it takes 512 pages and
+ * gives every other one back.  vmalloc() then gets those scattered pages
+ * first (the allocator reuses the most recently freed page), one by one.
+ *
+ * Returns 0 when every check holds, else the number of the failed check (1..6).
  */
 #include <mmemu.h>
 
 #define TOUR_SIZE	(6UL << 20)		/* 6 MiB: 1536 pages */
 #define SHOW_PAGES	8
+#define NR_HOLES	512
+
+static struct page *held[NR_HOLES];
+
+/* Take NR_HOLES HighMem pages, give every other one back: a fragmented zone. */
+static int fragment_highmem(void)
+{
+	int i;
+
+	for (i = 0; i < NR_HOLES; i++) {
+		held[i] = alloc_page(GFP_HIGHUSER);
+		if (!held[i])
+			return 6;
+	}
+	for (i = 0; i < NR_HOLES; i += 2) {
+		__free_page(held[i]);
+		held[i] = NULL;
+	}
+	return 0;
+}
+
+static void release_highmem(void)
+{
+	int i;
+
+	for (i = 1; i < NR_HOLES; i += 2)
+		__free_page(held[i]);
+}
 
 static u32 pattern(unsigned long i)
 {
@@ -72,9 +105,12 @@ static int check_contents(u32 *buf, unsigned long bytes)
 int main(void)
 {
 	unsigned long used_before = vmalloc_nr_pages();
-	u32 *buf = vmalloc(TOUR_SIZE);
-	int ret = 0;
+	int ret = fragment_highmem();
+	u32 *buf;
 
+	if (ret)
+		return ret;
+	buf = vmalloc(TOUR_SIZE);
 	if (!buf)
 		return 1;
 	pr_info("vmalloc(%lu) = %p, is_vmalloc_addr: %d, vmalloc area %#lx-%#lx\n",
@@ -91,5 +127,6 @@ int main(void)
 	if (vmalloc_nr_pages() != used_before)
 		return 5;
 	pr_info("vfree() gave the pages back; VmallocUsed: %lu kB\n", vmalloc_nr_pages() * 4);
+	release_highmem();
 	return 0;
 }

@@ -22,7 +22,7 @@ struct block {
 int main(void)
 {
 	struct block *head = NULL;
-	unsigned long drained = 0, atomic_pages = 0, got, free_before;
+	unsigned long drained = 0, atomic_pages = 0, got, free_before, free_after;
 	unsigned long atomic[64];
 	int order;
 
@@ -39,7 +39,7 @@ int main(void)
 			drained += 1UL << order;
 		}
 	}
-	free_before = nr_free_pages();
+	free_before = zone_free_pages(ZONE_NORMAL);
 
 	spin_lock(&lock);
 	while (atomic_pages < 64) {
@@ -50,10 +50,12 @@ int main(void)
 		atomic[atomic_pages++] = a;
 	}
 	spin_unlock(&lock);
+	free_after = zone_free_pages(ZONE_NORMAL);
 
 	pr_info("atomic_gfp: GFP_KERNEL took %lu lowmem pages until it would reclaim; "
-		"then GFP_ATOMIC under a spinlock got %lu more (%lu free before)\n",
-		drained, atomic_pages, free_before);
+		"then GFP_ATOMIC under a spinlock got %lu more "
+		"(Normal zone: %lu free pages before, %lu after)\n",
+		drained, atomic_pages, free_before, free_after);
 	got = atomic_pages;
 	while (atomic_pages > 0)
 		free_page(atomic[--atomic_pages]);

@@ -32,7 +32,7 @@ class Framebuffer:
         self.width = int(opts.get("width", 640))
         self.height = int(opts.get("height", 480))
         self.format = str(opts.get("format", "xrgb8888")).lower()
-        where = f"devices[{cfg.name}]"
+        where = _device_key(machine, cfg)
         if self.format not in FORMATS:
             raise ConfigError(_cfg_path(machine), f"{where}.format",
                               f"unknown pixel format '{self.format}'; known: "
@@ -111,6 +111,15 @@ def encode_png(width, height, rgb):
 def _chunk(kind, data):
     return (struct.pack(">I", len(data)) + kind + data
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def _device_key(machine, cfg):
+    """The config key path of this device: devices[i], as config errors name it."""
+    devices = getattr(getattr(machine, "cfg", None), "devices", None) or []
+    for i, dev in enumerate(devices):
+        if dev is cfg:
+            return f"devices[{i}]"
+    return f"devices[{cfg.name}]"
 
 
 def _cfg_path(machine):

@@ -19,10 +19,14 @@ Differs: CONFIG_DEBUG_ATOMIC_SLEEP and CONFIG_DEBUG_PREEMPT are on (Debian's
 named after the program); pagefault_disabled is kept on the host, changed
 by kmap_atomic()/kunmap_atomic() and the pagefault_* hypercalls (no per-cpu
 word carries it); the once-a-second ratelimit of __might_resched() counts
-host seconds, not jiffies (``ratelimit_s``, 0 turns it off).
+host seconds, not jiffies, and applies per call site (file:line and guest
+caller), so a program that makes several different mistakes sees each of
+them while a loop repeating one is not a flood (``ratelimit_s``, 0 turns
+it off).
 """
 import time
 
+from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
 from mmemu.runtime.abi import HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
 
 # include/linux/preempt.h
@@ -41,7 +45,6 @@ HARDIRQ_OFFSET = 1 << HARDIRQ_SHIFT
 NMI_OFFSET = 1 << NMI_SHIFT
 SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET
 
-___GFP_DIRECT_RECLAIM = 0x400    # include/linux/gfp_types.h (6.1)
 
 # Where 6.1's might_sleep() annotations sit (__FILE__:__LINE__ as printed).
 # Other subsystems pass these to might_sleep(machine, where).
@@ -74,7 +77,7 @@ class AtomicContext:
         self.pagefault_disabled = 0      # current->pagefault_disabled
         self.non_block_count = 0         # current->non_block_count
         self.ratelimit_s = 1.0           # __might_resched(): once per HZ
-        self.prev_jiffy = None           # host time of the last report (ratelimit)
+        self.prev_jiffy = {}             # call site -> host time of its last report
         self._debug_locks = True         # debug_locks: off after the first DEBUG_LOCKS_WARN_ON
         self.reports = 0                 # sleeping-in-atomic reports so far
         self._warned = set()             # WARN_ON_ONCE sites that fired
@@ -176,10 +179,11 @@ class AtomicContext:
         if count == offsets and not irqs and not self.non_block_count:
             return False
         now = time.monotonic()
-        if self.ratelimit_s and self.prev_jiffy is not None \
-                and now < self.prev_jiffy + self.ratelimit_s:
+        site = (where, caller_of(self.rt))
+        prev = self.prev_jiffy.get(site)
+        if self.ratelimit_s and prev is not None and now < prev + self.ratelimit_s:
             return True
-        self.prev_jiffy = now
+        self.prev_jiffy[site] = now
         self.reports += 1
         lines = [f"BUG: sleeping function called from invalid context at {where}",
                  f"in_atomic(): {int(count != 0)}, irqs_disabled(): {irqs}, "
@@ -321,7 +325,7 @@ def might_sleep(machine, where):
 
 
 def gfpflags_allow_blocking(gfp):
-    return bool(gfp & ___GFP_DIRECT_RECLAIM)
+    return bool(gfp & __GFP_DIRECT_RECLAIM)
 
 
 def might_alloc(machine, gfp):
@@ -335,38 +339,85 @@ def might_alloc(machine, gfp):
     return False
 
 
-def install_might_sleep(machine):
-    """Make page allocations check might_alloc(); returns how it was done.
+# Guest calls that may sleep, by hypercall name, and what 6.1 checks first
+# in each: (index of the gfp argument, or None, and the might_sleep() site).
+# install_might_sleep() puts the check in front of the ones a machine serves
+# when their own subsystem does not make it (the slab fast path runs in the
+# guest: guest/include/mmemu/sched.h's might_alloc() is for that).
+SLEEPING_CALLS = {
+    "alloc_pages": (0, None),
+    "__get_free_pages": (0, None),
+    "kmalloc_large": (1, None),
+    "__vmalloc": (1, None),
+    "vmalloc": ("GFP_KERNEL", None),
+    "vzalloc": ("GFP_KERNEL", None),
+    "vmalloc_node": ("GFP_KERNEL", None),
+    "vmap": (None, MIGHT_SLEEP_SITES["vmap"]),
+    "vunmap": (None, MIGHT_SLEEP_SITES["vunmap"]),
+    "vfree": (None, MIGHT_SLEEP_SITES["vfree"]),      # might_sleep_if(!in_interrupt())
+}
 
-    If the page allocator's state has a ``might_alloc`` hook (called with
-    the gfp mask from alloc_pages(), as prepare_alloc_pages() does), it is
-    set.  Otherwise the guest's page-allocation hypercalls are wrapped,
-    which covers guest calls only.  Returns "hook", "hypercalls" or None.
+
+def install_might_sleep(machine):
+    """Make the allocators' sleeping entry points check atomic context.
+
+    If the page allocator's state has a ``might_alloc`` hook (called with the
+    gfp mask at the top of alloc_pages(), as prepare_alloc_pages() does), it
+    is set and covers host and guest allocations.  The guest's calls in
+    SLEEPING_CALLS that the machine serves are wrapped with the check 6.1
+    makes first in each (page allocations only when there is no hook).
+    Returns the names of the hypercalls wrapped (with "hook" first if set).
     """
+    done = []
     mm = getattr(machine, "mm", None)
     if mm is not None and hasattr(mm, "might_alloc"):
         mm.might_alloc = lambda gfp: might_alloc(machine, gfp)
-        return "hook"
+        done.append("hook")
     rt = getattr(machine, "runtime", None)
     if rt is None:
-        return None
-    from mmemu.runtime.abi import HC_ALLOC_PAGES, HC_GET_FREE_PAGES
-    wrapped = [_wrap_hypercall(rt.table, nr, 0, machine)
-               for nr in (HC_ALLOC_PAGES, HC_GET_FREE_PAGES)]
-    return "hypercalls" if any(wrapped) else None
+        return done
+    for call in rt.table.calls:
+        if call is None or call.name not in SLEEPING_CALLS:
+            continue
+        if done and done[0] == "hook" and call.name in ("alloc_pages", "__get_free_pages"):
+            continue
+        if _wrap_hypercall(rt.table, call, _sleep_check(machine, *SLEEPING_CALLS[call.name])):
+            done.append(call.name)
+    return done
 
 
-def _wrap_hypercall(table, nr, gfp_arg, machine):
-    """Put might_alloc(gfp) in front of a registered hypercall's handler."""
-    call = table.calls[nr]
-    if call is None or getattr(call.fn, "_might_alloc", False):
+def _sleep_check(machine, gfp_arg, site):
+    """The check to run before a call: might_alloc(gfp) or might_sleep() at site.
+
+    The common case (not atomic) costs two word reads: it is on the path of
+    every guest page allocation.
+    """
+    sched = machine.sched
+    u32 = sched.u32
+    alloc_site = MIGHT_SLEEP_SITES["might_alloc"]
+
+    def atomic():
+        return u32[_W_PREEMPT] or u32[_W_IRQS] or sched.non_block_count
+    if gfp_arg == "GFP_KERNEL":
+        return lambda args: atomic() and sched.might_sleep(alloc_site)
+    if gfp_arg is not None:
+        return lambda args: (args[gfp_arg] & __GFP_DIRECT_RECLAIM and atomic()
+                             and sched.might_sleep(alloc_site))
+    if site == MIGHT_SLEEP_SITES["vfree"]:
+        return lambda args: atomic() and not sched.in_interrupt() and sched.might_sleep(site)
+    return lambda args: atomic() and sched.might_sleep(site)
+
+
+def _wrap_hypercall(table, call, check):
+    """Put check(args) in front of a registered hypercall's handler (once)."""
+    if getattr(call.fn, "_might_sleep", False):
         return False
     inner = call.fn
 
     def checked(*args):
-        might_alloc(machine, args[gfp_arg])
+        check(args)
         return inner(*args)
-    checked._might_alloc = True
+    checked._might_sleep = True
     call.fn = checked
-    table._thunks[nr] = table._thunk(checked, call.nargs)
+    table._thunks[call.nr] = table._thunk(checked, call.nargs)
     return True

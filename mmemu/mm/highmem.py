@@ -147,10 +147,11 @@ class Highmem:
 
     def _check_pfn(self, pfn, what):
         if not 0 <= pfn < self.max_pfn:
-            raise UsageError(f"{what}: pfn 0x{pfn:x} is not a page frame (max_pfn 0x{self.max_pfn:x})")
+            raise UsageError(f"{what}: pfn 0x{pfn:x} is not a page frame "
+                             f"(max_pfn 0x{self.max_pfn:x})")
 
     def page_address(self, pfn):
-        """page_address(): the kernel address of a page, None (NULL) for an unmapped HighMem page."""
+        """page_address(): a page's kernel address; None (NULL) for HighMem not kmapped."""
         if not self.PageHighMem(pfn):
             return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         return self.page_address_htable.get(pfn)
@@ -238,7 +239,7 @@ class Highmem:
                 del self.page_address_htable[pfn]      # set_page_address(page, NULL)
             need_flush = True
         if need_flush:
-            self.pt.flush_tlb()       # flush_tlb_kernel_range(PKMAP_ADDR(0), PKMAP_ADDR(LAST_PKMAP))
+            self.pt.flush_tlb()       # flush_tlb_kernel_range() of the whole pkmap area
             self.pkmap_flushes += 1
 
     def kmap_flush_unused(self):

@@ -167,6 +167,7 @@ def _make_zone(mm, pgdat, zid, start, end):
                 present_pages=sum(e - s for s, e in present), present_ranges=present,
                 zone_pgdat=pgdat, zone_id=(zid << (ZONES_PGSHIFT - NODES_PGSHIFT)) | nid,
                 is_highmem=is_highmem_idx(zid, mm.movable_is_highmem))
+    zone.per_cpu_pageset.zone = zone
     return zone
 
 
@@ -246,6 +247,7 @@ def _free_pages_memory(mm, zone, start, end):
     are handed out first.
     """
     _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
+    mm.fast_zone[start:end] = bytes([zone.zone_id]) * (end - start)
     zone.managed_pages += end - start
     pfn = start
     while pfn < end:

@@ -223,7 +223,8 @@ class PerCpuPages:
     that free_pcppages_bulk() drains first == [0]).  ``count`` is pcp->count
     in pages: the order-0 list's length plus ``count_hi``, the pages on the
     order 1..3 lists, kept as those lists change.  ``high0`` is high minus
-    count_hi, so the order-0 fast path compares one length with one number.
+    count_hi, so the order-0 fast path compares one length with one number
+    (``fast`` holds the list and that number for it).
     """
 
     high: int = 0
@@ -231,6 +232,11 @@ class PerCpuPages:
     lists: list = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
     count_hi: int = 0
     high0: int = 0
+    zone: object = None
+    fast: list = None            # [lists[0], high0]: what page_alloc's fast free reads
+
+    def __post_init__(self):
+        self.fast = [self.lists[0], self.high0]
 
     @property
     def count(self):
@@ -239,7 +245,7 @@ class PerCpuPages:
     def hi_changed(self, delta):
         """Pages were added to (delta > 0) or taken from the order 1..3 lists."""
         self.count_hi += delta
-        self.high0 = self.high - self.count_hi
+        self.high0 = self.fast[1] = self.high - self.count_hi
 
 
 @dataclass(slots=True, eq=False)
@@ -268,6 +274,7 @@ class Zone:
     zone_id: int = 0
     is_highmem: bool = False
     stat_threshold: int = 0
+    fast_mark: int = -1          # page_alloc's order-0 fast path: its highest mark here
 
     @property
     def name(self):

@@ -16,14 +16,15 @@ gives the kernel's answer and report, never a Python exception.
 
 The building blocks live in: mm/freelist.py (free lists, expand,
 __rmqueue_smallest, __free_one_page), mm/pcp.py (per-cpu lists),
-mm/watermark.py (watermarks, zone_watermark_ok), mm/page_alloc_debug.py
-(bad_page and the checker), mm/show_mem.py (the failure report),
-mm/mm_init.py (boot: free_area_init, memblock_free_all).  The names are
-re-exported here.
+mm/watermark.py (watermarks, zone_watermark_ok), mm/page_free.py (the
+checks and reports of a free), mm/page.py (struct page accessors:
+page_address, page_count, ...), mm/page_alloc_debug.py (bad_page and the
+checker), mm/show_mem.py (the failure report), mm/mm_init.py (boot:
+free_area_init, memblock_free_all).  Their kernel names are re-exported here.
 """
 from array import array
 
-from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
 from mmemu.mm import pcp as _pcp
 from mmemu.mm.freelist import (  # noqa: F401  (re-exported kernel names)
     _free_one_page, _rmqueue_smallest, add_to_free_list, add_to_free_list_tail,
@@ -31,18 +32,23 @@ from mmemu.mm.freelist import (  # noqa: F401  (re-exported kernel names)
 )
 from mmemu.mm.gfp import (
     __GFP_BITS_MASK, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGHMEM,
-    __GFP_KSWAPD_RECLAIM, __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_NOWARN, __GFP_ZERO,
+    __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_NOWARN, __GFP_ZERO,
     GFP_ZONE_BAD_LINE, format_gfp, gfp_zone, gfp_zone_bad, gfp_zonelist, zonelist_zones,
 )
 from mmemu.mm.mmzone import (
-    COMPOUND_PAGE_DTOR, MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_FREE,
-    PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PAGEFLAGS_MASK, PG_head,
-    PG_table, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
-    page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum,
+    COMPOUND_PAGE_DTOR, MAX_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE,
+    PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
+)
+from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
+    PageHighMem, clear_page_table, lowmem_page_address, mark_page_table, page_address,
+    page_count, page_flags, page_to_nid, page_zone, page_zone_id, page_zonenum,
+    pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
 )
 from mmemu.mm.page_alloc_debug import (
-    bad_page, check_new_page, dump_stack_lines, free_page_is_bad, page_bad_reason,
-    vm_bug_on, vm_bug_on_page, warn_on_once,
+    check_new_page, dump_stack_lines, vm_bug_on, warn_on_once,
+)
+from mmemu.mm.page_free import (  # noqa: F401  (re-exported: the freeing half)
+    _free_pages_slow, free_pages_prepare, free_the_page,
 )
 from mmemu.mm.pcp import drain_all_pages, drain_pages_zone  # noqa: F401
 from mmemu.mm.show_mem import warn_alloc
@@ -53,11 +59,10 @@ from mmemu.mm.watermark import (
 )
 
 NUMA_NO_NODE = -1
+NO_FAST_FREE = 255               # MmState.fast_zone: this pfn's free takes the slow path
 FAST_CACHE_MAX = 4096            # distinct gfp masks remembered by the order-0 fast path
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_ALLOC_ORDER = "mm/page_alloc.c:5581"        # WARN_ON_ONCE_GFP(order >= MAX_ORDER)
-WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
-WHERE_COMPOUND_ORDER = "mm/page_alloc.c:1432"     # free_pages_prepare()
 WHERE_VIRT_VALID = "mm/page_alloc.c:5704"         # free_pages()
 
 
@@ -71,6 +76,8 @@ class MmState:
     ``page_address_highmem`` (the highmem module's kmap lookup, pfn ->
     address or None), ``min_free_kbytes``, ``totalreserve_pages``,
     ``movable_is_highmem``, ``movable_start`` ({nid: first pfn of ZONE_MOVABLE}).
+
+    Host memory per page frame: ``fast_zone``, one byte (see _free_pages()).
     """
 
     def __init__(self, cfg, layout, physmem, memmap, log):
@@ -96,16 +103,29 @@ class MmState:
         self.alloc_orders = {}                   # pfn -> order, order > 0 allocations only
         self.taint, self.warned_once = set(), set()
         self._zonelists = {}                     # (nid, list, highest_zoneidx) -> zones
-        self.fast_alloc = {}                     # gfp -> order-0 fast path entry or None
-        self.fast_free = None                    # (max_pfn, alloc_orders, u32, mbase, pcps)
+        # The order-0 fast paths' tables (see alloc_pages() and _free_pages()).
+        self.fast_zone = bytearray([NO_FAST_FREE]) * self.max_pfn
+        self.fast_alloc = {}
+        self.fast_free = None
 
     def fast_paths_changed(self):
         """Watermarks, reserves or pcp limits moved: rebuild the fast-path tables."""
         self.fast_alloc.clear()
+        for zone in self.zones:
+            zone.fast_mark = -1
         pcps = [None] * 64
         for zone in self.zones:
-            pcps[zone.zone_id] = (zone.per_cpu_pageset.lists[0], zone.per_cpu_pageset, zone)
-        self.fast_free = (self.max_pfn, self.alloc_orders, self.u32, self.mbase, pcps)
+            pcps[zone.zone_id] = zone.per_cpu_pageset.fast
+        # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
+        table = b"" if self.cfg.debug_vm else self.fast_zone
+        self.fast_free = (table, self.u32, self.mbase + W_REFCOUNT, pcps)
+
+    def zone_free_dropped(self, zone):
+        """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
+        if zone.nr_free_pages <= zone.fast_mark:
+            self.fast_alloc.clear()
+            for z in self.zones:
+                z.fast_mark = -1
 
 
 # -- the fast paths ---------------------------------------------------------------
@@ -114,46 +134,55 @@ def alloc_pages(mm, gfp, order=0, nid=None):
     """alloc_pages(): 2^order contiguous pages; returns the first pfn or None (NULL).
 
     Models mm/page_alloc.c:__alloc_pages() (alloc_pages_node() when nid is
-    given; None or -1 means the local node).  An order-0 request whose
-    preferred zone is above its low watermark and has pages on its per-cpu
-    list is served by a table lookup and a list pop, as rmqueue_pcplist()
-    would serve it; everything else takes _alloc_pages().
+    given; None or -1 means the local node).  Order 0 has a fast path: for
+    a gfp mask whose preferred zone is known to be above the mark that
+    get_page_from_freelist() checks first (mm.fast_alloc holds the entry
+    only while that is true: every drop of NR_FREE_PAGES below it removes
+    the entries), the page comes off that zone's per-cpu list, as
+    rmqueue_pcplist() would give it.  Everything else takes _alloc_pages().
 
     >>> pfn = alloc_pages(mm, GFP_KERNEL, 0)
     """
-    if not order and nid is None:
-        hit = mm.fast_alloc.get(gfp)
-        if hit is not None:
-            zone, lst, mark, u32, refw = hit
-            if lst and zone.nr_free_pages > mark:
-                pfn = lst.pop()
-                u32[refw + (pfn << 3)] = 1           # set_page_refcounted()
-                return pfn
+    if order or nid is not None:
+        return _alloc_pages(mm, gfp, order, nid)
+    try:
+        lst, u32, refw = mm.fast_alloc[gfp]
+    except (KeyError, TypeError):            # not seen yet, or not for the fast path
+        return _alloc_pages(mm, gfp, order, nid)
+    if lst:
+        pfn = lst.pop()
+        u32[refw + (pfn << 3)] = 1           # set_page_refcounted()
+        return pfn
     return _alloc_pages(mm, gfp, order, nid)
 
 
 def _free_pages(mm, pfn, order=0):
     """__free_pages(): drop a reference to 2^order pages at pfn; free them on the last.
 
-    Models mm/page_alloc.c:__free_pages().  An order-0 page with a single
-    reference, no PG_* flags and no allocation order on record goes
-    straight onto its zone's per-cpu list (the kernel checks the rest of
-    such a page only when the list drains, as here); everything else takes
+    Models mm/page_alloc.c:__free_pages().  Order 0 has a fast path: a page
+    whose mm.fast_zone byte names its zone (not reserved at boot, not the
+    head of an order > 0 allocation) and that holds a single reference goes
+    straight onto the zone's per-cpu list.  As in a 6.1 kernel without
+    CONFIG_DEBUG_VM, the rest of such a page (flags, mapcount, mapping) is
+    checked when the list drains (free_pcppages_bulk()); with debug_vm in
+    the config every free is checked at once.  Everything else takes
     _free_pages_slow(), which reports bad frees in the kernel's words and
     refuses them.
     """
-    if not order:
-        max_pfn, orders, u32, mbase, pcps = mm.fast_free
-        if 0 <= pfn < max_pfn and pfn not in orders:
-            w = mbase + (pfn << 3)
-            flags = u32[w]
-            if not flags & PAGEFLAGS_MASK and u32[w + 7] == 1:
-                u32[w + 7] = 0
-                lst, pcp, zone = pcps[flags >> NODES_PGSHIFT]
+    if not order and pfn >= 0:
+        table, u32, refw, pcps = mm.fast_free
+        try:
+            z = table[pfn]
+        except IndexError:                    # beyond mem_map (or debug_vm)
+            z = 255
+        if z != 255:                          # NO_FAST_FREE, spelled as a constant
+            w = refw + (pfn << 3)
+            if u32[w] == 1:                   # put_page_testzero()
+                u32[w] = 0
+                lst, high0 = pcps[z]
                 lst.append(pfn)
-                if len(lst) >= pcp.high0:
-                    _pcp.free_pcppages_bulk(mm, zone, _pcp.nr_pcp_free(pcp, pcp.high, pcp.batch),
-                                            pcp, 0)
+                if len(lst) >= high0:         # pcp->count >= pcp->high
+                    _pcp.drain_batch(mm, mm.zone_by_id[z])
                 return
     _free_pages_slow(mm, pfn, order)
 
@@ -249,6 +278,7 @@ def rmqueue_buddy(mm, zone, order):
     if pfn is None:
         return None
     zone.nr_free_pages -= 1 << order
+    mm.zone_free_dropped(zone)
     check_new_pages(mm, pfn, order)
     return pfn
 
@@ -291,6 +321,7 @@ def prep_new_page(mm, pfn, order, gfp, alloc_flags):
     u32[w + W_NEXT] = 2 if alloc_flags & ALLOC_NO_WATERMARKS else 0
     if order:
         mm.alloc_orders[pfn] = order
+        mm.fast_zone[pfn] = NO_FAST_FREE      # its free must check the order
 
 
 def prep_compound_page(mm, pfn, order):
@@ -332,10 +363,12 @@ def _alloc_pages(mm, gfp, order, nid):
 def _remember_fast(mm, gfp, mask, ac):
     """Remember what the order-0 fast path needs for this gfp mask.
 
-    The entry is the preferred zone, its order-0 pcp list and the mark
-    get_page_from_freelist() checks first (low watermark plus the zone's
-    lowmem_reserve for this mask); None for masks the fast path cannot
-    serve (__GFP_ZERO must clear the page).
+    The entry is the preferred zone's order-0 pcp list, valid while the
+    zone's NR_FREE_PAGES is above the mark get_page_from_freelist() checks
+    first (low watermark plus the zone's lowmem_reserve for this mask):
+    zone.fast_mark keeps the highest such mark, MmState.zone_free_dropped()
+    drops the entries when NR_FREE_PAGES falls to it.  Masks the fast path
+    cannot serve (__GFP_ZERO must clear the page) get None.
     """
     if len(mm.fast_alloc) >= FAST_CACHE_MAX:
         mm.fast_alloc.clear()
@@ -345,8 +378,10 @@ def _remember_fast(mm, gfp, mask, ac):
         return
     zone = zones[0]
     mark = zone._watermark[ALLOC_WMARK_LOW] + zone.lowmem_reserve[highest]
-    mm.fast_alloc[gfp] = (zone, zone.per_cpu_pageset.lists[0], mark, mm.u32,
-                          mm.mbase + W_REFCOUNT)
+    if zone.nr_free_pages <= mark:
+        return
+    zone.fast_mark = max(zone.fast_mark, mark)
+    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.u32, mm.mbase + W_REFCOUNT)
 
 
 def _alloc_pages_slowpath(mm, gfp, order, ac):
@@ -395,160 +430,6 @@ def unregister_shrinker(mm, fn):
     """unregister_shrinker()."""
     if fn in mm.shrinkers:
         mm.shrinkers.remove(fn)
-
-
-# -- freeing --------------------------------------------------------------------
-
-def _free_pages_slow(mm, pfn, order):
-    """__free_pages() for everything the fast path does not take.
-
-    put_page_testzero(): a page with other references only loses one (a
-    non-compound block's tail pages are freed then, as 6.1 does); the last
-    reference frees the block after free_pages_prepare()'s checks.  A pfn
-    outside mem_map, an order out of range, a page already free (CONFIG_
-    DEBUG_VM's VM_BUG_ON_PAGE), a compound page freed with another order,
-    or a block freed with an order other than it was allocated with is
-    reported and refused: nothing changes.
-    """
-    if not (isinstance(pfn, int) and 0 <= pfn < mm.max_pfn):
-        bad_page(mm, pfn if isinstance(pfn, int) else -1, "pfn outside mem_map")
-        return
-    if not (isinstance(order, int) and 0 <= order < MAX_ORDER):
-        bad_page(mm, pfn, f"order {order} out of range (MAX_ORDER {MAX_ORDER})")
-        return
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
-    ref, flags = u32[w + W_REFCOUNT], u32[w]
-    if ref == 0:
-        vm_bug_on_page(mm, pfn, "page_ref_count(page) == 0", WHERE_REFCOUNT_ZERO)
-        return
-    if ref != 1:
-        _put_page_not_last(mm, pfn, order, ref, flags)
-        return
-    if not _free_order_matches(mm, pfn, order, flags):
-        return
-    if not free_pages_prepare(mm, pfn, order):
-        return
-    mm.alloc_orders.pop(pfn, None)
-    free_the_page(mm, pfn, order)
-
-
-def _put_page_not_last(mm, pfn, order, ref, flags):
-    """__free_pages() when others hold references: drop ours; free the tails of a
-    non-compound block, which nobody else can be holding."""
-    mm.u32[mm.mbase + (pfn << 3) + W_REFCOUNT] = ref - 1
-    if flags & (1 << PG_head) or not order:
-        return
-    mm.alloc_orders.pop(pfn, None)
-    while order > 0:
-        order -= 1
-        tail = pfn + (1 << order)
-        if free_pages_prepare(mm, tail, order):
-            free_the_page(mm, tail, order)
-
-
-def _free_order_matches(mm, pfn, order, flags):
-    """The order freed is the order allocated, or a report (and False)."""
-    if flags & (1 << PG_head):
-        got = (mm.u32[mm.mbase + (pfn << 3) + 8 + W_PREV] >> 8) & 0xFF
-        if got != order:
-            vm_bug_on_page(mm, pfn, "compound && compound_order(page) != order",
-                           WHERE_COMPOUND_ORDER)
-            return False
-        return True
-    got = mm.alloc_orders.get(pfn, 0)
-    if got != order and not (got == 0 and flags & PAGE_FLAGS_CHECK_AT_FREE):
-        bad_page(mm, pfn, f"freed with order {order}, allocated with order {got}")
-        return False
-    return True
-
-
-def _tail_bad_reason(mm, head, pfn, compound):
-    """free_tail_pages_check() then free_page_is_bad() for one tail, without reporting."""
-    w = mm.mbase + (pfn << 3)
-    if compound:
-        if mm.u32[w + W_MAPPING]:
-            return "corrupted mapping in tail page"
-        if not mm.u32[w + W_NEXT] & 1:
-            return "PageTail not set"
-        if mm.u32[w + W_NEXT] != mm.mvirt + (head << 5) + 1:
-            return "compound_head not consistent"
-    return page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE)
-
-
-def _read_tails(mm, pfn, order):
-    """The tail pages' struct pages as one list of words, 8 per page."""
-    first = mm.mbase + ((pfn + 1) << 3)
-    return mm.u32[first:first + (((1 << order) - 1) << 3)].tolist()
-
-
-def _flags_clean(flags, mask):
-    """No word of flags has a bit of mask (quick when all are alike, as usual)."""
-    if flags.count(flags[0]) == len(flags):
-        return not flags[0] & mask
-    return not any(f & mask for f in flags)
-
-
-def _tails_clean(mm, pfn, words, compound):
-    """The bulk tail checks: True when every tail is plainly fine to free."""
-    n = len(words) >> 3
-    if words[W_REFCOUNT::8].count(0) != n or words[W_MAPCOUNT::8].count(PAGE_MAPCOUNT_NONE) != n:
-        return False
-    if words[W_MAPPING::8].count(0) != n:
-        return False
-    if compound and words[W_NEXT::8].count(mm.mvirt + (pfn << 5) + 1) != n:
-        return False
-    return _flags_clean(words[0::8], PAGE_FLAGS_CHECK_AT_FREE)
-
-
-def free_pages_prepare(mm, pfn, order):
-    """free_pages_prepare(): check a block being freed; clear its flags if it may go.
-
-    Models mm/page_alloc.c:free_pages_prepare() with check_free: every tail
-    (free_tail_pages_check() for compound pages, free_page_is_bad()) and the
-    head, as if its last reference were already dropped.  Differs: all
-    checks come before any change, and a bad block is left as it was.
-    Returns True when the block may be freed.
-    """
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
-    compound = bool(u32[w] & (1 << PG_head))
-    words = _read_tails(mm, pfn, order) if order else None
-    if order and not _tails_clean(mm, pfn, words, compound):
-        for tail in range(pfn + 1, pfn + (1 << order)):
-            reason = _tail_bad_reason(mm, pfn, tail, compound)
-            if reason:
-                bad_page(mm, tail, reason)
-                return False
-    if free_page_is_bad(mm, pfn, refcount=0):
-        return False
-    if u32[w + W_MAPPING] & 3:
-        u32[w + W_MAPPING] = 0                 # PageMappingFlags(): anon/movable
-    _clear_block(mm, pfn, words, compound)
-    return True
-
-
-def _clear_block(mm, pfn, words, compound):
-    """The state changes of a free: flags, compound links and the reference."""
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
-    u32[w] &= ~PAGE_FLAGS_CHECK_AT_PREP
-    u32[w + W_REFCOUNT] = 0
-    if not words:
-        return
-    first, end = w + 8, w + 8 + len(words)
-    flags = words[0::8]
-    if not _flags_clean(flags, PAGE_FLAGS_CHECK_AT_PREP):
-        u32[first:end:8] = array("I", [f & ~PAGE_FLAGS_CHECK_AT_PREP for f in flags])
-    if compound:
-        u32[first + W_NEXT:end:8] = array("I", [0]) * (len(words) >> 3)
-        u32[first + W_PREV] = 0
-
-
-def free_the_page(mm, pfn, order):
-    """free_the_page(): orders 0-3 onto the per-cpu list, larger ones to the buddy lists."""
-    zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn << 3)] >> NODES_PGSHIFT]
-    if order <= 3:
-        _pcp.free_unref_page_commit(mm, zone, pfn, order)
-    else:
-        _free_one_page(mm, zone, pfn, order)
 
 
 # -- the family around alloc_pages -------------------------------------------------
@@ -606,102 +487,6 @@ def free_pages(mm, addr, order=0):
 def free_page(mm, addr):
     """free_page(): free_pages(addr, 0)."""
     free_pages(mm, addr, 0)
-
-
-# -- pages, zones, addresses ---------------------------------------------------------
-
-def pfn_valid(mm, pfn):
-    """pfn_valid(): the pfn has a struct page in mem_map."""
-    return isinstance(pfn, int) and 0 <= pfn < mm.max_pfn
-
-
-def page_flags(mm, pfn):
-    return mm.u32[mm.mbase + (pfn << 3)]
-
-
-def page_zonenum(mm, pfn):
-    """page_zonenum(): ZONE_DMA .. ZONE_MOVABLE of the page."""
-    return _flags_zonenum(page_flags(mm, pfn))
-
-
-def page_to_nid(mm, pfn):
-    """page_to_nid(): the node of the page."""
-    return page_to_nid_flags(page_flags(mm, pfn))
-
-
-def page_zone_id(mm, pfn):
-    """page_zone_id(): one number per (node, zone): nid * 4 + zone (the zone on node 0)."""
-    flags = page_flags(mm, pfn)
-    return (page_to_nid_flags(flags) << 2) | _flags_zonenum(flags)
-
-
-def page_zone(mm, pfn):
-    """page_zone(): the Zone the page belongs to."""
-    return mm.zone_by_id[page_flags(mm, pfn) >> NODES_PGSHIFT]
-
-
-def PageHighMem(mm, pfn):
-    """PageHighMem(): the page is in ZONE_HIGHMEM (or a Movable zone made of HighMem)."""
-    return page_zone(mm, pfn).is_highmem
-
-
-def page_count(mm, pfn):
-    """page_count(): the _refcount of the page's compound head."""
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
-    head = u32[w + W_NEXT]
-    if head & 1:
-        w = mm.mbase + ((head - 1 - mm.mvirt) >> 2)
-    ref = u32[w + W_REFCOUNT]
-    return ref - (1 << 32) if ref & 0x80000000 else ref
-
-
-def lowmem_page_address(pfn):
-    """lowmem_page_address(): the direct-map address of a lowmem page."""
-    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
-
-
-def page_address(mm, pfn):
-    """page_address(): a page's kernel virtual address, or None (NULL).
-
-    Lowmem pages have their direct-map address; a HighMem page has one only
-    while kmapped, which mm.page_address_highmem(pfn) answers.
-    """
-    if not pfn_valid(mm, pfn):
-        return None
-    if not PageHighMem(mm, pfn):
-        return lowmem_page_address(pfn)
-    return mm.page_address_highmem(pfn)
-
-
-def virt_to_page(mm, vaddr):
-    """virt_to_page(): the pfn of a direct-map address (not checked, as in Linux)."""
-    return (vaddr - PAGE_OFFSET) >> PAGE_SHIFT
-
-
-def virt_addr_valid(mm, vaddr):
-    """virt_addr_valid(): a direct-map address of a page in mem_map."""
-    return (isinstance(vaddr, int) and PAGE_OFFSET <= vaddr < PAGE_OFFSET + (mm.max_low_pfn << PAGE_SHIFT)
-            and pfn_valid(mm, virt_to_page(mm, vaddr)))
-
-
-def pgtable_page_ctor(mm, pfn):
-    """pgtable_pte_page_ctor(): mark a page-table page (PageTable) and count it."""
-    w = mm.mbase + (pfn << 3)
-    if mm.u32[w + W_MAPCOUNT] == PAGE_MAPCOUNT_NONE:
-        mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_TABLE
-        mm.nr_page_table_pages += 1
-
-
-def pgtable_page_dtor(mm, pfn):
-    """pgtable_pte_page_dtor(): the page stops being a page table (before it is freed)."""
-    w = mm.mbase + (pfn << 3)
-    if page_type_is(mm.u32[w + W_MAPCOUNT], PG_table):
-        mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
-        mm.nr_page_table_pages -= 1
-
-
-mark_page_table = pgtable_page_ctor        # the names machine.py uses
-clear_page_table = pgtable_page_dtor
 
 
 # -- counters -----------------------------------------------------------------

@@ -245,12 +245,17 @@ def check_new_page(mm, pfn):
     if reason is None:
         return False
     bad_page(mm, pfn, reason)
+    reset_free_page(mm, pfn)
+    return True
+
+
+def reset_free_page(mm, pfn):
+    """Give a page the state of a free page: no flags, no type, no mapping, no reference."""
     w = mm.mbase + (pfn << 3)
     mm.u32[w] &= ~PAGEFLAGS_MASK
     mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
     mm.u32[w + W_MAPPING] = 0
     mm.u32[w + W_REFCOUNT] = 0
-    return True
 
 
 # -- the checker -------------------------------------------------------------------
@@ -270,7 +275,16 @@ class ZoneAccount:
 
 _FREE, _PCP, _ALLOC = 1, 2, 3
 _NONZERO = bytes([0] + [1] * 255)
+_FREE_OR_PCP = bytes(0xFF if b in (_FREE, _PCP) else 0 for b in range(256))
+_FREE_ONLY = bytes(0xFF if b == _FREE else 0 for b in range(256))
 _RESERVED_BIT = bytes(1 if b & (1 << (PG_reserved - 8)) else 0 for b in range(256))
+_LOW6 = bytes(b & 0x3F for b in range(256))          # flags bits 16-21 of byte 2
+_IS_7F = bytes(1 if b == 0x7F else 0 for b in range(256))
+_IS_FF = bytes(1 if b == 0xFF else 0 for b in range(256))
+
+
+def _int(column):
+    return int.from_bytes(column, "little")
 
 
 def _fail(zone, msg):
@@ -289,89 +303,139 @@ def _mark(zone, state, start, n, value, what):
 
 
 class _ZoneView:
-    """Bulk reads of one zone's struct pages: flags, mapcount, refcount lists."""
+    """One zone's struct pages copied once, and byte columns of them.
+
+    ``col(k)`` holds byte k of every struct page of the span, one byte per
+    page: the bulk checks compare whole columns (as big integers) instead
+    of looping over pages in Python.
+    """
 
     def __init__(self, mm, zone):
-        s, e = zone.zone_start_pfn, zone.zone_end_pfn
-        w0, w1 = mm.mbase + s * 8, mm.mbase + e * 8
-        self.flags = mm.u32[w0:w1:8].tolist()
-        self.mapcount = mm.u32[w0 + W_MAPCOUNT:w1:8].tolist()
-        self.refcount = mm.u32[w0 + W_REFCOUNT:w1:8].tolist()
-        b0 = mm.memmap.phys + s * STRUCT_PAGE_SIZE
-        self.reserved = bytes(mm.u8[b0 + 1:b0 + (e - s) * STRUCT_PAGE_SIZE:STRUCT_PAGE_SIZE]
-                              ).translate(_RESERVED_BIT)
+        n = zone.spanned_pages
+        b0 = mm.memmap.phys + zone.zone_start_pfn * STRUCT_PAGE_SIZE
+        self.raw = mm.u8[b0:b0 + n * STRUCT_PAGE_SIZE].tobytes()
+        self.n = n
+        self.all_ff = (1 << (8 * n)) - 1
+
+    def col(self, k):
+        return self.raw[k::STRUCT_PAGE_SIZE]
+
+    def word(self, i, w):
+        return int.from_bytes(self.raw[i * 32 + 4 * w:i * 32 + 4 * w + 4], "little")
+
+    def refcount_nonzero(self):
+        """Big int: byte i nonzero when page i's _refcount is."""
+        return (_int(self.col(28)) | _int(self.col(29)) | _int(self.col(30))
+                | _int(self.col(31)))
 
 
-def _check_block(mm, zone, view, pfn, order, expect_buddy):
-    """One free block (buddy or per-cpu): aligned, clean, the right page type."""
-    n, i = 1 << order, pfn - zone.zone_start_pfn
-    if pfn & (n - 1):
-        _fail(zone, f"free block pfn {pfn:#x} not aligned to its order {order}")
-    if view.refcount[i:i + n].count(0) != n:
-        _fail(zone, f"free block pfn {pfn:#x} order {order} has a page with nonzero _refcount")
-    if view.flags[i:i + n].count(view.flags[i] & ~PAGEFLAGS_MASK) != n:
-        _fail(zone, f"free block pfn {pfn:#x} order {order} has PG_ flags or a page of "
-              f"another zone")
-    head = view.mapcount[i]
-    if expect_buddy:
-        if head != PAGE_TYPE_BUDDY or mm.u32[mm.mbase + (pfn << 3) + W_PRIVATE] != order:
-            _fail(zone, f"free block pfn {pfn:#x} on free_area[{order}] lacks PageBuddy "
-                  f"and order {order} (_mapcount {head:#x})")
-    elif head != PAGE_MAPCOUNT_NONE:
-        _fail(zone, f"per-cpu page pfn {pfn:#x} has _mapcount {head:#x}")
-    if view.mapcount[i + 1:i + n].count(PAGE_MAPCOUNT_NONE) != n - 1:
-        _fail(zone, f"free block pfn {pfn:#x} order {order} has a tail page with a page type")
-
-
-def _walk_free_area(mm, zone, view, state, order):
-    """Follow free_area[order]'s chain: symmetric links, counts, no cycles."""
+def _walk_free_area(mm, zone, view, state, heads, order):
+    """Follow free_area[order]'s chain: symmetric links, counts, alignment, no cycles."""
     area = zone.free_area[order]
-    u32, mbase, mvirt = mm.u32, mm.mbase, mm.mvirt
+    mvirt, s = mm.mvirt, zone.zone_start_pfn
     pfn, prev_ptr, count, last = area.first, 0, 0, -1
     while pfn >= 0:
         if count > area.nr_free:
             _fail(zone, f"free_area[{order}] holds more blocks than nr_free {area.nr_free}")
-        w = mbase + (pfn << 3)
-        if u32[w + W_PREV] != prev_ptr:
-            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} lru.prev {u32[w + W_PREV]:#010x} "
+        if not zone.zone_spans_pfn(pfn):
+            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} is not in this zone")
+        i = pfn - s
+        if view.word(i, W_PREV) != prev_ptr:
+            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} lru.prev {view.word(i, W_PREV):#010x} "
                   f"!= {prev_ptr:#010x}")
-        _check_block(mm, zone, view, pfn, order, True)
+        if pfn & ((1 << order) - 1):
+            _fail(zone, f"free block pfn {pfn:#x} not aligned to its order {order}")
+        if view.word(i, W_MAPCOUNT) != PAGE_TYPE_BUDDY or view.word(i, W_PRIVATE) != order:
+            _fail(zone, f"free block pfn {pfn:#x} on free_area[{order}] lacks PageBuddy "
+                  f"and order {order} (_mapcount {view.word(i, W_MAPCOUNT):#x})")
         _mark(zone, state, pfn, 1 << order, _FREE, f"free block (order {order})")
+        heads[i] = 0x80
         count, last, prev_ptr = count + 1, pfn, mvirt + (pfn << 5)
-        nxt = u32[w + W_NEXT]
-        pfn = -1 if not nxt else (nxt - mvirt) >> 5
-        if nxt and ((nxt - mvirt) & 31 or not zone.zone_spans_pfn(pfn)):
-            _fail(zone, f"free_area[{order}]: lru.next {nxt:#010x} is not a page of this zone")
+        nxt = view.word(i, W_NEXT)
+        if nxt and (nxt - mvirt) & 31:
+            _fail(zone, f"free_area[{order}]: lru.next {nxt:#010x} is not a struct page")
+        pfn = (nxt - mvirt) >> 5 if nxt else -1
     if count != area.nr_free or last != area.last:
         _fail(zone, f"free_area[{order}]: walked {count} blocks ending at pfn {last:#x}, "
               f"nr_free says {area.nr_free} ending at {area.last:#x}")
     return count
 
 
-def _mark_allocations(mm, zone, view, state):
+def _mark_pcp(zone, state):
+    pcp = 0
+    for order, lst in enumerate(zone.per_cpu_pageset.lists[:NR_PCP_LISTS]):
+        for pfn in lst:
+            if pfn & ((1 << order) - 1):
+                _fail(zone, f"per-cpu page pfn {pfn:#x} not aligned to its order {order}")
+            _mark(zone, state, pfn, 1 << order, _PCP, f"per-cpu page (order {order})")
+            pcp += 1 << order
+    return pcp
+
+
+def _check_free_pages(zone, view, state, heads, blocks):
+    """Free pages: no reference, no PG_ flags, only buddy heads typed; per-cpu
+    pages: no reference (the rest of them is checked when their list drains,
+    as 6.1 without CONFIG_DEBUG_VM does)."""
+    raw_state = bytes(state)
+    free_or_pcp = _int(raw_state.translate(_FREE_OR_PCP))
+    free = _int(raw_state.translate(_FREE_ONLY))
+    if view.refcount_nonzero() & free_or_pcp:
+        _fail(zone, "a free or per-cpu page has a nonzero _refcount")
+    pg_flags = _int(view.col(0)) | _int(view.col(1)) | _int(view.col(2).translate(_LOW6))
+    if pg_flags & free:
+        _fail(zone, "a free page has PG_ flags set")
+    upper = _int(view.col(25)) & _int(view.col(26)) & _int(view.col(27))
+    expect_low = view.all_ff ^ _int(heads)           # 0x7f on buddy heads, 0xff elsewhere
+    if ((upper ^ view.all_ff) | (_int(view.col(24)) ^ expect_low)) & free:
+        _fail(zone, "a free page other than a free block's head has a page type or mapcount")
+    typed = (_int(view.col(24).translate(_IS_7F)) & _int(view.col(25).translate(_IS_FF))
+             & _int(view.col(26).translate(_IS_FF)) & _int(view.col(27).translate(_IS_FF)))
+    if typed.bit_count() != blocks:
+        _fail(zone, f"{typed.bit_count()} PageBuddy pages for {blocks} free blocks")
+    expected = (zone.zone_id << (NODES_PGSHIFT - 24)) & 0xFF
+    if view.col(3).count(expected) != view.n:
+        _fail(zone, "a page in the zone's span carries another zone or node in its flags")
+
+
+def _check_fast_zone(mm, zone, state):
+    """The fast free path's table: free pages may use it, order > 0 heads may not."""
+    s, e = zone.zone_start_pfn, zone.zone_end_pfn
+    table = mm.fast_zone[s:e]
+    free = int.from_bytes(bytes(state).translate(_FREE_OR_PCP), "little")
+    mine = int.from_bytes(table.translate(bytes(0xFF if b == zone.zone_id else 0
+                                                  for b in range(256))), "little")
+    if free & ~mine:
+        _fail(zone, "a free page is not in the fast free path's table")
+    for pfn in mm.alloc_orders:
+        if s <= pfn < e and table[pfn - s] != 0xFF:
+            _fail(zone, f"order > 0 allocation at pfn {pfn:#x} is open to the fast free path")
+
+
+def _mark_allocations(mm, zone, view, state, reserved):
     """Every page with a reference is an allocated block's head (or reserved)."""
-    s, orders = zone.zone_start_pfn, mm.alloc_orders
+    s, n, orders = zone.zone_start_pfn, view.n, mm.alloc_orders
+    referenced = view.refcount_nonzero().to_bytes(n, "little")
     allocated = 0
-    for i in compress(range(len(view.refcount)), view.refcount):   # nonzero _refcount only
+    for i in compress(range(n), referenced):          # nonzero _refcount only
         pfn = s + i
-        if view.reserved[i] and pfn not in orders:
+        if reserved[i] and pfn not in orders:
             continue
         order = orders.get(pfn, 0)
         _mark(zone, state, pfn, 1 << order, _ALLOC, f"allocation (order {order})")
         allocated += 1 << order
     for pfn in orders:
-        if zone.zone_spans_pfn(pfn) and not view.refcount[pfn - s]:
+        if zone.zone_spans_pfn(pfn) and not referenced[pfn - s]:
             _fail(zone, f"allocation record for pfn {pfn:#x} but its _refcount is 0")
     return allocated
 
 
-def _check_coverage(zone, view, state):
+def _check_coverage(zone, reserved_col, state):
     """Present pages: exactly one owner or reserved; holes: nobody's."""
     s = zone.zone_start_pfn
     covered = reserved = 0
     for a, b in zone.present_ranges:
         owned = bytes(state[a - s:b - s]).translate(_NONZERO)
-        resv = view.reserved[a - s:b - s]
+        resv = reserved_col[a - s:b - s]
         if int.from_bytes(owned, "little") & int.from_bytes(resv, "little"):
             _fail(zone, f"a reserved page in [{a:#x}, {b:#x}) is also free or allocated")
         covered += owned.count(1)
@@ -389,25 +453,23 @@ def _check_coverage(zone, view, state):
 def check_zone(mm, zone):
     """check_page_alloc() for one populated zone; returns its ZoneAccount."""
     view = _ZoneView(mm, zone)
-    state = bytearray(zone.spanned_pages)
+    state, heads = bytearray(view.n), bytearray(view.n)
     blocks = buddy = 0
     for order in range(MAX_ORDER):
-        n = _walk_free_area(mm, zone, view, state, order)
-        blocks += n
-        buddy += n << order
+        nr = _walk_free_area(mm, zone, view, state, heads, order)
+        blocks += nr
+        buddy += nr << order
     if buddy != zone.nr_free_pages:
         _fail(zone, f"free lists hold {buddy} pages, NR_FREE_PAGES says {zone.nr_free_pages}")
-    if view.mapcount.count(PAGE_TYPE_BUDDY) != blocks:
-        _fail(zone, f"{view.mapcount.count(PAGE_TYPE_BUDDY)} PageBuddy pages for {blocks} "
-              f"free blocks")
-    pcp = 0
-    for order, lst in enumerate(zone.per_cpu_pageset.lists[:NR_PCP_LISTS]):
-        for pfn in lst:
-            _check_block(mm, zone, view, pfn, order, False)
-            _mark(zone, state, pfn, 1 << order, _PCP, f"per-cpu page (order {order})")
-            pcp += 1 << order
-    allocated = _mark_allocations(mm, zone, view, state)
-    reserved = _check_coverage(zone, view, state)
+    if zone.fast_mark >= zone.nr_free_pages:
+        _fail(zone, f"the order-0 fast path is open at {zone.nr_free_pages} free pages, "
+              f"below its mark {zone.fast_mark}")
+    pcp = _mark_pcp(zone, state)
+    _check_free_pages(zone, view, state, heads, blocks)
+    _check_fast_zone(mm, zone, state)
+    reserved_col = view.col(1).translate(_RESERVED_BIT)
+    allocated = _mark_allocations(mm, zone, view, state, reserved_col)
+    reserved = _check_coverage(zone, reserved_col, state)
     return ZoneAccount(zone.node, zone.name, buddy, pcp, allocated, reserved,
                        zone.present_pages)
 

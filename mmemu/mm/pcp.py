@@ -14,8 +14,8 @@ clear.  Differs: one list per order (no migratetypes); no free_factor
 checks at drain or refill are reported and repaired, not leaked.
 """
 from mmemu.mm.freelist import _free_one_page, _rmqueue_smallest
-from mmemu.mm.mmzone import PAGE_ALLOC_COSTLY_ORDER, W_NEXT, W_PREV
-from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad
+from mmemu.mm.mmzone import PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, W_NEXT, W_PREV
+from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad, reset_free_page
 
 SZ_1M_PAGES = 256
 
@@ -78,6 +78,7 @@ def rmqueue_bulk(mm, zone, order, count, lst):
         check_new_page(mm, pfn)
         taken.append(pfn)
     zone.nr_free_pages -= len(taken) << order
+    mm.zone_free_dropped(zone)
     taken.reverse()
     lst[0:0] = taken
     if order:
@@ -125,9 +126,14 @@ def free_unref_page_commit(mm, zone, pfn, order):
     pcp.lists[order].append(pfn)
     if order:
         pcp.hi_changed(1 << order)
-    high = pcp.high
-    if pcp.count >= high:
-        free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch), pcp, order)
+    if pcp.count >= pcp.high:
+        drain_batch(mm, zone, order)
+
+
+def drain_batch(mm, zone, pindex=0):
+    """The drain free_unref_page_commit() does when pcp->count reaches pcp->high."""
+    pcp = zone.per_cpu_pageset
+    free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, pcp.high, pcp.batch), pcp, pindex)
 
 
 def _next_list(pcp, pindex, bounds):
@@ -165,9 +171,22 @@ def free_pcppages_bulk(mm, zone, count, pcp, pindex):
         if pindex:
             pcp.hi_changed(-take * nr_pages)
         for pfn in victims:
-            if free_page_is_bad(mm, pfn):
-                check_new_page(mm, pfn)       # repaired: it goes back all the same
+            _bulkfree_pcp_prepare(mm, pfn)
             _free_one_page(mm, zone, pfn, pindex)
+
+
+def _bulkfree_pcp_prepare(mm, pfn):
+    """bulkfree_pcp_prepare(): the deferred check of a page freed to a pcp list.
+
+    Reports what free_page_is_bad() finds; then the page gets a free page's
+    state (differs: the kernel leaks a bad page; mmemu repairs it, so it
+    stays accounted for) and loses the PG_ flags free_pages_prepare()
+    would have cleared.
+    """
+    if free_page_is_bad(mm, pfn):
+        reset_free_page(mm, pfn)
+    else:
+        mm.u32[mm.mbase + (pfn << 3)] &= ~PAGE_FLAGS_CHECK_AT_PREP
 
 
 def drain_pages_zone(mm, zone):

@@ -52,7 +52,6 @@ The kmalloc cache table (bootinfo "kmalloc_caches") is Linux's
 kmalloc_caches[NR_KMALLOC_TYPES][KMALLOC_SHIFT_HIGH + 1]: struct kmem_cache *
 words, row = enum kmalloc_cache_type, column = kmalloc_index(size).
 """
-from mmemu.errors import SlabCorruptionError  # noqa: F401  (re-exported)
 
 # -- include/linux/slab.h (6.1) ----------------------------------------------
 SLAB_CONSISTENCY_CHECKS = 0x00000100

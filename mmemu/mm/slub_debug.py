@@ -21,7 +21,7 @@ corrupt its freelist), so a guest's bad free never damages the allocator.
 from dataclasses import dataclass
 
 from mmemu.errors import SlabCorruptionError
-from mmemu.layout import PAGE_OFFSET, PAGE_SIZE
+from mmemu.layout import PAGE_SIZE
 from mmemu.mm.gfp import format_gfp
 from mmemu.mm.mmzone import PAGEFLAGS_MASK, PG_slab, ZONES_MASK, ZONES_PGSHIFT
 from mmemu.mm.slab import (

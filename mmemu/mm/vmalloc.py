@@ -241,8 +241,9 @@ class Vmalloc:
     Wired by vmalloc_init(); takes its collaborators explicitly so that it
     sees only the page allocator, the page tables and guest physical memory.
     ``where`` and ``backtrace`` name the guest code making the current call
-    (the runtime sets them); ``warn`` reports a WARN-class text, ``report``
-    any other (text, level), and ``note`` leaves a KERN_DEBUG line.
+    (the runtime sets them; they are consulted only while ``in_guest_call``,
+    a host caller has no guest stack); ``warn`` reports a WARN-class text,
+    ``report`` any other (text, level), and ``note`` leaves a KERN_DEBUG line.
     """
 
     def __init__(self, pm, pgtable, mem_map, vstart, vend, alloc_page, free_page,
@@ -264,6 +265,7 @@ class Vmalloc:
         self.recently_freed = []
         self.warned_once = set()
         self.comm = lambda: "mmemu"
+        self.in_guest_call = False                 # set while a hypercall is being served
         self.where = lambda: None
         self.backtrace = lambda: []
         self.warn = log.warn
@@ -294,6 +296,14 @@ class Vmalloc:
     def vmalloc_to_page(self, addr):
         """vmalloc_to_page(): as vmalloc_to_pfn() (the host API uses pfns)."""
         return self.vmalloc_to_pfn(addr)
+
+    def snapshot_state(self):
+        """The areas as plain data (views.snapshot keeps it beside the memory image)."""
+        return {"vmalloc_start": self.vstart, "vmalloc_end": self.vend,
+                "nr_vmalloc_pages": self.nr_vmalloc_pages,
+                "areas": [{"addr": a.addr, "size": a.size, "flags": a.flags, "caller": a.caller,
+                           "nr_pages": a.nr_pages, "phys_addr": a.phys_addr, "kind": a.kind}
+                          for a in self.areas()]}
 
     def vmalloc_nr_pages(self):
         """vmalloc_nr_pages(): pages allocated by vmalloc (meminfo's VmallocUsed)."""
@@ -538,7 +548,7 @@ class Vmalloc:
         area.pages, area.nr_pages, area.pages_area = None, 0, None
 
     def _remember_freed(self, area, caller):
-        freed_by = caller or self.where() or "?"
+        freed_by = caller or (self.where() if self.in_guest_call else None) or "?"
         self.recently_freed.append(FreedArea(area.addr, area.size, area.kind,
                                              area.caller, freed_by))
         del self.recently_freed[:-RECENTLY_FREED]
@@ -559,20 +569,28 @@ class Vmalloc:
         return f"WARNING: CPU: 0 PID: 1 at {file} {function}\n" + self.dump_stack()
 
     def _trace(self):
+        """The call trace of a report: the guest code that made the call, then its callers."""
+        if not self.in_guest_call:
+            return []
         try:
             trace = self.backtrace() or []
+            where = self.where()
         except Exception:      # a report must not fail for want of a backtrace
-            trace = []
+            trace, where = [], None
         if isinstance(trace, str):
             trace = trace.splitlines()
-        if not trace and self.where():
-            trace = [self.where()]
-        return [str(t).strip() for t in trace]
+        trace = [str(t).strip() for t in trace]
+        if where and not (trace and trace[0].startswith(where)):
+            trace.insert(0, where)
+        return trace
 
     def dump_stack(self):
         """dump_stack()'s lines: the task line and the guest's call trace."""
-        lines = [f"CPU: 0 PID: 1 Comm: {self.comm()} Not tainted 6.1.0-mmemu #1", "Call Trace:"]
-        return "\n".join(lines + [f" {line}" for line in self._trace()])
+        lines = [f"CPU: 0 PID: 1 Comm: {self.comm()} Not tainted 6.1.0-mmemu #1"]
+        trace = self._trace()
+        if trace:
+            lines += ["Call Trace:"] + [f" {line}" for line in trace]
+        return "\n".join(lines)
 
     def warn_alloc(self, gfp_mask, text):
         """warn_alloc(): "comm: text, mode:0x...(names), nodemask=(null)..." and a stack.

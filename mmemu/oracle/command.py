@@ -225,8 +225,8 @@ def mmemu_report(cfg):
 def machine_report(machine):
     """The KernelReport of a booted Machine: parse what its views print."""
     from mmemu.oracle import parse
-    from mmemu.views import show
     from mmemu.views.dmesg import boot_summary
+    show = _view
     summary = boot_summary(machine)
     zone_ranges, movable, nodes = parse.parse_zone_ranges(summary)
     lay = machine.layout
@@ -244,6 +244,21 @@ def machine_report(machine):
         meminfo=parse.parse_meminfo(show(machine, "meminfo")),
         buddyinfo=parse.parse_buddyinfo(show(machine, "buddyinfo")),
         kernel="mmemu")
+
+
+def _view(machine, name):
+    """The text of /proc/<name>: mmemu.views.show(), or the view module of that name
+    (mmemu/views/slabinfo.py keeps /proc/slabinfo apart from procfs.py)."""
+    import importlib
+    from mmemu.views import show
+    try:
+        return show(machine, name)
+    except UsageError:
+        try:
+            module = importlib.import_module(f"mmemu.views.{name}")
+        except ImportError:
+            raise UsageError(f"mmemu has no /proc/{name} view") from None
+        return getattr(module, name)(machine)
 
 
 if __name__ == "__main__":

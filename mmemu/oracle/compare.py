@@ -140,9 +140,23 @@ def _range_rows(linux, mmemu):
     for title, real, mine, nkey in blocks:
         real_k, mine_k = _keyed_lines(real, nkey), _keyed_lines(mine, nkey)
         for key in list(real_k) + [k for k in mine_k if k not in real_k]:
-            rows.append(Row(title, key, real_k.get(key, "(missing)"),
-                            mine_k.get(key, "(missing)"), EXACT))
+            a, b = real_k.get(key, "(missing)"), mine_k.get(key, "(missing)")
+            note = "" if a == b else f"Linux prints {a!r}, mmemu {b!r}"
+            rows.append(Row(title, key, a, b, EXACT, note))
     return rows
+
+
+RANGE_SECTIONS = ("Zone ranges", "Movable zone start for each node", "Early memory node ranges")
+
+
+def _shown(row, value):
+    """A cell as the table shows it: range lines without the words the field names."""
+    text = _cell(value)
+    if row.section in RANGE_SECTIONS and text != "(missing)":
+        words = text.split()
+        nkey = 1 if row.section == "Zone ranges" else 2
+        return " ".join(words[nkey:]) if len(words) > nkey else text
+    return text
 
 
 def _memory_rows(linux, mmemu):
@@ -208,7 +222,9 @@ def _zone_rows(linux, mmemu):
         rows.append(Row(section, "present", a.present, b.present, EXACT))
         rows.append(Row(section, "managed", a.managed, b.managed, DERIVED,
                         "" if a.managed == b.managed else
-                        f"Linux's own reservations: {a.managed - b.managed:+d} pages"))
+                        f"Linux - mmemu = {a.managed - b.managed:+d} pages: each reserves "
+                        f"its own (Linux its image, mem_map, boot allocations; mmemu its "
+                        f"guest image, mem_map, page tables)"))
         for wm in WATERMARKS:
             rows.append(Row(section, wm, getattr(a, wm), getattr(b, wm), DERIVED, wm_note))
         rows.append(Row(section, "protection", a.protection, b.protection, DERIVED,
@@ -373,13 +389,13 @@ def format_text(comparison, header=()):
     """The table for a terminal: mark, field, Linux, mmemu, note."""
     lines = list(header)
     section = None
-    width = min(max([len(_cell(r.linux)) for r in comparison.rows] + [5]), 56)
+    width = min(max([len(_shown(r, r.linux)) for r in comparison.rows] + [5]), 44)
     for row in comparison.rows:
         if row.section != section:
             section = row.section
             lines.append("")
             lines.append(f"{section}")
-        linux, mine = _cell(row.linux), _cell(row.mmemu)
+        linux, mine = _shown(row, row.linux), _shown(row, row.mmemu)
         line = f"  {row.mark:2} {row.field:<28} {linux:<{width}}  {mine:<{width}}"
         if row.shows_note:
             line += f"  {row.note}"
@@ -394,8 +410,8 @@ def format_markdown(comparison, title):
     lines = [f"### {title}", "", "| | field | Linux | mmemu | note |", "|---|---|---|---|---|"]
     for row in comparison.rows:
         note = row.note if row.shows_note else ""
-        lines.append(f"| {row.mark} | {row.section}: {row.field} | {_cell(row.linux)} | "
-                     f"{_cell(row.mmemu)} | {note} |".replace("`", ""))
+        lines.append(f"| {row.mark} | {row.section}: {row.field} | {_shown(row, row.linux)} | "
+                     f"{_shown(row, row.mmemu)} | {note} |".replace("`", ""))
     lines += ["", _verdict(comparison), ""]
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ class RunResult:
     """What happened to one run of a guest program."""
 
     status: int                    # the exit status `mmemu run` gives
-    reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error
+    reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
     exit_code: int = None          # main()'s return value, when it returned
     console: str = ""              # what the guest printed
     reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports
@@ -54,6 +54,8 @@ class GuestRuntime:
         self._stop_reason = None
         self._exit_code = None
         self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
+        self.pending_switch = None  # fn() -> next EIP, applied between emu_start()s
+        self.exception_handlers = []  # fn(trapnr, error_code) -> True when handled
         self.fault_count = 0
         self.region_describers = []   # fn(addr) -> str or None, most specific first
         hc_core.register(self, self.table)
@@ -78,8 +80,14 @@ class GuestRuntime:
         return self.image
 
     # -- running --------------------------------------------------------
-    def run(self, max_insns=DEFAULT_MAX_INSNS, timeout=DEFAULT_TIMEOUT, entry=None):
-        """Run from the image's entry (or entry) until exit, oops or budget."""
+    def run(self, max_insns=DEFAULT_MAX_INSNS, timeout=DEFAULT_TIMEOUT, entry=None,
+            gdb_port=None):
+        """Run from the image's entry (or entry) until exit, oops or budget.
+
+        With gdb_port the guest stops at entry and a GDB remote-protocol
+        server on that port (0: any free port) drives the run; a debugger's
+        pauses count against no time budget.
+        """
         if entry is None:
             if self.image is None:
                 raise MmemuError("no guest program loaded")
@@ -87,13 +95,35 @@ class GuestRuntime:
         mark = self.log.mark()
         self._console, self._reports = [], []
         self._stop_reason, self._exit_code = None, None
-        err, secs = self.machine.engine.run(entry, 0xFFFFFFFF, timeout, max_insns)
+        stub = None
+        if gdb_port is None:
+            err, secs = self._run_segments(entry, max_insns, timeout)
+        else:
+            from mmemu.runtime.gdbstub import GdbStub
+            stub, timeout = GdbStub(self, gdb_port), 0
+            err, secs = stub.serve(entry, max_insns)
         self._flush_partial()
         reason = self._stop_reason or self._budget_reason(err, secs, timeout)
+        if stub is not None:
+            stub.finish(reason, self._status(reason))
         return RunResult(status=self._status(reason), reason=reason,
                          exit_code=self._exit_code, console="".join(self._console),
                          reports=list(self._reports), seconds=secs,
                          log=self.log.text(mark))
+
+    def _run_segments(self, pc, max_insns, timeout):
+        """emu_start() until the guest ends; a mode switch (a user task
+        starting, a syscall, a task's exit) stops the CPU, is applied here,
+        and the run goes on.  The instruction budget applies per stretch."""
+        secs = 0.0
+        while True:
+            left = max(timeout - secs, 0.001) if timeout else 0
+            err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
+            secs += dt
+            switch, self.pending_switch = self.pending_switch, None
+            if switch is None or err is not None or self._stop_reason is not None:
+                return err, secs
+            pc = switch()
 
     def _budget_reason(self, err, secs, timeout):
         if err is not None:
@@ -121,7 +151,12 @@ class GuestRuntime:
             return self._exit_code & 0xFF
         return {"oops": EXIT_OOPS, "bug": EXIT_BUG, "panic": EXIT_PANIC,
                 "insn-budget": EXIT_BUDGET, "time-budget": EXIT_BUDGET,
-                "halt": 0, "error": EXIT_INTERNAL}[reason]
+                "halt": 0, "error": EXIT_INTERNAL, "killed": EXIT_PANIC}[reason]
+
+    @property
+    def stop_reason(self):
+        """Why the guest stopped (exit, oops, bug, ...); None while it may go on."""
+        return self._stop_reason
 
     def stop(self, reason):
         if self._stop_reason is None:
@@ -192,6 +227,9 @@ class GuestRuntime:
         if fixup is not None and trapnr == X86_TRAP_PF:
             eng.set_reg("eip", fixup)      # exception table: like fixup_exception()
             return
+        for handler in self.exception_handlers:
+            if handler(trapnr, error_code):
+                return
         from mmemu.runtime.faults import report_exception
         text = report_exception(self, trapnr, error_code)
         self._report(text, KERN_ALERT)
@@ -205,6 +243,10 @@ class GuestRuntime:
         return -EINVAL
 
     # -- reporting helpers ------------------------------------------------
+    def report(self, text, level=KERN_WARNING):
+        """A report that is not a WARN (allocation failures, bad calls Linux only logs)."""
+        self._report(text, level)
+
     def _report(self, text, level, warn=False):
         self._reports.append(text)
         if warn:

@@ -112,5 +112,7 @@ def register(rt, table, hm, fixmap):
     table.register(HC_SET_FIXMAP, "__set_fixmap", set_fixmap, 3)
     table.register(HC_CLEAR_FIXMAP, "clear_fixmap", clear_fixmap, 1)
     table.register(HC_KMAP_FLUSH_UNUSED, "kmap_flush_unused", hm.kmap_flush_unused, 0)
-    table.register(HC_KMAP_LOCAL_PFN, "kmap_local_pfn", by_pfn("kmap_local_pfn", hm.kmap_local_pfn), 1)
-    table.register(HC_KMAP_ATOMIC_PFN, "kmap_atomic_pfn", by_pfn("kmap_atomic_pfn", hm.kmap_atomic_pfn), 1)
+    table.register(HC_KMAP_LOCAL_PFN, "kmap_local_pfn",
+                   by_pfn("kmap_local_pfn", hm.kmap_local_pfn), 1)
+    table.register(HC_KMAP_ATOMIC_PFN, "kmap_atomic_pfn",
+                   by_pfn("kmap_atomic_pfn", hm.kmap_atomic_pfn), 1)

@@ -8,14 +8,16 @@ ioremap() wrote and Unicorn's MMIO callbacks.
 """
 from mmemu.arch.x86.ioremap import ioremap, iounmap
 from mmemu.runtime.abi import HC_IO_BASE
+from mmemu.runtime.hc_vmalloc import guest_call
 
 HC_IOREMAP = HC_IO_BASE + 0
 HC_IOUNMAP = HC_IO_BASE + 1
 
 
-def register(rt, table):
-    """Serve the ioremap calls for runtime rt."""
+def register(rt, table, vm=None):
+    """Serve the ioremap calls for runtime rt (vm: the machine's Vmalloc)."""
     m = rt.machine
+    vm = vm or m.vmalloc
 
     def hc_ioremap(phys, size):
         return ioremap(m, phys, size, caller=rt.guest_caller()) or 0
@@ -23,5 +25,5 @@ def register(rt, table):
     def hc_iounmap(addr):
         iounmap(m, addr, caller=rt.guest_caller())
 
-    table.register(HC_IOREMAP, "ioremap", hc_ioremap, 2)
-    table.register(HC_IOUNMAP, "iounmap", hc_iounmap, 1)
+    table.register(HC_IOREMAP, "ioremap", guest_call(vm, hc_ioremap), 2)
+    table.register(HC_IOUNMAP, "iounmap", guest_call(vm, hc_iounmap), 1)

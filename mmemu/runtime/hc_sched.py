@@ -11,8 +11,8 @@ from mmemu.runtime.abi import HC_SCHED_BASE
 HC_MIGHT_SLEEP = HC_SCHED_BASE + 0          # (file, line)   __might_sleep()
 HC_PAGEFAULT_DISABLE = HC_SCHED_BASE + 1    # ()             pagefault_disable()
 HC_PAGEFAULT_ENABLE = HC_SCHED_BASE + 2     # ()             pagefault_enable()
-HC_PREEMPT_COUNT_SUB = HC_SCHED_BASE + 3    # (val)          preempt_count_sub() that would underflow
-HC_SPIN_BUG = HC_SCHED_BASE + 4             # (lock, kind)   spin_bug(): 1 recursion, 2 already unlocked
+HC_PREEMPT_COUNT_SUB = HC_SCHED_BASE + 3    # (val)          preempt_count_sub() to report
+HC_SPIN_BUG = HC_SCHED_BASE + 4             # (lock, kind)   spin_bug(): 1 recursion, 2 unlocked
 HC_SCHEDULE = HC_SCHED_BASE + 5             # () -> 1 if it reported   schedule()
 HC_PAGEFAULT_DISABLED = HC_SCHED_BASE + 6   # () -> depth    pagefault_disabled()
 

@@ -49,7 +49,7 @@ def attach(machine):
     wire_reports(vm, rt)
     devices = devices_init(machine)
     register(rt, rt.table, vm)
-    hc_io.register(rt, rt.table)
+    hc_io.register(rt, rt.table, vm)
     rt.region_describers.append(lambda addr: _describe_ioremapped(machine, vm, addr))
     rt.region_describers.append(lambda addr: describe_vmalloc_address(vm, addr))
     machine.checkers.append(lambda: validate_vmap_areas(machine))
@@ -105,15 +105,27 @@ def register(rt, table, vm=None):
     def hc_vmalloc_to_page(addr):
         return page_ptr(vm.vmalloc_to_page(addr))
 
-    table.register(HC_VMALLOC, "vmalloc", hc_vmalloc, 1)
-    table.register(HC_VZALLOC, "vzalloc", hc_vzalloc, 1)
-    table.register(HC___VMALLOC, "__vmalloc", hc___vmalloc, 2)
-    table.register(HC_VFREE, "vfree", hc_vfree, 1)
-    table.register(HC_VMAP, "vmap", hc_vmap, 4)
-    table.register(HC_VUNMAP, "vunmap", hc_vunmap, 1)
+    table.register(HC_VMALLOC, "vmalloc", guest_call(vm, hc_vmalloc), 1)
+    table.register(HC_VZALLOC, "vzalloc", guest_call(vm, hc_vzalloc), 1)
+    table.register(HC___VMALLOC, "__vmalloc", guest_call(vm, hc___vmalloc), 2)
+    table.register(HC_VFREE, "vfree", guest_call(vm, hc_vfree), 1)
+    table.register(HC_VMAP, "vmap", guest_call(vm, hc_vmap), 4)
+    table.register(HC_VUNMAP, "vunmap", guest_call(vm, hc_vunmap), 1)
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
-    table.register(HC_VMALLOC_NODE, "vmalloc_node", hc_vmalloc_node, 2)
+    table.register(HC_VMALLOC_NODE, "vmalloc_node", guest_call(vm, hc_vmalloc_node), 2)
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
+
+
+def guest_call(vm, fn):
+    """fn, marked as serving the guest: reports then carry the guest's call trace."""
+    def call(*args):
+        vm.in_guest_call = True
+        try:
+            return fn(*args)
+        finally:
+            vm.in_guest_call = False
+    call.__name__ = fn.__name__
+    return call
 
 
 def _read_pages_array(rt, pages, count, base, nr, totalram):

@@ -2,11 +2,32 @@
 the page-table dump).  Views only read; they sit at the top of the chain."""
 
 
+def meminfo_extra(machine):
+    """The meminfo lines other subsystems own (Slab*, Vmalloc*)."""
+    extra = {}
+    if getattr(machine, "vmalloc", None) is not None:
+        from mmemu.views.vmallocinfo import vmalloc_meminfo
+        extra.update(vmalloc_meminfo(machine))
+    if getattr(machine, "slab", None) is not None:
+        from mmemu.views.slabinfo import slab_meminfo
+        extra.update(slab_meminfo(machine))
+    return extra
+
+
 def show(machine, name):
-    """The text of /proc/<name> for a machine."""
+    """The text of /proc/<name> for a live machine."""
+    from mmemu.errors import UsageError
     from mmemu.views import procfs
-    fn = getattr(procfs, name, None)
-    if fn is None:
-        from mmemu.errors import UsageError
-        raise UsageError(f"no view named {name!r}")
-    return fn(machine)
+    if name == "buddyinfo":
+        return procfs.buddyinfo(machine.mm)
+    if name == "zoneinfo":
+        return procfs.zoneinfo(machine.mm)
+    if name == "meminfo":
+        return procfs.meminfo(machine.mm, meminfo_extra(machine))
+    if name == "slabinfo":
+        from mmemu.views.slabinfo import slabinfo
+        return slabinfo(machine)
+    if name == "vmallocinfo":
+        from mmemu.views.vmallocinfo import vmallocinfo
+        return vmallocinfo(machine)
+    raise UsageError(f"mmemu has no /proc/{name}")

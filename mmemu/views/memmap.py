@@ -1,7 +1,7 @@
 """A picture of physical memory: every page frame coloured by what owns it.
 
-Free blocks in shades of green by order, slab pages by cache, vmalloc and
-kmap'd pages, page tables, the kernel image, mem_map and other reservations,
+Free blocks in shades of green by order (and pages on the per-cpu lists),
+slab pages by cache, vmalloc and kmap'd pages, page tables, the kernel image, mem_map and other reservations,
 allocated pages, device windows and the holes where there is no RAM; two
 strips beside the map mark the nodes and the zones, and a legend names every
 colour used.  Written as PNG (an indexed-colour image, encoded here with
@@ -40,6 +40,7 @@ KINDS = (  # (kind, legend label, colour)
     ("vmalloc", "vmalloc", (140, 70, 220)),
     ("kmap", "kmap'd", (250, 130, 20)),
     ("unused", "unused (refcount 0)", (205, 205, 205)),
+    ("pcp", "free, per-cpu lists", (150, 230, 210)),
 )
 KIND_INDEX = {kind: 3 + i for i, (kind, _, _) in enumerate(KINDS)}
 FREE_BASE = 3 + len(KINDS)                     # free blocks of order 0..10
@@ -121,6 +122,7 @@ def frame_classes(machine, span="ram"):
     _mark_reservations(machine, cls, nr)
     _mark_kernel_mappings(machine, cls)
     _mark_free_blocks(cls, scan)
+    _mark_pcp(machine, cls, scan)
     slab_names = _mark_slabs(machine, cls, scan)
     _mark_no_ram(machine, cls, nr)
     _mark_devices(machine, cls, total)
@@ -191,6 +193,14 @@ def _mark_free_blocks(cls, scan):
     for head, order in scan.free_blocks:
         n = min(1 << order, scan.nr - head)
         cls[head:head + n] = bytes([FREE_BASE + order]) * n
+
+
+def _mark_pcp(machine, cls, scan):
+    """Free pages on the per-cpu lists (no mark in mem_map: owner.pcp_pages())."""
+    unused = KIND_INDEX["unused"]
+    for pfn in owner.pcp_pages(machine):
+        if pfn < scan.nr and cls[pfn] == unused:
+            cls[pfn] = KIND_INDEX["pcp"]
 
 
 def _mark_slabs(machine, cls, scan):

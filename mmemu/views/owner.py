@@ -21,11 +21,11 @@ from mmemu.layout import (
     FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KERNEL_PHYS, KM_MAX_IDX, LAST_PKMAP,
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE, ZONE_NAMES, virt_to_fix,
 )
-from mmemu.mm.slab import KMC_NAME
 from mmemu.mm.mmzone import (
     PAGEFLAG_NAMES, PG_buddy, PG_head, PG_reserved, PG_slab, PG_table,
     STRUCT_PAGE_SIZE, page_to_nid_flags, page_type_is, page_zonenum,
 )
+from mmemu.mm.slab import KMC_NAME
 
 NR_PAGE_ORDERS = 11                   # orders 0..MAX_ORDER (10) on 6.1
 
@@ -101,6 +101,28 @@ def find_free_block(machine, pfn):
     return None
 
 
+def pcp_pages(machine):
+    """{pfn: (zone name, order, head pfn)} for every page on a per-cpu page list.
+
+    Those pages are free but carry no mark in mem_map (no PG_buddy, as in
+    Linux); the lists are host-side: machine.mm's zones' per_cpu_pageset,
+    or what a snapshot recorded (its ``pcp_lists``).
+    """
+    blocks = getattr(machine, "pcp_lists", None)
+    if blocks is None:
+        blocks = []
+        mm = getattr(machine, "mm", None)
+        for zone in getattr(mm, "zones", None) or []:
+            lists = getattr(getattr(zone, "per_cpu_pageset", None), "lists", None) or []
+            for order, lst in enumerate(lists):
+                blocks.extend((getattr(zone, "name", "?"), order, pfn) for pfn in lst)
+    out = {}
+    for zone, order, head in blocks:
+        for pfn in range(head, head + (1 << order)):
+            out[pfn] = (zone, order, head)
+    return out
+
+
 # -- names from other subsystems, if they are there ------------------------
 
 def slab_cache_name(machine, cache_ptr):
@@ -108,8 +130,8 @@ def slab_cache_name(machine, cache_ptr):
 
     Reads it from guest memory first (struct kmem_cache's name pointer, see
     mmemu.mm.slab), which works on snapshots too; else asks machine.slab
-    (cache_name(ptr), find_cache(ptr), or a ``caches`` collection whose
-    items carry the pointer as addr/va/ptr); else "kmem_cache 0x...".
+    (cache_name(ptr), cache_at(ptr), or a ``caches`` collection whose items
+    carry the pointer as addr/va/ptr); else "kmem_cache 0x...".
     """
     name = read_kernel_cstr(machine, _read_kernel_u32(machine, cache_ptr + KMC_NAME))
     if name:
@@ -122,7 +144,7 @@ def slab_cache_name(machine, cache_ptr):
                 name = fn(cache_ptr)
                 if name:
                     return str(name)
-        for attr in ("find_cache", "cache_by_addr", "cache_at", "find_kmem_cache"):
+        for attr in ("cache_at", "cache_by_addr", "find_kmem_cache"):
             fn = getattr(slab, attr, None)
             if callable(fn):
                 cache = fn(cache_ptr)
@@ -369,9 +391,9 @@ def _describe_fixmap(va):
 
 @dataclass
 class PageOwner:
-    """What a frame is used for: kind is one of free, slab, pgtable, vmalloc,
-    kmap, allocated, reserved, kernel-image, mem_map, device, no-ram, unused;
-    text says it in words."""
+    """What a frame is used for: kind is one of free, pcp (free, on a per-cpu
+    list), slab, pgtable, vmalloc, kmap, allocated, reserved, kernel-image,
+    mem_map, device, no-ram, unused; text says it in words."""
 
     kind: str
     text: str
@@ -392,6 +414,12 @@ def page_owner(machine, pfn, rmap=None):
     if block is not None:
         return PageOwner("free", f"free: inside the order-{block[1]} buddy block at "
                                  f"pfn 0x{block[0]:x}")
+    pcp = pcp_pages(machine).get(pfn)
+    if pcp is not None and page.refcount == 0:
+        zone, order, first = pcp
+        where = "" if first == pfn else f" at pfn 0x{first:x}"
+        return PageOwner("pcp", f"free: on the per-cpu page list of zone {zone} "
+                                f"(order {order}{where})")
     if head.test(PG_slab):
         name = slab_cache_name(machine, head.mapping)
         return PageOwner("slab", f"slab: a slab of cache {name}"

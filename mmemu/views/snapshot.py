@@ -24,6 +24,7 @@ that is not ELF, not an i386 core, not mmemu's, of another format version,
 or truncated raises SnapshotError with a message that says which.
 """
 import dataclasses
+import importlib
 import json
 import mmap
 import os
@@ -76,7 +77,7 @@ def write_snapshot(machine, path):
     notes = _notes(machine)
     header_size = EHDR.size + PHDR.size * (1 + len(loads))
     data_start = (header_size + len(notes) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-    top = max(e for _, e in ram)
+    top = (max(e for _, e in ram) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     with open(path, "wb") as f:
         f.write(_ehdr(1 + len(loads)))
         f.write(PHDR.pack(PT_NOTE, header_size, 0, 0, len(notes), len(notes), 0, 4))
@@ -89,11 +90,10 @@ def write_snapshot(machine, path):
 
 
 def _ram_ranges(machine):
-    """Page-aligned RAM ranges [start, end) that PhysMem holds."""
+    """The e820 RAM ranges [start, end) that PhysMem holds, as kdump lists them."""
     out = []
     for r in sorted(machine.cfg.ram, key=lambda r: r.start):
-        s, e = r.start & ~(PAGE_SIZE - 1), min((r.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
-                                               machine.pm.size)
+        s, e = r.start, min(r.end, machine.pm.size)
         if out and s <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], e))
         elif e > s:
@@ -172,6 +172,7 @@ def snapshot_metadata(machine):
         "pgd": _pgd_of(machine),
         "mem_map": {"phys": machine.mem_map.phys, "nr_pages": machine.mem_map.nr_pages},
         "proc": _proc_texts(machine),
+        "pcp": _pcp_lists(machine),
         "state": _subsystem_states(machine),
         "image": _image_dict(getattr(machine, "image", None)),
     }
@@ -189,6 +190,13 @@ def _proc_texts(machine):
         if text is not None:
             out[name] = text
     return out
+
+
+def _pcp_lists(machine):
+    """[zone, order, pfn] of every block on a per-cpu list (host-side state)."""
+    from mmemu.views.owner import pcp_pages
+    return sorted({(zone, order, head) for zone, order, head in pcp_pages(machine).values()},
+                  key=lambda t: t[2])
 
 
 def _subsystem_states(machine):
@@ -210,18 +218,22 @@ def _image_dict(image):
 
 
 def _write_nonzero(f, pm, data_start, start, end):
-    """Write the non-zero pages of [start, end) at data_start + address."""
+    """Write the non-zero pages of [start, end) at data_start + address.
+
+    Compares as bytes (memcmp), a megabyte and then a page at a time;
+    untouched guest RAM reads as the zero page, so skipping it is cheap.
+    """
     written = 0
     zero_chunk = bytes(CHUNK)
     zero_page = bytes(PAGE_SIZE)
     for chunk in range(start, end, CHUNK):
         stop = min(chunk + CHUNK, end)
-        data = pm.u8[chunk:stop]
+        data = pm.u8[chunk:stop].tobytes()
         if data == zero_chunk[:stop - chunk]:
             continue
         run = None
         for page in range(chunk, stop, PAGE_SIZE):
-            nonzero = data[page - chunk:page - chunk + PAGE_SIZE] != zero_page
+            nonzero = data[page - chunk:page - chunk + PAGE_SIZE] != zero_page[:stop - page]
             if nonzero and run is None:
                 run = page
             elif not nonzero and run is not None:
@@ -267,6 +279,7 @@ class Snapshot:
         self.mem_map = MemMap(meta["mem_map"]["phys"], meta["mem_map"]["nr_pages"])
         self.image = _image_from_dict(meta.get("image"))
         self.regs = regs
+        self.pcp_lists = [tuple(b) for b in meta.get("pcp", [])]
         self._file = fileobj
         self._mapping = mapping
 
@@ -373,6 +386,7 @@ def _map_snapshot(path, f, phdrs, size, meta, regs):
         raise SnapshotError(f"{path}: the snapshot holds no memory (no PT_LOAD)")
     data_start = min(off - paddr for _, off, _, paddr, _, _, _, _ in loads)
     top = max(paddr + filesz for _, _, _, paddr, filesz, _, _, _ in loads)
+    top = (top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     if data_start + top > size:
         raise SnapshotError(f"{path}: truncated: memory runs to byte {data_start + top}, "
                             f"the file has {size}")
@@ -459,7 +473,8 @@ def proc_text(target, name):
         return show(target, name)
     except (ImportError, AttributeError, MmemuError):
         pass
-    if name == "vmallocinfo" and getattr(target, "vmalloc", None) is not None:
-        from mmemu.views.vmallocinfo import vmallocinfo
-        return vmallocinfo(target)
-    return None
+    try:        # a view of its own: mmemu.views.<name>.<name>(machine)
+        module = importlib.import_module(f"mmemu.views.{name}")
+        return getattr(module, name)(target)
+    except (ImportError, AttributeError):
+        return None

@@ -26,6 +26,7 @@
 #include <mmemu/types.h>
 #include <mmemu/compiler.h>
 #include <mmemu/hypercall.h>
+#include <mmemu/gfp.h>
 
 /* Hypercalls (mmemu/runtime/hc_sched.py; range HC_SCHED_BASE..+15). */
 #define HC_MIGHT_SLEEP		(HC_SCHED_BASE + 0)	/* (file, line) */
@@ -176,6 +177,17 @@ static __always_inline void __might_sleep(const char *file, int line)
 }
 
 #define might_sleep()		__might_sleep(__FILE__, __LINE__)
+
+/*
+ * might_alloc(): what every allocator checks first (6.1's
+ * include/linux/sched/mm.h:274): a mask that allows direct reclaim may sleep.
+ * For allocators whose fast path runs in the guest (kmalloc).
+ */
+static __always_inline void might_alloc(gfp_t gfp_mask)
+{
+	if (gfp_mask & __GFP_DIRECT_RECLAIM)
+		__might_sleep("include/linux/sched/mm.h", 274);
+}
 #define might_sleep_if(cond)	do { if (cond) might_sleep(); } while (0)
 #define cant_sleep()		do { } while (0)
 

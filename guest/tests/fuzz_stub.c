@@ -1,0 +1,50 @@
+/*
+ * fuzz_stub.c - the guest half of mmemu's raw hypercall fuzzer (mmemu/fuzz.py).
+ *
+ * It makes no decision of its own: it tells the host where its scratch
+ * buffer is, then loops asking the host for the next call.  The host
+ * writes that call's arguments straight into the mailbox words (any values
+ * at all, which the C wrappers would never let through) and returns its
+ * number; the stub executes the one `in` instruction on that port and hands
+ * the result back with the next request.  A negative number ends the run.
+ *
+ * The stub never dereferences anything the host gives it, so whatever the
+ * arguments, a fault here would be mmemu's doing.
+ */
+#include <mmemu.h>
+
+#define HC_FUZZ_NEXT	(HC_DEBUG_BASE + 0)	/* (previous result) -> nr or -1 */
+#define HC_FUZZ_HELLO	(HC_DEBUG_BASE + 1)	/* (scratch, size) */
+
+#define SCRATCH_SIZE	(4 * PAGE_SIZE)
+
+/* Strings, struct page * arrays and such the host builds for its calls. */
+static u32 scratch[SCRATCH_SIZE / 4] __attribute__((aligned(PAGE_SIZE)));
+
+/* `inl (%dx), %eax` on the port of hypercall nr: the mailbox is already full. */
+static __always_inline unsigned long hypercall_nr(unsigned long nr)
+{
+	unsigned long ret;
+
+	__asm__ __volatile__("inl %w1, %0"
+			     : "=a"(ret)
+			     : "d"((u16)(HC_PORT_BASE + nr))
+			     : "memory");
+	return ret;
+}
+
+int main(void)
+{
+	unsigned long ret;
+	long nr;
+
+	hypercall2(HC_FUZZ_HELLO, (unsigned long)scratch, SCRATCH_SIZE);
+	ret = 0;
+	for (;;) {
+		nr = (long)hypercall1(HC_FUZZ_NEXT, ret);
+		if (nr < 0)
+			break;
+		ret = hypercall_nr(nr);
+	}
+	return 0;
+}

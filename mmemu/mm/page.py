@@ -1,0 +1,106 @@
+"""struct page accessors: zone, node, reference count, addresses.
+
+Models the helpers of include/linux/mm.h, page_ref.h and
+arch/x86/include/asm/page.h that take a struct page: here a pfn, with
+``mm`` (page_alloc.MmState) to reach mem_map in guest memory.
+"""
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
+from mmemu.mm.mmzone import (
+    NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PG_table, W_MAPCOUNT, W_NEXT,
+    W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum,
+)
+
+
+def pfn_valid(mm, pfn):
+    """pfn_valid(): the pfn has a struct page in mem_map."""
+    return isinstance(pfn, int) and 0 <= pfn < mm.max_pfn
+
+
+def page_flags(mm, pfn):
+    """page->flags of a pfn."""
+    return mm.u32[mm.mbase + (pfn << 3)]
+
+
+def page_zonenum(mm, pfn):
+    """page_zonenum(): ZONE_DMA .. ZONE_MOVABLE of the page."""
+    return _flags_zonenum(page_flags(mm, pfn))
+
+
+def page_to_nid(mm, pfn):
+    """page_to_nid(): the node of the page."""
+    return page_to_nid_flags(page_flags(mm, pfn))
+
+
+def page_zone_id(mm, pfn):
+    """page_zone_id(): one number per (node, zone): nid * 4 + zone (the zone on node 0)."""
+    flags = page_flags(mm, pfn)
+    return (page_to_nid_flags(flags) << 2) | _flags_zonenum(flags)
+
+
+def page_zone(mm, pfn):
+    """page_zone(): the Zone the page belongs to."""
+    return mm.zone_by_id[page_flags(mm, pfn) >> NODES_PGSHIFT]
+
+
+def PageHighMem(mm, pfn):
+    """PageHighMem(): the page is in ZONE_HIGHMEM (or a Movable zone made of HighMem)."""
+    return page_zone(mm, pfn).is_highmem
+
+
+def page_count(mm, pfn):
+    """page_count(): the _refcount of the page's compound head."""
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    head = u32[w + W_NEXT]
+    if head & 1:
+        w = mm.mbase + ((head - 1 - mm.mvirt) >> 2)
+    ref = u32[w + W_REFCOUNT]
+    return ref - (1 << 32) if ref & 0x80000000 else ref
+
+
+def lowmem_page_address(pfn):
+    """lowmem_page_address(): the direct-map address of a lowmem page."""
+    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+
+
+def page_address(mm, pfn):
+    """page_address(): a page's kernel virtual address, or None (NULL).
+
+    Lowmem pages have their direct-map address; a HighMem page has one only
+    while kmapped, which mm.page_address_highmem(pfn) answers.
+    """
+    if not pfn_valid(mm, pfn):
+        return None
+    if not PageHighMem(mm, pfn):
+        return lowmem_page_address(pfn)
+    return mm.page_address_highmem(pfn)
+
+
+def virt_to_page(mm, vaddr):
+    """virt_to_page(): the pfn of a direct-map address (not checked, as in Linux)."""
+    return (vaddr - PAGE_OFFSET) >> PAGE_SHIFT
+
+
+def virt_addr_valid(mm, vaddr):
+    """virt_addr_valid(): a direct-map address of a page in mem_map."""
+    return (isinstance(vaddr, int) and PAGE_OFFSET <= vaddr < PAGE_OFFSET + (mm.max_low_pfn << PAGE_SHIFT)
+            and pfn_valid(mm, virt_to_page(mm, vaddr)))
+
+
+def pgtable_page_ctor(mm, pfn):
+    """pgtable_pte_page_ctor(): mark a page-table page (PageTable) and count it."""
+    w = mm.mbase + (pfn << 3)
+    if mm.u32[w + W_MAPCOUNT] == PAGE_MAPCOUNT_NONE:
+        mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_TABLE
+        mm.nr_page_table_pages += 1
+
+
+def pgtable_page_dtor(mm, pfn):
+    """pgtable_pte_page_dtor(): the page stops being a page table (before it is freed)."""
+    w = mm.mbase + (pfn << 3)
+    if page_type_is(mm.u32[w + W_MAPCOUNT], PG_table):
+        mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
+        mm.nr_page_table_pages -= 1
+
+
+mark_page_table = pgtable_page_ctor        # the names machine.py uses
+clear_page_table = pgtable_page_dtor

@@ -1,0 +1,176 @@
+"""__free_pages() beyond the fast path: the checks, the reports, the free.
+
+The freeing half of mm/page_alloc.c, Linux 6.1: put_page_testzero(),
+free_pages_prepare() with its tail checks, free_the_page().  A bad free is
+reported in the kernel's words (bad_page(), or the VM_BUG_ON_PAGE() texts
+of CONFIG_DEBUG_VM) and refused: nothing changes, so every page stays
+accounted for.  Pfns stand for struct page pointers; ``mm`` is the
+machine's page_alloc.MmState.
+"""
+from array import array
+
+from mmemu.mm import pcp as _pcp
+from mmemu.mm.freelist import _free_one_page
+from mmemu.mm.mmzone import (
+    MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
+    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT,
+)
+from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
+
+# Where 6.1 (.129 numbering) reports what mmemu reports in its words.
+WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
+WHERE_COMPOUND_ORDER = "mm/page_alloc.c:1432"     # free_pages_prepare()
+
+
+def _free_pages_slow(mm, pfn, order):
+    """__free_pages() for everything the fast path does not take.
+
+    put_page_testzero(): a page with other references only loses one (a
+    non-compound block's tail pages are freed then, as 6.1 does); the last
+    reference frees the block after free_pages_prepare()'s checks.  A pfn
+    outside mem_map, an order out of range, a page already free (CONFIG_
+    DEBUG_VM's VM_BUG_ON_PAGE), a compound page freed with another order,
+    or a block freed with an order other than it was allocated with is
+    reported and refused: nothing changes.
+    """
+    if not (isinstance(pfn, int) and 0 <= pfn < mm.max_pfn):
+        bad_page(mm, pfn if isinstance(pfn, int) else -1, "pfn outside mem_map")
+        return
+    if not (isinstance(order, int) and 0 <= order < MAX_ORDER):
+        bad_page(mm, pfn, f"order {order} out of range (MAX_ORDER {MAX_ORDER})")
+        return
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    ref, flags = u32[w + W_REFCOUNT], u32[w]
+    if ref == 0:
+        vm_bug_on_page(mm, pfn, "page_ref_count(page) == 0", WHERE_REFCOUNT_ZERO)
+        return
+    if ref != 1:
+        _put_page_not_last(mm, pfn, order, ref, flags)
+        return
+    if not _free_order_matches(mm, pfn, order, flags):
+        return
+    if not free_pages_prepare(mm, pfn, order):
+        return
+    mm.alloc_orders.pop(pfn, None)
+    free_the_page(mm, pfn, order)
+
+
+def _put_page_not_last(mm, pfn, order, ref, flags):
+    """__free_pages() when others hold references: drop ours; free the tails of a
+    non-compound block, which nobody else can be holding."""
+    mm.u32[mm.mbase + (pfn << 3) + W_REFCOUNT] = ref - 1
+    if flags & (1 << PG_head) or not order:
+        return
+    mm.alloc_orders.pop(pfn, None)
+    mm.fast_zone[pfn] = flags >> NODES_PGSHIFT     # an order-0 allocation from now on
+    while order > 0:
+        order -= 1
+        tail = pfn + (1 << order)
+        if free_pages_prepare(mm, tail, order):
+            free_the_page(mm, tail, order)
+
+
+def _free_order_matches(mm, pfn, order, flags):
+    """The order freed is the order allocated, or a report (and False)."""
+    if flags & (1 << PG_head):
+        got = (mm.u32[mm.mbase + (pfn << 3) + 8 + W_PREV] >> 8) & 0xFF
+        if got != order:
+            vm_bug_on_page(mm, pfn, "compound && compound_order(page) != order",
+                           WHERE_COMPOUND_ORDER)
+            return False
+        return True
+    got = mm.alloc_orders.get(pfn, 0)
+    if got != order and not (got == 0 and flags & PAGE_FLAGS_CHECK_AT_FREE):
+        bad_page(mm, pfn, f"freed with order {order}, allocated with order {got}")
+        return False
+    return True
+
+
+def _tail_bad_reason(mm, head, pfn, compound):
+    """free_tail_pages_check() then free_page_is_bad() for one tail, without reporting."""
+    w = mm.mbase + (pfn << 3)
+    if compound:
+        if mm.u32[w + W_MAPPING]:
+            return "corrupted mapping in tail page"
+        if not mm.u32[w + W_NEXT] & 1:
+            return "PageTail not set"
+        if mm.u32[w + W_NEXT] != mm.mvirt + (head << 5) + 1:
+            return "compound_head not consistent"
+    return page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE)
+
+
+def _read_tails(mm, pfn, order):
+    """The tail pages' struct pages as one list of words, 8 per page."""
+    first = mm.mbase + ((pfn + 1) << 3)
+    return mm.u32[first:first + (((1 << order) - 1) << 3)].tolist()
+
+
+def _flags_clean(flags, mask):
+    """No word of flags has a bit of mask (quick when all are alike, as usual)."""
+    if flags.count(flags[0]) == len(flags):
+        return not flags[0] & mask
+    return not any(f & mask for f in flags)
+
+
+def _tails_clean(mm, pfn, words, compound):
+    """The bulk tail checks: True when every tail is plainly fine to free."""
+    n = len(words) >> 3
+    if words[W_REFCOUNT::8].count(0) != n or words[W_MAPCOUNT::8].count(PAGE_MAPCOUNT_NONE) != n:
+        return False
+    if words[W_MAPPING::8].count(0) != n:
+        return False
+    if compound and words[W_NEXT::8].count(mm.mvirt + (pfn << 5) + 1) != n:
+        return False
+    return _flags_clean(words[0::8], PAGE_FLAGS_CHECK_AT_FREE)
+
+
+def free_pages_prepare(mm, pfn, order):
+    """free_pages_prepare(): check a block being freed; clear its flags if it may go.
+
+    Models mm/page_alloc.c:free_pages_prepare() with check_free: every tail
+    (free_tail_pages_check() for compound pages, free_page_is_bad()) and the
+    head, as if its last reference were already dropped.  Differs: all
+    checks come before any change, and a bad block is left as it was.
+    Returns True when the block may be freed.
+    """
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    compound = bool(u32[w] & (1 << PG_head))
+    words = _read_tails(mm, pfn, order) if order else None
+    if order and not _tails_clean(mm, pfn, words, compound):
+        for tail in range(pfn + 1, pfn + (1 << order)):
+            reason = _tail_bad_reason(mm, pfn, tail, compound)
+            if reason:
+                bad_page(mm, tail, reason)
+                return False
+    if free_page_is_bad(mm, pfn, refcount=0):
+        return False
+    if u32[w + W_MAPPING] & 3:
+        u32[w + W_MAPPING] = 0                 # PageMappingFlags(): anon/movable
+    _clear_block(mm, pfn, words, compound)
+    return True
+
+
+def _clear_block(mm, pfn, words, compound):
+    """The state changes of a free: flags, compound links and the reference."""
+    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32[w] &= ~PAGE_FLAGS_CHECK_AT_PREP
+    u32[w + W_REFCOUNT] = 0
+    if not words:
+        return
+    first, end = w + 8, w + 8 + len(words)
+    flags = words[0::8]
+    if not _flags_clean(flags, PAGE_FLAGS_CHECK_AT_PREP):
+        u32[first:end:8] = array("I", [f & ~PAGE_FLAGS_CHECK_AT_PREP for f in flags])
+    if compound:
+        u32[first + W_NEXT:end:8] = array("I", [0]) * (len(words) >> 3)
+        u32[first + W_PREV] = 0
+
+
+def free_the_page(mm, pfn, order):
+    """free_the_page(): orders 0-3 onto the per-cpu list, larger ones to the buddy lists."""
+    zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn << 3)] >> NODES_PGSHIFT]
+    mm.fast_zone[pfn] = zone.zone_id                # its next free may take the fast path
+    if order <= 3:
+        _pcp.free_unref_page_commit(mm, zone, pfn, order)
+    else:
+        _free_one_page(mm, zone, pfn, order)

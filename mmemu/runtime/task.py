@@ -1,0 +1,326 @@
+"""User-mode tasks below PAGE_OFFSET: exec, ring 3, int $0x80, segfaults.
+
+A guest program (kernel code) starts a task with run_user(); this module
+makes it as exec() would — pgd_alloc(), the program's user sections copied
+into fresh user pages at 0x08048000, a stack below 0xc0000000 — drops to
+ring 3, and takes it back on sys_exit or when the task faults.  A fault in
+user mode kills the task with the line arch/x86/mm/fault.c's
+show_signal_msg() prints; a kernel-mode fault on a vmalloc address whose
+PDE the task's pgd lacks is synced as vmalloc_fault() does.
+
+Differs from Linux: one task at a time, run synchronously from the kernel
+program (no scheduler); syscalls mmemu does not serve itself go to a
+handler the guest registers, run in ring 0 on the task's page tables and
+on the kernel stack of the run_user() caller; the instruction budget
+applies to each stretch between mode switches.
+"""
+from dataclasses import dataclass, field
+
+from mmemu.arch.x86.pgd import pgd_alloc, user_page_tables, vmalloc_sync_one
+from mmemu.arch.x86.pgtable import PageTable, walk, _PAGE_USER
+from mmemu.arch.x86.segment import USER_SEGMENTS
+from mmemu.engine import X86_TRAP_GP, X86_TRAP_PF
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.log import KERN_INFO
+from mmemu.mm import gfp, page_alloc
+from mmemu.runtime.abi import HC_TASK_BASE
+from mmemu.runtime.oops import decode_pf_error
+
+HC_RUN_USER = HC_TASK_BASE + 0
+HC_SET_SYSCALL = HC_TASK_BASE + 1
+HC_SYSCALL_RETURN = HC_TASK_BASE + 2
+
+USER_BASE = 0x08048000
+STACK_TOP = PAGE_OFFSET            # TASK_SIZE: the stack grows down from here
+STACK_PAGES = 4
+PAGE_READONLY_EXEC = 0x025         # P | USER | ACCESSED
+PAGE_SHARED_EXEC = 0x067           # P | RW | USER | ACCESSED | DIRTY
+_PAGE_TABLE = 0x067
+SIGSEGV = 11
+X86_EFLAGS_FIXED = 0x2          # IF clear: Unicorn has no interrupt controller to enable
+NR_exit, NR_write, NR_getpid = 1, 4, 20
+EFAULT, ENOSYS, EBUSY, ENOEXEC = 14, 38, 16, 8
+X86_PF_USER = 4
+SAVED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eflags")
+
+_GFP_PGD = gfp.GFP_KERNEL | gfp.__GFP_ZERO
+_GFP_USER_PAGE = gfp.GFP_HIGHUSER | gfp.__GFP_ZERO
+
+
+@dataclass
+class Task:
+    """One user task: task_struct and mm_struct, as far as mmemu needs them."""
+
+    pid: int
+    comm: str
+    pgd: int                                   # physical address of its page directory
+    pages: list = field(default_factory=list)  # user pfns (code, data, stack)
+    vma: tuple = (USER_BASE, USER_BASE)        # the program's mapping, for "in prog[...]"
+    kernel_ctx: object = None                  # the run_user() caller's CPU state
+    kernel_regs: dict = None
+    kernel_eip: int = 0
+    user_regs: dict = None                     # saved across a guest-served syscall
+    user_eip: int = 0
+
+
+class Tasks:
+    """The task machinery of one machine (one task runs at a time)."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.m = rt.machine
+        self.current = None
+        self.next_pid = 2                       # PID 1 is the guest program itself
+        self.syscall_handler = None
+        self.trampoline = None
+        self.vmalloc_faults = 0
+        self.killed = []                        # (pid, signal) of tasks killed
+        rt.exception_handlers.append(self.on_exception)
+        t = rt.table
+        t.register(HC_RUN_USER, "run_user", self.hc_run_user, 3)
+        t.register(HC_SET_SYSCALL, "set_user_syscall_handler", self.hc_set_syscall, 2)
+        t.register(HC_SYSCALL_RETURN, "syscall_return", self.hc_syscall_return, 1)
+
+    # -- hypercalls -------------------------------------------------------
+    def hc_run_user(self, name_va, entry, iret):
+        """run_user(name, entry): exec the program's user sections, enter ring 3.
+
+        iret is the SDK's one-instruction return-to-user trampoline."""
+        if self.current is not None:
+            self.rt.warn("mmemu: run_user: a task is already running (one at a time)")
+            return -EBUSY
+        seg = self._user_segment()
+        if seg is None or not seg.vaddr <= entry < seg.vaddr + seg.memsz:
+            self.rt.warn(f"mmemu: run_user: entry 0x{entry:08x} is not in the program's "
+                         "__user_text (mark user functions __user_text)")
+            return -ENOEXEC
+        task = self.exec_task(self.rt._cstr(name_va, 16) or "task", seg)
+        if task is None:
+            return -12
+        eng = self.m.engine
+        task.kernel_ctx = eng.save_cpu()
+        task.kernel_regs = {r: eng.reg(r) for r in SAVED}
+        task.kernel_eip = eng.reg("eip") + 1      # past the 1-byte `in`
+        self.current = task
+        self.iret = iret
+        self._switch(lambda: self._iret_to_user(task, {"esp": STACK_TOP - 16, "ebp": 0}, entry))
+        return 0
+
+    def hc_set_syscall(self, handler, trampoline):
+        self.syscall_handler, self.trampoline = handler or None, trampoline
+        return 0
+
+    def hc_syscall_return(self, result):
+        task = self.current
+        if task is None or task.user_regs is None:
+            self.rt.warn("mmemu: syscall_return with no syscall in progress")
+            return -22
+        regs, eip = task.user_regs, task.user_eip
+        task.user_regs = None
+        regs["eax"] = result
+        self._switch(lambda: self._iret_to_user(task, regs, eip))
+        return result
+
+    # -- exec ---------------------------------------------------------------
+    def _user_segment(self):
+        img = self.rt.image
+        for seg in getattr(img, "segments", ()):
+            if seg.vaddr < PAGE_OFFSET:
+                return seg
+        return None
+
+    def exec_task(self, comm, seg):
+        """pgd_alloc() and the user mappings of a new task; None when out of memory."""
+        m = self.m
+        pgd_pfn = page_alloc.alloc_pages(m.mm, _GFP_PGD, 0)
+        if pgd_pfn is None:
+            return None
+        pgd = pgd_pfn << PAGE_SHIFT
+        pgd_alloc(m.pm, m.pgtable.pgd, pgd)
+        task = Task(self.next_pid, comm[:15], pgd)
+        self.next_pid += 1
+        pt = PageTable(m.pm, pgd, self._alloc_table, m.engine.flush_tlb)
+        code_end = self._map_image(task, pt, seg)
+        for i in range(STACK_PAGES):
+            if not self._map_page(task, pt, STACK_TOP - (i + 1) * PAGE_SIZE, PAGE_SHARED_EXEC):
+                return self._free_task(task) or None
+        task.vma = (seg.vaddr, code_end)
+        return task
+
+    def _map_image(self, task, pt, seg):
+        """Copy the user segment into new pages: text read-only, data writable."""
+        img = self.rt.image
+        data_start = _lookup(img, "__user_data_start", seg.vaddr + seg.memsz)
+        end = seg.vaddr + seg.memsz
+        for va in range(seg.vaddr & ~(PAGE_SIZE - 1), end, PAGE_SIZE):
+            prot = PAGE_READONLY_EXEC if va + PAGE_SIZE <= data_start else PAGE_SHARED_EXEC
+            pfn = self._map_page(task, pt, va, prot)
+            if pfn is None:
+                break
+            n = min(PAGE_SIZE, end - va)
+            src = seg.paddr + (va - seg.vaddr)
+            self.m.pm.write(pfn << PAGE_SHIFT, self.m.pm.read(src, n))
+        return (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+    def _map_page(self, task, pt, va, prot):
+        pfn = page_alloc.alloc_pages(self.m.mm, _GFP_USER_PAGE, 0)
+        if pfn is None:
+            return None
+        task.pages.append(pfn)
+        slot = pt.pte_alloc_kernel(va)
+        if slot is None:
+            return None
+        self.m.pm.u32[slot >> 2] = (pfn << PAGE_SHIFT) | prot
+        pde_i = (pt.pgd >> 2) + (va >> 22)
+        self.m.pm.u32[pde_i] = (self.m.pm.u32[pde_i] & ~0xFFF) | _PAGE_TABLE
+        return pfn
+
+    def _alloc_table(self):
+        pfn = page_alloc.alloc_pages(self.m.mm, _GFP_PGD, 0)
+        if pfn is None:
+            return None
+        page_alloc.pgtable_page_ctor(self.m.mm, pfn)
+        return pfn << PAGE_SHIFT
+
+    def _free_task(self, task):
+        """exit_mmap() and pgd_free(): every user page, user page table, the pgd."""
+        mm = self.m.mm
+        for pfn in task.pages:
+            page_alloc._free_pages(mm, pfn, 0)
+        for table in user_page_tables(self.m.pm, task.pgd):
+            page_alloc.pgtable_page_dtor(mm, table >> PAGE_SHIFT)
+            page_alloc._free_pages(mm, table >> PAGE_SHIFT, 0)
+        page_alloc._free_pages(mm, task.pgd >> PAGE_SHIFT, 0)
+        task.pages = []
+
+    # -- mode switches ------------------------------------------------------
+    def _switch(self, fn):
+        """Apply fn between two emu_start()s: CS, SS and CR3 change there."""
+        self.rt.pending_switch = fn
+        self.m.engine.stop()
+
+    def _iret_to_user(self, task, regs, eip):
+        """Ring 0 -> 3 the way the kernel does it: an iret frame and iret.
+
+        (Unicorn checks a host-written SS against the current privilege
+        level, so only the CPU itself can change it.)"""
+        eng = self.m.engine
+        frame = (task.kernel_regs["esp"] - 1024) & ~0xF
+        words = (eip, USER_SEGMENTS["cs"], X86_EFLAGS_FIXED, regs["esp"], USER_SEGMENTS["ss"])
+        for i, word in enumerate(words):
+            self.m.write32(frame + 4 * i, word)
+        eng.set_reg("cr3", task.pgd)
+        for name, value in regs.items():
+            if name not in ("esp", "eflags"):
+                eng.set_reg(name, value)
+        eng.set_reg("esp", frame)
+        return self.iret
+
+    def _to_kernel(self, task, pgd):
+        """Ring 3 -> 0: the CPU state saved in run_user(), on page directory pgd."""
+        eng = self.m.engine
+        eng.restore_cpu(task.kernel_ctx)
+        eng.set_reg("cr3", pgd)
+        eng.flush_tlb()
+
+    def _exit(self, status):
+        """do_exit(): free the task's memory, resume run_user()'s caller with status."""
+        task, self.current = self.current, None
+        regs = dict(task.kernel_regs, eax=status & 0xFFFFFFFF)
+        self._switch(lambda: self._finish(task, regs))
+
+    def _finish(self, task, regs):
+        self._to_kernel(task, self.m.pgtable.pgd)
+        for name, value in regs.items():
+            self.m.engine.set_reg(name, value)
+        self._free_task(task)
+        return task.kernel_eip
+
+    # -- exceptions and syscalls -------------------------------------------
+    def on_exception(self, trapnr, error_code):
+        """Handle what belongs to tasks; False lets the runtime oops."""
+        task = self.current
+        if task is None:
+            return False
+        user = self.m.engine.reg("cs") & 3 == 3
+        if trapnr == 0x80 and user:
+            self.syscall(task)
+            return True
+        if trapnr == X86_TRAP_PF and not user:
+            cr2 = self.m.engine.reg("cr2")
+            if vmalloc_sync_one(self.m.pm, task.pgd, self.m.pgtable.pgd, cr2):
+                self.vmalloc_faults += 1
+                return True
+            return False
+        if user and trapnr in (X86_TRAP_PF, X86_TRAP_GP):
+            self.force_sig_segv(task, trapnr, error_code)
+            return True
+        return False
+
+    def syscall(self, task):
+        eng = self.m.engine
+        nr, a, b, c = (eng.reg(r) for r in ("eax", "ebx", "ecx", "edx"))
+        if nr == NR_exit:
+            self.rt.log.printk(f"mmemu: {task.comm}[{task.pid}] exited with status {a & 0xFF}",
+                               KERN_INFO)
+            self._exit(a & 0xFF)
+        elif nr == NR_write:
+            eng.set_reg("eax", self.sys_write(task, b, c) & 0xFFFFFFFF)
+        elif nr == NR_getpid:
+            eng.set_reg("eax", task.pid)
+        elif self.syscall_handler:
+            self._enter_guest_handler(task, nr, a, b, c)
+        else:
+            eng.set_reg("eax", -ENOSYS & 0xFFFFFFFF)
+
+    def sys_write(self, task, buf, count):
+        """write(1, buf, count) to the console; -EFAULT unless all of buf is user memory."""
+        count = min(count, 4096)
+        data = bytearray()
+        for va in range(buf, buf + count):
+            w = walk(self.m.pm, task.pgd, va)
+            if va >= PAGE_OFFSET or w.phys is None or not w.flags & _PAGE_USER:
+                return -EFAULT
+            data.append(self.m.pm.u8[w.phys])
+        self.rt.console_write(data.decode("utf-8", "replace"))
+        return count
+
+    def _enter_guest_handler(self, task, nr, a, b, c):
+        """Ring 0 on the task's pgd: the guest's handler(nr, a, b, c) via the trampoline."""
+        eng = self.m.engine
+        task.user_regs = {r: eng.reg(r) for r in SAVED}
+        task.user_eip = eng.reg("eip")
+        esp = (task.kernel_regs["esp"] - 512) & ~0xF
+        for i, word in enumerate((self.syscall_handler, nr, a, b, c)):
+            self.m.write32(esp + 4 * i, word)
+
+        def enter():
+            self._to_kernel(task, task.pgd)
+            self.m.engine.set_reg("esp", esp)
+            return self.trampoline
+        self._switch(enter)
+
+    def force_sig_segv(self, task, trapnr, error_code):
+        """show_signal_msg() and SIGSEGV: the task dies, the machine goes on."""
+        eng = self.m.engine
+        ip, sp = eng.reg("eip"), eng.reg("esp")
+        lo, hi = task.vma
+        where = f" in {task.comm}[{lo:x}+{hi - lo:x}]" if lo <= ip < hi else ""
+        if trapnr == X86_TRAP_PF:
+            addr = eng.reg("cr2")
+            lines = [f"{task.comm}[{task.pid}]: segfault at {addr:x} ip {ip:08x} sp {sp:08x} "
+                     f"error {error_code:x}{where}"]
+            lines += [f"mmemu: {line}" for line in decode_pf_error(error_code, True)]
+        else:
+            lines = [f"traps: {task.comm}[{task.pid}] general protection fault ip:{ip:x} "
+                     f"sp:{sp:x} error:{error_code:x}{where}"]
+        self.rt.report("\n".join(lines), KERN_INFO)
+        self.killed.append((task.pid, SIGSEGV))
+        self._exit(128 + SIGSEGV)
+
+
+def _lookup(img, name, default):
+    try:
+        return img.lookup(name)
+    except KeyError:
+        return default
