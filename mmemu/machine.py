@@ -15,7 +15,7 @@ from mmemu.arch.x86.pgtable import _PAGE_PRESENT, walk
 from mmemu.config import MachineConfig, load_config
 from mmemu.engine import Engine
 from mmemu.errors import MmemuError
-from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM, ZONE_MOVABLE, compute_layout
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
@@ -161,8 +161,8 @@ class Machine:
         return self.mem_map.pfn_to_page(pfn)
 
     def is_highmem_pfn(self, pfn):
-        zone = page_alloc.page_zone_id(self.mm, pfn)
-        return zone == ZONE_HIGHMEM or zone == ZONE_MOVABLE
+        """PageHighMem() by pfn."""
+        return bool(page_alloc.PageHighMem(self.mm, pfn))
 
     # -- guest programs -------------------------------------------------
     def load(self, program):

@@ -134,7 +134,7 @@ void * __sdk kmalloc(size_t size, gfp_t flags)
 		return (void *)hypercall2(HC_KMALLOC_LARGE, size, flags);
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
-	s = kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)];
+	s = kmalloc_caches_table()[kmalloc_type(flags)][kmalloc_index(size)];
 	return slab_alloc(s, flags);
 }
 

@@ -13,7 +13,7 @@
 
 int main(void)
 {
-	struct kmem_cache *kmalloc_64 = kmalloc_caches[KMALLOC_NORMAL][6];
+	struct kmem_cache *kmalloc_64 = kmalloc_caches_table()[KMALLOC_NORMAL][6];
 	char *p = kmalloc(64, GFP_KERNEL), *q;
 
 	if (!p)

@@ -171,12 +171,14 @@ class GdbStub:
                 return True
             pc = switch()
             self.eng.set_reg("eip", pc)
-            if count == 1:
+            if count == 1 or self._interrupted:     # a Ctrl-C between two stretches
                 return True
 
     def _run_detached(self):
+        """gdb detached or hung up: the guest runs on to its end, unless it already has."""
         self._clear_breakpoints()
-        self._emulate(self.max_insns)
+        if self.rt.stop_reason is None:
+            self._emulate(self.max_insns)
 
     def _watch_for_interrupt(self, done):
         while not done.is_set():
@@ -213,7 +215,11 @@ class GdbStub:
 
     # -- queries --------------------------------------------------------
     def _answer(self, packet):
-        """The reply to a packet that does not resume the guest."""
+        """The reply to a packet that does not resume the guest ("": not supported)."""
+        if packet.startswith("qSupported"):
+            return SUPPORTED
+        if packet == "qAttached":
+            return "1"                  # so gdb detaches on quit, and the guest runs on
         kind, body = packet[:1], packet[1:]
         handler = {
             "?": lambda: f"S{SIGTRAP:02x}",
@@ -223,22 +229,25 @@ class GdbStub:
             "P": lambda: self._write_register(*body.split("=", 1)),
             "m": lambda: self._read_memory(*_addr_len(body)),
             "M": lambda: self._write_memory(body),
+            "Z": lambda: self._breakpoint_packet(body, insert=True),
+            "z": lambda: self._breakpoint_packet(body, insert=False),
             "H": lambda: "OK",
             "T": lambda: "OK",
         }.get(kind)
-        if kind in ("Z", "z") and body[:2] in ("0,", "1,"):
-            address = int(body.split(",")[1], 16)
-            return self._set_breakpoint(address) if kind == "Z" else self._clear_breakpoint(address)
-        if packet.startswith("qSupported"):
-            return SUPPORTED
-        if packet == "qAttached":
-            return "1"
         if handler is None:
             return ""
         try:
             return handler()
-        except ValueError:
+        except ValueError:              # a malformed packet: bad hex, missing field
             return "E01"
+
+    def _breakpoint_packet(self, body, insert):
+        """Z/z type,addr,kind: types 0 (software) and 1 (hardware) are the same here."""
+        btype, address, _ = body.split(",", 2)
+        if btype not in ("0", "1"):
+            return ""                   # watchpoints: not supported
+        address = int(address, 16)
+        return self._set_breakpoint(address) if insert else self._clear_breakpoint(address)
 
     def _read_registers(self):
         return "".join(_le32(self.eng.reg(name)) for name in GDB_REGS)

@@ -28,6 +28,8 @@ HC_SLAB_FREE = HC_SLAB_BASE + 4
 HC_KMALLOC_LARGE = HC_SLAB_BASE + 5
 HC_KSIZE = HC_SLAB_BASE + 6
 HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7
+HC_KMALLOC = HC_SLAB_BASE + 8          # (size, gfp): kmalloc() of any size, whole on the host
+HC_KFREE = HC_SLAB_BASE + 9            # (ptr): kfree() on the host
 NAME_MAX = 64
 
 
@@ -113,3 +115,6 @@ def register(rt, table, sl):
     table.register(HC_KMALLOC_LARGE, "kmalloc_large", guest(hc_kmalloc_large), 2)
     table.register(HC_KSIZE, "ksize", guest(sl.ksize), 1)
     table.register(HC_KMEM_CACHE_VALIDATE, "validate_slab_cache", guest(hc_validate), 1)
+    # For guests without the SDK (embedders' own code): the whole call on the host.
+    table.register(HC_KMALLOC, "kmalloc", guest(hc_kmalloc_large), 2)
+    table.register(HC_KFREE, "kfree", guest(lambda x: sl.kfree(x, caller=caller)), 1)

@@ -118,8 +118,12 @@ static __always_inline unsigned int oo_order(unsigned int oo)
 	return oo >> 16;
 }
 
-/* kmalloc_caches[NR_KMALLOC_TYPES][KMALLOC_SHIFT_HIGH + 1], from the boot information */
-#define kmalloc_caches							\
+/*
+ * kmalloc_caches[NR_KMALLOC_TYPES][KMALLOC_SHIFT_HIGH + 1], from the boot
+ * information.  A function-like macro, so that the bootinfo field of the
+ * same name (struct mmemu_bootinfo.kmalloc_caches) is not rewritten.
+ */
+#define kmalloc_caches_table()						\
 	((struct kmem_cache *(*)[KMALLOC_SHIFT_HIGH + 1])		\
 	 ((const volatile u32 *)(HC_MAILBOX_VIRT + BOOTINFO_OFFSET))[BOOTINFO_KMALLOC_CACHES])
 
