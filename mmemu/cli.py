@@ -115,7 +115,7 @@ def _dispatch(args):
         return 0
     if args.cmd == "memmap":
         from mmemu.views import memmap
-        memmap.write_memmap(m, args.output, None, args.span)
+        memmap.write_memmap(m, args.output, None, args.span or "ram")
         return 0
     text = proc_text(m, args.cmd)
     if text is None:

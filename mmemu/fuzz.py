@@ -59,6 +59,7 @@ W_FLAGS, W_NEXT, W_MAPCOUNT, W_REFCOUNT = 0, 1, 6, 7
 PG_reserved, PG_slab, PG_head = 12, 9, 16
 PAGE_TYPE_BASE = 0xF0000000
 STOPPING_CALLS = {"exit", "BUG"}
+ZERO_SIZE_PTR = 16
 
 
 # -- records ---------------------------------------------------------------------
@@ -86,13 +87,13 @@ class Failure:
     step: int
     detail: str
     seed: int = None
-    config: str = None
+    config: object = None      # the MachineConfig
     trail: list = field(default_factory=list)    # the last calls, as text
     calls: list = None                           # raw Calls since boot (host driver)
 
     def __str__(self):
         trail = "\n    ".join(self.trail[-12:])
-        return (f"{self.kind} at step {self.step} (seed {self.seed}, {self.config}): "
+        return (f"{self.kind} at step {self.step} (seed {self.seed}, {_config_name(self.config)}): "
                 f"{self.detail}\n  last calls:\n    {trail}")
 
 
@@ -459,7 +460,7 @@ class _PageCalls:
             v = self.pick("vmalloc", "vmap", "ioremap")
             if v is not None:
                 return self._call("free_pages", v.handle, r.choice((0, 1, 3)), post=self.adapt(v, "cross"))
-        if x < 0.8:
+        if x < 0.8 and self.debug_vm:
             s = self.pick("slab")
             if s is not None:       # a slab page: Bad page state, not freed
                 return self._call("free_pages", s.handle & ~(PAGE_SIZE - 1), 0, post=self.adapt(s, "cross"))
@@ -943,7 +944,7 @@ class _SlabCalls:
         if x < 0.1 and big is not None:
             return self._call("__slab_free", 0, big.handle, post=self._freed(big))
         if x < 0.6 and o:
-            s = 0 if r.random() < 0.5 else o.cache
+            s = 0 if r.random() < 0.5 or not o.cache else o.cache
             return self._call("__slab_free", s, o.handle, post=self._slab_freed(o))
         last = self.last_slab_free
         if x < 0.7 and last is not None and last[1] == self.result.calls:
@@ -974,13 +975,18 @@ class _SlabCalls:
         gfp = self.gfp()
 
         def post(ret):
+            if size == 0:
+                return None if ret in (0, ZERO_SIZE_PTR) else f"kmalloc(0) = 0x{ret:08x}"
             if ret == 0:
                 return None
             if size > 1 << 22:
                 return f"kmalloc_large({size:#x}) succeeded"
+            if not PAGE_OFFSET <= ret < PAGE_OFFSET + (self.m.layout.max_low_pfn << PAGE_SHIFT):
+                return f"kmalloc({size:#x}) = 0x{ret:08x}, not lowmem"
             pfn = (ret - PAGE_OFFSET) >> PAGE_SHIFT
-            o = self._new_obj("large", ret, size=size, pfn=pfn,
-                              extents=self.extents(ret - PAGE_OFFSET, max(size, 1)))
+            kind = "large" if size > 8192 else "slab"
+            o = self._new_obj(kind, ret, size=size, pfn=pfn if kind == "large" else -1,
+                              extents=self.extents(ret - PAGE_OFFSET, size))
             self.patterns.write(o)
             return None
         return self._call("kmalloc_large", size, gfp, post=post)
@@ -1005,8 +1011,9 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
     """
 
     def __init__(self, config="pc-16m", seed=0, check_every=500, reboot_every=20000,
-                 chunk=2000, percpu=False, slab=True, log_calls=True):
-        self.config, self.seed = config, seed
+                 chunk=2000, percpu=False, slab=True, log_calls=True, debug_vm=True):
+        self.config = machine_config(config, debug_vm=debug_vm)
+        self.seed, self.debug_vm = seed, self.config.debug_vm
         self.check_every, self.reboot_every, self.chunk = check_every, reboot_every, chunk
         self.percpu, self.slab, self.log_calls = percpu, slab, log_calls
         self.rng = random.Random(seed)
@@ -1054,6 +1061,8 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         while self.result.calls < self.target and not self.result.failures:
             if deadline is not None and time.monotonic() > deadline:
                 break
+            if self._script is not None and not self._script and self.m is not None:
+                break
             if self.m is None or self.step_on_machine >= self.reboot_every:
                 self._boot()
             self._one_run()
@@ -1099,7 +1108,10 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         if self.deadline is not None and self.result.calls % 256 == 0 \
                 and time.monotonic() > self.deadline:
             return -1
-        call = self._script.pop(0) if self._script is not None else self._generate()
+        if self._script is not None:
+            call = self._script.pop(0) if self._script else None
+        else:
+            call = self._generate()
         if call is None:
             return -1
         for phys, data in call.pokes:
@@ -1138,7 +1150,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
 
     def _fail(self, kind, detail):
         self.result.failures.append(Failure(
-            kind, self.result.calls, detail, self.seed, _config_name(self.config),
+            kind, self.result.calls, detail, self.seed, self.config,
             list(self.trail), list(self.since_boot) if self.log_calls else None))
         return True
 
@@ -1277,8 +1289,14 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         flags, ref, mapc = self.u32[w + W_FLAGS], _s32(self.u32[w + W_REFCOUNT]), self.u32[w + W_MAPCOUNT]
         if ref <= 0:
             return True
-        caught = flags & ((1 << PG_reserved) | (1 << PG_slab)) or (mapc & PAGE_TYPE_BASE == PAGE_TYPE_BASE and mapc != U32)
-        return bool(caught) and not any(o.pfn == pfn for o in self.objs)
+        if ref > 1 or any(o.pfn == pfn for o in self.objs):
+            return False            # dropping someone's reference is silent in Linux too
+        if flags & (1 << PG_reserved):
+            return True             # reserved at boot: refused even without CONFIG_DEBUG_VM
+        typed = mapc & PAGE_TYPE_BASE == PAGE_TYPE_BASE and mapc != U32
+        # Without CONFIG_DEBUG_VM 6.1 checks an order-0 page's flags only when
+        # the per-cpu list drains: a slab or page-table page is freed under its user.
+        return self.debug_vm and bool(flags & (1 << PG_slab) or typed)
 
 
 def _s32(v):
@@ -1294,5 +1312,70 @@ def _is_slab(name):
                     "__slab_free", "kmalloc_large", "ksize", "validate_slab_cache")
 
 
+def machine_config(config, **changes):
+    """A MachineConfig from a name, path or MachineConfig, with fields changed
+    (a change of None leaves the field as it is)."""
+    import dataclasses
+    from mmemu.config import MachineConfig, load_config
+    cfg = config if isinstance(config, MachineConfig) else load_config(config)
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
 def _config_name(config):
     return config if isinstance(config, str) else getattr(config, "name", str(config))
+
+
+# -- reproducing a failure ------------------------------------------------------------
+
+def replay(config, calls, check_every=10**9, debug_vm=None):
+    """Issue calls (raw Calls, as Failure.calls holds them) on a fresh machine.
+
+    Returns the first Failure (a final machine.check() included), or None.
+    """
+    f = HostFuzzer(config, seed=None, check_every=check_every, log_calls=False, debug_vm=debug_vm)
+    f._script = [Call(c.nr, c.args, c.name, c.pokes) for c in calls]
+    f.run(len(calls) + 1)
+    if not f.result.failures and f.m is not None:
+        problem = f.watch.full()
+        if problem:
+            f._fail("check", problem)
+    return f.result.failures[0] if f.result.failures else None
+
+
+def minimize(config, calls, kind, deadline=None, log=None):
+    """Shrink calls to a short list that still fails with kind (ddmin over complements).
+
+    deadline: a time.monotonic() after which the smallest list so far is returned.
+    """
+    def fails(seq):
+        got = replay(config, seq)
+        return got is not None and got.kind == kind
+
+    calls = list(calls)
+    n = 2
+    while len(calls) >= 2:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        chunk = -(-len(calls) // n)
+        for i in range(n):
+            candidate = calls[:i * chunk] + calls[(i + 1) * chunk:]
+            if candidate and fails(candidate):
+                calls, n = candidate, max(n - 1, 2)
+                if log:
+                    log(f"minimize: {len(calls)} calls")
+                break
+        else:
+            if n >= len(calls):
+                break
+            n = min(2 * n, len(calls))
+    return calls
+
+
+def format_calls(calls):
+    """Calls as a numbered list, with the scratch strings they poke."""
+    lines = []
+    for i, c in enumerate(calls, 1):
+        extra = "".join(f"  [poke 0x{p:x}: {bytes(d[:48])!r}]" for p, d in c.pokes)
+        lines.append(f"{i:4d}  {c}{extra}")
+    return "\n".join(lines)

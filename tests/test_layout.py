@@ -98,3 +98,24 @@ def test_two_nodes_each_have_their_own_zones():
     assert lay.zone(1, L.ZONE_NORMAL).start_pfn == 512 * MiB >> 12
     assert lay.zone(1, L.ZONE_NORMAL).end_pfn == 0x36BFE
     assert lay.zone(1, L.ZONE_HIGHMEM).end_pfn == (1 * GiB - 0x20000) >> 12
+
+
+@pytest.mark.parametrize("name", __import__("mmemu.config", fromlist=["x"]).list_configs())
+def test_every_shipped_config_follows_the_6_1_arithmetic(name):
+    from mmemu.config import load_config
+    cfg = load_config(name)
+    lay = L.compute_layout(cfg)
+    assert lay.maxmem == L.VMALLOC_END - L.PAGE_OFFSET - cfg.vmalloc
+    assert lay.max_low_pfn <= lay.maxmem >> L.PAGE_SHIFT
+    assert lay.high_memory == L.PAGE_OFFSET + (lay.max_low_pfn << L.PAGE_SHIFT)
+    assert lay.vmalloc_start == lay.high_memory + L.VMALLOC_OFFSET
+    assert lay.vmalloc_end == 0xFEBFE000 and lay.pkmap_base == 0xFEC00000
+    present = sum(e - s for _, s, e in lay.memory)
+    assert sum(z.present_pages for z in lay.zones) == present
+    for nid in {n for n, _, _ in lay.memory}:
+        spans = [z for z in lay.node_zones(nid) if z.spanned_pages]
+        for a, b in zip(spans, spans[1:]):
+            assert a.end_pfn <= b.start_pfn          # zones of a node do not overlap
+        for z in spans:
+            limit = [lay.dma_pfn, lay.max_low_pfn, lay.max_pfn, lay.max_pfn][z.zid]
+            assert z.end_pfn <= limit

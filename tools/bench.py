@@ -223,6 +223,88 @@ def bench_metadata():
     return current / frames, f"{current / 1024:.0f} KiB of Python objects for {frames} frames"
 
 
+@figure("host kmalloc(64)+kfree pair / empty Python call")
+def bench_host_kmalloc():
+    from mmemu.mm.gfp import GFP_KERNEL
+    sl = machine().slab
+    n = 20_000
+
+    def pairs():
+        for _ in range(n):
+            sl.kfree(sl.kmalloc(64, GFP_KERNEL))
+
+    def empties():
+        for _ in range(n):
+            _empty()
+    pairs()
+    t_pair, t_empty = median_time(pairs), median_time(empties)
+    return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
+
+
+def _guest_pair_vs_empty(kind, n):
+    empty = guest_loop_cost("empty", 50_000)
+    pair = guest_loop_cost(kind, n)
+    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+
+
+@figure("guest vmalloc(64 KiB)+vfree pair / empty hypercall")
+def bench_guest_vmalloc():
+    return _guest_pair_vs_empty("vmalloc", 5_000)
+
+
+@figure("guest ioremap+iounmap pair / empty hypercall")
+def bench_guest_ioremap():
+    return _guest_pair_vs_empty("ioremap", 10_000)
+
+
+@figure("guest kmap+kunmap (HighMem page) pair / empty hypercall")
+def bench_guest_kmap():
+    return _guest_pair_vs_empty("kmap", 20_000)
+
+
+@figure("guest kmap_atomic+kunmap_atomic (HighMem) pair / empty hypercall")
+def bench_guest_kmap_atomic():
+    return _guest_pair_vs_empty("kmap_atomic", 20_000)
+
+
+@figure("MMIO read through ioremap (paging) / plain Unicorn MMIO (paging off)")
+def bench_mmio():
+    n = 100_000
+    ours = guest_loop_cost("mmio", n)
+    # the same 32-bit read loop on a bare Unicorn, paging off, one MMIO page
+    code = loop_code(n, b"\xa1" + (0xFE001000).to_bytes(4, "little"))
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    uc.mem_map(0, 2 << 20, UC_PROT_ALL)
+    uc.mmio_map(0xFE001000, 0x1000, lambda uc_, off, size, ud: 0, None,
+                lambda uc_, off, size, val, ud: None, None)
+    uc.mem_write(CODE_PHYS, code)
+    bare = median_time(lambda: uc.emu_start(CODE_PHYS, CODE_PHYS + len(code))) / n
+    return ours / bare, f"ioremap {ours * 1e6:.2f} us, bare MMIO {bare * 1e6:.2f} us per read"
+
+
+@figure("ptdump of the whole kernel half on pc-4g (s)", target=0.5, unit="s")
+def bench_ptdump():
+    from mmemu.views.ptdump import ptdump_text
+    m = machine("pc-4g")
+    ptdump_text(m)
+    return median_time(lambda: ptdump_text(m)), ""
+
+
+@figure("snapshot of pc-1g after a workload (s)", unit="s")
+def bench_snapshot():
+    import tempfile
+    from mmemu.machine import Machine
+    from mmemu.views.snapshot import write_snapshot
+    m = Machine("pc-1g", echo=False)
+    r = m.run(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guest",
+                           "examples", "page_tour.c"))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "core")
+        t = median_time(lambda: write_snapshot(m, path), rounds=3)
+        size = os.stat(path).st_blocks * 512
+    return t, f"{size >> 20} MiB on disk, guest status {r.status}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
