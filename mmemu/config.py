@@ -23,8 +23,8 @@ taken as memparse() takes them, KiB-based)::
     vmalloc: 128M                # vmalloc=: the vmalloc area's size
     direct_map: 4M               # 4M (PSE where Linux uses it) or 4K
     min_free_kbytes: 2830        # the sysctl (kB)
-    kernelcore: 50%              # kernelcore= / movablecore= (size or percent),
-    movablecore: 64M             #   at most one of the two
+    kernelcore: 50%              # kernelcore= / movablecore= (size or percent):
+    movablecore: 64M             #   ZONE_MOVABLE from the top of the highest zone
     kernel_image: 4M             # guest image reservation at physical 1 MiB
     devices:                     # extra keys go to DeviceConfig.options
       - {name: uart0, model: uart16550, base: 0xfe000000, size: 4K}
@@ -134,6 +134,7 @@ DEFAULT_VMALLOC_RESERVE = 128 * MiB    # __VMALLOC_RESERVE without vmalloc=
 VMALLOC_OFFSET = 8 * MiB               # the guard hole parse_vmalloc() adds
 MIN_VMALLOC = 16 * MiB                 # smallest vmalloc area a config may ask for
 MIN_LOWMEM = 64 * MiB                  # find_low_pfn_range()'s floor for lowmem
+MAX_ORDER_NR_PAGES = 1024              # ZONE_MOVABLE starts on a 4 MiB block
 QEMU_PC_MAX_BELOW_4G = 0xE0000000      # QEMU pc splits RAM at and above 3.5 GiB
 QEMU_PC_TOP_RESERVED = 128 * KiB       # the BIOS keeps the last 128 KiB of RAM
 PAE_MESSAGE = "RAM above 4 GiB needs PAE, which mmemu does not model"
@@ -349,7 +350,7 @@ def check_layout(cfg):
     _check_below_lowmem(cfg, "kernel_image", "the guest image's end",
                         MiB + cfg.kernel_image, lowmem_end)
     _check_min_free_kbytes(cfg, layout)
-    _check_movablecore(cfg, layout)
+    _check_core_options(cfg, layout)
     return layout
 
 
@@ -407,22 +408,88 @@ def _check_min_free_kbytes(cfg, layout):
                           f"not less than the {lowmem_kb} kB of lowmem")
 
 
-def _check_movablecore(cfg, layout):
-    """movablecore= can only take pages from the highest populated zone.
+def core_option_pages(value, totalpages):
+    """A kernelcore=/movablecore= value in pages: a size, or a percent of totalpages.
 
-    Models mm/page_alloc.c:find_zone_movable_pfns_for_nodes(), which carves
-    ZONE_MOVABLE out of movable_zone, the highest zone with pages.
+    Models the conversions of mm/page_alloc.c: cmdline_parse_core() (a size
+    >> PAGE_SHIFT) and find_zone_movable_pfns_for_nodes() (a percent of
+    early_calculate_totalpages(), rounded down).  None gives 0.
     """
-    if cfg.movablecore is None:
+    if value is None:
+        return 0
+    nbytes, percent = cmdline_parse_core(value)
+    if percent is not None:
+        return totalpages * 100 * percent // 10000
+    return nbytes // PAGE_SIZE_4K
+
+
+def movablecore_rounded(movable_pages, totalpages):
+    """required_movablecore as Linux uses it: whole MAX_ORDER blocks (1024 pages), at most all RAM."""
+    return min(totalpages, -(-movable_pages // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
+
+
+def _check_core_options(cfg, layout):
+    """kernelcore=/movablecore= must ask for a ZONE_MOVABLE the highest zone can hold.
+
+    Models what mm/page_alloc.c:find_zone_movable_pfns_for_nodes() would
+    silently do with them: ZONE_MOVABLE is carved out of movable_zone, the
+    highest populated zone, so a request for more is cut short; a kernelcore
+    of all RAM or more gives no ZONE_MOVABLE; with both options, kernelcore
+    wins when the two do not fit together.  mmemu refuses each of these.
+    """
+    if cfg.kernelcore is None and cfg.movablecore is None:
         return
+    from mmemu.layout import ZONE_NAMES
     zid = max(z.zid for z in layout.zones if z.present_pages)
-    zone_pages = sum(z.present_pages for z in layout.zones if z.zid == zid)
-    total_pages = sum(z.present_pages for z in layout.zones)
-    nbytes, percent = cmdline_parse_core(cfg.movablecore)
-    pages = total_pages * percent // 100 if percent is not None else nbytes // PAGE_SIZE_4K
+    zone = (ZONE_NAMES[zid], sum(z.present_pages for z in layout.zones if z.zid == zid))
+    total = sum(z.present_pages for z in layout.zones)
+    if cfg.kernelcore is not None and cfg.movablecore is not None:
+        _check_core_options_agree(cfg, total)
+    if cfg.movablecore is not None:
+        _check_movablecore(cfg, zone, total)
+    else:
+        _check_kernelcore(cfg, zone, total)
+
+
+def _check_core_options_agree(cfg, total):
+    """Both given: Linux takes max(kernelcore, RAM - movablecore); they must not overlap."""
+    kernel = core_option_pages(cfg.kernelcore, total)
+    movable = movablecore_rounded(core_option_pages(cfg.movablecore, total), total)
+    if kernel + movable > total:
+        raise ConfigError(cfg.path, "kernelcore", f"kernelcore and movablecore are both given "
+                          f"and disagree: kernelcore {cfg.kernelcore} ({kernel} pages) plus "
+                          f"movablecore {cfg.movablecore} ({movable} pages in whole 4 MiB "
+                          f"blocks) is more than the {total} pages of RAM, so Linux would keep "
+                          f"kernelcore and shrink ZONE_MOVABLE to {max(total - kernel, 0)} "
+                          f"pages; give only one, or a kernelcore of at most "
+                          f"{total - movable} pages")
+
+
+def _check_movablecore(cfg, zone, total):
+    """movablecore= can only take pages from the highest populated zone."""
+    name, zone_pages = zone
+    pages = core_option_pages(cfg.movablecore, total)
     if pages > zone_pages:
-        from mmemu.layout import ZONE_NAMES
-        name = ZONE_NAMES[zid]
         raise ConfigError(cfg.path, "movablecore", f"movablecore {cfg.movablecore} "
                           f"({pages} pages) is more than the highest populated zone, "
                           f"{name}, holds ({zone_pages} pages)")
+
+
+def _check_kernelcore(cfg, zone, total):
+    """kernelcore= must leave some RAM, and no more than the highest zone, to ZONE_MOVABLE.
+
+    The pages of the zones below the highest one are kernel memory whatever
+    kernelcore says (find_zone_movable_pfns_for_nodes() counts them first).
+    """
+    name, zone_pages = zone
+    pages = core_option_pages(cfg.kernelcore, total)
+    if pages >= total:
+        raise ConfigError(cfg.path, "kernelcore", f"kernelcore {cfg.kernelcore} ({pages} "
+                          f"pages) is not less than the {total} pages of RAM, so there would "
+                          f"be no ZONE_MOVABLE (leave it out for none)")
+    if total - pages > zone_pages:
+        raise ConfigError(cfg.path, "kernelcore", f"kernelcore {cfg.kernelcore} ({pages} "
+                          f"pages) leaves {total - pages} pages to ZONE_MOVABLE, more than "
+                          f"the highest populated zone, {name}, holds ({zone_pages} pages); "
+                          f"the {total - zone_pages} pages below {name} are kernel memory "
+                          f"anyway, so kernelcore must be at least that")

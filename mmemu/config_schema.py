@@ -445,11 +445,12 @@ def _parse_direct_map(r, value):
 
 
 def _parse_core_options(r, data):
-    """kernelcore= or movablecore=: a size or a percent, stored normalized ("64M", "50%")."""
+    """kernelcore= and movablecore=: a size or a percent, stored normalized ("64M", "50%").
+
+    Whether the two agree when both are given, and whether ZONE_MOVABLE fits
+    in the highest zone, needs the zones: config.check_layout() decides.
+    """
     given = [k for k in ("kernelcore", "movablecore") if k in data]
-    if len(given) == 2:
-        raise r.error("kernelcore", "kernelcore and movablecore are both given; "
-                      "give only one to size ZONE_MOVABLE")
     out = {"kernelcore": None, "movablecore": None}
     for key in given:
         try:

@@ -15,13 +15,7 @@
 
 static struct page *high[DEPTH];
 
-#define CHECK(n, cond)							\
-	do {								\
-		if (!(cond)) {						\
-			pr_err("check %d failed: %s\n", (n), #cond);	\
-			return (n);					\
-		}							\
-	} while (0)
+#include <mmemu/check.h>
 
 int main(void)
 {

@@ -12,13 +12,7 @@
 #include <mmemu.h>
 #include <mmemu/highmem.h>
 
-#define CHECK(n, cond)							\
-	do {								\
-		if (!(cond)) {						\
-			pr_err("check %d failed: %s\n", (n), #cond);	\
-			return (n);					\
-		}							\
-	} while (0)
+#include <mmemu/check.h>
 
 int main(void)
 {

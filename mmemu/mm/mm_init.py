@@ -14,8 +14,8 @@ order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
 """
 import struct
 
-from mmemu.config import cmdline_parse_core
-from mmemu.layout import MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, pfn_down, pfn_up
+from mmemu.config import core_option_pages, movablecore_rounded
+from mmemu.layout import MAX_NR_ZONES, ZONE_HIGHMEM, ZONE_MOVABLE, pfn_down, pfn_up
 from mmemu.mm import pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.gfp import build_all_zonelists
@@ -60,49 +60,70 @@ def _fill_pages(mm, start, end, template):
 
 # -- ZONE_MOVABLE ------------------------------------------------------------------
 
-def _core_pages(spec, totalpages):
-    """kernelcore=/movablecore= as pages: a size or a percentage of all pages."""
-    if spec is None:
-        return 0
-    nbytes, percent = cmdline_parse_core(spec)
-    if percent is not None:
-        return totalpages * 100 * percent // 10000
-    return nbytes >> PAGE_SHIFT
+def arch_zone_pfn_limits(layout):
+    """free_area_init()'s arch_zone_lowest/highest_possible_pfn: [(low, high)] per zone.
+
+    Each zone below ZONE_MOVABLE starts where the one before it ended (the
+    first at the lowest RAM pfn) and ends at its max_zone_pfn: DMA at
+    min(MAX_DMA_PFN, max_low_pfn), Normal at max_low_pfn, HighMem at max_pfn.
+    ZONE_MOVABLE has (0, 0): it only ever takes pages from another zone.
+    """
+    start = min(s for _, s, _ in layout.memory)
+    limits = []
+    for max_zone_pfn in (min(layout.dma_pfn, layout.max_low_pfn), layout.max_low_pfn,
+                         layout.max_pfn):
+        end = max(max_zone_pfn, start)
+        limits.append((start, end))
+        start = end
+    limits.append((0, 0))
+    return limits
+
+
+def find_usable_zone_for_movable(limits):
+    """find_usable_zone_for_movable(): the highest zone below ZONE_MOVABLE with a range."""
+    return max(zid for zid, (low, high) in enumerate(limits[:ZONE_MOVABLE]) if high > low)
 
 
 def find_zone_movable_pfns_for_nodes(cfg, layout, movable_zone):
     """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node.
 
-    Models mm/page_alloc.c's function for kernelcore= and movablecore=
-    (sizes or percentages): kernelcore is spread evenly over the nodes, each
-    node's share counted from the bottom, what lies above it in
-    movable_zone becomes ZONE_MOVABLE, the start rounded up to a MAX_ORDER
-    block.  Returns {nid: start_pfn} for nodes that get one.
+    Models mm/page_alloc.c's function (6.1) for kernelcore= and movablecore=
+    (sizes or percentages; differs: no movable_node, no kernelcore=mirror).
+    movablecore=M becomes kernelcore = RAM - M (M in whole MAX_ORDER blocks;
+    with both options the larger kernelcore wins); kernelcore is spread
+    evenly over the nodes, each node's share taken from its lowest pages
+    (the pages below movable_zone count first), and what lies above the
+    share becomes ZONE_MOVABLE, its start rounded up to a MAX_ORDER block.
+    Returns {nid: zone_movable_pfn} for the nodes that get one (empty for
+    no ZONE_MOVABLE).
     """
     ranges = layout.memory
-    totalpages = sum(e - s for _, s, e in ranges)
-    kernelcore = _core_pages(cfg.kernelcore, totalpages)
-    movablecore = _core_pages(cfg.movablecore, totalpages)
+    totalpages = sum(e - s for _, s, e in ranges)       # early_calculate_totalpages()
+    kernelcore = core_option_pages(cfg.kernelcore, totalpages)
+    movablecore = core_option_pages(cfg.movablecore, totalpages)
     if movablecore:
-        movablecore = min(totalpages, -(-movablecore // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
-        kernelcore = max(kernelcore, totalpages - movablecore)
+        kernelcore = max(kernelcore, totalpages - movablecore_rounded(movablecore, totalpages))
     if not kernelcore or kernelcore >= totalpages:
         return {}
-    usable_startpfn = min(z.start_pfn for z in layout.zones
-                          if z.zid == movable_zone and z.present_pages)
+    usable_startpfn = arch_zone_pfn_limits(layout)[movable_zone][0]
     nids = sorted({n for n, _, _ in ranges})
-    zmp = dict.fromkeys(nids, 0)
-    _spread_kernelcore(ranges, nids, zmp, kernelcore, usable_startpfn)
+    zone_movable_pfn = dict.fromkeys(nids, 0)
+    _spread_kernelcore(ranges, nids, zone_movable_pfn, kernelcore, usable_startpfn)
     out = {}
-    for nid in nids:
-        start = -(-zmp[nid] // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+    for nid in nids:                                    # out2: align, drop if past the node
+        start = -(-zone_movable_pfn[nid] // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
         if start < max(e for n, _, e in ranges if n == nid):
             out[nid] = start
     return out
 
 
 def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
-    """The restart loop of find_zone_movable_pfns_for_nodes(): kernelcore per node."""
+    """The restart loop of find_zone_movable_pfns_for_nodes(): kernelcore per node.
+
+    zmp ({nid: pfn}) ends holding, per node, the first pfn above its share
+    of kernelcore.  A pass that leaves kernelcore unplaced (a node ran out
+    of pages) is repeated with one node fewer in the division.
+    """
     usable_nodes = len(nids)
     while True:
         node_share = required // usable_nodes
@@ -116,12 +137,12 @@ def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
                 start = max(start, zmp[nid])
                 if start >= end:
                     continue
-                if start < usable_startpfn:
+                if start < usable_startpfn:             # only usable for kernelcore
                     kernel_pages = min(end, usable_startpfn) - start
                     remaining -= min(kernel_pages, remaining)
                     required -= min(kernel_pages, required)
                     if end <= usable_startpfn:
-                        zmp[nid] = end
+                        zmp[nid] = end                  # never accounted twice
                         continue
                     start = usable_startpfn
                 size = min(end - start, remaining)
@@ -135,21 +156,33 @@ def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
             return
 
 
+def adjust_zone_range_for_zone_movable(zid, zone_movable_pfn, node_end_pfn, movable_end,
+                                       start, end):
+    """adjust_zone_range_for_zone_movable(): one zone's (start, end) on a node with ZONE_MOVABLE.
+
+    ZONE_MOVABLE runs from zone_movable_pfn to the node's end (at most the
+    end of movable_zone); a zone that ZONE_MOVABLE starts inside ends there;
+    a zone wholly above it is left empty.
+    """
+    if zid == ZONE_MOVABLE:
+        return zone_movable_pfn, min(node_end_pfn, movable_end)
+    if start < zone_movable_pfn < end:
+        return start, zone_movable_pfn
+    if start >= zone_movable_pfn:
+        return end, end
+    return start, end
+
+
 def _zone_spans(layout, movable, movable_zone):
-    """Each (nid, zid): (start_pfn, end_pfn) after adjust_zone_range_for_zone_movable()."""
+    """Each (nid, zid): (start_pfn, end_pfn), as zone_spanned_pages_in_node() gives them."""
     spans = {}
-    arch_end = max((z.end_pfn for z in layout.zones if z.zid == movable_zone), default=0)
+    movable_end = arch_zone_pfn_limits(layout)[movable_zone][1]
     for z in layout.zones:
         start, end = z.start_pfn, z.end_pfn
-        zmp = movable.get(z.nid)
-        if zmp:
+        if movable.get(z.nid):
             node_end = max(e for n, _, e in layout.memory if n == z.nid)
-            if z.zid == ZONE_MOVABLE:
-                start, end = zmp, min(node_end, arch_end)
-            elif start < zmp < end:
-                end = zmp
-            elif start >= zmp:
-                start = end
+            start, end = adjust_zone_range_for_zone_movable(
+                z.zid, movable[z.nid], node_end, movable_end, start, end)
         if end <= start:
             start = end = 0
         spans[(z.nid, z.zid)] = (start, end)
@@ -220,8 +253,7 @@ def free_area_init(cfg, layout, physmem, memmap, log):
     zonelists (build_all_zonelists(), which the kernel runs just after).
     """
     mm = MmState(cfg, layout, physmem, memmap, log)
-    populated = [z.zid for z in layout.zones if z.zid != ZONE_MOVABLE and z.present_pages]
-    mm.movable_zone = max(populated) if populated else 0     # find_usable_zone_for_movable()
+    mm.movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
     mm.movable_is_highmem = mm.movable_zone == ZONE_HIGHMEM
     if any(z.zid == ZONE_MOVABLE and z.present_pages for z in layout.zones):
         movable = {z.nid: z.start_pfn for z in layout.zones

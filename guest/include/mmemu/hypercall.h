@@ -125,73 +125,41 @@ static __always_inline unsigned long hypercall1(unsigned int nr, unsigned long a
 	return __hypercall(nr);
 }
 
-static __always_inline unsigned long hypercall2(unsigned int nr, unsigned long a0,
-						unsigned long a1)
+/* Each one stores its last argument and hands the rest to the one below. */
+static __always_inline unsigned long hypercall2(unsigned int nr, unsigned long a0, unsigned long a1)
 {
-	HC_MAILBOX[0] = a0;
 	HC_MAILBOX[1] = a1;
-	return __hypercall(nr);
+	return hypercall1(nr, a0);
 }
 
-static __always_inline unsigned long hypercall3(unsigned int nr, unsigned long a0,
-						unsigned long a1, unsigned long a2)
+static __always_inline unsigned long hypercall3(unsigned int nr, unsigned long a0, unsigned long a1, unsigned long a2)
 {
-	HC_MAILBOX[0] = a0;
-	HC_MAILBOX[1] = a1;
 	HC_MAILBOX[2] = a2;
-	return __hypercall(nr);
+	return hypercall2(nr, a0, a1);
 }
 
-static __always_inline unsigned long hypercall4(unsigned int nr, unsigned long a0,
-						unsigned long a1, unsigned long a2,
-						unsigned long a3)
+static __always_inline unsigned long hypercall4(unsigned int nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3)
 {
-	HC_MAILBOX[0] = a0;
-	HC_MAILBOX[1] = a1;
-	HC_MAILBOX[2] = a2;
 	HC_MAILBOX[3] = a3;
-	return __hypercall(nr);
+	return hypercall3(nr, a0, a1, a2);
 }
 
-static __always_inline unsigned long hypercall5(unsigned int nr, unsigned long a0,
-						unsigned long a1, unsigned long a2,
-						unsigned long a3, unsigned long a4)
+static __always_inline unsigned long hypercall5(unsigned int nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4)
 {
-	HC_MAILBOX[0] = a0;
-	HC_MAILBOX[1] = a1;
-	HC_MAILBOX[2] = a2;
-	HC_MAILBOX[3] = a3;
 	HC_MAILBOX[4] = a4;
-	return __hypercall(nr);
+	return hypercall4(nr, a0, a1, a2, a3);
 }
 
-static __always_inline unsigned long hypercall6(unsigned int nr, unsigned long a0,
-						unsigned long a1, unsigned long a2,
-						unsigned long a3, unsigned long a4,
-						unsigned long a5)
+static __always_inline unsigned long hypercall6(unsigned int nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
 {
-	HC_MAILBOX[0] = a0;
-	HC_MAILBOX[1] = a1;
-	HC_MAILBOX[2] = a2;
-	HC_MAILBOX[3] = a3;
-	HC_MAILBOX[4] = a4;
 	HC_MAILBOX[5] = a5;
-	return __hypercall(nr);
+	return hypercall5(nr, a0, a1, a2, a3, a4);
 }
 
-static __always_inline unsigned long hypercall7(unsigned int nr, unsigned long a0,
-						unsigned long a1, unsigned long a2,
-						unsigned long a3, unsigned long a4,
-						unsigned long a5, unsigned long a6)
+static __always_inline unsigned long hypercall7(unsigned int nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6)
 {
-	HC_MAILBOX[0] = a0;
-	HC_MAILBOX[1] = a1;
-	HC_MAILBOX[2] = a2;
-	HC_MAILBOX[3] = a3;
-	HC_MAILBOX[4] = a4;
-	HC_MAILBOX[5] = a5;
 	HC_MAILBOX[6] = a6;
-	return __hypercall(nr);
+	return hypercall6(nr, a0, a1, a2, a3, a4, a5);
 }
 
 /* The second result of the last hypercall that gives one. */
