@@ -424,7 +424,7 @@ def core_option_pages(value, totalpages):
 
 
 def movablecore_rounded(movable_pages, totalpages):
-    """required_movablecore as Linux uses it: whole MAX_ORDER blocks (1024 pages), at most all RAM."""
+    """required_movablecore as Linux uses it: whole MAX_ORDER blocks, at most all of RAM."""
     return min(totalpages, -(-movable_pages // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
 
 

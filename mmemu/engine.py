@@ -60,6 +60,10 @@ _uclib.uc_vmem_translate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_
                                      ctypes.POINTER(ctypes.c_uint64)]
 _uclib.uc_vmem_translate.restype = ctypes.c_int
 
+# uc_cb_insn_in_t: uint32_t (uc_engine *uc, uint32_t port, int size, void *user_data)
+_IN_HOOK_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
+                                  ctypes.c_int, ctypes.c_void_p)
+
 
 class EngineError(MmemuError):
     """Unicorn refused something mmemu asked of it."""
@@ -142,6 +146,7 @@ class Engine:
         self.owns_uc = uc is None
         self.uc = uc if uc is not None else Uc(UC_ARCH_X86, UC_MODE_32)
         self._hooks = []
+        self._raw_hooks = []             # (handle, ctypes callback) registered past the binding
         self._old_exc_off, self._err_off = probe_cpu_state_offsets()
         self._handle = self.uc._uch
 
@@ -231,8 +236,37 @@ class Engine:
         self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
 
     def hook_in_raw(self, cb):
-        """The binding-level IN hook (uc, port, size, user_data): the fast path."""
-        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
+        """The IN hook of the fast path: cb(handle, port, size, user_data) -> EAX.
+
+        Registered with uc_hook_add() through ctypes, so that Unicorn calls cb
+        itself: the binding's hook_add() puts two Python frames and an
+        exception guard in front of every call (a third of an empty
+        hypercall's cost).  cb must not raise (an exception ctypes catches
+        is lost); to end the run with one, it calls its ``abort`` attribute,
+        which this sets when cb has one: the CPU stops and run() raises it,
+        as the binding's guard would.  A binding without the C entry point
+        gets the binding's hook (cb then receives the Uc as its first argument).
+        """
+        if hasattr(cb, "abort"):
+            cb.abort = self._abort_run
+        try:
+            fptr = _IN_HOOK_CFUNC(cb)
+            handle = ctypes.c_size_t()
+            status = _uclib.uc_hook_add(self._handle, ctypes.byref(handle), UC_HOOK_INSN, fptr,
+                                        None, ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                        ctypes.c_int(UC_X86_INS_IN))
+        except (AttributeError, TypeError, ctypes.ArgumentError):
+            status = None
+        if status != 0:          # not this binding's layout: the binding's own hook
+            self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
+            return
+        self._raw_hooks.append((handle.value, fptr))     # fptr must outlive the hook
+
+    def _abort_run(self, exc):
+        """Stop the CPU from inside a hook; emu_start() (so run()) raises exc."""
+        if getattr(self.uc, "_hook_exception", None) is None:
+            self.uc._hook_exception = exc
+        self.uc.emu_stop()
 
     def hook_exceptions(self, callback):
         """callback(trapnr, error_code) for every CPU exception.
@@ -312,6 +346,9 @@ class Engine:
             except UcError:
                 pass
         self._hooks.clear()
+        for h, _fptr in self._raw_hooks:
+            _uclib.uc_hook_del(self._handle, h)
+        self._raw_hooks.clear()
 
 
 def _merge_pages(ranges):

@@ -77,6 +77,8 @@ class Machine:
         self.checkers = [lambda: page_alloc_debug.check_page_alloc(self.mm)]
         from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
         from mmemu.runtime import hc_slab; self.slab = hc_slab.attach(self)  # noqa: E702
+        self.checkers.append(   # ZONE_MOVABLE: no vmalloc page without __GFP_MOVABLE
+            lambda: page_alloc_debug.check_vmalloc_not_movable(self.mm, self.vmalloc.areas()))
         from mmemu.runtime import hc_highmem; self.highmem = hc_highmem.highmem_init(self)  # noqa: E702
 
     def _alloc_pgtable_page(self):

@@ -217,7 +217,7 @@ def test_every_option_read(tmp_path):
         vmalloc: 64M
         direct_map: 4K
         min_free_kbytes: 1024
-        kernelcore: 50%
+        kernelcore: 80%
         kernel_image: 2M
         debug: {vm: true, slub: "FZ,kmalloc-64", panic_on_warn: true}
         pae: false
@@ -225,7 +225,7 @@ def test_every_option_read(tmp_path):
     assert (cfg.name, cfg.description, cfg.dma_limit, cfg.highmem) == \
         ("mine", "all options", 8 * MiB, 32 * MiB)
     assert (cfg.vmalloc, cfg.direct_map, cfg.min_free_kbytes) == (72 * MiB, "4K", 1024)
-    assert (cfg.kernelcore, cfg.kernel_image) == ("50%", 2 * MiB)
+    assert (cfg.kernelcore, cfg.kernel_image) == ("80%", 2 * MiB)
     assert (cfg.debug_vm, cfg.slub_debug, cfg.panic_on_warn) == (True, "FZ,kmalloc-64", True)
 
 
@@ -783,8 +783,9 @@ def test_direct_map_accepts_byte_count(tmp_path):
 
 
 def test_kernelcore_and_movablecore_both(tmp_path):
-    expect(tmp_path, PC_128M + "kernelcore: 50%\nmovablecore: 32M\n", "kernelcore",
-           "kernelcore and movablecore are both given")
+    # 90% of RAM for the kernel and 32 MiB movable do not fit in 128 MiB.
+    expect(tmp_path, PC_128M + "kernelcore: 90%\nmovablecore: 32M\n", "kernelcore",
+           "kernelcore and movablecore are both given and disagree")
 
 
 @pytest.mark.parametrize("key, value, message", [

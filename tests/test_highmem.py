@@ -193,6 +193,23 @@ def test_kmap_atomic_takes_the_next_fixmap_slot_and_disables_preemption(m):
     assert m.pgtable.translate(va) is None and m.engine.translate(va) is None
 
 
+def test_kunmap_atomic_flushes_from_the_host_and_leaves_it_to_the_guest_through_the_hypercall(m):
+    """Python callers get a flushed TLB; the hypercall only clears the PTE, and
+    the guest's kunmap_atomic() flushes the address (invlpg, highmem.h)."""
+    from mmemu.runtime.hc_highmem import HC_KUNMAP_ATOMIC
+    flushes, real = [], m.pgtable.flush_tlb
+    m.pgtable.flush_tlb = lambda: flushes.append(1) or real()
+    try:
+        m.highmem.kunmap_atomic(m.highmem.kmap_atomic(high(m)))
+        assert len(flushes) == 1
+        va = m.highmem.kmap_atomic(high(m))
+        assert m.runtime.table.calls[HC_KUNMAP_ATOMIC].fn(va) == 1
+        assert len(flushes) == 1 and m.pgtable.translate(va) is None
+        assert m.sched.kmap_local_idx == 0 and m.sched.preempt_count == 0
+    finally:
+        m.pgtable.flush_tlb = real
+
+
 def test_kmap_atomic_of_lowmem_takes_no_slot(m):
     va = m.highmem.kmap_atomic(0x1000)
     assert va == PAGE_OFFSET + 0x1000000

@@ -108,3 +108,9 @@ def test_an_oops_in_the_pkmap_area_names_the_slot(tmp_path):
     assert r.reason == "oops"
     assert "the address is in pkmap slot 1 (persistent kmap area, 0xfec01000), not mapped" \
         in r.reports[0]
+
+
+def test_a_reused_kmap_atomic_slot_never_shows_the_previous_page():
+    m, r = run("tests/highmem_slot_reuse.c")
+    assert r.reason == "exit" and r.exit_code == 0, r.console + r.log[-2000:]
+    assert r.reports == []

@@ -26,3 +26,9 @@ def test_ioremap_refusals():
     assert report.count("ioremap on RAM at 0x") == 1            # WARN_ONCE
     assert "iounmap: bad address f" in report
     assert "main+0x" in report
+
+
+def test_ioremap_use_after_iounmap_oops():
+    m, res = run("tests/ioremap_use_after_iounmap.c")
+    assert res.reason == "oops", res.log
+    assert "a use after iounmap() (allocated by main+0x" in "\n".join(res.reports)

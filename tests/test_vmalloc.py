@@ -488,6 +488,26 @@ def test_vmalloc_meminfo(machine):
     assert vmalloc_meminfo(machine)["VmallocUsed"] == 40
 
 
+# -- the TLB ---------------------------------------------------------------------------
+
+def test_vfree_flushes_from_the_host_and_leaves_it_to_the_guest_through_the_hypercall(machine):
+    """Python callers get a flushed TLB; the hypercall returns the range instead
+    (pages, start in HC_WORD_RET2), which the guest's vfree() flushes (vmalloc.h)."""
+    from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_WORD_RET2
+    from mmemu.runtime.hc_vmalloc import HC_VFREE
+    vm = machine.vmalloc
+    flushes, real = [], vm.flush_tlb
+    vm.flush_tlb = lambda: flushes.append(1) or real()
+    vm.vfree(vm.vmalloc(3 * PAGE_SIZE))
+    assert len(flushes) == 1
+    addr = vm.vmalloc(3 * PAGE_SIZE)
+    assert machine.runtime.table.calls[HC_VFREE].fn(addr) == 4      # and the guard page
+    assert machine.pm.read32(HC_MAILBOX_PHYS + 4 * HC_WORD_RET2) == addr
+    assert len(flushes) == 1 and machine.pgtable.translate(addr) is None
+    assert machine.runtime.table.calls[HC_VFREE].fn(0) == 0          # nothing to flush
+    machine.check()
+
+
 # -- the guest headers -------------------------------------------------------------------
 
 def test_guest_headers_mirror_hypercall_numbers():

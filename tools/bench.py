@@ -173,6 +173,13 @@ def bench_host_order3():
 
 
 def _host_pair(order):
+    """alloc_pages+__free_pages per pair against one empty call.
+
+    The baseline is the pair loop with its one line replaced by one call of
+    an empty function taking alloc's arguments: the same loop overhead per
+    iteration, names bound the same way.  The two loops alternate round by
+    round, so load on the machine falls on both alike.
+    """
     from mmemu.mm import page_alloc
     from mmemu.mm.gfp import GFP_KERNEL
     m = machine()
@@ -180,17 +187,24 @@ def _host_pair(order):
     alloc, free = page_alloc.alloc_pages, page_alloc._free_pages
     n = 50_000
 
+    def empty(mm, gfp, order):
+        pass
+
     def pairs():
         for _ in range(n):
             free(mm, alloc(mm, GFP_KERNEL, order), order)
 
     def empties():
         for _ in range(n):
-            _empty()
-            _empty()
+            empty(mm, GFP_KERNEL, order)
     pairs()
-    t_pair = median_time(pairs)
-    t_empty = median_time(empties) / 2
+    times = {pairs: [], empties: []}
+    for _ in range(ROUNDS):
+        for fn, ts in times.items():
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    t_pair, t_empty = statistics.median(times[pairs]), statistics.median(times[empties])
     return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
 
 

@@ -356,22 +356,28 @@ SLEEPING_CALLS = {
     "vunmap": (None, MIGHT_SLEEP_SITES["vunmap"]),
     "vfree": (None, MIGHT_SLEEP_SITES["vfree"]),      # might_sleep_if(!in_interrupt())
 }
+# The calls whose only might_alloc() is the page allocator's own (6.1's
+# prepare_alloc_pages()): the allocator's hook covers them, so they are not
+# wrapped when the hook is set.
+PAGE_ALLOCATOR_CALLS = ("alloc_pages", "__get_free_pages", "kmalloc_large")
 
 
 def install_might_sleep(machine):
     """Make the allocators' sleeping entry points check atomic context.
 
-    If the page allocator's state has a ``might_alloc`` hook (called with the
-    gfp mask at the top of alloc_pages(), as prepare_alloc_pages() does), it
-    is set and covers host and guest allocations.  The guest's calls in
-    SLEEPING_CALLS that the machine serves are wrapped with the check 6.1
-    makes first in each (page allocations only when there is no hook).
-    Returns the names of the hypercalls wrapped (with "hook" first if set).
+    The page allocator's ``might_alloc`` hook (MmState.might_alloc, called
+    with the gfp mask by prepare_alloc_pages() for masks that may reclaim)
+    is set; it covers host and guest page allocations.  The guest's other
+    calls in SLEEPING_CALLS that the machine serves are wrapped with the
+    check 6.1 makes first in each (the page allocator's calls too when
+    the machine has no such hook).  Returns the names of the hypercalls
+    wrapped (with "hook" first if the hook was set).
     """
     done = []
     mm = getattr(machine, "mm", None)
-    if mm is not None and hasattr(mm, "might_alloc"):
-        mm.might_alloc = lambda gfp: might_alloc(machine, gfp)
+    hooked = mm is not None and hasattr(mm, "might_alloc")
+    if hooked:
+        mm.might_alloc = _might_alloc_hook(machine)
         done.append("hook")
     rt = getattr(machine, "runtime", None)
     if rt is None:
@@ -379,11 +385,39 @@ def install_might_sleep(machine):
     for call in rt.table.calls:
         if call is None or call.name not in SLEEPING_CALLS:
             continue
-        if done and done[0] == "hook" and call.name in ("alloc_pages", "__get_free_pages"):
+        if hooked and call.name in PAGE_ALLOCATOR_CALLS:
             continue
         if _wrap_hypercall(rt.table, call, _sleep_check(machine, *SLEEPING_CALLS[call.name])):
             done.append(call.name)
     return done
+
+
+def _might_alloc_hook(machine):
+    """The page allocator's might_alloc hook: might_sleep() at might_alloc's site.
+
+    The allocator calls it only for masks that allow direct reclaim, so it
+    checks the context alone.  The common case (not atomic) is one read of
+    preempt_count and irqs_disabled as one 64-bit word (they are adjacent
+    per-cpu words) and one attribute: it runs in every GFP_KERNEL-style
+    page allocation.
+    """
+    sched = getattr(machine, "sched", None)
+    if sched is None:
+        return lambda gfp: might_alloc(machine, gfp)
+    site = MIGHT_SLEEP_SITES["might_alloc"]
+    if _W_IRQS != _W_PREEMPT + 1 or _W_PREEMPT & 1:     # not one aligned pair
+        u32 = sched.u32
+
+        def hook(gfp):
+            if u32[_W_PREEMPT] or u32[_W_IRQS] or sched.non_block_count:
+                sched.might_sleep(site)
+        return hook
+    pair, i = sched.u32.cast("B").cast("Q"), _W_PREEMPT >> 1
+
+    def hook(gfp):
+        if pair[i] or sched.non_block_count:
+            sched.might_sleep(site)
+    return hook
 
 
 def _sleep_check(machine, gfp_arg, site):
@@ -418,6 +452,5 @@ def _wrap_hypercall(table, call, check):
         check(args)
         return inner(*args)
     checked._might_sleep = True
-    call.fn = checked
-    table._thunks[call.nr] = table._thunk(checked, call.nargs)
+    table.replace(call.nr, checked)
     return True

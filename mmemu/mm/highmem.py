@@ -29,7 +29,14 @@ WARN_ON_ONCE()s report once per machine.
 
 Differs: one CPU; a kmap() that would sleep for a slot (all LAST_PKMAP in
 use) reports and returns NULL, since nothing else can run to free one;
-kunmap of a page that is not kmapped changes nothing after the BUG.
+kunmap of a page that is not kmapped changes nothing after the BUG; an
+out-of-order kunmap_local() flushes the whole TLB (6.1 flushes only the
+address passed, and the innermost slot's translation stays stale).
+
+TLB: kunmap_local()/kunmap_atomic() from the host flush the TLB; through
+the hypercalls they only clear the PTE, and the guest flushes its own
+entry with invlpg when the call returns, as arch_kmap_local_post_unmap()
+does (guest/include/mmemu/highmem.h).
 """
 from typing import NamedTuple
 
@@ -139,6 +146,10 @@ class Highmem:
         self.kmap_pteval = [0] * KM_MAX_IDX     # current->kmap_ctrl.pteval[]
         self.pkmap_flushes = 0                  # TLB flushes by flush_all_zero_pkmaps()
         self._pkmap_pte = pt.pte_slot(PKMAP_BASE) >> 2      # pkmap_page_table, as a u32 index
+        # kmap_get_pte() of every kmap_local slot, as u32 indexes: the fixmap's
+        # page table is made at boot (arch/x86/init.py) and never replaced.
+        self._kmap_local_pte = [pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot)) >> 2
+                                for slot in range(KMAP_LOCAL_SLOTS)]
 
     # -- pages ----------------------------------------------------------
     def PageHighMem(self, pfn):
@@ -271,6 +282,10 @@ class Highmem:
     def kmap_local_page(self, pfn):
         """kmap_local_page(): a CPU-local mapping; the direct-map address for lowmem."""
         self._check_pfn(pfn, "kmap_local_page")
+        return self._kmap_local_page(pfn)
+
+    def _kmap_local_page(self, pfn):
+        """kmap_local_page() of a pfn already known to be a page frame."""
         if not self.PageHighMem(pfn):
             return self.page_address(pfn)
         return self.kmap_local_pfn(pfn)
@@ -287,8 +302,9 @@ class Highmem:
                            f"mmemu: kmap_local/kmap_atomic nested {depth + 1} deep; 6.1 allows "
                            f"{KM_MAX_IDX - 1} (KM_MAX_IDX is {KM_MAX_IDX}); nothing was mapped")
             return None
-        vaddr = _fix_to_virt(FIX_KMAP_BEGIN + kmap_local_calc_idx(depth))
-        slot = self.pt.pte_slot(vaddr) >> 2
+        idx = kmap_local_calc_idx(depth)
+        vaddr = _fix_to_virt(FIX_KMAP_BEGIN + idx)
+        slot = self._kmap_local_pte[idx]
         if self.u32[slot] & _PAGE_PRESENT:
             self.sched.bug(HIGHMEM_C, BUG_KMAP_LOCAL_PTE, "__kmap_local_pfn_prot",
                            f"mmemu: kmap_local slot {depth} (0x{vaddr:08x}) is still mapped "
@@ -300,11 +316,11 @@ class Highmem:
         self.sched.kmap_local_idx = depth + 1
         return vaddr
 
-    def kunmap_local(self, vaddr):
+    def kunmap_local(self, vaddr, flush=True):
         """kunmap_local(): unmap the innermost kmap_local slot (see _kunmap_local_indexed)."""
-        return self._kunmap_local_indexed(vaddr) != REFUSED
+        return self._kunmap_local_indexed(vaddr, flush) != REFUSED
 
-    def _kunmap_local_indexed(self, vaddr):
+    def _kunmap_local_indexed(self, vaddr, flush=True):
         """kunmap_local_indexed(): pop this CPU's kmap stack.
 
         An address outside the kmap slots (a lowmem page's) unmaps nothing
@@ -312,6 +328,14 @@ class Highmem:
         popped from the top whatever vaddr is: an address that is not the
         innermost slot WARNs once and, as in Linux, the innermost slot is
         the one unmapped.  Popping an empty stack is a BUG (REFUSED).
+
+        flush: flush_tlb_one_kernel() after clearing the PTE (from the host
+        that is a whole-TLB flush).  The hypercalls pass False: the guest
+        flushes its own TLB entry (invlpg of vaddr) when the call returns,
+        as arch_kmap_local_post_unmap() does (guest/include/mmemu/highmem.h).
+        Differs: out of order, 6.1 flushes only vaddr, so the innermost
+        slot's stale translation survives; mmemu flushes everything then, so
+        that a later use of that slot faults and is reported.
         """
         addr = vaddr & PAGE_MASK
         if addr < KMAP_LOCAL_LOW or addr > KMAP_LOCAL_HIGH:
@@ -326,12 +350,18 @@ class Highmem:
                            f"mmemu: kunmap_local(0x{vaddr:08x}) with no kmap_local mapping "
                            "on this CPU; nothing changed")
             return REFUSED
-        top = _fix_to_virt(FIX_KMAP_BEGIN + kmap_local_calc_idx(idx))
+        slot = kmap_local_calc_idx(idx)
+        top = _fix_to_virt(FIX_KMAP_BEGIN + slot)
         if addr != top:
             self.sched.warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_ORDER, "kunmap_local_indexed",
                                  f"mmemu: kunmap_local(0x{vaddr:08x}) out of order: the innermost "
                                  f"mapping is 0x{top:08x} (slot {idx}), which Linux unmaps instead")
-        self.pt.clear_pte(top)                   # pte_clear() + flush_tlb_one_kernel()
+            flush = True
+        pte = self._kmap_local_pte[slot]
+        old = self.u32[pte]
+        self.u32[pte] = 0                        # pte_clear()
+        if flush and old & _PAGE_PRESENT:
+            self.pt.flush_tlb()                  # flush_tlb_one_kernel(): all of it, from the host
         self.kmap_pteval[idx] = 0
         self.sched.kmap_local_idx = idx
         return UNMAPPED
@@ -342,7 +372,11 @@ class Highmem:
         On failure (the BUG of a full stack) nothing is changed and None returned.
         """
         self._check_pfn(pfn, "kmap_atomic")
-        return self._atomic(self.kmap_local_page, pfn)
+        return self._kmap_atomic(pfn)
+
+    def _kmap_atomic(self, pfn):
+        """kmap_atomic() of a pfn already known to be a page frame (the hypercall's)."""
+        return self._atomic(self._kmap_local_page, pfn)
 
     def kmap_atomic_pfn(self, pfn):
         """kmap_atomic_pfn(): kmap_atomic() of a page frame, HighMem or not, always a slot."""
@@ -350,6 +384,7 @@ class Highmem:
         return self._atomic(self.kmap_local_pfn, pfn)
 
     def _atomic(self, kmap_local, pfn):
+        """The body of kmap_atomic() for a pfn already known to be a page frame."""
         self.sched.preempt_disable()
         self.sched.pagefault_disable()
         vaddr = kmap_local(pfn)
@@ -358,12 +393,13 @@ class Highmem:
             self.sched.preempt_count = self.sched.preempt_count - 1
         return vaddr
 
-    def kunmap_atomic(self, vaddr):
+    def kunmap_atomic(self, vaddr, flush=True):
         """__kunmap_atomic(): kunmap_local_indexed(), pagefault_enable(), preempt_enable().
 
-        After the BUG of an empty stack nothing is changed (False).
+        After the BUG of an empty stack nothing is changed (False).  flush as
+        for _kunmap_local_indexed().
         """
-        if self._kunmap_local_indexed(vaddr) == REFUSED:
+        if self._kunmap_local_indexed(vaddr, flush) == REFUSED:
             return False
         self.sched.pagefault_enable()
         self.sched.preempt_enable()
@@ -380,9 +416,8 @@ class Highmem:
         return out
 
     def kmap_local_pte(self, slot):
-        """The PTE of kmap_local slot (offset from FIX_KMAP_BEGIN), 0 if none."""
-        where = self.pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot))
-        return self.u32[where >> 2] if where is not None else 0
+        """The PTE of kmap_local slot (offset from FIX_KMAP_BEGIN)."""
+        return self.u32[self._kmap_local_pte[slot]]
 
     def kmap_local_slots(self):
         """The mapped kmap_local/kmap_atomic slots of every CPU, as KmapLocalSlot records."""

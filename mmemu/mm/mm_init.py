@@ -255,13 +255,8 @@ def free_area_init(cfg, layout, physmem, memmap, log):
     mm = MmState(cfg, layout, physmem, memmap, log)
     mm.movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
     mm.movable_is_highmem = mm.movable_zone == ZONE_HIGHMEM
-    if any(z.zid == ZONE_MOVABLE and z.present_pages for z in layout.zones):
-        movable = {z.nid: z.start_pfn for z in layout.zones
-                   if z.zid == ZONE_MOVABLE and z.present_pages}
-    else:
-        movable = find_zone_movable_pfns_for_nodes(cfg, layout, mm.movable_zone)
-    mm.movable_start = movable
-    _build_nodes(mm, _zone_spans(layout, movable, mm.movable_zone))
+    mm.movable_start = find_zone_movable_pfns_for_nodes(cfg, layout, mm.movable_zone)
+    _build_nodes(mm, _zone_spans(layout, mm.movable_start, mm.movable_zone))
     memmap_init(mm)
     build_all_zonelists(mm.node_data)
     mm.fast_paths_changed()

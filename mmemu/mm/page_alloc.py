@@ -78,6 +78,11 @@ class MmState:
     ``movable_is_highmem``, ``movable_start`` ({nid: first pfn of ZONE_MOVABLE}).
 
     Host memory per page frame: ``fast_zone``, one byte (see _free_pages()).
+
+    ``might_alloc`` is the hook 6.1's prepare_alloc_pages() calls as
+    might_alloc(gfp_mask): a callable taking the gfp mask, called for every
+    allocation whose mask has __GFP_DIRECT_RECLAIM (a no-op until the atomic-
+    context checks install theirs, kernel/sched.py).
     """
 
     def __init__(self, cfg, layout, physmem, memmap, log):
@@ -104,9 +109,24 @@ class MmState:
         self.taint, self.warned_once = set(), set()
         self._zonelists = {}                     # (nid, list, highest_zoneidx) -> zones
         # The order-0 fast paths' tables (see alloc_pages() and _free_pages()).
+        # refcounts: every struct page's _refcount word, indexed by pfn (a
+        # strided view of guest RAM, so a pfn needs no address arithmetic).
         self.fast_zone = bytearray([NO_FAST_FREE]) * self.max_pfn
+        w = self.mbase + W_REFCOUNT
+        self.refcounts = self.u32[w:w + (self.max_pfn << 3):8]
         self.fast_alloc = {}
         self.fast_free = None
+        self._might_alloc = no_might_alloc
+
+    @property
+    def might_alloc(self):
+        """The might_alloc(gfp) hook (see the class docstring)."""
+        return self._might_alloc
+
+    @might_alloc.setter
+    def might_alloc(self, fn):
+        self._might_alloc = fn if fn is not None else no_might_alloc
+        self.fast_alloc.clear()                  # the plans hold the hook
 
     def fast_paths_changed(self):
         """Watermarks, reserves or pcp limits moved: rebuild the fast-path tables."""
@@ -118,7 +138,7 @@ class MmState:
             pcps[zone.zone_id] = zone.per_cpu_pageset.fast
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
         table = b"" if self.cfg.debug_vm else self.fast_zone
-        self.fast_free = (table, self.u32, self.mbase + W_REFCOUNT, pcps)
+        self.fast_free = (table, self.refcounts, pcps)
 
     def zone_free_dropped(self, zone):
         """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
@@ -128,31 +148,41 @@ class MmState:
                 z.fast_mark = -1
 
 
+def no_might_alloc(gfp):
+    """The default might_alloc hook: no atomic-context checks on this machine."""
+
+
 # -- the fast paths ---------------------------------------------------------------
 
 def alloc_pages(mm, gfp, order=0, nid=None):
     """alloc_pages(): 2^order contiguous pages; returns the first pfn or None (NULL).
 
     Models mm/page_alloc.c:__alloc_pages() (alloc_pages_node() when nid is
-    given; None or -1 means the local node).  Order 0 has a fast path: for
-    a gfp mask whose preferred zone is known to be above the mark that
-    get_page_from_freelist() checks first (mm.fast_alloc holds the entry
-    only while that is true: every drop of NR_FREE_PAGES below it removes
-    the entries), the page comes off that zone's per-cpu list, as
-    rmqueue_pcplist() would give it.  Everything else takes _alloc_pages().
+    given; None or -1 means the local node), including prepare_alloc_pages()'s
+    might_alloc(gfp): mm.might_alloc(gfp) runs for masks with
+    __GFP_DIRECT_RECLAIM.  Order 0 has a fast path: mm.fast_alloc holds a
+    plan per gfp mask, made by the first allocation with that mask: the
+    preferred zone's order-0 per-cpu list, the refcount words, and the
+    might_alloc hook when the mask needs it (else None).  A plan exists only
+    while its zone is above the mark get_page_from_freelist() checks first
+    (every drop of NR_FREE_PAGES to it removes the plans), so the page comes
+    off that list as rmqueue_pcplist() would give it.  Everything else takes
+    _alloc_pages().
 
     >>> pfn = alloc_pages(mm, GFP_KERNEL, 0)
     """
-    if order or nid is not None:
-        return _alloc_pages(mm, gfp, order, nid)
-    try:
-        lst, u32, refw = mm.fast_alloc[gfp]
-    except (KeyError, TypeError):            # not seen yet, or not for the fast path
-        return _alloc_pages(mm, gfp, order, nid)
-    if lst:
-        pfn = lst.pop()
-        u32[refw + (pfn << 3)] = 1           # set_page_refcounted()
-        return pfn
+    if not order and nid is None:
+        try:
+            lst, refs, check = mm.fast_alloc[gfp]
+        except (KeyError, TypeError):            # not seen yet, or not for the fast path
+            return _alloc_pages(mm, gfp, order, nid)
+        if check is not None:
+            check(gfp)                           # might_alloc()
+        if lst:
+            pfn = lst.pop()
+            refs[pfn] = 1                        # set_page_refcounted()
+            return pfn
+        return _alloc_pages(mm, gfp, order, nid, False)
     return _alloc_pages(mm, gfp, order, nid)
 
 
@@ -160,30 +190,29 @@ def _free_pages(mm, pfn, order=0):
     """__free_pages(): drop a reference to 2^order pages at pfn; free them on the last.
 
     Models mm/page_alloc.c:__free_pages().  Order 0 has a fast path: a page
-    whose mm.fast_zone byte names its zone (not reserved at boot, not the
-    head of an order > 0 allocation) and that holds a single reference goes
-    straight onto the zone's per-cpu list.  As in a 6.1 kernel without
-    CONFIG_DEBUG_VM, the rest of such a page (flags, mapcount, mapping) is
-    checked when the list drains (free_pcppages_bulk()); with debug_vm in
-    the config every free is checked at once.  Everything else takes
-    _free_pages_slow(), which reports bad frees in the kernel's words and
-    refuses them.
+    whose mm.fast_zone byte names its zone (a page of mem_map, not reserved
+    at boot, not the head of an order > 0 allocation) and that holds a
+    single reference goes straight onto the zone's per-cpu list.  As in a
+    6.1 kernel without CONFIG_DEBUG_VM, the rest of such a page (flags,
+    mapcount, mapping) is checked when the list drains
+    (free_pcppages_bulk()); with debug_vm in the config every free is
+    checked at once.  Everything else (a pfn outside mem_map, a page
+    already free, ...) takes _free_pages_slow(), which reports bad frees in
+    the kernel's words and refuses them.
     """
     if not order and pfn >= 0:
-        table, u32, refw, pcps = mm.fast_free
+        table, refs, pcps = mm.fast_free
         try:
             z = table[pfn]
-        except IndexError:                    # beyond mem_map (or debug_vm)
+        except (IndexError, TypeError):          # beyond mem_map (or debug_vm), not an int
             z = 255
-        if z != 255:                          # NO_FAST_FREE, spelled as a constant
-            w = refw + (pfn << 3)
-            if u32[w] == 1:                   # put_page_testzero()
-                u32[w] = 0
-                lst, high0 = pcps[z]
-                lst.append(pfn)
-                if len(lst) >= high0:         # pcp->count >= pcp->high
-                    _pcp.drain_batch(mm, mm.zone_by_id[z])
-                return
+        if z != 255 and refs[pfn] == 1:          # NO_FAST_FREE; put_page_testzero()
+            refs[pfn] = 0
+            lst, high0 = pcps[z]
+            lst.append(pfn)
+            if len(lst) >= high0:                # pcp->count >= pcp->high
+                _pcp.drain_batch(mm, mm.zone_by_id[z])
+            return
     _free_pages_slow(mm, pfn, order)
 
 
@@ -224,12 +253,14 @@ def _node_zonelist(mm, nid, gfp, highest_zoneidx):
     return zones
 
 
-def prepare_alloc_pages(mm, gfp, nid):
+def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
     """prepare_alloc_pages(): the zonelist and the highest zone for this mask.
 
     Returns (zones, highest_zoneidx), or None after reporting a mask whose
     zone modifiers contradict each other (the VM_BUG_ON in gfp_zone()) or
-    an offline node.
+    an offline node.  Then, as 6.1 does, might_alloc(gfp): mm.might_alloc
+    for a mask with __GFP_DIRECT_RECLAIM (unless might_alloc is False: the
+    caller made that check already).
     """
     if gfp_zone_bad(gfp):
         vm_bug_on(mm, GFP_ZONE_BAD_LINE)
@@ -241,7 +272,10 @@ def prepare_alloc_pages(mm, gfp, nid):
         mm.log.warn("\n".join(lines + dump_stack_lines(mm)))
         return None
     highest = gfp_zone(gfp)
-    return _node_zonelist(mm, nid, gfp, highest), highest
+    zones = _node_zonelist(mm, nid, gfp, highest)
+    if might_alloc and gfp & __GFP_DIRECT_RECLAIM:
+        mm.might_alloc(gfp)
+    return zones, highest
 
 
 def get_page_from_freelist(mm, gfp, order, alloc_flags, ac):
@@ -338,18 +372,19 @@ def prep_compound_page(mm, pfn, order):
     u32[first + W_PREV] = COMPOUND_PAGE_DTOR | (order << 8)
 
 
-def _alloc_pages(mm, gfp, order, nid):
+def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
     """__alloc_pages(): the whole allocation path (the fast path's fallback).
 
     Out-of-range orders get the kernel's WARN_ON_ONCE (unless __GFP_NOWARN)
     and NULL; bits above __GFP_BITS_MASK are dropped as gfp_allowed_mask does.
+    might_alloc False: the order-0 fast path ran mm.might_alloc already.
     """
     if not (isinstance(order, int) and 0 <= order < MAX_ORDER):
         if not gfp & __GFP_NOWARN:
             warn_on_once(mm, WHERE_ALLOC_ORDER, "__alloc_pages+0x8a/0x2c0")
         return None
     mask = gfp & __GFP_BITS_MASK
-    ac = prepare_alloc_pages(mm, mask, nid)
+    ac = prepare_alloc_pages(mm, mask, nid, might_alloc)
     if ac is None:
         return None
     pfn = get_page_from_freelist(mm, mask, order, ALLOC_WMARK_LOW, ac)
@@ -361,14 +396,16 @@ def _alloc_pages(mm, gfp, order, nid):
 
 
 def _remember_fast(mm, gfp, mask, ac):
-    """Remember what the order-0 fast path needs for this gfp mask.
+    """Make the order-0 fast path's plan for this gfp mask.
 
-    The entry is the preferred zone's order-0 pcp list, valid while the
-    zone's NR_FREE_PAGES is above the mark get_page_from_freelist() checks
-    first (low watermark plus the zone's lowmem_reserve for this mask):
-    zone.fast_mark keeps the highest such mark, MmState.zone_free_dropped()
-    drops the entries when NR_FREE_PAGES falls to it.  Masks the fast path
-    cannot serve (__GFP_ZERO must clear the page) get None.
+    The plan is (the preferred zone's order-0 pcp list, mm.refcounts, the
+    might_alloc hook or None), valid while the zone's NR_FREE_PAGES is above
+    the mark get_page_from_freelist() checks first (low watermark plus the
+    zone's lowmem_reserve for this mask): zone.fast_mark keeps the highest
+    such mark, MmState.zone_free_dropped() drops the plans when
+    NR_FREE_PAGES falls to it.  The hook is left out when the mask cannot
+    reclaim or no hook is installed.  Masks the fast path cannot serve
+    (__GFP_ZERO must clear the page) get None.
     """
     if len(mm.fast_alloc) >= FAST_CACHE_MAX:
         mm.fast_alloc.clear()
@@ -381,7 +418,9 @@ def _remember_fast(mm, gfp, mask, ac):
     if zone.nr_free_pages <= mark:
         return
     zone.fast_mark = max(zone.fast_mark, mark)
-    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.u32, mm.mbase + W_REFCOUNT)
+    hook = mm.might_alloc
+    check = hook if mask & __GFP_DIRECT_RECLAIM and hook is not no_might_alloc else None
+    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.refcounts, check)
 
 
 def _alloc_pages_slowpath(mm, gfp, order, ac):

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from itertools import compress
 
 from mmemu.errors import PageAllocCorruption
+from mmemu.layout import ZONE_MOVABLE
+from mmemu.mm.gfp import __GFP_MOVABLE, format_gfp
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_MASK, NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
     PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PAGEFLAGS_MASK,
     PG_active, PG_arch_1, PG_dirty, PG_error, PG_head, PG_locked, PG_lru, PG_mappedtodisk,
     PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
-    PG_reserved, PG_slab, PG_swapbacked, PG_unevictable, PG_uptodate, PG_waiters,
+    PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_waiters,
     PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
-    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, page_zonenum,
 )
 
 UTS_RELEASE = "6.1.0-mmemu"
@@ -281,6 +283,9 @@ _RESERVED_BIT = bytes(1 if b & (1 << (PG_reserved - 8)) else 0 for b in range(25
 _LOW6 = bytes(b & 0x3F for b in range(256))          # flags bits 16-21 of byte 2
 _IS_7F = bytes(1 if b == 0x7F else 0 for b in range(256))
 _IS_FF = bytes(1 if b == 0xFF else 0 for b in range(256))
+_SLAB_BIT = bytes(1 if b & (1 << (PG_slab - 8)) else 0 for b in range(256))   # flags byte 1
+_TABLE_BIT_CLEAR = bytes(0 if b & (PG_table >> 8) else 1 for b in range(256))  # _mapcount byte 1
+_TYPE_BASE = bytes(1 if b & 0xF0 == 0xF0 else 0 for b in range(256))          # _mapcount byte 3
 
 
 def _int(column):
@@ -470,6 +475,8 @@ def check_zone(mm, zone):
     reserved_col = view.col(1).translate(_RESERVED_BIT)
     allocated = _mark_allocations(mm, zone, view, state, reserved_col)
     reserved = _check_coverage(zone, reserved_col, state)
+    if zone.zone_idx == ZONE_MOVABLE:
+        _check_movable_pages(zone, view)
     return ZoneAccount(zone.node, zone.name, buddy, pcp, allocated, reserved,
                        zone.present_pages)
 
@@ -490,3 +497,44 @@ def check_page_alloc(mm):
         elif zone.nr_free_pages or any(a.nr_free for a in zone.free_area):
             _fail(zone, "an unpopulated zone has free pages")
     return accounts
+
+
+# -- ZONE_MOVABLE holds no kernel memory ------------------------------------------------
+#
+# Pages in ZONE_MOVABLE must be movable (migratable, or free), so that the zone
+# can be emptied: gfp_zone() gives ZONE_MOVABLE only to a mask with both
+# __GFP_MOVABLE and __GFP_HIGHMEM, which no kernel-internal allocation uses.
+# Reserved pages (boot-time memblock allocations) are not the allocator's and
+# are not checked, as Linux cannot move them either.
+
+def _check_movable_pages(zone, view):
+    """No slab page (PG_slab) and no page-table page (PageTable) in a ZONE_MOVABLE zone."""
+    slab = _int(view.col(1).translate(_SLAB_BIT))
+    table = (_int(view.col(25).translate(_TABLE_BIT_CLEAR))
+             & _int(view.col(27).translate(_TYPE_BASE)))
+    for bits, what in ((slab, "a slab page (PG_slab)"), (table, "a page-table page (PageTable)")):
+        if bits:
+            pfn = zone.zone_start_pfn + ((bits & -bits).bit_length() - 1) // 8   # a byte a page
+            _fail(zone, f"pfn {pfn:#x} is {what}: kernel memory in ZONE_MOVABLE")
+
+
+def check_vmalloc_not_movable(mm, areas):
+    """No vmalloc page in ZONE_MOVABLE unless its vmalloc asked for __GFP_MOVABLE.
+
+    areas: the VmStructs (Vmalloc.areas()); only VM_ALLOC areas own their
+    pages (a vmap() of movable pages is fine).  Raises PageAllocCorruption
+    naming the area; a machine without a populated ZONE_MOVABLE passes at once.
+    """
+    from mmemu.mm.vmalloc import VM_ALLOC       # vmalloc sits above the page allocator
+    if not any(z.zone_idx == ZONE_MOVABLE and z.populated for z in mm.zones):
+        return
+    u32, base = mm.u32, mm.mbase
+    for area in areas:
+        if not area.flags & VM_ALLOC or area.gfp_mask & __GFP_MOVABLE or not area.pages:
+            continue
+        for pfn in area.pages:
+            if 0 <= pfn < mm.max_pfn and page_zonenum(u32[base + (pfn << 3)]) == ZONE_MOVABLE:
+                gfp = format_gfp(area.gfp_mask) or "0"
+                raise PageAllocCorruption(
+                    f"vmalloc area {area.addr:#010x} (gfp {gfp}, caller {area.caller}): "
+                    f"page pfn {pfn:#x} is in ZONE_MOVABLE without __GFP_MOVABLE")

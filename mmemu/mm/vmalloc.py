@@ -25,7 +25,8 @@ Differs from 6.1, on purpose:
 * no lazy freeing: vfree()/vunmap() unmap the area, flush the TLB once for
   the area and give the range back at once (6.1 defers the flush and the
   range until lazy_max_pages() of them pile up), so /proc/vmallocinfo never
-  shows "unpurged vm_area" lines;
+  shows "unpurged vm_area" lines; for a guest call the guest's wrapper does
+  that flush (flush_tlb_kernel_range(), see runtime/hc_vmalloc.py);
 * the pages array: an array that fits in a page is kept on the host only
   (6.1 kmallocs it); a larger one is vmalloc'd, as 6.1 does (the area shows
   as its own vmallocinfo line, and the big area says "vpages"), and filled
@@ -44,6 +45,7 @@ Differs from 6.1, on purpose:
 """
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT
@@ -78,6 +80,7 @@ PTE_IGNORED_BITS = 0x060                     # Accessed and Dirty: the CPU sets 
 RECENTLY_FREED = 64                          # freed areas remembered for oops texts
 
 PAGE_KERNEL = __PAGE_KERNEL
+_NO_PTES = memoryview(array("I", bytes(4 * PTRS_PER_PTE)))    # a page table's worth of pte_none
 
 
 def page_align(size):
@@ -112,6 +115,7 @@ class VmStruct:
     phys_addr: int = 0
     prot: int = PAGE_KERNEL
     pages_area: "VmStruct" = None
+    gfp_mask: int = 0            # vmalloc's mask (the ZONE_MOVABLE checker reads it)
 
     @property
     def end(self):
@@ -206,10 +210,18 @@ class VmapSpace:
 
     def _clip_free_block(self, i, start, end):
         """adjust_va_to_fit_type(): cut [start, end) out of free block i."""
-        fs, fe = self.free_start[i], self.free_end[i]
-        pieces = [(s, e) for s, e in ((fs, start), (end, fe)) if e > s]
-        self.free_start[i:i + 1] = [s for s, _ in pieces]
-        self.free_end[i:i + 1] = [e for _, e in pieces]
+        free_start, free_end = self.free_start, self.free_end
+        fs, fe = free_start[i], free_end[i]
+        if fs == start and fe == end:          # FL_FIT_TYPE: the whole block
+            del free_start[i], free_end[i]
+        elif fs == start:                      # LE_FIT_TYPE: its left edge
+            free_start[i] = end
+        elif fe == end:                        # RE_FIT_TYPE: its right edge
+            free_end[i] = start
+        else:                                  # NE_FIT_TYPE: the middle; split it
+            free_end[i] = start
+            free_start.insert(i + 1, end)
+            free_end.insert(i + 1, fe)
 
     def free_vmap_area(self, va):
         """free_vmap_area(): give the range back, merged with its free neighbours."""
@@ -262,7 +274,7 @@ class Vmalloc:
         self.page_nid = page_nid or (lambda pfn: 0)
         self.nr_vmalloc_pages = 0
         self.leaked_vmalloc_pages = 0              # vunmap()ed vmalloc pages, still counted
-        self.recently_freed = []
+        self.recently_freed = deque(maxlen=RECENTLY_FREED)
         self.warned_once = set()
         self.comm = lambda: "mmemu"
         self.in_guest_call = False                 # set while a hypercall is being served
@@ -346,10 +358,25 @@ class Vmalloc:
         va = self.space.busy.get(addr)
         if va is None:
             return None
+        return self._remove_vmap_area(va)
+
+    def _remove_vmap_area(self, va, flush=True):
+        """remove_vm_area() of a busy VmapArea: unmap, flush (unless the
+        caller will), free the range."""
         self.vunmap_range(va.va_start, va.va_end)
-        self.flush_tlb()
+        if flush:
+            self.flush_tlb_kernel_range(va.va_start, va.va_end)
         self.space.free_vmap_area(va)
         return va.vm
+
+    def flush_tlb_kernel_range(self, start, end):
+        """flush_tlb_kernel_range(): forget the translations of [start, end).
+
+        From the host, Unicorn can only flush the whole TLB (6.1 does that too
+        past tlb_single_page_flush_ceiling, 33 pages; below it, one invlpg
+        per page).
+        """
+        self.flush_tlb()
 
     # -- page tables --------------------------------------------------------
     def vmap_pages_range(self, addr, pfns, prot):
@@ -360,17 +387,28 @@ class Vmalloc:
         entries = array("I", [((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF for pfn in pfns])
         return self.pgtable.set_ptes(addr, entries)
 
+    def ioremap_page_range(self, addr, end, phys_addr, prot):
+        """ioremap_page_range(): map [addr, end) to the physical range from phys_addr.
+
+        The PTEs must not have been present.  Returns False when a page
+        table could not be allocated.
+        """
+        first = (phys_addr | prot) & 0xFFFFFFFF
+        entries = array("I", range(first, first + (end - addr), PAGE_SIZE))
+        return self.pgtable.set_ptes(addr, entries)
+
     def vunmap_range(self, start, end):
         """vunmap_range_noflush(): clear the PTEs of [start, end); the caller flushes."""
         u32 = self.pm.u32
+        pte_slot = self.pgtable.pte_slot
         va = start
         while va < end:
             room = PTRS_PER_PTE - ((va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
             n = min(room, (end - va) >> PAGE_SHIFT)
-            slot = self.pgtable.pte_slot(va)
+            slot = pte_slot(va)
             if slot is not None:
                 w = slot >> 2
-                u32[w:w + n] = array("I", bytes(4 * n))
+                u32[w:w + n] = _NO_PTES[:n]
             va += n << PAGE_SHIFT
 
     # -- vmalloc ----------------------------------------------------------------
@@ -416,6 +454,7 @@ class Vmalloc:
         and False is returned.
         """
         nested_gfp = (gfp_mask & GFP_RECLAIM_MASK) | _GFP_ZERO
+        area.gfp_mask = gfp_mask
         nr_small_pages = area.get_vm_area_size() >> PAGE_SHIFT
         array_size = nr_small_pages * 4
         gfp_mask |= _GFP_NOWARN
@@ -501,17 +540,22 @@ class Vmalloc:
         return area.addr
 
     # -- freeing ----------------------------------------------------------------
-    def vfree(self, addr, caller=None):
-        """void vfree(const void *addr): NULL is a no-op; a bad address is reported."""
-        if not addr:
-            return
-        self.vunmap(addr, deallocate_pages=True, caller=caller)
+    def vfree(self, addr, caller=None, flush=True):
+        """void vfree(const void *addr): NULL is a no-op; a bad address is reported.
 
-    def vunmap(self, addr, deallocate_pages=False, caller=None):
+        Returns the VmStruct freed, or None (mmemu's; vfree() is void).
+        """
+        if not addr:
+            return None
+        return self.vunmap(addr, deallocate_pages=True, caller=caller, flush=flush)
+
+    def vunmap(self, addr, deallocate_pages=False, caller=None, flush=True):
         """__vunmap(): tear down the area starting at addr; vfree() frees its pages too.
 
         Returns the VmStruct torn down, or None (after a WARN) when addr is
-        not page aligned or no area starts there.
+        not page aligned or no area starts there.  flush=False leaves the
+        TLB of [area.addr, area.end) to the caller: the hypercalls' guest
+        wrappers flush it themselves (guest/include/mmemu/vmalloc.h).
         """
         if not addr:
             return None
@@ -522,7 +566,7 @@ class Vmalloc:
         if va is None:
             self._warn_vfree(f"Trying to vfree() nonexistent vm area ({addr:08x})")
             return None
-        area = self.remove_vm_area(addr)
+        area = self._remove_vmap_area(va, flush)
         if area.pages is not None and area.flags & (VM_ALLOC | VM_MAP_PUT_PAGES):
             if deallocate_pages:
                 self._free_area_pages(area)
@@ -551,7 +595,6 @@ class Vmalloc:
         freed_by = caller or (self.where() if self.in_guest_call else None) or "?"
         self.recently_freed.append(FreedArea(area.addr, area.size, area.kind,
                                              area.caller, freed_by))
-        del self.recently_freed[:-RECENTLY_FREED]
 
     # -- reports -------------------------------------------------------------------
     def _warn_vfree(self, text):
@@ -614,29 +657,31 @@ def vmalloc_init(machine):
     from mmemu.mm.mmzone import page_to_nid_flags
     mm = machine.mm
     lay = machine.layout
+    alloc_pages, free_pages = page_alloc.alloc_pages, page_alloc._free_pages    # per page: bound once
 
     def alloc_page(gfp, nid):
-        return page_alloc.alloc_pages(mm, gfp, 0, nid)
+        return alloc_pages(mm, gfp, 0, nid)
 
     def free_page(pfn):
-        page_alloc._free_pages(mm, pfn, 0)
+        free_pages(mm, pfn, 0)
 
     def page_nid(pfn):
         return page_to_nid_flags(machine.pm.u32[machine.mem_map.page_word(pfn)])
 
     return Vmalloc(machine.pm, machine.pgtable, machine.mem_map, lay.vmalloc_start,
-                   lay.vmalloc_end, alloc_page, free_page, lambda: _totalram_pages(mm),
+                   lay.vmalloc_end, alloc_page, free_page, _totalram_pages(mm),
                    machine.log, machine.engine.flush_tlb, nr_nodes=lay.nr_nodes,
                    page_nid=page_nid)
 
 
 def _totalram_pages(mm):
-    """totalram_pages(): the managed pages of every zone."""
+    """totalram_pages() of mm, as a function of no arguments: the managed pages
+    of every zone."""
     from mmemu.mm import page_alloc
     fn = getattr(page_alloc, "totalram_pages", None)
     if fn is not None:
-        return fn(mm)
-    return sum(z.managed_pages for z in _zones(mm))
+        return lambda: fn(mm)
+    return lambda: sum(z.managed_pages for z in _zones(mm))
 
 
 def _zones(mm):

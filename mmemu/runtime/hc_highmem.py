@@ -19,14 +19,19 @@ from mmemu.runtime.hypercall import EINVAL
 HC_KMAP = HC_HIGHMEM_BASE + 0               # (page) -> address or 0   kmap() past might_sleep()
 HC_KUNMAP = HC_HIGHMEM_BASE + 1             # (page)                   kunmap() past might_sleep()
 HC_KMAP_ATOMIC = HC_HIGHMEM_BASE + 2        # (page) -> address        kmap_atomic()
-HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3      # (address)                kunmap_atomic()
+HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3      # (address)                kunmap_atomic() *
 HC_KMAP_LOCAL_PAGE = HC_HIGHMEM_BASE + 4    # (page) -> address        kmap_local_page()
-HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5       # (address)                kunmap_local()
+HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5       # (address)                kunmap_local() *
 HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6         # (idx, phys, flags) -> 0 / -EINVAL   __set_fixmap()
 HC_CLEAR_FIXMAP = HC_HIGHMEM_BASE + 7       # (idx) -> 0 / -EINVAL     clear_fixmap()
 HC_KMAP_FLUSH_UNUSED = HC_HIGHMEM_BASE + 8  # ()                       kmap_flush_unused()
 HC_KMAP_LOCAL_PFN = HC_HIGHMEM_BASE + 9     # (pfn) -> address         kmap_local_pfn()
 HC_KMAP_ATOMIC_PFN = HC_HIGHMEM_BASE + 10   # (pfn) -> address         kmap_atomic_pfn()
+# * The host clears the slot's PTE without flushing the TLB: the caller then
+#   flushes its own entry (invlpg of the address), as 6.1's
+#   arch_kmap_local_post_unmap() does; the SDK's kunmap_atomic() and
+#   kunmap_local() do it.  A whole-TLB flush from the host costs more than
+#   the rest of the call.
 
 
 def highmem_init(machine):
@@ -104,11 +109,13 @@ def register(rt, table, hm, fixmap):
 
     table.register(HC_KMAP, "kmap", by_page("kmap", kmap_nosleep), 1)
     table.register(HC_KUNMAP, "kunmap", by_page("kunmap", kunmap_nosleep), 1)
-    table.register(HC_KMAP_ATOMIC, "kmap_atomic", by_page("kmap_atomic", hm.kmap_atomic), 1)
-    table.register(HC_KUNMAP_ATOMIC, "kunmap_atomic", lambda va: int(hm.kunmap_atomic(va)), 1)
+    table.register(HC_KMAP_ATOMIC, "kmap_atomic", by_page("kmap_atomic", hm._kmap_atomic), 1)
+    table.register(HC_KUNMAP_ATOMIC, "kunmap_atomic",
+                   lambda va: int(hm.kunmap_atomic(va, flush=False)), 1)
     table.register(HC_KMAP_LOCAL_PAGE, "kmap_local_page",
-                   by_page("kmap_local_page", hm.kmap_local_page), 1)
-    table.register(HC_KUNMAP_LOCAL, "kunmap_local", lambda va: int(hm.kunmap_local(va)), 1)
+                   by_page("kmap_local_page", hm._kmap_local_page), 1)
+    table.register(HC_KUNMAP_LOCAL, "kunmap_local",
+                   lambda va: int(hm.kunmap_local(va, flush=False)), 1)
     table.register(HC_SET_FIXMAP, "__set_fixmap", set_fixmap, 3)
     table.register(HC_CLEAR_FIXMAP, "clear_fixmap", clear_fixmap, 1)
     table.register(HC_KMAP_FLUSH_UNUSED, "kmap_flush_unused", hm.kmap_flush_unused, 0)

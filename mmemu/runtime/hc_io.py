@@ -1,6 +1,9 @@
 """ioremap hypercalls (HC_IO_BASE + n, mirrored in guest/include/mmemu/io.h):
 
-  80 ioremap(phys, size) -> address    81 iounmap(addr)
+  80 ioremap(phys, size, ip) -> address    81 iounmap(addr, ip) -> pages to flush
+
+ip is the caller's address, and iounmap() leaves the TLB to the guest, as
+vfree() does (mmemu.runtime.hc_vmalloc).
 
 readb()/writel() and friends need no hypercall: they are plain volatile
 accesses in the guest that reach the device model through the page tables
@@ -8,7 +11,7 @@ ioremap() wrote and Unicorn's MMIO callbacks.
 """
 from mmemu.arch.x86.ioremap import ioremap, iounmap
 from mmemu.runtime.abi import HC_IO_BASE
-from mmemu.runtime.hc_vmalloc import guest_call
+from mmemu.runtime.hc_vmalloc import call_site, guest_call, guest_flushes
 
 HC_IOREMAP = HC_IO_BASE + 0
 HC_IOUNMAP = HC_IO_BASE + 1
@@ -18,12 +21,14 @@ def register(rt, table, vm=None):
     """Serve the ioremap calls for runtime rt (vm: the machine's Vmalloc)."""
     m = rt.machine
     vm = vm or m.vmalloc
+    caller = call_site(rt)
+    to_flush = guest_flushes(m.pm)
 
-    def hc_ioremap(phys, size):
-        return ioremap(m, phys, size, caller=rt.guest_caller()) or 0
+    def hc_ioremap(phys, size, ip=0):
+        return ioremap(m, phys, size, caller=caller(ip)) or 0
 
-    def hc_iounmap(addr):
-        iounmap(m, addr, caller=rt.guest_caller())
+    def hc_iounmap(addr, ip=0):
+        return to_flush(iounmap(m, addr, caller=caller(ip), flush=False))
 
-    table.register(HC_IOREMAP, "ioremap", guest_call(vm, hc_ioremap), 2)
-    table.register(HC_IOUNMAP, "iounmap", guest_call(vm, hc_iounmap), 1)
+    table.register(HC_IOREMAP, "ioremap", guest_call(vm, hc_ioremap), 3)
+    table.register(HC_IOUNMAP, "iounmap", guest_call(vm, hc_iounmap), 2)

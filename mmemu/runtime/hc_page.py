@@ -3,6 +3,10 @@
 The guest holds `struct page *` values (addresses inside mem_map) where the
 host API uses pfns; this layer converts, and refuses pointers that are not a
 struct page, which Linux would dereference blindly.
+
+alloc_pages and __free_pages are on every guest page allocation's path: they
+are also registered in the mailbox form (the IN hook reads their arguments
+here, without the generic thunk); the checks stay, the good case is inline.
 """
 from mmemu.mm import page_alloc
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
@@ -22,6 +26,8 @@ def register(rt, table):
     nr = m.mem_map.nr_pages
     alloc = page_alloc.alloc_pages
     free = page_alloc._free_pages
+    limit, misaligned = nr * STRUCT_PAGE_SIZE, STRUCT_PAGE_SIZE - 1
+    shift = misaligned.bit_length()              # struct page is 32 bytes: pfn = off >> 5
 
     def to_pfn(page, what):
         off = page - base
@@ -44,6 +50,24 @@ def register(rt, table):
             free(mm, pfn, order)
         return 0
 
+    # The mailbox forms of the two above (HypercallTable.register's raw).
+    args3, args2 = table.mailbox(3), table.mailbox(2)
+
+    def alloc_pages_mailbox():
+        gfp, order, nid = args3
+        if nid != NUMA_NO_NODE:
+            return hc_alloc_pages(gfp, order, nid)
+        pfn = alloc(mm, gfp, order)
+        return 0 if pfn is None else base + (pfn << shift)
+
+    def free_pages_mailbox():
+        page, order = args2
+        off = page - base
+        if off & misaligned or not 0 <= off < limit:     # NULL, or not a struct page
+            return hc_free_pages(page, order)
+        free(mm, off >> shift, order)
+        return 0
+
     def hc_get_free_pages(gfp, order):
         va = page_alloc._get_free_pages(mm, gfp, order)
         return va or 0
@@ -62,8 +86,8 @@ def register(rt, table):
     def hc_nr_free(zid):
         return page_alloc.nr_free_pages(mm, None if zid == NUMA_NO_NODE else zid)
 
-    table.register(HC_ALLOC_PAGES, "alloc_pages", hc_alloc_pages, 3)
-    table.register(HC_FREE_PAGES, "__free_pages", hc_free_pages, 2)
+    table.register(HC_ALLOC_PAGES, "alloc_pages", hc_alloc_pages, 3, raw=alloc_pages_mailbox)
+    table.register(HC_FREE_PAGES, "__free_pages", hc_free_pages, 2, raw=free_pages_mailbox)
     table.register(HC_GET_FREE_PAGES, "__get_free_pages", hc_get_free_pages, 2)
     table.register(HC_FREE_PAGES_ADDR, "free_pages", hc_free_pages_addr, 2)
     table.register(HC_PAGE_ADDRESS, "page_address", hc_page_address, 1)

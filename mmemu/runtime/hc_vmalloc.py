@@ -3,25 +3,36 @@ wiring of vmalloc, ioremap and the devices into a machine.
 
 Numbers (HC_VMALLOC_BASE + n, mirrored in guest/include/mmemu/vmalloc.h):
 
-  64 vmalloc(size) -> address          68 vmap(pages, count, flags, prot) -> address
-  65 vzalloc(size) -> address          69 vunmap(addr)
-  66 __vmalloc(size, gfp) -> address   70 vmalloc_to_page(addr) -> struct page *
-  67 vfree(addr)                       71 vmalloc_node(size, nid) -> address
-                                       72 vmalloc_nr_pages() -> pages (VmallocUsed / 4)
+  64 vmalloc(size, ip) -> address        68 vmap(pages, count, flags, prot, ip) -> address
+  65 vzalloc(size, ip) -> address        69 vunmap(addr, ip) -> pages to flush
+  66 __vmalloc(size, gfp, ip) -> address 70 vmalloc_to_page(addr) -> struct page *
+  67 vfree(addr, ip) -> pages to flush   71 vmalloc_node(size, nid, ip) -> address
+                                         72 vmalloc_nr_pages() -> pages (VmallocUsed / 4)
+
+vfree() and vunmap() (and iounmap(), hc_io) clear the area's PTEs but do
+not flush the TLB: they return the number of pages the area spans (0 when
+nothing was torn down) with its start in mailbox word HC_WORD_RET2, and the
+guest wrapper flushes that range itself (flush_tlb_kernel_range(): invlpg
+page by page, as 6.1 does), which costs far less than a whole-TLB flush
+from the host.  A caller that does not flush keeps stale translations.
 
 The guest holds `struct page *` values where the host uses pfns; vmap()'s
 array is read from guest memory and every entry must be a struct page in
 mem_map, or the call fails with a report (Linux would map garbage).  The
 caller recorded for an area (vmallocinfo's %pS) is the guest code that made
-the call, symbolized.
+the call, symbolized: ip, the wrapper's _THIS_IP_ (what Linux gets from
+__builtin_return_address(0)), saves reading the registers; when ip is not
+the program's own code (0, SDK code, a caller that passes nothing), the
+guest's frames are walked instead (GuestRuntime.guest_caller()).
 """
 from mmemu.devices import devices_init
 from mmemu.errors import MmemuError
+from mmemu.layout import PAGE_SHIFT
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.mm.vmalloc import (
     GFP_KERNEL, NUMA_NO_NODE, VM_MAP, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
 )
-from mmemu.runtime.abi import HC_VMALLOC_BASE
+from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_VMALLOC_BASE, HC_WORD_RET2
 
 HC_VMALLOC = HC_VMALLOC_BASE + 0
 HC_VZALLOC = HC_VMALLOC_BASE + 1
@@ -73,47 +84,91 @@ def register(rt, table, vm=None):
     vm = vm or m.vmalloc
     base = m.mem_map.virt
     nr = m.mem_map.nr_pages
+    caller = call_site(rt)
+    to_flush = guest_flushes(m.pm)
 
     def page_ptr(pfn):
         return 0 if pfn is None else (base + pfn * STRUCT_PAGE_SIZE) & U32
 
-    def hc_vmalloc(size):
-        return vm.vmalloc(size, caller=rt.guest_caller()) or 0
+    def hc_vmalloc(size, ip=0):
+        return vm.vmalloc(size, caller=caller(ip)) or 0
 
-    def hc_vzalloc(size):
-        return vm.vzalloc(size, caller=rt.guest_caller()) or 0
+    def hc_vzalloc(size, ip=0):
+        return vm.vzalloc(size, caller=caller(ip)) or 0
 
-    def hc___vmalloc(size, gfp):
-        return vm._vmalloc(size, gfp, caller=rt.guest_caller()) or 0
+    def hc___vmalloc(size, gfp, ip=0):
+        return vm._vmalloc(size, gfp, caller=caller(ip)) or 0
 
-    def hc_vmalloc_node(size, nid):
+    def hc_vmalloc_node(size, nid, ip=0):
         nid = NUMA_NO_NODE if nid == U32 else nid
-        return vm._vmalloc(size, GFP_KERNEL, caller=rt.guest_caller(), nid=nid) or 0
+        return vm._vmalloc(size, GFP_KERNEL, caller=caller(ip), nid=nid) or 0
 
-    def hc_vfree(addr):
-        vm.vfree(addr, caller=rt.guest_caller())
+    def hc_vfree(addr, ip=0):
+        return to_flush(vm.vfree(addr, caller=caller(ip), flush=False))
 
-    def hc_vunmap(addr):
-        vm.vunmap(addr, caller=rt.guest_caller())
+    def hc_vunmap(addr, ip=0):
+        return to_flush(vm.vunmap(addr, caller=caller(ip), flush=False))
 
-    def hc_vmap(pages, count, flags, prot):
+    def hc_vmap(pages, count, flags, prot, ip=0):
         pfns = _read_pages_array(rt, pages, count, base, nr, vm.totalram_pages())
         if pfns is None:
             return 0
-        return vm.vmap(pfns, count, flags or VM_MAP, prot & 0xFFF, caller=rt.guest_caller()) or 0
+        return vm.vmap(pfns, count, flags or VM_MAP, prot & 0xFFF, caller=caller(ip)) or 0
 
     def hc_vmalloc_to_page(addr):
         return page_ptr(vm.vmalloc_to_page(addr))
 
-    table.register(HC_VMALLOC, "vmalloc", guest_call(vm, hc_vmalloc), 1)
-    table.register(HC_VZALLOC, "vzalloc", guest_call(vm, hc_vzalloc), 1)
-    table.register(HC___VMALLOC, "__vmalloc", guest_call(vm, hc___vmalloc), 2)
-    table.register(HC_VFREE, "vfree", guest_call(vm, hc_vfree), 1)
-    table.register(HC_VMAP, "vmap", guest_call(vm, hc_vmap), 4)
-    table.register(HC_VUNMAP, "vunmap", guest_call(vm, hc_vunmap), 1)
+    table.register(HC_VMALLOC, "vmalloc", guest_call(vm, hc_vmalloc), 2)
+    table.register(HC_VZALLOC, "vzalloc", guest_call(vm, hc_vzalloc), 2)
+    table.register(HC___VMALLOC, "__vmalloc", guest_call(vm, hc___vmalloc), 3)
+    table.register(HC_VFREE, "vfree", guest_call(vm, hc_vfree), 2)
+    table.register(HC_VMAP, "vmap", guest_call(vm, hc_vmap), 5)
+    table.register(HC_VUNMAP, "vunmap", guest_call(vm, hc_vunmap), 2)
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
-    table.register(HC_VMALLOC_NODE, "vmalloc_node", guest_call(vm, hc_vmalloc_node), 2)
+    table.register(HC_VMALLOC_NODE, "vmalloc_node", guest_call(vm, hc_vmalloc_node), 3)
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
+
+
+def call_site(rt):
+    """caller(ip) -> "main+0x1c/0x80": the guest code at ip, symbolized (%pS).
+
+    For the calls whose guest wrapper passes _THIS_IP_.  An ip that is not
+    in a function of the program's own code (0, garbage from a caller that
+    passes nothing, SDK code, which is attributed to its first caller
+    outside the SDK) falls back to rt.guest_caller(), which walks the
+    guest's frames.  Names are remembered per ip until another image loads.
+    """
+    names = {}
+    loaded = [None]
+
+    def caller(ip):
+        image = rt.image
+        if image is not loaded[0]:
+            names.clear()
+            loaded[0] = image
+        name = names.get(ip)
+        if name is None:
+            if image is None or image.is_sdk(ip) or image.function_at(ip) is None:
+                return rt.guest_caller()
+            name = names[ip] = image.symbolize(ip)
+        return name
+    return caller
+
+
+def guest_flushes(pm):
+    """to_flush(area) -> pages: hand the TLB of a torn-down area to the guest.
+
+    Puts the area's start in mailbox word HC_WORD_RET2 and returns its size
+    in pages, the vfree()/vunmap()/iounmap() result; 0 for no area (None).
+    """
+    u32, ret2 = pm.u32, (HC_MAILBOX_PHYS >> 2) + HC_WORD_RET2
+
+    def to_flush(area):
+        if area is None:
+            return 0
+        u32[ret2] = area.addr
+        return area.size >> PAGE_SHIFT
+    return to_flush
 
 
 def guest_call(vm, fn):

@@ -43,35 +43,63 @@ class HypercallTable:
         self.log = log
         self.mb = HC_MAILBOX_PHYS >> 2
         self.calls = [None] * HC_MAX
-        self._thunks = [self._unknown_thunk(nr) for nr in range(HC_MAX)]
+        # port -> thunk: a zero-argument callable that reads the mailbox and
+        # returns EAX; a port missing here is not mmemu's.
+        self._ports = {HC_PORT_BASE + nr: self._unknown_thunk(nr) for nr in range(HC_MAX)}
         self.on_error = on_error
         self.count = 0
 
-    def register(self, nr, name, fn, nargs):
-        """Serve hypercall nr with fn(*args) -> int (None means 0)."""
+    def register(self, nr, name, fn, nargs, raw=None):
+        """Serve hypercall nr with fn(*args) -> int (None means 0).
+
+        raw, if given, is the same call in the mailbox form: raw() reads its
+        own arguments from the mailbox words and returns what fn would.  The
+        IN hook runs raw (one Python call less per hypercall: for the hot
+        calls); fn stays the call's documented form (calls[nr].fn).
+        """
         if not 0 <= nr < HC_MAX:
             raise ValueError(f"hypercall number {nr} out of range")
         if self.calls[nr] is not None:
             raise ValueError(f"hypercall {nr} already serves {self.calls[nr].name}")
         self.calls[nr] = Hypercall(nr, name, fn, nargs)
-        self._thunks[nr] = self._thunk(fn, nargs)
+        self._ports[HC_PORT_BASE + nr] = raw if raw is not None else self._thunk(fn, nargs)
+
+    def replace(self, nr, fn):
+        """Serve registered hypercall nr with fn from now on (same arguments);
+        its mailbox form, if any, is dropped.  For wrappers (kernel/sched.py)."""
+        call = self.calls[nr]
+        call.fn = fn
+        self._ports[HC_PORT_BASE + nr] = self._thunk(fn, call.nargs)
 
     def args(self, n):
         """The first n mailbox words (for handlers that take a variable list)."""
         return list(self.u32[self.mb:self.mb + n])
 
+    def mailbox(self, n):
+        """A live view of the first n mailbox words, for handlers in the mailbox
+        form: ``a, b = view`` is the cheapest way to read the arguments."""
+        return self.u32[self.mb:self.mb + n]
+
     def _thunk(self, fn, nargs):
         u32, mb = self.u32, self.mb
-        # One closure per arity: indexing a memoryview is the cheapest read.
+        # One closure per arity.  A single word: index the memoryview; more:
+        # unpack a view of the words (cheaper than indexing each).
         if nargs == 0:
             return fn
         if nargs == 1:
             return lambda: fn(u32[mb])
+        box = u32[mb:mb + nargs]
         if nargs == 2:
-            return lambda: fn(u32[mb], u32[mb + 1])
+            def thunk2():
+                a, b = box
+                return fn(a, b)
+            return thunk2
         if nargs == 3:
-            return lambda: fn(u32[mb], u32[mb + 1], u32[mb + 2])
-        return lambda: fn(*u32[mb:mb + nargs])
+            def thunk3():
+                a, b, c = box
+                return fn(a, b, c)
+            return thunk3
+        return lambda: fn(*box)
 
     def _unknown_thunk(self, nr):
         def unknown():
@@ -81,22 +109,36 @@ class HypercallTable:
         return unknown
 
     def in_hook(self):
-        """The binding-level IN hook: (uc, port, size, user_data) -> EAX."""
-        thunks = self._thunks
-        base = HC_PORT_BASE
+        """The IN hook: (uc or engine handle, port, size, user_data) -> EAX.
+
+        A handler's exception goes to on_error and never escapes.  A
+        BaseException that is not an Exception (KeyboardInterrupt, SystemExit)
+        goes to the hook's ``abort`` attribute when the engine set one (it
+        stops the CPU and the run raises it), else it propagates (to the
+        binding's guard, which does the same).
+        """
+        ports = self._ports
 
         def on_in(uc, port, size, _):
-            nr = port - base
-            if not 0 <= nr < HC_MAX:
+            try:
+                thunk = ports[port]
+            except KeyError:
                 return U32        # not ours: a PC bus with nothing behind the port
             try:
-                ret = thunks[nr]()
-            except Exception as exc:   # a host bug must not unwind through Unicorn
-                ret = self._failed(nr, exc)
+                ret = thunk()
+            except BaseException as exc:   # a host bug must not unwind through Unicorn
+                ret = self._failed(port - HC_PORT_BASE, exc, on_in)
             return 0 if ret is None else ret & U32
+        on_in.abort = None
         return on_in
 
-    def _failed(self, nr, exc):
+    def _failed(self, nr, exc, hook=None):
+        if not isinstance(exc, Exception):
+            abort = getattr(hook, "abort", None)
+            if abort is None:
+                raise exc
+            abort(exc)
+            return 0
         call = self.calls[nr]
         name = call.name if call else str(nr)
         if self.on_error is not None:

@@ -4,7 +4,12 @@
  *
  * Which zones a mask may use (gfp_zone()): __GFP_DMA -> DMA only;
  * __GFP_HIGHMEM -> HighMem, then Normal, then DMA; neither -> Normal, then
- * DMA.  __get_free_pages() never returns a HighMem page.
+ * DMA.  __GFP_MOVABLE together with __GFP_HIGHMEM (GFP_HIGHUSER_MOVABLE)
+ * -> Movable, then HighMem, Normal, DMA; __GFP_MOVABLE alone changes
+ * nothing (Normal).  Only such movable allocations may use ZONE_MOVABLE,
+ * the zone kernelcore=/movablecore= carve out of the highest zone: kernel
+ * memory (GFP_KERNEL, slab, page tables) never lands there.
+ * __get_free_pages() never returns a HighMem (or Movable) page.
  */
 #ifndef _MMEMU_GFP_H
 #define _MMEMU_GFP_H
@@ -81,6 +86,7 @@
 #define GFP_DMA		__GFP_DMA
 #define GFP_DMA32	__GFP_DMA32
 #define GFP_HIGHUSER	(GFP_USER | __GFP_HIGHMEM)
+/* 6.1 also ORs in __GFP_SKIP_KASAN_*, which are 0 without KASAN hardware tags */
 #define GFP_HIGHUSER_MOVABLE	(GFP_HIGHUSER | __GFP_MOVABLE)
 
 /* enum zone_type for the 686 build (ZONE_DMA, no ZONE_DMA32) */

@@ -37,6 +37,7 @@
 #include <mmemu/string.h>
 #include <mmemu/page.h>
 #include <mmemu/sched.h>
+#include <mmemu/tlbflush.h>
 
 /* Hypercalls (mmemu/runtime/hc_highmem.py; range HC_HIGHMEM_BASE..+15). */
 #define HC_KMAP			(HC_HIGHMEM_BASE + 0)	/* (page) -> address */
@@ -174,6 +175,21 @@ static __always_inline void *kmap_local_pfn(unsigned long pfn)
 	return (void *)hypercall1(HC_KMAP_LOCAL_PFN, pfn);
 }
 
+/*
+ * The host clears a kmap_local slot's PTE but leaves this CPU's TLB alone;
+ * the unmap then flushes the one entry itself, as 6.1's
+ * kunmap_local_indexed() does with arch_kmap_local_post_unmap(addr), which
+ * is flush_tlb_one_kernel(addr): the address passed, and only when it is
+ * in the kmap_local slots.
+ */
+static __always_inline void arch_kmap_local_post_unmap(unsigned long addr)
+{
+	unsigned long page = addr & PAGE_MASK;
+
+	if (page >= __fix_to_virt(FIX_KMAP_END) && page <= __fix_to_virt(FIX_KMAP_BEGIN))
+		flush_tlb_one_kernel(addr);
+}
+
 static __always_inline void __kunmap_local(const void *vaddr)
 {
 	unsigned long addr = (unsigned long)vaddr;
@@ -182,6 +198,7 @@ static __always_inline void __kunmap_local(const void *vaddr)
 	if (addr >= PAGE_OFFSET && addr < (unsigned long)high_memory)
 		return;
 	hypercall1(HC_KUNMAP_LOCAL, addr);
+	arch_kmap_local_post_unmap(addr);
 }
 
 static __always_inline void *kmap_atomic(struct page *page)
@@ -197,6 +214,7 @@ static __always_inline void *kmap_atomic_pfn(unsigned long pfn)
 static __always_inline void __kunmap_atomic(const void *addr)
 {
 	hypercall1(HC_KUNMAP_ATOMIC, (unsigned long)addr);
+	arch_kmap_local_post_unmap((unsigned long)addr);
 }
 
 /* Unmap with the address the map returned, not the page (a BUILD_BUG_ON in Linux). */

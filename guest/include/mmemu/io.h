@@ -16,9 +16,11 @@
 #include <mmemu/types.h>
 #include <mmemu/compiler.h>
 #include <mmemu/hypercall.h>
+#include <mmemu/vmalloc.h>		/* _THIS_IP_, __vunmap_flush(): vm areas */
 
-#define HC_IOREMAP	(HC_IO_BASE + 0)	/* (phys, size) -> address */
-#define HC_IOUNMAP	(HC_IO_BASE + 1)	/* (addr) */
+/* ip: the caller's address (_THIS_IP_), as for vmalloc (mmemu/vmalloc.h) */
+#define HC_IOREMAP	(HC_IO_BASE + 0)	/* (phys, size, ip) -> address */
+#define HC_IOUNMAP	(HC_IO_BASE + 1)	/* (addr, ip) -> pages to flush */
 
 #ifndef __iomem
 #define __iomem		/* sparse's address-space marker; nothing to the compiler */
@@ -32,13 +34,13 @@
  */
 static __always_inline void __iomem *ioremap(phys_addr_t offset, unsigned long size)
 {
-	return (void __iomem *)hypercall2(HC_IOREMAP, offset, size);
+	return (void __iomem *)hypercall3(HC_IOREMAP, offset, size, _THIS_IP_);
 }
 
-/* void iounmap(volatile void __iomem *addr) */
+/* void iounmap(volatile void __iomem *addr): flushes the area's TLB entries as vfree() */
 static __always_inline void iounmap(volatile void __iomem *addr)
 {
-	hypercall1(HC_IOUNMAP, (unsigned long)addr);
+	__vunmap_flush(hypercall2(HC_IOUNMAP, (unsigned long)addr, _THIS_IP_));
 }
 
 #define build_mmio_read(name, size, type, reg)				\

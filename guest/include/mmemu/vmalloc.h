@@ -7,7 +7,9 @@
  * any, scattered physically) and maps them through the kernel page tables.
  * A guard page follows every area and is never mapped, so running off the
  * end of a vmalloc'd buffer oopses.  The host records the caller of each
- * area (the code that made the call) for /proc/vmallocinfo.
+ * area (the code that made the call) for /proc/vmallocinfo: the wrappers
+ * pass _THIS_IP_ as their last argument, where Linux's vmalloc() takes
+ * __builtin_return_address(0), so the host need not read the registers.
  *
  * Hypercall numbers mirror mmemu/runtime/hc_vmalloc.py.
  */
@@ -19,15 +21,17 @@
 #include <mmemu/hypercall.h>
 #include <mmemu/gfp.h>
 #include <mmemu/page.h>
+#include <mmemu/tlbflush.h>
 
-#define HC_VMALLOC		(HC_VMALLOC_BASE + 0)	/* (size) -> address */
-#define HC_VZALLOC		(HC_VMALLOC_BASE + 1)	/* (size) -> address */
-#define HC___VMALLOC		(HC_VMALLOC_BASE + 2)	/* (size, gfp) -> address */
-#define HC_VFREE		(HC_VMALLOC_BASE + 3)	/* (addr) */
-#define HC_VMAP			(HC_VMALLOC_BASE + 4)	/* (pages, count, flags, prot) */
-#define HC_VUNMAP		(HC_VMALLOC_BASE + 5)	/* (addr) */
+/* ip: the caller's address (_THIS_IP_); 0 lets the host find it from the stack */
+#define HC_VMALLOC		(HC_VMALLOC_BASE + 0)	/* (size, ip) -> address */
+#define HC_VZALLOC		(HC_VMALLOC_BASE + 1)	/* (size, ip) -> address */
+#define HC___VMALLOC		(HC_VMALLOC_BASE + 2)	/* (size, gfp, ip) -> address */
+#define HC_VFREE		(HC_VMALLOC_BASE + 3)	/* (addr, ip) -> pages to flush */
+#define HC_VMAP			(HC_VMALLOC_BASE + 4)	/* (pages, count, flags, prot, ip) */
+#define HC_VUNMAP		(HC_VMALLOC_BASE + 5)	/* (addr, ip) -> pages to flush */
 #define HC_VMALLOC_TO_PAGE	(HC_VMALLOC_BASE + 6)	/* (addr) -> struct page * */
-#define HC_VMALLOC_NODE		(HC_VMALLOC_BASE + 7)	/* (size, nid) -> address */
+#define HC_VMALLOC_NODE		(HC_VMALLOC_BASE + 7)	/* (size, nid, ip) -> address */
 #define HC_VMALLOC_NR_PAGES	(HC_VMALLOC_BASE + 8)	/* () -> pages vmalloc holds */
 
 /* bits in flags of vmalloc's vm_struct (include/linux/vmalloc.h, 6.1) */
@@ -37,6 +41,21 @@
 #define VM_USERMAP		0x00000008
 #define VM_NO_GUARD		0x00000040	/* refused by vmap(), as in 6.1 */
 #define VM_MAP_PUT_PAGES	0x00000200	/* vfree() frees the vmap()ed pages */
+
+/*
+ * _THIS_IP_ (include/linux/instruction_pointer.h): the address of the code
+ * using it.  The wrappers below are inlined, so that is inside their caller.
+ * An asm label rather than Linux's &&label: clang gives a label in an
+ * inlined function no real address.
+ */
+#ifndef _THIS_IP_
+#define _THIS_IP_							\
+({									\
+	unsigned long __here;						\
+	__asm__ __volatile__("movl $1f, %0\n1:" : "=r"(__here));	\
+	__here;								\
+})
+#endif
 
 #define VMALLOC_START	((unsigned long)MMEMU_BOOTINFO->vmalloc_start)
 #define VMALLOC_END	((unsigned long)MMEMU_BOOTINFO->vmalloc_end)
@@ -68,25 +87,41 @@ typedef struct { unsigned long pgprot; } pgprot_t;
 /* void *vmalloc(unsigned long size): NULL on failure (or for size 0). */
 static __always_inline void *vmalloc(unsigned long size)
 {
-	return (void *)hypercall1(HC_VMALLOC, size);
+	return (void *)hypercall2(HC_VMALLOC, size, _THIS_IP_);
 }
 
 /* void *vzalloc(unsigned long size): vmalloc(), zeroed. */
 static __always_inline void *vzalloc(unsigned long size)
 {
-	return (void *)hypercall1(HC_VZALLOC, size);
+	return (void *)hypercall2(HC_VZALLOC, size, _THIS_IP_);
 }
 
 /* void *__vmalloc(unsigned long size, gfp_t gfp_mask) */
 static __always_inline void *__vmalloc(unsigned long size, gfp_t gfp_mask)
 {
-	return (void *)hypercall2(HC___VMALLOC, size, gfp_mask);
+	return (void *)hypercall3(HC___VMALLOC, size, gfp_mask, _THIS_IP_);
 }
 
 /* void *vmalloc_node(unsigned long size, int node) */
 static __always_inline void *vmalloc_node(unsigned long size, int node)
 {
-	return (void *)hypercall2(HC_VMALLOC_NODE, size, (unsigned long)node);
+	return (void *)hypercall3(HC_VMALLOC_NODE, size, (unsigned long)node, _THIS_IP_);
+}
+
+/*
+ * vfree(), vunmap() and iounmap(): the host clears the area's PTEs and
+ * returns how many pages it spans (0 when nothing was torn down), its start
+ * as the second result; the TLB is the caller's to flush, which it does as
+ * 6.1 does for a freed area (flush_tlb_kernel_range()).
+ */
+static __always_inline void __vunmap_flush(unsigned long nr_pages)
+{
+	unsigned long start;
+
+	if (!nr_pages)
+		return;
+	start = hypercall_ret2();
+	flush_tlb_kernel_range(start, start + (nr_pages << PAGE_SHIFT));
 }
 
 /*
@@ -96,7 +131,7 @@ static __always_inline void *vmalloc_node(unsigned long size, int node)
  */
 static __always_inline void vfree(const void *addr)
 {
-	hypercall1(HC_VFREE, (unsigned long)addr);
+	__vunmap_flush(hypercall2(HC_VFREE, (unsigned long)addr, _THIS_IP_));
 }
 
 /*
@@ -106,14 +141,14 @@ static __always_inline void vfree(const void *addr)
 static __always_inline void *vmap(struct page **pages, unsigned int count,
 				  unsigned long flags, pgprot_t prot)
 {
-	return (void *)hypercall4(HC_VMAP, (unsigned long)pages, count, flags,
-				  pgprot_val(prot));
+	return (void *)hypercall5(HC_VMAP, (unsigned long)pages, count, flags,
+				  pgprot_val(prot), _THIS_IP_);
 }
 
 /* void vunmap(const void *addr): undo vmap(); the pages stay allocated. */
 static __always_inline void vunmap(const void *addr)
 {
-	hypercall1(HC_VUNMAP, (unsigned long)addr);
+	__vunmap_flush(hypercall2(HC_VUNMAP, (unsigned long)addr, _THIS_IP_));
 }
 
 /* struct page *vmalloc_to_page(const void *addr): walks the page tables. */

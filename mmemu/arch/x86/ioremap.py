@@ -61,9 +61,9 @@ def ioremap_caller(machine, phys_addr, size, prot, caller=None):
     if area is None:
         return None
     area.phys_addr, area.prot = phys_addr, prot
-    machine.devices.map_unbacked(phys_addr, phys_addr + size)
-    first = phys_addr >> PAGE_SHIFT
-    if not vm.vmap_pages_range(area.addr, range(first, first + (size >> PAGE_SHIFT)), prot):
+    if not _backed(machine.devices, phys_addr, phys_addr + size):
+        machine.devices.map_unbacked(phys_addr, phys_addr + size)
+    if not vm.ioremap_page_range(area.addr, area.addr + size, phys_addr, prot):
         vm.remove_vm_area(area.addr)
         return None
     if iomem_map_sanity_check(machine, phys_addr + offset, last_addr):
@@ -71,16 +71,20 @@ def ioremap_caller(machine, phys_addr, size, prot, caller=None):
     return area.addr + offset
 
 
-def iounmap(machine, addr, caller=None):
-    """void iounmap(volatile void __iomem *addr)."""
+def iounmap(machine, addr, caller=None, flush=True):
+    """void iounmap(volatile void __iomem *addr).
+
+    Returns the VmStruct torn down, else None (mmemu's; iounmap() is void).
+    flush=False leaves the area's TLB to the caller, as for Vmalloc.vunmap().
+    """
     vm = machine.vmalloc
     if addr <= machine.layout.high_memory:
-        return
+        return None
     area = vm.find_vm_area(addr & PAGE_MASK)
     if area is None or not area.flags & VM_IOREMAP:
         vm.report(f"iounmap: bad address {addr & PAGE_MASK:08x}\n" + vm.dump_stack(), KERN_ERR)
-        return
-    vm.vunmap(area.addr, caller=caller)
+        return None
+    return vm.vunmap(area.addr, caller=caller, flush=flush)
 
 
 def ioremap_check_ram(machine, first, last):
@@ -92,6 +96,8 @@ def ioremap_check_ram(machine, first, last):
     whole pages inside the request count.
     """
     mem_map, u32 = machine.mem_map, machine.pm.u32
+    if first >> PAGE_SHIFT >= mem_map.nr_pages:
+        return False                       # no struct page (pfn_valid()): device space
     for r in machine.cfg.ram:
         start, end = max(first, r.start), min(last, r.end - 1)
         if start > end:
@@ -112,8 +118,10 @@ def iomem_map_sanity_check(machine, addr, end):
     Returns True after the warning ("resource sanity check: requesting
     [mem ...], which spans more than NAME [mem ...]").
     """
-    for w in machine.devices.windows:
-        if w.base > end or w.end - 1 < addr:
+    for w in machine.devices.windows:       # sorted by base
+        if w.base > end:
+            break
+        if w.end - 1 < addr:
             continue
         if w.base >> PAGE_SHIFT <= addr >> PAGE_SHIFT and (w.end - 1) >> PAGE_SHIFT >= end >> PAGE_SHIFT:
             continue
@@ -122,6 +130,13 @@ def iomem_map_sanity_check(machine, addr, end):
                                KERN_WARNING)
         return True
     return False
+
+
+def _backed(devices, start, end):
+    """Whether one device window or catch-all covers [start, end): then
+    map_unbacked() would find nothing to do (windows are never taken away)."""
+    w = devices.find(start)
+    return w is not None and w.end >= end
 
 
 def _warn_once(vm, key, text, function):

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Fuzz mmemu's hypercalls for a long time, in several processes.
+
+    tools/fuzz.py --minutes 30 --jobs 2
+    tools/fuzz.py --seed 1234 --driver host --config pc-16m --calls 20000 --minimize
+
+Each job takes seeds in turn (base + job, base + job + jobs, ...) and runs
+one driver on one machine per seed: the raw host driver (hostile mailbox
+words for every registered hypercall) or the guest program (the realistic
+mix through the SDK), on the FUZZ_CONFIGS machines in rotation.  A seed
+stops at its first failure (a host exception in a handler, a consistency
+checker, a damaged pattern, a wrong result); the others go on.  At the end:
+calls survived, reports by kind, and every failure with its seed, so that
+
+    tools/fuzz.py --seed S --driver D --config C --calls N --minimize
+
+reproduces it (and, for the host driver, shrinks it to a short call list).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmemu.fuzz import (  # noqa: E402
+    FUZZ_CONFIGS, GuestFuzzer, HostFuzzer, format_calls, fuzz_config, minimize,
+)
+
+DRIVERS = ("host", "host", "host", "guest")     # the host driver covers more ground per second
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="fuzz", description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=None, help="run this long (default: one seed)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes")
+    ap.add_argument("--seed", type=int, default=1, help="first seed")
+    ap.add_argument("--calls", type=int, default=20000, help="calls per seed")
+    ap.add_argument("--driver", choices=("host", "guest", "both"), default="both")
+    ap.add_argument("--config", default=None,
+                    help=f"one machine (default: rotate {', '.join(FUZZ_CONFIGS)})")
+    ap.add_argument("--no-debug-vm", action="store_true",
+                    help="the configs as shipped (without CONFIG_DEBUG_VM-style free checks)")
+    ap.add_argument("--known", action="store_true",
+                    help="do not steer around the mmemu bugs already known (KNOWN_BUGS)")
+    ap.add_argument("--check-every", type=int, default=500)
+    ap.add_argument("--minimize", action="store_true", help="shrink host-driver failures")
+    ap.add_argument("--json", help="write the totals and failures here")
+    return ap
+
+
+def plan(args, k):
+    """The k-th seed's (seed, driver, config name)."""
+    configs = [args.config] if args.config else list(FUZZ_CONFIGS)
+    drivers = DRIVERS if args.driver == "both" else (args.driver,)
+    return args.seed + k, drivers[k % len(drivers)], configs[(k // len(drivers)) % len(configs)]
+
+
+def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline, shrink):
+    """Run one seed; a plain dict (it crosses a process boundary)."""
+    cfg = fuzz_config(config, debug_vm=debug_vm)
+    if driver == "host":
+        f = HostFuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
+    else:
+        f = GuestFuzzer(cfg, seed=seed, check_every=check_every)
+    r = f.run(calls, deadline=deadline)
+    failures = []
+    for fl in r.failures:
+        item = {"seed": seed, "driver": driver, "config": config, "kind": fl.kind,
+                "step": fl.step, "text": str(fl)[:6000]}
+        if shrink and fl.calls:
+            small = minimize(fl.config, fl.calls, fl.kind, deadline=time.monotonic() + 300)
+            item["minimized"] = format_calls(small)
+        failures.append(item)
+    return {"seed": seed, "driver": driver, "config": config, "calls": r.calls,
+            "reports": dict(r.reports), "by_call": dict(r.by_call), "failures": failures,
+            "seconds": r.seconds}
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    t0 = time.monotonic()
+    end = t0 + args.minutes * 60 if args.minutes else None
+    totals = {"calls": 0, "seeds": 0, "by_driver": Counter(), "reports": Counter(),
+              "by_call": Counter(), "failures": []}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        running, k, last = set(), 0, t0
+        while True:
+            while len(running) < args.jobs and (end is None and k == 0 or end is not None
+                                                and time.monotonic() < end - 5):
+                seed, driver, config = plan(args, k)
+                k += 1
+                running.add(pool.submit(one_seed, seed, driver, config, args.calls,
+                                        args.check_every, not args.no_debug_vm, args.known,
+                                        end, args.minimize))
+            if not running:
+                break
+            done, running = wait(running, timeout=30, return_when=FIRST_COMPLETED)
+            for fut in done:
+                add(totals, fut.result())
+            if time.monotonic() - last > 60:
+                last = time.monotonic()
+                print(progress(totals, last - t0), flush=True)
+    print(report(totals, time.monotonic() - t0))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({**totals, "seconds": time.monotonic() - t0}, fh, indent=1, default=dict)
+    return 1 if totals["failures"] else 0
+
+
+def add(totals, res):
+    totals["calls"] += res["calls"]
+    totals["seeds"] += 1
+    totals["by_driver"][res["driver"]] += res["calls"]
+    totals["reports"].update(res["reports"])
+    totals["by_call"].update(res["by_call"])
+    totals["failures"] += res["failures"]
+    for fl in res["failures"]:
+        print(f"FAILURE seed {fl['seed']} {fl['driver']} {fl['config']}: {fl['text'][:300]}",
+              flush=True)
+
+
+def progress(totals, secs):
+    return (f"[{secs / 60:5.1f} min] {totals['calls']} calls survived over {totals['seeds']} seeds "
+            f"({totals['calls'] / max(secs, 1):.0f}/s), {len(totals['failures'])} failures")
+
+
+def report(totals, secs):
+    lines = [progress(totals, secs),
+             "by driver: " + ", ".join(f"{d} {n}" for d, n in totals["by_driver"].items()),
+             f"distinct calls: {len(totals['by_call'])}",
+             f"reports: {sum(totals['reports'].values())} ({len(totals['reports'])} kinds); top:"]
+    lines += [f"  {n:8d}  {kind}" for kind, n in totals["reports"].most_common(25)]
+    for fl in totals["failures"]:
+        lines += ["", f"FAILURE (reproduce: tools/fuzz.py --seed {fl['seed']} --driver "
+                      f"{fl['driver']} --config {fl['config']} --minimize)", fl["text"]]
+        if fl.get("minimized"):
+            lines += ["minimized:", fl["minimized"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
