@@ -657,13 +657,18 @@ class _VmallocCalls:
         entries = [self.page_ptr(p) for p in pfns]
         clean = True
         if r.random() < 0.15 or not entries:
-            entries.insert(r.randrange(len(entries) + 1), r.choice((0, self.wild(), self.memmap + 3)))
+            bad = r.choice((0, self.wild(), self.memmap + 3))
+            if self.page_pfn(bad) is not None:
+                bad |= 2            # wild() may land on a real struct page
+            entries.insert(r.randrange(len(entries) + 1), bad)
             clean = False
         count = len(entries)
         if r.random() < 0.1:
             count = r.choice((0, count + 1, 5000, U32, r.getrandbits(32)))
             clean = False
         cap = self.scratch_size // 4
+        if count > cap:
+            clean = None            # it reads past the scratch buffer: no verdict
         array = entries[:cap] + [0] * max(0, min(count, cap) - len(entries))
         flags = VM_MAP if r.random() < 0.8 else r.getrandbits(32) & ~VM_MAP_PUT_PAGES
         if "vmap-flags" in self.avoid:
@@ -676,6 +681,9 @@ class _VmallocCalls:
 
     def _vmapped(self, ret, pfns, clean, prot):
         if ret == 0:
+            return None
+        if clean is None:           # mapped whatever followed the buffer: ours to unmap
+            self._new_obj("vmap", ret, size=PAGE_SIZE)
             return None
         if not clean:
             return f"vmap of a bad pages array or count returned 0x{ret:08x}"

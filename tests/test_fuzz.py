@@ -154,3 +154,40 @@ def test_report_kind_blanks_numbers():
     text = ("------------[ cut here ]------------\n"
             "BUG: Bad page state in process fuzz_stub  pfn:0x1f3a\nmore")
     assert report_kind(text) == "BUG: Bad page state in process fuzz_stub  pfn:#"
+
+
+# -- mmemu bugs the fuzzer found (KNOWN_BUGS), as minimal reproductions -------------
+# strict: when the owner fixes one, its test starts passing and must lose its mark.
+
+@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['free-past-mem_map']: IndexError in "
+                   "page_free._tails_clean()")
+def test_known_bug_free_block_past_end_of_mem_map(pc16m):
+    from mmemu.machine import Machine
+    m = Machine(pc16m, echo=False)
+    last = m.mem_map.virt + (m.mem_map.nr_pages - 1) * 32       # reserved at boot
+    failure = replay(pc16m, [Call(17, (last, 1), "__free_pages")])      # HC_FREE_PAGES
+    assert failure is None, str(failure)
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['vmap-flags']: vmap() keeps VM_IOREMAP/"
+                   "VM_ALLOC from the caller")
+@pytest.mark.parametrize("flags", [0x1 | 0x4, 0x2 | 0x4])         # VM_IOREMAP, VM_ALLOC (| VM_MAP)
+def test_known_bug_vmap_flags(pc16m, flags):
+    from mmemu.machine import Machine
+    from mmemu.mm import gfp
+    m = Machine(pc16m, echo=False)
+    pfn = m.alloc_pages(gfp.GFP_KERNEL, 0)
+    va = m.vmalloc.vmap([pfn], 1, flags=flags)
+    assert va is None or m.vmalloc.find_vm_area(va).kind == "vmap"
+    m.check()
+
+
+@pytest.mark.xfail(strict=False, reason="without debug.vm the order-0 fast path frees a slab "
+                   "page unchecked (as 6.1 without CONFIG_DEBUG_VM); the slab keeps using it")
+def test_finding_free_pages_of_a_slab_page_without_debug_vm():
+    from mmemu.machine import Machine
+    from mmemu.mm import gfp, page_alloc
+    m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
+    x = m.slab.kmalloc(64, gfp.GFP_KERNEL)
+    page_alloc.free_pages(m.mm, x & ~0xFFF, 0)
+    assert m.pm.u32[m.mm.mbase + ((x - 0xC0000000) >> 12) * 8 + 7] == 1    # refused

@@ -185,7 +185,11 @@ class GdbStub:
             byte = self.conn.poll_byte(0.05)
             if byte == b"\x03":
                 self._interrupted = True
-                self.eng.stop()
+                # A stop that lands before emu_start() begins is forgotten:
+                # repeat it until the run is over.
+                while not done.is_set():
+                    self.eng.stop()
+                    done.wait(0.05)
                 return
             if byte == b"":
                 return                             # gdb hung up; let the guest run on
