@@ -157,11 +157,9 @@ def test_report_kind_blanks_numbers():
 
 
 # -- mmemu bugs the fuzzer found (KNOWN_BUGS), as minimal reproductions -------------
-# strict: when the owner fixes one, its test starts passing and must lose its mark.
+# Each was fixed; the reproductions stay as regression tests.
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['free-past-mem_map']: IndexError in "
-                   "page_free._tails_clean()")
-def test_known_bug_free_block_past_end_of_mem_map(pc16m):
+def test_found_bug_free_block_past_end_of_mem_map_is_refused(pc16m):
     from mmemu.machine import Machine
     m = Machine(pc16m, echo=False)
     last = m.mem_map.virt + (m.mem_map.nr_pages - 1) * 32       # reserved at boot
@@ -169,10 +167,8 @@ def test_known_bug_free_block_past_end_of_mem_map(pc16m):
     assert failure is None, str(failure)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['vmap-flags']: vmap() keeps VM_IOREMAP/"
-                   "VM_ALLOC from the caller")
 @pytest.mark.parametrize("flags", [0x1 | 0x4, 0x2 | 0x4])         # VM_IOREMAP, VM_ALLOC (| VM_MAP)
-def test_known_bug_vmap_flags(pc16m, flags):
+def test_found_bug_vmap_flags_make_a_vmap_area(pc16m, flags):
     from mmemu.machine import Machine
     from mmemu.mm import gfp
     m = Machine(pc16m, echo=False)
@@ -191,3 +187,24 @@ def test_finding_free_pages_of_a_slab_page_without_debug_vm():
     x = m.slab.kmalloc(64, gfp.GFP_KERNEL)
     page_alloc.free_pages(m.mm, x & ~0xFFF, 0)
     assert m.pm.u32[m.mm.mbase + ((x - 0xC0000000) >> 12) * 8 + 7] == 1    # refused
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['slab-pad-check']: 0x5a past a min_order slab")
+def test_known_bug_slab_pad_check_past_a_fallback_slab(pc16m):
+    from mmemu.machine import Machine
+    from mmemu.mm import gfp
+    from mmemu.mm.slab import SLAB_POISON
+    m = Machine(pc16m, echo=False)
+    s = m.slab.kmem_cache_create("padfuzz", 1000, 0, SLAB_POISON)
+    assert (s.order, s.min_order) == (1, 0)
+    for order in range(10, 0, -1):                 # only order 0 left: the slab falls back
+        while m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_NOWARN, order) is not None:
+            pass
+    x = m.slab.kmem_cache_alloc(s, gfp.GFP_KERNEL)
+    pfn = (x - 0xC0000000) >> 12
+    assert m.slab.slub.mem_map is not None and s.node.slabs[pfn] == 0
+    after = (pfn + 1) << 12                        # the page after the one-page slab
+    before = bytes(m.pm.u8[after:after + 4096])
+    m.slab.kmem_cache_free(s, x)
+    m.slab.kmem_cache_shrink(s)                    # discards the empty slab
+    assert bytes(m.pm.u8[after:after + 4096]) == before

@@ -65,7 +65,7 @@ def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline
     if driver == "host":
         f = HostFuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
     else:
-        f = GuestFuzzer(cfg, seed=seed, check_every=check_every)
+        f = GuestFuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
     r = f.run(calls, deadline=deadline)
     failures = []
     for fl in r.failures:

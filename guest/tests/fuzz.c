@@ -28,6 +28,7 @@
 enum { P_SEED, P_CALLS, P_CHECK_EVERY, P_FLAGS, P_DEV_BASE, P_DEV_SIZE };
 #define F_DEBUG_VM	1	/* the host checks every page free at once */
 #define F_HOSTILE	2	/* also make the bad calls */
+#define F_NO_POISON	4	/* no SLAB_POISON caches (a known mmemu bug: KNOWN_BUGS) */
 
 /* What HC_FUZZ_FAIL reports (mmemu/fuzz.py GUEST_FAILS mirrors these). */
 enum { FAIL_PATTERN = 1, FAIL_ZERO, FAIL_ZONE, FAIL_CHECK, FAIL_VALIDATE, FAIL_KSIZE,
@@ -456,6 +457,7 @@ static void op_cache_create(void)
 	};
 	static const unsigned int aligns[] = { 0, 0, 8, 16, 64, 256 };
 	char name[24];
+	slab_flags_t sf;
 	int i;
 
 	for (i = 0; i < NCACHE && caches[i].s; i++)
@@ -464,9 +466,11 @@ static void op_cache_create(void)
 		return;
 	snprintf(name, sizeof(name), "fuzz-%lu", step);
 	caches[i].size = 1 + (below(4) ? below(512) : below(8192));
+	sf = sflags[below(ARRAY_SIZE(sflags))];
+	if (flags & F_NO_POISON)
+		sf &= ~SLAB_POISON;
 	caches[i].s = kmem_cache_create(name, caches[i].size, aligns[below(ARRAY_SIZE(aligns))],
-					sflags[below(ARRAY_SIZE(sflags))],
-					below(4) ? NULL : fuzz_ctor);
+					sf, below(4) ? NULL : fuzz_ctor);
 	caches[i].live = 0;
 	last_a0 = caches[i].size, last_ret = (unsigned long)caches[i].s;
 }

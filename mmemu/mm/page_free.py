@@ -39,6 +39,10 @@ def _free_pages_slow(mm, pfn, order):
     if not (isinstance(order, int) and 0 <= order < MAX_ORDER):
         bad_page(mm, pfn, f"order {order} out of range (MAX_ORDER {MAX_ORDER})")
         return
+    if pfn + (1 << order) > mm.max_pfn:
+        # The tails would lie past mem_map: no allocation can have made this block.
+        bad_page(mm, pfn, f"order-{order} block runs past the end of mem_map")
+        return
     u32, w = mm.u32, mm.mbase + (pfn << 3)
     ref, flags = u32[w + W_REFCOUNT], u32[w]
     if ref == 0:

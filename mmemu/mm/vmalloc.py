@@ -521,6 +521,9 @@ class Vmalloc:
         """
         pfns = list(pfns if count is None else pfns[:count])
         count = len(pfns)
+        # A vmap area is always VM_MAP: flags that would make it look like
+        # another kind (Linux trusts its callers here) are not taken.
+        flags = (flags & ~(VM_IOREMAP | VM_ALLOC | VM_UNINITIALIZED)) | VM_MAP
         if flags & VM_NO_GUARD:
             self.warn_on_once("vmap", "flags & VM_NO_GUARD")
             flags &= ~VM_NO_GUARD
