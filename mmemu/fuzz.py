@@ -276,12 +276,7 @@ MAX_LIVE = 48
 # mmemu bugs this fuzzer found, which the generator steers around unless asked
 # not to (HostFuzzer(avoid=())), so that a run can look for new ones.
 # Found and fixed since: free-past-mem_map, vmap-flags (see tests/test_fuzz.py).
-KNOWN_BUGS = {
-    "slab-pad-check": "discarding a SLAB_POISON slab that was allocated at the fallback "
-                      "min_order checks and restores its padding at the end of "
-                      "PAGE_SIZE << s.order: 0x5a written over the next pages, whoever owns "
-                      "them (slub.discard_slab() pops the order before slab_pad_check())",
-}
+KNOWN_BUGS = {}     # found and fixed: free-past-mem_map, vmap-flags, slab-pad-check (tests/test_fuzz.py)
 
 # How often each call is picked (names not listed: 1).
 WEIGHTS = {

@@ -189,8 +189,7 @@ def test_finding_free_pages_of_a_slab_page_without_debug_vm():
     assert m.pm.u32[m.mm.mbase + ((x - 0xC0000000) >> 12) * 8 + 7] == 1    # refused
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUGS['slab-pad-check']: 0x5a past a min_order slab")
-def test_known_bug_slab_pad_check_past_a_fallback_slab(pc16m):
+def test_found_bug_slab_pad_check_stays_inside_a_fallback_slab(pc16m):
     from mmemu.machine import Machine
     from mmemu.mm import gfp
     from mmemu.mm.slab import SLAB_POISON

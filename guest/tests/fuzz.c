@@ -445,7 +445,7 @@ static void op_krealloc(void)
 
 static void fuzz_ctor(void *obj)
 {
-	*(u32 *)obj = 0xc7c7c7c7;	/* the constructor's mark; the pattern overwrites it */
+	*(u8 *)obj = 0xc7;	/* the constructor's mark (objects may be 1 byte); patterns overwrite it */
 }
 
 static void op_cache_create(void)

@@ -415,13 +415,16 @@ class Slub:
 
     def discard_slab(self, s, pfn):
         """discard_slab() -> __free_slab(): clear the overlay, give the pages back."""
+        if s.flags & SLAB_POISON or s.debug:
+            # While the slab still knows its order: a slab made at min_order
+            # under pressure is smaller than s.order, and checking (and
+            # "restoring") padding past its end would write over the next pages.
+            self.debug.slab_pad_check(s, pfn)
         order = s.node.slabs.pop(pfn)
         _, objects, _ = self.counters(pfn)
         s.node.total_objects -= objects
         s.node.partial.pop(pfn, None)
         s.node.full.discard(pfn)
-        if s.flags & SLAB_POISON or s.debug:
-            self.debug.slab_pad_check(s, pfn)
         self.u32[self.pw(pfn, W_FLAGS)] &= ~(1 << PG_slab)
         self.u32[self.pw(pfn, W_MAPPING)] = 0
         self.u32[self.pw(pfn, W_INDEX)] = 0
