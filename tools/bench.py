@@ -136,18 +136,20 @@ def guest_loop_cost(kind, n, config="pc-1g"):
     return (statistics.median(once(n) for _ in range(3)) - base) / n
 
 
+def _guest_pair_vs_empty(kind, n):
+    empty = guest_loop_cost("empty", 50_000)
+    pair = guest_loop_cost(kind, n)
+    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+
+
 @figure("guest alloc_page+__free_pages pair / empty hypercall", target=3.0)
 def bench_guest_page_pair():
-    empty = guest_loop_cost("empty", 50_000)
-    pair = guest_loop_cost("page", 50_000)
-    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+    return _guest_pair_vs_empty("page", 50_000)
 
 
 @figure("guest kmalloc(64)+kfree pair / empty hypercall", target=3.0)
 def bench_guest_kmalloc_pair():
-    empty = guest_loop_cost("empty", 50_000)
-    pair = guest_loop_cost("kmalloc", 50_000)
-    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
+    return _guest_pair_vs_empty("kmalloc", 50_000)
 
 
 @figure("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9, lower_is_better=False)
@@ -253,12 +255,6 @@ def bench_host_kmalloc():
     pairs()
     t_pair, t_empty = median_time(pairs), median_time(empties)
     return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
-
-
-def _guest_pair_vs_empty(kind, n):
-    empty = guest_loop_cost("empty", 50_000)
-    pair = guest_loop_cost(kind, n)
-    return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
 
 
 @figure("guest vmalloc(64 KiB)+vfree pair / empty hypercall")
