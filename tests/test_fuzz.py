@@ -178,15 +178,53 @@ def test_found_bug_vmap_flags_make_a_vmap_area(pc16m, flags):
     m.check()
 
 
-@pytest.mark.xfail(strict=False, reason="without debug.vm the order-0 fast path frees a slab "
-                   "page unchecked (as 6.1 without CONFIG_DEBUG_VM); the slab keeps using it")
-def test_finding_free_pages_of_a_slab_page_without_debug_vm():
+def _free_and_report(m, pfn):
+    from mmemu.mm import page_alloc
+    mark = m.log.mark()
+    page_alloc._free_pages(m.mm, pfn, 0)
+    return m.log.text(mark)
+
+
+def test_found_gap_free_pages_of_a_slab_page_is_refused_without_debug_vm():
+    # 6.1 without CONFIG_DEBUG_VM takes such a page unchecked; mmemu checks slab pages always.
     from mmemu.machine import Machine
     from mmemu.mm import gfp, page_alloc
     m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
     x = m.slab.kmalloc(64, gfp.GFP_KERNEL)
-    page_alloc.free_pages(m.mm, x & ~0xFFF, 0)
-    assert m.pm.u32[m.mm.mbase + ((x - 0xC0000000) >> 12) * 8 + 7] == 1    # refused
+    pfn = (x - 0xC0000000) >> 12
+    text = _free_and_report(m, pfn)
+    assert "BUG: Bad page state in process" in text
+    assert "flags: " in text and "(slab|" in text
+    assert "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set" in text
+    assert page_alloc.page_count(m.mm, pfn) == 1                 # refused: the slab keeps it
+    m.check()
+    m.slab.kfree(x)
+    m.check()
+
+
+def test_checker_catches_a_slab_page_open_to_the_fast_free_path():
+    from mmemu.machine import Machine
+    from mmemu.mm import gfp, page_alloc
+    from mmemu.mm.page_alloc_debug import PageAllocCorruption
+    m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
+    pfn = (m.slab.kmalloc(64, gfp.GFP_KERNEL) - 0xC0000000) >> 12
+    m.mm.fast_zone[pfn] = page_alloc.page_zone(m.mm, pfn).zone_id      # open it again
+    with pytest.raises(PageAllocCorruption, match="slab page .PG_slab., yet its free would take the unchecked fast path"):
+        m.check()
+
+
+def test_found_gap_free_pages_of_a_page_table_page_is_refused_without_debug_vm():
+    from mmemu.machine import Machine
+    from mmemu.mm import page_alloc
+    m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
+    pfn = m._alloc_pgtable_page() >> 12
+    text = _free_and_report(m, pfn)
+    assert "page dumped because: nonzero mapcount" in text
+    assert page_alloc.page_count(m.mm, pfn) == 1
+    m.check()
+    page_alloc.pgtable_page_dtor(m.mm, pfn)                      # the proper way: dtor, then free
+    assert _free_and_report(m, pfn) == ""
+    m.check()
 
 
 def test_found_bug_slab_pad_check_stays_inside_a_fallback_slab(pc16m):

@@ -10,6 +10,23 @@ from mmemu.mm.mmzone import (
     W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum,
 )
 
+NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
+
+
+def checked_free_only(mm, pfn):
+    """Make every free of this order-0 page take the checked path (mmemu's own rule).
+
+    For pages whose owner keeps state in the struct page: slab pages
+    (PG_slab) and page-table pages (PageTable).  Differs from 6.1 without
+    CONFIG_DEBUG_VM, whose per-cpu free path would take such a page
+    unchecked (its flags are cleared, the slab or page table keeps using a
+    free page); mmemu reports "Bad page state" and refuses it, as a
+    CONFIG_DEBUG_VM kernel does.  The fast path costs nothing more: its
+    table byte for the pfn is what says so, and the next free of the page
+    through the checked path opens it again.
+    """
+    mm.fast_zone[pfn] = NO_FAST_FREE
+
 
 def pfn_valid(mm, pfn):
     """pfn_valid(): the pfn has a struct page in mem_map."""
@@ -92,6 +109,7 @@ def pgtable_page_ctor(mm, pfn):
     if mm.u32[w + W_MAPCOUNT] == PAGE_MAPCOUNT_NONE:
         mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_TABLE
         mm.nr_page_table_pages += 1
+        checked_free_only(mm, pfn)
 
 
 def pgtable_page_dtor(mm, pfn):

@@ -40,8 +40,8 @@ from mmemu.mm.mmzone import (
     PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
-    PageHighMem, clear_page_table, lowmem_page_address, mark_page_table, page_address,
-    page_count, page_flags, page_to_nid, page_zone, page_zone_id, page_zonenum,
+    NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
+    mark_page_table, page_address, page_count, page_flags, page_to_nid, page_zone, page_zone_id, page_zonenum,
     pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
 )
 from mmemu.mm.page_alloc_debug import (
@@ -59,7 +59,6 @@ from mmemu.mm.watermark import (
 )
 
 NUMA_NO_NODE = -1
-NO_FAST_FREE = 255               # MmState.fast_zone: this pfn's free takes the slow path
 FAST_CACHE_MAX = 4096            # distinct gfp masks remembered by the order-0 fast path
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_ALLOC_ORDER = "mm/page_alloc.c:5581"        # WARN_ON_ONCE_GFP(order >= MAX_ORDER)

@@ -114,16 +114,21 @@ def dump_stack_lines(mm):
     return lines
 
 
-def _raw_line(mm, prefix, pfn):
+def _raw_line(mm, prefix, pfn, refcount=None):
     w = mm.mbase + (pfn << 3)
-    return prefix + " ".join(f"{mm.u32[w + i]:08x}" for i in range(8))
+    words = mm.u32[w:w + 8].tolist()
+    if refcount is not None:
+        words[W_REFCOUNT] = refcount & 0xFFFFFFFF
+    return prefix + " ".join(f"{x:08x}" for x in words)
 
 
-def dump_page_lines(mm, pfn, reason):
+def dump_page_lines(mm, pfn, reason, refcount=None):
     """dump_page(): the page's fields, flags, raw words and the reason.
 
     Models mm/debug.c:__dump_page() for 6.1 (pointers unhashed).  pfn must
-    be inside mem_map.
+    be inside mem_map.  refcount, when given, is the count to print: a
+    refused free leaves the reference in place, where the kernel had
+    dropped it before its checks.
     """
     u32, w = mm.u32, mm.mbase + (pfn << 3)
     head = pfn
@@ -137,7 +142,10 @@ def dump_page_lines(mm, pfn, reason):
     mapping = u32[w + W_MAPPING]
     anon = mapping & 1
     mapcount = 0 if hflags & (1 << PG_slab) else _s32(u32[w + W_MAPCOUNT]) + 1
-    lines = [f"page:{mm.memmap.pfn_to_page(pfn):08x} refcount:{_s32(u32[wh + W_REFCOUNT])} "
+    shown = refcount if head == pfn else None
+    if refcount is None or head != pfn:
+        refcount = _s32(u32[wh + W_REFCOUNT])
+    lines = [f"page:{mm.memmap.pfn_to_page(pfn):08x} refcount:{refcount} "
              f"mapcount:{mapcount} mapping:{0 if anon else mapping & ~3:08x} "
              f"index:{u32[w + W_INDEX]:#x} pfn:{pfn:#x}"]
     if hflags & (1 << PG_head) or head != pfn:
@@ -145,7 +153,7 @@ def dump_page_lines(mm, pfn, reason):
         lines.append(f"head:{mm.memmap.pfn_to_page(head):08x} order:{order} "
                      f"compound_mapcount:0 compound_pincount:0")
     lines.append(f"{'anon ' if anon else ''}flags: {format_page_flags(mm, hflags)}")
-    lines.append(_raw_line(mm, "raw: ", pfn))
+    lines.append(_raw_line(mm, "raw: ", pfn, shown))
     if head != pfn:
         lines.append(_raw_line(mm, "head: ", head))
     if reason:
@@ -175,7 +183,7 @@ def page_bad_reason(mm, pfn, check_flags, refcount=None):
     return reason
 
 
-def bad_page(mm, pfn, reason):
+def bad_page(mm, pfn, reason, refcount=None):
     """bad_page(): "BUG: Bad page state", the page dump, the stack; taints B.
 
     Models mm/page_alloc.c:bad_page(); differs: no rate limit, and the page
@@ -184,7 +192,7 @@ def bad_page(mm, pfn, reason):
     """
     lines = [f"BUG: Bad page state in process {mm.comm}  pfn:{pfn & 0xFFFFFFFF:05x}"]
     if 0 <= pfn < mm.max_pfn:
-        lines += dump_page_lines(mm, pfn, reason)
+        lines += dump_page_lines(mm, pfn, reason, refcount)
     else:
         lines.append(f"page:{(mm.mvirt + pfn * STRUCT_PAGE_SIZE) & 0xFFFFFFFF:08x} is outside "
                      f"mem_map (max_pfn {mm.max_pfn:#x})")
@@ -232,7 +240,7 @@ def free_page_is_bad(mm, pfn, refcount=None):
     reason = page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE, refcount)
     if reason is None:
         return False
-    bad_page(mm, pfn, reason)
+    bad_page(mm, pfn, reason, refcount)
     return True
 
 
@@ -290,6 +298,19 @@ _TYPE_BASE = bytes(1 if b & 0xF0 == 0xF0 else 0 for b in range(256))          # 
 
 def _int(column):
     return int.from_bytes(column, "little")
+
+
+def _first_page(zone, bits):
+    """The pfn of the lowest nonzero byte of a column-sized big int (a byte a page)."""
+    return zone.zone_start_pfn + ((bits & -bits).bit_length() - 1) // 8
+
+
+def _slab_and_table_pages(view):
+    """(big int, name) for the PG_slab pages and the PageTable pages of a zone view."""
+    slab = _int(view.col(1).translate(_SLAB_BIT))
+    table = (_int(view.col(25).translate(_TABLE_BIT_CLEAR))
+             & _int(view.col(27).translate(_TYPE_BASE)))
+    return ((slab, "a slab page (PG_slab)"), (table, "a page-table page (PageTable)"))
 
 
 def _fail(zone, msg):
@@ -402,8 +423,11 @@ def _check_free_pages(zone, view, state, heads, blocks):
         _fail(zone, "a page in the zone's span carries another zone or node in its flags")
 
 
-def _check_fast_zone(mm, zone, state):
-    """The fast free path's table: free pages may use it, order > 0 heads may not."""
+def _check_fast_zone(mm, zone, view, state):
+    """The fast free path's table: free pages may use it; order > 0 heads may
+    not, nor (without debug.vm) an allocated slab or page-table page
+    (page.checked_free_only()).  A per-cpu page may carry any flags: 6.1
+    without CONFIG_DEBUG_VM checks those when the list drains."""
     s, e = zone.zone_start_pfn, zone.zone_end_pfn
     table = mm.fast_zone[s:e]
     free = int.from_bytes(bytes(state).translate(_FREE_OR_PCP), "little")
@@ -414,6 +438,12 @@ def _check_fast_zone(mm, zone, state):
     for pfn in mm.alloc_orders:
         if s <= pfn < e and table[pfn - s] != 0xFF:
             _fail(zone, f"order > 0 allocation at pfn {pfn:#x} is open to the fast free path")
+    if mm.cfg.debug_vm:
+        return                                   # every free is checked: no fast path
+    for bits, what in _slab_and_table_pages(view):
+        if bits & mine & ~free:
+            _fail(zone, f"pfn {_first_page(zone, bits & mine & ~free):#x} is {what}, "
+                  f"yet its free would take the unchecked fast path")
 
 
 def _mark_allocations(mm, zone, view, state, reserved):
@@ -471,12 +501,12 @@ def check_zone(mm, zone):
               f"below its mark {zone.fast_mark}")
     pcp = _mark_pcp(zone, state)
     _check_free_pages(zone, view, state, heads, blocks)
-    _check_fast_zone(mm, zone, state)
+    if zone.zone_idx == ZONE_MOVABLE:
+        _check_movable_pages(zone, view)
+    _check_fast_zone(mm, zone, view, state)
     reserved_col = view.col(1).translate(_RESERVED_BIT)
     allocated = _mark_allocations(mm, zone, view, state, reserved_col)
     reserved = _check_coverage(zone, reserved_col, state)
-    if zone.zone_idx == ZONE_MOVABLE:
-        _check_movable_pages(zone, view)
     return ZoneAccount(zone.node, zone.name, buddy, pcp, allocated, reserved,
                        zone.present_pages)
 
@@ -509,13 +539,9 @@ def check_page_alloc(mm):
 
 def _check_movable_pages(zone, view):
     """No slab page (PG_slab) and no page-table page (PageTable) in a ZONE_MOVABLE zone."""
-    slab = _int(view.col(1).translate(_SLAB_BIT))
-    table = (_int(view.col(25).translate(_TABLE_BIT_CLEAR))
-             & _int(view.col(27).translate(_TYPE_BASE)))
-    for bits, what in ((slab, "a slab page (PG_slab)"), (table, "a page-table page (PageTable)")):
+    for bits, what in _slab_and_table_pages(view):
         if bits:
-            pfn = zone.zone_start_pfn + ((bits & -bits).bit_length() - 1) // 8   # a byte a page
-            _fail(zone, f"pfn {pfn:#x} is {what}: kernel memory in ZONE_MOVABLE")
+            _fail(zone, f"pfn {_first_page(zone, bits):#x} is {what}: kernel memory in ZONE_MOVABLE")
 
 
 def check_vmalloc_not_movable(mm, areas):

@@ -101,7 +101,11 @@ class MachinePages:
         self.page_alloc = page_alloc
 
     def alloc(self, gfp, order):
-        return self.page_alloc.alloc_pages(self.mm, gfp, order)
+        pfn = self.page_alloc.alloc_pages(self.mm, gfp, order)
+        if pfn is not None and not order:
+            # A slab page: a stray __free_pages() of it must be checked, and refused.
+            self.page_alloc.checked_free_only(self.mm, pfn)
+        return pfn
 
     def free(self, pfn, order):
         self.page_alloc._free_pages(self.mm, pfn, order)

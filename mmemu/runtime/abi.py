@@ -74,7 +74,6 @@ HC_GET_FREE_PAGES = 18     # (gfp, order) -> address  __get_free_pages
 HC_FREE_PAGES_ADDR = 19    # (addr, order)            free_pages
 HC_PAGE_ADDRESS = 20       # (page) -> address or 0 (HighMem not kmapped)
 HC_NR_FREE_PAGES = 21      # (zone id or -1) -> free pages in that zone / all
-HC_ZONE_STAT = 22          # (nid, zid, item) -> value (for guest tours)
 
 HC_SLAB_BASE = 32          # 32..63: slab (mm/slab.py registers)
 HC_VMALLOC_BASE = 64       # 64..79: vmalloc and vmap

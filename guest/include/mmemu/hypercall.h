@@ -45,7 +45,6 @@
 #define HC_FREE_PAGES_ADDR	19	/* (addr, order) */
 #define HC_PAGE_ADDRESS		20	/* (page) -> address or 0 */
 #define HC_NR_FREE_PAGES	21	/* (zone id or -1) -> free pages */
-#define HC_ZONE_STAT		22	/* (nid, zid, item) -> value */
 
 #define HC_SLAB_BASE		32	/* 32..63: slab */
 #define HC_VMALLOC_BASE		64	/* 64..79: vmalloc and vmap */
