@@ -804,7 +804,7 @@ class _HighmemCalls:
             pfn = r.randrange(self.max_pfn)
             return pfn, pfn
         w = r.choice((self.max_pfn, self.max_pfn + 1, 0x100000, U32, r.getrandbits(32)))
-        return w, None
+        return w, (w if w < self.max_pfn else None)    # a random word may be a real pfn
 
     def g_kmap_local_pfn(self):
         arg, pfn = self._some_pfn()

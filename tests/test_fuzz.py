@@ -185,6 +185,23 @@ def _free_and_report(m, pfn):
     return m.log.text(mark)
 
 
+def test_fuzzer_oracle_a_random_word_that_is_a_real_pfn_is_a_page(pc16m):
+    # The long run's one failure: getrandbits(32) gave a word below max_pfn, which the
+    # oracle called "a non-page" while kmap_local_pfn rightly mapped it.
+    f = HostFuzzer(pc16m, seed=3)
+    f.max_pfn = 0x1000
+
+    class Rng:
+        def random(self):
+            return 0.99                                     # the hostile branch
+        def choice(self, seq):
+            return seq[-1]                                  # the random word
+        def getrandbits(self, n):
+            return 0x123
+    f.rng = Rng()
+    assert f._some_pfn() == (0x123, 0x123)
+
+
 def test_found_gap_free_pages_of_a_slab_page_is_refused_without_debug_vm():
     # 6.1 without CONFIG_DEBUG_VM takes such a page unchecked; mmemu checks slab pages always.
     from mmemu.machine import Machine
