@@ -31,10 +31,11 @@ machine and minimize() shrinks.
 
 Hostile calls are chosen so that Linux itself would refuse them or they harm
 nothing of anyone's: a free of a page someone else holds is made only when
-Linux's own checks catch it (with CONFIG_DEBUG_VM-style checking, the
-default here: debug_vm=True), a double free only while the block is still
-free.  Bugs already found are listed in KNOWN_BUGS and steered around unless
-avoid=() is given, so that a long run looks for new ones.
+the free checks catch it (a reserved, slab or page-table page always; any
+flagged page with CONFIG_DEBUG_VM-style checking, the default here:
+debug_vm=True), a double free only while the block is still free.  Bugs
+already found are listed in KNOWN_BUGS and steered around unless avoid=() is
+given, so that a long run looks for new ones.
 """
 import random
 import re
@@ -488,7 +489,7 @@ class _PageCalls:
             v = self.pick("vmalloc", "vmap", "ioremap")
             if v is not None:
                 return self._call("free_pages", v.handle, r.choice((0, 1, 3)), post=self.adapt(v, "cross"))
-        if x < 0.8 and self.debug_vm:
+        if x < 0.8:
             s = self.pick("slab")
             if s is not None:       # a slab page: Bad page state, not freed
                 return self._call("free_pages", s.handle & ~(PAGE_SIZE - 1), 0, post=self.adapt(s, "cross"))
@@ -1355,9 +1356,9 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         if flags & (1 << PG_reserved):
             return True             # reserved at boot: refused even without CONFIG_DEBUG_VM
         typed = mapc & PAGE_TYPE_BASE == PAGE_TYPE_BASE and mapc != U32
-        # Without CONFIG_DEBUG_VM 6.1 checks an order-0 page's flags only when
-        # the per-cpu list drains: a slab or page-table page is freed under its user.
-        return self.debug_vm and bool(flags & (1 << PG_slab) or typed)
+        # 6.1 without CONFIG_DEBUG_VM would free a slab or page-table page under
+        # its user; mmemu checks those pages always (page.checked_free_only()).
+        return bool(flags & (1 << PG_slab) or typed)
 
 
 def _s32(v):
@@ -1419,7 +1420,7 @@ GUEST_FAILS = {1: "pattern damaged", 2: "memory not zeroed", 3: "page from the w
                9: "block not naturally aligned"}
 OP_DONE = 0xFFFF
 P_SEED, P_CALLS, P_CHECK_EVERY, P_FLAGS, P_DEV_BASE, P_DEV_SIZE = range(6)
-F_DEBUG_VM, F_HOSTILE, F_NO_POISON = 1, 2, 4
+F_HOSTILE, F_NO_POISON = 2, 4                    # bit 0 was F_DEBUG_VM
 
 
 class GuestFuzzer:
@@ -1448,8 +1449,7 @@ class GuestFuzzer:
         dev = next((d for d in m.cfg.devices if d.model == "framebuffer"), None)
         self.params = {P_SEED: random.Random(self.seed).getrandbits(32) | 1, P_CALLS: ncalls,
                        P_CHECK_EVERY: self.check_every,
-                       P_FLAGS: (F_DEBUG_VM if self.config.debug_vm else 0)
-                       | (F_HOSTILE if self.hostile else 0)
+                       P_FLAGS: (F_HOSTILE if self.hostile else 0)
                        | (F_NO_POISON if "slab-pad-check" in self.avoid else 0),
                        P_DEV_BASE: dev.base if dev else 0, P_DEV_SIZE: dev.size if dev else 0}
         t = m.runtime.table

@@ -32,6 +32,7 @@ class KernelLog:
         self.where = lambda: None       # guest caller, set by the runtime
         self.backtrace = lambda: []     # guest backtrace lines, set by the runtime
         self.warnings = 0               # WARN/BUG-class reports so far
+        self.on_warn = None             # fn(text) for every warn(): the runtime collects them
 
     def printk(self, text, level=KERN_INFO):
         """printk(): one or more lines at a level; a trailing newline is implied."""
@@ -44,6 +45,8 @@ class KernelLog:
     def warn(self, text):
         """A report Linux prints as a warning or BUG: counted for panic_on_warn."""
         self.warnings += 1
+        if self.on_warn is not None:
+            self.on_warn(text)
         self.printk(text, KERN_WARNING)
 
     def text(self, since=0):

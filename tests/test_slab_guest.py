@@ -117,7 +117,7 @@ def test_free_page_of_a_slab_page_is_refused():
     # pc-1g has no debug.vm: the order-0 fast free path must still not take a slab page.
     m, r = run("tests/slab_page_free.c")
     assert r.exit_code == 0, r.log
-    report = r.log[r.log.index("BUG: Bad page state"):]
+    (report,) = r.reports
     assert report.startswith("BUG: Bad page state in process slab_page_free  pfn:")
     assert re.search(r"^flags: 0x[0-9a-f]+\(slab\|zone=1\)$", report, re.M)
     assert "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set" in report

@@ -26,7 +26,6 @@
 #define HC_FUZZ_FAIL	(HC_DEBUG_BASE + 4)	/* (what, addr, want, got) */
 
 enum { P_SEED, P_CALLS, P_CHECK_EVERY, P_FLAGS, P_DEV_BASE, P_DEV_SIZE };
-#define F_DEBUG_VM	1	/* the host checks every page free at once */
 #define F_HOSTILE	2	/* also make the bad calls */
 #define F_NO_POISON	4	/* no SLAB_POISON caches (a known mmemu bug: KNOWN_BUGS) */
 
@@ -833,8 +832,8 @@ static void op_hostile_free(void)
 			forget(o);
 		}
 		break;
-	case 4:			/* a slab page: Bad page state (checked at once with debug_vm) */
-		if (k && (flags & F_DEBUG_VM) && PageSlab(head_page(k->p)))
+	case 4:			/* a slab page: Bad page state (slab pages are always checked) */
+		if (k && PageSlab(head_page(k->p)))
 			__free_pages(head_page(k->p), 0);
 		break;
 	default:		/* order out of range */

@@ -51,6 +51,9 @@ class GuestRuntime:
         self._partial = ""
         self._console = []
         self._reports = []
+        # Every warn() of the kernel log is a report of the run, whoever made it
+        # (the page allocator's Bad page state and allocation failures too).
+        self.log.on_warn = lambda text: self._reports.append(text)
         self._stop_reason = None
         self._exit_code = None
         self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
@@ -248,10 +251,10 @@ class GuestRuntime:
         self._report(text, level)
 
     def _report(self, text, level, warn=False):
-        self._reports.append(text)
         if warn:
-            self.log.warn(text)
+            self.log.warn(text)                 # collected by log.on_warn
         else:
+            self._reports.append(text)
             self.log.printk(text, level)
 
     def _cstr(self, va, limit=256):
