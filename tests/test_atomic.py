@@ -123,6 +123,23 @@ def test_a_gfp_kernel_page_allocation_in_atomic_context_is_reported(m):
            "include/linux/sched/mm.h:274" in m.log.text(mark)
 
 
+@pytest.mark.parametrize("context", ["preempt_count", "irqs"])
+def test_the_order0_fast_path_checks_the_context_too(m, context):
+    # The first GFP_KERNEL allocation makes the fast-path plan; later ones take it.
+    for _ in range(2):
+        m.free_pages(m.alloc_pages(GFP_KERNEL, 0), 0)
+    if context == "irqs":
+        m.sched.irqs_disabled = True
+    else:
+        m.sched.preempt_count = 1
+    mark = m.log.mark()
+    m.free_pages(m.alloc_pages(GFP_KERNEL, 0), 0)
+    text = m.log.text(mark)
+    assert "BUG: sleeping function called from invalid context at " \
+           "include/linux/sched/mm.h:274" in text
+    assert ("irqs_disabled(): 1" if context == "irqs" else "in_atomic(): 1") in text
+
+
 def test_gfp_atomic_in_atomic_context_is_fine(m):
     m.sched.preempt_count = 1
     mark = m.log.mark()

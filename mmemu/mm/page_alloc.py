@@ -147,6 +147,9 @@ class MmState:
                 z.fast_mark = -1
 
 
+_NEVER, _ALWAYS = (0,), (1,)     # fast-path plans: context words that never / always call
+
+
 def no_might_alloc(gfp):
     """The default might_alloc hook: no atomic-context checks on this machine."""
 
@@ -162,7 +165,8 @@ def alloc_pages(mm, gfp, order=0, nid=None):
     __GFP_DIRECT_RECLAIM.  Order 0 has a fast path: mm.fast_alloc holds a
     plan per gfp mask, made by the first allocation with that mask: the
     preferred zone's order-0 per-cpu list, the refcount words, and the
-    might_alloc hook when the mask needs it (else None).  A plan exists only
+    might_alloc hook when the mask needs it, called when its context word
+    (hook.context, else always) is nonzero.  A plan exists only
     while its zone is above the mark get_page_from_freelist() checks first
     (every drop of NR_FREE_PAGES to it removes the plans), so the page comes
     off that list as rmqueue_pcplist() would give it.  Everything else takes
@@ -172,10 +176,10 @@ def alloc_pages(mm, gfp, order=0, nid=None):
     """
     if not order and nid is None:
         try:
-            lst, refs, check = mm.fast_alloc[gfp]
+            lst, refs, ctx, k, check = mm.fast_alloc[gfp]
         except (KeyError, TypeError):            # not seen yet, or not for the fast path
             return _alloc_pages(mm, gfp, order, nid)
-        if check is not None:
+        if ctx[k]:
             check(gfp)                           # might_alloc()
         if lst:
             pfn = lst.pop()
@@ -418,8 +422,13 @@ def _remember_fast(mm, gfp, mask, ac):
         return
     zone.fast_mark = max(zone.fast_mark, mark)
     hook = mm.might_alloc
-    check = hook if mask & __GFP_DIRECT_RECLAIM and hook is not no_might_alloc else None
-    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.refcounts, check)
+    if not mask & __GFP_DIRECT_RECLAIM or hook is no_might_alloc:
+        ctx, k = _NEVER, 0
+    else:
+        # A hook with a context word (sched's: preempt_count and irqs) is called
+        # only when that word is nonzero; saves a call per allocation.
+        ctx, k = getattr(hook, "context", (_ALWAYS, 0))
+    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.refcounts, ctx, k, hook)
 
 
 def _alloc_pages_slowpath(mm, gfp, order, ac):
