@@ -179,8 +179,7 @@ def _host_pair(order):
 
     The baseline is the pair loop with its one line replaced by one call of
     an empty function taking alloc's arguments: the same loop overhead per
-    iteration, names bound the same way.  The two loops alternate round by
-    round, so load on the machine falls on both alike.
+    iteration, names bound the same way.
     """
     from mmemu.mm import page_alloc
     from mmemu.mm.gfp import GFP_KERNEL
@@ -199,6 +198,12 @@ def _host_pair(order):
     def empties():
         for _ in range(n):
             empty(mm, GFP_KERNEL, order)
+    return _pair_vs_empty_call(pairs, empties, n)
+
+
+def _pair_vs_empty_call(pairs, empties, n):
+    """Both loops of n iterations, warmed up, then alternating round by round
+    (load on the machine falls on both alike): the ratio of their medians."""
     pairs()
     times = {pairs: [], empties: []}
     for _ in range(ROUNDS):
@@ -252,9 +257,7 @@ def bench_host_kmalloc():
     def empties():
         for _ in range(n):
             _empty()
-    pairs()
-    t_pair, t_empty = median_time(pairs), median_time(empties)
-    return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
+    return _pair_vs_empty_call(pairs, empties, n)
 
 
 @figure("guest vmalloc(64 KiB)+vfree pair / empty hypercall")

@@ -62,10 +62,8 @@ def plan(args, k):
 def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline, shrink):
     """Run one seed; a plain dict (it crosses a process boundary)."""
     cfg = fuzz_config(config, debug_vm=debug_vm)
-    if driver == "host":
-        f = HostFuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
-    else:
-        f = GuestFuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
+    fuzzer = HostFuzzer if driver == "host" else GuestFuzzer
+    f = fuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
     r = f.run(calls, deadline=deadline)
     failures = []
     for fl in r.failures:

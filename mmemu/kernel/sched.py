@@ -417,10 +417,9 @@ def _might_alloc_hook(machine):
     def hook(gfp):
         if pair[i] or sched.non_block_count:
             sched.might_sleep(site)
-    if not sched.non_block_count:
-        # The allocator's fast path may read the word itself and call only when
-        # it is nonzero (non_block_count has no setter: it stays 0).
-        hook.context = (pair, i)
+    # The allocator's fast path may read the word itself and call only when it
+    # is nonzero: non_block_count has no setter in mmemu, it stays 0.
+    hook.context = (pair, i)
     return hook
 
 

@@ -41,8 +41,9 @@ from mmemu.mm.mmzone import (
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
     NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
-    mark_page_table, page_address, page_count, page_flags, page_to_nid, page_zone, page_zone_id, page_zonenum,
-    pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
+    mark_page_table, page_address, page_count, page_flags, page_to_nid, page_zone,
+    page_zone_id, page_zonenum, pfn_valid, pgtable_page_ctor, pgtable_page_dtor,
+    virt_addr_valid, virt_to_page,
 )
 from mmemu.mm.page_alloc_debug import (
     check_new_page, dump_stack_lines, vm_bug_on, warn_on_once,

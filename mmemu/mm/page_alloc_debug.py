@@ -142,10 +142,10 @@ def dump_page_lines(mm, pfn, reason, refcount=None):
     mapping = u32[w + W_MAPPING]
     anon = mapping & 1
     mapcount = 0 if hflags & (1 << PG_slab) else _s32(u32[w + W_MAPCOUNT]) + 1
-    shown = refcount if head == pfn else None
-    if refcount is None or head != pfn:
-        refcount = _s32(u32[wh + W_REFCOUNT])
-    lines = [f"page:{mm.memmap.pfn_to_page(pfn):08x} refcount:{refcount} "
+    if head != pfn:
+        refcount = None                  # a tail shows its head's count, as stored
+    shown = _s32(u32[wh + W_REFCOUNT]) if refcount is None else refcount
+    lines = [f"page:{mm.memmap.pfn_to_page(pfn):08x} refcount:{shown} "
              f"mapcount:{mapcount} mapping:{0 if anon else mapping & ~3:08x} "
              f"index:{u32[w + W_INDEX]:#x} pfn:{pfn:#x}"]
     if hflags & (1 << PG_head) or head != pfn:
@@ -153,7 +153,7 @@ def dump_page_lines(mm, pfn, reason, refcount=None):
         lines.append(f"head:{mm.memmap.pfn_to_page(head):08x} order:{order} "
                      f"compound_mapcount:0 compound_pincount:0")
     lines.append(f"{'anon ' if anon else ''}flags: {format_page_flags(mm, hflags)}")
-    lines.append(_raw_line(mm, "raw: ", pfn, shown))
+    lines.append(_raw_line(mm, "raw: ", pfn, refcount))
     if head != pfn:
         lines.append(_raw_line(mm, "head: ", head))
     if reason:
@@ -440,9 +440,10 @@ def _check_fast_zone(mm, zone, view, state):
             _fail(zone, f"order > 0 allocation at pfn {pfn:#x} is open to the fast free path")
     if mm.cfg.debug_vm:
         return                                   # every free is checked: no fast path
+    open_allocated = mine & ~free
     for bits, what in _slab_and_table_pages(view):
-        if bits & mine & ~free:
-            _fail(zone, f"pfn {_first_page(zone, bits & mine & ~free):#x} is {what}, "
+        if bits & open_allocated:
+            _fail(zone, f"pfn {_first_page(zone, bits & open_allocated):#x} is {what}, "
                   f"yet its free would take the unchecked fast path")
 
 
