@@ -1,25 +1,251 @@
-"""Reading a machine config file: YAML text in, a checked MachineConfig out.
+"""What a machine config is, and reading a file into one.
 
-The schema is described in mmemu.config's docstring and at the top of
+The records a config becomes (MachineConfig, Range, NodeConfig,
+DeviceConfig), the sizes as the kernel command line writes them (memparse()),
+QEMU pc's e820 map, and the parser: YAML text in, a checked MachineConfig
+out.  The schema is described in mmemu.config's docstring and at the top of
 configs/pc-1g.yaml.  Everything here needs only the file: the keys, the sizes,
 the RAM map, the nodes and the devices.  What needs the kernel's layout (zone
-spans, MAXMEM) is mmemu.config.check_layout().
+spans, MAXMEM) is mmemu.config.check_layout(); mmemu.config re-exports the
+names here, so ``from mmemu.config import MachineConfig`` works.
 
 Every fault raises ConfigError(path, keypath, message) with a key path such as
 ``memory.ram[1].end``; top-level and section keys are strict (a typo gets a
 "did you mean"), only a device's own keys are free (they become its options).
 """
+import difflib
+import re
 from collections import namedtuple
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from mmemu.config import (
-    DEFAULT_VMALLOC_RESERVE, DEVICE_MODELS, FOUR_GIB, KiB, LOCAL_DISTANCE, MIN_VMALLOC,
-    MiB, PAE_MESSAGE, PAGE_SIZE_4K, VMALLOC_OFFSET, DeviceConfig, MachineConfig,
-    NodeConfig, Range, close_match, cmdline_parse_core, did_you_mean, format_size, memparse,
-    qemu_pc_e820)
 from mmemu.errors import ConfigError
+from mmemu.layout import VMALLOC_OFFSET
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Range:
+    """A physical range [start, end), as e820 and memblock keep them."""
+
+    start: int
+    end: int
+
+    @property
+    def size(self):
+        return self.end - self.start
+
+    def overlaps(self, other):
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass
+class NodeConfig:
+    """One NUMA node: its id, its RAM, and its distance to every node."""
+
+    nid: int
+    ram: list
+    distance: list = None
+
+
+@dataclass
+class DeviceConfig:
+    """A device on the bus: a model name and an MMIO window.
+
+    ``options`` holds the model's own keys (a framebuffer's width, ...).
+    """
+
+    name: str
+    model: str
+    base: int
+    size: int
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class MachineConfig:
+    """A whole machine as the config file describes it (sizes in bytes)."""
+
+    name: str
+    path: str
+    ram: list                      # e820 "usable" Ranges, sorted
+    reserved: list                 # e820 "reserved" Ranges, sorted
+    nodes: list                    # NodeConfig, by nid
+    description: str = ""
+    dma_limit: int = 16 * MiB      # end of ZONE_DMA (MAX_DMA_ADDRESS)
+    highmem: int = None            # like highmem=: HighMem size; None = Linux's split
+    vmalloc: int = 128 * MiB       # like vmalloc=: __VMALLOC_RESERVE
+    direct_map: str = "4M"         # "4M": PSE pages where Linux uses them; "4K": PTEs only
+    min_free_kbytes: int = None    # like the sysctl; None = int_sqrt(lowmem_kbytes * 16)
+    kernelcore: str = None         # like kernelcore= (size or percent); ZONE_MOVABLE
+    movablecore: str = None        # like movablecore=
+    kernel_image: int = 4 * MiB    # guest image reservation at physical 1 MiB
+    devices: list = field(default_factory=list)
+    debug_vm: bool = False         # CONFIG_DEBUG_VM-style checking at every hypercall
+    slub_debug: str = None         # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
+    panic_on_warn: bool = False
+    pae: bool = False
+
+
+# ---------------------------------------------------------------------------
+# Registries and limits
+
+# Device models a config may name.  A set, and consulted only when a config is
+# checked, so that code registering its own models (DEVICE_MODELS.add("mydev"))
+# before load_config() is honoured.
+DEVICE_MODELS = {"uart16550", "framebuffer", "regs"}
+
+PAGE_SIZE_4K = 4 * KiB
+FOUR_GIB = 4 * GiB
+LOCAL_DISTANCE = 10                    # include/linux/topology.h
+DEFAULT_VMALLOC_RESERVE = 128 * MiB    # __VMALLOC_RESERVE without vmalloc=
+MIN_VMALLOC = 16 * MiB                 # smallest vmalloc area a config may ask for
+QEMU_PC_MAX_BELOW_4G = 0xE0000000      # QEMU pc splits RAM at and above 3.5 GiB
+QEMU_PC_TOP_RESERVED = 128 * KiB       # the BIOS keeps the last 128 KiB of RAM
+PAE_MESSAGE = "RAM above 4 GiB needs PAE, which mmemu does not model"
+
+
+def close_match(word, choices):
+    """The one choice that looks like a typo of word, or None."""
+    found = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word, choices):
+    """" (did you mean 'x'?)" for a close match, else ""."""
+    match = close_match(word, choices)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+# ---------------------------------------------------------------------------
+# Sizes, as the kernel command line writes them
+
+_SIZE_RE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)\s*([kKmMgG]?)")
+_SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30}
+SIZE_HINT = "a size is a number (decimal or 0x hex) with an optional K, M or G suffix"
+
+
+def memparse(value):
+    """Turn a size (int, or a string like ``4K``, ``0x10M``, ``1G``) into bytes.
+
+    Models lib/cmdline.c:memparse(); differs: the whole string must be a size,
+    a leading 0 is decimal (not octal), and only K, M and G are suffixes.
+    Raises ValueError with a message for the user.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
+    if isinstance(value, int):
+        number = value
+    else:
+        match = _SIZE_RE.fullmatch(value.strip())
+        if match is None:
+            if value.strip().startswith("-"):
+                raise ValueError(f"size {value!r} is negative")
+            raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
+        digits = match.group(1)
+        number = int(digits, 16 if digits[:2] in ("0x", "0X") else 10)
+        number <<= _SUFFIX_SHIFT[match.group(2).lower()]
+    if number < 0:
+        raise ValueError(f"size {value!r} is negative")
+    return number
+
+
+def format_size(nbytes):
+    """Write a byte count the way a config would: ``128M``, ``4K``, ``0x9fc00``."""
+    for suffix, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if nbytes and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift}{suffix}"
+    return hex(nbytes) if nbytes >= 1024 else str(nbytes)
+
+
+def cmdline_parse_core(value):
+    """Parse a kernelcore=/movablecore= value: returns (bytes, None) or (None, percent).
+
+    Models mm/page_alloc.c:cmdline_parse_core(): a memparse() size, or a whole
+    number of percent from 0 to 100 ending in ``%``.  Raises ValueError.
+    """
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        if not number.isdigit():
+            raise ValueError(f"{value!r} is not a percentage (a whole number 0-100 then %)")
+        if int(number) > 100:
+            raise ValueError(f"{value!r} is more than 100%")
+        return None, int(number)
+    try:
+        return memparse(value), None
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or a percentage like 50%") from None
+
+# ---------------------------------------------------------------------------
+# e820 maps and QEMU's pc machine
+
+def qemu_pc_e820(size):
+    """The e820 map QEMU's pc machine (SeaBIOS) hands over for ``-m size``.
+
+    Returns [(Range, "usable"|"reserved"), ...] by address, as the BIOS-e820
+    lines print it.  Raises ValueError for sizes the shape does not hold:
+    from 3.5 GiB up QEMU moves RAM above 4 GiB, which needs PAE.
+    """
+    if size % PAGE_SIZE_4K or size <= MiB + QEMU_PC_TOP_RESERVED:
+        raise ValueError(f"QEMU pc RAM size {format_size(size)} must be page aligned "
+                         f"and more than {format_size(MiB + QEMU_PC_TOP_RESERVED)}")
+    if size >= QEMU_PC_MAX_BELOW_4G:
+        raise ValueError(f"QEMU pc puts RAM from 3.5 GiB up above 4 GiB; {PAE_MESSAGE}")
+    top = size - QEMU_PC_TOP_RESERVED
+    return [
+        (Range(0, 0x9FC00), "usable"),
+        (Range(0x9FC00, 0xA0000), "reserved"),        # EBDA
+        (Range(0xF0000, 0x100000), "reserved"),       # BIOS ROM
+        (Range(0x100000, top), "usable"),
+        (Range(top, size), "reserved"),               # SeaBIOS tables
+        (Range(0xFFFC0000, FOUR_GIB), "reserved"),    # BIOS flash
+    ]
+
+
+def e820_table(cfg):
+    """A config's RAM map in qemu_pc_e820()'s form: [(Range, kind), ...] by address."""
+    table = [(r, "usable") for r in cfg.ram] + [(r, "reserved") for r in cfg.reserved]
+    return sorted(table, key=lambda entry: (entry[0].start, entry[0].end))
+
+
+def is_qemu_pc(cfg):
+    """Whether cfg's RAM map is exactly QEMU pc's for its RAM size.
+
+    Returns (True, "QEMU pc, -m 1G") or (False, the first difference).  The
+    size is read off the map: the end of the last usable range plus the
+    128 KiB the BIOS keeps.
+    """
+    if not cfg.ram:
+        return False, "no usable RAM"
+    size = max(r.end for r in cfg.ram) + QEMU_PC_TOP_RESERVED
+    try:
+        want = qemu_pc_e820(size)
+    except ValueError as exc:
+        return False, str(exc)
+    have = e820_table(cfg)
+    for i, (mine, theirs) in enumerate(zip(have, want)):
+        if mine != theirs:
+            return False, (f"e820 entry {i} is {_describe_e820(mine)} where QEMU pc "
+                           f"-m {format_size(size)} has {_describe_e820(theirs)}")
+    if len(have) != len(want):
+        extra = have[len(want)] if len(have) > len(want) else want[len(have)]
+        side = "extra" if len(have) > len(want) else "missing"
+        return False, f"{side} e820 entry {_describe_e820(extra)}"
+    return True, f"QEMU pc, -m {format_size(size)}"
+
+
+def _describe_e820(entry):
+    rng, kind = entry
+    return f"[{rng.start:#x}, {rng.end:#x}) {kind}"
+
+
+# ---------------------------------------------------------------------------
+# The file
 
 TOP_KEYS = ("name", "description", "memory", "nodes", "zones", "vmalloc", "direct_map",
             "min_free_kbytes", "kernelcore", "movablecore", "kernel_image", "devices",

@@ -13,8 +13,6 @@ sizes; it makes PKMAP_BASE come out at the measured 0xfec00000.
 """
 from dataclasses import dataclass, field
 
-from mmemu.config import Range, MiB
-
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1) & 0xFFFFFFFF
@@ -26,11 +24,11 @@ PTRS_PER_PGD = 1024
 PTRS_PER_PTE = 1024
 KERNEL_PGD_BOUNDARY = PAGE_OFFSET >> PGDIR_SHIFT     # 768
 
-VMALLOC_OFFSET = 8 * MiB
+VMALLOC_OFFSET = 8 << 20               # the hole after the direct map (and vmalloc='s extra)
 LAST_PKMAP = 1024                      # 512 with PAE
 FIXADDR_TOP = 0xFFFFF000               # __FIXADDR_TOP without a hypervisor
 KERNEL_PHYS = 0x100000                 # LOAD_PHYSICAL_ADDR for guest images
-MAX_DMA_ADDRESS = 16 * MiB
+MAX_DMA_ADDRESS = 16 << 20
 
 # The 686 build: NR_CPUS=32, 16 kmap_local slots per CPU, 64 IO-APICs.
 NR_CPUS = 32
