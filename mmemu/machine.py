@@ -19,8 +19,9 @@ from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
-from mmemu.mm.page_alloc import free_area_init, memblock_free_all
+from mmemu.mm.mm_init import free_area_init, memblock_free_all
 from mmemu.mm import page_alloc_debug
+from mmemu.mm.vmalloc import check_vmalloc_not_movable
 from mmemu.physmem import PhysMem
 from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
@@ -78,7 +79,7 @@ class Machine:
         from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
         from mmemu.runtime import hc_slab; self.slab = hc_slab.attach(self)  # noqa: E702
         self.checkers.append(   # ZONE_MOVABLE: no vmalloc page without __GFP_MOVABLE
-            lambda: page_alloc_debug.check_vmalloc_not_movable(self.mm, self.vmalloc.areas()))
+            lambda: check_vmalloc_not_movable(self.mm, self.vmalloc.areas()))
         from mmemu.runtime import hc_highmem; self.highmem = hc_highmem.highmem_init(self)  # noqa: E702
 
     def _alloc_pgtable_page(self):

@@ -28,7 +28,8 @@ from mmemu.mm.mm_init import (
     adjust_zone_range_for_zone_movable, arch_zone_pfn_limits, find_zone_movable_pfns_for_nodes,
 )
 from mmemu.mm.mmzone import PG_slab, W_FLAGS
-from mmemu.mm.page_alloc_debug import check_page_alloc, check_vmalloc_not_movable
+from mmemu.mm.page_alloc_debug import check_page_alloc
+from mmemu.mm.vmalloc import check_vmalloc_not_movable
 from mmemu.views.dmesg import zone_range_lines
 from mmemu.views.procfs import buddyinfo, meminfo, zoneinfo
 

@@ -19,8 +19,9 @@ __rmqueue_smallest, __free_one_page), mm/pcp.py (per-cpu lists),
 mm/watermark.py (watermarks, zone_watermark_ok), mm/page_free.py (the
 checks and reports of a free), mm/page.py (struct page accessors:
 page_address, page_count, ...), mm/page_alloc_debug.py (bad_page and the
-checker), mm/show_mem.py (the failure report), mm/mm_init.py (boot:
-free_area_init, memblock_free_all).  Their kernel names are re-exported here.
+checker), mm/show_mem.py (the failure report).  Their kernel names are
+re-exported here.  Boot (free_area_init, memblock_free_all) is mm/mm_init.py,
+which builds on this module.
 """
 from array import array
 
@@ -572,17 +573,3 @@ def set_min_free_kbytes(mm, kbytes):
     """The vm.min_free_kbytes sysctl: a new reserve, new watermarks."""
     mm.user_min_free_kbytes = mm.min_free_kbytes = kbytes
     setup_per_zone_wmarks(mm)
-
-
-def free_area_init(cfg, layout, physmem, memmap, log):
-    """free_area_init(): nodes, zones and every struct page (see mm/mm_init.py)."""
-    from mmemu.mm.mm_init import free_area_init as init
-    return init(cfg, layout, physmem, memmap, log)
-
-
-def memblock_free_all(mm, mb):
-    """memblock_free_all(): free RAM into the buddy lists, then watermarks and pcp
-    (see mm/mm_init.py)."""
-    from mmemu.mm.mm_init import memblock_free_all as free_all
-    return free_all(mm, mb)
-

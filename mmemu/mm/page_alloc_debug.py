@@ -18,7 +18,6 @@ from itertools import compress
 
 from mmemu.errors import PageAllocCorruption
 from mmemu.layout import ZONE_MOVABLE
-from mmemu.mm.gfp import __GFP_MOVABLE, format_gfp
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_MASK, NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
     PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PAGEFLAGS_MASK,
@@ -26,7 +25,7 @@ from mmemu.mm.mmzone import (
     PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
     PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_waiters,
     PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
-    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, page_zonenum,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT,
 )
 
 UTS_RELEASE = "6.1.0-mmemu"
@@ -543,25 +542,3 @@ def _check_movable_pages(zone, view):
     for bits, what in _slab_and_table_pages(view):
         if bits:
             _fail(zone, f"pfn {_first_page(zone, bits):#x} is {what}: kernel memory in ZONE_MOVABLE")
-
-
-def check_vmalloc_not_movable(mm, areas):
-    """No vmalloc page in ZONE_MOVABLE unless its vmalloc asked for __GFP_MOVABLE.
-
-    areas: the VmStructs (Vmalloc.areas()); only VM_ALLOC areas own their
-    pages (a vmap() of movable pages is fine).  Raises PageAllocCorruption
-    naming the area; a machine without a populated ZONE_MOVABLE passes at once.
-    """
-    from mmemu.mm.vmalloc import VM_ALLOC       # vmalloc sits above the page allocator
-    if not any(z.zone_idx == ZONE_MOVABLE and z.populated for z in mm.zones):
-        return
-    u32, base = mm.u32, mm.mbase
-    for area in areas:
-        if not area.flags & VM_ALLOC or area.gfp_mask & __GFP_MOVABLE or not area.pages:
-            continue
-        for pfn in area.pages:
-            if 0 <= pfn < mm.max_pfn and page_zonenum(u32[base + (pfn << 3)]) == ZONE_MOVABLE:
-                gfp = format_gfp(area.gfp_mask) or "0"
-                raise PageAllocCorruption(
-                    f"vmalloc area {area.addr:#010x} (gfp {gfp}, caller {area.caller}): "
-                    f"page pfn {pfn:#x} is in ZONE_MOVABLE without __GFP_MOVABLE")

@@ -49,13 +49,16 @@ from collections import deque
 from dataclasses import dataclass
 
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE
+from mmemu.errors import PageAllocCorruption, VmallocCorruption
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE, ZONE_MOVABLE
 from mmemu.log import KERN_DEBUG, KERN_WARNING
+from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside classes
     GFP_KERNEL, _GFP_ATOMIC, _GFP_DMA, _GFP_DMA32, _GFP_FS, _GFP_HIGH, _GFP_HIGHMEM, _GFP_IO,
-    _GFP_MEMALLOC, _GFP_NOFAIL, _GFP_NOMEMALLOC, _GFP_NORETRY, _GFP_NOWARN, _GFP_RECLAIM,
-    _GFP_RETRY_MAYFAIL, _GFP_ZERO, format_gfp,
+    _GFP_MEMALLOC, _GFP_MOVABLE, _GFP_NOFAIL, _GFP_NOMEMALLOC, _GFP_NORETRY, _GFP_NOWARN,
+    _GFP_RECLAIM, _GFP_RETRY_MAYFAIL, _GFP_ZERO, format_gfp,
 )
+from mmemu.mm.mmzone import page_to_nid_flags, page_zonenum
 
 # include/linux/vmalloc.h, 6.1
 VM_IOREMAP = 0x00000001
@@ -656,8 +659,6 @@ class Vmalloc:
 
 def vmalloc_init(machine):
     """vmalloc_init(): the machine's Vmalloc over [VMALLOC_START, VMALLOC_END)."""
-    from mmemu.mm import page_alloc
-    from mmemu.mm.mmzone import page_to_nid_flags
     mm = machine.mm
     lay = machine.layout
     alloc_pages, free_pages = page_alloc.alloc_pages, page_alloc._free_pages    # per page: bound once
@@ -672,26 +673,9 @@ def vmalloc_init(machine):
         return page_to_nid_flags(machine.pm.u32[machine.mem_map.page_word(pfn)])
 
     return Vmalloc(machine.pm, machine.pgtable, machine.mem_map, lay.vmalloc_start,
-                   lay.vmalloc_end, alloc_page, free_page, _totalram_pages(mm),
+                   lay.vmalloc_end, alloc_page, free_page, lambda: page_alloc.totalram_pages(mm),
                    machine.log, machine.engine.flush_tlb, nr_nodes=lay.nr_nodes,
                    page_nid=page_nid)
-
-
-def _totalram_pages(mm):
-    """totalram_pages() of mm, as a function of no arguments: the managed pages
-    of every zone."""
-    from mmemu.mm import page_alloc
-    fn = getattr(page_alloc, "totalram_pages", None)
-    if fn is not None:
-        return lambda: fn(mm)
-    return lambda: sum(z.managed_pages for z in _zones(mm))
-
-
-def _zones(mm):
-    zones = getattr(mm, "zones", None)
-    if zones is None:
-        return []
-    return zones.values() if isinstance(zones, dict) else zones
 
 
 # -- checking -------------------------------------------------------------------
@@ -705,7 +689,6 @@ def validate_vmap_areas(machine):
     device it should with the area's protection; nothing else in the range
     is mapped; VmallocUsed agrees with the areas' pages.
     """
-    from mmemu.errors import VmallocCorruption
     vm = machine.vmalloc
     problems = _check_tiling(vm) or _check_ptes(vm) or _check_counts(vm)
     if problems:
@@ -793,6 +776,27 @@ def _check_counts(vm):
             return (f"vmalloc area 0x{area.addr:08x} has {area.nr_pages} pages for "
                     f"{area.get_vm_area_size()} bytes")
     return None
+
+
+def check_vmalloc_not_movable(mm, areas):
+    """No vmalloc page in ZONE_MOVABLE unless its vmalloc asked for __GFP_MOVABLE.
+
+    areas: the VmStructs (Vmalloc.areas()); only VM_ALLOC areas own their
+    pages (a vmap() of movable pages is fine).  Raises PageAllocCorruption
+    naming the area; a machine without a populated ZONE_MOVABLE passes at once.
+    """
+    if not any(z.zone_idx == ZONE_MOVABLE and z.populated for z in mm.zones):
+        return
+    u32, base = mm.u32, mm.mbase
+    for area in areas:
+        if not area.flags & VM_ALLOC or area.gfp_mask & _GFP_MOVABLE or not area.pages:
+            continue
+        for pfn in area.pages:
+            if 0 <= pfn < mm.max_pfn and page_zonenum(u32[base + (pfn << 3)]) == ZONE_MOVABLE:
+                gfp = format_gfp(area.gfp_mask) or "0"
+                raise PageAllocCorruption(
+                    f"vmalloc area {area.addr:#010x} (gfp {gfp}, caller {area.caller}): "
+                    f"page pfn {pfn:#x} is in ZONE_MOVABLE without __GFP_MOVABLE")
 
 
 # -- explaining faults ------------------------------------------------------------
