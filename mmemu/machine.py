@@ -21,6 +21,8 @@ from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
 from mmemu.mm.mm_init import free_area_init, memblock_free_all
 from mmemu.mm import page_alloc_debug
+from mmemu.mm.slab_common import MachinePages, MachineReporter, SlabAllocator
+from mmemu.mm.slub_debug import check_slab_caches
 from mmemu.mm.vmalloc import check_vmalloc_not_movable
 from mmemu.physmem import PhysMem
 from mmemu.runtime.abi import (
@@ -77,10 +79,19 @@ class Machine:
         hc_page.register(self.runtime, self.runtime.table)
         self.checkers = [lambda: page_alloc_debug.check_page_alloc(self.mm)]
         from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
-        from mmemu.runtime import hc_slab; self.slab = hc_slab.attach(self)  # noqa: E702
+        self._attach_slab()
         self.checkers.append(   # ZONE_MOVABLE: no vmalloc page without __GFP_MOVABLE
             lambda: check_vmalloc_not_movable(self.mm, self.vmalloc.areas()))
         from mmemu.runtime import hc_highmem; self.highmem = hc_highmem.highmem_init(self)  # noqa: E702
+
+    def _attach_slab(self):
+        """kmem_cache_init(): the slab allocator, its hypercalls and its checker."""
+        from mmemu.runtime import hc_slab
+        self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(self.mm),
+                                  MachineReporter(self), slub_debug=self.cfg.slub_debug)
+        self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
+        hc_slab.register(self.runtime, self.runtime.table, self.slab)
+        self.checkers.append(lambda: check_slab_caches(self.slab))
 
     def _alloc_pgtable_page(self):
         """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""
@@ -110,9 +121,12 @@ class Machine:
             "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
             "reserved0": 0, "reserved1": 0,
         }
-        base = HC_MAILBOX_PHYS + BOOTINFO_OFFSET
-        for i, name in enumerate(BOOTINFO_FIELDS):
-            self.pm.write32(base + 4 * i, values[name])
+        for name in BOOTINFO_FIELDS:
+            self._set_bootinfo(name, values[name])
+
+    def _set_bootinfo(self, name, value):
+        """One word of the boot information the guest reads (runtime/abi.py)."""
+        self.pm.write32(HC_MAILBOX_PHYS + BOOTINFO_OFFSET + 4 * BOOTINFO_FIELDS.index(name), value)
 
     # -- guest memory by virtual address --------------------------------
     def virt_to_phys(self, va, pgd=None):

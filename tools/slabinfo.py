@@ -155,8 +155,8 @@ def validate(machine):
             if errors:
                 bad.append(f"{s.name}: {errors} error(s)")
     try:
-        from mmemu.mm.slab import check_slab
-        check_slab(machine)
+        from mmemu.mm.slub_debug import check_slab_caches
+        check_slab_caches(machine.slab)
     except MmemuError as e:
         bad.append(str(e))
     text = "\n".join(bad) + "\n" if bad else "slabinfo: every cache validated, no errors\n"

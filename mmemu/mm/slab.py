@@ -6,7 +6,7 @@ the cache registry, /proc/slabinfo numbers), mm/slub.py (the SLUB core: slabs,
 freelists, cpu slab, partial lists), mm/slub_debug.py (red zones, poison,
 tracking, validation and SLUB's reports).
 
-    >>> sl = machine.slab                    # set up by slab_init(machine)
+    >>> sl = machine.slab                    # a SlabAllocator (mm/slab_common.py)
     >>> p = sl.kmalloc(64, GFP_KERNEL)       # a guest virtual address, or None
     >>> sl.ksize(p), sl.kfree(p)
     (64, None)
@@ -125,24 +125,3 @@ SLAB_FROZEN = 1 << 31
 # struct track (mm/slub.c, CONFIG_STACKDEPOT): addr, handle, cpu, pid, when
 TRACK_SIZE = 20
 
-
-def slab_init(machine):
-    """kmem_cache_init() + create_kmalloc_caches(): the machine's slab allocator.
-
-    Returns the SlabAllocator that machine.slab holds: it registers the
-    shrinker with the page allocator, publishes the kmalloc table in the boot
-    information and takes its debug options from cfg.slub_debug.
-    """
-    from mmemu.mm.slab_common import SlabAllocator, MachinePages, MachineReporter
-    pages = MachinePages(machine)
-    reporter = MachineReporter(machine)
-    sl = SlabAllocator(machine.pm, machine.mem_map, pages, reporter,
-                       slub_debug=getattr(machine.cfg, "slub_debug", None))
-    sl.publish_bootinfo(machine.pm)
-    return sl
-
-
-def check_slab(machine):
-    """The consistency checker for machine.checkers (raises SlabCorruptionError)."""
-    from mmemu.mm.slub_debug import check_slab_caches
-    check_slab_caches(machine.slab)

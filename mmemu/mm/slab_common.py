@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (
     GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DMA, _GFP_NOWARN, _GFP_RECLAIMABLE, _GFP_ZERO,
 )
@@ -93,11 +94,10 @@ class SlabInfo:
 
 
 class MachinePages:
-    """The page allocator of a booted Machine, as the slab allocator uses it."""
+    """The page allocator of a booted machine (its MmState), as the slab allocator uses it."""
 
-    def __init__(self, machine):
-        from mmemu.mm import page_alloc
-        self.mm = machine.mm
+    def __init__(self, mm):
+        self.mm = mm
         self.page_alloc = page_alloc
 
     def alloc(self, gfp, order):
@@ -269,11 +269,11 @@ class SlabAllocator:
             raise MemoryError(f"slab: cannot create {name}")
         self.kmalloc_caches[ktype][idx] = s
 
-    def publish_bootinfo(self, pm):
-        """Tell guest code where kmalloc_caches[][] is (bootinfo "kmalloc_caches")."""
-        from mmemu.runtime.abi import BOOTINFO_FIELDS, BOOTINFO_OFFSET, HC_MAILBOX_PHYS
-        word = (HC_MAILBOX_PHYS + BOOTINFO_OFFSET) // 4 + BOOTINFO_FIELDS.index("kmalloc_caches")
-        pm.u32[word] = self.boot_page + BOOT_KMALLOC_TABLE
+    @property
+    def kmalloc_table(self):
+        """The guest address of kmalloc_caches[][] (machine.py tells the guest,
+        in the boot information's "kmalloc_caches" word)."""
+        return self.boot_page + BOOT_KMALLOC_TABLE
 
     def _write_kmalloc_table(self):
         base = (self.boot_page + BOOT_KMALLOC_TABLE - PAGE_OFFSET) >> 2

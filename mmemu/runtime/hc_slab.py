@@ -17,7 +17,6 @@ is in the cpu slab.  Everything else comes here, numbered from HC_SLAB_BASE
   +6 ksize(x) -> size (for what is not a slab object)
   +7 kmem_cache_validate(s) -> errors found (slabinfo -v)
 """
-from mmemu.mm.slab import check_slab, slab_init
 from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_SLAB_BASE, HC_WORD_CTOR
 
 HC_KMEM_CACHE_CREATE = HC_SLAB_BASE + 0
@@ -31,18 +30,6 @@ HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7
 HC_KMALLOC = HC_SLAB_BASE + 8          # (size, gfp): kmalloc() of any size, whole on the host
 HC_KFREE = HC_SLAB_BASE + 9            # (ptr): kfree() on the host
 NAME_MAX = 64
-
-
-def attach(machine):
-    """Boot the slab allocator on machine, serve its hypercalls, add its checker.
-
-    Returns the SlabAllocator (machine.slab).
-    """
-    sl = slab_init(machine)
-    machine.slab = sl
-    register(machine.runtime, machine.runtime.table, sl)
-    machine.checkers.append(lambda: check_slab(machine))
-    return sl
 
 
 def register(rt, table, sl):
