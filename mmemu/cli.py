@@ -18,10 +18,62 @@ def _add_config(p):
                    help="machine config: a shipped name (pc-1g, pc-4g, ...) or a YAML path")
 
 
-def _add_target(p):
-    _add_config(p)
-    p.add_argument("--after", metavar="PROGRAM", help="run this guest program first")
-    p.add_argument("--snapshot", metavar="FILE", help="read a snapshot instead of booting")
+# -- a machine or a snapshot: what `mmemu VIEW` and the tools/ scripts look at --------
+
+def add_target_arguments(parser):
+    """--config NAME, --after PROGRAM, --snapshot FILE: what a tool looks at."""
+    _add_config(parser)
+    parser.add_argument("--after", metavar="PROGRAM",
+                        help="run this guest program (C file or ELF) first")
+    parser.add_argument("--snapshot", metavar="FILE",
+                        help="look at a snapshot written by `mmemu run --dump` instead")
+
+
+def open_target(config="pc-1g", after=None, snapshot=None):
+    """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
+    if snapshot:
+        if after:
+            raise MmemuError("--after runs a program on a live machine; not with --snapshot")
+        from mmemu.views.snapshot import load_snapshot
+        return load_snapshot(snapshot)
+    from mmemu.machine import Machine
+    machine = Machine(config, echo=False)
+    if after:
+        machine.run(after)
+    return machine
+
+
+def run_tool(parser, body, argv=None):
+    """A tool's main(): parse argv, open the target, print body(target, args).
+
+    body returns the text, or (text, exit status).  Exit status 0 unless
+    body says otherwise, or the MmemuError's own (2 for a bad config or file).
+    """
+    args = parser.parse_args(argv)
+    try:
+        target = open_target(args.config, args.after, args.snapshot)
+        result = body(target, args)
+        text, status = result if isinstance(result, tuple) else (result, 0)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except MmemuError as e:
+        print(f"{parser.prog}: {e}", file=sys.stderr)
+        return e.exit_status
+    except BrokenPipeError:
+        return 0
+    return status
+
+
+def ptdump_text(machine, args):
+    """What `mmemu ptdump` prints for its arguments (region, all_ptes, lookup)."""
+    from mmemu.views import ptdump
+    lookup = getattr(args, "lookup", None)
+    if lookup:
+        from mmemu.views.owner import lookup_text
+        return lookup_text(machine, ptdump.parse_address(lookup))
+    return ptdump.ptdump_text(machine, getattr(args, "region", None),
+                              getattr(args, "all_ptes", False))
+
 
 
 def _parser():
@@ -44,9 +96,9 @@ def _parser():
     p = sub.add_parser("configs", help="list the shipped machine configs")
     for view in VIEWS:
         p = sub.add_parser(view, help=f"print /proc/{view}")
-        _add_target(p)
+        add_target_arguments(p)
     p = sub.add_parser("ptdump", help="dump the kernel page tables like dump_pagetables.c")
-    _add_target(p)
+    add_target_arguments(p)
     p.add_argument("--check", action="store_true", help="flag suspicious entries (W+X, USR in kernel)")
     p.add_argument("--region", help="only this region (e.g. vmalloc, pkmap, fixmap, lowmem)")
     p.add_argument("--all-ptes", action="store_true", help="list every PTE")
@@ -55,12 +107,12 @@ def _parser():
     from mmemu.oracle.command import add_arguments
     add_arguments(p)
     p = sub.add_parser("page-types", help="count frames per page-flag combination (tools/mm/page-types)")
-    _add_target(p)
+    add_target_arguments(p)
     p.add_argument("-r", "--raw", action="store_true", help="raw flags")
     p.add_argument("-l", "--list", action="store_true", help="list pages")
     p.add_argument("-b", "--bits", action="append", default=[], help="only pages with these flags")
     p = sub.add_parser("memmap", help="draw physical memory as a PNG or SVG picture")
-    _add_target(p)
+    add_target_arguments(p)
     p.add_argument("-o", "--output", required=True, help="picture file (.png or .svg)")
     p.add_argument("--span", help="only this physical range, START-END")
     return ap
@@ -99,14 +151,14 @@ def _dispatch(args):
         m = Machine(args.config, echo=False)
         sys.stdout.write(boot_summary(m))
         return 0
-    from mmemu.views.snapshot import open_target, proc_text
+    from mmemu.views.snapshot import proc_text
     m = open_target(args.config, getattr(args, "after", None), getattr(args, "snapshot", None))
     if args.cmd == "ptdump":
         from mmemu.views import ptdump
         if args.check:
             sys.stdout.write("\n".join(ptdump.ptdump_check(m)) + "\n")
         else:
-            sys.stdout.write(ptdump.cli_text(m, args))
+            sys.stdout.write(ptdump_text(m, args))
         return 0
     if args.cmd == "page-types":
         from mmemu.views import page_types

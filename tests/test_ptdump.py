@@ -368,11 +368,12 @@ def test_lookup_text_rows(m16):
     assert "User Space" in unmapped
 
 
-def test_cli_text_dispatches_lookup_region_and_all_ptes(m16):
+def test_cli_ptdump_text_dispatches_lookup_region_and_all_ptes(m16):
+    from mmemu.cli import ptdump_text
     args = types.SimpleNamespace(region=None, all_ptes=False, lookup="0xc0400000")
-    assert ptdump.cli_text(m16, args).startswith("address 0xc0400000")
+    assert ptdump_text(m16, args).startswith("address 0xc0400000")
     args = types.SimpleNamespace(region="pkmap", all_ptes=True, lookup=None)
-    assert ptdump.cli_text(m16, args).startswith("---[ Persistent kmap() Area ]---\n")
+    assert ptdump_text(m16, args).startswith("---[ Persistent kmap() Area ]---\n")
 
 
 def test_walk_copes_with_a_directory_entry_pointing_outside_ram():

@@ -13,7 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.errors import MmemuError  # noqa: E402
-from mmemu.views.snapshot import add_target_arguments, proc_text, run_tool  # noqa: E402
+from mmemu.cli import add_target_arguments, run_tool  # noqa: E402
+from mmemu.views.snapshot import proc_text  # noqa: E402
 
 
 def parser():

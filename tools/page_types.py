@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.views import page_types  # noqa: E402
-from mmemu.views.snapshot import add_target_arguments, run_tool  # noqa: E402
+from mmemu.cli import add_target_arguments, run_tool  # noqa: E402
 
 
 def parser():

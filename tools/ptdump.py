@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.views import ptdump  # noqa: E402
-from mmemu.views.snapshot import add_target_arguments, run_tool  # noqa: E402
+from mmemu.cli import add_target_arguments, ptdump_text, run_tool  # noqa: E402
 
 
 def parser():
@@ -39,7 +39,7 @@ def body(machine, args):
         found = ptdump.ptdump_check(machine)
         text = "".join(f"{line}\n" for line in found) or "ptdump: no suspicious mappings\n"
         return text, 1 if found else 0
-    return ptdump.cli_text(machine, args)
+    return ptdump_text(machine, args)
 
 
 def main(argv=None):

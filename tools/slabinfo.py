@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.errors import MmemuError  # noqa: E402
 from mmemu.layout import PAGE_SIZE  # noqa: E402
-from mmemu.views.snapshot import add_target_arguments, proc_text, run_tool  # noqa: E402
+from mmemu.cli import add_target_arguments, run_tool  # noqa: E402
+from mmemu.views.snapshot import proc_text  # noqa: E402
 
 FLAG_LETTERS = (("SLAB_CACHE_DMA", "d"), ("SLAB_HWCACHE_ALIGN", "A"), ("SLAB_POISON", "P"),
                 ("SLAB_RECLAIM_ACCOUNT", "a"), ("SLAB_RED_ZONE", "Z"),

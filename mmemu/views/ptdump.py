@@ -455,12 +455,3 @@ def parse_address(text):
     if not 0 <= value < SPACE_END:
         raise UsageError(f"address out of the 32-bit space: {text!r}")
     return value
-
-
-def cli_text(machine, args):
-    """What `mmemu ptdump` prints for its arguments (region, all_ptes, lookup)."""
-    lookup = getattr(args, "lookup", None)
-    if lookup:
-        from mmemu.views.owner import lookup_text
-        return lookup_text(machine, parse_address(lookup))
-    return ptdump_text(machine, getattr(args, "region", None), getattr(args, "all_ptes", False))
