@@ -461,7 +461,7 @@ def test_sdk_page_flag_helpers_read_mem_map():
 
 
 def test_sdk_null_deref_faults_with_a_backtrace(built):
-    from mmemu.runtime.oops import walk_frames
+    from mmemu.arch.x86.dumpstack import walk_frames
     cpu = BareCPU(built["tests/null_deref.c"]).run()
     intno, eip, cr2, ebp, esp = cpu.trap
     assert (intno, cr2) == (14, 0)

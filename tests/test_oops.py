@@ -1,12 +1,14 @@
-"""Tests for mmemu.runtime.oops: the report texts against hand-checked lines
-(Linux 6.1's fault.c, dumpstack.c, process_32.c, bug.c, panic.c formats) and
-the frame-pointer walk over a fake stack."""
+"""Tests for the report texts (mmemu.kernel.panic, mmemu.arch.x86.dumpstack and
+fault) against hand-checked lines (Linux 6.1's fault.c, dumpstack.c,
+process_32.c, bug.c, panic.c formats) and the frame-pointer walk over a fake
+stack."""
 import pytest
 
-from mmemu.runtime.oops import (
-    backtrace_symbol, cpu_line, decode_pf_error, disassemble_around, dump_pagetable_line,
-    format_bug, format_code_line, format_oops, format_warn, print_tainted, walk_frames,
+from mmemu.arch.x86.dumpstack import (
+    backtrace_symbol, disassemble_around, format_code_line, walk_frames,
 )
+from mmemu.arch.x86.fault import decode_pf_error, dump_pagetable_line
+from mmemu.kernel.panic import cpu_line, format_bug, format_oops, format_warn, print_tainted
 
 EIP = 0xC0100042
 # 42 nops, then at EIP `movl $0x2a,(%eax)`, `pop %ebp`, `ret`, int3 padding: 64 bytes.

@@ -242,7 +242,7 @@ class AtomicContext:
 
 
 # -- reports from modelled kernel code ------------------------------------
-# The words come from mmemu.runtime.oops (pure text formatting), so a BUG in
+# The words come from mmemu.kernel.panic (pure text formatting), so a BUG in
 # modelled kernel code reads like one the guest hits itself.
 
 def _taint(rt):
@@ -277,10 +277,10 @@ def caller_of(rt):
 
 def dump_stack(rt, pid=1, comm=None):
     """dump_stack()'s lines: the CPU/PID/Comm header and the guest's call trace."""
-    from mmemu.runtime import oops
+    from mmemu.arch.x86.dumpstack import call_trace_lines
+    from mmemu.kernel import panic
     comm = comm or getattr(rt, "comm", "mmemu")
-    return ([oops.cpu_line(comm, _taint(rt), pid=pid), f"Hardware name: {oops.HARDWARE_NAME}"]
-            + oops.call_trace_lines(_backtrace(rt)))
+    return (panic.dump_stack_print_info(comm, _taint(rt), pid) + call_trace_lines(_backtrace(rt)))
 
 
 def _with_notes(text, after, notes):
@@ -294,18 +294,18 @@ def bug_text(rt, file, line, function, pid=1, comm=None, note=None):
     EIP and the registers are the guest's at the call into function, which
     mmemu runs on the host.
     """
-    from mmemu.runtime import oops
+    from mmemu.kernel import panic
     comm = comm or getattr(rt, "comm", "mmemu")
-    text = oops.format_bug(file, line, caller_of(rt), _regs(rt), _backtrace(rt),
+    text = panic.format_bug(file, line, caller_of(rt), _regs(rt), _backtrace(rt),
                            comm=comm, taint=_taint(rt))
     return _with_notes(text, 2, [f"mmemu: in {function}(), called from {caller_of(rt)}", note])
 
 
 def warn_text(rt, file, line, function, pid=1, comm=None, message=None, note=None):
     """The report of a WARN()/WARN_ON() in modelled kernel code (__warn())."""
-    from mmemu.runtime import oops
+    from mmemu.kernel import panic
     comm = comm or getattr(rt, "comm", "mmemu")
-    text = oops.format_warn(file, line, function, _backtrace(rt), comm=comm, taint=_taint(rt))
+    text = panic.format_warn(file, line, function, _backtrace(rt), comm=comm, taint=_taint(rt))
     text = _with_notes(text, 2, [f"mmemu: called from {caller_of(rt)}", note])
     return _with_notes(text, 1, [message]) if message else text
 

@@ -4,6 +4,7 @@ Models the information arch/x86/mm/fault.c prints (page_fault_oops,
 show_fault_oops, dump_pagetable) and adds what a learner needs: which
 region of the kernel's address space the address is in.
 """
+from mmemu.arch.x86.fault import dump_pagetable_line
 from mmemu.engine import X86_TRAP_DE, X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_UD
 from mmemu.layout import (
     CPU_ENTRY_AREA_BASE, FIXADDR_TOP, FIXADDR_TOT_START, LAST_PKMAP, LDT_BASE_ADDR,
@@ -51,10 +52,7 @@ def describe_address(machine, addr, describers=()):
 def pagetable_lines(machine, addr):
     """dump_pagetable() on 32-bit: "*pde = xxxxxxxx *pte = xxxxxxxx"."""
     w = machine.pgtable.walk(addr)
-    line = f"*pde = {w.pde:08x} "
-    if w.pte is not None:
-        line += f"*pte = {w.pte:08x} "
-    return [line]
+    return [dump_pagetable_line(w.pde, w.pte)]
 
 
 def code_bytes(rt, eip, before=43, after=21):
@@ -77,7 +75,7 @@ def code_bytes(rt, eip, before=43, after=21):
 
 def report_exception(rt, trapnr, error_code):
     """The whole oops text for one exception of the running guest."""
-    from mmemu.runtime.oops import format_oops
+    from mmemu.kernel.panic import format_oops
     m = rt.machine
     regs = m.engine.regs()
     eip = regs["eip"]

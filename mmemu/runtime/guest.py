@@ -188,7 +188,7 @@ class GuestRuntime:
             self._partial = ""
 
     def guest_bug(self, file_va, line, cond_va):
-        from mmemu.runtime.oops import format_bug
+        from mmemu.kernel.panic import format_bug
         regs = self.machine.engine.regs()
         text = format_bug(self._cstr(file_va), line, self.guest_caller(), regs, self.backtrace(),
                           comm=self.comm, condition=self._cstr(cond_va) or None)
@@ -197,7 +197,7 @@ class GuestRuntime:
         return 0
 
     def guest_warn(self, file_va, line, cond_va, flags=0):
-        from mmemu.runtime.oops import format_warn
+        from mmemu.kernel.panic import format_warn
         text = format_warn(self._cstr(file_va), line, self.guest_caller(), self.backtrace(),
                            regs=self.machine.engine.regs(), comm=self.comm,
                            cut_here=not flags & BUGFLAG_NO_CUT_HERE,
@@ -276,7 +276,7 @@ class GuestRuntime:
 
     def backtrace(self):
         """The guest's call chain through saved frame pointers, symbolized."""
-        from mmemu.runtime.oops import walk_frames
+        from mmemu.arch.x86.dumpstack import walk_frames
         eng = self.machine.engine
         return walk_frames(self.read32_or_none, eng.reg("ebp"), eng.reg("eip"),
                            self.symbolize)

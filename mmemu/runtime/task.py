@@ -24,7 +24,7 @@ from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_INFO
 from mmemu.mm import gfp, page_alloc
 from mmemu.runtime.abi import HC_TASK_BASE
-from mmemu.runtime.oops import decode_pf_error
+from mmemu.arch.x86.fault import decode_pf_error
 
 HC_RUN_USER = HC_TASK_BASE + 0
 HC_SET_SYSCALL = HC_TASK_BASE + 1

@@ -1,0 +1,65 @@
+"""The page-fault words of an oops: the error code decoded, the faulting
+address explained, the page-table entries behind it.
+
+Models the text of arch/x86/mm/fault.c on 32-bit non-PAE (show_fault_oops(),
+dump_pagetable()) and the error code bits of arch/x86/include/asm/trap_pf.h.
+Pure formatting: the runtime reads CR2, the error code and the entries.
+"""
+
+PAGE_SIZE = 4096
+
+# Page fault error code bits (arch/x86/include/asm/trap_pf.h)
+X86_PF_PROT = 1 << 0
+X86_PF_WRITE = 1 << 1
+X86_PF_USER = 1 << 2
+X86_PF_RSVD = 1 << 3
+X86_PF_INSTR = 1 << 4
+X86_PF_PK = 1 << 5
+
+
+def decode_pf_error(error_code, user_mode=None):
+    """The two "#PF:" lines of show_fault_oops() for a page-fault error code.
+
+    >>> decode_pf_error(0x0002)
+    ('#PF: supervisor write access in kernel mode', '#PF: error_code(0x0002) - not-present page')
+
+    user_mode is where the CPU was (user_mode(regs)); by default the U bit.
+    """
+    if user_mode is None:
+        user_mode = bool(error_code & X86_PF_USER)
+    who = "user" if error_code & X86_PF_USER else "supervisor"
+    if error_code & X86_PF_INSTR:
+        what = "instruction fetch"
+    elif error_code & X86_PF_WRITE:
+        what = "write access"
+    else:
+        what = "read access"
+    if not error_code & X86_PF_PROT:
+        why = "not-present page"
+    elif error_code & X86_PF_RSVD:
+        why = "reserved bit violation"
+    elif error_code & X86_PF_PK:
+        why = "protection keys violation"
+    else:
+        why = "permissions violation"
+    mode = "user" if user_mode else "kernel"
+    return (f"#PF: {who} {what} in {mode} mode",
+            f"#PF: error_code(0x{error_code:04x}) - {why}")
+
+
+def dump_pagetable_line(pde, pte=None):
+    """dump_pagetable() on 32-bit non-PAE: "*pde = 00000000 " (and the pte)."""
+    line = f"*pde = {pde:08x} "
+    if pte is not None:
+        line += f"*pte = {pte:08x} "
+    return line
+
+
+def show_fault_oops_lines(addr, error_code, pdes):
+    """show_fault_oops(): what was touched, how, and the page-table entries."""
+    addr &= 0xFFFFFFFF
+    if addr < PAGE_SIZE:
+        first = f"BUG: kernel NULL pointer dereference, address: {addr:08x}"
+    else:
+        first = f"BUG: unable to handle page fault for address: {addr:08x}"
+    return [first, *decode_pf_error(error_code, user_mode=False), *(pdes or ())]

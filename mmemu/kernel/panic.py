@@ -1,0 +1,222 @@
+"""Every report the kernel prints about itself, and what happens after it.
+
+Models kernel/panic.c (the taint flags: add_taint(), print_tainted();
+__warn(); panic() and panic_on_warn), lib/dump_stack.c
+(dump_stack_print_info(): the "CPU: 0 PID: 1 Comm: ... Tainted: ..." line),
+lib/bug.c (report_bug(): "kernel BUG at file:line!"), lib/debug_locks.c
+(debug_locks_off()) and the frame of arch/x86/kernel/dumpstack.c's die()
+(the "invalid opcode: 0000 [#1] PREEMPT SMP" header, oops_end()'s summary
+and its TAINT_DIE).  The x86 pieces inside a report (registers, the Code:
+line, the call trace, the #PF lines) come from arch/x86/dumpstack.py and
+arch/x86/fault.py.
+
+This is the one place that formats a report's frame, owns the machine's
+taint flags, and decides what a report does next.  Subsystems say only what
+went wrong (bad_page()'s page dump, slab_err()'s object bytes, "kernel BUG at
+mm/highmem.c:358") and hand it to the machine's Reporter:
+
+    rep.warn("mm/vmalloc.c", None, "__vunmap", message="Trying to vfree() ...")
+    rep.bug("mm/highmem.c", 358, "kunmap_high")       # a BUG in modelled code
+    rep.report(text, taint=TAINT_BAD_PAGE)            # Bad page state, slab_bug()
+    rep.info(text)                                    # warn_alloc(): a printk, no more
+
+What happens next (Reporter._after(), the one table):
+
+* WARN (__warn()): the task goes on; TAINT_WARN; panic_on_warn panics.
+* BUG (report_bug() + die()) and oops (die()): TAINT_DIE and the task is
+  killed: the guest's run ends with EXIT_BUG or EXIT_OOPS.
+* A BUG or VM_BUG_ON of modelled kernel code (rep.bug(..., taken=False)):
+  differs: 6.1 would kill the task; mmemu refuses the operation, reports,
+  and goes on (issue 17 is to end the run here too: change _after()).
+* The BUG-class lines Linux prints without WARN() (Bad page state, SLUB's
+  "BUG kmalloc-64 (...)", sleeping in atomic context, scheduling while
+  atomic, a spinlock BUG) and mmemu's own refusals ("mmemu: ..."): the task
+  goes on, with the taint the caller names.  Differs: panic_on_warn panics
+  after these too (6.1 panics after a WARN and scheduling while atomic
+  only), so that a run configured to stop at the first warning stops at the
+  first sign of trouble wherever mmemu carries on past it.
+* info (warn_alloc(), "vmap allocation failed"): printed, collected, nothing
+  more.
+* panic(): "Kernel panic - not syncing: ..." and the machine stops (EXIT_PANIC).
+
+Differs everywhere: the kernel is "6.1.0-mmemu #1" on one CPU; the current
+task's name is the guest program's (machine.load() sets it) and its pid
+is 1 unless a user task runs.
+"""
+import sys
+
+from mmemu.arch.x86.dumpstack import call_trace_lines, show_regs_lines
+from mmemu.arch.x86.fault import show_fault_oops_lines
+from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
+
+UTS_RELEASE = "6.1.0-mmemu"
+UTS_VERSION = "#1"
+HARDWARE_NAME = "mmemu i386 (Unicorn), BIOS mmemu"
+# CONFIG_PREEMPTION (Debian's PREEMPT_DYNAMIC) and CONFIG_SMP; no PTI without PAE.
+DIE_FLAGS = " PREEMPT SMP"
+CUT_HERE = "------------[ cut here ]------------"
+END_TRACE = "---[ end trace 0000000000000000 ]---"
+
+# enum taint_flags of 6.1, in bit order (taint_flags[] of kernel/panic.c):
+# the letter print_tainted() shows when the flag is set.  'G' shows when P is not.
+TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
+TAINT_BAD_PAGE = "B"
+TAINT_DIE = "D"
+TAINT_WARN = "W"
+
+# The exit status a report that ends the run gives `mmemu run` (128 + the
+# signal the task dies of, as a shell shows it).
+EXIT_BUG = 134           # BUG()/BUG_ON(): SIGABRT
+EXIT_PANIC = 137         # a panic (panic_on_warn): SIGKILL
+EXIT_OOPS = 139          # an oops: SIGSEGV
+
+# The classes of report, for Reporter._after().
+WARN, BUG, OOPS, KERNEL_BUG, REPORT, INFO = "warn", "bug", "oops", "kernel-bug", "report", "info"
+_COUNTED = (WARN, KERNEL_BUG, REPORT)      # warnings: counted, and panic_on_warn panics
+
+
+# -- the pieces ------------------------------------------------------------------
+
+def print_tainted(taint=""):
+    """print_tainted(): "Not tainted", or "Tainted: G        W          ".
+
+    taint holds the letters of the set flags (e.g. "W" after a WARN, "D"
+    after an oops, "B" after a bad page state).
+    """
+    if not taint:
+        return "Not tainted"
+    flags = "".join(c if c in taint else ("G" if c == "P" else " ") for c in TAINT_LETTERS)
+    return "Tainted: " + flags
+
+
+def cpu_line(comm, taint="", pid=1, cpu=0):
+    """dump_stack_print_info()'s first line: "CPU: 0 PID: 1 Comm: ... 6.1.0-mmemu #1"."""
+    return (f"CPU: {cpu} PID: {pid} Comm: {comm[:15]} {print_tainted(taint)} "
+            f"{UTS_RELEASE} {UTS_VERSION}")
+
+
+def dump_stack_print_info(comm, taint="", pid=1, hardware=HARDWARE_NAME):
+    """dump_stack_print_info(): the CPU line, then "Hardware name: ..."."""
+    return [cpu_line(comm, taint, pid)] + ([f"Hardware name: {hardware}"] if hardware else [])
+
+
+def _where(regs, symbolize):
+    eip = regs.get("eip", 0) & 0xFFFFFFFF
+    return (symbolize(eip) if symbolize else None) or f"0x{eip:x}"
+
+
+def _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
+               comm, taint, hardware, pid=1):
+    """__die(): the header, show_regs() (with the call trace) and the modules line."""
+    lines = [header] + dump_stack_print_info(comm, taint, pid, hardware)
+    if regs is not None:
+        lines += show_regs_lines(regs, where, code_bytes, code_addr, symbolize, disasm=True)
+    lines += call_trace_lines(backtrace)
+    lines.append("Modules linked in:")
+    return lines
+
+
+# -- whole reports ---------------------------------------------------------------
+
+def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
+                region, backtrace, comm, pdes, *, taint="", hardware=HARDWARE_NAME,
+                die_counter=1, pid=1):
+    """The whole oops for one CPU exception, as 6.1 i386 prints it.
+
+    kind is "page fault" (page_fault_oops(): the BUG/#PF/page-table lines,
+    then "Oops: ...", and the CR2 summary), or the trap's name for die()
+    ("invalid opcode", "general protection fault", "divide error", ...).
+    addr is CR2 for a page fault; pdes the dump_pagetable() lines; region
+    mmemu's words for where addr is (or None).  Ends with oops_end()'s
+    "executive summary" (EIP, Code and registers once more).
+    """
+    where = _where(regs, symbolize)
+    lines = []
+    is_pf = kind in ("page fault", "page_fault", "pf")
+    if is_pf:
+        lines += show_fault_oops_lines(addr, error_code, pdes)
+        header = f"Oops: {error_code & 0xFFFF:04x} [#{die_counter}]{DIE_FLAGS}"
+    else:
+        header = f"{kind}: {error_code & 0xFFFF:04x} [#{die_counter}]{DIE_FLAGS}"
+    if region:
+        lines.append(f"mmemu: {region}")
+    lines += _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
+                        comm, taint, hardware, pid)
+    if is_pf:
+        lines.append(f"CR2: {addr & 0xFFFFFFFF:016x}")
+    lines.append(END_TRACE)
+    lines += show_regs_lines(regs, where, code_bytes, code_addr)
+    return "\n".join(lines) + "\n"
+
+
+def format_bug(file, line, where, regs, backtrace, *, code_bytes=None, code_addr=None,
+               symbolize=None, comm="mmemu", taint="", condition=None, notes=(),
+               hardware=HARDWARE_NAME, die_counter=1, pid=1):
+    """BUG()/BUG_ON(): report_bug()'s lines, then die("invalid opcode").
+
+    where is the symbolized EIP ("main+0x1c/0x80"); condition the BUG_ON's
+    text (mmemu prints it on its own line; empty for BUG()); notes more
+    "mmemu: ..." lines after it.  regs None (a BUG in modelled kernel code
+    called from the host, which has no guest registers) leaves out the
+    register dumps.
+    """
+    lines = [CUT_HERE, f"kernel BUG at {file}:{line}!"]
+    if condition:
+        lines.append(f"mmemu: BUG_ON({condition})")
+    lines += [n for n in notes if n]
+    header = f"invalid opcode: 0000 [#{die_counter}]{DIE_FLAGS}"
+    lines += _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
+                        comm, taint, hardware, pid)
+    lines.append(END_TRACE)
+    if regs is not None:
+        lines += show_regs_lines(regs, where, code_bytes, code_addr)
+    return "\n".join(lines) + "\n"
+
+
+def format_warn(file, line, where, backtrace, *, regs=None, code_bytes=None,
+                code_addr=None, symbolize=None, comm="mmemu", taint="", cut_here=True,
+                condition=None, message=None, notes=(), after=(), hardware=HARDWARE_NAME,
+                pid=1):
+    """WARN()/WARN_ON(): __warn_printk() and __warn()'s report; the program carries on.
+
+    cut_here=False when the guest already printed the cut-here line and its
+    message (WARN(cond, fmt, ...): BUGFLAG_NO_CUT_HERE in the HC_WARN flags);
+    message is WARN()'s own text, printed after the cut-here line.  line
+    None prints the file alone.  With regs the registers are shown as x86's
+    ud2-based WARN does; without, the report is dump_stack()'s.  notes are
+    mmemu's lines after the WARNING line, after its lines after the end
+    marker.
+    """
+    lines = [CUT_HERE] if cut_here else []
+    if message:
+        lines.append(message)
+    at = file if line is None else f"{file}:{line}"
+    lines.append(f"WARNING: CPU: 0 PID: {pid} at {at} {where}")
+    if condition:
+        lines.append(f"mmemu: WARN_ON({condition})")
+    lines += [n for n in notes if n]
+    lines.append("Modules linked in:")
+    lines += dump_stack_print_info(comm, taint, pid, hardware)
+    if regs is not None:
+        lines += show_regs_lines(regs, where, code_bytes, code_addr, symbolize)
+    lines += call_trace_lines(backtrace)
+    lines.append(END_TRACE)
+    lines += list(after)
+    return "\n".join(lines) + "\n"
+
+
+# -- the host as the caller ------------------------------------------------------
+
+def host_caller():
+    """The host code that called into mmemu: "name [host file:line]".
+
+    The first frame outside the mmemu package (a test, a tool, an embedder's
+    program): what a report's call trace shows for a call made from Python.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("mmemu."):
+        frame = frame.f_back
+    if frame is None:
+        return "host"
+    code = frame.f_code
+    return f"{code.co_name} [host {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}]"
