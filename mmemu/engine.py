@@ -147,6 +147,7 @@ class Engine:
         self.uc = uc if uc is not None else Uc(UC_ARCH_X86, UC_MODE_32)
         self._hooks = []
         self._raw_hooks = []             # (handle, ctypes callback) registered past the binding
+        self.running = False             # inside run(): hooks are serving the guest
         self._old_exc_off, self._err_off = probe_cpu_state_offsets()
         self._handle = self.uc._uch
 
@@ -328,11 +329,14 @@ class Engine:
         """emu_start(); returns (error or None, seconds elapsed)."""
         self.clear_exception_state()
         t0 = time.perf_counter()
+        self.running = True
         try:
             self.uc.emu_start(begin, until, timeout=int(timeout_s * 1e6), count=max_insns)
             err = None
         except UcError as e:
             err = e
+        finally:
+            self.running = False
         return err, time.perf_counter() - t0
 
     def stop(self):

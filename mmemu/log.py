@@ -1,11 +1,10 @@
 """The kernel log: printk with KERN_* levels, kept like the dmesg ring and
 echoed to a console stream.
 
-Every subsystem reports through one KernelLog owned by the machine, so that a
-report's lines reach the user in order and tests can read them back.  The
-``where`` hook, set by the runtime, names the guest code that made the
-current call ("main+0x1c/0x80"), for reports that Linux would end with a
-caller or a backtrace.
+Every subsystem prints through one KernelLog owned by the machine, so that
+lines reach the user in order and tests can read them back.  Reports (WARN,
+BUG, oops, Bad page state, ...) are made by the machine's Reporter
+(kernel/panic.py), which formats them and prints them here.
 """
 import sys
 from dataclasses import dataclass
@@ -29,10 +28,6 @@ class KernelLog:
         self.lines = []
         self.console = console
         self.echo = echo
-        self.where = lambda: None       # guest caller, set by the runtime
-        self.backtrace = lambda: []     # guest backtrace lines, set by the runtime
-        self.warnings = 0               # WARN/BUG-class reports so far
-        self.on_warn = None             # fn(text) for every warn(): the runtime collects them
 
     def printk(self, text, level=KERN_INFO):
         """printk(): one or more lines at a level; a trailing newline is implied."""
@@ -41,13 +36,6 @@ class KernelLog:
             if self.echo:
                 out = self.console or sys.stdout
                 out.write(line + "\n")
-
-    def warn(self, text):
-        """A report Linux prints as a warning or BUG: counted for panic_on_warn."""
-        self.warnings += 1
-        if self.on_warn is not None:
-            self.on_warn(text)
-        self.printk(text, KERN_WARNING)
 
     def text(self, since=0):
         return "\n".join(ln.text for ln in self.lines[since:])

@@ -16,12 +16,13 @@ from mmemu.config import MachineConfig, load_config
 from mmemu.engine import Engine
 from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
+from mmemu.kernel.panic import Reporter
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
 from mmemu.mm.mm_init import free_area_init, memblock_free_all
 from mmemu.mm import page_alloc_debug
-from mmemu.mm.slab_common import MachinePages, MachineReporter, SlabAllocator
+from mmemu.mm.slab_common import MachinePages, SlabAllocator
 from mmemu.mm.slub_debug import check_slab_caches
 from mmemu.mm.vmalloc import check_vmalloc_not_movable
 from mmemu.physmem import PhysMem
@@ -48,6 +49,7 @@ class Machine:
         self.cfg = config if isinstance(config, MachineConfig) else load_config(config)
         self.layout = compute_layout(self.cfg)
         self.log = KernelLog(console, echo)
+        self.reporter = Reporter(self.log, self.cfg.panic_on_warn)
         self.image = None
         self._boot(uc)
 
@@ -62,7 +64,7 @@ class Machine:
         self.mem_map = alloc_mem_map(self.memblock, layout)
         self.pgtable = paging_init(self.pm, layout, cfg, self.memblock.alloc,
                                    self.engine.flush_tlb)
-        self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log)
+        self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log, self.reporter)
         memblock_free_all(self.mm, self.memblock)
         self.pgtable.alloc_table = self._alloc_pgtable_page
         self._write_bootinfo()
@@ -88,7 +90,7 @@ class Machine:
         """kmem_cache_init(): the slab allocator, its hypercalls and its checker."""
         from mmemu.runtime import hc_slab
         self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(self.mm),
-                                  MachineReporter(self), slub_debug=self.cfg.slub_debug)
+                                  self.reporter, slub_debug=self.cfg.slub_debug)
         self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
         hc_slab.register(self.runtime, self.runtime.table, self.slab)
         self.checkers.append(lambda: check_slab_caches(self.slab))
@@ -186,7 +188,7 @@ class Machine:
         """Load a guest program: a C file (built and cached) or an i386 ELF."""
         from mmemu.runtime.build import build
         path = str(program)
-        self.runtime.comm = self.mm.comm = _comm(path)
+        self.reporter.comm = _comm(path)
         if path.endswith(".c"):
             path = build(path)
         self.image = self.runtime.load(path)

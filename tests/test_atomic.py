@@ -71,7 +71,7 @@ def test_might_sleep_in_atomic_context_prints_what_6_1_prints(m):
     lines = report_lines(m, mark)
     assert lines[:3] == [
         "BUG: sleeping function called from invalid context at mm/foo.c:12",
-        f"in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 1, name: {m.runtime.comm}",
+        f"in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 1, name: {m.reporter.comm}",
         "preempt_count: 1, expected: 0",
     ]
     assert lines[3].startswith("CPU: 0 PID: 1 Comm: ")
@@ -186,15 +186,15 @@ def test_schedule_while_atomic_reports_and_resets_the_count(m):
     mark = m.log.mark()
     assert m.sched.schedule() is True
     assert m.log.text(mark).startswith(
-        f"BUG: scheduling while atomic: {m.runtime.comm}/1/0x00000002")
+        f"BUG: scheduling while atomic: {m.reporter.comm}/1/0x00000002")
     assert m.sched.preempt_count == 0
     assert m.sched.schedule() is False
 
 
 def test_warn_once_fires_once_per_site(m):
-    assert m.sched.warn_once("mm/z.c", 1, "zf") is True
-    assert m.sched.warn_once("mm/z.c", 1, "zf") is False
-    assert m.sched.warn_once("mm/z.c", 2, "zf") is True
+    assert m.reporter.warn("mm/z.c", 1, "zf", once=True) is True
+    assert m.reporter.warn("mm/z.c", 1, "zf", once=True) is False
+    assert m.reporter.warn("mm/z.c", 2, "zf", once=True) is True
 
 
 # -- the hypercalls --------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_hc_spin_bug_prints_spin_dump(m):
     mark = m.log.mark()
     call(m, hc_sched.HC_SPIN_BUG, 0xC0123450, hc_sched.SPIN_BUG_RECURSION)
     lines = report_lines(m, mark)
-    assert lines[0] == f"BUG: spinlock recursion on CPU#0, {m.runtime.comm}/1"
+    assert lines[0] == f"BUG: spinlock recursion on CPU#0, {m.reporter.comm}/1"
     assert ".magic: dead4ead, .owner: " in lines[1]
     mark = m.log.mark()
     call(m, hc_sched.HC_SPIN_BUG, 0xC0123450, hc_sched.SPIN_BUG_UNLOCKED)

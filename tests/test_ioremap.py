@@ -78,11 +78,11 @@ def test_ioremap_area_alignment(machine):
 def test_ioremap_ram_in_use_refused_warn_once(machine):
     pfn = machine.alloc_pages(GFP_KERNEL, 0)
     phys = pfn * PAGE_SIZE
-    mark, warnings = machine.log.mark(), machine.log.warnings
+    mark, warnings = machine.log.mark(), machine.reporter.warnings
     assert ioremap(machine, phys, PAGE_SIZE) is None
     assert f"ioremap on RAM at 0x{phys:08x} - 0x{phys + PAGE_SIZE - 1:08x}" in machine.log.text(mark)
     assert ioremap(machine, phys, 2 * PAGE_SIZE) is None
-    assert machine.log.warnings == warnings + 1       # WARN_ONCE
+    assert machine.reporter.warnings == warnings + 1       # WARN_ONCE
     assert machine.vmalloc.areas() == []
 
 

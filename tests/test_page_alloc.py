@@ -408,10 +408,29 @@ def test_free_pages_of_a_buddy_page_shows_its_page_type(mm_16m):
     check_page_alloc(mm)
 
 
+class _GuestCall:
+    """A guest call being served, as the runtime describes it to the reporter."""
+
+    def __init__(self, caller):
+        self.caller = caller
+
+    def in_guest(self):
+        return True
+
+    def guest_caller(self):
+        return self.caller
+
+    def backtrace(self):
+        return []
+
+    def regs(self):
+        return None
+
+
 def test_free_pages_reserved_page(mm_16m):
     mm = mm_16m
-    mm.comm = "guestprog"
-    mm.log.where = lambda: "main+0x1c/0x80"
+    mm.reporter.comm = "guestprog"
+    mm.reporter.guest = _GuestCall("main+0x1c/0x80")
     state, mark = _snapshot(mm), mm.log.mark()
     pa._free_pages(mm, 0x100, 0)
     text = log_since(mm, mark)
@@ -591,7 +610,7 @@ def test_page_address_lowmem_and_highmem_hook(mm_boot):
 
 def test_warn_alloc_report(mm_16m):
     mm = mm_16m
-    mm.comm = "hog"
+    mm.reporter.comm = "hog"
     alloc_all(mm, GFP_ATOMIC, 0)
     mark = mm.log.mark()
     assert pa.alloc_pages(mm, GFP_ATOMIC, 0) is None

@@ -11,6 +11,8 @@ import re
 import pytest
 
 from mmemu.errors import SlabCorruptionError
+from mmemu.kernel import panic
+from mmemu.log import KernelLog
 from mmemu.mm.gfp import (
     GFP_KERNEL, _GFP_COMP, _GFP_DIRECT_RECLAIM, _GFP_DMA, _GFP_HIGHMEM, _GFP_NOWARN,
     _GFP_RECLAIMABLE, _GFP_ZERO,
@@ -87,27 +89,14 @@ class FakePages:
         self.shrinkers.append(fn)
 
 
-class Reporter:
+class Reporter(panic.Reporter):
+    """The kernel's reporter on a quiet log, keeping every report."""
+
     def __init__(self):
-        self.reports, self.lines, self.now = [], [], 0
-
-    def warn(self, text):
-        self.reports.append(text)
-
-    def printk(self, text, level):
-        self.lines.append(text)
-
-    def panic(self, text):
-        self.reports.append("Kernel panic - not syncing: " + text)
-
-    def backtrace(self):
-        return ["test_caller+0x0/0x10"]
-
-    def comm(self):
-        return "pytest"
-
-    def jiffies(self):
-        return self.now
+        super().__init__(KernelLog(echo=False))
+        self.comm = "pytest"
+        self.reports = []
+        self.on_report = self.reports.append
 
 
 def make(slub_debug=None, mb=16):
@@ -117,7 +106,9 @@ def make(slub_debug=None, mb=16):
     first = (0x10000 + npages * 32 + 4095) >> 12
     pages = FakePages(pm, mem_map, first, npages)
     rep = Reporter()
-    return SlabAllocator(pm, mem_map, pages, rep, slub_debug=slub_debug), pages, rep
+    sl = SlabAllocator(pm, mem_map, pages, rep, slub_debug=slub_debug)
+    sl.debug.jiffies = lambda: 0                  # every track is dated now: age=0
+    return sl, pages, rep
 
 
 @pytest.fixture

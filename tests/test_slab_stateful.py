@@ -127,7 +127,7 @@ class SlabMachine(RuleBasedStateMachine):
         for s in list(self.sl.caches):
             self.sl.kmem_cache_shrink(s)
         self.m.check()
-        assert self.m.log.warnings == 0, self.m.log.text()
+        assert self.m.reporter.warnings == 0, self.m.log.text()
         assert not self.sl.large
         assert all(s.node.nr_slabs == 0 for s in self.sl.caches if s is not self.sl.kmem_cache)
         assert self.sl.meminfo()["Slab"] == self.boot_slab_kb

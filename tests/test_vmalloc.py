@@ -232,10 +232,10 @@ def test_vfree_null_is_noop(machine):
 def test_vfree_nonexistent_area_warns(machine):
     vm = machine.vmalloc
     addr = vm.vmalloc(3 * PAGE_SIZE)
-    mark, warnings = machine.log.mark(), machine.log.warnings
+    mark, warnings = machine.log.mark(), machine.reporter.warnings
     vm.vfree(addr + PAGE_SIZE)
     assert f"Trying to vfree() nonexistent vm area ({addr + PAGE_SIZE:08x})" in log_text(machine, mark)
-    assert machine.log.warnings == warnings + 1
+    assert machine.reporter.warnings == warnings + 1
     assert vm.find_vm_area(addr).nr_pages == 3
     machine.check()
 

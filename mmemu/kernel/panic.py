@@ -156,11 +156,11 @@ def format_bug(file, line, where, regs, backtrace, *, code_bytes=None, code_addr
 
     where is the symbolized EIP ("main+0x1c/0x80"); condition the BUG_ON's
     text (mmemu prints it on its own line; empty for BUG()); notes more
-    "mmemu: ..." lines after it.  regs None (a BUG in modelled kernel code
-    called from the host, which has no guest registers) leaves out the
-    register dumps.
+    "mmemu: ..." lines after it.  line None prints the file alone.  regs
+    None (a BUG in modelled kernel code called from the host, which has no
+    guest registers) leaves out the register dumps.
     """
-    lines = [CUT_HERE, f"kernel BUG at {file}:{line}!"]
+    lines = [CUT_HERE, f"kernel BUG at {file if line is None else f'{file}:{line}'}!"]
     if condition:
         lines.append(f"mmemu: BUG_ON({condition})")
     lines += [n for n in notes if n]
@@ -220,3 +220,192 @@ def host_caller():
         return "host"
     code = frame.f_code
     return f"{code.co_name} [host {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}]"
+
+
+# -- the machine's reporter ------------------------------------------------------
+
+class Reporter:
+    """One machine's reports: the taint flags, the task they name, what comes next.
+
+    Models the state kernel/panic.c keeps in globals (tainted_mask,
+    panic_on_warn, die_counter) and lib/debug_locks.c's debug_locks.  log is
+    the KernelLog reports go to.  The runtime plugs in the rest:
+
+    * ``guest``: where a call from guest code comes from, an object with
+      in_guest() (a guest run is being served), guest_caller() ("main+0x1c/0x80"),
+      backtrace() (["main+0x20/0x30", ...]) and regs() ({"eip": ..., ...}).
+      While there is none, or no guest run is being served, the caller is the
+      host: the call trace names the Python code that called in.
+    * ``on_report(text)``: every report (RunResult.reports collects them).
+    * ``on_stop(reason)``: end the run ("bug", "oops", "panic").
+    * ``current_pid()``: current->pid (kernel/sched.py's, once wired).
+    """
+
+    def __init__(self, log, panic_on_warn=False):
+        self.log = log
+        self.panic_on_warn = panic_on_warn
+        self.taint = ""                  # tainted_mask, as the letters of the set flags
+        self.debug_locks = True          # lib/debug_locks.c: off once a taint spoils it
+        self.die_counter = 0             # the [#n] of die()
+        self.warnings = 0                # warnings so far: WARNs and the BUG-class lines
+        self.comm = "mmemu"              # current->comm: the guest program's name
+        self.current_pid = lambda: 1
+        self.guest = None
+        self.on_report = None
+        self.on_stop = None
+        self._once = set()               # the WARN_ON_ONCE() sites that fired
+
+    # -- taint -------------------------------------------------------------------
+    def print_tainted(self):
+        """print_tainted() of this machine: "Not tainted" or "Tainted: G    B  ..."."""
+        return print_tainted(self.taint)
+
+    def add_taint(self, flag, lockdep_ok=True):
+        """add_taint(flag, lockdep_ok): set a taint flag (a letter of TAINT_LETTERS).
+
+        Like 6.1, a taint that makes lock debugging unreliable (lockdep_ok
+        False: a bad page, an oops) switches debug_locks off, noisily, the
+        first time.
+        """
+        if not lockdep_ok and self.debug_locks_off():
+            self.log.printk("Disabling lock debugging due to kernel taint", KERN_WARNING)
+        if flag not in self.taint:
+            self.taint += flag
+
+    def debug_locks_off(self):
+        """debug_locks_off(): True for the caller that turned lock debugging off."""
+        was, self.debug_locks = self.debug_locks, False
+        return was
+
+    # -- the current task and its stack ------------------------------------------
+    def in_guest(self):
+        """Whether the current call comes from guest code (a guest run is being served)."""
+        return self.guest is not None and self.guest.in_guest()
+
+    def caller(self):
+        """The code that made the current call: "main+0x1c/0x80", or the host's caller."""
+        return self.guest.guest_caller() if self.in_guest() else host_caller()
+
+    def backtrace(self, with_caller=True):
+        """The call trace of a report: the caller first, then its callers.
+
+        A guest call that the program's own function made inline is not a
+        return address, so the frame walk alone would begin at its caller;
+        with_caller puts it first (a report that shows the guest's registers
+        names it on its EIP line instead).
+        """
+        if not self.in_guest():
+            return [host_caller()]
+        frames = [str(f).strip() for f in self.guest.backtrace() or ()]
+        caller = self.guest.guest_caller() if with_caller else None
+        if caller and caller not in frames:
+            frames.insert(0, caller)
+        return frames
+
+    def regs(self):
+        """The guest's registers at the current call, or None for a host call."""
+        return self.guest.regs() if self.in_guest() else None
+
+    def dump_stack(self, taint=""):
+        """dump_stack(): the task line, "Hardware name", the call trace (as lines).
+
+        taint: flags the report being built sets, shown as if set already
+        (SLUB taints in the middle of a report it sends out whole).
+        """
+        return (dump_stack_print_info(self.comm, self.taint + taint, self.current_pid())
+                + call_trace_lines(self.backtrace()))
+
+    # -- the reports -------------------------------------------------------------
+    def warn(self, file, line, function, *, message=None, notes=(), after=(), once=None,
+             regs=None, cut_here=True, condition=None):
+        """WARN()/WARN_ON() at file:line in function (line None: the file alone).
+
+        message is WARN()'s text; notes and after are mmemu's lines (see
+        format_warn()); regs the guest's registers for a WARN the guest's own
+        code hit.  once: WARN_ON_ONCE(), keyed by this value (True: by the
+        site), reported the first time only.  Returns True when it reported.
+        """
+        if once is not None:
+            key = (file, line, function, message) if once is True else once
+            if key in self._once:
+                return False
+            self._once.add(key)
+        frames = self.backtrace(with_caller=regs is None)
+        text = format_warn(file, line, function, frames, regs=regs, comm=self.comm,
+                           taint=self.taint, cut_here=cut_here, condition=condition,
+                           message=message, notes=notes, after=after, pid=self.current_pid())
+        self._emit(text, KERN_WARNING, counted=True)
+        self.add_taint(TAINT_WARN)
+        self._after(WARN)
+        return True
+
+    def bug(self, file, line, function=None, *, notes=(), before=(), after=(), condition=None,
+            taken=False):
+        """BUG()/BUG_ON()/VM_BUG_ON() at file:line (line None: file holds it).
+
+        taken: the guest's own BUG(), which kills the task; else a BUG of
+        kernel code mmemu models, which refuses what it was asked and goes
+        on (see the module docstring).  before: lines printed ahead of the
+        report (VM_BUG_ON_PAGE()'s page dump); notes follow the BUG line,
+        after the end marker.  function names the modelled function for
+        the notes ("mmemu: in kunmap_high(), called from main+0x1c/0x80").
+        """
+        caller = self.caller()
+        if function:
+            notes = [f"mmemu: in {function}(), called from {caller}", *notes]
+        self.die_counter += 1
+        text = format_bug(file, line, caller, self.regs(), self.backtrace(with_caller=not taken),
+                          comm=self.comm, taint=self.taint, condition=condition, notes=notes,
+                          die_counter=self.die_counter, pid=self.current_pid())
+        if before or after:
+            text = "\n".join([*before, text.rstrip("\n"), *after]) + "\n"
+        self._emit(text, KERN_EMERG, counted=not taken)
+        self.add_taint(TAINT_DIE, lockdep_ok=False)
+        self._after(BUG if taken else KERNEL_BUG)
+
+    def oops(self, kind, addr, error_code, code_bytes, code_addr, symbolize, region, pdes):
+        """die() for a CPU exception of the guest: the oops, TAINT_DIE, the task killed."""
+        self.die_counter += 1
+        text = format_oops(kind, addr, error_code, self.regs(), code_bytes, code_addr,
+                           symbolize, region, self.backtrace(with_caller=False), self.comm, pdes,
+                           taint=self.taint, die_counter=self.die_counter,
+                           pid=self.current_pid())
+        self._emit(text, KERN_ALERT, counted=False)
+        self.add_taint(TAINT_DIE, lockdep_ok=False)
+        self._after(OOPS)
+
+    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING):
+        """A BUG-class report the caller composed (Bad page state, slab_bug(), ...),
+        or one of mmemu's own refusals; then the taint it names, if any."""
+        self._emit(text, level, counted=True)
+        if taint:
+            self.add_taint(taint, lockdep_ok)
+        self._after(REPORT)
+
+    def info(self, text, level=KERN_WARNING):
+        """A report that is only printed (warn_alloc(), a budget running out)."""
+        self._emit(text, level, counted=False)
+
+    def panic(self, message):
+        """panic(): "Kernel panic - not syncing: ...", and the machine stops."""
+        self._emit(f"Kernel panic - not syncing: {message}", KERN_EMERG, counted=False)
+        self._stop("panic")
+
+    # -- what happens next ---------------------------------------------------------
+    def _after(self, kind):
+        """What a report of this class does next (the module docstring's table)."""
+        if kind in (BUG, OOPS):
+            self._stop(kind)                     # die(): the task is killed
+        elif kind in _COUNTED and self.panic_on_warn:
+            self.panic("kernel: panic_on_warn set ...")
+
+    def _stop(self, reason):
+        if self.on_stop is not None:
+            self.on_stop(reason)
+
+    def _emit(self, text, level, counted):
+        if counted:
+            self.warnings += 1
+        if self.on_report is not None:
+            self.on_report(text)
+        self.log.printk(text, level)

@@ -26,6 +26,7 @@ it off).
 """
 import time
 
+from mmemu.kernel.panic import TAINT_WARN
 from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
 from mmemu.runtime.abi import HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
 
@@ -67,20 +68,18 @@ _W_PREEMPT, _W_IRQS, _W_KMAP_IDX, _W_TASK = (
 class AtomicContext:
     """The one CPU's preempt_count, irq flag and pagefault_disable() depth.
 
-    pm is the PhysMem holding the per-cpu block; rt reports (anything with
-    warn(text), backtrace() -> lines and a comm attribute: the GuestRuntime).
+    pm is the PhysMem holding the per-cpu block; reporter the machine's
+    Reporter (kernel/panic.py), which knows the current task and its stack.
     """
 
-    def __init__(self, pm, rt):
+    def __init__(self, pm, reporter):
         self.u32 = pm.u32
-        self.rt = rt
+        self.rep = reporter
         self.pagefault_disabled = 0      # current->pagefault_disabled
         self.non_block_count = 0         # current->non_block_count
         self.ratelimit_s = 1.0           # __might_resched(): once per HZ
         self.prev_jiffy = {}             # call site -> host time of its last report
-        self._debug_locks = True         # debug_locks: off after the first DEBUG_LOCKS_WARN_ON
         self.reports = 0                 # sleeping-in-atomic reports so far
-        self._warned = set()             # WARN_ON_ONCE sites that fired
 
     # -- the per-cpu words ----------------------------------------------
     @property
@@ -112,10 +111,6 @@ class AtomicContext:
     def pid(self):
         """current->pid: the guest program is pid 1 (task 0 in the per-cpu block)."""
         return self.u32[_W_TASK] or 1
-
-    @property
-    def comm(self):
-        return getattr(self.rt, "comm", "mmemu")
 
     # -- preempt.h ------------------------------------------------------
     def in_atomic(self):
@@ -179,7 +174,7 @@ class AtomicContext:
         if count == offsets and not irqs and not self.non_block_count:
             return False
         now = time.monotonic()
-        site = (where, caller_of(self.rt))
+        site = (where, self.rep.caller())
         prev = self.prev_jiffy.get(site)
         if self.ratelimit_s and prev is not None and now < prev + self.ratelimit_s:
             return True
@@ -187,10 +182,10 @@ class AtomicContext:
         self.reports += 1
         lines = [f"BUG: sleeping function called from invalid context at {where}",
                  f"in_atomic(): {int(count != 0)}, irqs_disabled(): {irqs}, "
-                 f"non_block: {self.non_block_count}, pid: {self.pid}, name: {self.comm}",
+                 f"non_block: {self.non_block_count}, pid: {self.pid}, name: {self.rep.comm}",
                  f"preempt_count: {count:x}, expected: {offsets & PREEMPT_MASK:x}"]
-        lines += dump_stack(self.rt, self.pid, self.comm)
-        self.rt.warn("\n".join(lines))
+        self.rep.report("\n".join(lines + self.rep.dump_stack()), taint=TAINT_WARN,
+                        lockdep_ok=True)
         return True
 
     def schedule(self):
@@ -202,112 +197,21 @@ class AtomicContext:
         count = self.preempt_count
         if count == 0:
             return False
-        lines = [f"BUG: scheduling while atomic: {self.comm}/{self.pid}/0x{count:08x}",
+        lines = [f"BUG: scheduling while atomic: {self.rep.comm}/{self.pid}/0x{count:08x}",
                  "Modules linked in:"]
-        lines += dump_stack(self.rt, self.pid, self.comm)
-        self.rt.warn("\n".join(lines))
+        self.rep.report("\n".join(lines + self.rep.dump_stack()), taint=TAINT_WARN,
+                        lockdep_ok=True)
         self.preempt_count = 0
         return True
 
-    # -- BUG and WARN from modelled kernel code -------------------------
-    def report(self, text):
-        """An mmemu report (a WARN-class line of mmemu's own), naming the caller."""
-        self.rt.warn(f"{text}, called from {caller_of(self.rt)}")
-
-    def bug(self, file, line, function, note=None):
-        """Report a BUG()/BUG_ON() that fired at file:line in function.
-
-        Linux would kill the task; mmemu reports (counted as a warning, so
-        panic_on_warn stops the machine) and the caller changes nothing.
-        """
-        self.rt.warn(bug_text(self.rt, file, line, function, self.pid, self.comm, note))
-
-    def warn_once(self, file, line, function, note=None, message=None):
-        """Report a WARN_ON_ONCE() at file:line the first time it fires."""
-        if (file, line) in self._warned:
-            return False
-        self._warned.add((file, line))
-        self.rt.warn(warn_text(self.rt, file, line, function, self.pid, self.comm,
-                               message=message, note=note))
-        return True
-
+    # -- DEBUG_LOCKS_WARN_ON ----------------------------------------------
     def _debug_locks_warn(self, cond, function):
         """DEBUG_LOCKS_WARN_ON(cond): a WARN the first time only (debug_locks_off())."""
-        if not self._debug_locks:
+        if not self.rep.debug_locks_off():
             return
-        self._debug_locks = False
         file, line = PREEMPT_COUNT_SUB_SITE
-        self.rt.warn(warn_text(self.rt, file, line, function, self.pid, self.comm,
-                               message=f"DEBUG_LOCKS_WARN_ON({cond})"))
-
-
-# -- reports from modelled kernel code ------------------------------------
-# The words come from mmemu.kernel.panic (pure text formatting), so a BUG in
-# modelled kernel code reads like one the guest hits itself.
-
-def _taint(rt):
-    log = getattr(rt, "log", None)
-    return "W" if log is not None and log.warnings else ""
-
-
-def _backtrace(rt):
-    """The guest's frames, starting with the function that made the call.
-
-    A hypercall inlined into the program's own function is not a return
-    address, so the frame walk alone would start at its caller.
-    """
-    backtrace = getattr(rt, "backtrace", None)
-    frames = list(backtrace()) if backtrace is not None else []
-    caller = caller_of(rt)
-    if caller != "host" and caller not in frames:
-        frames.insert(0, caller)
-    return frames
-
-
-def _regs(rt):
-    machine = getattr(rt, "machine", None)
-    return machine.engine.regs() if machine is not None else {}
-
-
-def caller_of(rt):
-    """The guest code that made the current call ("main+0x1c/0x80"), or "host"."""
-    guest_caller = getattr(rt, "guest_caller", None)
-    return guest_caller() if guest_caller is not None else "host"
-
-
-def dump_stack(rt, pid=1, comm=None):
-    """dump_stack()'s lines: the CPU/PID/Comm header and the guest's call trace."""
-    from mmemu.arch.x86.dumpstack import call_trace_lines
-    from mmemu.kernel import panic
-    comm = comm or getattr(rt, "comm", "mmemu")
-    return (panic.dump_stack_print_info(comm, _taint(rt), pid) + call_trace_lines(_backtrace(rt)))
-
-
-def _with_notes(text, after, notes):
-    lines = text.rstrip("\n").split("\n")
-    return "\n".join(lines[:after] + [n for n in notes if n] + lines[after:])
-
-
-def bug_text(rt, file, line, function, pid=1, comm=None, note=None):
-    """The report of a BUG()/BUG_ON() in modelled kernel code (report_bug(), die()).
-
-    EIP and the registers are the guest's at the call into function, which
-    mmemu runs on the host.
-    """
-    from mmemu.kernel import panic
-    comm = comm or getattr(rt, "comm", "mmemu")
-    text = panic.format_bug(file, line, caller_of(rt), _regs(rt), _backtrace(rt),
-                           comm=comm, taint=_taint(rt))
-    return _with_notes(text, 2, [f"mmemu: in {function}(), called from {caller_of(rt)}", note])
-
-
-def warn_text(rt, file, line, function, pid=1, comm=None, message=None, note=None):
-    """The report of a WARN()/WARN_ON() in modelled kernel code (__warn())."""
-    from mmemu.kernel import panic
-    comm = comm or getattr(rt, "comm", "mmemu")
-    text = panic.format_warn(file, line, function, _backtrace(rt), comm=comm, taint=_taint(rt))
-    text = _with_notes(text, 2, [f"mmemu: called from {caller_of(rt)}", note])
-    return _with_notes(text, 1, [message]) if message else text
+        self.rep.warn(file, line, function, message=f"DEBUG_LOCKS_WARN_ON({cond})",
+                      notes=[f"mmemu: called from {self.rep.caller()}"])
 
 
 # -- for other subsystems ---------------------------------------------------

@@ -131,11 +131,12 @@ class Highmem:
 
     pt is swapper_pg_dir's PageTable (the pkmap and fixmap page tables were
     made at boot), layout gives max_low_pfn, sched is the AtomicContext
-    (per-cpu words, reports).
+    (per-cpu words), reporter the machine's Reporter (kernel/panic.py).
     """
 
-    def __init__(self, pt, layout, sched):
+    def __init__(self, pt, layout, sched, reporter):
         self.pt = pt
+        self.rep = reporter
         self.u32 = pt.pm.u32
         self.max_low_pfn = layout.max_low_pfn
         self.max_pfn = layout.max_pfn
@@ -150,6 +151,16 @@ class Highmem:
         # page table is made at boot (arch/x86/init.py) and never replaced.
         self._kmap_local_pte = [pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot)) >> 2
                                 for slot in range(KMAP_LOCAL_SLOTS)]
+
+    # -- reports ----------------------------------------------------------
+    def _bug(self, file, line, function, note):
+        """BUG() in mm/highmem.c: reported, and the caller changes nothing."""
+        self.rep.bug(file, line, function, notes=[note])
+
+    def _warn_once(self, file, line, function, note=None):
+        """WARN_ON_ONCE() in mm/highmem.c: the first time this site fires."""
+        self.rep.warn(file, line, function, once=(file, line),
+                      notes=[f"mmemu: called from {self.rep.caller()}", note])
 
     # -- pages ----------------------------------------------------------
     def PageHighMem(self, pfn):
@@ -221,9 +232,10 @@ class Highmem:
                 break
             count -= 1
             if not count:
-                self.sched.report(f"mmemu: kmap: all {LAST_PKMAP} pkmap slots are in use; "
-                                  "Linux would sleep in map_new_virtual() until one is freed "
-                                  f"(kmap of pfn 0x{pfn:x} returns NULL)")
+                self.rep.report(f"mmemu: kmap: all {LAST_PKMAP} pkmap slots are in use; "
+                                "Linux would sleep in map_new_virtual() until one is freed "
+                                f"(kmap of pfn 0x{pfn:x} returns NULL), called from "
+                                f"{self.rep.caller()}")
                 return None
         nr = self.last_pkmap_nr
         self.u32[self._pkmap_pte + nr] = mk_pte(pfn, kmap_prot)   # was not present: no flush
@@ -241,8 +253,8 @@ class Highmem:
             counts[i] = 0
             pte = u32[base + i]
             if not pte & _PAGE_PRESENT:
-                self.sched.bug(HIGHMEM_C, BUG_FLUSH_PTE_NONE, "flush_all_zero_pkmaps",
-                               f"mmemu: pkmap slot {i} had count 1 but no PTE")
+                self._bug(HIGHMEM_C, BUG_FLUSH_PTE_NONE, "flush_all_zero_pkmaps",
+                          f"mmemu: pkmap slot {i} had count 1 but no PTE")
                 continue
             u32[base + i] = 0
             pfn = pte >> PAGE_SHIFT
@@ -265,15 +277,15 @@ class Highmem:
         """
         vaddr = self.page_address_htable.get(pfn)
         if vaddr is None:
-            self.sched.bug(HIGHMEM_C, BUG_KUNMAP_NOT_MAPPED, "kunmap_high",
-                           f"mmemu: kunmap of pfn 0x{pfn:x}, which is not kmapped "
-                           "(page_address() is NULL); nothing changed")
+            self._bug(HIGHMEM_C, BUG_KUNMAP_NOT_MAPPED, "kunmap_high",
+                      f"mmemu: kunmap of pfn 0x{pfn:x}, which is not kmapped "
+                      "(page_address() is NULL); nothing changed")
             return False
         nr = PKMAP_NR(vaddr)
         if self.pkmap_count[nr] - 1 == 0:
-            self.sched.bug(HIGHMEM_C, BUG_KUNMAP_COUNT_ZERO, "kunmap_high",
-                           f"mmemu: kunmap of pfn 0x{pfn:x} (pkmap slot {nr}), which has no kmap "
-                           "left to undo: more kunmap()s than kmap()s; nothing changed")
+            self._bug(HIGHMEM_C, BUG_KUNMAP_COUNT_ZERO, "kunmap_high",
+                      f"mmemu: kunmap of pfn 0x{pfn:x} (pkmap slot {nr}), which has no kmap "
+                      "left to undo: more kunmap()s than kmap()s; nothing changed")
             return False
         self.pkmap_count[nr] -= 1
         return True
@@ -298,17 +310,17 @@ class Highmem:
         """
         depth = self.sched.kmap_local_idx
         if depth + 1 >= KM_MAX_IDX:
-            self.sched.bug(HIGHMEM_C, BUG_KMAP_LOCAL_PUSH, "kmap_local_idx_push",
-                           f"mmemu: kmap_local/kmap_atomic nested {depth + 1} deep; 6.1 allows "
-                           f"{KM_MAX_IDX - 1} (KM_MAX_IDX is {KM_MAX_IDX}); nothing was mapped")
+            self._bug(HIGHMEM_C, BUG_KMAP_LOCAL_PUSH, "kmap_local_idx_push",
+                      f"mmemu: kmap_local/kmap_atomic nested {depth + 1} deep; 6.1 allows "
+                      f"{KM_MAX_IDX - 1} (KM_MAX_IDX is {KM_MAX_IDX}); nothing was mapped")
             return None
         idx = kmap_local_calc_idx(depth)
         vaddr = _fix_to_virt(FIX_KMAP_BEGIN + idx)
         slot = self._kmap_local_pte[idx]
         if self.u32[slot] & _PAGE_PRESENT:
-            self.sched.bug(HIGHMEM_C, BUG_KMAP_LOCAL_PTE, "__kmap_local_pfn_prot",
-                           f"mmemu: kmap_local slot {depth} (0x{vaddr:08x}) is still mapped "
-                           f"(pte {self.u32[slot]:08x}); nothing was mapped")
+            self._bug(HIGHMEM_C, BUG_KMAP_LOCAL_PTE, "__kmap_local_pfn_prot",
+                      f"mmemu: kmap_local slot {depth} (0x{vaddr:08x}) is still mapped "
+                      f"(pte {self.u32[slot]:08x}); nothing was mapped")
             return None
         pteval = mk_pte(pfn, prot)
         self.u32[slot] = pteval                  # was not present: no flush
@@ -340,22 +352,22 @@ class Highmem:
         addr = vaddr & PAGE_MASK
         if addr < KMAP_LOCAL_LOW or addr > KMAP_LOCAL_HIGH:
             if addr < PAGE_OFFSET:
-                self.sched.warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_USER, "kunmap_local_indexed",
-                                     f"mmemu: kunmap_local(0x{vaddr:08x}): a user-space address")
+                self._warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_USER, "kunmap_local_indexed",
+                                f"mmemu: kunmap_local(0x{vaddr:08x}): a user-space address")
             return NOT_A_SLOT
         idx = self.sched.kmap_local_idx - 1
         if not 0 <= idx < KM_MAX_IDX:
-            self.sched.warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_ORDER, "kunmap_local_indexed")
-            self.sched.bug(HIGHMEM_C, BUG_KMAP_LOCAL_POP, "kmap_local_idx_pop",
-                           f"mmemu: kunmap_local(0x{vaddr:08x}) with no kmap_local mapping "
-                           "on this CPU; nothing changed")
+            self._warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_ORDER, "kunmap_local_indexed")
+            self._bug(HIGHMEM_C, BUG_KMAP_LOCAL_POP, "kmap_local_idx_pop",
+                      f"mmemu: kunmap_local(0x{vaddr:08x}) with no kmap_local mapping "
+                      "on this CPU; nothing changed")
             return REFUSED
         slot = kmap_local_calc_idx(idx)
         top = _fix_to_virt(FIX_KMAP_BEGIN + slot)
         if addr != top:
-            self.sched.warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_ORDER, "kunmap_local_indexed",
-                                 f"mmemu: kunmap_local(0x{vaddr:08x}) out of order: the innermost "
-                                 f"mapping is 0x{top:08x} (slot {idx}), which Linux unmaps instead")
+            self._warn_once(HIGHMEM_C, WARN_KUNMAP_LOCAL_ORDER, "kunmap_local_indexed",
+                            f"mmemu: kunmap_local(0x{vaddr:08x}) out of order: the innermost "
+                            f"mapping is 0x{top:08x} (slot {idx}), which Linux unmaps instead")
             flush = True
         pte = self._kmap_local_pte[slot]
         old = self.u32[pte]

@@ -244,7 +244,7 @@ def memmap_init(mm):
         _fill_pages(mm, pos, mm.max_pfn, struct_page_template(*runs[-1][2:], True))
 
 
-def free_area_init(cfg, layout, physmem, memmap, log):
+def free_area_init(cfg, layout, physmem, memmap, log, reporter=None):
     """free_area_init(): the MmState with its nodes, zones and initialised mem_map.
 
     Models mm/page_alloc.c:free_area_init(): ZONE_MOVABLE carved out per
@@ -252,7 +252,7 @@ def free_area_init(cfg, layout, physmem, memmap, log):
     every struct page reserved (memblock still owns all of RAM), then the
     zonelists (build_all_zonelists(), which the kernel runs just after).
     """
-    mm = MmState(cfg, layout, physmem, memmap, log)
+    mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
     mm.movable_is_highmem = mm.movable_zone == ZONE_HIGHMEM
     mm.movable_start = find_zone_movable_pfns_for_nodes(cfg, layout, mm.movable_zone)

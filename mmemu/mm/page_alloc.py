@@ -46,9 +46,8 @@ from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers
     page_zone_id, page_zonenum, pfn_valid, pgtable_page_ctor, pgtable_page_dtor,
     virt_addr_valid, virt_to_page,
 )
-from mmemu.mm.page_alloc_debug import (
-    check_new_page, dump_stack_lines, vm_bug_on, warn_on_once,
-)
+from mmemu.kernel.panic import Reporter
+from mmemu.mm.page_alloc_debug import check_new_page, vm_bug_on, warn_on_once
 from mmemu.mm.page_free import (  # noqa: F401  (re-exported: the freeing half)
     _free_pages_slow, free_pages_prepare, free_the_page,
 )
@@ -73,7 +72,8 @@ class MmState:
 
     Fields others use: ``node_data`` (PglistData by nid), ``zones`` (every
     Zone, node by node, DMA..Movable), ``zone_by_id`` (Zone by flags >> 26),
-    ``memmap``, ``physmem``, ``log``, ``comm`` (the task name reports print),
+    ``memmap``, ``physmem``, ``log``, ``reporter`` (kernel/panic.py's: reports,
+    the task name they print, the taint),
     ``page_address_highmem`` (the highmem module's kmap lookup, pfn ->
     address or None), ``min_free_kbytes``, ``totalreserve_pages``,
     ``movable_is_highmem``, ``movable_start`` ({nid: first pfn of ZONE_MOVABLE}).
@@ -86,8 +86,9 @@ class MmState:
     context checks install theirs, kernel/sched.py).
     """
 
-    def __init__(self, cfg, layout, physmem, memmap, log):
+    def __init__(self, cfg, layout, physmem, memmap, log, reporter=None):
         self.cfg, self.layout, self.physmem, self.memmap, self.log = cfg, layout, physmem, memmap, log
+        self.reporter = reporter if reporter is not None else Reporter(log)
         self.u8, self.u32 = physmem.u8, physmem.u32
         self.mbase = memmap.phys >> 2            # u32 index of mem_map[0]
         self.mvirt = memmap.virt                 # struct page * of pfn 0
@@ -103,11 +104,9 @@ class MmState:
         self.percpu_pagelist_high_fraction = 0
         self.totalreserve_pages = 0
         self.nr_page_table_pages = 0
-        self.comm = "mmemu"
         self.page_address_highmem = lambda pfn: None
         self.shrinkers = []
         self.alloc_orders = {}                   # pfn -> order, order > 0 allocations only
-        self.taint, self.warned_once = set(), set()
         self._zonelists = {}                     # (nid, list, highest_zoneidx) -> zones
         # The order-0 fast paths' tables (see alloc_pages() and _free_pages()).
         # refcounts: every struct page's _refcount word, indexed by pfn (a
@@ -273,8 +272,9 @@ def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
     if nid is None or nid == NUMA_NO_NODE:
         nid = mm.numa_node_id
     elif not (isinstance(nid, int) and 0 <= nid < len(mm.node_data)):
+        # warn_if_node_offline(): pr_warn() and dump_stack()
         lines = [f"{format_gfp(gfp)} allocation from offline node {nid}"]
-        mm.log.warn("\n".join(lines + dump_stack_lines(mm)))
+        mm.reporter.info("\n".join(lines + mm.reporter.dump_stack()))
         return None
     highest = gfp_zone(gfp)
     zones = _node_zonelist(mm, nid, gfp, highest)

@@ -5,18 +5,19 @@ Two kinds of code, kept apart from the allocation paths:
 - the checks and reports Linux makes on the normal path, in its words:
   page_bad_reason()/free_page_is_bad()/check_new_page() and bad_page()
   of mm/page_alloc.c, dump_page() of mm/debug.c with %pGp of
-  lib/vsprintf.c, the VM_BUG_ON_PAGE() and WARN() texts, dump_stack();
+  lib/vsprintf.c, the VM_BUG_ON_PAGE() and WARN_ON() sites;
 - check_page_alloc(), the CONFIG_DEBUG_VM-style validator: it walks mem_map
   and the free lists in guest memory and raises PageAllocCorruption unless
   every page is accounted for.
 
-Reports go to mm.log as one warning each (KernelLog.warn), so a runtime
-configured to panic on warnings sees them.
+Reports go to the machine's reporter (mm.reporter, kernel/panic.py), which
+adds the task line, the call trace and the taint, and decides what follows.
 """
 from dataclasses import dataclass
 from itertools import compress
 
 from mmemu.errors import PageAllocCorruption
+from mmemu.kernel.panic import TAINT_BAD_PAGE
 from mmemu.layout import ZONE_MOVABLE
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_MASK, NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
@@ -28,9 +29,6 @@ from mmemu.mm.mmzone import (
     W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT,
 )
 
-UTS_RELEASE = "6.1.0-mmemu"
-UTS_VERSION = "#1"
-
 # __def_pageflag_names of include/trace/events/mmflags.h, in its order.
 PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
     (PG_locked, "locked"), (PG_waiters, "waiters"), (PG_error, "error"),
@@ -41,14 +39,6 @@ PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
     (PG_writeback, "writeback"), (PG_head, "head"), (PG_mappedtodisk, "mappedtodisk"),
     (PG_reclaim, "reclaim"), (PG_swapbacked, "swapbacked"),
     (PG_unevictable, "unevictable"), (PG_mlocked, "mlocked")))
-
-# enum taint_flags of 6.1, with the letter print_tainted() shows when set
-# and the one it shows when clear.
-TAINT_FLAGS = (("P", "G"), ("F", " "), ("S", " "), ("R", " "), ("M", " "), ("B", " "),
-               ("U", " "), ("D", " "), ("A", " "), ("W", " "), ("C", " "), ("I", " "),
-               ("O", " "), ("E", " "), ("L", " "), ("K", " "), ("X", " "), ("T", " "),
-               ("N", " "))
-
 
 def _s32(v):
     return v - (1 << 32) if v & 0x80000000 else v
@@ -84,33 +74,6 @@ def format_page_flags(mm, flags):
         parts.append(f"node={(flags >> NODES_PGSHIFT) & NODES_MASK}")
     parts.append(f"zone={(flags >> ZONES_PGSHIFT) & ZONES_MASK}")
     return f"{flags:#x}({'|'.join(parts)})"
-
-
-def print_tainted(mm):
-    """print_tainted(): "Not tainted" or "Tainted: G    B  ..." ."""
-    if not mm.taint:
-        return "Not tainted"
-    return "Tainted: " + "".join(on if on in mm.taint else off for on, off in TAINT_FLAGS)
-
-
-def add_taint(mm, flag):
-    """add_taint(): the first taint also switches lock debugging off, noisily."""
-    if not mm.taint:
-        mm.log.printk("Disabling lock debugging due to kernel taint")
-    mm.taint.add(flag)
-
-
-def dump_stack_lines(mm):
-    """dump_stack(): the CPU line and the guest's call trace when the runtime knows it."""
-    lines = [f"CPU: 0 PID: 1 Comm: {mm.comm} {print_tainted(mm)} {UTS_RELEASE} {UTS_VERSION}"]
-    frames = list(mm.log.backtrace() or [])
-    if not frames:
-        where = mm.log.where()
-        frames = [where] if where else []
-    if frames:
-        lines.append("Call Trace:")
-        lines.extend(f" {f}" for f in frames)
-    return lines
 
 
 def _raw_line(mm, prefix, pfn, refcount=None):
@@ -189,7 +152,8 @@ def bad_page(mm, pfn, reason, refcount=None):
     is left as it was (the kernel resets _mapcount and leaks the page; the
     caller here refuses the operation so every page stays accounted for).
     """
-    lines = [f"BUG: Bad page state in process {mm.comm}  pfn:{pfn & 0xFFFFFFFF:05x}"]
+    rep = mm.reporter
+    lines = [f"BUG: Bad page state in process {rep.comm}  pfn:{pfn & 0xFFFFFFFF:05x}"]
     if 0 <= pfn < mm.max_pfn:
         lines += dump_page_lines(mm, pfn, reason, refcount)
     else:
@@ -197,41 +161,23 @@ def bad_page(mm, pfn, reason, refcount=None):
                      f"mem_map (max_pfn {mm.max_pfn:#x})")
         lines.append(f"page dumped because: {reason}")
     lines.append("Modules linked in:")
-    lines += dump_stack_lines(mm)
-    mm.log.warn("\n".join(lines))
-    add_taint(mm, "B")
+    rep.report("\n".join(lines + rep.dump_stack()), taint=TAINT_BAD_PAGE)
 
 
 def vm_bug_on_page(mm, pfn, cond, where):
-    """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it (the BUG is not taken)."""
-    lines = dump_page_lines(mm, pfn, f"VM_BUG_ON_PAGE({cond})")
-    lines += ["------------[ cut here ]------------", f"kernel BUG at {where}!"]
-    lines += dump_stack_lines(mm)
-    mm.log.warn("\n".join(lines))
+    """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it: the page, then
+    the BUG at where ("file:line"), which mmemu does not take (it refuses)."""
+    mm.reporter.bug(where, None, before=dump_page_lines(mm, pfn, f"VM_BUG_ON_PAGE({cond})"))
 
 
 def vm_bug_on(mm, where):
     """VM_BUG_ON(cond) as CONFIG_DEBUG_VM reports it (the BUG is not taken)."""
-    lines = ["------------[ cut here ]------------", f"kernel BUG at {where}!"]
-    mm.log.warn("\n".join(lines + dump_stack_lines(mm)))
-
-
-def warn_on(mm, where, function):
-    """WARN_ON(1): the cut-here block, the stack and the end marker; taints W."""
-    lines = ["------------[ cut here ]------------",
-             f"WARNING: CPU: 0 PID: 1 at {where} {function}", "Modules linked in:"]
-    lines += dump_stack_lines(mm)
-    lines.append("---[ end trace 0000000000000000 ]---")
-    mm.taint.add("W")
-    mm.log.warn("\n".join(lines))
+    mm.reporter.bug(where, None)
 
 
 def warn_on_once(mm, where, function):
-    """WARN_ON_ONCE(1): warn the first time this site fires on this machine."""
-    if where in mm.warned_once:
-        return
-    mm.warned_once.add(where)
-    warn_on(mm, where, function)
+    """WARN_ON_ONCE(1) at where ("file:line"): the first time this site fires."""
+    mm.reporter.warn(where, None, function, once=True)
 
 
 def free_page_is_bad(mm, pfn, refcount=None):

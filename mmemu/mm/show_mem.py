@@ -8,7 +8,6 @@ build is NUMA (mmemu: more than one node; Debian's 686 kernel is not NUMA).
 """
 from mmemu.mm.gfp import __GFP_NOWARN, format_gfp, gfp_zone
 from mmemu.mm.mmzone import MAX_ORDER
-from mmemu.mm.page_alloc_debug import dump_stack_lines
 
 
 def K(pages):
@@ -91,13 +90,14 @@ def warn_alloc(mm, gfp, order):
 
     Models mm/page_alloc.c:warn_alloc() (no rate limit): nothing under
     __GFP_NOWARN; the mode prints as %#x(%pGg); the cpuset part is that of
-    a task in the root cpuset.
+    a task in the root cpuset.  Not a WARN: no taint, no panic_on_warn.
     """
     if gfp & __GFP_NOWARN:
         return
+    rep = mm.reporter
     mems = "0" if len(mm.node_data) == 1 else f"0-{len(mm.node_data) - 1}"
-    lines = [f"{mm.comm}: page allocation failure: order:{order}, "
+    lines = [f"{rep.comm}: page allocation failure: order:{order}, "
              f"mode:{gfp:#x}({format_gfp(gfp)}), nodemask=(null),cpuset=/,mems_allowed={mems}"]
-    lines += dump_stack_lines(mm)
+    lines += rep.dump_stack()
     lines += show_mem(mm, gfp_zone(gfp))
-    mm.log.warn("\n".join(lines))
+    rep.info("\n".join(lines))

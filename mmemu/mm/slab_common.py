@@ -11,11 +11,11 @@ Every entry point takes an optional ``caller``: a callable giving the
 symbol Linux would print for _RET_IP_ (the hypercall layer passes the guest
 caller); host callers default to the Python function that called in.
 """
-import sys
-import time
 from dataclasses import dataclass
 
+from mmemu.kernel.panic import host_caller
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.log import KERN_WARNING
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (
     GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DMA, _GFP_NOWARN, _GFP_RECLAIMABLE, _GFP_ZERO,
@@ -56,7 +56,6 @@ KMALLOC_NOT_NORMAL_BITS = _GFP_RECLAIMABLE | _GFP_DMA | _GFP_ACCOUNT
 BOOT_KMALLOC_TABLE = 0
 BOOT_KMEM_CACHE = 256
 BOOT_NAMES = 512
-HZ = 250
 
 
 def kmalloc_index(size):
@@ -114,66 +113,11 @@ class MachinePages:
         self.page_alloc.register_shrinker(self.mm, fn)
 
 
-class MachineReporter:
-    """Where slab reports go on a Machine: the runtime's warn (panic_on_warn
-    applies), the kernel log, and the guest's call chain while a hypercall runs."""
-
-    def __init__(self, machine):
-        self.machine = machine
-        self.in_guest = False          # set by runtime/hc_slab.py around a guest call
-        self.t0 = time.monotonic()
-
-    def _rt(self):
-        return getattr(self.machine, "runtime", None)
-
-    def warn(self, text):
-        rt = self._rt()
-        if rt is not None:
-            rt.warn(text)
-        else:
-            self.machine.log.warn(text)
-
-    def printk(self, text, level):
-        self.machine.log.printk(text, level)
-
-    def panic(self, text):
-        self.warn(f"Kernel panic - not syncing: {text}")
-        rt = self._rt()
-        if rt is not None and self.in_guest:
-            rt.stop("panic")
-
-    def backtrace(self):
-        rt = self._rt()
-        if rt is None or not self.in_guest:
-            return [python_caller()]
-        trace = rt.backtrace()
-        return trace.splitlines() if isinstance(trace, str) else list(trace or ())
-
-    def comm(self):
-        rt = self._rt()
-        return rt.comm if rt is not None and self.in_guest else "python3"
-
-    def jiffies(self):
-        return int((time.monotonic() - self.t0) * HZ)
-
-
-def python_caller():
-    """The host code that called into the slab allocator: "name (file:line)"."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(
-            ("mmemu.mm.slab", "mmemu.mm.slub", "mmemu.views.slabinfo")):
-        frame = frame.f_back
-    if frame is None:
-        return "host"
-    code = frame.f_code
-    return f"{code.co_name} [host {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}]"
-
-
 class SlabAllocator:
     """The slab allocator of one machine: caches, kmalloc, reclaim, accounting.
 
     pm: PhysMem; mem_map: MemMap; pages: alloc(gfp, order) -> pfn | None,
-    free(pfn, order), register_shrinker(fn); reporter: see MachineReporter;
+    free(pfn, order), register_shrinker(fn); reporter: the machine's Reporter (kernel/panic.py);
     slub_debug: the slub_debug= string ("FZPU", "FZ,kmalloc-64", ...).
     """
 
@@ -343,7 +287,7 @@ class SlabAllocator:
         if flags & SLAB_PANIC:
             self.rep.panic(f"kmem_cache_create: Failed to create slab '{name}'. Error {err}")
         else:
-            self.rep.printk(f"kmem_cache_create({name}) failed with error {err}", 4)
+            self.rep.log.printk(f"kmem_cache_create({name}) failed with error {err}", KERN_WARNING)
 
     def _kstrdup(self, name):
         raw = name.encode() + b"\0"
@@ -363,7 +307,7 @@ class SlabAllocator:
         if s.refcount > 0:
             return
         if self._kmem_cache_shutdown(s):
-            where = (caller or python_caller)()
+            where = (caller or host_caller)()
             self.debug.warn_block(
                 "kmem_cache_destroy",
                 f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from {where}")
@@ -399,7 +343,7 @@ class SlabAllocator:
     # -- kmem_cache_alloc / free -------------------------------------------
     def slab_alloc(self, s, flags, caller=None):
         """slab_alloc_node() without the zeroing; sets slub.pending_ctor for guest ctors."""
-        return self.slub.slab_alloc(s, flags, caller or python_caller)
+        return self.slub.slab_alloc(s, flags, caller or host_caller)
 
     def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
         """kmem_cache_alloc(): an object, or None."""
@@ -407,8 +351,9 @@ class SlabAllocator:
         obj = self.slab_alloc(s, flags, caller)
         if self.slub.pending_ctor:
             self.slub.pending_ctor = 0
-            self.rep.printk(f"mmemu: {s.name}: a new slab's objects were not constructed: "
-                            "its constructor is guest code and this call came from the host", 4)
+            self.rep.log.printk(f"mmemu: {s.name}: a new slab's objects were not constructed: "
+                                "its constructor is guest code and this call came from the host",
+                                KERN_WARNING)
         if obj and flags & _GFP_ZERO:
             self.slub.fill(obj, s.object_size, 0)
         return obj
@@ -434,7 +379,7 @@ class SlabAllocator:
                 f"{real.name if real else '?'}")
             if real is None:
                 return
-        self.slub.slab_free(real, pfn, x, caller or python_caller)
+        self.slub.slab_free(real, pfn, x, caller or host_caller)
 
     def _slab_of(self, x):
         """virt_to_slab(): the head pfn of the slab holding x, or None."""
@@ -515,7 +460,7 @@ class SlabAllocator:
                     f"mmemu: kfree(0x{x:08x}): the slab's cache "
                     f"0x{self.slub.slab_cache_ptr(head):08x} is not a live kmem_cache; not freed"])
                 return
-            self.slub.slab_free(s, head, x, caller or python_caller)
+            self.slub.slab_free(s, head, x, caller or host_caller)
             return
         self.free_large_kmalloc(head, x)
 

@@ -8,8 +8,9 @@ list_slab_objects(), slub_debug= parsing and kmem_cache_flags(); and the
 report printers slab_bug(), slab_err(), object_err(), slab_fix(),
 print_trailer(), print_section().
 
-Every line of one event goes out as one report through the reporter's
-warn() (so panic_on_warn applies and RunResult.reports holds it whole).
+Every line of one event goes out as one report through the machine's
+Reporter (kernel/panic.py), which adds the task line and the call trace and
+sets the taint (so RunResult.reports holds the event whole).
 
 Differs: pointers print as their 8 hex digits (the kernel hashes %p unless
 booted with no_hash_pointers); tracks hold the symbolized guest caller and
@@ -18,9 +19,11 @@ no stack depot trace; the line numbers in WARNING/BUG lines are those of
 the invalid-pointer and already-free checks on the slow path too (6.1 would
 corrupt its freelist), so a guest's bad free never damages the allocator.
 """
+import time
 from dataclasses import dataclass
 
 from mmemu.errors import SlabCorruptionError
+from mmemu.kernel.panic import TAINT_BAD_PAGE, print_tainted
 from mmemu.layout import PAGE_SIZE
 from mmemu.mm.gfp import format_gfp
 from mmemu.mm.mmzone import PAGEFLAGS_MASK, PG_slab, ZONES_MASK, ZONES_PGSHIFT
@@ -33,10 +36,7 @@ from mmemu.mm.slab import (
 
 RULE = "=" * 77
 DASHES = "-" * 77
-CUT_HERE = "------------[ cut here ]------------"
-END_TRACE = "---[ end trace 0000000000000000 ]---"
-KERNEL_RELEASE = "6.1.0-mmemu #1"
-TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"       # enum taint flags of 6.1, in order
+HZ = 250                                    # the 686 build's CONFIG_HZ: jiffies in tracks
 
 # Where 6.1's sources print these (file:line of the WARN/BUG).
 KERNEL_LINES = {
@@ -137,47 +137,38 @@ def kmem_cache_flags(flags, name, slub_debug):
 class SlubDebug:
     """The checks and reports of one slab allocator.
 
-    slub: the Slub core (guest memory, slab fields); reporter: warn(text),
-    printk(text, level), backtrace() -> [str], comm(), jiffies().
+    slub: the Slub core (guest memory, slab fields); reporter: the machine's
+    Reporter (kernel/panic.py).  ``jiffies()`` dates the tracks.
     """
 
     def __init__(self, slub, reporter):
         self.slub = slub
         self.rep = reporter
         self.buf = []            # the lines of the report being built
-        self.tainted = ""        # taint letters slab_bug() has set ("B")
+        self.taint = ""          # the taint the report being built sets ("B"), when it goes out
         self.errors = 0          # slab_bug() calls so far (validate counts them)
+        t0 = time.monotonic()
+        self.jiffies = lambda: int((time.monotonic() - t0) * HZ)
 
     # -- report plumbing ---------------------------------------------------
     def flush(self):
-        """Send the lines gathered so far as one WARN-class report."""
+        """Send the lines gathered so far as one report, then set their taint."""
         if self.buf:
             text, self.buf = "\n".join(self.buf), []
-            self.rep.warn(text)
+            taint, self.taint = self.taint, ""
+            self.rep.report(text, taint=taint or None)
 
     def print_tainted(self):
-        if not self.tainted:
-            return "Not tainted"
-        return "Tainted: " + "".join(c if c in self.tainted else ("G" if c == "P" else " ")
-                                     for c in TAINT_LETTERS)
+        """print_tainted() as the report being built sees it (its own taint included)."""
+        return print_tainted(self.rep.taint + self.taint)
 
     def dump_stack(self):
-        self.buf.append(f"CPU: 0 PID: 1 Comm: {self.rep.comm()[:15]} {self.print_tainted()} "
-                        f"{KERNEL_RELEASE}")
-        self.buf.append("Call Trace:")
-        self.buf.extend(f" {entry}" for entry in self.rep.backtrace())
+        self.buf += self.rep.dump_stack(self.taint)
 
     def warn_block(self, func, message=None, after=()):
-        """A WARN(): cut here, the message, the WARNING line, the call trace."""
-        self.buf.append(CUT_HERE)
-        if message:
-            self.buf.append(message)
-        self.buf.append(f"WARNING: CPU: 0 PID: 1 at {KERNEL_LINES[func]} {func}")
-        self.buf.append("Modules linked in:")
-        self.dump_stack()
-        self.buf.append(END_TRACE)
-        self.buf.extend(after)
+        """A WARN() at 6.1's line for func (KERNEL_LINES): message, then mmemu's after lines."""
         self.flush()
+        self.rep.warn(KERNEL_LINES[func], None, func, message=message, after=after)
 
     def slab_bug(self, s, text):
         self.errors += 1
@@ -187,8 +178,8 @@ class SlubDebug:
         self.buf.append(f"FIX {s.name}: {text}")
 
     def add_taint_bad_page(self):
-        if "B" not in self.tainted:
-            self.tainted += "B"
+        """add_taint(TAINT_BAD_PAGE), when the report being built goes out."""
+        self.taint = TAINT_BAD_PAGE
 
     def print_slab_info(self, pfn):
         sl = self.slub
@@ -220,7 +211,7 @@ class SlubDebug:
     def print_tracking(self, s, obj):
         if not s.flags & SLAB_STORE_USER:
             return
-        now = self.rep.jiffies()
+        now = self.jiffies()
         alloc, free = s.tracks.get(obj, (None, None))
         self.print_track("Allocated", alloc, now)
         self.print_track("Freed", free, now)
@@ -267,7 +258,7 @@ class SlubDebug:
 
     def set_track(self, s, obj, index, caller):
         """set_track(): the host record, and struct track in the object's metadata."""
-        when = self.rep.jiffies()
+        when = self.jiffies()
         tracks = s.tracks.setdefault(obj, [None, None])
         tracks[index] = Track(caller() if callable(caller) else str(caller), when)
         t = obj + s.info_end() + index * TRACK_SIZE
@@ -480,12 +471,11 @@ class SlubDebug:
     def naive_double_free(self, s, obj, caller):
         """set_freepointer()'s BUG_ON(object == fp) under SLAB_FREELIST_HARDENED."""
         where = caller() if callable(caller) else caller
-        self.buf += [CUT_HERE, f"kernel BUG at {KERNEL_LINES['set_freepointer']}!",
-                     f"mmemu: BUG_ON(object == fp): naive detection of double free or "
-                     f"corruption: {s.name} object 0x{obj:08x} freed again by {where}"]
-        self.dump_stack()
-        self.buf += [END_TRACE, f"mmemu: the free of 0x{obj:08x} was refused; carrying on"]
         self.flush()
+        self.rep.bug(KERNEL_LINES["set_freepointer"], None,
+                     notes=[f"mmemu: BUG_ON(object == fp): naive detection of double free or "
+                            f"corruption: {s.name} object 0x{obj:08x} freed again by {where}"],
+                     after=[f"mmemu: the free of 0x{obj:08x} was refused; carrying on"])
 
     # -- warnings of the gfp and cache paths -------------------------------
     def kmalloc_fix_flags(self, flags):
@@ -510,7 +500,7 @@ class SlubDebug:
             return
         n = s.node
         free = sum(self.slub.counters(p)[1] - self.slub.counters(p)[0] for p in n.partial)
-        self.rep.printk(
+        self.rep.log.printk(
             f"SLUB: Unable to allocate memory on node -1, gfp={flags:#x}({format_gfp(flags)})\n"
             f"  cache: {s.name}, object size: {s.object_size}, buffer size: {s.size}, "
             f"default order: {s.order}, min order: {s.min_order}\n"

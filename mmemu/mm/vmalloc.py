@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT
 from mmemu.errors import PageAllocCorruption, VmallocCorruption
 from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE, ZONE_MOVABLE
-from mmemu.log import KERN_DEBUG, KERN_WARNING
+from mmemu.log import KERN_DEBUG
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside classes
     GFP_KERNEL, _GFP_ATOMIC, _GFP_DMA, _GFP_DMA32, _GFP_FS, _GFP_HIGH, _GFP_HIGHMEM, _GFP_IO,
@@ -255,14 +255,12 @@ class Vmalloc:
 
     Wired by vmalloc_init(); takes its collaborators explicitly so that it
     sees only the page allocator, the page tables and guest physical memory.
-    ``where`` and ``backtrace`` name the guest code making the current call
-    (the runtime sets them; they are consulted only while ``in_guest_call``,
-    a host caller has no guest stack); ``warn`` reports a WARN-class text,
-    ``report`` any other (text, level), and ``note`` leaves a KERN_DEBUG line.
+    Reports go to ``rep``, the machine's Reporter (kernel/panic.py), which
+    knows the task and its call trace; ``note`` leaves a KERN_DEBUG line.
     """
 
     def __init__(self, pm, pgtable, mem_map, vstart, vend, alloc_page, free_page,
-                 totalram_pages, log, flush_tlb, nr_nodes=1, page_nid=None):
+                 totalram_pages, reporter, flush_tlb, nr_nodes=1, page_nid=None):
         self.pm = pm
         self.pgtable = pgtable
         self.mem_map = mem_map
@@ -272,20 +270,13 @@ class Vmalloc:
         self.free_page = free_page                 # (pfn) -> None
         self.totalram_pages = totalram_pages       # () -> int
         self.flush_tlb = flush_tlb
-        self.log = log
+        self.rep = reporter
         self.nr_nodes = nr_nodes
         self.page_nid = page_nid or (lambda pfn: 0)
         self.nr_vmalloc_pages = 0
         self.leaked_vmalloc_pages = 0              # vunmap()ed vmalloc pages, still counted
         self.recently_freed = deque(maxlen=RECENTLY_FREED)
-        self.warned_once = set()
-        self.comm = lambda: "mmemu"
-        self.in_guest_call = False                 # set while a hypercall is being served
-        self.where = lambda: None
-        self.backtrace = lambda: []
-        self.warn = log.warn
-        self.report = log.printk
-        self.note = lambda text: log.printk(text, KERN_DEBUG)
+        self.note = lambda text: reporter.log.printk(text, KERN_DEBUG)
 
     # -- looking up -------------------------------------------------------
     def is_vmalloc_addr(self, addr):
@@ -342,8 +333,8 @@ class Vmalloc:
         va = self.space.alloc_vmap_area(size, max(align, 1), start, end)
         if va is None:
             if not gfp & _GFP_NOWARN:
-                self.report(f"vmap allocation for size {size} failed: "
-                            "use vmalloc=<size> to increase size", KERN_WARNING)
+                self.rep.info(f"vmap allocation for size {size} failed: "
+                              "use vmalloc=<size> to increase size")
             return None
         va.vm = VmStruct(va.va_start, size, flags, caller)
         return va.vm
@@ -598,48 +589,19 @@ class Vmalloc:
         area.pages, area.nr_pages, area.pages_area = None, 0, None
 
     def _remember_freed(self, area, caller):
-        freed_by = caller or (self.where() if self.in_guest_call else None) or "?"
+        freed_by = caller or (self.rep.caller() if self.rep.in_guest() else None) or "?"
         self.recently_freed.append(FreedArea(area.addr, area.size, area.kind,
                                              area.caller, freed_by))
 
     # -- reports -------------------------------------------------------------------
     def _warn_vfree(self, text):
-        self.warn(text + "\n" + self.warning_block("__vunmap"))
+        """WARN(1, "Trying to vfree() ...") in __vunmap()."""
+        self.rep.warn("mm/vmalloc.c", None, "__vunmap", message=text)
 
     def warn_on_once(self, function, condition):
         """WARN_ON_ONCE() in mm/vmalloc.c: the first time only."""
-        if (function, condition) in self.warned_once:
-            return
-        self.warned_once.add((function, condition))
-        self.warn(f"WARN_ON_ONCE({condition})\n" + self.warning_block(function))
-
-    def warning_block(self, function, file="mm/vmalloc.c"):
-        """The lines a WARN() prints after its message: where, the task, the call trace."""
-        return f"WARNING: CPU: 0 PID: 1 at {file} {function}\n" + self.dump_stack()
-
-    def _trace(self):
-        """The call trace of a report: the guest code that made the call, then its callers."""
-        if not self.in_guest_call:
-            return []
-        try:
-            trace = self.backtrace() or []
-            where = self.where()
-        except Exception:      # a report must not fail for want of a backtrace
-            trace, where = [], None
-        if isinstance(trace, str):
-            trace = trace.splitlines()
-        trace = [str(t).strip() for t in trace]
-        if where and not (trace and trace[0].startswith(where)):
-            trace.insert(0, where)
-        return trace
-
-    def dump_stack(self):
-        """dump_stack()'s lines: the task line and the guest's call trace."""
-        lines = [f"CPU: 0 PID: 1 Comm: {self.comm()} Not tainted 6.1.0-mmemu #1"]
-        trace = self._trace()
-        if trace:
-            lines += ["Call Trace:"] + [f" {line}" for line in trace]
-        return "\n".join(lines)
+        self.rep.warn("mm/vmalloc.c", None, function, once=True,
+                      notes=[f"mmemu: WARN_ON_ONCE({condition})"])
 
     def warn_alloc(self, gfp_mask, text):
         """warn_alloc(): "comm: text, mode:0x...(names), nodemask=(null)..." and a stack.
@@ -649,10 +611,10 @@ class Vmalloc:
         """
         if gfp_mask & _GFP_NOWARN:
             return
+        rep = self.rep
         mems = "0" if self.nr_nodes == 1 else f"0-{self.nr_nodes - 1}"
-        self.report(f"{self.comm()}: {text}, mode:{gfp_mask:#x}({format_gfp(gfp_mask)}), "
-                    f"nodemask=(null),cpuset=/,mems_allowed={mems}\n" + self.dump_stack(),
-                    KERN_WARNING)
+        rep.info("\n".join([f"{rep.comm}: {text}, mode:{gfp_mask:#x}({format_gfp(gfp_mask)}), "
+                            f"nodemask=(null),cpuset=/,mems_allowed={mems}", *rep.dump_stack()]))
 
 
 # -- wiring ---------------------------------------------------------------------
@@ -674,7 +636,7 @@ def vmalloc_init(machine):
 
     return Vmalloc(machine.pm, machine.pgtable, machine.mem_map, lay.vmalloc_start,
                    lay.vmalloc_end, alloc_page, free_page, lambda: page_alloc.totalram_pages(mm),
-                   machine.log, machine.engine.flush_tlb, nr_nodes=lay.nr_nodes,
+                   machine.reporter, machine.engine.flush_tlb, nr_nodes=lay.nr_nodes,
                    page_nid=page_nid)
 
 

@@ -74,8 +74,8 @@ def code_bytes(rt, eip, before=43, after=21):
 
 
 def report_exception(rt, trapnr, error_code):
-    """The whole oops text for one exception of the running guest."""
-    from mmemu.kernel.panic import format_oops
+    """The oops for one exception of the running guest (the reporter prints it
+    and ends the run)."""
     m = rt.machine
     regs = m.engine.regs()
     eip = regs["eip"]
@@ -90,6 +90,4 @@ def report_exception(rt, trapnr, error_code):
         kind = TRAP_NAMES.get(trapnr, f"exception {trapnr}")
         region = None
         pdes = []
-    return format_oops(kind=kind, addr=addr, error_code=error_code, regs=regs,
-                       code_bytes=code, code_addr=start, symbolize=rt.symbolize,
-                       region=region, backtrace=rt.backtrace(), comm=rt.comm, pdes=pdes)
+    rt.reporter.oops(kind, addr, error_code, code, start, rt.symbolize, region, pdes)

@@ -9,16 +9,14 @@ from dataclasses import dataclass, field
 
 from mmemu.engine import X86_TRAP_PF
 from mmemu.errors import MmemuError
+from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
 from mmemu.layout import KERNEL_PHYS, PAGE_SIZE
-from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
+from mmemu.log import KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
 
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
-EXIT_BUG = 134           # BUG()/BUG_ON(), 128 + SIGABRT
-EXIT_PANIC = 137         # panic_on_warn, 128 + SIGKILL
-EXIT_OOPS = 139          # an oops, 128 + SIGSEGV
 
 BUGFLAG_NO_CUT_HERE = 8
 
@@ -45,15 +43,18 @@ class GuestRuntime:
     def __init__(self, machine):
         self.machine = machine
         self.log = machine.log
+        self.reporter = rep = machine.reporter
         self.image = None
-        self.comm = "mmemu"
-        self.table = HypercallTable(machine.pm, machine.log, on_error=self._handler_failed)
+        self.table = HypercallTable(machine.pm, rep, on_error=self._handler_failed)
         self._partial = ""
         self._console = []
         self._reports = []
-        # Every warn() of the kernel log is a report of the run, whoever made it
-        # (the page allocator's Bad page state and allocation failures too).
-        self.log.on_warn = lambda text: self._reports.append(text)
+        # Every report is a report of the run, whoever made it (the page
+        # allocator's Bad page state and allocation failures too); the
+        # reporter asks this runtime for the guest's frames and to stop.
+        rep.guest = self
+        rep.on_report = lambda text: self._reports.append(text)
+        rep.on_stop = self.stop
         self._stop_reason = None
         self._exit_code = None
         self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
@@ -64,8 +65,11 @@ class GuestRuntime:
         hc_core.register(self, self.table)
         machine.engine.hook_in_raw(self.table.in_hook())
         machine.engine.hook_exceptions(self._on_exception)
-        self.log.where = self.guest_caller
-        self.log.backtrace = self.backtrace
+
+    @property
+    def comm(self):
+        """current->comm: the guest program's name (the reporter's)."""
+        return self.reporter.comm
 
     # -- loading --------------------------------------------------------
     def load(self, program):
@@ -129,18 +133,19 @@ class GuestRuntime:
             pc = switch()
 
     def _budget_reason(self, err, secs, timeout):
+        info = self.reporter.info
         if err is not None:
-            self._report(f"mmemu: the CPU stopped: {err} at EIP "
-                         f"{self.machine.engine.reg('eip'):08x}", KERN_EMERG)
+            info(f"mmemu: the CPU stopped: {err} at EIP {self.machine.engine.reg('eip'):08x}",
+                 KERN_EMERG)
             return "error"
         if timeout and secs >= timeout * 0.98:
-            self._report(f"mmemu: time budget of {timeout:g} s exhausted; guest stopped", KERN_WARNING)
+            info(f"mmemu: time budget of {timeout:g} s exhausted; guest stopped", KERN_WARNING)
             return "time-budget"
         eip = self.machine.engine.reg("eip")
         if self._halted(eip):
             return "halt"
-        self._report("mmemu: instruction budget exhausted; guest stopped at "
-                     f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
+        info("mmemu: instruction budget exhausted; guest stopped at "
+             f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
         return "insn-budget"
 
     def _halted(self, eip):
@@ -188,36 +193,25 @@ class GuestRuntime:
             self._partial = ""
 
     def guest_bug(self, file_va, line, cond_va):
-        from mmemu.kernel.panic import format_bug
-        regs = self.machine.engine.regs()
-        text = format_bug(self._cstr(file_va), line, self.guest_caller(), regs, self.backtrace(),
-                          comm=self.comm, condition=self._cstr(cond_va) or None)
-        self._report(text, KERN_EMERG)
-        self.stop("bug")
+        """HC_BUG: the guest's BUG()/BUG_ON(); the run ends as the task dies."""
+        self.reporter.bug(self._cstr(file_va), line, condition=self._cstr(cond_va) or None,
+                          taken=True)
         return 0
 
     def guest_warn(self, file_va, line, cond_va, flags=0):
-        from mmemu.kernel.panic import format_warn
-        text = format_warn(self._cstr(file_va), line, self.guest_caller(), self.backtrace(),
-                           regs=self.machine.engine.regs(), comm=self.comm,
+        """HC_WARN: the guest's WARN()/WARN_ON(), with its registers; it carries on."""
+        self.reporter.warn(self._cstr(file_va), line, self.guest_caller(),
+                           regs=self.machine.engine.regs(),
                            cut_here=not flags & BUGFLAG_NO_CUT_HERE,
                            condition=self._cstr(cond_va) or None)
-        self.warn(text)
         return 1
-
-    def warn(self, text):
-        """A WARN-class report; with panic_on_warn the machine stops as Linux panics."""
-        self._report(text, KERN_WARNING, warn=True)
-        if self.machine.cfg.panic_on_warn:
-            self._report("Kernel panic - not syncing: kernel: panic_on_warn set ...", KERN_EMERG)
-            self.stop("panic")
 
     def check_consistency(self):
         """HC_CHECK: run every checker; 0 when all pass, -EINVAL (with a report) if not."""
         try:
             self.machine.check()
         except MmemuError as e:
-            self._report(f"mmemu: consistency check failed: {e}", KERN_EMERG)
+            self.reporter.info(f"mmemu: consistency check failed: {e}", KERN_EMERG)
             return -EINVAL
         return 0
 
@@ -234,28 +228,23 @@ class GuestRuntime:
             if handler(trapnr, error_code):
                 return
         from mmemu.runtime.faults import report_exception
-        text = report_exception(self, trapnr, error_code)
-        self._report(text, KERN_ALERT)
-        self.stop("oops")
+        report_exception(self, trapnr, error_code)        # an oops: the run ends
 
     def _handler_failed(self, name, exc):
         import traceback
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self._report(f"mmemu: internal error in hypercall {name}: {exc!r}\n{tb}", KERN_EMERG)
+        self.reporter.info(f"mmemu: internal error in hypercall {name}: {exc!r}\n{tb}",
+                           KERN_EMERG)
         self.stop("error")
         return -EINVAL
 
-    # -- reporting helpers ------------------------------------------------
-    def report(self, text, level=KERN_WARNING):
-        """A report that is not a WARN (allocation failures, bad calls Linux only logs)."""
-        self._report(text, level)
+    # -- the guest, as the reporter sees it -------------------------------
+    def in_guest(self):
+        """Whether a guest run is being served (so the current call is the guest's)."""
+        return self.machine.engine.running
 
-    def _report(self, text, level, warn=False):
-        if warn:
-            self.log.warn(text)                 # collected by log.on_warn
-        else:
-            self._reports.append(text)
-            self.log.printk(text, level)
+    def regs(self):
+        return self.machine.engine.regs()
 
     def _cstr(self, va, limit=256):
         try:

@@ -22,7 +22,7 @@ def guest_printk(rt, buf, n):
     try:
         raw = rt.machine.read(buf, n)
     except Exception:
-        rt.machine.log.warn(f"mmemu: printk buffer 0x{buf:08x} is not readable")
+        rt.reporter.report(f"mmemu: printk buffer 0x{buf:08x} is not readable")
         return -14
     text = raw.decode("utf-8", "replace")
     rt.console_write(text)

@@ -43,9 +43,11 @@ def highmem_init(machine):
     the pkmap, and makes GFP_KERNEL-style allocations call might_sleep().
     """
     rt = machine.runtime
-    sched = AtomicContext(machine.pm, rt)
-    fixmap = Fixmap(machine.pgtable, sched.bug)
-    hm = Highmem(machine.pgtable, machine.layout, sched)
+    rep = machine.reporter
+    sched = AtomicContext(machine.pm, rep)
+    rep.current_pid = lambda: sched.pid
+    fixmap = Fixmap(machine.pgtable, rep)
+    hm = Highmem(machine.pgtable, machine.layout, sched, rep)
     machine.sched, machine.fixmap = sched, fixmap
     register(rt, rt.table, hm, fixmap)
     hc_sched.register(rt, rt.table, sched)
@@ -70,16 +72,16 @@ def register(rt, table, hm, fixmap):
         if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0 \
                 and off // STRUCT_PAGE_SIZE < max_pfn:
             return off // STRUCT_PAGE_SIZE
-        rt.warn(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
-                f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
-                f"{rt.guest_caller()}")
+        rt.reporter.report(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
+                           f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                           f"{rt.guest_caller()}")
         return None
 
     def valid_pfn(pfn, what):
         if pfn < max_pfn:
             return pfn
-        rt.warn(f"mmemu: {what}: pfn 0x{pfn:x} is not a page frame (max_pfn 0x{max_pfn:x}), "
-                f"called from {rt.guest_caller()}")
+        rt.reporter.report(f"mmemu: {what}: pfn 0x{pfn:x} is not a page frame (max_pfn 0x{max_pfn:x}), "
+                           f"called from {rt.guest_caller()}")
         return None
 
     def by_page(what, fn):

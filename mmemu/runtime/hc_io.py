@@ -11,7 +11,7 @@ ioremap() wrote and Unicorn's MMIO callbacks.
 """
 from mmemu.arch.x86.ioremap import ioremap, iounmap
 from mmemu.runtime.abi import HC_IO_BASE
-from mmemu.runtime.hc_vmalloc import call_site, guest_call, guest_flushes
+from mmemu.runtime.hc_vmalloc import call_site, guest_flushes
 
 HC_IOREMAP = HC_IO_BASE + 0
 HC_IOUNMAP = HC_IO_BASE + 1
@@ -30,5 +30,5 @@ def register(rt, table, vm=None):
     def hc_iounmap(addr, ip=0):
         return to_flush(iounmap(m, addr, caller=caller(ip), flush=False))
 
-    table.register(HC_IOREMAP, "ioremap", guest_call(vm, hc_ioremap), 3)
-    table.register(HC_IOUNMAP, "iounmap", guest_call(vm, hc_iounmap), 2)
+    table.register(HC_IOREMAP, "ioremap", hc_ioremap, 3)
+    table.register(HC_IOUNMAP, "iounmap", hc_iounmap, 2)

@@ -33,9 +33,9 @@ def register(rt, table):
         off = page - base
         if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0:
             return off // STRUCT_PAGE_SIZE
-        rt.warn(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
-                f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
-                f"{rt.guest_caller()}")
+        rt.reporter.report(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
+                           f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                           f"{rt.guest_caller()}")
         return None
 
     def hc_alloc_pages(gfp, order, nid):

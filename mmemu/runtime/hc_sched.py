@@ -56,16 +56,15 @@ def spin_dump(rt, sched, lock, kind):
     Differs: Linux goes on to spin forever on a recursive lock; mmemu reports
     and lets the program continue.
     """
-    from mmemu.kernel.sched import dump_stack
+    rep = rt.reporter
     msg = "recursion" if kind == SPIN_BUG_RECURSION else "already unlocked"
-    owner = f"{sched.comm}/{sched.pid}" if kind == SPIN_BUG_RECURSION else "<none>/-1"
+    owner = f"{rep.comm}/{sched.pid}" if kind == SPIN_BUG_RECURSION else "<none>/-1"
     owner_cpu = 0 if kind == SPIN_BUG_RECURSION else -1
-    name = rt.symbolize(lock) if hasattr(rt, "symbolize") else None
-    lines = [f"BUG: spinlock {msg} on CPU#0, {sched.comm}/{sched.pid}",
+    name = rt.symbolize(lock)
+    lines = [f"BUG: spinlock {msg} on CPU#0, {rep.comm}/{sched.pid}",
              f" lock: {name or f'0x{lock:08x}'}, .magic: {SPINLOCK_MAGIC:08x}, "
              f".owner: {owner}, .owner_cpu: {owner_cpu}"]
-    lines += dump_stack(rt, sched.pid, sched.comm)
-    rt.warn("\n".join(lines))
+    rep.report("\n".join(lines + rep.dump_stack()))
 
 
 def _s32(value):

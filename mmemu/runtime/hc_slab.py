@@ -34,26 +34,15 @@ NAME_MAX = 64
 
 def register(rt, table, sl):
     """Serve the slab calls of runtime rt from SlabAllocator sl."""
-    rep = sl.rep
     u32 = rt.machine.pm.u32
     ctor_word = (HC_MAILBOX_PHYS >> 2) + HC_WORD_CTOR
     caller = rt.guest_caller
 
-    def guest(fn):
-        """Run fn as a call from guest code: reports carry its call chain."""
-        def call(*args):
-            rep.in_guest = True
-            try:
-                return fn(*args)
-            finally:
-                rep.in_guest = False
-        return call
-
     def cache(addr, what):
         s = sl.cache_at(addr)
         if s is None and addr:
-            rt.warn(f"mmemu: {what}: 0x{addr:08x} is not a live struct kmem_cache, "
-                    f"called from {caller()}")
+            rt.reporter.report(f"mmemu: {what}: 0x{addr:08x} is not a live struct kmem_cache, "
+                               f"called from {caller()}")
         return s
 
     def hc_create(name_va, size, align, flags, ctor):
@@ -94,14 +83,14 @@ def register(rt, table, sl):
         s = cache(addr, "validate")
         return sl.kmem_cache_validate(s) if s else -22
 
-    table.register(HC_KMEM_CACHE_CREATE, "kmem_cache_create", guest(hc_create), 5)
-    table.register(HC_KMEM_CACHE_DESTROY, "kmem_cache_destroy", guest(hc_destroy), 1)
-    table.register(HC_KMEM_CACHE_SHRINK, "kmem_cache_shrink", guest(hc_shrink), 1)
-    table.register(HC_SLAB_ALLOC, "__slab_alloc", guest(hc_slab_alloc), 2)
-    table.register(HC_SLAB_FREE, "__slab_free", guest(hc_slab_free), 2)
-    table.register(HC_KMALLOC_LARGE, "kmalloc_large", guest(hc_kmalloc_large), 2)
-    table.register(HC_KSIZE, "ksize", guest(sl.ksize), 1)
-    table.register(HC_KMEM_CACHE_VALIDATE, "validate_slab_cache", guest(hc_validate), 1)
+    table.register(HC_KMEM_CACHE_CREATE, "kmem_cache_create", hc_create, 5)
+    table.register(HC_KMEM_CACHE_DESTROY, "kmem_cache_destroy", hc_destroy, 1)
+    table.register(HC_KMEM_CACHE_SHRINK, "kmem_cache_shrink", hc_shrink, 1)
+    table.register(HC_SLAB_ALLOC, "__slab_alloc", hc_slab_alloc, 2)
+    table.register(HC_SLAB_FREE, "__slab_free", hc_slab_free, 2)
+    table.register(HC_KMALLOC_LARGE, "kmalloc_large", hc_kmalloc_large, 2)
+    table.register(HC_KSIZE, "ksize", sl.ksize, 1)
+    table.register(HC_KMEM_CACHE_VALIDATE, "validate_slab_cache", hc_validate, 1)
     # For guests without the SDK (embedders' own code): the whole call on the host.
-    table.register(HC_KMALLOC, "kmalloc", guest(hc_kmalloc_large), 2)
-    table.register(HC_KFREE, "kfree", guest(lambda x: sl.kfree(x, caller=caller)), 1)
+    table.register(HC_KMALLOC, "kmalloc", hc_kmalloc_large, 2)
+    table.register(HC_KFREE, "kfree", lambda x: sl.kfree(x, caller=caller), 1)

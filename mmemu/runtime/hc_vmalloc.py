@@ -57,7 +57,6 @@ def attach(machine):
     from mmemu.runtime import hc_io
     rt = machine.runtime
     vm = vmalloc_init(machine)
-    wire_reports(vm, rt)
     devices = devices_init(machine)
     register(rt, rt.table, vm)
     hc_io.register(rt, rt.table, vm)
@@ -65,17 +64,6 @@ def attach(machine):
     rt.region_describers.append(lambda addr: describe_vmalloc_address(vm, addr))
     machine.checkers.append(lambda: validate_vmap_areas(machine))
     return vm, devices
-
-
-def wire_reports(vm, rt):
-    """Route vmalloc's reports through the runtime (RunResult.reports, panic_on_warn)."""
-    vm.comm = lambda: rt.comm
-    vm.where = rt.guest_caller
-    vm.backtrace = rt.backtrace
-    vm.warn = rt.warn
-    report = getattr(rt, "report", None) or getattr(rt, "_report", None)
-    if report is not None:
-        vm.report = report
 
 
 def register(rt, table, vm=None):
@@ -118,14 +106,14 @@ def register(rt, table, vm=None):
     def hc_vmalloc_to_page(addr):
         return page_ptr(vm.vmalloc_to_page(addr))
 
-    table.register(HC_VMALLOC, "vmalloc", guest_call(vm, hc_vmalloc), 2)
-    table.register(HC_VZALLOC, "vzalloc", guest_call(vm, hc_vzalloc), 2)
-    table.register(HC___VMALLOC, "__vmalloc", guest_call(vm, hc___vmalloc), 3)
-    table.register(HC_VFREE, "vfree", guest_call(vm, hc_vfree), 2)
-    table.register(HC_VMAP, "vmap", guest_call(vm, hc_vmap), 5)
-    table.register(HC_VUNMAP, "vunmap", guest_call(vm, hc_vunmap), 2)
+    table.register(HC_VMALLOC, "vmalloc", hc_vmalloc, 2)
+    table.register(HC_VZALLOC, "vzalloc", hc_vzalloc, 2)
+    table.register(HC___VMALLOC, "__vmalloc", hc___vmalloc, 3)
+    table.register(HC_VFREE, "vfree", hc_vfree, 2)
+    table.register(HC_VMAP, "vmap", hc_vmap, 5)
+    table.register(HC_VUNMAP, "vunmap", hc_vunmap, 2)
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
-    table.register(HC_VMALLOC_NODE, "vmalloc_node", guest_call(vm, hc_vmalloc_node), 3)
+    table.register(HC_VMALLOC_NODE, "vmalloc_node", hc_vmalloc_node, 3)
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
 
 
@@ -171,18 +159,6 @@ def guest_flushes(pm):
     return to_flush
 
 
-def guest_call(vm, fn):
-    """fn, marked as serving the guest: reports then carry the guest's call trace."""
-    def call(*args):
-        vm.in_guest_call = True
-        try:
-            return fn(*args)
-        finally:
-            vm.in_guest_call = False
-    call.__name__ = fn.__name__
-    return call
-
-
 def _read_pages_array(rt, pages, count, base, nr, totalram):
     """vmap()'s struct page *pages[count], as pfns; None (after a report) if unusable."""
     if count == 0 or count > totalram:
@@ -190,17 +166,17 @@ def _read_pages_array(rt, pages, count, base, nr, totalram):
     try:
         raw = rt.machine.read(pages, 4 * count)
     except MmemuError:
-        rt.warn(f"mmemu: vmap: the pages array at 0x{pages:08x} ({count} entries) is not "
-                f"mapped, called from {rt.guest_caller()}")
+        rt.reporter.report(f"mmemu: vmap: the pages array at 0x{pages:08x} ({count} entries) is not "
+                           f"mapped, called from {rt.guest_caller()}")
         return None
     pfns = []
     for i in range(count):
         page = int.from_bytes(raw[4 * i:4 * i + 4], "little")
         off = page - base
         if not (0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0):
-            rt.warn(f"mmemu: vmap: pages[{i}] = 0x{page:08x} is not a struct page in mem_map "
-                    f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
-                    f"{rt.guest_caller()}")
+            rt.reporter.report(f"mmemu: vmap: pages[{i}] = 0x{page:08x} is not a struct page in mem_map "
+                               f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
+                               f"{rt.guest_caller()}")
             return None
         pfns.append(off // STRUCT_PAGE_SIZE)
     return pfns

@@ -38,16 +38,15 @@ class HypercallTable:
     decides (it may stop the run).
     """
 
-    def __init__(self, physmem, log, on_error=None):
+    def __init__(self, physmem, reporter, on_error=None):
         self.u32 = physmem.u32
-        self.log = log
+        self.reporter = reporter
         self.mb = HC_MAILBOX_PHYS >> 2
         self.calls = [None] * HC_MAX
         # port -> thunk: a zero-argument callable that reads the mailbox and
         # returns EAX; a port missing here is not mmemu's.
         self._ports = {HC_PORT_BASE + nr: self._unknown_thunk(nr) for nr in range(HC_MAX)}
         self.on_error = on_error
-        self.count = 0
 
     def register(self, nr, name, fn, nargs, raw=None):
         """Serve hypercall nr with fn(*args) -> int (None means 0).
@@ -103,8 +102,8 @@ class HypercallTable:
 
     def _unknown_thunk(self, nr):
         def unknown():
-            self.log.warn(f"mmemu: unknown hypercall {nr} (port 0x{HC_PORT_BASE + nr:04x}) "
-                          f"from {self.log.where() or '?'}: returning -ENOSYS")
+            self.reporter.report(f"mmemu: unknown hypercall {nr} (port 0x{HC_PORT_BASE + nr:04x}) "
+                                 f"from {self.reporter.caller()}: returning -ENOSYS")
             return -ENOSYS
         return unknown
 
@@ -143,5 +142,5 @@ class HypercallTable:
         name = call.name if call else str(nr)
         if self.on_error is not None:
             return self.on_error(name, exc)
-        self.log.warn(f"mmemu: hypercall {name} failed: {exc!r}")
+        self.reporter.report(f"mmemu: hypercall {name} failed: {exc!r}")
         return -EINVAL

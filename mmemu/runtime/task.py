@@ -87,12 +87,12 @@ class Tasks:
 
         iret is the SDK's one-instruction return-to-user trampoline."""
         if self.current is not None:
-            self.rt.warn("mmemu: run_user: a task is already running (one at a time)")
+            self.rt.reporter.report("mmemu: run_user: a task is already running (one at a time)")
             return -EBUSY
         seg = self._user_segment()
         if seg is None or not seg.vaddr <= entry < seg.vaddr + seg.memsz:
-            self.rt.warn(f"mmemu: run_user: entry 0x{entry:08x} is not in the program's "
-                         "__user_text (mark user functions __user_text)")
+            self.rt.reporter.report(f"mmemu: run_user: entry 0x{entry:08x} is not in the program's "
+                                    "__user_text (mark user functions __user_text)")
             return -ENOEXEC
         task = self.exec_task(self.rt._cstr(name_va, 16) or "task", seg)
         if task is None:
@@ -113,7 +113,7 @@ class Tasks:
     def hc_syscall_return(self, result):
         task = self.current
         if task is None or task.user_regs is None:
-            self.rt.warn("mmemu: syscall_return with no syscall in progress")
+            self.rt.reporter.report("mmemu: syscall_return with no syscall in progress")
             return -22
         regs, eip = task.user_regs, task.user_eip
         task.user_regs = None
@@ -314,7 +314,7 @@ class Tasks:
         else:
             lines = [f"traps: {task.comm}[{task.pid}] general protection fault ip:{ip:x} "
                      f"sp:{sp:x} error:{error_code:x}{where}"]
-        self.rt.report("\n".join(lines), KERN_INFO)
+        self.rt.reporter.info("\n".join(lines), KERN_INFO)
         self.killed.append((task.pid, SIGSEGV))
         self._exit(128 + SIGSEGV)
 

@@ -86,12 +86,13 @@ def fixmap_name(idx):
 class Fixmap:
     """The fixmap slots of one page directory.
 
-    pt is the PageTable (swapper_pg_dir); report(text) gets BUG reports.
+    pt is the PageTable (swapper_pg_dir); reporter the machine's Reporter
+    (kernel/panic.py), which gets the BUG reports.
     """
 
-    def __init__(self, pt, report):
+    def __init__(self, pt, reporter):
         self.pt = pt
-        self.report = report
+        self.rep = reporter
         self.fixmaps_set = 0
 
     def _set_fixmap(self, idx, phys, flags):
@@ -103,9 +104,9 @@ class Fixmap:
         False returned.
         """
         if not 0 <= idx < END_OF_FIXED:
-            self.report(*SET_FIXMAP_BUG, "__native_set_fixmap",
-                        f"mmemu: __set_fixmap: index {idx} >= __end_of_fixed_addresses "
-                        f"({END_OF_FIXED}); nothing was mapped")
+            self.rep.bug(*SET_FIXMAP_BUG, "__native_set_fixmap",
+                         notes=[f"mmemu: __set_fixmap: index {idx} >= __end_of_fixed_addresses "
+                                f"({END_OF_FIXED}); nothing was mapped"])
             return False
         self.set_pte_vaddr(_fix_to_virt(idx), mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0)
         self.fixmaps_set += 1

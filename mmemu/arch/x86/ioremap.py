@@ -28,7 +28,7 @@ consistent; pointers print in full (no hashing).
 """
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE
 from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
-from mmemu.log import KERN_ERR, KERN_WARNING
+from mmemu.log import KERN_ERR
 from mmemu.mm.mmzone import PG_reserved, W_FLAGS
 from mmemu.mm.vmalloc import VM_IOREMAP
 
@@ -67,7 +67,7 @@ def ioremap_caller(machine, phys_addr, size, prot, caller=None):
         vm.remove_vm_area(area.addr)
         return None
     if iomem_map_sanity_check(machine, phys_addr + offset, last_addr):
-        vm.report(f"caller {caller or '?'} mapping multiple BARs", KERN_WARNING)
+        vm.rep.info(f"caller {caller or '?'} mapping multiple BARs")
     return area.addr + offset
 
 
@@ -82,7 +82,8 @@ def iounmap(machine, addr, caller=None, flush=True):
         return None
     area = vm.find_vm_area(addr & PAGE_MASK)
     if area is None or not area.flags & VM_IOREMAP:
-        vm.report(f"iounmap: bad address {addr & PAGE_MASK:08x}\n" + vm.dump_stack(), KERN_ERR)
+        vm.rep.info("\n".join([f"iounmap: bad address {addr & PAGE_MASK:08x}",
+                               *vm.rep.dump_stack()]), KERN_ERR)
         return None
     return vm.vunmap(area.addr, caller=caller, flush=flush)
 
@@ -125,9 +126,9 @@ def iomem_map_sanity_check(machine, addr, end):
             continue
         if w.base >> PAGE_SHIFT <= addr >> PAGE_SHIFT and (w.end - 1) >> PAGE_SHIFT >= end >> PAGE_SHIFT:
             continue
-        machine.vmalloc.report(f"resource sanity check: requesting [mem 0x{addr:08x}-0x{end:08x}], "
-                               f"which spans more than {w.name} [mem 0x{w.base:08x}-0x{w.end - 1:08x}]",
-                               KERN_WARNING)
+        machine.reporter.info(f"resource sanity check: requesting [mem 0x{addr:08x}-0x{end:08x}], "
+                              f"which spans more than {w.name} "
+                              f"[mem 0x{w.base:08x}-0x{w.end - 1:08x}]")
         return True
     return False
 
@@ -141,7 +142,4 @@ def _backed(devices, start, end):
 
 def _warn_once(vm, key, text, function):
     """WARN_ONCE() in arch/x86/mm/ioremap.c: the first time only."""
-    if key in vm.warned_once:
-        return
-    vm.warned_once.add(key)
-    vm.warn(text + "\n" + vm.warning_block(function, "arch/x86/mm/ioremap.c"))
+    vm.rep.warn("arch/x86/mm/ioremap.c", None, function, message=text, once=("ioremap", key))
