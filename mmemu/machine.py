@@ -1,6 +1,12 @@
 """The machine: wires config -> physical memory -> page allocator -> page
 tables -> the allocators above -> hypercalls, on one Unicorn CPU.
 
+Every object of a machine is built here (the subsystems' own modules only
+define them, and the runtime's hc_* modules only register hypercalls), in
+the order data flows through them; the wiring between them (a checker, an
+oops region describer, the page allocator's might_alloc hook) is set here
+too, so this file is the map of what talks to what.
+
 It is the one entry point for embedding (``mmemu.Machine``): built from a
 config on a Uc the caller made and keeps driving (mmemu maps RAM, builds its
 tables and adds hooks; it neither replaces the caller's hooks nor keeps
@@ -10,26 +16,37 @@ through the page tables.
 """
 import struct
 
+from mmemu.arch.x86.fixmap import Fixmap
 from mmemu.arch.x86.init import paging_init
+from mmemu.arch.x86.ioremap import describe_ioremap_address
 from mmemu.arch.x86.pgtable import _PAGE_PRESENT, walk
+from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
+from mmemu.devices import devices_init
 from mmemu.engine import Engine
 from mmemu.errors import MmemuError
-from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.kernel.panic import Reporter
+from mmemu.kernel.sched import AtomicContext, might_alloc_hook
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
+from mmemu.mm.highmem import Highmem
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
 from mmemu.mm.mm_init import free_area_init, memblock_free_all
-from mmemu.mm import page_alloc_debug
+from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.slab_common import MachinePages, SlabAllocator
 from mmemu.mm.slub_debug import check_slab_caches
-from mmemu.mm.vmalloc import check_vmalloc_not_movable
+from mmemu.mm.vmalloc import (
+    check_vmalloc_not_movable, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
+)
 from mmemu.physmem import PhysMem
+from mmemu.runtime import hc_highmem, hc_io, hc_page, hc_sched, hc_slab, hc_vmalloc
 from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
-    PERCPU_OFFSET,
+    PERCPU_FIELDS, PERCPU_OFFSET,
 )
+from mmemu.runtime.guest import GuestRuntime
+from mmemu.runtime.task import Tasks
 
 
 # GFP_KERNEL | __GFP_ZERO, named at module level: inside a class body Python
@@ -73,27 +90,54 @@ class Machine:
         self._attach_runtime()
 
     def _attach_runtime(self):
-        from mmemu.runtime import hc_page
-        from mmemu.runtime.guest import GuestRuntime
-        self.runtime = GuestRuntime(self)
-        from mmemu.runtime.task import Tasks
-        self.tasks = Tasks(self.runtime)
-        hc_page.register(self.runtime, self.runtime.table)
-        self.checkers = [lambda: page_alloc_debug.check_page_alloc(self.mm)]
-        from mmemu.runtime import hc_vmalloc; self.vmalloc, self.devices = hc_vmalloc.attach(self)  # noqa: E702
+        """The guest runtime, then every allocator above the page allocator, each
+        with its hypercalls, its checker and its words for an oops."""
+        rt = self.runtime = GuestRuntime(self)
+        self.tasks = Tasks(rt)
+        hc_page.register(rt, rt.table)
+        self.checkers = [lambda: check_page_alloc(self.mm)]
+        self._attach_vmalloc()
         self._attach_slab()
-        self.checkers.append(   # ZONE_MOVABLE: no vmalloc page without __GFP_MOVABLE
-            lambda: check_vmalloc_not_movable(self.mm, self.vmalloc.areas()))
-        from mmemu.runtime import hc_highmem; self.highmem = hc_highmem.highmem_init(self)  # noqa: E702
+        self._attach_highmem()
+
+    def _attach_vmalloc(self):
+        """vmalloc_init(), the devices on the bus, ioremap()."""
+        rt = self.runtime
+        self.vmalloc = vm = vmalloc_init(self)
+        self.devices = devices_init(self)
+        hc_vmalloc.register(rt, rt.table, vm)
+        hc_io.register(rt, rt.table)
+        rt.region_describers.append(lambda addr: describe_ioremap_address(self, addr))
+        rt.region_describers.append(lambda addr: describe_vmalloc_address(vm, addr))
+        self.checkers.append(lambda: validate_vmap_areas(self))
+        # ZONE_MOVABLE: no vmalloc page without __GFP_MOVABLE
+        self.checkers.append(lambda: check_vmalloc_not_movable(self.mm, vm.areas()))
 
     def _attach_slab(self):
         """kmem_cache_init(): the slab allocator, its hypercalls and its checker."""
-        from mmemu.runtime import hc_slab
         self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(self.mm),
                                   self.reporter, slub_debug=self.cfg.slub_debug)
         self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
         hc_slab.register(self.runtime, self.runtime.table, self.slab)
         self.checkers.append(lambda: check_slab_caches(self.slab))
+
+    def _attach_highmem(self):
+        """Atomic context (the per-cpu words), the fixmap, kmap; then every
+        sleeping entry point checks atomic context (might_sleep())."""
+        rt, rep = self.runtime, self.reporter
+        base = (HC_MAILBOX_PHYS + PERCPU_OFFSET) >> 2
+        percpu = {name: base + i for i, name in enumerate(PERCPU_FIELDS)}
+        self.sched = sched = AtomicContext(self.pm, percpu, rep)
+        rep.current_pid = lambda: sched.pid
+        self.fixmap = Fixmap(self.pgtable, rep)
+        self.highmem = hm = Highmem(self.pgtable, self.layout, sched, rep)
+        hc_highmem.register(rt, rt.table, hm, self.fixmap)
+        hc_sched.register(rt, rt.table, sched)
+        rt.region_describers.extend([hm.describe, self.fixmap.describe])
+        self.checkers.append(hm.check)
+        self.mm.page_address_highmem = hm.page_address_kmapped
+        self.mm.might_alloc = might_alloc_hook(sched)        # the page allocator's own
+        hc_sched.wrap_sleeping_calls(rt.table, sched)        # the guest's other sleeping calls
 
     def _alloc_pgtable_page(self):
         """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""
@@ -105,7 +149,6 @@ class Machine:
 
     def _load_gdt(self):
         """gdt_page in the reserved first MiB, and Linux's kernel selectors."""
-        from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
         gdt = build_gdt(HC_MAILBOX_VIRT + PERCPU_OFFSET)
         self.pm.write(GDT_PHYS, gdt)
         self.engine.load_gdt(PAGE_OFFSET + GDT_PHYS, len(gdt) - 1, KERNEL_SEGMENTS)

@@ -270,8 +270,9 @@ def test_vfree_in_interrupt_context_does_not_check(m):
 
 
 def test_the_checks_wrap_each_sleeping_call_once(m):
-    from mmemu.kernel.sched import install_might_sleep
-    wrapped = [c.name for c in m.runtime.table.calls
-               if c is not None and getattr(c.fn, "_might_sleep", False)]
-    assert "alloc_pages" in wrapped or hasattr(m.mm, "might_alloc")
-    assert install_might_sleep(m) in ([], ["hook"])       # already done at boot
+    wrapped = {c.name for c in m.runtime.table.calls
+               if c is not None and getattr(c.fn, "_might_sleep", False)}
+    # The page allocator's own calls are checked by its might_alloc hook instead.
+    assert wrapped == set(hc_sched.SLEEPING_CALLS) - set(hc_sched.PAGE_ALLOCATOR_CALLS)
+    assert m.mm.might_alloc.context                       # the hook, with its context word
+    assert hc_sched.wrap_sleeping_calls(m.runtime.table, m.sched) == []   # done at boot

@@ -9,10 +9,13 @@ preempt_count_sub's DEBUG_PREEMPT underflow check).
 
 The guest changes preempt_count and the irq flag itself, without a
 hypercall, as Linux's per-cpu __preempt_count and EFLAGS.IF
-(guest/include/mmemu/sched.h); they live in the per-cpu block at mailbox +
-abi.PERCPU_OFFSET, and the host reads them when it must know whether the
-caller is in atomic context.  The kmap_local stack depth shares that block
-(mm/highmem.py keeps it there, so host and guest agree).
+(guest/include/mmemu/sched.h); they live in the per-cpu block (its words
+are runtime/abi.py's PERCPU_FIELDS; machine.py says where), and the host
+reads them when it must know whether the caller is in atomic context.  The
+kmap_local stack depth shares that block (mm/highmem.py keeps it there, so
+host and guest agree).  The guest's calls that may sleep check it first
+(runtime/hc_sched.py wraps them); the page allocator calls
+might_alloc_hook()'s hook.
 
 Differs: CONFIG_DEBUG_ATOMIC_SLEEP and CONFIG_DEBUG_PREEMPT are on (Debian's
 686 kernel has neither, and would stay silent); one CPU and one task (pid 1,
@@ -28,7 +31,6 @@ import time
 
 from mmemu.kernel.panic import TAINT_WARN
 from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
-from mmemu.runtime.abi import HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
 
 # include/linux/preempt.h
 PREEMPT_BITS, SOFTIRQ_BITS, HARDIRQ_BITS, NMI_BITS = 8, 8, 4, 4
@@ -60,20 +62,23 @@ MIGHT_SLEEP_SITES = {
 }
 PREEMPT_COUNT_SUB_SITE = ("kernel/sched/core.c", 5738)
 
-_W_PREEMPT, _W_IRQS, _W_KMAP_IDX, _W_TASK = (
-    (HC_MAILBOX_PHYS + PERCPU_OFFSET) // 4 + PERCPU_FIELDS.index(name)
-    for name in ("preempt_count", "irqs_disabled", "kmap_atomic_idx", "current_task"))
+# The per-cpu words the host reads, by the names of runtime/abi.py's PERCPU_FIELDS.
+PERCPU_WORDS = ("preempt_count", "irqs_disabled", "kmap_atomic_idx", "current_task")
 
 
 class AtomicContext:
     """The one CPU's preempt_count, irq flag and pagefault_disable() depth.
 
-    pm is the PhysMem holding the per-cpu block; reporter the machine's
-    Reporter (kernel/panic.py), which knows the current task and its stack.
+    pm is the PhysMem holding the per-cpu block; percpu maps each name of
+    PERCPU_WORDS to its word (an index into pm.u32: machine.py places the
+    block); reporter is the machine's Reporter (kernel/panic.py), which
+    knows the current task and its stack.
     """
 
-    def __init__(self, pm, reporter):
+    def __init__(self, pm, percpu, reporter):
         self.u32 = pm.u32
+        self.w_preempt, self.w_irqs, self.w_kmap_idx, self.w_task = (
+            percpu[name] for name in PERCPU_WORDS)
         self.rep = reporter
         self.pagefault_disabled = 0      # current->pagefault_disabled
         self.non_block_count = 0         # current->non_block_count
@@ -84,33 +89,33 @@ class AtomicContext:
     # -- the per-cpu words ----------------------------------------------
     @property
     def preempt_count(self):
-        return self.u32[_W_PREEMPT]
+        return self.u32[self.w_preempt]
 
     @preempt_count.setter
     def preempt_count(self, value):
-        self.u32[_W_PREEMPT] = value & 0xFFFFFFFF
+        self.u32[self.w_preempt] = value & 0xFFFFFFFF
 
     @property
     def irqs_disabled(self):
-        return int(self.u32[_W_IRQS] != 0)
+        return int(self.u32[self.w_irqs] != 0)
 
     @irqs_disabled.setter
     def irqs_disabled(self, value):
-        self.u32[_W_IRQS] = int(bool(value))
+        self.u32[self.w_irqs] = int(bool(value))
 
     @property
     def kmap_local_idx(self):
         """current->kmap_ctrl.idx: how many kmap_local/kmap_atomic slots are in use."""
-        return self.u32[_W_KMAP_IDX]
+        return self.u32[self.w_kmap_idx]
 
     @kmap_local_idx.setter
     def kmap_local_idx(self, value):
-        self.u32[_W_KMAP_IDX] = value & 0xFFFFFFFF
+        self.u32[self.w_kmap_idx] = value & 0xFFFFFFFF
 
     @property
     def pid(self):
         """current->pid: the guest program is pid 1 (task 0 in the per-cpu block)."""
-        return self.u32[_W_TASK] or 1
+        return self.u32[self.w_task] or 1
 
     # -- preempt.h ------------------------------------------------------
     def in_atomic(self):
@@ -243,61 +248,9 @@ def might_alloc(machine, gfp):
     return False
 
 
-# Guest calls that may sleep, by hypercall name, and what 6.1 checks first
-# in each: (index of the gfp argument, or None, and the might_sleep() site).
-# install_might_sleep() puts the check in front of the ones a machine serves
-# when their own subsystem does not make it (the slab fast path runs in the
-# guest: guest/include/mmemu/sched.h's might_alloc() is for that).
-SLEEPING_CALLS = {
-    "alloc_pages": (0, None),
-    "__get_free_pages": (0, None),
-    "kmalloc_large": (1, None),
-    "__vmalloc": (1, None),
-    "vmalloc": ("GFP_KERNEL", None),
-    "vzalloc": ("GFP_KERNEL", None),
-    "vmalloc_node": ("GFP_KERNEL", None),
-    "vmap": (None, MIGHT_SLEEP_SITES["vmap"]),
-    "vunmap": (None, MIGHT_SLEEP_SITES["vunmap"]),
-    "vfree": (None, MIGHT_SLEEP_SITES["vfree"]),      # might_sleep_if(!in_interrupt())
-}
-# The calls whose only might_alloc() is the page allocator's own (6.1's
-# prepare_alloc_pages()): the allocator's hook covers them, so they are not
-# wrapped when the hook is set.
-PAGE_ALLOCATOR_CALLS = ("alloc_pages", "__get_free_pages", "kmalloc_large")
-
-
-def install_might_sleep(machine):
-    """Make the allocators' sleeping entry points check atomic context.
-
-    The page allocator's ``might_alloc`` hook (MmState.might_alloc, called
-    with the gfp mask by prepare_alloc_pages() for masks that may reclaim)
-    is set; it covers host and guest page allocations.  The guest's other
-    calls in SLEEPING_CALLS that the machine serves are wrapped with the
-    check 6.1 makes first in each (the page allocator's calls too when
-    the machine has no such hook).  Returns the names of the hypercalls
-    wrapped (with "hook" first if the hook was set).
-    """
-    done = []
-    mm = getattr(machine, "mm", None)
-    hooked = mm is not None and hasattr(mm, "might_alloc")
-    if hooked:
-        mm.might_alloc = _might_alloc_hook(machine)
-        done.append("hook")
-    rt = getattr(machine, "runtime", None)
-    if rt is None:
-        return done
-    for call in rt.table.calls:
-        if call is None or call.name not in SLEEPING_CALLS:
-            continue
-        if hooked and call.name in PAGE_ALLOCATOR_CALLS:
-            continue
-        if _wrap_hypercall(rt.table, call, _sleep_check(machine, *SLEEPING_CALLS[call.name])):
-            done.append(call.name)
-    return done
-
-
-def _might_alloc_hook(machine):
-    """The page allocator's might_alloc hook: might_sleep() at might_alloc's site.
+def might_alloc_hook(sched):
+    """The page allocator's might_alloc hook (MmState.might_alloc): might_sleep()
+    at might_alloc's site.
 
     The allocator calls it only for masks that allow direct reclaim, so it
     checks the context alone.  The common case (not atomic) is one read of
@@ -305,18 +258,16 @@ def _might_alloc_hook(machine):
     per-cpu words) and one attribute: it runs in every GFP_KERNEL-style
     page allocation.
     """
-    sched = getattr(machine, "sched", None)
-    if sched is None:
-        return lambda gfp: might_alloc(machine, gfp)
     site = MIGHT_SLEEP_SITES["might_alloc"]
-    if _W_IRQS != _W_PREEMPT + 1 or _W_PREEMPT & 1:     # not one aligned pair
+    w_preempt, w_irqs = sched.w_preempt, sched.w_irqs
+    if w_irqs != w_preempt + 1 or w_preempt & 1:     # not one aligned pair
         u32 = sched.u32
 
         def hook(gfp):
-            if u32[_W_PREEMPT] or u32[_W_IRQS] or sched.non_block_count:
+            if u32[w_preempt] or u32[w_irqs] or sched.non_block_count:
                 sched.might_sleep(site)
         return hook
-    pair, i = sched.u32.cast("B").cast("Q"), _W_PREEMPT >> 1
+    pair, i = sched.u32.cast("B").cast("Q"), w_preempt >> 1
 
     def hook(gfp):
         if pair[i] or sched.non_block_count:
@@ -325,39 +276,3 @@ def _might_alloc_hook(machine):
     # is nonzero: non_block_count has no setter in mmemu, it stays 0.
     hook.context = (pair, i)
     return hook
-
-
-def _sleep_check(machine, gfp_arg, site):
-    """The check to run before a call: might_alloc(gfp) or might_sleep() at site.
-
-    The common case (not atomic) costs two word reads: it is on the path of
-    every guest page allocation.
-    """
-    sched = machine.sched
-    u32 = sched.u32
-    alloc_site = MIGHT_SLEEP_SITES["might_alloc"]
-
-    def atomic():
-        return u32[_W_PREEMPT] or u32[_W_IRQS] or sched.non_block_count
-    if gfp_arg == "GFP_KERNEL":
-        return lambda args: atomic() and sched.might_sleep(alloc_site)
-    if gfp_arg is not None:
-        return lambda args: (args[gfp_arg] & __GFP_DIRECT_RECLAIM and atomic()
-                             and sched.might_sleep(alloc_site))
-    if site == MIGHT_SLEEP_SITES["vfree"]:
-        return lambda args: atomic() and not sched.in_interrupt() and sched.might_sleep(site)
-    return lambda args: atomic() and sched.might_sleep(site)
-
-
-def _wrap_hypercall(table, call, check):
-    """Put check(args) in front of a registered hypercall's handler (once)."""
-    if getattr(call.fn, "_might_sleep", False):
-        return False
-    inner = call.fn
-
-    def checked(*args):
-        check(args)
-        return inner(*args)
-    checked._might_sleep = True
-    table.replace(call.nr, checked)
-    return True

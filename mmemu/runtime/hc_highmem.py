@@ -1,6 +1,4 @@
-"""HighMem and fixmap hypercalls: kmap, kmap_atomic, kmap_local, set_fixmap;
-and highmem_init(), which wires highmem, the fixmap and atomic context
-into a machine.
+"""HighMem and fixmap hypercalls: kmap, kmap_atomic, kmap_local, set_fixmap.
 
 The guest holds `struct page *` values where the host uses pfns; this layer
 converts, and refuses pointers that are not a struct page.  The guest header
@@ -8,11 +6,7 @@ converts, and refuses pointers that are not a struct page.  The guest header
 might_sleep() of kmap()/kunmap(), and lowmem pages, which need no slot.
 Numbers are HC_HIGHMEM_BASE + n (abi.py's range 96..111), mirrored there.
 """
-from mmemu.arch.x86.fixmap import Fixmap
-from mmemu.kernel.sched import AtomicContext, install_might_sleep
-from mmemu.mm.highmem import Highmem
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
-from mmemu.runtime import hc_sched
 from mmemu.runtime.abi import HC_HIGHMEM_BASE
 from mmemu.runtime.hypercall import EINVAL
 
@@ -32,32 +26,6 @@ HC_KMAP_ATOMIC_PFN = HC_HIGHMEM_BASE + 10   # (pfn) -> address         kmap_atom
 #   arch_kmap_local_post_unmap() does; the SDK's kunmap_atomic() and
 #   kunmap_local() do it.  A whole-TLB flush from the host costs more than
 #   the rest of the call.
-
-
-def highmem_init(machine):
-    """Give machine kmap, the fixmap and atomic context; returns its Highmem.
-
-    Sets machine.sched (AtomicContext) and machine.fixmap (Fixmap), registers
-    the highmem and sched hypercalls, the oops region describers and the
-    checker, points the page allocator's page_address() of HighMem pages at
-    the pkmap, and makes GFP_KERNEL-style allocations call might_sleep().
-    """
-    rt = machine.runtime
-    rep = machine.reporter
-    sched = AtomicContext(machine.pm, rep)
-    rep.current_pid = lambda: sched.pid
-    fixmap = Fixmap(machine.pgtable, rep)
-    hm = Highmem(machine.pgtable, machine.layout, sched, rep)
-    machine.sched, machine.fixmap = sched, fixmap
-    register(rt, rt.table, hm, fixmap)
-    hc_sched.register(rt, rt.table, sched)
-    rt.region_describers.extend([hm.describe, fixmap.describe])
-    machine.checkers.append(hm.check)
-    mm = getattr(machine, "mm", None)
-    if mm is not None:
-        mm.page_address_highmem = hm.page_address_kmapped
-    install_might_sleep(machine)
-    return hm
 
 
 def register(rt, table, hm, fixmap):

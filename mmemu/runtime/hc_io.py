@@ -11,16 +11,15 @@ ioremap() wrote and Unicorn's MMIO callbacks.
 """
 from mmemu.arch.x86.ioremap import ioremap, iounmap
 from mmemu.runtime.abi import HC_IO_BASE
-from mmemu.runtime.hc_vmalloc import call_site, guest_flushes
+from mmemu.runtime.hypercall import call_site, guest_flushes
 
 HC_IOREMAP = HC_IO_BASE + 0
 HC_IOUNMAP = HC_IO_BASE + 1
 
 
-def register(rt, table, vm=None):
-    """Serve the ioremap calls for runtime rt (vm: the machine's Vmalloc)."""
+def register(rt, table):
+    """Serve the ioremap calls for runtime rt."""
     m = rt.machine
-    vm = vm or m.vmalloc
     caller = call_site(rt)
     to_flush = guest_flushes(m.pm)
 

@@ -6,6 +6,8 @@ in atomic context, a preempt_count underflow, a spinlock misuse, schedule()
 while atomic) or for the pagefault_disable() depth, which has no per-cpu word.
 Numbers are HC_SCHED_BASE + n (abi.py's range 112..127), mirrored in sched.h.
 """
+from mmemu.kernel.sched import MIGHT_SLEEP_SITES
+from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
 from mmemu.runtime.abi import HC_SCHED_BASE
 
 HC_MIGHT_SLEEP = HC_SCHED_BASE + 0          # (file, line)   __might_sleep()
@@ -86,3 +88,78 @@ def _cstr(machine, va, limit=256):
         if not out:
             return f"<bad string 0x{va:08x}>"
     return out.decode("utf-8", "replace")
+
+
+# -- might_sleep() in front of the guest's sleeping calls ---------------------------
+#
+# Guest calls that may sleep, by hypercall name, and what 6.1 checks first in
+# each: (index of the gfp argument, or None, and the might_sleep() site).
+# wrap_sleeping_calls() puts the check in front of the ones a machine serves
+# when their own subsystem does not make it (the slab fast path runs in the
+# guest: guest/include/mmemu/sched.h's might_alloc() is for that).
+SLEEPING_CALLS = {
+    "alloc_pages": (0, None),
+    "__get_free_pages": (0, None),
+    "kmalloc_large": (1, None),
+    "__vmalloc": (1, None),
+    "vmalloc": ("GFP_KERNEL", None),
+    "vzalloc": ("GFP_KERNEL", None),
+    "vmalloc_node": ("GFP_KERNEL", None),
+    "vmap": (None, MIGHT_SLEEP_SITES["vmap"]),
+    "vunmap": (None, MIGHT_SLEEP_SITES["vunmap"]),
+    "vfree": (None, MIGHT_SLEEP_SITES["vfree"]),      # might_sleep_if(!in_interrupt())
+}
+# The calls whose only might_alloc() is the page allocator's own (6.1's
+# prepare_alloc_pages()): the allocator's hook (kernel/sched.py's
+# might_alloc_hook(), MmState.might_alloc) covers them, host and guest alike.
+PAGE_ALLOCATOR_CALLS = ("alloc_pages", "__get_free_pages", "kmalloc_large")
+
+
+def wrap_sleeping_calls(table, sched):
+    """Make the guest's sleeping calls other than the page allocator's check
+    atomic context first, as 6.1 does in each; returns the names wrapped.
+
+    Run after every subsystem registered its calls; a call already wrapped
+    is left as it is.
+    """
+    done = []
+    for call in table.calls:
+        if call is None or call.name not in SLEEPING_CALLS or call.name in PAGE_ALLOCATOR_CALLS:
+            continue
+        if _wrap_hypercall(table, call, _sleep_check(sched, *SLEEPING_CALLS[call.name])):
+            done.append(call.name)
+    return done
+
+
+def _sleep_check(sched, gfp_arg, site):
+    """The check to run before a call: might_alloc(gfp) or might_sleep() at site.
+
+    The common case (not atomic) costs two word reads.
+    """
+    u32, w_preempt, w_irqs = sched.u32, sched.w_preempt, sched.w_irqs
+    alloc_site = MIGHT_SLEEP_SITES["might_alloc"]
+
+    def atomic():
+        return u32[w_preempt] or u32[w_irqs] or sched.non_block_count
+    if gfp_arg == "GFP_KERNEL":
+        return lambda args: atomic() and sched.might_sleep(alloc_site)
+    if gfp_arg is not None:
+        return lambda args: (args[gfp_arg] & __GFP_DIRECT_RECLAIM and atomic()
+                             and sched.might_sleep(alloc_site))
+    if site == MIGHT_SLEEP_SITES["vfree"]:
+        return lambda args: atomic() and not sched.in_interrupt() and sched.might_sleep(site)
+    return lambda args: atomic() and sched.might_sleep(site)
+
+
+def _wrap_hypercall(table, call, check):
+    """Put check(args) in front of a registered hypercall's handler (once)."""
+    if getattr(call.fn, "_might_sleep", False):
+        return False
+    inner = call.fn
+
+    def checked(*args):
+        check(args)
+        return inner(*args)
+    checked._might_sleep = True
+    table.replace(call.nr, checked)
+    return True

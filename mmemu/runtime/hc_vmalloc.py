@@ -1,5 +1,4 @@
-"""vmalloc hypercalls: the guest's vmalloc()/vfree()/vmap() family, and the
-wiring of vmalloc, ioremap and the devices into a machine.
+"""vmalloc hypercalls: the guest's vmalloc()/vfree()/vmap() family.
 
 Numbers (HC_VMALLOC_BASE + n, mirrored in guest/include/mmemu/vmalloc.h):
 
@@ -25,14 +24,11 @@ __builtin_return_address(0)), saves reading the registers; when ip is not
 the program's own code (0, SDK code, a caller that passes nothing), the
 guest's frames are walked instead (GuestRuntime.guest_caller()).
 """
-from mmemu.devices import devices_init
 from mmemu.errors import MmemuError
-from mmemu.layout import PAGE_SHIFT
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
-from mmemu.mm.vmalloc import (
-    GFP_KERNEL, NUMA_NO_NODE, VM_MAP, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
-)
-from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_VMALLOC_BASE, HC_WORD_RET2
+from mmemu.mm.vmalloc import GFP_KERNEL, NUMA_NO_NODE, VM_MAP
+from mmemu.runtime.abi import HC_VMALLOC_BASE
+from mmemu.runtime.hypercall import call_site, guest_flushes
 
 HC_VMALLOC = HC_VMALLOC_BASE + 0
 HC_VZALLOC = HC_VMALLOC_BASE + 1
@@ -47,29 +43,9 @@ HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8
 U32 = 0xFFFFFFFF
 
 
-def attach(machine):
-    """Give machine its vmalloc area, devices, ioremap and their hypercalls.
-
-    Called once from Machine._attach_runtime(); returns (Vmalloc, DeviceBus)
-    for machine.vmalloc and machine.devices.  Also adds the vmalloc checker
-    to machine.checkers and the guard-page describer to the runtime's oopses.
-    """
-    from mmemu.runtime import hc_io
-    rt = machine.runtime
-    vm = vmalloc_init(machine)
-    devices = devices_init(machine)
-    register(rt, rt.table, vm)
-    hc_io.register(rt, rt.table, vm)
-    rt.region_describers.append(lambda addr: _describe_ioremapped(machine, vm, addr))
-    rt.region_describers.append(lambda addr: describe_vmalloc_address(vm, addr))
-    machine.checkers.append(lambda: validate_vmap_areas(machine))
-    return vm, devices
-
-
-def register(rt, table, vm=None):
-    """Serve the vmalloc calls for runtime rt."""
+def register(rt, table, vm):
+    """Serve the vmalloc calls for runtime rt from vm (the machine's Vmalloc)."""
     m = rt.machine
-    vm = vm or m.vmalloc
     base = m.mem_map.virt
     nr = m.mem_map.nr_pages
     caller = call_site(rt)
@@ -117,48 +93,6 @@ def register(rt, table, vm=None):
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
 
 
-def call_site(rt):
-    """caller(ip) -> "main+0x1c/0x80": the guest code at ip, symbolized (%pS).
-
-    For the calls whose guest wrapper passes _THIS_IP_.  An ip that is not
-    in a function of the program's own code (0, garbage from a caller that
-    passes nothing, SDK code, which is attributed to its first caller
-    outside the SDK) falls back to rt.guest_caller(), which walks the
-    guest's frames.  Names are remembered per ip until another image loads.
-    """
-    names = {}
-    loaded = [None]
-
-    def caller(ip):
-        image = rt.image
-        if image is not loaded[0]:
-            names.clear()
-            loaded[0] = image
-        name = names.get(ip)
-        if name is None:
-            if image is None or image.is_sdk(ip) or image.function_at(ip) is None:
-                return rt.guest_caller()
-            name = names[ip] = image.symbolize(ip)
-        return name
-    return caller
-
-
-def guest_flushes(pm):
-    """to_flush(area) -> pages: hand the TLB of a torn-down area to the guest.
-
-    Puts the area's start in mailbox word HC_WORD_RET2 and returns its size
-    in pages, the vfree()/vunmap()/iounmap() result; 0 for no area (None).
-    """
-    u32, ret2 = pm.u32, (HC_MAILBOX_PHYS >> 2) + HC_WORD_RET2
-
-    def to_flush(area):
-        if area is None:
-            return 0
-        u32[ret2] = area.addr
-        return area.size >> PAGE_SHIFT
-    return to_flush
-
-
 def _read_pages_array(rt, pages, count, base, nr, totalram):
     """vmap()'s struct page *pages[count], as pfns; None (after a report) if unusable."""
     if count == 0 or count > totalram:
@@ -180,16 +114,3 @@ def _read_pages_array(rt, pages, count, base, nr, totalram):
             return None
         pfns.append(off // STRUCT_PAGE_SIZE)
     return pfns
-
-
-def _describe_ioremapped(machine, vm, addr):
-    """For an oops inside an ioremap area: which device (or nothing) is behind it."""
-    area = vm.find_vm_area(addr)
-    devices = getattr(machine, "devices", None)
-    if area is None or not area.phys_addr or devices is None:
-        return None
-    if addr >= area.addr + area.get_vm_area_size():
-        return None
-    pa = area.phys_addr + (addr - area.addr)
-    what = devices.describe(pa) or "nothing"
-    return f"the address is in the ioremap area 0x{area.addr:08x} of phys 0x{area.phys_addr:08x}: {what}"

@@ -14,7 +14,8 @@ warning; a host exception never escapes into Unicorn.
 """
 from dataclasses import dataclass
 
-from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_MAX, HC_PORT_BASE
+from mmemu.layout import PAGE_SHIFT
+from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_MAX, HC_PORT_BASE, HC_WORD_RET2
 
 ENOSYS = 38
 EINVAL = 22
@@ -144,3 +145,47 @@ class HypercallTable:
             return self.on_error(name, exc)
         self.reporter.report(f"mmemu: hypercall {name} failed: {exc!r}")
         return -EINVAL
+
+
+# -- for handlers ------------------------------------------------------------------
+
+def call_site(rt):
+    """caller(ip) -> "main+0x1c/0x80": the guest code at ip, symbolized (%pS).
+
+    For the calls whose guest wrapper passes _THIS_IP_.  An ip that is not
+    in a function of the program's own code (0, garbage from a caller that
+    passes nothing, SDK code, which is attributed to its first caller
+    outside the SDK) falls back to rt.guest_caller(), which walks the
+    guest's frames.  Names are remembered per ip until another image loads.
+    """
+    names = {}
+    loaded = [None]
+
+    def caller(ip):
+        image = rt.image
+        if image is not loaded[0]:
+            names.clear()
+            loaded[0] = image
+        name = names.get(ip)
+        if name is None:
+            if image is None or image.is_sdk(ip) or image.function_at(ip) is None:
+                return rt.guest_caller()
+            name = names[ip] = image.symbolize(ip)
+        return name
+    return caller
+
+
+def guest_flushes(pm):
+    """to_flush(area) -> pages: hand the TLB of a torn-down area to the guest.
+
+    Puts the area's start in mailbox word HC_WORD_RET2 and returns its size
+    in pages, the vfree()/vunmap()/iounmap() result; 0 for no area (None).
+    """
+    u32, ret2 = pm.u32, (HC_MAILBOX_PHYS >> 2) + HC_WORD_RET2
+
+    def to_flush(area):
+        if area is None:
+            return 0
+        u32[ret2] = area.addr
+        return area.size >> PAGE_SHIFT
+    return to_flush

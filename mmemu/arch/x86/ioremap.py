@@ -143,3 +143,13 @@ def _backed(devices, start, end):
 def _warn_once(vm, key, text, function):
     """WARN_ONCE() in arch/x86/mm/ioremap.c: the first time only."""
     vm.rep.warn("arch/x86/mm/ioremap.c", None, function, message=text, once=("ioremap", key))
+
+
+def describe_ioremap_address(machine, addr):
+    """For an oops inside an ioremap area: which device (or nothing) is behind it."""
+    area = machine.vmalloc.find_vm_area(addr)
+    if area is None or not area.phys_addr or addr >= area.addr + area.get_vm_area_size():
+        return None
+    what = machine.devices.describe(area.phys_addr + (addr - area.addr)) or "nothing"
+    return (f"the address is in the ioremap area 0x{area.addr:08x} of phys "
+            f"0x{area.phys_addr:08x}: {what}")
