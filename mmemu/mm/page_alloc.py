@@ -115,6 +115,7 @@ class MmState:
         w = self.mbase + W_REFCOUNT
         self.refcounts = self.u32[w:w + (self.max_pfn << 3):8]
         self.fast_alloc = {}
+        self.pcp_commit = []                     # free_unref_page_commit() by zone id
         self.fast_free = None
         self._might_alloc = no_might_alloc
 
@@ -133,12 +134,12 @@ class MmState:
         self.fast_alloc.clear()
         for zone in self.zones:
             zone.fast_mark = -1
-        pcps = [None] * 64
+        self.pcp_commit = [None] * 64
         for zone in self.zones:
-            pcps[zone.zone_id] = zone.per_cpu_pageset.fast
+            self.pcp_commit[zone.zone_id] = _pcp.make_free_unref_page_commit(self, zone)
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
         table = b"" if self.cfg.debug_vm else self.fast_zone
-        self.fast_free = (table, self.refcounts, pcps)
+        self.fast_free = (table, self.refcounts, self.pcp_commit)
 
     def zone_free_dropped(self, zone):
         """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
@@ -196,7 +197,9 @@ def _free_pages(mm, pfn, order=0):
     Models mm/page_alloc.c:__free_pages().  Order 0 has a fast path: a page
     whose mm.fast_zone byte names its zone (a page of mem_map, not reserved
     at boot, not the head of an order > 0 allocation) and that holds a
-    single reference goes straight onto the zone's per-cpu list.  As in a
+    single reference goes straight onto the zone's per-cpu list, through
+    the zone's free_unref_page_commit() (mm.pcp_commit, made by pcp.py:
+    the same code the checked path ends in).  As in a
     6.1 kernel without CONFIG_DEBUG_VM, the rest of such a page (flags,
     mapcount, mapping) is checked when the list drains
     (free_pcppages_bulk()); with debug_vm in the config every free is
@@ -205,17 +208,14 @@ def _free_pages(mm, pfn, order=0):
     the kernel's words and refuses them.
     """
     if not order and pfn >= 0:
-        table, refs, pcps = mm.fast_free
+        table, refs, commit = mm.fast_free
         try:
             z = table[pfn]
         except (IndexError, TypeError):          # beyond mem_map (or debug_vm), not an int
             z = 255
         if z != 255 and refs[pfn] == 1:          # NO_FAST_FREE; put_page_testzero()
             refs[pfn] = 0
-            lst, high0 = pcps[z]
-            lst.append(pfn)
-            if len(lst) >= high0:                # pcp->count >= pcp->high
-                _pcp.drain_batch(mm, mm.zone_by_id[z])
+            commit[z](pfn, 0)                    # free_unref_page_commit()
             return
     _free_pages_slow(mm, pfn, order)
 
@@ -304,7 +304,7 @@ def get_page_from_freelist(mm, gfp, order, alloc_flags, ac):
 
 def rmqueue(mm, zone, order):
     """rmqueue(): from the per-cpu list for orders 0-3, else from the buddy lists."""
-    if order <= 3:
+    if _pcp.pcp_allowed_order(order):
         pfn = _pcp.rmqueue_pcplist(mm, zone, order)
         if pfn is not None:
             return pfn

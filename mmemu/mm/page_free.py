@@ -174,7 +174,7 @@ def free_the_page(mm, pfn, order):
     """free_the_page(): orders 0-3 onto the per-cpu list, larger ones to the buddy lists."""
     zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn << 3)] >> NODES_PGSHIFT]
     mm.fast_zone[pfn] = zone.zone_id                # its next free may take the fast path
-    if order <= 3:
+    if _pcp.pcp_allowed_order(order):
         _pcp.free_unref_page_commit(mm, zone, pfn, order)
     else:
         _free_one_page(mm, zone, pfn, order)

@@ -121,13 +121,34 @@ def free_unref_page_commit(mm, zone, pfn, order):
 
     Models mm/page_alloc.c:free_unref_page_commit() (ZONE_RECLAIM_ACTIVE and
     free_factor not modelled: high is pcp->high, the drain is a batch).
+    The work is the zone's commit function (make_free_unref_page_commit()),
+    the one copy that page_alloc's order-0 fast path calls as well.
+    """
+    mm.pcp_commit[zone.zone_id](pfn, order)
+
+
+def make_free_unref_page_commit(mm, zone):
+    """free_unref_page_commit() for one zone, as commit(pfn, order).
+
+    MmState.pcp_commit holds one per zone: free_unref_page_commit() and the
+    order-0 fast path of page_alloc._free_pages() both call it, so the rule
+    (the block goes on its list; pcp->count reaching pcp->high drains a
+    batch) is written once.  pcp->count >= pcp->high is tested as the
+    order-0 list's length against high0 (PerCpuPages: high less the pages on
+    the other lists), one comparison however many lists there are.  The
+    lists are bound here once: PerCpuPages never replaces them.
     """
     pcp = zone.per_cpu_pageset
-    pcp.lists[order].append(pfn)
-    if order:
-        pcp.hi_changed(1 << order)
-    if pcp.count >= pcp.high:
-        drain_batch(mm, zone, order)
+    fast, order0 = pcp.fast, pcp.lists[0]
+    appends = tuple(lst.append for lst in pcp.lists)
+
+    def commit(pfn, order):
+        appends[order](pfn)
+        if order:
+            pcp.hi_changed(1 << order)
+        if len(order0) >= fast[1]:             # pcp->count >= pcp->high
+            drain_batch(mm, zone, order)
+    return commit
 
 
 def drain_batch(mm, zone, pindex=0):
