@@ -123,7 +123,7 @@ def test_build_returns_output_copy(tmp_path):
 
 def static_asserts():
     """C _Static_asserts for every ABI number, bootinfo field and page field."""
-    lines = ["#include <mmemu.h>"]
+    lines = ["#include <mmemu.h>", "#include <mmemu/task.h>"]
 
     def check(expr, value):
         lines.append(f"_Static_assert(({expr}) == {value:#x}u, \"{expr}\");")

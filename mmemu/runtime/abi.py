@@ -1,5 +1,7 @@
-"""The hypercall ABI between a guest program and mmemu (mirrored in
-guest/include/mmemu/hypercall.h; change both together).
+"""The hypercall ABI between a guest program and mmemu: the one Python source
+of its numbers (guest/include/mmemu/hypercall.h and the subsystem headers
+mirror them; change both together: tests/test_build.py compiles a check
+that they agree).
 
 A hypercall is one ``in`` instruction: the guest writes up to seven 32-bit
 arguments into the mailbox, then executes ``inl (%dx), %eax`` with
@@ -59,8 +61,10 @@ PERCPU_FIELDS = (
 )
 BOOTINFO_MAGIC = 0x4D4D454D      # "MEMM"
 
-# Hypercall numbers, by subsystem range.  Later subsystems add theirs in
-# their range; the mechanism (runtime/hypercall.py) never changes for it.
+# Hypercall numbers, by subsystem range.  A subsystem adds its numbers here,
+# in its range, and registers them in its runtime/hc_<name>.py; the mechanism
+# (runtime/hypercall.py) never changes for it.  The debug range belongs to
+# the test drivers (mmemu/fuzz.py, mmemu/soak.py and their guest programs).
 HC_NOP = 0
 HC_EXIT = 1                # (status)
 HC_PRINTK = 2              # (buf, len)
@@ -82,3 +86,57 @@ HC_HIGHMEM_BASE = 96       # 96..111: kmap, kmap_atomic, fixmap
 HC_SCHED_BASE = 112        # 112..127: preempt count, irqs, atomic context
 HC_TASK_BASE = 128         # 128..143: user-mode tasks
 HC_DEBUG_BASE = 144        # 144..159: fuzzing and test helpers
+
+# slab (guest/include/mmemu/slab.h; served by runtime/hc_slab.py)
+HC_KMEM_CACHE_CREATE = HC_SLAB_BASE + 0    # (name, size, align, flags, ctor) -> s
+HC_KMEM_CACHE_DESTROY = HC_SLAB_BASE + 1   # (s)
+HC_KMEM_CACHE_SHRINK = HC_SLAB_BASE + 2    # (s) -> int
+HC_SLAB_ALLOC = HC_SLAB_BASE + 3           # (s, gfp) -> object; ctor work in HC_WORD_CTOR
+HC_SLAB_FREE = HC_SLAB_BASE + 4            # (s or 0 for kfree, x)
+HC_KMALLOC_LARGE = HC_SLAB_BASE + 5        # (size, gfp) -> address
+HC_KSIZE = HC_SLAB_BASE + 6                # (x) -> size
+HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7  # (s) -> errors found
+HC_KMALLOC = HC_SLAB_BASE + 8              # (size, gfp) -> address: kmalloc() whole on the host
+HC_KFREE = HC_SLAB_BASE + 9                # (x): kfree() whole on the host
+
+# vmalloc (guest/include/mmemu/vmalloc.h; runtime/hc_vmalloc.py)
+HC_VMALLOC = HC_VMALLOC_BASE + 0           # (size, ip) -> address
+HC_VZALLOC = HC_VMALLOC_BASE + 1           # (size, ip) -> address
+HC___VMALLOC = HC_VMALLOC_BASE + 2         # (size, gfp, ip) -> address
+HC_VFREE = HC_VMALLOC_BASE + 3             # (addr, ip) -> pages to flush
+HC_VMAP = HC_VMALLOC_BASE + 4              # (pages, count, flags, prot, ip) -> address
+HC_VUNMAP = HC_VMALLOC_BASE + 5            # (addr, ip) -> pages to flush
+HC_VMALLOC_TO_PAGE = HC_VMALLOC_BASE + 6   # (addr) -> struct page *
+HC_VMALLOC_NODE = HC_VMALLOC_BASE + 7      # (size, nid, ip) -> address
+HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8  # () -> pages vmalloc holds
+
+# ioremap (guest/include/mmemu/io.h; runtime/hc_io.py)
+HC_IOREMAP = HC_IO_BASE + 0                # (phys, size, ip) -> address
+HC_IOUNMAP = HC_IO_BASE + 1                # (addr, ip) -> pages to flush
+
+# kmap and the fixmap (guest/include/mmemu/highmem.h; runtime/hc_highmem.py)
+HC_KMAP = HC_HIGHMEM_BASE + 0              # (page) -> address or 0   kmap() past might_sleep()
+HC_KUNMAP = HC_HIGHMEM_BASE + 1            # (page)                   kunmap() past might_sleep()
+HC_KMAP_ATOMIC = HC_HIGHMEM_BASE + 2       # (page) -> address        kmap_atomic()
+HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3     # (address)                kunmap_atomic()
+HC_KMAP_LOCAL_PAGE = HC_HIGHMEM_BASE + 4   # (page) -> address        kmap_local_page()
+HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5      # (address)                kunmap_local()
+HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6        # (idx, phys, flags) -> 0 / -EINVAL   __set_fixmap()
+HC_CLEAR_FIXMAP = HC_HIGHMEM_BASE + 7      # (idx) -> 0 / -EINVAL     clear_fixmap()
+HC_KMAP_FLUSH_UNUSED = HC_HIGHMEM_BASE + 8  # ()                      kmap_flush_unused()
+HC_KMAP_LOCAL_PFN = HC_HIGHMEM_BASE + 9    # (pfn) -> address         kmap_local_pfn()
+HC_KMAP_ATOMIC_PFN = HC_HIGHMEM_BASE + 10  # (pfn) -> address         kmap_atomic_pfn()
+
+# atomic context (guest/include/mmemu/sched.h; runtime/hc_sched.py)
+HC_MIGHT_SLEEP = HC_SCHED_BASE + 0         # (file, line)   __might_sleep()
+HC_PAGEFAULT_DISABLE = HC_SCHED_BASE + 1   # ()             pagefault_disable()
+HC_PAGEFAULT_ENABLE = HC_SCHED_BASE + 2    # ()             pagefault_enable()
+HC_PREEMPT_COUNT_SUB = HC_SCHED_BASE + 3   # (val)          preempt_count_sub() to report
+HC_SPIN_BUG = HC_SCHED_BASE + 4            # (lock, kind)   spin_bug(): 1 recursion, 2 unlocked
+HC_SCHEDULE = HC_SCHED_BASE + 5            # () -> 1 if it reported   schedule()
+HC_PAGEFAULT_DISABLED = HC_SCHED_BASE + 6  # () -> depth    pagefault_disabled()
+
+# user-mode tasks (guest/include/mmemu/task.h; runtime/task.py)
+HC_RUN_USER = HC_TASK_BASE + 0             # (name, entry, iret) -> status
+HC_SET_SYSCALL = HC_TASK_BASE + 1          # (handler, trampoline)
+HC_SYSCALL_RETURN = HC_TASK_BASE + 2       # (result): back to the task

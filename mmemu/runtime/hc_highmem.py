@@ -5,27 +5,20 @@ converts, and refuses pointers that are not a struct page.  The guest header
 (guest/include/mmemu/highmem.h) does the cheap parts itself: the
 might_sleep() of kmap()/kunmap(), and lowmem pages, which need no slot.
 Numbers are HC_HIGHMEM_BASE + n (abi.py's range 96..111), mirrored there.
+
+kunmap_atomic() and kunmap_local(): the host clears the slot's PTE without
+flushing the TLB; the caller then flushes its own entry (invlpg of the
+address), as 6.1's arch_kmap_local_post_unmap() does, and the SDK's
+wrappers do it.  A whole-TLB flush from the host costs more than the rest
+of the call.
 """
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
-from mmemu.runtime.abi import HC_HIGHMEM_BASE
+from mmemu.runtime.abi import (
+    HC_CLEAR_FIXMAP, HC_KMAP, HC_KMAP_ATOMIC, HC_KMAP_ATOMIC_PFN, HC_KMAP_FLUSH_UNUSED,
+    HC_KMAP_LOCAL_PAGE, HC_KMAP_LOCAL_PFN, HC_KUNMAP, HC_KUNMAP_ATOMIC, HC_KUNMAP_LOCAL,
+    HC_SET_FIXMAP,
+)
 from mmemu.runtime.hypercall import EINVAL
-
-HC_KMAP = HC_HIGHMEM_BASE + 0               # (page) -> address or 0   kmap() past might_sleep()
-HC_KUNMAP = HC_HIGHMEM_BASE + 1             # (page)                   kunmap() past might_sleep()
-HC_KMAP_ATOMIC = HC_HIGHMEM_BASE + 2        # (page) -> address        kmap_atomic()
-HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3      # (address)                kunmap_atomic() *
-HC_KMAP_LOCAL_PAGE = HC_HIGHMEM_BASE + 4    # (page) -> address        kmap_local_page()
-HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5       # (address)                kunmap_local() *
-HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6         # (idx, phys, flags) -> 0 / -EINVAL   __set_fixmap()
-HC_CLEAR_FIXMAP = HC_HIGHMEM_BASE + 7       # (idx) -> 0 / -EINVAL     clear_fixmap()
-HC_KMAP_FLUSH_UNUSED = HC_HIGHMEM_BASE + 8  # ()                       kmap_flush_unused()
-HC_KMAP_LOCAL_PFN = HC_HIGHMEM_BASE + 9     # (pfn) -> address         kmap_local_pfn()
-HC_KMAP_ATOMIC_PFN = HC_HIGHMEM_BASE + 10   # (pfn) -> address         kmap_atomic_pfn()
-# * The host clears the slot's PTE without flushing the TLB: the caller then
-#   flushes its own entry (invlpg of the address), as 6.1's
-#   arch_kmap_local_post_unmap() does; the SDK's kunmap_atomic() and
-#   kunmap_local() do it.  A whole-TLB flush from the host costs more than
-#   the rest of the call.
 
 
 def register(rt, table, hm, fixmap):

@@ -1,6 +1,5 @@
-"""ioremap hypercalls (HC_IO_BASE + n, mirrored in guest/include/mmemu/io.h):
-
-  80 ioremap(phys, size, ip) -> address    81 iounmap(addr, ip) -> pages to flush
+"""ioremap hypercalls: ioremap(phys, size, ip) and iounmap(addr, ip) (their
+numbers are runtime/abi.py's, mirrored in guest/include/mmemu/io.h).
 
 ip is the caller's address, and iounmap() leaves the TLB to the guest, as
 vfree() does (mmemu.runtime.hc_vmalloc).
@@ -10,11 +9,8 @@ accesses in the guest that reach the device model through the page tables
 ioremap() wrote and Unicorn's MMIO callbacks.
 """
 from mmemu.arch.x86.ioremap import ioremap, iounmap
-from mmemu.runtime.abi import HC_IO_BASE
+from mmemu.runtime.abi import HC_IOREMAP, HC_IOUNMAP
 from mmemu.runtime.hypercall import call_site, guest_flushes
-
-HC_IOREMAP = HC_IO_BASE + 0
-HC_IOUNMAP = HC_IO_BASE + 1
 
 
 def register(rt, table):

@@ -8,15 +8,10 @@ Numbers are HC_SCHED_BASE + n (abi.py's range 112..127), mirrored in sched.h.
 """
 from mmemu.kernel.sched import MIGHT_SLEEP_SITES
 from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
-from mmemu.runtime.abi import HC_SCHED_BASE
-
-HC_MIGHT_SLEEP = HC_SCHED_BASE + 0          # (file, line)   __might_sleep()
-HC_PAGEFAULT_DISABLE = HC_SCHED_BASE + 1    # ()             pagefault_disable()
-HC_PAGEFAULT_ENABLE = HC_SCHED_BASE + 2     # ()             pagefault_enable()
-HC_PREEMPT_COUNT_SUB = HC_SCHED_BASE + 3    # (val)          preempt_count_sub() to report
-HC_SPIN_BUG = HC_SCHED_BASE + 4             # (lock, kind)   spin_bug(): 1 recursion, 2 unlocked
-HC_SCHEDULE = HC_SCHED_BASE + 5             # () -> 1 if it reported   schedule()
-HC_PAGEFAULT_DISABLED = HC_SCHED_BASE + 6   # () -> depth    pagefault_disabled()
+from mmemu.runtime.abi import (
+    HC_MIGHT_SLEEP, HC_PAGEFAULT_DISABLE, HC_PAGEFAULT_DISABLED, HC_PAGEFAULT_ENABLE,
+    HC_PREEMPT_COUNT_SUB, HC_SCHEDULE, HC_SPIN_BUG,
+)
 
 SPIN_BUG_RECURSION, SPIN_BUG_UNLOCKED = 1, 2
 SPINLOCK_MAGIC = 0xDEAD4EAD

@@ -4,7 +4,7 @@ Guest code (guest/lib/slab.c) runs SLUB's lockless fast paths itself over
 the structures in guest memory (mm/slab.py has their layout): kmalloc() and
 kmem_cache_alloc() pop c->freelist, kfree() pushes onto it when the object
 is in the cpu slab.  Everything else comes here, numbered from HC_SLAB_BASE
-(guest/include/mmemu/slab.h mirrors the numbers):
+(runtime/abi.py has the numbers, guest/include/mmemu/slab.h mirrors them):
 
   +0 kmem_cache_create(name, size, align, flags, ctor) -> struct kmem_cache *
   +1 kmem_cache_destroy(s)
@@ -16,19 +16,15 @@ is in the cpu slab.  Everything else comes here, numbered from HC_SLAB_BASE
   +5 kmalloc_large(size, gfp) -> address (sizes above KMALLOC_MAX_CACHE_SIZE)
   +6 ksize(x) -> size (for what is not a slab object)
   +7 kmem_cache_validate(s) -> errors found (slabinfo -v)
+  +8, +9 kmalloc(size, gfp) and kfree(x) whole on the host, for guest code
+     without the SDK (an embedder's own)
 """
-from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_SLAB_BASE, HC_WORD_CTOR
+from mmemu.runtime.abi import (
+    HC_KFREE, HC_KMALLOC, HC_KMALLOC_LARGE, HC_KMEM_CACHE_CREATE, HC_KMEM_CACHE_DESTROY,
+    HC_KMEM_CACHE_SHRINK, HC_KMEM_CACHE_VALIDATE, HC_KSIZE, HC_MAILBOX_PHYS, HC_SLAB_ALLOC,
+    HC_SLAB_FREE, HC_WORD_CTOR,
+)
 
-HC_KMEM_CACHE_CREATE = HC_SLAB_BASE + 0
-HC_KMEM_CACHE_DESTROY = HC_SLAB_BASE + 1
-HC_KMEM_CACHE_SHRINK = HC_SLAB_BASE + 2
-HC_SLAB_ALLOC = HC_SLAB_BASE + 3
-HC_SLAB_FREE = HC_SLAB_BASE + 4
-HC_KMALLOC_LARGE = HC_SLAB_BASE + 5
-HC_KSIZE = HC_SLAB_BASE + 6
-HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7
-HC_KMALLOC = HC_SLAB_BASE + 8          # (size, gfp): kmalloc() of any size, whole on the host
-HC_KFREE = HC_SLAB_BASE + 9            # (ptr): kfree() on the host
 NAME_MAX = 64
 
 

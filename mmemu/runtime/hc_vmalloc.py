@@ -1,12 +1,7 @@
 """vmalloc hypercalls: the guest's vmalloc()/vfree()/vmap() family.
 
-Numbers (HC_VMALLOC_BASE + n, mirrored in guest/include/mmemu/vmalloc.h):
-
-  64 vmalloc(size, ip) -> address        68 vmap(pages, count, flags, prot, ip) -> address
-  65 vzalloc(size, ip) -> address        69 vunmap(addr, ip) -> pages to flush
-  66 __vmalloc(size, gfp, ip) -> address 70 vmalloc_to_page(addr) -> struct page *
-  67 vfree(addr, ip) -> pages to flush   71 vmalloc_node(size, nid, ip) -> address
-                                         72 vmalloc_nr_pages() -> pages (VmallocUsed / 4)
+The numbers and arguments are runtime/abi.py's (HC_VMALLOC_BASE + n,
+mirrored in guest/include/mmemu/vmalloc.h).
 
 vfree() and vunmap() (and iounmap(), hc_io) clear the area's PTEs but do
 not flush the TLB: they return the number of pages the area spans (0 when
@@ -27,18 +22,11 @@ guest's frames are walked instead (GuestRuntime.guest_caller()).
 from mmemu.errors import MmemuError
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.mm.vmalloc import GFP_KERNEL, NUMA_NO_NODE, VM_MAP
-from mmemu.runtime.abi import HC_VMALLOC_BASE
+from mmemu.runtime.abi import (
+    HC_VFREE, HC_VMALLOC, HC_VMALLOC_NODE, HC_VMALLOC_NR_PAGES, HC_VMALLOC_TO_PAGE, HC_VMAP,
+    HC_VUNMAP, HC_VZALLOC, HC___VMALLOC,
+)
 from mmemu.runtime.hypercall import call_site, guest_flushes
-
-HC_VMALLOC = HC_VMALLOC_BASE + 0
-HC_VZALLOC = HC_VMALLOC_BASE + 1
-HC___VMALLOC = HC_VMALLOC_BASE + 2
-HC_VFREE = HC_VMALLOC_BASE + 3
-HC_VMAP = HC_VMALLOC_BASE + 4
-HC_VUNMAP = HC_VMALLOC_BASE + 5
-HC_VMALLOC_TO_PAGE = HC_VMALLOC_BASE + 6
-HC_VMALLOC_NODE = HC_VMALLOC_BASE + 7
-HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8
 
 U32 = 0xFFFFFFFF
 

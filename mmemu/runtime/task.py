@@ -16,6 +16,7 @@ applies to each stretch between mode switches.
 """
 from dataclasses import dataclass, field
 
+from mmemu.arch.x86.fault import decode_pf_error
 from mmemu.arch.x86.pgd import pgd_alloc, user_page_tables, vmalloc_sync_one
 from mmemu.arch.x86.pgtable import PageTable, walk, _PAGE_USER
 from mmemu.arch.x86.segment import USER_SEGMENTS
@@ -23,12 +24,7 @@ from mmemu.engine import X86_TRAP_GP, X86_TRAP_PF
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_INFO
 from mmemu.mm import gfp, page_alloc
-from mmemu.runtime.abi import HC_TASK_BASE
-from mmemu.arch.x86.fault import decode_pf_error
-
-HC_RUN_USER = HC_TASK_BASE + 0
-HC_SET_SYSCALL = HC_TASK_BASE + 1
-HC_SYSCALL_RETURN = HC_TASK_BASE + 2
+from mmemu.runtime.abi import HC_RUN_USER, HC_SET_SYSCALL, HC_SYSCALL_RETURN
 
 USER_BASE = 0x08048000
 STACK_TOP = PAGE_OFFSET            # TASK_SIZE: the stack grows down from here

@@ -66,6 +66,8 @@ enum kmalloc_cache_type {
 #define HC_KMALLOC_LARGE	(HC_SLAB_BASE + 5)	/* (size, gfp) -> address */
 #define HC_KSIZE		(HC_SLAB_BASE + 6)	/* (x) -> size */
 #define HC_KMEM_CACHE_VALIDATE	(HC_SLAB_BASE + 7)	/* (s) -> errors found */
+#define HC_KMALLOC		(HC_SLAB_BASE + 8)	/* (size, gfp) -> address, all on the host */
+#define HC_KFREE		(HC_SLAB_BASE + 9)	/* (x), all on the host */
 
 #define BOOTINFO_KMALLOC_CACHES	12	/* word index of "kmalloc_caches" */
 
