@@ -717,3 +717,32 @@ def test_check_page_alloc_catches_misaligned_block(mm_16m):
     set_buddy_order(mm, pfn + 1, 1)
     with pytest.raises(PageAllocCorruption):
         check_page_alloc(mm)
+
+
+def _pcp_lengths_while_freeing(mm, count):
+    """Allocate count order-0 Normal pages, free them one by one: the order-0
+    pcp list's length after each free."""
+    zone = mm.zones[ZONE_NORMAL]
+    drain_all_pages(mm)
+    pfns = [pa.alloc_pages(mm, GFP_KERNEL, 0) for _ in range(count)]
+    lengths = []
+    for pfn in pfns:
+        pa._free_pages(mm, pfn, 0)
+        lengths.append(len(zone.per_cpu_pageset.lists[0]))
+    return lengths
+
+
+def test_fast_and_checked_frees_commit_to_the_pcp_list_alike(mm_boot):
+    # The fast path (no debug_vm) and the checked path (debug_vm checks every
+    # free) end in the same free_unref_page_commit(): the list grows to
+    # pcp->high, then a batch drains, at the same frees.
+    fast, checked = mm_boot("pc-128m"), mm_boot("pc-128m", debug_vm=True)
+    pcp = fast.zones[ZONE_NORMAL].per_cpu_pageset
+    count = pcp.high + 3 * pcp.batch
+    lengths = _pcp_lengths_while_freeing(fast, count)
+    assert lengths == _pcp_lengths_while_freeing(checked, count)
+    before = next(i for i, (a, b) in enumerate(zip(lengths, lengths[1:])) if b < a)
+    # The free that brings pcp->count to pcp->high drains a batch at once.
+    assert (lengths[before], lengths[before + 1]) == (pcp.high - 1, pcp.high - pcp.batch)
+    check_page_alloc(fast)
+    check_page_alloc(checked)
