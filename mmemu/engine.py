@@ -21,9 +21,8 @@ DESIGN.md):
 import ctypes
 import time
 
-import unicorn
 from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE
-from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_FETCH_UNMAPPED
+from unicorn import UC_HOOK_INSN, UC_HOOK_INTR
 from unicorn import unicorn_const as ucc
 from unicorn.x86_const import (
     UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR2, UC_X86_REG_CR3, UC_X86_REG_CR4,
@@ -44,7 +43,7 @@ CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 CR4_PSE = 1 << 4
 
-X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_DF, X86_TRAP_GP, X86_TRAP_PF = 0, 6, 8, 13, 14
+X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_GP, X86_TRAP_PF = 0, 6, 13, 14
 
 REGS = {
     "eax": UC_X86_REG_EAX, "ebx": UC_X86_REG_EBX, "ecx": UC_X86_REG_ECX,
@@ -143,7 +142,6 @@ class Engine:
     """
 
     def __init__(self, uc=None):
-        self.owns_uc = uc is None
         self.uc = uc if uc is not None else Uc(UC_ARCH_X86, UC_MODE_32)
         self._hooks = []
         self._raw_hooks = []             # (handle, ctypes callback) registered past the binding
@@ -201,13 +199,6 @@ class Engine:
         self.uc.context_restore(ctx)
         self.flush_tlb()
 
-    def load_segments(self, segments):
-        """Load segment registers (name -> selector).  CS first: it sets the
-        privilege level that the SS load is checked against."""
-        for name in ("cs", "ss", "ds", "es", "fs", "gs"):
-            if name in segments:
-                self.uc.reg_write(REGS[name], segments[name])
-
     def flush_tlb(self):
         """Forget every cached translation (what a CR3 reload does)."""
         self.uc.ctl(ucc.UC_CTL_TLB_FLUSH, ucc.UC_CTL_IO_WRITE)
@@ -230,12 +221,6 @@ class Engine:
         return None if err else out.value
 
     # -- hooks ----------------------------------------------------------
-    def hook_in(self, callback):
-        """callback(port, size) -> value for EAX, for every IN instruction."""
-        def cb(uc, port, size, _):
-            return callback(port, size)
-        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
-
     def hook_in_raw(self, cb):
         """The IN hook of the fast path: cb(handle, port, size, user_data) -> EAX.
 
@@ -279,12 +264,6 @@ class Engine:
             error_code = self._ack_exception()
             callback(intno, error_code)
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, cb))
-
-    def hook_unmapped(self, callback):
-        """callback(kind, address, size) when the CPU touches a physical hole."""
-        def cb(uc, access, address, size, value, _):
-            return callback(access, address, size)
-        self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_UNMAPPED, cb))
 
     def hook_code_at(self, address, callback):
         """callback(address) before the instruction at address runs; returns the hook.
@@ -365,7 +344,3 @@ def _merge_pages(ranges):
         else:
             out.append([s, e])
     return [tuple(r) for r in out]
-
-
-def unicorn_version():
-    return unicorn.__version__

@@ -63,12 +63,3 @@ class SlabCorruptionError(CorruptionError):
 class VmallocCorruption(CorruptionError):
     """The vmap areas overlap, lost their guard page, or disagree with the PTEs."""
 
-
-class GuestFault(MmemuError):
-    """The guest took a fault the kernel would oops on; carries the report."""
-
-    exit_status = 139
-
-    def __init__(self, report):
-        self.report = report
-        super().__init__(report.splitlines()[0] if report else "guest fault")

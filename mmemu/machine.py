@@ -19,7 +19,7 @@ import struct
 from mmemu.arch.x86.fixmap import Fixmap
 from mmemu.arch.x86.init import paging_init
 from mmemu.arch.x86.ioremap import describe_ioremap_address
-from mmemu.arch.x86.pgtable import _PAGE_PRESENT, walk
+from mmemu.arch.x86.pgtable import walk
 from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
 from mmemu.devices import devices_init

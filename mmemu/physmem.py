@@ -40,11 +40,6 @@ class PhysMem:
     def fill(self, pa, n, byte=0):
         self.u8[pa:pa + n] = bytes([byte]) * n
 
-    def read_cstr(self, pa, limit=4096):
-        raw = bytes(self.u8[pa:pa + limit])
-        end = raw.find(b"\0")
-        return raw if end < 0 else raw[:end]
-
     def unpack(self, fmt, pa):
         return struct.unpack_from(fmt, self.buf, pa)
 

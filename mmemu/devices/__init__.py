@@ -153,10 +153,6 @@ class DeviceBus(Mapping):
                 return w
         return None
 
-    def is_ram(self, pa):
-        """Whether pa is in a page that guest RAM is mapped over."""
-        return any(s <= pa < e for s, e in self._ram)
-
     def describe(self, pa):
         """"device uart0 (uart16550) at offset 0x4", or None."""
         w = self.find(pa)

@@ -32,7 +32,7 @@ from mmemu.mm.freelist import (  # noqa: F401  (re-exported kernel names)
     buddy_merge_likely, del_page_from_free_list, expand, find_buddy_page_pfn, set_buddy_order,
 )
 from mmemu.mm.gfp import (
-    __GFP_BITS_MASK, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGHMEM,
+    __GFP_BITS_MASK, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
     __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_NOWARN, __GFP_ZERO,
     GFP_ZONE_BAD_LINE, format_gfp, gfp_zone, gfp_zone_bad, gfp_zonelist, zonelist_zones,
 )
@@ -42,9 +42,8 @@ from mmemu.mm.mmzone import (
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
     NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
-    mark_page_table, page_address, page_count, page_flags, page_to_nid, page_zone,
-    page_zone_id, page_zonenum, pfn_valid, pgtable_page_ctor, pgtable_page_dtor,
-    virt_addr_valid, virt_to_page,
+    mark_page_table, page_address, page_count, page_flags, page_zone, page_zonenum,
+    pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
 )
 from mmemu.kernel.panic import Reporter
 from mmemu.mm.page_alloc_debug import check_new_page, vm_bug_on, warn_on_once
@@ -488,11 +487,6 @@ def alloc_page(mm, gfp):
     return alloc_pages(mm, gfp, 0)
 
 
-def alloc_pages_node(mm, nid, gfp, order):
-    """alloc_pages_node(): from node nid first (NUMA_NO_NODE: the local node)."""
-    return alloc_pages(mm, gfp, order, None if nid == NUMA_NO_NODE else nid)
-
-
 def _get_free_pages(mm, gfp, order=0):
     """__get_free_pages(): the direct-map address of 2^order lowmem pages, or 0.
 
@@ -504,19 +498,9 @@ def _get_free_pages(mm, gfp, order=0):
     return page_address(mm, pfn) or 0
 
 
-def _get_free_page(mm, gfp):
-    """__get_free_page(): one page's address, or 0."""
-    return _get_free_pages(mm, gfp, 0)
-
-
 def get_zeroed_page(mm, gfp):
     """get_zeroed_page(): one zeroed page's address, or 0."""
     return _get_free_pages(mm, gfp | __GFP_ZERO, 0)
-
-
-def _get_dma_pages(mm, gfp, order):
-    """__get_dma_pages(): __get_free_pages() from ZONE_DMA."""
-    return _get_free_pages(mm, gfp | __GFP_DMA, order)
 
 
 def free_pages(mm, addr, order=0):
@@ -567,9 +551,3 @@ def setup_per_zone_wmarks(mm):
     for zone in mm.zones:
         _pcp.zone_pcp_update(mm, zone)
     mm.fast_paths_changed()
-
-
-def set_min_free_kbytes(mm, kbytes):
-    """The vm.min_free_kbytes sysctl: a new reserve, new watermarks."""
-    mm.user_min_free_kbytes = mm.min_free_kbytes = kbytes
-    setup_per_zone_wmarks(mm)

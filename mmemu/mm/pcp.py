@@ -222,5 +222,3 @@ def drain_all_pages(mm, zone=None):
     for z in ([zone] if zone is not None else mm.zones):
         drain_pages_zone(mm, z)
 
-
-drain_pages = drain_all_pages

@@ -358,9 +358,6 @@ class SlabAllocator:
             self.slub.fill(obj, s.object_size, 0)
         return obj
 
-    def kmem_cache_zalloc(self, s, flags=GFP_KERNEL, caller=None):
-        return self.kmem_cache_alloc(s, flags | _GFP_ZERO, caller)
-
     def kmem_cache_free(self, s, x, caller=None):
         """kmem_cache_free(): cache_from_obj() checks, then slab_free()."""
         s = self._cache(s)

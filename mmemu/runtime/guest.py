@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from mmemu.engine import X86_TRAP_PF
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
-from mmemu.layout import KERNEL_PHYS, PAGE_SIZE
+from mmemu.layout import KERNEL_PHYS
 from mmemu.log import KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.hypercall import EINVAL, HypercallTable

@@ -8,7 +8,7 @@ longer prints but kernels up to 4.x did, in that classic form.
 """
 from mmemu.layout import (
     CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START, KERNEL_PHYS, LAST_PKMAP, PAGE_OFFSET,
-    PAGE_SHIFT, PAGE_SIZE, ZONE_MOVABLE, ZONE_NAMES,
+    PAGE_SHIFT, PAGE_SIZE, ZONE_NAMES,
 )
 
 

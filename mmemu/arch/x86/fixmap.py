@@ -93,7 +93,6 @@ class Fixmap:
     def __init__(self, pt, reporter):
         self.pt = pt
         self.rep = reporter
-        self.fixmaps_set = 0
 
     def _set_fixmap(self, idx, phys, flags):
         """__set_fixmap(idx, phys, flags): map slot idx to phys, or clear it.
@@ -109,7 +108,6 @@ class Fixmap:
                                 f"({END_OF_FIXED}); nothing was mapped"])
             return False
         self.set_pte_vaddr(_fix_to_virt(idx), mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0)
-        self.fixmaps_set += 1
         return True
 
     def set_fixmap(self, idx, phys):

@@ -15,11 +15,10 @@ from array import array
 
 from mmemu.arch.x86.pgtable import (
     PageTable, __PAGE_KERNEL, __PAGE_KERNEL_LARGE, __PAGE_KERNEL_RO, _KERNPG_TABLE,
-    pgd_index,
 )
 from mmemu.layout import (
     FIXADDR_TOP, FIXADDR_TOT_START, LAST_PKMAP, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE,
-    PKMAP_BASE, PMD_MASK, PMD_SIZE, PTRS_PER_PTE, KERNEL_PHYS,
+    PKMAP_BASE, PMD_MASK, PMD_SIZE, KERNEL_PHYS,
 )
 
 PFNS_PER_PMD = PMD_SIZE >> PAGE_SHIFT
@@ -73,9 +72,3 @@ def mark_rodata_ro(pt, start_va, end_va):
         old = pt.pm.u32[slot >> 2]
         pt.pm.u32[slot >> 2] = (old & ~0xFFF) | __PAGE_KERNEL_RO
     pt.flush_tlb()
-
-
-def kernel_pgd_entries(pt):
-    """The kernel half of the pgd (entries 768..1023), for copying into a new pgd."""
-    w = pt.pgd >> 2
-    return pt.pm.u32[w + pgd_index(PAGE_OFFSET):w + PTRS_PER_PTE]

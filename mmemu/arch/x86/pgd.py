@@ -7,7 +7,7 @@ reaches it only when the kernel faults on it through that pgd, and the
 fault handler copies the missing PDE from swapper_pg_dir.
 """
 from mmemu.arch.x86.pgtable import PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PSE, pgd_index
-from mmemu.layout import KERNEL_PGD_BOUNDARY, PAGE_OFFSET, PAGE_SHIFT, PTRS_PER_PGD
+from mmemu.layout import KERNEL_PGD_BOUNDARY, PAGE_OFFSET, PTRS_PER_PGD
 
 
 def pgd_alloc(pm, swapper_pgd, pgd_phys):
@@ -44,7 +44,3 @@ def vmalloc_sync_one(pm, pgd_phys, swapper_pgd, address):
         return False
     pm.u32[(pgd_phys >> 2) + i] = ref
     return True
-
-
-def pfn_of(phys):
-    return phys >> PAGE_SHIFT

@@ -46,14 +46,6 @@ def pte_index(va):
     return (va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
 
-def pte_present(entry):
-    return entry & _PAGE_PRESENT
-
-
-def pde_large(entry):
-    return entry & _PAGE_PSE
-
-
 def mk_pte(pfn, prot):
     return ((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF
 
