@@ -28,7 +28,7 @@ the last-cpupid field there too; a FLATMEM 686 build has neither).
 """
 from dataclasses import dataclass, field
 
-from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE,
+from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, ZONE_HIGHMEM, ZONE_MOVABLE,
                           ZONE_NAMES)
 
 STRUCT_PAGE_SIZE = 32
@@ -148,23 +148,6 @@ class MemMap:
         """Index into PhysMem.u32 of a struct page field (W_* constant)."""
         return (self.phys >> 2) + pfn * 8 + word
 
-    def page_phys(self, pfn):
-        return self.phys + pfn * STRUCT_PAGE_SIZE
-
-
-def __pa(vaddr):
-    """__pa(): physical address of a direct-map (lowmem) virtual address."""
-    return vaddr - PAGE_OFFSET
-
-
-def __va(paddr):
-    """__va(): direct-map virtual address of a lowmem physical address."""
-    return paddr + PAGE_OFFSET
-
-
-def pfn_to_virt(pfn):
-    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
-
 
 # ---------------------------------------------------------------------------
 # The buddy allocator's records: free areas, per-cpu pagesets, zones, nodes.
@@ -193,11 +176,6 @@ PAGE_FLAGS_CHECK_AT_FREE = (
     | 1 << PG_writeback | 1 << PG_reserved | 1 << PG_slab | 1 << PG_active
     | 1 << PG_unevictable | PG_mlocked_bit)
 PAGE_FLAGS_CHECK_AT_PREP = PAGEFLAGS_MASK     # no PG_hwpoison in a 686 build
-
-
-def page_zone_id_flags(flags):
-    """The zone+node bits of a flags word: one small int per (node, zone)."""
-    return flags >> NODES_PGSHIFT
 
 
 @dataclass(slots=True)
@@ -297,9 +275,6 @@ class Zone:
 
     def high_wmark_pages(self):
         return self._watermark[WMARK_HIGH] + self.watermark_boost
-
-    def wmark_pages(self, i):
-        return self._watermark[i] + self.watermark_boost
 
     def zone_spans_pfn(self, pfn):
         return self.zone_start_pfn <= pfn < self.zone_end_pfn
