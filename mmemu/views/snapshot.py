@@ -33,6 +33,7 @@ import types
 
 from mmemu.config import DeviceConfig, MachineConfig, NodeConfig, Range
 from mmemu.errors import MmemuError
+from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.mm.mmzone import (
     OFF_FLAGS, OFF_LRU_NEXT, OFF_MAPCOUNT, OFF_MAPPING, OFF_PRIVATE, OFF_REFCOUNT, PAGE_TYPE_BUDDY,
@@ -42,7 +43,7 @@ from mmemu.physmem import PhysMem
 
 FORMAT = "mmemu-vmcore"
 VERSION = 1
-OSRELEASE = "6.1.0-mmemu"
+OSRELEASE = UTS_RELEASE                # the one release string: kernel/panic.py's
 
 ET_CORE, EM_386, EV_CURRENT = 4, 3, 1
 PT_LOAD, PT_NOTE = 1, 4
