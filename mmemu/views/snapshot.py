@@ -418,16 +418,6 @@ def _image_from_dict(d):
 
 # -- a machine or a snapshot, for the tools ------------------------------------
 
-def add_target_arguments(parser):
-    """--config NAME, --after PROGRAM, --snapshot FILE: what a tool looks at."""
-    parser.add_argument("--config", "-c", default="pc-1g",
-                        help="machine config: a shipped name (pc-1g, pc-4g, ...) or a YAML path")
-    parser.add_argument("--after", metavar="PROGRAM",
-                        help="run this guest program (C file or ELF) first")
-    parser.add_argument("--snapshot", metavar="FILE",
-                        help="look at a snapshot written by `mmemu run --dump` instead")
-
-
 def open_target(config="pc-1g", after=None, snapshot=None):
     """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
     if snapshot:
@@ -439,28 +429,6 @@ def open_target(config="pc-1g", after=None, snapshot=None):
     if after:
         machine.run(after)
     return machine
-
-
-def run_tool(parser, body, argv=None):
-    """A tool's main(): parse argv, open the target, print body(target, args).
-
-    body returns the text, or (text, exit status).  Exit status 0 unless
-    body says otherwise, or the MmemuError's own (2 for a bad config or file).
-    """
-    import sys
-    args = parser.parse_args(argv)
-    try:
-        target = open_target(args.config, args.after, args.snapshot)
-        result = body(target, args)
-        text, status = result if isinstance(result, tuple) else (result, 0)
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except MmemuError as e:
-        print(f"{parser.prog}: {e}", file=sys.stderr)
-        return e.exit_status
-    except BrokenPipeError:
-        return 0
-    return status
 
 
 def proc_text(target, name):
