@@ -329,11 +329,23 @@ class FrameDiff:
     change: bytearray
     counts: dict = field(default_factory=dict)      # change code -> frames
 
+    def counts_in(self, first, last):
+        """{change code: frames} in [first, last)."""
+        counts = Counter(bytes(self.change[first:last]))
+        counts.pop(NO_CHANGE, None)
+        return dict(counts)
+
     def outlined(self, first=0, last=None):
         """The pfns of frames whose owner changed (not the reshuffled free ones)."""
+        return self._pfns(b"[\x01-\x03]", first, last)
+
+    def moved(self, first=0, last=None):
+        """The pfns of frames free before and after, in another block or list now."""
+        return self._pfns(b"\x04", first, last)
+
+    def _pfns(self, pattern, first, last):
         last = len(self.change) if last is None else last
-        return [first + m.start() for m in re.finditer(b"[\x01-\x03]",
-                                                        bytes(self.change[first:last]))]
+        return [first + m.start() for m in re.finditer(pattern, bytes(self.change[first:last]))]
 
 
 def diff_frames(before, after):
@@ -370,9 +382,10 @@ class ZoomWindow:
 
 def zoom_windows(diff, first, last, limit=3, smallest=256, largest=2048):
     """Up to ``limit`` windows around the clusters of changed frames in
-    [first, last): each a power of two of frames (smallest..largest),
+    [first, last) (frames whose owner changed; when there are none, free
+    frames that moved): each a power of two of frames (smallest..largest),
     aligned, the clusters with the most changed frames first, then in pfn order."""
-    pfns = diff.outlined(first, last)
+    pfns = diff.outlined(first, last) or diff.moved(first, last)
     clusters = []
     for pfn in pfns:
         if clusters and pfn - clusters[-1][1] < largest // 2:
@@ -383,7 +396,7 @@ def zoom_windows(diff, first, last, limit=3, smallest=256, largest=2048):
     clusters.sort(key=lambda c: -c[2])
     windows = [_window(lo, hi, n, first, last, smallest, largest) for lo, hi, n in clusters[:limit]]
     windows.sort()
-    return [ZoomWindow(chr(ord("A") + i), lo, hi, _count(pfns, lo, hi))
+    return [ZoomWindow(chr(ord("A") + i), lo, hi, len(diff.outlined(lo, hi)) + len(diff.moved(lo, hi)))
             for i, (lo, hi, _) in enumerate(windows)]
 
 
@@ -394,11 +407,6 @@ def _window(lo, hi, n, first, last, smallest, largest):
     start = max(first, (lo if hi - lo + 1 > size else (lo + hi) // 2 - size // 2) & ~63)
     start = max(first, min(start, last - size))
     return start, min(start + size, last), n
-
-
-def _count(pfns, lo, hi):
-    import bisect
-    return bisect.bisect_left(pfns, hi) - bisect.bisect_left(pfns, lo)
 
 
 # -- the legend's numbers -----------------------------------------------------------

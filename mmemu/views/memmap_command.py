@@ -209,10 +209,10 @@ def _notes(m, t, first, last, args, diff):
              f"{cols} frames ({_size(cols)}) a row, {scale} pixel{'s' if scale > 1 else ''} "
              f"a frame."]
     if diff is not None:
-        c = diff.counts
+        c = diff.counts_in(first, last)
         lines.append(f"Outlined: what changed since {t.compared}: {c.get(1, 0)} frames allocated "
-                     f"(red), {c.get(2, 0)} freed (blue), {c.get(3, 0)} reused (black); "
-                     f"unchanged frames are faded.")
+                     f"(red), {c.get(2, 0)} freed (blue), {c.get(3, 0)} reused (black), "
+                     f"{c.get(4, 0)} free ones moved (green); unchanged frames are faded.")
     return lines + t.notes
 
 
@@ -241,8 +241,9 @@ def body(target, args):
     line = (f"{args.output}: {pic.width}x{pic.height}, pfn 0x{pic.first:x}-0x{pic.last - 1:x} "
             f"({pic.frames} frames), {pic.cols} per row, {pic.scale} px each")
     if pic.diff is not None:
-        c = pic.diff.counts
-        line += f"; changed: {c.get(1, 0)} allocated, {c.get(2, 0)} freed, {c.get(3, 0)} reused"
+        c = pic.diff.counts_in(pic.first, pic.last)
+        line += (f"; changed: {c.get(1, 0)} allocated, {c.get(2, 0)} freed, {c.get(3, 0)} reused, "
+                 f"{c.get(4, 0)} free moved")
     for p in pic.panels:
         w = p.window
         line += f"; zoom {w.label}: pfn 0x{w.first:x}-0x{w.last - 1:x}"

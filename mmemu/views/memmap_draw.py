@@ -6,7 +6,9 @@ Colours say what matters at a glance: free memory is pale (greens, darker
 for the small blocks a split leaves), everything held is saturated, and in
 a picture of what a program changed the unchanged frames are faded and the
 changed ones outlined (red: allocated, blue: freed, black: taken over by
-another owner).  At one pixel per frame an outline is wider than the frame,
+another owner, green: still free but in another buddy block or on a
+per-cpu list, which is where a program's freed pages and the allocator's
+splitting show).  At one pixel per frame an outline is wider than the frame,
 so a single page shows; the zoom panels draw the same frames 8 pixels wide.
 """
 import colorsys
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 from mmemu.layout import PAGE_SHIFT, ZONE_NAMES
 from mmemu.views.memmap import (
-    ALLOCATED, FREE_BASE, FREED, KIND_CODE, KINDS, NR_CODES, REUSED, SLAB_BASE, ZoomWindow,
+    ALLOCATED, FREE_BASE, FREED, KIND_CODE, KINDS, NR_CODES, RESHUFFLED, REUSED, SLAB_BASE,
+    ZoomWindow,
     legend_groups, zoom_windows, _size,
 )
 from mmemu.views.memmap_image import Cells, Palette, Rect, Scene, Text, text_width
@@ -41,8 +44,13 @@ SLAB_RGB = ((200, 30, 60), (235, 105, 150), (140, 40, 40), (250, 140, 95), (95, 
             (165, 100, 145), (0, 140, 120))
 ZONE_RGB = ((240, 160, 160), (150, 185, 240), (240, 215, 130), (195, 165, 235))
 NODE_RGB = ((70, 90, 120), (160, 100, 40), (50, 120, 80), (130, 60, 130))
-CHANGE_RGB = {ALLOCATED: (225, 0, 0), FREED: (0, 90, 255), REUSED: (0, 0, 0)}
-CHANGE_WORDS = {ALLOCATED: "allocated", FREED: "freed", REUSED: "reused"}
+CHANGE_RGB = {ALLOCATED: (225, 0, 0), FREED: (0, 90, 255), REUSED: (0, 0, 0),
+              RESHUFFLED: (40, 150, 40)}
+RING_ORDER = (RESHUFFLED, FREED, REUSED, ALLOCATED)        # later rings are drawn on top
+CHANGE_LABELS = {ALLOCATED: "allocated: free before, held now",
+                 FREED: "freed: held before, free now",
+                 REUSED: "reused: another owner now",
+                 RESHUFFLED: "moved: free, other block or list"}
 TEXT, GREY, RULE = (0, 0, 0), (105, 105, 105), (185, 185, 185)
 
 
@@ -222,9 +230,10 @@ class _Layout:
         """A ring around every run of changed frames, then the frames again on top."""
         import re
         change = bytes(self.diff.change[first:last])
-        t = 2 if cells.scale <= 2 else 1
         runs = []
-        for kind in (FREED, REUSED, ALLOCATED):
+        for kind in RING_ORDER:
+            # a frame that changed hands gets the thicker ring at one pixel a frame
+            t = 2 if cells.scale <= 2 and kind != RESHUFFLED else 1
             ring = self.colour(CHANGE_RGB[kind])
             for m in re.finditer(bytes([kind]) + b"+", change):
                 for lo, hi in _row_pieces(m.start(), m.end(), cells.cols):
@@ -299,17 +308,22 @@ class _Layout:
         return zoom_windows(self.diff, self.first, self.last)
 
     def _changed_in(self, lo, hi):
-        return len(self.diff.outlined(lo, hi)) if self.diff is not None else 0
+        if self.diff is None:
+            return 0
+        return len(self.diff.outlined(lo, hi)) + len(self.diff.moved(lo, hi))
 
     def draw_change_marks(self, y0, rows):
-        """A tick beside every row with an outlined frame (red wins over blue)."""
+        """A tick beside every row with an outlined frame, in the colour of
+        the ring drawn last there (red over black over blue over green)."""
         if self.diff is None:
             return
         marks = {}
-        for pfn in self.diff.outlined(self.first, self.last):
+        rank = {kind: i for i, kind in enumerate(RING_ORDER)}
+        for pfn in self.diff.outlined(self.first, self.last) + self.diff.moved(self.first,
+                                                                               self.last):
             r = (pfn - self.first) // self.cols
             kind = self.diff.change[pfn]
-            if marks.get(r) != ALLOCATED:
+            if r not in marks or rank[kind] > rank[marks[r]]:
                 marks[r] = kind
         for r, kind in marks.items():
             self.items.append(Rect(self.right_x, y0 + r * self.scale - (1 if self.scale < 3 else 0),
@@ -337,7 +351,7 @@ class _Layout:
         head = (f"{w.label}: pfn 0x{w.first:x}-0x{w.last - 1:x} ({_size(w.last - w.first)} at "
                 f"phys 0x{w.first << PAGE_SHIFT:08x}{where})")
         if self.diff is not None:
-            head += f": {w.changed} frame{'s' if w.changed != 1 else ''} changed"
+            head += ": " + _change_counts(self.diff, w.first, w.last)
         self.text(self.map_x, y, head)
         y += 14
         rows = (w.last - w.first + PANEL_COLS - 1) // PANEL_COLS
@@ -391,20 +405,25 @@ class _Layout:
         self.items.append(Rect(x, y - 4, LEGEND_W, 1, self.ink["rule"]))
         self.text(x, y, "changed (faded: unchanged)")
         y += LINE
-        counts = self.diff.counts
-        from mmemu.views.memmap import RESHUFFLED
-        for kind in (ALLOCATED, FREED, REUSED):
+        counts = self.diff.counts_in(self.first, self.last)
+        for kind in (ALLOCATED, FREED, REUSED, RESHUFFLED):
             ring = self.colour(CHANGE_RGB[kind])
             self.items.append(Rect(x + 7, y - 1, 10, 10, ring))
             self.items.append(Rect(x + 9, y + 1, 6, 6, 0))
-            self.text(x + 20, y + 1, {ALLOCATED: "allocated: free before, held now",
-                                      FREED: "freed: held before, free now",
-                                      REUSED: "reused: another owner now"}[kind])
+            self.text(x + 20, y + 1, CHANGE_LABELS[kind])
             self.text(right, y + 1, str(counts.get(kind, 0)), "grey", anchor="end")
             y += LINE
-        self.text(x + 20, y + 1, "free, in other blocks or lists")
-        self.text(right, y + 1, str(counts.get(RESHUFFLED, 0)), "grey", anchor="end")
-        return y + LINE
+        return y
+
+
+def _change_counts(diff, lo, hi):
+    """ "3 allocated, 12 moved": the changes in [lo, hi) that happened."""
+    counts = {}
+    for pfn in diff.outlined(lo, hi) + diff.moved(lo, hi):
+        counts[diff.change[pfn]] = counts.get(diff.change[pfn], 0) + 1
+    words = {ALLOCATED: "allocated", FREED: "freed", REUSED: "reused", RESHUFFLED: "moved"}
+    parts = [f"{counts[k]} {words[k]}" for k in (ALLOCATED, FREED, REUSED, RESHUFFLED) if k in counts]
+    return ", ".join(parts) or "nothing changed"
 
 
 def _zone_at(zones, lo, hi):

@@ -235,7 +235,7 @@ def svg_text(scene):
     colour = ["#%02x%02x%02x" % c for c in scene.palette.colours]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{scene.width}" '
            f'height="{scene.height}" viewBox="0 0 {scene.width} {scene.height}" '
-           f'shape-rendering="crispEdges" font-family="monospace" font-size="9">',
+           f'shape-rendering="crispEdges" font-family="monospace" font-size="9" xml:space="preserve">',
            f'<rect width="{scene.width}" height="{scene.height}" fill="{colour[0]}"/>']
     for item in scene.items:
         if isinstance(item, Rect):
