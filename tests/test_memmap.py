@@ -217,7 +217,28 @@ def test_zoom_panels_show_the_allocations_eight_pixels_wide(after_hold_1g):
         x, y = panel.cells.frame_xy(pfn)
         assert {rows[y + dy][x + dx] for dy in range(7) for dx in range(7)} == \
             {code_rgb(memmap.KIND_CODE["allocated"])}
-    assert panel.window.changed == len(pic.diff.outlined(panel.window.first, panel.window.last))
+    lo, hi = panel.window.first, panel.window.last
+    assert panel.window.changed == len(pic.diff.outlined(lo, hi)) + len(pic.diff.moved(lo, hi))
+    head = next(i.text for i in pic.scene.items if getattr(i, "text", "").startswith(
+        f"{panel.window.label}: pfn 0x{lo:x}-0x{hi - 1:x}"))
+    assert f"{len(pic.diff.outlined(lo, hi))} allocated" in head
+
+
+def test_a_program_that_frees_everything_shows_where_its_pages_went():
+    """page_tour.c gives every page back: nothing changed hands, but the pages
+    it freed sit on the per-cpu lists (outlined green) and zoom panels show them."""
+    target, pic = picture(options(config="pc-1g", after=str(ROOT / "guest" / "examples" /
+                                                            "page_tour.c")))
+    diff = pic.diff
+    assert diff.outlined() == [] and diff.moved()
+    pcp = [p for p in range(len(target.after.codes)) if target.after.codes[p]
+           == memmap.KIND_CODE["pcp"] and target.before.codes[p] != memmap.KIND_CODE["pcp"]]
+    assert pcp and all(diff.change[p] == memmap.RESHUFFLED for p in pcp)
+    assert pic.panels and all(p.window.changed for p in pic.panels)
+    rows = decode_png(png_bytes(pic.scene))[2]
+    x, y = pic.map.frame_xy(pcp[0])
+    green = CHANGE_RGB[memmap.RESHUFFLED]
+    assert green in {rows[yy][xx] for yy in range(y - 1, y + 2) for xx in range(x - 1, x + 2)}
 
 
 def test_before_after_shows_only_what_the_second_program_changed(tmp_path):
