@@ -6,7 +6,7 @@ guest's instruction or time budget runs out; 134 for BUG(); 137 for a panic
 (panic_on_warn); 139 for an oops; 125 when mmemu itself failed; 141 when
 the reader of its output went away (`mmemu run prog.c | head -1`), as a
 SIGPIPE gives.  The views (`mmemu ptdump`, `page-types`, `memmap`, ...) are
-defined in mmemu.views.commands, with the same options as tools/<view>.py.
+defined in mmemu.cli_views, with the same options as tools/<view>.py.
 """
 import argparse
 import sys
@@ -20,7 +20,7 @@ def _add_config(p):
 
 
 def _parser():
-    from mmemu.views.commands import COMMANDS, add_subcommand
+    from mmemu.cli_views import COMMANDS, add_subcommand
     ap = argparse.ArgumentParser(prog="mmemu", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run a guest program (C file or ELF) and exit with its status")
@@ -50,7 +50,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     view = getattr(args, "view", None)
     if view is not None:
-        from mmemu.views.commands import run_view
+        from mmemu.cli_views import run_view
         return run_view(view, args, "mmemu")
     try:
         status = _dispatch(args)
@@ -62,7 +62,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        from mmemu.views.commands import stdout_gone
+        from mmemu.cli_views import stdout_gone
         return stdout_gone()
 
 
@@ -123,7 +123,7 @@ class PipeConsole:
 
 def _run(args):
     from mmemu.machine import Machine
-    from mmemu.views.commands import stdout_gone
+    from mmemu.cli_views import stdout_gone
     console = PipeConsole(sys.stdout)
     m = Machine(args.config, console=console, echo=not args.quiet)
     console.on_gone = lambda: m.runtime.stop("killed")

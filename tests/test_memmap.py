@@ -21,7 +21,8 @@ import pytest
 from mmemu.errors import UsageError
 from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT
 from mmemu.machine import Machine
-from mmemu.views import memmap, memmap_command, owner
+from mmemu import cli_memmap
+from mmemu.views import memmap, owner
 from mmemu.views.memmap_draw import CHANGE_RGB, build_picture, code_rgb, faded, node_rgb, zone_rgb
 from mmemu.views.memmap_image import PNG_SIGNATURE, png_bytes
 from mmemu.views.page_types import page_types_counts
@@ -69,8 +70,8 @@ def options(**kw):
 
 def picture(args):
     """(target, Picture) as `mmemu memmap` makes them for args."""
-    target = memmap_command.open_target(args)
-    return target, memmap_command.draw(target, args)
+    target = cli_memmap.open_target(args)
+    return target, cli_memmap.draw(target, args)
 
 
 def held_pfns(console):
@@ -339,8 +340,8 @@ def tip_for(tips, pfn):
 def test_svg_tooltips_carry_pfn_zone_owner_flags_and_cache(tmp_path):
     path = tmp_path / "m.svg"
     args = options(after=HOLD, output=str(path))
-    target = memmap_command.open_target(args)
-    out = memmap_command.body(target, args)
+    target = cli_memmap.open_target(args)
+    out = cli_memmap.body(target, args)
     assert out.startswith(f"{path}: ") and "changed: " in out
     root, tips = titled_rects(path)
     assert root.tag == f"{SVG}svg"
@@ -385,6 +386,7 @@ def mmemu(*args):
     (["--before", HOLD], "--before needs --after"),
     (["--cols", "0"], "out of range"),
     (["--span", "all", "--scale", "64"], "would be"),
+    (["-o", "/nonexistent-dir/m.png"], "cannot write /nonexistent-dir/m.png"),
 ])
 def test_bad_options_are_one_line_and_status_2(args, message, tmp_path):
     r = mmemu("memmap", "-c", "pc-16m", "-o", str(tmp_path / "m.png"), *args)

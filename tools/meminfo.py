@@ -2,14 +2,14 @@
 """Print /proc/meminfo, as Linux prints it.
 
 The same command as `mmemu meminfo`: both take their options from one
-definition, in mmemu/views/commands.py (`--help` lists them).
+definition, in mmemu/cli_views.py (`--help` lists them).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.views.commands import tool_main  # noqa: E402
+from mmemu.cli_views import tool_main  # noqa: E402
 
 
 def main(argv=None):

@@ -2,14 +2,14 @@
 """Dump the kernel page tables as arch/x86/mm/dump_pagetables.c prints them.
 
 The same command as `mmemu ptdump`: both take their options from one
-definition, in mmemu/views/commands.py (`--help` lists them).
+definition, in mmemu/cli_views.py (`--help` lists them).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.views.commands import tool_main  # noqa: E402
+from mmemu.cli_views import tool_main  # noqa: E402
 
 
 def main(argv=None):

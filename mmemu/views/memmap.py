@@ -12,7 +12,7 @@ program) compare frame by frame into a FrameDiff, whose clusters are the
 zoom windows of the picture.
 
 The drawing is in memmap_draw (layout) and memmap_image (PNG, SVG); the
-command's options and its before/after logic in memmap_command.
+command's options and its before/after logic in mmemu/cli_memmap.py.
 """
 import re
 from collections import Counter
@@ -582,7 +582,7 @@ class FrameTips:
         if hi - lo == 1:
             where = f"pfn 0x{lo:x} (phys 0x{lo << PAGE_SHIFT:08x})"
         else:
-            where = (f"pfn 0x{lo:x}-0x{hi - 1:x}: {hi - lo} frames, {_size(hi - lo)} "
+            where = (f"pfn 0x{lo:x}-0x{hi - 1:x}: {hi - lo} frames, {frame_size_text(hi - lo)} "
                      f"(phys 0x{lo << PAGE_SHIFT:08x}-0x{(hi << PAGE_SHIFT) - 1:08x})")
         z = zone_of(self.machine.layout, lo)
         lines = [where, f"zone {z.name}, node {z.nid}" if z else "no zone", owner_text,
@@ -604,7 +604,8 @@ def _merge(pieces):
     return out
 
 
-def _size(frames):
+def frame_size_text(frames):
+    """frames as a size: 512 KiB, 4 MiB, 1 GiB."""
     kib = frames * (PAGE_SIZE >> 10)
     if kib >= 1 << 20 and kib % (1 << 20) == 0:
         return f"{kib >> 20} GiB"

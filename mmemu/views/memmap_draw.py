@@ -12,13 +12,13 @@ splitting show).  At one pixel per frame an outline is wider than the frame,
 so a single page shows; the zoom panels draw the same frames 8 pixels wide.
 """
 import colorsys
+import re
 from dataclasses import dataclass, field
 
 from mmemu.layout import PAGE_SHIFT, ZONE_NAMES
 from mmemu.views.memmap import (
-    ALLOCATED, FREE_BASE, FREED, KIND_CODE, KINDS, NR_CODES, RESHUFFLED, REUSED, SLAB_BASE,
-    ZoomWindow,
-    legend_groups, zoom_windows, _size,
+    ALLOCATED, FREE_BASE, FREED, KINDS, NR_CODES, RESHUFFLED, REUSED, SLAB_BASE, ZoomWindow,
+    frame_size_text, legend_groups, zoom_windows,
 )
 from mmemu.views.memmap_image import Cells, Palette, Rect, Scene, Text, text_width
 
@@ -141,7 +141,7 @@ class _Layout:
         self.pal = Palette()
         self.ink = {name: self.pal.add(rgb) for name, rgb in
                     (("text", TEXT), ("grey", GREY), ("rule", RULE))}
-        self.items = []
+        self.items, self.bands = [], []
         self.zooms = zooms
 
     def colour(self, rgb):
@@ -216,7 +216,6 @@ class _Layout:
         pixels = bytearray(codes.translate(faint))
         if self.diff is not None:
             change = bytes(self.diff.change[first:last])
-            import re
             for m in re.finditer(rb"[^\x00]+", change):
                 pixels[m.start():m.end()] = codes[m.start():m.end()].translate(plain)
         tips = self.tips.segments if self.tips is not None else None
@@ -228,7 +227,6 @@ class _Layout:
 
     def draw_outlines(self, cells, first, last, codes, plain):
         """A ring around every run of changed frames, then the frames again on top."""
-        import re
         change = bytes(self.diff.change[first:last])
         runs = []
         for kind in RING_ORDER:
@@ -253,7 +251,6 @@ class _Layout:
         """Node and zone bands beside the rows, labelled where there is room."""
         lay = self.machine.layout
         zones = [z for z in lay.zones if z.present_pages]
-        self.bands = getattr(self, "bands", [])
         for kind, x, w, key in (("node", MARGIN + AXIS_W, NODE_W, lambda z: (z.nid,)),
                                 ("zone", MARGIN + AXIS_W + NODE_W + 2, ZONE_W,
                                  lambda z: (z.nid, z.zid))):
@@ -348,7 +345,7 @@ class _Layout:
         zones = [f"{z.name} node {z.nid}" for z in self.machine.layout.zones
                  if z.present_pages and z.start_pfn < w.last and w.first < z.end_pfn]
         where = f", zone{'s' if len(zones) > 1 else ''} {' and '.join(zones)}" if zones else ""
-        head = (f"{w.label}: pfn 0x{w.first:x}-0x{w.last - 1:x} ({_size(w.last - w.first)} at "
+        head = (f"{w.label}: pfn 0x{w.first:x}-0x{w.last - 1:x} ({frame_size_text(w.last - w.first)} at "
                 f"phys 0x{w.first << PAGE_SHIFT:08x}{where})")
         if self.diff is not None:
             head += ": " + _change_counts(self.diff, w.first, w.last)

@@ -418,19 +418,6 @@ def _image_from_dict(d):
 
 # -- a machine or a snapshot, for the tools ------------------------------------
 
-def open_target(config="pc-1g", after=None, snapshot=None):
-    """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
-    if snapshot:
-        if after:
-            raise MmemuError("--after runs a program on a live machine; not with --snapshot")
-        return load_snapshot(snapshot)
-    from mmemu.machine import Machine
-    machine = Machine(config, echo=False)
-    if after:
-        machine.run(after)
-    return machine
-
-
 def proc_text(target, name):
     """The text of /proc/<name> for a machine or a snapshot; None if there is none."""
     getter = getattr(target, "proc_text", None)

@@ -1,4 +1,6 @@
-"""`mmemu memmap` and tools/memmap.py: which states to draw, and the file.
+"""`mmemu memmap` and tools/memmap.py: which states to draw, and the file
+(the command layer: it boots machines, runs programs and loads snapshots;
+mmemu.views.memmap* draw what it hands them).
 
 The states: the machine as booted; after a program (`--after PROG`: the
 same machine is looked at before and after the run, and the picture shows
@@ -11,10 +13,12 @@ state alone.
 import os
 from dataclasses import dataclass, field
 
-from mmemu.errors import MmemuError, UsageError
-from mmemu.layout import PAGE_SHIFT
-from mmemu.views.memmap import FrameTips, SlabCodes, diff_frames, frame_classes, parse_span, _size
-from mmemu.views.memmap_draw import build_picture
+from mmemu.errors import UsageError
+from mmemu.views.memmap import (
+    ALLOCATED, FREED, RESHUFFLED, REUSED, FrameTips, SlabCodes, diff_frames, frame_classes,
+    frame_size_text, parse_span,
+)
+from mmemu.views.memmap_draw import build_picture, default_geometry
 from mmemu.views.memmap_image import png_bytes, svg_text
 
 MAX_PIXELS = 40_000_000         # about 6300 x 6300: beyond that, one clear line
@@ -173,53 +177,44 @@ def draw(target, args):
     if first >= last:
         raise UsageError(f"span {args.span} has no frames on this machine "
                          f"(its frames end at pfn 0x{len(fm.codes):x})")
+    cols, scale = _geometry(args, last - first)
     diff = diff_frames(before, fm) if before is not None else None
     zooms = None
     if args.zoom:
         zooms = [parse_span(z, fm.nr_pages) for z in args.zoom]
         zooms = [(lo, min(hi, len(fm.codes))) for lo, hi in zooms if lo < len(fm.codes)]
-    _check_size(args, last - first)
     tips = FrameTips(m, fm, before, diff) if picture_format(args) == "svg" else None
-    return build_picture(m, fm, first, last, _title(m, target), _notes(m, target, first, last, args,
-                                                                       diff),
-                         before, diff, tips, args.cols, args.scale, zooms)
+    notes = _notes(m, target, first, last, cols, scale, diff)
+    return build_picture(m, fm, first, last, f"{m.cfg.name}: physical memory {target.when}",
+                         notes, before, diff, tips, cols, scale, zooms)
 
 
-def _check_size(args, frames):
-    from mmemu.views.memmap_draw import default_geometry
+def _geometry(args, frames):
+    """(cols, scale) of the map: the options', else about square; refused when huge."""
     cols, scale = default_geometry(frames)
     cols, scale = args.cols or cols, args.scale or scale
     rows = (frames + cols - 1) // cols
     if cols * scale * rows * scale > MAX_PIXELS:
         raise UsageError(f"the picture would be {cols * scale}x{rows * scale} pixels; "
                          f"use fewer --cols, a smaller --scale or a narrower --span")
+    return cols, scale
 
 
-def _title(m, t):
-    return f"{m.cfg.name}: physical memory {t.when}"
-
-
-def _notes(m, t, first, last, args, diff):
+def _notes(m, t, first, last, cols, scale, diff):
+    """The lines under the title: the machine, the drawing, what changed, how runs ended."""
     lay = m.layout
     nodes = lay.nr_nodes
-    frames = last - first
-    cols, scale = _geometry(args, frames)
     lines = [f"{m.cfg.description}: {lay.max_pfn} page frames of 4 KiB, {nodes} "
              f"node{'s' if nodes > 1 else ''}.  Drawn: pfn 0x{first:x}-0x{last - 1:x}, "
-             f"{cols} frames ({_size(cols)}) a row, {scale} pixel{'s' if scale > 1 else ''} "
-             f"a frame."]
+             f"{cols} frames ({frame_size_text(cols)}) a row, "
+             f"{scale} pixel{'s' if scale > 1 else ''} a frame."]
     if diff is not None:
         c = diff.counts_in(first, last)
-        lines.append(f"Outlined: what changed since {t.compared}: {c.get(1, 0)} frames allocated "
-                     f"(red), {c.get(2, 0)} freed (blue), {c.get(3, 0)} reused (black), "
-                     f"{c.get(4, 0)} free ones moved (green); unchanged frames are faded.")
+        lines.append(f"Outlined: what changed since {t.compared}: {c.get(ALLOCATED, 0)} frames "
+                     f"allocated (red), {c.get(FREED, 0)} freed (blue), {c.get(REUSED, 0)} "
+                     f"reused (black), {c.get(RESHUFFLED, 0)} free ones moved (green); "
+                     f"unchanged frames are faded.")
     return lines + t.notes
-
-
-def _geometry(args, frames):
-    from mmemu.views.memmap_draw import default_geometry
-    cols, scale = default_geometry(frames)
-    return args.cols or cols, args.scale or scale
 
 
 def write_picture(pic, path, fmt):
@@ -228,7 +223,7 @@ def write_picture(pic, path, fmt):
         with open(path, "wb") as f:
             f.write(data)
     except OSError as e:
-        raise MmemuError(f"cannot write {path}: {e.strerror}") from None
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
 def body(target, args):
@@ -242,8 +237,8 @@ def body(target, args):
             f"({pic.frames} frames), {pic.cols} per row, {pic.scale} px each")
     if pic.diff is not None:
         c = pic.diff.counts_in(pic.first, pic.last)
-        line += (f"; changed: {c.get(1, 0)} allocated, {c.get(2, 0)} freed, {c.get(3, 0)} reused, "
-                 f"{c.get(4, 0)} free moved")
+        line += (f"; changed: {c.get(ALLOCATED, 0)} allocated, {c.get(FREED, 0)} freed, "
+                 f"{c.get(REUSED, 0)} reused, {c.get(RESHUFFLED, 0)} free moved")
     for p in pic.panels:
         w = p.window
         line += f"; zoom {w.label}: pfn 0x{w.first:x}-0x{w.last - 1:x}"

@@ -6,7 +6,8 @@ parsed options and a target (a booted machine, the machine after a program,
 or a snapshot) into text.  cli.py makes a subcommand of each; every
 tools/<view>.py script is `tool_main("<view>")`.  So a script and its
 subcommand cannot drift apart: same options, same output, same exit
-statuses.
+statuses.  This is the command layer: it opens machines and snapshots;
+the views (mmemu/views/) only read what they are given.
 """
 import argparse
 import os
@@ -14,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from mmemu.errors import MmemuError
+from mmemu.errors import MmemuError, UsageError
 
 EXIT_SIGPIPE = 128 + 13          # what a shell shows for a reader gone away (`yes | head`)
 
@@ -57,7 +58,8 @@ def define(cmd, parser):
 
 def tool_parser(cmd):
     """The parser of tools/<view>.py: prog is the view's name."""
-    ap = argparse.ArgumentParser(prog=cmd.name, description=cmd.summary, epilog=cmd.examples,
+    ap = argparse.ArgumentParser(prog=cmd.name, description=cmd.summary,
+                                 epilog="examples:\n" + cmd.examples,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     return define(cmd, ap)
 
@@ -65,7 +67,8 @@ def tool_parser(cmd):
 def add_subcommand(sub, cmd):
     """`mmemu <view>`: the same options as the tool."""
     p = sub.add_parser(cmd.name, help=cmd.summary, description=cmd.summary,
-                       epilog=cmd.examples.replace(f"tools/{cmd.tool}.py", f"mmemu {cmd.name}"),
+                       epilog="examples:\n" + cmd.examples.replace(f"tools/{cmd.tool}.py",
+                                                                    f"mmemu {cmd.name}"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     return define(cmd, p)
 
@@ -123,8 +126,21 @@ def tool_main(name, argv=None):
     return run_view(cmd, args, cmd.name)
 
 
+def open_target(config="pc-1g", after=None, snapshot=None):
+    """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
+    if snapshot:
+        if after:
+            raise UsageError("--after runs a program on a live machine; not with --snapshot")
+        from mmemu.views.snapshot import load_snapshot
+        return load_snapshot(snapshot)
+    from mmemu.machine import Machine
+    machine = Machine(config, echo=False)
+    if after:
+        machine.run(after)
+    return machine
+
+
 def _open_default(args):
-    from mmemu.views.snapshot import open_target
     return open_target(args.config, args.after, args.snapshot)
 
 
@@ -242,7 +258,10 @@ def _ptdump(target, args):
         found = ptdump.ptdump_check(target)
         text = "".join(f"{line}\n" for line in found) or "ptdump: no suspicious mappings\n"
         return text, 1 if found else 0
-    return ptdump.cli_text(target, args)
+    if args.lookup:
+        from mmemu.views.owner import lookup_text
+        return lookup_text(target, ptdump.parse_address(args.lookup))
+    return ptdump.ptdump_text(target, args.region, args.all_ptes)
 
 
 # -- page-types --------------------------------------------------------------
@@ -286,17 +305,17 @@ def _page_types_needs_target(args):
 # -- memmap --------------------------------------------------------------------
 
 def _memmap_arguments(parser):
-    from mmemu.views.memmap_command import add_arguments
+    from mmemu.cli_memmap import add_arguments
     add_arguments(parser)
 
 
 def _memmap(target, args):
-    from mmemu.views.memmap_command import body
+    from mmemu.cli_memmap import body
     return body(target, args)
 
 
 def _memmap_open(args):
-    from mmemu.views.memmap_command import open_target
+    from mmemu.cli_memmap import open_target
     return open_target(args)
 
 
