@@ -287,6 +287,21 @@ def test_span_clips_the_picture_to_the_range():
     assert "0x01000" in labels and "0x01000000 16M" in labels and "0x00000" not in labels
 
 
+def test_zoom_asks_for_a_panel_of_any_range():
+    """At boot nothing changed: no panel unless --zoom asks; the kernel image
+    at 1 MiB then shows eight pixels a frame."""
+    _, plain = picture(options(config="pc-1g"))
+    assert plain.panels == [] and plain.diff is None
+    _, pic = picture(options(config="pc-1g", zoom=["1M-2M"]))
+    (panel,) = pic.panels
+    assert (panel.window.first, panel.window.last) == (0x100, 0x200)
+    rows = decode_png(png_bytes(pic.scene))[2]
+    x, y = panel.cells.frame_xy(0x100)
+    assert rows[y + 3][x + 3] == code_rgb(memmap.KIND_CODE["kernel-image"])
+    assert any(getattr(i, "text", "").startswith("A: pfn 0x100-0x1ff (1 MiB at phys 0x00100000")
+               for i in pic.scene.items)
+
+
 def test_parse_span_forms():
     assert memmap.parse_span("ram", 4096) == (0, 4096)
     assert memmap.parse_span("all", 4096) == (0, 1 << 20)
