@@ -1,6 +1,7 @@
 """The `mmemu` command as a user runs it: output formats and exit statuses."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,8 @@ def test_configs_lists_the_shipped_configs():
 def test_run_into_head_ends_quietly_as_sigpipe_would(program, tmp_path):
     """`mmemu run prog.c | head -1`: one line, no traceback, and the status a
     shell shows for `yes | head -1` (141); a guest that prints forever ends."""
-    if program == "forever":
+    program = Path(program)
+    if program.name == "forever":
         program = tmp_path / "forever.c"
         program.write_text('#include <mmemu.h>\nint main(void)\n{\n\tunsigned long i = 0;\n\n'
                            '\tfor (;;)\n\t\tpr_info("line %lu\\n", i++);\n}\n')
@@ -111,7 +113,10 @@ def test_run_into_head_ends_quietly_as_sigpipe_would(program, tmp_path):
            "echo status=${PIPESTATUS[0]} >&2")
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert len(r.stdout.splitlines()) == 1
-    assert r.stderr.strip() == "status=141", r.stderr
+    # A short output may all be in the pipe before head exits: then, as for
+    # `printf 'a\nb\n' | head -1`, nothing fails and the status is the guest's.
+    allowed = {"status=141"} if program.name == "forever.c" else {"status=141", "status=0"}
+    assert r.stderr.strip() in allowed, r.stderr
 
 
 def test_view_into_head_ends_quietly():
