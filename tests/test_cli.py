@@ -1,6 +1,7 @@
 """The `mmemu` command as a user runs it: output formats and exit statuses."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,40 @@ def test_proc_views(view, first):
 def test_configs_lists_the_shipped_configs():
     r = mmemu("configs")
     assert {"pc-16m", "pc-1g", "pc-4g", "numa-2n", "qemu-pc-1g"} <= set(r.stdout.split())
+
+
+@pytest.mark.parametrize("program", [
+    "guest/examples/page_tour.c",                  # a few lines, written at exit
+    "forever",                                     # prints until someone stops it
+])
+def test_run_into_head_ends_quietly_as_sigpipe_would(program, tmp_path):
+    """`mmemu run prog.c | head -1`: one line, no traceback, and the status a
+    shell shows for `yes | head -1` (141); a guest that prints forever ends."""
+    program = Path(program)
+    if program.name == "forever":
+        program = tmp_path / "forever.c"
+        program.write_text('#include <mmemu.h>\nint main(void)\n{\n\tunsigned long i = 0;\n\n'
+                           '\tfor (;;)\n\t\tpr_info("line %lu\\n", i++);\n}\n')
+    cmd = (f"{sys.executable} -m mmemu run {program} --config pc-16m --timeout 100 | head -1; "
+           "echo status=${PIPESTATUS[0]} >&2")
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert len(r.stdout.splitlines()) == 1
+    # A short output may all be in the pipe before head exits: then, as for
+    # `printf 'a\nb\n' | head -1`, nothing fails and the status is the guest's.
+    allowed = {"status=141"} if program.name == "forever.c" else {"status=141", "status=0"}
+    assert r.stderr.strip() in allowed, r.stderr
+
+
+def test_view_into_head_ends_quietly():
+    cmd = (f"{sys.executable} -m mmemu page-types -c pc-16m -L | head -1; "
+           "echo status=${PIPESTATUS[0]} >&2")
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert r.stdout == "offset\tflags\n"
+    assert r.stderr.strip() == "status=141", r.stderr
+
+
+def test_python_dash_m_mmemu_is_the_command():
+    r = subprocess.run([sys.executable, "-m", "mmemu", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("usage: mmemu ")
+    assert "memmap" in r.stdout and "page-types" in r.stdout

@@ -25,9 +25,18 @@ def test_embedding_example_runs_and_prints_what_the_readme_says(tmp_path):
 
 
 def test_quickstart_commands_are_the_ones_ci_runs():
+    """Two lines; the first makes its own virtual environment (PEP 668), and
+    .ci/run installs the same way and runs exactly the second."""
     text = README.read_text()
     quick = re.search(r"## Quickstart.*?```sh\n(.*?)```", text, re.S).group(1).splitlines()
-    assert quick[0].startswith("python3 -m pip install -e '.[test]' && mmemu run ")
-    assert quick[1] == "python3 -m pytest"
+    assert len(quick) == 2
+    venv, install, demo = quick[0].split(" && ")
+    assert venv == "python3 -m venv .venv"
+    assert install == ".venv/bin/pip install -e '.[test]'"
+    assert demo.startswith(".venv/bin/mmemu run guest/examples/")
+    assert (README.parent / demo.split()[-1]).is_file()
+    assert quick[1] == ".venv/bin/python -m pytest"
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "\npython3 -m pytest\n" in ci
+    assert f"\n{venv}\n" in ci
+    assert re.search(r"\n\.venv/bin/pip install [-\w ]*-e '\.\[test\]'\n", ci)
+    assert ci.rstrip().endswith(f"\n{quick[1]}")

@@ -1,6 +1,8 @@
 """The inspection scripts in tools/: each answers --help from any directory,
-and runs on pc-16m, on a live machine and on a snapshot of one."""
+runs on pc-16m, on a live machine and on a snapshot of one, and takes the
+same options as its `mmemu` subcommand."""
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ from mmemu.views.snapshot import write_snapshot
 from test_ptdump_fixtures import build_machine
 
 TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
-TOOLS = ["ptdump", "buddyinfo", "slabinfo", "vmallocinfo", "page_types", "memmap"]
+TOOLS = ["ptdump", "buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "page_types",
+         "memmap"]
 
 
 def load_tool(name):
@@ -32,30 +35,23 @@ def test_tool_help_runs_from_anywhere(name, tmp_path):
 
 def _live_args(name, tmp_path):
     return {
-        "ptdump": [], "buddyinfo": ["--summary"], "slabinfo": ["-S", "-z"],
+        "ptdump": [], "buddyinfo": ["--summary"], "zoneinfo": [], "meminfo": [],
+        "slabinfo": ["-S", "-z"],
         "vmallocinfo": ["--summary"], "page_types": ["-r"],
         "memmap": ["-o", str(tmp_path / "m.png")],
     }[name]
 
 
-@pytest.fixture(scope="module")
-def live_ok():
-    try:
-        from mmemu.machine import Machine
-        Machine("pc-16m", echo=False)
-    except Exception as e:          # noqa: BLE001 - the machine is optional here
-        pytest.skip(f"no bootable Machine yet: {type(e).__name__}: {e}")
-
-
 EXPECT = {
     "ptdump": "---[ Kernel Mapping ]---", "buddyinfo": "Node 0, zone      DMA",
+    "zoneinfo": "Node 0, zone      DMA", "meminfo": "MemTotal:",
     "slabinfo": "Name                   Objects Objsize", "vmallocinfo": "kind",
     "page_types": "             total\t      4096       16", "memmap": "m.png: ",
 }
 
 
 @pytest.mark.parametrize("name", TOOLS)
-def test_tool_runs_on_pc_16m(name, tmp_path, capsys, live_ok):
+def test_tool_runs_on_pc_16m(name, tmp_path, capsys):
     status = load_tool(name).main(["--config", "pc-16m"] + _live_args(name, tmp_path))
     out = capsys.readouterr()
     assert status == 0, out.err
@@ -97,18 +93,18 @@ def test_tool_reports_bad_input_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ptdump: ") and "not an ELF file" in err and "Traceback" not in err
     assert load_tool("ptdump").main(["--config", str(tmp_path / "none.yaml")]) == 2
-    assert load_tool("page_types").main(["--snapshot", str(bad), "--after", "x.c"]) == 1
+    assert load_tool("page_types").main(["--snapshot", str(bad), "--after", "x.c"]) == 2
 
 
 def test_slabinfo_store_size_matches_the_c_tool():
-    slabinfo = load_tool("slabinfo")
+    from mmemu.views import slabinfo_tool as slabinfo
     assert [slabinfo.store_size(v) for v in (999, 1001, 8192, 123456, 12345678, 2000000000)] \
         == ["999", "1.0K", "8.1K", "123.4K", "12.3M", "2.0G"]
     assert slabinfo.store_size(8192, show_bytes=True) == "8192"
 
 
 def test_slabinfo_reads_proc_slabinfo_lines():
-    slabinfo = load_tool("slabinfo")
+    from mmemu.views import slabinfo_tool as slabinfo
     text = ("slabinfo - version: 2.1\n# name ...\n"
             "kmalloc-64            128    192     64   64    1 : tunables    0    0    0 : "
             "slabdata      3      3      0\n"
@@ -120,3 +116,35 @@ def test_slabinfo_reads_proc_slabinfo_lines():
     by_size = slabinfo.sort_caches(caches, by_size=True)
     assert [c.name for c in by_size] == ["kmalloc-64", "kmalloc-1k"]      # 12K before 8K
     assert [c.name for c in slabinfo.sort_caches(caches)] == ["kmalloc-1k", "kmalloc-64"]
+
+
+def _help_options(argv, cwd):
+    """The options part of a --help: usage, description and examples aside."""
+    r = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=60, cwd=cwd,
+                       env={**os.environ, "COLUMNS": "100"})
+    assert r.returncode == 0, r.stderr
+    blocks = r.stdout[r.stdout.index("options:"):].split("\n\n")
+    return [b for b in blocks if not b.startswith("examples:")]
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_tool_and_subcommand_take_the_same_options(name, tmp_path):
+    tool = _help_options([sys.executable, str(TOOLS_DIR / f"{name}.py")], tmp_path)
+    sub = _help_options([sys.executable, "-m", "mmemu", name.replace("_", "-")],
+                        TOOLS_DIR.parent)
+    assert tool == sub
+    assert tool[0].count("\n  -") >= 4       # -h, --config, --after, --snapshot at least
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["page-types", "-c", "pc-16m", "-a", "0x100,0x102", "-L", "-N"], "offset\tflags\n100\t"),
+    (["page-types", "-d", "0x400"], "0x0000000000000400\t"),
+    (["slabinfo", "-c", "pc-16m"], "slabinfo - version: 2.1\n"),
+    (["slabinfo", "-c", "pc-16m", "-l"], "Name                   Objects Objsize"),
+    (["buddyinfo", "-c", "pc-16m", "-s"], "free pages ("),
+])
+def test_subcommands_have_the_tools_options(argv, expect):
+    r = subprocess.run([sys.executable, "-m", "mmemu", *argv], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert expect in r.stdout

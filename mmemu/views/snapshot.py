@@ -417,6 +417,8 @@ def _image_from_dict(d):
                                  segments=[Segment(**s) for s in d.get("segments", [])])
 
 
+# -- a machine or a snapshot, for the tools ------------------------------------
+
 def proc_text(target, name):
     """The text of /proc/<name> for a machine or a snapshot; None if there is none."""
     getter = getattr(target, "proc_text", None)
