@@ -251,34 +251,6 @@ def test_build_cache_follows_local_headers(counting_compiler, tmp_path):
     assert len(counting_compiler) == 2
 
 
-def test_build_first_zig_build_note(monkeypatch, tmp_path, capsys):
-    zig_cache = tmp_path / "zig"
-    zig_cache.mkdir()
-    monkeypatch.setenv("ZIG_GLOBAL_CACHE_DIR", str(zig_cache))
-    monkeypatch.setenv("MMEMU_CACHE", str(tmp_path / "cache"))
-
-    def fake_compiler(argv):
-        Path(argv[argv.index("-o") + 1]).write_bytes(b"\x7fELF fake")
-    monkeypatch.setattr(buildmod, "_run_compiler", fake_compiler)
-    src = tmp_path / "a.c"
-    src.write_text("int main(void) { return 0; }\n")
-    build(src)
-    assert buildmod.FIRST_ZIG_BUILD_NOTE in capsys.readouterr().err
-    src.write_text("int main(void) { return 1; }\n")
-    build(src)                                       # zig has built its runtime now
-    assert buildmod.FIRST_ZIG_BUILD_NOTE not in capsys.readouterr().err
-
-
-def test_build_zig_runtime_found_in_zig_cache(monkeypatch, tmp_path):
-    obj = tmp_path / "zig" / "o" / "0123abcd" / "compiler_rt_zcu.o"
-    obj.parent.mkdir(parents=True)
-    obj.write_bytes(b"\x7fELF\x01\x01\x01" + bytes(11) + b"\x03\x00" + bytes(12))
-    monkeypatch.setenv("ZIG_GLOBAL_CACHE_DIR", str(tmp_path / "zig"))
-    assert buildmod._zig_runtime_ready(tmp_path / "mmemu-cache")
-    obj.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\x3e\x00" + bytes(12))   # x86-64
-    assert not buildmod._zig_runtime_ready(tmp_path / "mmemu-cache")
-
-
 def test_compiler_family():
     assert compiler_family([sys.executable, "-m", "ziglang", "cc"]) == "zig"
     assert compiler_family(["zig", "cc"]) == "zig"
