@@ -19,12 +19,13 @@ from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
+from mmemu.mm.node_data import publish_node_data
 from mmemu.mm.page_alloc import free_area_init, memblock_free_all
 from mmemu.mm import page_alloc_debug
 from mmemu.physmem import PhysMem
 from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
-    PERCPU_OFFSET,
+    PERCPU_FIELDS, PERCPU_OFFSET,
 )
 
 
@@ -62,6 +63,7 @@ class Machine:
         self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log)
         memblock_free_all(self.mm, self.memblock)
         self.pgtable.alloc_table = self._alloc_pgtable_page
+        self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd)
         self._load_gdt()
@@ -107,11 +109,13 @@ class Machine:
             "fixaddr_start": lay.fixaddr_start, "fixaddr_top": lay.fixaddr_top,
             "movable_is_highmem": int(bool(movable)), "nr_nodes": lay.nr_nodes,
             "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
-            "reserved0": 0, "reserved1": 0,
+            "mm_globals": self.mm_globals, "kernel_pgd": PAGE_OFFSET + self.pgtable.pgd,
         }
         base = HC_MAILBOX_PHYS + BOOTINFO_OFFSET
         for i, name in enumerate(BOOTINFO_FIELDS):
             self.pm.write32(base + 4 * i, values[name])
+        numa_node = HC_MAILBOX_PHYS + PERCPU_OFFSET + 4 * PERCPU_FIELDS.index("numa_node")
+        self.pm.write32(numa_node, self.mm.numa_node_id)
 
     # -- guest memory by virtual address --------------------------------
     def virt_to_phys(self, va, pgd=None):

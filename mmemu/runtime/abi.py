@@ -42,8 +42,8 @@ BOOTINFO_FIELDS = (
     "nr_nodes",
     "kmalloc_caches",       # slab: guest address of the kmalloc cache table (0 until slab is up)
     "percpu",               # address of this CPU's per-cpu block (PERCPU_* below)
-    "reserved0",
-    "reserved1",
+    "mm_globals",           # node_data[], _totalram_pages, vm_zone_stat[] (mm/node_data.py)
+    "kernel_pgd",           # swapper_pg_dir, the kernel page directory (virtual): init_mm.pgd
 )
 
 # Per-cpu data of the one CPU, at mailbox + PERCPU_OFFSET, one word each.
@@ -56,6 +56,7 @@ PERCPU_FIELDS = (
     "irqs_disabled",
     "kmap_atomic_idx",      # highmem: depth of the kmap_atomic/kmap_local stack
     "current_task",         # tasks: the running task's id (0 = the guest program)
+    "numa_node",            # numa_node_id(): this CPU's node
 )
 BOOTINFO_MAGIC = 0x4D4D454D      # "MEMM"
 
@@ -74,6 +75,7 @@ HC_GET_FREE_PAGES = 18     # (gfp, order) -> address  __get_free_pages
 HC_FREE_PAGES_ADDR = 19    # (addr, order)            free_pages
 HC_PAGE_ADDRESS = 20       # (page) -> address or 0 (HighMem not kmapped)
 HC_NR_FREE_PAGES = 21      # (zone id or -1) -> free pages in that zone / all
+HC_ALLOC_PAGES_EXACT = 22  # (size, gfp, nid or -1) -> address  alloc_pages_exact(_nid)
 
 HC_SLAB_BASE = 32          # 32..63: slab (mm/slab.py registers)
 HC_VMALLOC_BASE = 64       # 64..79: vmalloc and vmap
