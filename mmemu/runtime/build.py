@@ -15,7 +15,9 @@ compiler's own runtime library is not linked (zig's compiler-rt and a host
 gcc's libgcc are built without -mregparm=3, and the compiler calls them with
 it), and guest/lib/compat/libgcc.c provides the 64-bit division the
 compiler emits calls for, built with the same flags.  Floating point has no
-runtime at all: a guest that uses it fails to link, as kernel code would.
+runtime: with gcc (-msoft-float) a guest that uses it fails to link, as
+kernel code would; zig's clang ignores -msoft-float on i386 and emits x87
+instructions, which run, but kernel code must not use them.
 
 Every build links guest/link.ld (image at 0xC0100000, loaded at physical
 1 MiB), compiles the SDK's guest/lib/*.c, *.S and compat/*.c next to the
@@ -138,8 +140,10 @@ def compile_args(source, guest, cmd, cflags=()):
     args += COMMON_CFLAGS
     args += STACK_ALIGN4[family]
     args += NO_SHRINK_WRAP[family]
-    # __FILE__ (BUG_ON's "kernel BUG at prog.c:12!") relative to the program.
+    # __FILE__ (BUG_ON's "kernel BUG at prog.c:12!") relative to the program,
+    # and guest/lib/... for the SDK's own.
     args.append(f"-fmacro-prefix-map={source.parent}{os.sep}=")
+    args.append(f"-fmacro-prefix-map={guest}{os.sep}lib{os.sep}=guest/lib/")
     args += ["-I", str(guest / "include"), "-T", str(guest / "link.ld")]
     args += list(cflags)
     args.append(str(source))

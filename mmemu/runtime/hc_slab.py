@@ -16,6 +16,9 @@ is in the cpu slab.  Everything else comes here, numbered from HC_SLAB_BASE
   +5 kmalloc_large(size, gfp) -> address (sizes above KMALLOC_MAX_CACHE_SIZE)
   +6 ksize(x) -> size (for what is not a slab object)
   +7 kmem_cache_validate(s) -> errors found (slabinfo -v)
+  +10 __slab_alloc for a node (s, gfp, node) -> object (kmem_cache_alloc_node,
+      kmalloc_node: the guest's fast path serves only a cpu slab on that node)
+  +11 kmalloc_large_node(size, gfp, node) -> address
 """
 from mmemu.mm.slab import check_slab, slab_init
 from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_SLAB_BASE, HC_WORD_CTOR
@@ -30,6 +33,9 @@ HC_KSIZE = HC_SLAB_BASE + 6
 HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7
 HC_KMALLOC = HC_SLAB_BASE + 8          # (size, gfp): kmalloc() of any size, whole on the host
 HC_KFREE = HC_SLAB_BASE + 9            # (ptr): kfree() on the host
+HC_SLAB_ALLOC_NODE = HC_SLAB_BASE + 10
+HC_KMALLOC_LARGE_NODE = HC_SLAB_BASE + 11
+U32 = 0xFFFFFFFF
 NAME_MAX = 64
 
 
@@ -39,10 +45,17 @@ def attach(machine):
     Returns the SlabAllocator (machine.slab).
     """
     sl = slab_init(machine)
+    sl.slub.slab_nodes = slab_nodes(machine.mm)
     machine.slab = sl
     register(machine.runtime, machine.runtime.table, sl)
     machine.checkers.append(lambda: check_slab(machine))
     return sl
+
+
+def slab_nodes(mm):
+    """6.1's slab_nodes: the nodes with normal memory (N_NORMAL_MEMORY), whose
+    slabs a node-specific allocation may ask for."""
+    return {z.node for z in mm.zones if z.present_pages and not z.is_highmem}
 
 
 def register(rt, table, sl):
@@ -92,6 +105,18 @@ def register(rt, table, sl):
         sl.slub.pending_ctor = 0
         return obj or 0
 
+    def hc_slab_alloc_node(addr, gfp, node):
+        s = cache(addr, "kmem_cache_alloc_node")
+        if s is None:
+            return 0
+        obj = sl.slab_alloc(s, gfp, caller, -1 if node == U32 else node)
+        u32[ctor_word] = sl.slub.pending_ctor
+        sl.slub.pending_ctor = 0
+        return obj or 0
+
+    def hc_kmalloc_large_node(size, gfp, node):
+        return sl.kmalloc_large(size, gfp, caller, -1 if node == U32 else node) or 0
+
     def hc_slab_free(addr, x):
         if addr == 0:
             sl.kfree(x, caller=caller)
@@ -115,6 +140,8 @@ def register(rt, table, sl):
     table.register(HC_KMALLOC_LARGE, "kmalloc_large", guest(hc_kmalloc_large), 2)
     table.register(HC_KSIZE, "ksize", guest(sl.ksize), 1)
     table.register(HC_KMEM_CACHE_VALIDATE, "validate_slab_cache", guest(hc_validate), 1)
+    table.register(HC_SLAB_ALLOC_NODE, "__slab_alloc_node", guest(hc_slab_alloc_node), 3)
+    table.register(HC_KMALLOC_LARGE_NODE, "kmalloc_large_node", guest(hc_kmalloc_large_node), 3)
     # For guests without the SDK (embedders' own code): the whole call on the host.
     table.register(HC_KMALLOC, "kmalloc", guest(hc_kmalloc_large), 2)
     table.register(HC_KFREE, "kfree", guest(lambda x: sl.kfree(x, caller=caller)), 1)

@@ -8,6 +8,8 @@ Numbers (HC_VMALLOC_BASE + n, mirrored in guest/include/mmemu/vmalloc.h):
   66 __vmalloc(size, gfp, ip) -> address 70 vmalloc_to_page(addr) -> struct page *
   67 vfree(addr, ip) -> pages to flush   71 vmalloc_node(size, nid, ip) -> address
                                          72 vmalloc_nr_pages() -> pages (VmallocUsed / 4)
+  73 __vmalloc_node(size, align, gfp, vm_flags, nid, ip) -> address: the common
+     path of vmalloc_32(), vmalloc_user() and kvmalloc() (vm_flags: VM_USERMAP)
 
 vfree() and vunmap() (and iounmap(), hc_io) clear the area's PTEs but do
 not flush the TLB: they return the number of pages the area spans (0 when
@@ -30,7 +32,8 @@ from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_SHIFT
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.mm.vmalloc import (
-    GFP_KERNEL, NUMA_NO_NODE, VM_MAP, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
+    GFP_KERNEL, NUMA_NO_NODE, PAGE_KERNEL, VM_MAP, VM_USERMAP, describe_vmalloc_address,
+    validate_vmap_areas, vmalloc_init,
 )
 from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_VMALLOC_BASE, HC_WORD_RET2
 
@@ -43,6 +46,7 @@ HC_VUNMAP = HC_VMALLOC_BASE + 5
 HC_VMALLOC_TO_PAGE = HC_VMALLOC_BASE + 6
 HC_VMALLOC_NODE = HC_VMALLOC_BASE + 7
 HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8
+HC___VMALLOC_NODE = HC_VMALLOC_BASE + 9
 
 U32 = 0xFFFFFFFF
 
@@ -103,6 +107,12 @@ def register(rt, table, vm=None):
         nid = NUMA_NO_NODE if nid == U32 else nid
         return vm._vmalloc(size, GFP_KERNEL, caller=caller(ip), nid=nid) or 0
 
+    def hc___vmalloc_node(size, align, gfp, vm_flags, nid, ip=0):
+        nid = NUMA_NO_NODE if nid == U32 else nid
+        align = align if align and not align & (align - 1) else 1
+        return vm.vmalloc_node_range(size, align, vm.vstart, vm.vend, gfp, PAGE_KERNEL,
+                                     vm_flags & VM_USERMAP, nid, caller(ip)) or 0
+
     def hc_vfree(addr, ip=0):
         return to_flush(vm.vfree(addr, caller=caller(ip), flush=False))
 
@@ -127,6 +137,7 @@ def register(rt, table, vm=None):
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
     table.register(HC_VMALLOC_NODE, "vmalloc_node", guest_call(vm, hc_vmalloc_node), 3)
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
+    table.register(HC___VMALLOC_NODE, "__vmalloc_node", guest_call(vm, hc___vmalloc_node), 6)
 
 
 def call_site(rt):
