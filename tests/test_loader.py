@@ -117,16 +117,21 @@ def test_load_elf_other_architectures(physmem, tmp_path, target, name):
     assert str(exc.value) == f"{elf}: {name} ELF, mmemu runs i386 guests"
 
 
-def test_cli_run_of_a_user_program_is_one_line(tmp_path):
-    prog = tmp_path / "hello"
-    prog.write_bytes(elf32(ET_EXEC, 0x08049000, [(PT_INTERP, 0x08048154, b"/lib/ld-linux.so.2\0"),
-                                                 (PT_LOAD, 0x08048000, b"\x90" * 64)]))
+@pytest.mark.parametrize("kind", ["user", "x86-64"])
+def test_cli_run_of_a_foreign_elf_is_one_line(tmp_path, kind):
+    if kind == "user":
+        prog, what = tmp_path / "hello", "dynamically linked user-space program"
+        prog.write_bytes(elf32(ET_EXEC, 0x08049000,
+                               [(PT_INTERP, 0x08048154, b"/lib/ld-linux.so.2\0"),
+                                (PT_LOAD, 0x08048000, b"\x90" * 64)]))
+    else:
+        prog, what = zig_compile(tmp_path, "x86_64-freestanding-none"), "x86-64 ELF"
     proc = subprocess.run([sys.executable, "-m", "mmemu.cli", "run", str(prog), "--config",
                            "pc-16m"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "dynamically linked user-space program" in lines[0], proc.stderr
+    assert len(lines) == 1 and what in lines[0], proc.stderr
 
 
 def test_load_elf_relocatable_object(physmem, tmp_path):

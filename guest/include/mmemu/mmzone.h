@@ -243,6 +243,8 @@ struct sysinfo {
 	char _f[20 - 2 * sizeof(unsigned long) - sizeof(u32)];
 };
 
+_Static_assert(sizeof(struct sysinfo) == 64, "struct sysinfo, i386");
+
 /*
  * si_meminfo(): totalram, freeram (nr_free_pages()), totalhigh and freehigh
  * in pages, mem_unit PAGE_SIZE; sharedram and bufferram are 0 (mmemu has
