@@ -33,8 +33,9 @@ from mmemu.mm import gfp, page_alloc
 from mmemu.mm.highmem import Highmem
 from mmemu.mm.memblock import alloc_mem_map, memblock_init
 from mmemu.mm.mm_init import free_area_init, memblock_free_all
+from mmemu.mm.node_data import publish_node_data
 from mmemu.mm.page_alloc_debug import check_page_alloc
-from mmemu.mm.slab_common import MachinePages, SlabAllocator
+from mmemu.mm.slab_common import MachinePages, SlabAllocator, slab_nodes
 from mmemu.mm.slub_debug import check_slab_caches
 from mmemu.mm.vmalloc import (
     check_vmalloc_not_movable, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
@@ -84,6 +85,7 @@ class Machine:
         self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log, self.reporter)
         memblock_free_all(self.mm, self.memblock)
         self.pgtable.alloc_table = self._alloc_pgtable_page
+        self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd)
         self._load_gdt()
@@ -117,6 +119,7 @@ class Machine:
         """kmem_cache_init(): the slab allocator, its hypercalls and its checker."""
         self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(self.mm),
                                   self.reporter, slub_debug=self.cfg.slub_debug)
+        self.slab.slub.slab_nodes = slab_nodes(self.mm)
         self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
         hc_slab.register(self.runtime, self.runtime.table, self.slab)
         self.checkers.append(lambda: check_slab_caches(self.slab))
@@ -164,10 +167,12 @@ class Machine:
             "fixaddr_start": lay.fixaddr_start, "fixaddr_top": lay.fixaddr_top,
             "movable_is_highmem": int(bool(movable)), "nr_nodes": lay.nr_nodes,
             "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
-            "reserved0": 0, "reserved1": 0,
+            "mm_globals": self.mm_globals, "kernel_pgd": PAGE_OFFSET + self.pgtable.pgd,
         }
         for name in BOOTINFO_FIELDS:
             self._set_bootinfo(name, values[name])
+        numa_node = HC_MAILBOX_PHYS + PERCPU_OFFSET + 4 * PERCPU_FIELDS.index("numa_node")
+        self.pm.write32(numa_node, self.mm.numa_node_id)
 
     def _set_bootinfo(self, name, value):
         """One word of the boot information the guest reads (runtime/abi.py)."""

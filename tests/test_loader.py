@@ -62,6 +62,78 @@ def test_load_elf_x86_64(physmem, tmp_path):
     assert exc.value.exit_status == 3
 
 
+def elf32(e_type, entry, phdrs, machine=3):
+    """A minimal little-endian ELF32 file: the header, program headers, and
+    the bytes each (p_type, vaddr, data) header points at."""
+    import struct
+    ehsize, phentsize = 52, 32
+    body_off = ehsize + phentsize * len(phdrs)
+    headers, body = [], b""
+    for p_type, vaddr, data in phdrs:
+        headers.append(struct.pack("<8I", p_type, body_off + len(body), vaddr, vaddr,
+                                   len(data), len(data), 5, 4096 if p_type == 1 else 1))
+        body += data
+    ident = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8)
+    header = ident + struct.pack("<HHIIIIIHHHHHH", e_type, machine, 1, entry, ehsize, 0, 0,
+                                 ehsize, phentsize, len(phdrs), 40, 0, 0)
+    return header + b"".join(headers) + body
+
+
+PT_LOAD, PT_INTERP = 1, 3
+ET_EXEC, ET_DYN = 2, 3
+
+
+@pytest.mark.parametrize("e_type", [ET_EXEC, ET_DYN])
+def test_load_elf_dynamically_linked_user_program(physmem, tmp_path, e_type):
+    prog = tmp_path / "ls"
+    prog.write_bytes(elf32(e_type, 0x08049000, [(PT_INTERP, 0x08048154, b"/lib/ld-linux.so.2\0"),
+                                                (PT_LOAD, 0x08048000, b"\x90" * 64)]))
+    with pytest.raises(LoaderError) as exc:
+        load_elf(prog, physmem)
+    msg = str(exc.value)
+    assert msg.startswith(f"{prog}: a dynamically linked user-space program (interpreter "
+                          "/lib/ld-linux.so.2); mmemu runs kernel code")
+    assert "\n" not in msg and "KiB" not in msg and exc.value.exit_status == 3
+
+
+def test_load_elf_static_user_program_at_0x08048000(physmem, tmp_path):
+    prog = tmp_path / "static"
+    prog.write_bytes(elf32(ET_EXEC, 0x08048074, [(PT_LOAD, 0x08048000, b"\x90" * 0x2000)]))
+    with pytest.raises(LoaderError) as exc:
+        load_elf(prog, physmem)
+    assert str(exc.value) == (
+        f"{prog}: a user-space program (entry 0x08048074, below PAGE_OFFSET 0xc0000000); "
+        "mmemu runs kernel code: build a guest program with `mmemu build` (linked at "
+        "0xc0100000 by guest/link.ld)")
+
+
+@pytest.mark.parametrize("target,name", [("arm-freestanding-none", "ARM"),
+                                         ("aarch64-freestanding-none", "AArch64"),
+                                         ("riscv64-freestanding-none", "RISC-V")])
+def test_load_elf_other_architectures(physmem, tmp_path, target, name):
+    elf = zig_compile(tmp_path, target)
+    with pytest.raises(LoaderError) as exc:
+        load_elf(elf, physmem)
+    assert str(exc.value) == f"{elf}: {name} ELF, mmemu runs i386 guests"
+
+
+@pytest.mark.parametrize("kind", ["user", "x86-64"])
+def test_cli_run_of_a_foreign_elf_is_one_line(tmp_path, kind):
+    if kind == "user":
+        prog, what = tmp_path / "hello", "dynamically linked user-space program"
+        prog.write_bytes(elf32(ET_EXEC, 0x08049000,
+                               [(PT_INTERP, 0x08048154, b"/lib/ld-linux.so.2\0"),
+                                (PT_LOAD, 0x08048000, b"\x90" * 64)]))
+    else:
+        prog, what = zig_compile(tmp_path, "x86_64-freestanding-none"), "x86-64 ELF"
+    proc = subprocess.run([sys.executable, "-m", "mmemu.cli", "run", str(prog), "--config",
+                           "pc-16m"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and what in lines[0], proc.stderr
+
+
 def test_load_elf_relocatable_object(physmem, tmp_path):
     obj = zig_compile(tmp_path, "x86-freestanding-none", "-c")
     with pytest.raises(LoaderError, match="relocatable object"):

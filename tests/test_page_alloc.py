@@ -746,3 +746,40 @@ def test_fast_and_checked_frees_commit_to_the_pcp_list_alike(mm_boot):
     assert (lengths[before], lengths[before + 1]) == (pcp.high - 1, pcp.high - pcp.batch)
     check_page_alloc(fast)
     check_page_alloc(checked)
+# -- alloc_pages_exact, split_page, get_order ------------------------------------------
+
+def test_get_order_as_getorder_h():
+    assert [pa.get_order(n) for n in (1, 4096, 4097, 8192, 8193, 1 << 20, 4 << 20)] == \
+        [0, 0, 1, 1, 2, 8, 10]
+    assert pa.get_order(0) == 20                 # undefined in Linux; (0 - 1) >> 12 on 32 bits
+
+
+def test_alloc_pages_exact_frees_the_tail(mm_16m):
+    mm = mm_16m
+    zone = mm.node_data[0].node_zones[ZONE_NORMAL]
+    addr = pa.alloc_pages_exact(mm, 5 * 4096, GFP_KERNEL)
+    pfn = (addr - PAGE_OFFSET) >> 12
+    assert pfn % 8 == 0 and pa.page_zone(mm, pfn) is zone
+    assert [pa.page_count(mm, p) for p in range(pfn, pfn + 8)] == [1] * 5 + [0] * 3
+    assert pfn not in mm.alloc_orders                       # five order-0 pages now
+    # The three tail pages went to the buddy lists (to the tail): pfn+5, and pfn+6..7 merged.
+    assert (word(mm, pfn + 5, W_MAPCOUNT), word(mm, pfn + 5, W_PRIVATE)) == (PAGE_TYPE_BUDDY, 0)
+    assert (word(mm, pfn + 6, W_MAPCOUNT), word(mm, pfn + 6, W_PRIVATE)) == (PAGE_TYPE_BUDDY, 1)
+    check_page_alloc(mm)
+    free_before = zone.nr_free_pages
+    for p in range(pfn, pfn + 5):                            # free_pages_exact(): page by page
+        pa.free_pages(mm, PAGE_OFFSET + (p << 12), 0)
+    drain_all_pages(mm)
+    assert zone.nr_free_pages == free_before + 5
+    assert [pa.page_count(mm, p) for p in range(pfn, pfn + 8)] == [0] * 8
+    check_page_alloc(mm)
+
+
+def test_alloc_pages_exact_masks_comp_and_highmem():
+    from mmemu.mm.mm_init import boot_mm
+    mm = boot_mm("pc-1g")
+    addr = pa.alloc_pages_exact(mm, 3 * 4096, GFP_HIGHUSER | __GFP_COMP)
+    pfn = (addr - PAGE_OFFSET) >> 12
+    assert not pa.PageHighMem(mm, pfn) and not word(mm, pfn, 0) & (1 << PG_head)
+    assert pa.alloc_pages_exact(mm, 8 << 20, GFP_KERNEL | NOWARN) == 0   # order 11
+    check_page_alloc(mm)

@@ -369,11 +369,11 @@ def test_lookup_text_rows(m16):
 
 
 def test_cli_ptdump_text_dispatches_lookup_region_and_all_ptes(m16):
-    from mmemu.cli import ptdump_text
-    args = types.SimpleNamespace(region=None, all_ptes=False, lookup="0xc0400000")
-    assert ptdump_text(m16, args).startswith("address 0xc0400000")
-    args = types.SimpleNamespace(region="pkmap", all_ptes=True, lookup=None)
-    assert ptdump_text(m16, args).startswith("---[ Persistent kmap() Area ]---\n")
+    from mmemu.cli_views import _ptdump
+    args = types.SimpleNamespace(region=None, all_ptes=False, lookup="0xc0400000", check=False)
+    assert _ptdump(m16, args).startswith("address 0xc0400000")
+    args = types.SimpleNamespace(region="pkmap", all_ptes=True, lookup=None, check=False)
+    assert _ptdump(m16, args).startswith("---[ Persistent kmap() Area ]---\n")
 
 
 def test_walk_copes_with_a_directory_entry_pointing_outside_ram():

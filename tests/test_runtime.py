@@ -32,7 +32,8 @@ def test_exhaust_reaches_the_same_count_twice():
 
 
 def test_null_dereference_oopses_with_the_kernels_report():
-    r = run_guest("guest/tests/null_deref.c", config="pc-16m")
+    r = run_guest("guest/tests/null_deref.c", config="pc-16m",
+                  expect_report="BUG: kernel NULL pointer dereference")
     assert (r.status, r.reason) == (EXIT_OOPS, "oops")
     oops = r.reports[0]
     assert oops.startswith("BUG: kernel NULL pointer dereference, address: 00000000")
@@ -45,7 +46,8 @@ def test_null_dereference_oopses_with_the_kernels_report():
 
 
 def test_bad_free_is_reported_and_the_machine_goes_on():
-    r = run_guest("guest/tests/bad_free.c", config="pc-16m")
+    r = run_guest("guest/tests/bad_free.c", config="pc-16m",
+                  expect_report=["VM_BUG_ON_PAGE", "BUG: Bad page state"])
     assert r.status == 0, r.log
     double, order = r.reports                     # the page allocator's reports are the run's
     assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in double
@@ -62,14 +64,14 @@ def test_many_faults_in_one_run_are_each_handled():
 
 
 def test_bug_on_stops_with_the_kernels_report():
-    r = run_guest("guest/tests/bug_on.c", config="pc-16m")
+    r = run_guest("guest/tests/bug_on.c", config="pc-16m", expect_report="kernel BUG at")
     assert (r.status, r.reason) == (EXIT_BUG, "bug")
     assert "kernel BUG at bug_on.c:6!" in r.reports[0]
     assert "not reached" not in r.console
 
 
 def test_warn_on_reports_and_carries_on():
-    r = run_guest("guest/tests/warn_on.c", config="pc-16m")
+    r = run_guest("guest/tests/warn_on.c", config="pc-16m", expect_report="WARNING: CPU: 0")
     assert (r.status, r.reason) == (1, "exit")
     assert "WARNING: CPU: 0 PID: 1 at warn_on.c:9 main+" in r.reports[0]
     assert "carried on after 1 warning(s)" in r.console
@@ -85,7 +87,8 @@ def test_panic_on_warn_stops_the_machine():
 
 
 def test_unknown_hypercall_gets_enosys_and_a_warning():
-    r = run_guest("guest/tests/unknown_hypercall.c", config="pc-16m")
+    r = run_guest("guest/tests/unknown_hypercall.c", config="pc-16m",
+                  expect_report="unknown hypercall 250")
     assert r.status == 0
     assert "unknown hypercall 250" in r.log
 
@@ -93,7 +96,7 @@ def test_unknown_hypercall_gets_enosys_and_a_warning():
 @pytest.mark.parametrize("budget,reason", [({"max_insns": 200_000}, "insn-budget"),
                                            ({"timeout": 0.3}, "time-budget")])
 def test_runaway_guest_stops_at_its_budget(budget, reason):
-    r = run_guest("guest/tests/spin.c", config="pc-16m", **budget)
+    r = run_guest("guest/tests/spin.c", config="pc-16m", expect_report="budget", **budget)
     assert (r.status, r.reason) == (EXIT_BUDGET, reason)
     assert "budget" in r.reports[-1]
 
@@ -103,3 +106,36 @@ def test_guest_writes_are_visible_to_the_host():
     r = m.run("guest/examples/exhaust.c")
     assert r.status == 0
     m.check()
+
+
+# -- the fixture fails on reports ----------------------------------------------
+
+def test_run_guest_fails_on_an_unexpected_report():
+    from mmemu.testing import ReportError
+    with pytest.raises(ReportError) as exc:
+        run_guest("guest/tests/bad_free.c", config="pc-16m")
+    msg = str(exc.value)
+    assert "unexpected report(s)" in msg
+    assert "BUG: Bad page state in process bad_free" in msg       # the report itself
+
+
+def test_run_guest_fails_when_the_expected_report_is_missing():
+    from mmemu.testing import ReportError
+    with pytest.raises(ReportError, match="expected a report matching 'kernel BUG at mm/slub.c'"):
+        run_guest("guest/examples/hello.c", config="pc-16m",
+                  expect_report="kernel BUG at mm/slub.c")
+
+
+def test_run_guest_expected_reports_by_regex_and_list():
+    import re
+    from mmemu.testing import ReportError
+    run_guest("guest/tests/bad_free.c", config="pc-16m",
+              expect_report=[re.compile(r"VM_BUG_ON_PAGE\(page_ref_count"),
+                             re.compile(r"^BUG: Bad page state in process \w+  pfn:", re.M)])
+    with pytest.raises(ReportError, match="unexpected report"):      # one of two only
+        run_guest("guest/tests/bad_free.c", config="pc-16m", expect_report="VM_BUG_ON_PAGE")
+
+
+def test_mmemu_run_fixture_is_run_guest(mmemu_run):
+    r = mmemu_run("guest/tests/warn_on.c", config="pc-16m", expect_report="warn_on.c:9")
+    assert r.reason == "exit"

@@ -464,3 +464,35 @@ def test_checker_catches_bad_counters(sl):
     with pytest.raises(SlabCorruptionError, match="inuse 3"):
         check_slab_caches(sl)
     assert objs
+
+
+# -- kmalloc_node / kmem_cache_alloc_node on two nodes ---------------------------------
+
+def test_kmalloc_node_takes_objects_from_that_node():
+    from mmemu.machine import Machine
+    from mmemu.mm.page_alloc import page_to_nid
+    m = Machine("numa-2n", echo=False)
+    sl = m.slab
+
+    def nid(va):
+        return page_to_nid(m.mm, (va - 0xC0000000) >> 12)
+    local = sl.kmalloc(64, GFP_KERNEL)
+    far = sl.kmalloc(64, GFP_KERNEL, node=1)
+    again = sl.kmalloc(64, GFP_KERNEL, node=1)             # the cpu slab is on node 1 now
+    assert (nid(local), nid(far), nid(again)) == (0, 1, 1)
+    near = sl.kmalloc(64, GFP_KERNEL, node=0)              # back: node 0's partial slab
+    assert nid(near) == 0 and (near - local) // 4096 == 0
+    big = sl.kmalloc(20000, GFP_KERNEL, node=1)            # kmalloc_large_node()
+    assert nid(big) == 1
+    anywhere = sl.kmalloc(64, GFP_KERNEL, node=5)          # not a node with normal memory
+    assert anywhere and nid(anywhere) in (0, 1)
+    for obj in (local, far, again, near, big, anywhere):
+        sl.kfree(obj)
+    m.check()
+
+
+def test_slab_nodes_are_the_nodes_with_normal_memory():
+    from mmemu.machine import Machine
+    from mmemu.mm.slab_common import slab_nodes
+    assert slab_nodes(Machine("numa-2n", echo=False).mm) == {0, 1}
+    assert slab_nodes(Machine("pc-16m", echo=False).mm) == {0}

@@ -20,6 +20,8 @@
 #include <mmemu/bug.h>		/* BUG_ON, WARN_ON, WARN */
 #include <mmemu/gfp.h>		/* GFP flags (6.1 values), zones */
 #include <mmemu/page.h>		/* struct page, mem_map, alloc_pages, ... */
+#include <mmemu/mmzone.h>	/* pg_data_t, struct zone, for_each_zone, si_meminfo */
+#include <mmemu/pgtable.h>	/* pgd_offset_k .. pte_offset_kernel, lookup_address */
 #include <mmemu/sched.h>	/* preempt_disable, spin_lock, might_sleep */
 #include <mmemu/vmalloc.h>	/* vmalloc, vfree, vmap, vmalloc_to_page */
 #include <mmemu/highmem.h>	/* kmap, kunmap, kmap_atomic, kmap_local */

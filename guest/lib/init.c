@@ -8,6 +8,7 @@ struct page *mem_map;
 unsigned long max_pfn;
 unsigned long max_low_pfn;
 void *high_memory;
+struct mm_struct init_mm;		/* the kernel's mm: init_mm.pgd = swapper_pg_dir */
 
 /* Called by _start before main(). */
 void __sdk mmemu_setup(void)
@@ -23,4 +24,5 @@ void __sdk mmemu_setup(void)
 	max_pfn = bi->max_pfn;
 	max_low_pfn = bi->max_low_pfn;
 	high_memory = __va(max_low_pfn << PAGE_SHIFT);
+	init_mm.pgd = swapper_pg_dir;
 }

@@ -38,12 +38,30 @@ void __sdk free_pages(unsigned long addr, unsigned int order)
 		hypercall2(HC_FREE_PAGES_ADDR, addr, order);
 }
 
-unsigned long __sdk nr_free_pages(void)
+/*
+ * alloc_pages_exact(): the host splits the block (make_alloc_exact()) and
+ * frees its tail; free_pages_exact() is free_page() over every page.
+ */
+void * __sdk alloc_pages_exact_nid(int nid, size_t size, gfp_t gfp)
 {
-	return hypercall1(HC_NR_FREE_PAGES, (unsigned long)-1);
+	/* No compound page (it could not be split) and no HighMem (no address). */
+	if (WARN_ON_ONCE(gfp & (__GFP_COMP | __GFP_HIGHMEM)))
+		gfp &= ~(__GFP_COMP | __GFP_HIGHMEM);
+	return (void *)hypercall3(HC_ALLOC_PAGES_EXACT, size, gfp, (unsigned long)nid);
 }
 
-unsigned long __sdk zone_free_pages(int zid)
+void * __sdk alloc_pages_exact(size_t size, gfp_t gfp)
 {
-	return hypercall1(HC_NR_FREE_PAGES, (unsigned long)zid);
+	return alloc_pages_exact_nid(NUMA_NO_NODE, size, gfp);
+}
+
+void __sdk free_pages_exact(void *virt, size_t size)
+{
+	unsigned long addr = (unsigned long)virt;
+	unsigned long end = addr + PAGE_ALIGN(size);
+
+	while (addr < end) {
+		free_page(addr);
+		addr += PAGE_SIZE;
+	}
 }

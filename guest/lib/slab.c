@@ -38,10 +38,9 @@ static __always_inline enum kmalloc_cache_type kmalloc_type(gfp_t flags)
 	return KMALLOC_CGROUP;
 }
 
-/* __slab_alloc(): the host refills; then run the constructor over a new slab. */
-static noinline void * __sdk __slab_alloc(struct kmem_cache *s, gfp_t flags)
+/* A new slab of a cache with a constructor: run it over every object. */
+static __always_inline void slab_run_ctors(struct kmem_cache *s)
 {
-	void *object = (void *)hypercall2(HC_SLAB_ALLOC, (unsigned long)s, flags);
 	unsigned long first = HC_MAILBOX[HC_WORD_CTOR];
 
 	if (unlikely(first)) {
@@ -51,6 +50,24 @@ static noinline void * __sdk __slab_alloc(struct kmem_cache *s, gfp_t flags)
 		for (i = 0; i < n; i++)
 			s->ctor((void *)(first + i * s->size));
 	}
+}
+
+/* __slab_alloc(): the host refills; then run the constructor over a new slab. */
+static noinline void * __sdk __slab_alloc(struct kmem_cache *s, gfp_t flags)
+{
+	void *object = (void *)hypercall2(HC_SLAB_ALLOC, (unsigned long)s, flags);
+
+	slab_run_ctors(s);
+	return object;
+}
+
+/* __slab_alloc() for a node: the host finds or makes a slab there. */
+static noinline void * __sdk __slab_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+{
+	void *object = (void *)hypercall3(HC_SLAB_ALLOC_NODE, (unsigned long)s, flags,
+					  (unsigned long)node);
+
+	slab_run_ctors(s);
 	return object;
 }
 
@@ -65,6 +82,30 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t flags)
 		c->tid++;
 	} else {
 		object = __slab_alloc(s, flags);
+	}
+	if (unlikely(flags & __GFP_ZERO) && likely(object))
+		memset(object, 0, s->object_size);
+	return object;
+}
+
+/*
+ * slab_alloc_node() with a node: the fast path only when the cpu slab is on
+ * that node (node_match()), else the host's slow path for the node.
+ */
+static __always_inline void *slab_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+{
+	struct kmem_cache_cpu *c;
+	void *object;
+
+	if (node == NUMA_NO_NODE)
+		return slab_alloc(s, flags);
+	c = s->cpu_slab;
+	object = c->freelist;
+	if (likely(object && c->slab && page_to_nid(c->slab) == node)) {
+		c->freelist = *(void **)((char *)object + s->offset);
+		c->tid++;
+	} else {
+		object = __slab_alloc_node(s, flags, node);
 	}
 	if (unlikely(flags & __GFP_ZERO) && likely(object))
 		memset(object, 0, s->object_size);
@@ -136,6 +177,23 @@ void * __sdk kmalloc(size_t size, gfp_t flags)
 		return ZERO_SIZE_PTR;
 	s = kmalloc_caches_table()[kmalloc_type(flags)][kmalloc_index(size)];
 	return slab_alloc(s, flags);
+}
+
+void * __sdk kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+{
+	return slab_alloc_node(s, flags, node);
+}
+
+void * __sdk kmalloc_node(size_t size, gfp_t flags, int node)
+{
+	struct kmem_cache *s;
+
+	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+		return (void *)hypercall3(HC_KMALLOC_LARGE_NODE, size, flags, (unsigned long)node);
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	s = kmalloc_caches_table()[kmalloc_type(flags)][kmalloc_index(size)];
+	return slab_alloc_node(s, flags, node);
 }
 
 void * __sdk kzalloc(size_t size, gfp_t flags)

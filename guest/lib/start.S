@@ -27,9 +27,19 @@ _start:
 	jmp	1b
 	.size	_start, . - _start
 
-/* The program's stack, like Linux's init_stack (page aligned, THREAD_SIZE). */
+/*
+ * The program's stack, like Linux's init_stack (page aligned, THREAD_SIZE),
+ * with a guard page below it that the host leaves unmapped: a stack that
+ * overflows faults there ("BUG: TASK stack guard page was hit"), as with
+ * CONFIG_VMAP_STACK, instead of running over the program's data.
+ */
 	.section .bss.init_stack, "aw", @nobits
 	.balign	4096
+	.globl	init_stack_guard
+	.type	init_stack_guard, @object
+init_stack_guard:
+	.skip	4096
+	.size	init_stack_guard, 4096
 	.globl	init_stack
 	.type	init_stack, @object
 init_stack:

@@ -4,6 +4,7 @@
  * these must exist; the copies use `rep movsb`/`rep stosb`, which also keeps
  * the compiler from turning a byte loop back into a call to itself.
  */
+#define __MMEMU_STRING_IMPL	/* the functions themselves, not the builtins */
 #include <mmemu.h>
 
 void * __sdk memset(void *s, int c, size_t n)

@@ -9,7 +9,8 @@
 #include <mmemu.h>
 #include <mmemu/task.h>
 
-__sdk __attribute__((noreturn, used))
+/* asmlinkage: the host leaves every argument on the stack (not -mregparm=3). */
+__sdk __attribute__((noreturn, used)) asmlinkage
 void __mmemu_syscall_entry(user_syscall_fn fn, long nr, long a, long b, long c)
 {
 	long ret = fn(nr, a, b, c);

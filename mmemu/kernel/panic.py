@@ -363,13 +363,20 @@ class Reporter:
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(BUG if taken else KERNEL_BUG)
 
-    def oops(self, kind, addr, error_code, code_bytes, code_addr, symbolize, region, pdes):
-        """die() for a CPU exception of the guest: the oops, TAINT_DIE, the task killed."""
+    def oops(self, kind, addr, error_code, code_bytes, code_addr, symbolize, region, pdes,
+             before=()):
+        """die() for a CPU exception of the guest: the oops, TAINT_DIE, the task killed.
+
+        before: lines the trap handler printed ahead of die() (e.g.
+        handle_stack_overflow()'s "BUG: TASK stack guard page was hit ...").
+        """
         self.die_counter += 1
         text = format_oops(kind, addr, error_code, self.regs(), code_bytes, code_addr,
                            symbolize, region, self.backtrace(with_caller=False), self.comm, pdes,
                            taint=self.taint, die_counter=self.die_counter,
                            pid=self.current_pid())
+        if before:
+            text = "\n".join([*before, text])
         self._emit(text, KERN_ALERT, counted=False)
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(OOPS)

@@ -26,6 +26,7 @@ flags: PG_* bits low, the zone in bits 30-31 and the node in bits 26-29,
 as page_zonenum()/page_to_nid() take them (differs: Linux packs sections and
 the last-cpupid field there too; a FLATMEM 686 build has neither).
 """
+from array import array
 from dataclasses import dataclass, field
 
 from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, ZONE_HIGHMEM, ZONE_MOVABLE,
@@ -166,6 +167,10 @@ NR_PCP_LISTS = PAGE_ALLOC_COSTLY_ORDER + 1   # one per order 0..3 (no migratetyp
 WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = range(4)
 NR_WMARK = 4
 
+# enum zone_stat_item: mmemu counts the first one only.
+NR_FREE_PAGES = 0
+NR_VM_ZONE_STAT_ITEMS = 1
+
 # list_del() leaves these in lru.next/prev (POISON_POINTER_DELTA is 0 on i386).
 LIST_POISON1 = 0x00000100
 LIST_POISON2 = 0x00000122
@@ -233,6 +238,12 @@ class Zone:
     ``nr_free_pages`` is vm_stat[NR_FREE_PAGES]: pages on the buddy lists,
     not counting the per-cpu lists (as /proc/zoneinfo's "pages free").
     ``zone_id`` is the zone+node value of its pages' flags (flags >> 26).
+
+    ``vm_stat`` holds the zone's counters (signed words, NR_VM_ZONE_STAT_ITEMS)
+    and ``vm_zone_stat`` the global ones every zone adds into: private
+    arrays at first, then views of the guest's struct zone and
+    vm_zone_stat[] once mm/node_data.py publishes them, so that a change of
+    nr_free_pages is in guest memory at once.
     """
 
     node: int
@@ -246,13 +257,32 @@ class Zone:
     watermark_boost: int = 0
     lowmem_reserve: list = field(default_factory=lambda: [0] * MAX_NR_ZONES)
     free_area: list = field(default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
-    nr_free_pages: int = 0
+    vm_stat: object = None
+    vm_zone_stat: object = None
     per_cpu_pageset: PerCpuPages = field(default_factory=PerCpuPages)
     zone_pgdat: object = None
     zone_id: int = 0
     is_highmem: bool = False
     stat_threshold: int = 0
     fast_mark: int = -1          # page_alloc's order-0 fast path: its highest mark here
+
+    def __post_init__(self):
+        if self.vm_stat is None:
+            self.vm_stat = memoryview(array("i", [0] * NR_VM_ZONE_STAT_ITEMS))
+        if self.vm_zone_stat is None:
+            self.vm_zone_stat = memoryview(array("i", [0] * NR_VM_ZONE_STAT_ITEMS))
+
+    @property
+    def nr_free_pages(self):
+        """zone_page_state(zone, NR_FREE_PAGES)."""
+        return self.vm_stat[NR_FREE_PAGES]
+
+    @nr_free_pages.setter
+    def nr_free_pages(self, value):
+        """__mod_zone_page_state(zone, NR_FREE_PAGES, delta): the zone's and the global count."""
+        stat = self.vm_stat
+        self.vm_zone_stat[NR_FREE_PAGES] += value - stat[NR_FREE_PAGES]
+        stat[NR_FREE_PAGES] = value
 
     @property
     def name(self):

@@ -37,7 +37,7 @@ from mmemu.mm.gfp import (
     GFP_ZONE_BAD_LINE, format_gfp, gfp_zone, gfp_zone_bad, gfp_zonelist, zonelist_zones,
 )
 from mmemu.mm.mmzone import (
-    COMPOUND_PAGE_DTOR, MAX_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE,
+    COMPOUND_PAGE_DTOR, MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE,
     PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
@@ -83,6 +83,10 @@ class MmState:
     might_alloc(gfp_mask): a callable taking the gfp mask, called for every
     allocation whose mask has __GFP_DIRECT_RECLAIM (a no-op until the atomic-
     context checks install theirs, kernel/sched.py).
+
+    ``zone_watchers``: callables run after watermarks, reserves or managed
+    pages change (fast_paths_changed()); the guest's copies of struct zone
+    (mm/node_data.py) are refreshed so.
     """
 
     def __init__(self, cfg, layout, physmem, memmap, log, reporter=None):
@@ -117,6 +121,7 @@ class MmState:
         self.pcp_commit = []                     # free_unref_page_commit() by zone id
         self.fast_free = None
         self._might_alloc = no_might_alloc
+        self.zone_watchers = []
 
     @property
     def might_alloc(self):
@@ -139,6 +144,8 @@ class MmState:
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
         table = b"" if self.cfg.debug_vm else self.fast_zone
         self.fast_free = (table, self.refcounts, self.pcp_commit)
+        for watcher in self.zone_watchers:
+            watcher()
 
     def zone_free_dropped(self, zone):
         """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
@@ -522,6 +529,66 @@ def free_page(mm, addr):
     free_pages(mm, addr, 0)
 
 
+def split_page(mm, pfn, order):
+    """split_page(): a non-compound 2^order block becomes 2^order order-0 pages.
+
+    Models mm/page_alloc.c:split_page(): every page gets a reference of its
+    own (the head keeps its one), so each is freed on its own, by the
+    order-0 paths.  The caller owns the block and knows it is not compound
+    (6.1 checks that only under CONFIG_DEBUG_VM).
+    """
+    n = 1 << order
+    refs = mm.refcounts
+    mm.alloc_orders.pop(pfn, None)
+    for p in range(pfn + 1, pfn + n):
+        refs[p] = 1                              # set_page_refcounted()
+    mm.fast_zone[pfn:pfn + n] = bytes([page_flags(mm, pfn) >> NODES_PGSHIFT]) * n
+
+
+def make_alloc_exact(mm, pfn, order, size):
+    """make_alloc_exact(): keep the pages size needs, free the rest of the block.
+
+    Models mm/page_alloc.c:make_alloc_exact(): the block is split and its
+    pages past DIV_ROUND_UP(size, PAGE_SIZE) go straight back to the buddy
+    lists, at the tail (__free_pages_ok(page, 0, FPI_TO_TAIL)).
+    """
+    nr = -(-size // PAGE_SIZE)
+    split_page(mm, pfn, order)
+    zone = page_zone(mm, pfn)
+    for p in range(pfn + nr, pfn + (1 << order)):
+        mm.refcounts[p] = 0                      # the reference split_page() gave
+        if free_pages_prepare(mm, p, 0):
+            _free_one_page(mm, zone, p, 0, to_tail=True)
+
+
+def alloc_pages_exact(mm, size, gfp, nid=None):
+    """alloc_pages_exact() (alloc_pages_exact_nid() with nid): the address, or 0.
+
+    PAGE_ALIGN(size) bytes of lowmem as separate order-0 pages, freed with
+    free_pages_exact().  __GFP_COMP and __GFP_HIGHMEM are dropped (6.1
+    also warns once; the guest SDK's wrapper does).  Differs: the nid form
+    masks __GFP_HIGHMEM too (6.1 would return NULL for a HighMem page).
+    """
+    order = get_order(size)
+    gfp &= ~(__GFP_COMP | __GFP_HIGHMEM)
+    if order >= MAX_ORDER:
+        return _get_free_pages(mm, gfp, order)   # the allocator's WARN, and 0
+    pfn = alloc_pages(mm, gfp, order, nid)
+    if pfn is None:
+        return 0
+    make_alloc_exact(mm, pfn, order, size)
+    return lowmem_page_address(pfn)
+
+
+def get_order(size):
+    """get_order(): the order of the smallest block that holds size bytes.
+
+    As include/asm-generic/getorder.h computes it on 32-bit: get_order(0),
+    undefined there, is 20.
+    """
+    return (((size - 1) & 0xFFFFFFFF) >> PAGE_SHIFT).bit_length()
+
+
 # -- counters -----------------------------------------------------------------
 
 def nr_free_pages(mm, zid=None):
@@ -551,3 +618,13 @@ def setup_per_zone_wmarks(mm):
     for zone in mm.zones:
         _pcp.zone_pcp_update(mm, zone)
     mm.fast_paths_changed()
+
+
+def min_free_kbytes_sysctl_handler(mm, kbytes):
+    """Writing vm.min_free_kbytes: a new reserve, then new watermarks.
+
+    Models mm/page_alloc.c:min_free_kbytes_sysctl_handler(); differs: no
+    proc plumbing, the value is set directly.
+    """
+    mm.user_min_free_kbytes = mm.min_free_kbytes = kbytes
+    setup_per_zone_wmarks(mm)

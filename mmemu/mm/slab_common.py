@@ -26,8 +26,8 @@ from mmemu.mm.slab import (
     SLAB_KMALLOC, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR,
 )
 from mmemu.mm.slub import (
-    GFP_SLAB_BUG_MASK, MAX_ORDER, KmemCache, Slub, calculate_alignment, calculate_sizes,
-    get_order,
+    GFP_SLAB_BUG_MASK, MAX_ORDER, NUMA_NO_NODE, KmemCache, Slub, calculate_alignment,
+    calculate_sizes, get_order,
 )
 from mmemu.mm.slub_debug import SlubDebug, kmem_cache_flags, parse_slub_debug
 
@@ -99,8 +99,8 @@ class MachinePages:
         self.mm = mm
         self.page_alloc = page_alloc
 
-    def alloc(self, gfp, order):
-        pfn = self.page_alloc.alloc_pages(self.mm, gfp, order)
+    def alloc(self, gfp, order, nid=None):
+        pfn = self.page_alloc.alloc_pages(self.mm, gfp, order, nid)
         if pfn is not None and not order:
             # A slab page: a stray __free_pages() of it must be checked, and refused.
             self.page_alloc.checked_free_only(self.mm, pfn)
@@ -341,9 +341,11 @@ class SlabAllocator:
         return self.debug.validate_slab_cache(s) if s else 0
 
     # -- kmem_cache_alloc / free -------------------------------------------
-    def slab_alloc(self, s, flags, caller=None):
+    def slab_alloc(self, s, flags, caller=None, node=NUMA_NO_NODE):
         """slab_alloc_node() without the zeroing; sets slub.pending_ctor for guest ctors."""
-        return self.slub.slab_alloc(s, flags, caller or host_caller)
+        if node == NUMA_NO_NODE:
+            return self.slub.slab_alloc(s, flags, caller or host_caller)
+        return self.slub.slab_alloc_node(s, flags, caller or host_caller, node)
 
     def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
         """kmem_cache_alloc(): an object, or None."""
@@ -403,14 +405,15 @@ class SlabAllocator:
         idx = kmalloc_index(size)
         return self.kmalloc_caches[kmalloc_type(flags)][idx] if idx else None
 
-    def kmalloc(self, size, flags=GFP_KERNEL, caller=None):
-        """kmalloc(): a guest virtual address, ZERO_SIZE_PTR for 0, or None."""
+    def kmalloc(self, size, flags=GFP_KERNEL, caller=None, node=NUMA_NO_NODE):
+        """kmalloc() (kmalloc_node() with node): a guest virtual address,
+        ZERO_SIZE_PTR for 0, or None."""
         if size > KMALLOC_MAX_CACHE_SIZE:
-            return self.kmalloc_large(size, flags, caller)
+            return self.kmalloc_large(size, flags, caller, node)
         s = self.kmalloc_slab(size, flags)
         if s is None:
             return ZERO_SIZE_PTR
-        obj = self.slab_alloc(s, flags, caller)
+        obj = self.slab_alloc(s, flags, caller, node)
         if obj and flags & _GFP_ZERO:
             self.slub.fill(obj, s.object_size, 0)
         return obj
@@ -427,8 +430,9 @@ class SlabAllocator:
     def kcalloc(self, n, size, flags=GFP_KERNEL, caller=None):
         return self.kmalloc_array(n, size, flags | _GFP_ZERO, caller)
 
-    def kmalloc_large(self, size, flags, caller=None):
-        """kmalloc_large(): a compound page block from the buddy allocator."""
+    def kmalloc_large(self, size, flags, caller=None, node=NUMA_NO_NODE):
+        """kmalloc_large() (kmalloc_large_node() with node): a compound page
+        block from the buddy allocator."""
         order = get_order(size)
         if order >= MAX_ORDER:
             if not flags & _GFP_NOWARN:
@@ -438,7 +442,10 @@ class SlabAllocator:
             return None
         if flags & GFP_SLAB_BUG_MASK:
             flags = self.debug.kmalloc_fix_flags(flags)
-        pfn = self.pages.alloc(flags | _GFP_COMP, order)
+        if node == NUMA_NO_NODE:
+            pfn = self.pages.alloc(flags | _GFP_COMP, order)
+        else:
+            pfn = self.pages.alloc(flags | _GFP_COMP, order, node)
         if pfn is None:
             return None
         self.large[pfn] = order
@@ -549,3 +556,9 @@ def slab_ksize(s):
     if s.flags & (SLAB_TYPESAFE_BY_RCU | SLAB_STORE_USER):
         return s.inuse
     return s.size
+
+
+def slab_nodes(mm):
+    """6.1's slab_nodes: the nodes with normal memory (N_NORMAL_MEMORY), whose
+    slabs a node-specific allocation may ask for."""
+    return {z.node for z in mm.zones if z.present_pages and not z.is_highmem}

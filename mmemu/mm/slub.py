@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.mm.mmzone import (
-    PG_slab, STRUCT_PAGE_SIZE, W_FLAGS, W_INDEX, W_MAPPING, W_PRIVATE,
+    NODES_MASK, NODES_PGSHIFT, PG_slab, STRUCT_PAGE_SIZE, W_FLAGS, W_INDEX, W_MAPPING,
+    W_PRIVATE,
 )
 from mmemu.mm.slab import (
     KCC_FREELIST, KCC_SLAB, KCC_TID, KMC_ALIGN, KMC_ALLOCFLAGS, KMC_CPU_DATA, KMC_CPU_SLAB,
@@ -57,6 +58,7 @@ ARCH_SLAB_MINALIGN = 8                 # __alignof__(unsigned long long) on i386
 WORD = 4                               # sizeof(void *)
 
 SLAB_DEBUG_CAUSES = SLAB_DEBUG_FLAGS   # kmem_cache_debug(): any of these
+NUMA_NO_NODE = -1
 
 
 # -- geometry (mm/slub.c: calculate_sizes and friends) ----------------------------
@@ -253,8 +255,14 @@ class Slub:
     """The SLUB core over guest memory.
 
     pm: PhysMem; mem_map: MemMap; pages: the page allocator (alloc(gfp, order)
-    -> pfn | None, free(pfn, order)); debug: the slub_debug.SlubDebug that
-    checks and reports.
+    -> pfn | None, alloc(gfp, order, nid) for a node, free(pfn, order));
+    debug: the slub_debug.SlubDebug that checks and reports.  slab_nodes:
+    the nodes slabs may come from when a node is asked for (6.1's
+    slab_nodes, the nodes with normal memory); None for all.
+
+    Differs: one list of partial and full slabs for all nodes (6.1 keeps a
+    kmem_cache_node per node); a request for a node searches it for slabs
+    of that node.
     """
 
     def __init__(self, pm, mem_map, pages):
@@ -266,6 +274,7 @@ class Slub:
         self.debug = None             # set by SlabAllocator (slub_debug.SlubDebug)
         self.pending_ctor = 0         # first object of a new slab whose ctors must run
         self.on_new_slab = None       # fn(s, pfn, order): accounting hook
+        self.slab_nodes = None        # nodes with normal memory (None: any node will do)
 
     # -- guest memory ------------------------------------------------------
     def rd(self, va):
@@ -364,26 +373,32 @@ class Slub:
         assert KMC_CPU_DATA + 12 == KMEM_CACHE_SIZE
 
     # -- slabs from the page allocator ------------------------------------
-    def new_slab(self, s, flags):
-        """new_slab(): a slab with every object free, or None."""
+    def new_slab(self, s, flags, node=NUMA_NO_NODE):
+        """new_slab(): a slab with every object free (from node, if given), or None."""
         if flags & GFP_SLAB_BUG_MASK:
             flags = self.debug.kmalloc_fix_flags(flags)
         if s.has_ctor and (flags & _GFP_ZERO):
             self.debug.warn_ctor_zero(s)
-        return self.allocate_slab(s, flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK))
+        return self.allocate_slab(s, flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK), node)
 
-    def allocate_slab(self, s, flags):
+    def alloc_slab_page(self, flags, node, order):
+        """alloc_slab_page(): alloc_pages(), or __alloc_pages_node() for a node."""
+        if node == NUMA_NO_NODE:
+            return self.pages.alloc(flags, order)
+        return self.pages.alloc(flags, order, node)
+
+    def allocate_slab(self, s, flags, node=NUMA_NO_NODE):
         """allocate_slab(): the preferred order without reclaim, then the minimum."""
         flags |= s.allocflags
         alloc_gfp = (flags | _GFP_NOWARN | _GFP_NORETRY) & ~_GFP_NOFAIL
         if (alloc_gfp & _GFP_DIRECT_RECLAIM) and s.order > s.min_order:
             alloc_gfp = (alloc_gfp | _GFP_NOMEMALLOC) & ~_GFP_RECLAIM
         order, objects = s.order, s.objects
-        pfn = self.pages.alloc(alloc_gfp, order)
+        pfn = self.alloc_slab_page(alloc_gfp, node, order)
         if pfn is None and s.min_order != s.order:
             order, objects = s.min_order, s.min_objects
             min_flags = flags if order else flags & ~_GFP_COMP
-            pfn = self.pages.alloc(min_flags, order)
+            pfn = self.alloc_slab_page(min_flags, node, order)
         if pfn is None:
             return None
         self.u32[self.pw(pfn, W_FLAGS)] |= 1 << PG_slab
@@ -503,6 +518,10 @@ class Slub:
         slab = self.rd(s.cpu + KCC_SLAB)
         return self.slab_pfn(slab) if slab else None
 
+    def slab_nid(self, pfn):
+        """slab_nid(): the node of a slab's pages."""
+        return (self.u32[self.pw(pfn, W_FLAGS)] >> NODES_PGSHIFT) & NODES_MASK
+
     # -- allocation ------------------------------------------------------------
     def slab_alloc(self, s, flags, caller):
         """slab_alloc_node(): the lockless fast path, else ___slab_alloc()."""
@@ -514,7 +533,30 @@ class Slub:
             return obj
         return self.___slab_alloc(s, flags, caller)
 
-    def ___slab_alloc(self, s, flags, caller):
+    def slab_alloc_node(self, s, flags, caller, node):
+        """slab_alloc_node() for a node: the cpu slab serves only if it is on node.
+
+        A node without normal memory (not in slab_nodes) or NUMA_NO_NODE
+        means any node, as in 6.1.  A cpu slab on another node is
+        deactivated (node_match() fails), and the object comes from a
+        partial slab of node, else a new slab allocated there (which the
+        page allocator may still place elsewhere when node is full).
+        """
+        if node != NUMA_NO_NODE and self.slab_nodes is not None and node not in self.slab_nodes:
+            node = NUMA_NO_NODE
+        if node == NUMA_NO_NODE:
+            return self.slab_alloc(s, flags, caller)
+        pfn = self.cpu_slab_pfn(s)
+        if pfn is not None and self.slab_nid(pfn) != node:
+            self.flush_cpu_slab(s)                      # ALLOC_NODE_MISMATCH
+        obj = self.rd(s.cpu + KCC_FREELIST)
+        if obj:
+            self.wr(s.cpu + KCC_FREELIST, self.get_freepointer(s, obj))
+            self.wr(s.cpu + KCC_TID, self.rd(s.cpu + KCC_TID) + 1)
+            return obj
+        return self.___slab_alloc(s, flags, caller, node)
+
+    def ___slab_alloc(self, s, flags, caller, node=NUMA_NO_NODE):
         """___slab_alloc(): refill the cpu freelist from the cpu slab, a partial
         slab or a new one.  Debug caches hand out one object and keep no cpu slab."""
         c = s.cpu
@@ -528,7 +570,7 @@ class Slub:
             self.wr(c + KCC_TID, self.rd(c + KCC_TID) + 1)
             self.add_full(s, pfn)           # DEACTIVATE_BYPASS: full, on no list in Linux
         while True:
-            pfn, freelist = self._get_slab(s, flags)
+            pfn, freelist = self._get_slab(s, flags, node)
             if pfn is None:
                 self.debug.slab_out_of_memory(s, flags)
                 return None
@@ -543,12 +585,12 @@ class Slub:
             self.set_slab_freelist(pfn, 0)
             self.add_full(s, pfn)
 
-    def _get_slab(self, s, flags):
+    def _get_slab(self, s, flags, node=NUMA_NO_NODE):
         """get_partial(), else new_slab(): a frozen slab and its freelist."""
-        if s.node.partial:
-            pfn = next(iter(s.node.partial))
+        pfn = self._get_partial(s, node)
+        if pfn is not None:
             return pfn, self.acquire_slab(s, pfn)
-        pfn = self.new_slab(s, flags)
+        pfn = self.new_slab(s, flags, node)
         if pfn is None:
             return None, 0
         freelist = self.slab_freelist(pfn)
@@ -556,6 +598,12 @@ class Slub:
         self.set_slab_freelist(pfn, 0)
         self.set_counters(pfn, objects, objects, True)
         return pfn, freelist
+
+    def _get_partial(self, s, node):
+        """get_partial(): the first partial slab (of node, when one is asked for), or None."""
+        if node == NUMA_NO_NODE:
+            return next(iter(s.node.partial), None)
+        return next((pfn for pfn in s.node.partial if self.slab_nid(pfn) == node), None)
 
     def _load_freelist(self, s, pfn, freelist):
         c = s.cpu

@@ -44,8 +44,8 @@ BOOTINFO_FIELDS = (
     "nr_nodes",
     "kmalloc_caches",       # slab: guest address of the kmalloc cache table (0 until slab is up)
     "percpu",               # address of this CPU's per-cpu block (PERCPU_* below)
-    "reserved0",
-    "reserved1",
+    "mm_globals",           # node_data[], _totalram_pages, vm_zone_stat[] (mm/node_data.py)
+    "kernel_pgd",           # swapper_pg_dir, the kernel page directory (virtual): init_mm.pgd
 )
 
 # Per-cpu data of the one CPU, at mailbox + PERCPU_OFFSET, one word each.
@@ -58,6 +58,7 @@ PERCPU_FIELDS = (
     "irqs_disabled",
     "kmap_atomic_idx",      # highmem: depth of the kmap_atomic/kmap_local stack
     "current_task",         # tasks: the running task's id (0 = the guest program)
+    "numa_node",            # numa_node_id(): this CPU's node
 )
 BOOTINFO_MAGIC = 0x4D4D454D      # "MEMM"
 
@@ -78,6 +79,7 @@ HC_GET_FREE_PAGES = 18     # (gfp, order) -> address  __get_free_pages
 HC_FREE_PAGES_ADDR = 19    # (addr, order)            free_pages
 HC_PAGE_ADDRESS = 20       # (page) -> address or 0 (HighMem not kmapped)
 HC_NR_FREE_PAGES = 21      # (zone id or -1) -> free pages in that zone / all
+HC_ALLOC_PAGES_EXACT = 22  # (size, gfp, nid or -1) -> address  alloc_pages_exact(_nid)
 
 HC_SLAB_BASE = 32          # 32..63: slab (mm/slab.py registers)
 HC_VMALLOC_BASE = 64       # 64..79: vmalloc and vmap
@@ -98,6 +100,8 @@ HC_KSIZE = HC_SLAB_BASE + 6                # (x) -> size
 HC_KMEM_CACHE_VALIDATE = HC_SLAB_BASE + 7  # (s) -> errors found
 HC_KMALLOC = HC_SLAB_BASE + 8              # (size, gfp) -> address: kmalloc() whole on the host
 HC_KFREE = HC_SLAB_BASE + 9                # (x): kfree() whole on the host
+HC_SLAB_ALLOC_NODE = HC_SLAB_BASE + 10     # (s, gfp, node) -> object: __slab_alloc on a node
+HC_KMALLOC_LARGE_NODE = HC_SLAB_BASE + 11  # (size, gfp, node) -> address
 
 # vmalloc (guest/include/mmemu/vmalloc.h; runtime/hc_vmalloc.py)
 HC_VMALLOC = HC_VMALLOC_BASE + 0           # (size, ip) -> address
@@ -109,10 +113,12 @@ HC_VUNMAP = HC_VMALLOC_BASE + 5            # (addr, ip) -> pages to flush
 HC_VMALLOC_TO_PAGE = HC_VMALLOC_BASE + 6   # (addr) -> struct page *
 HC_VMALLOC_NODE = HC_VMALLOC_BASE + 7      # (size, nid, ip) -> address
 HC_VMALLOC_NR_PAGES = HC_VMALLOC_BASE + 8  # () -> pages vmalloc holds
+HC___VMALLOC_NODE = HC_VMALLOC_BASE + 9    # (size, align, gfp, vm_flags, nid, ip) -> address
 
 # ioremap (guest/include/mmemu/io.h; runtime/hc_io.py)
 HC_IOREMAP = HC_IO_BASE + 0                # (phys, size, ip) -> address
 HC_IOUNMAP = HC_IO_BASE + 1                # (addr, ip) -> pages to flush
+HC_IOREMAP_PCM = HC_IO_BASE + 2            # (phys, size, page_cache_mode, ip) -> address
 
 # kmap and the fixmap (guest/include/mmemu/highmem.h; runtime/hc_highmem.py)
 HC_KMAP = HC_HIGHMEM_BASE + 0              # (page) -> address or 0   kmap() past might_sleep()

@@ -2,16 +2,27 @@
 
 The default compiler is the `ziglang` package's clang (`python -m ziglang cc
 -target x86-freestanding-none -mcpu=i686`), which needs no system cross
-compiler and brings compiler-rt for 64-bit division.  The CC environment
-variable (or the ``cc`` argument) replaces it, e.g.
-``CC="gcc -m32 -ffreestanding -fno-pie -no-pie"``; a GCC-style compiler also
-gets ``-nostdlib`` and guest/lib/compat/libgcc.c, because a 64-bit host's gcc
-has no 32-bit libgcc.a to take __udivdi3 from.
+compiler.  The CC environment variable (or the ``cc`` argument) replaces it,
+e.g. ``CC="gcc -m32 -ffreestanding -fno-pie -no-pie"``.
+
+Guests are compiled as Linux 6.1 compiles the 686 kernel (KERNEL_CFLAGS and
+ARCH_CFLAGS below, from the top-level Makefile and arch/x86/Makefile): the
+compiler keeps a NULL dereference (-fno-delete-null-pointer-checks), assumes
+no strict aliasing, passes the first three integer arguments in EAX, EDX and
+ECX (-mregparm=3), keeps the stack 4-byte aligned, uses no FPU/MMX/SSE, and
+keeps frame pointers for backtraces.  Every build links with -nostdlib: the
+compiler's own runtime library is not linked (zig's compiler-rt and a host
+gcc's libgcc are built without -mregparm=3, and the compiler calls them with
+it), and guest/lib/compat/libgcc.c provides the 64-bit division the
+compiler emits calls for, built with the same flags.  Floating point has no
+runtime: with gcc (-msoft-float) a guest that uses it fails to link, as
+kernel code would; zig's clang ignores -msoft-float on i386 and emits x87
+instructions, which run, but kernel code must not use them.
 
 Every build links guest/link.ld (image at 0xC0100000, loaded at physical
-1 MiB), compiles the SDK's guest/lib/*.c and *.S next to the program, keeps
-the symbols and frame pointers (the host symbolizes EIPs and walks frames),
-and turns shrink-wrapping off so every function sets up its frame on entry.
+1 MiB), compiles the SDK's guest/lib/*.c, *.S and compat/*.c next to the
+program, keeps the symbols, and turns shrink-wrapping off so every function
+sets up its frame on entry.
 
 Results are cached by content (source, the local headers it includes, the
 SDK files, flags, compiler) in $MMEMU_CACHE, else ~/.cache/mmemu/build; a
@@ -28,23 +39,51 @@ from pathlib import Path
 
 from mmemu.errors import BuildError
 
-BUILD_FORMAT = 1                  # bump when the flags' meaning changes
+BUILD_FORMAT = 2                  # bump when the flags' meaning changes
 COMPILE_TIMEOUT = 600
 
 ZIG_TARGET = ("-target", "x86-freestanding-none", "-mcpu=i686")
-COMMON_CFLAGS = (
-    "-std=gnu11", "-O2", "-g", "-Wall",
-    "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer",
-    "-ffreestanding", "-fno-stack-protector", "-fno-pic", "-static",
-    "-fno-asynchronous-unwind-tables", "-fno-unwind-tables",
+
+# Linux 6.1's top-level Makefile: KBUILD_CFLAGS for every architecture, with
+# CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE (-O2) and CONFIG_FRAME_POINTER.
+# Differs: no -fstack-protector-strong (Debian's 686 kernel has it; its
+# guard lives in a per-cpu segment mmemu does not model) and no
+# CONFIG_RETPOLINE thunks.
+KERNEL_CFLAGS = (
+    "-std=gnu11", "-O2",
+    "-Wall", "-Wundef", "-Werror=strict-prototypes", "-Wno-trigraphs",
+    "-Werror=implicit-function-declaration", "-Werror=implicit-int",
+    "-Werror=return-type", "-Wno-format-security",
+    "-fno-strict-aliasing", "-fno-common", "-fshort-wchar", "-fno-PIE",
+    "-fno-delete-null-pointer-checks",
+    "-fno-stack-protector",
+    "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls",
+    "-fno-strict-overflow", "-fno-stack-check",
 )
+# arch/x86/Makefile for CONFIG_X86_32, and Makefile_32.cpu for CONFIG_M686.
+# -ffreestanding implies -fno-builtin; <mmemu/string.h> maps memcpy and
+# memset back to the builtins, as arch/x86/include/asm/string_32.h does.
+ARCH_CFLAGS = (
+    "-march=i686", "-msoft-float", "-mregparm=3", "-freg-struct-return", "-fno-pic",
+    "-ffreestanding",
+    "-mno-sse", "-mno-mmx", "-mno-sse2", "-mno-3dnow", "-mno-avx",
+    "-fcf-protection=none",
+    "-Wno-sign-compare", "-fno-asynchronous-unwind-tables",
+)
+# The stack stays 4-byte aligned: arch/x86/Makefile's cc_stack_align4, which
+# is -mpreferred-stack-boundary=2 for gcc and -mstack-alignment=4 for clang.
+STACK_ALIGN4 = {"zig": ("-mstack-alignment=4",), "clang": ("-mstack-alignment=4",),
+                "gcc": ("-mpreferred-stack-boundary=2", "-fno-stack-clash-protection")}
+# mmemu's own: debug info and symbols for oopses and gdb, leaf frames too,
+# no unwind tables, a static image, no compiler runtime (see above).
+MMEMU_CFLAGS = (
+    "-g", "-mno-omit-leaf-frame-pointer", "-fno-unwind-tables", "-static", "-nostdlib",
+)
+COMMON_CFLAGS = KERNEL_CFLAGS + ARCH_CFLAGS + MMEMU_CFLAGS
 NO_SHRINK_WRAP = {"zig": ("-mllvm", "-enable-shrink-wrap=false"),
                   "clang": ("-mllvm", "-enable-shrink-wrap=false"),
                   "gcc": ("-fno-shrink-wrap",)}
-GCC_FLAGS = ("-m32", "-fno-pie", "-no-pie", "-nostdlib", "-Wl,--build-id=none")
-
-FIRST_ZIG_BUILD_NOTE = ("mmemu: first build: zig is building its compiler runtime "
-                        "(takes a few seconds)...")
+GCC_FLAGS = ("-m32", "-fno-pie", "-no-pie", "-Wl,--build-id=none")
 
 _INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
 
@@ -84,13 +123,10 @@ def compiler_family(cmd):
     return "gcc"
 
 
-def sdk_sources(guest, family):
+def sdk_sources(guest):
     """The SDK files compiled into every program (sorted, for a stable key)."""
     lib = guest / "lib"
-    srcs = sorted(lib.glob("*.c")) + sorted(lib.glob("*.S"))
-    if family != "zig":
-        srcs += sorted((lib / "compat").glob("*.c"))
-    return srcs
+    return sorted(lib.glob("*.c")) + sorted(lib.glob("*.S")) + sorted((lib / "compat").glob("*.c"))
 
 
 def compile_args(source, guest, cmd, cflags=()):
@@ -101,16 +137,17 @@ def compile_args(source, guest, cmd, cflags=()):
         args += ZIG_TARGET
     if family == "gcc":
         args += [f for f in GCC_FLAGS if f not in cmd]
-    elif family == "clang":
-        args.append("-nostdlib")
     args += COMMON_CFLAGS
+    args += STACK_ALIGN4[family]
     args += NO_SHRINK_WRAP[family]
-    # __FILE__ (BUG_ON's "kernel BUG at prog.c:12!") relative to the program.
+    # __FILE__ (BUG_ON's "kernel BUG at prog.c:12!") relative to the program,
+    # and guest/lib/... for the SDK's own.
     args.append(f"-fmacro-prefix-map={source.parent}{os.sep}=")
+    args.append(f"-fmacro-prefix-map={guest}{os.sep}lib{os.sep}=guest/lib/")
     args += ["-I", str(guest / "include"), "-T", str(guest / "link.ld")]
     args += list(cflags)
     args.append(str(source))
-    args += [str(p) for p in sdk_sources(guest, family)]
+    args += [str(p) for p in sdk_sources(guest)]
     return args
 
 
@@ -134,7 +171,7 @@ def build(source, output=None, cc=None, cflags=()):
     elf = where / f"{src.stem}-{key[:16]}.elf"
     if not elf.is_file():
         where.mkdir(parents=True, exist_ok=True)
-        _compile(cmd, args, elf, where)
+        _compile(cmd, args, elf)
     if output is None:
         return elf
     out = Path(output)
@@ -142,11 +179,8 @@ def build(source, output=None, cc=None, cflags=()):
     return out
 
 
-def _compile(cmd, args, elf, where):
+def _compile(cmd, args, elf):
     """Run the compiler into a temporary file and move it into the cache."""
-    zig = compiler_family(cmd) == "zig"
-    if zig and not _zig_runtime_ready(where):
-        print(FIRST_ZIG_BUILD_NOTE, file=sys.stderr, flush=True)
     tmp = elf.with_name(f".{elf.name}.{os.getpid()}.tmp")
     try:
         _run_compiler(list(cmd) + list(args) + ["-o", str(tmp)])
@@ -154,8 +188,6 @@ def _compile(cmd, args, elf, where):
     finally:
         if tmp.exists():
             tmp.unlink()
-    if zig:
-        (where / ".zig-runtime-ready").touch()
 
 
 def _run_compiler(argv):
@@ -258,30 +290,3 @@ def _resolve_include(name, here, dirs):
         if p.is_file():
             return p.resolve()
     return None
-
-
-# -- zig's first build -------------------------------------------------------
-
-def zig_global_cache_dir():
-    """zig's global cache: $ZIG_GLOBAL_CACHE_DIR, else $XDG_CACHE_HOME/zig, else ~/.cache/zig."""
-    env = os.environ.get("ZIG_GLOBAL_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "zig"
-
-
-def _zig_runtime_ready(where):
-    """Whether zig already holds an i386 compiler-rt (so the build is quick)."""
-    if (where / ".zig-runtime-ready").exists() and zig_global_cache_dir().is_dir():
-        return True
-    for obj in (zig_global_cache_dir() / "o").glob("*/compiler_rt*.o"):
-        try:
-            with open(obj, "rb") as f:
-                head = f.read(20)
-        except OSError:
-            continue
-        # ELF, 32-bit, e_machine EM_386
-        if head[:4] == b"\x7fELF" and head[4] == 1 and head[18:20] == b"\x03\x00":
-            return True
-    return False

@@ -14,6 +14,7 @@ from mmemu.layout import KERNEL_PHYS
 from mmemu.log import KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
+from mmemu.runtime.stack import guard_stack, stack_overflow_handler
 
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
@@ -62,6 +63,8 @@ class GuestRuntime:
         self.exception_handlers = []  # fn(trapnr, error_code) -> True when handled
         self.fault_count = 0
         self.region_describers = []   # fn(addr) -> str or None, most specific first
+        self.stack_guard = None       # the loaded image's unmapped guard page (runtime/stack.py)
+        self.exception_handlers.append(stack_overflow_handler(self))
         hc_core.register(self, self.table)
         machine.engine.hook_in_raw(self.table.in_hook())
         machine.engine.hook_exceptions(self._on_exception)
@@ -83,6 +86,7 @@ class GuestRuntime:
         text = self.image.text
         if text and text[1] > text[0]:
             mark_rodata_ro(m.pgtable, text[0], text[1])
+        guard_stack(self, self.image)
         self.fixups = dict(getattr(self.image, "ex_table", {}) or {})
         return self.image
 

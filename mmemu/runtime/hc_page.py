@@ -11,7 +11,7 @@ here, without the generic thunk); the checks stay, the good case is inline.
 from mmemu.mm import page_alloc
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.runtime.abi import (
-    HC_ALLOC_PAGES, HC_FREE_PAGES, HC_FREE_PAGES_ADDR, HC_GET_FREE_PAGES,
+    HC_ALLOC_PAGES, HC_ALLOC_PAGES_EXACT, HC_FREE_PAGES, HC_FREE_PAGES_ADDR, HC_GET_FREE_PAGES,
     HC_NR_FREE_PAGES, HC_PAGE_ADDRESS,
 )
 
@@ -83,6 +83,9 @@ def register(rt, table):
             return 0
         return page_alloc.page_address(mm, pfn) or 0
 
+    def hc_alloc_pages_exact(size, gfp, nid):
+        return page_alloc.alloc_pages_exact(mm, size, gfp, None if nid == NUMA_NO_NODE else nid)
+
     def hc_nr_free(zid):
         return page_alloc.nr_free_pages(mm, None if zid == NUMA_NO_NODE else zid)
 
@@ -92,3 +95,4 @@ def register(rt, table):
     table.register(HC_FREE_PAGES_ADDR, "free_pages", hc_free_pages_addr, 2)
     table.register(HC_PAGE_ADDRESS, "page_address", hc_page_address, 1)
     table.register(HC_NR_FREE_PAGES, "nr_free_pages", hc_nr_free, 1)
+    table.register(HC_ALLOC_PAGES_EXACT, "alloc_pages_exact", hc_alloc_pages_exact, 3)

@@ -18,14 +18,18 @@ is in the cpu slab.  Everything else comes here, numbered from HC_SLAB_BASE
   +7 kmem_cache_validate(s) -> errors found (slabinfo -v)
   +8, +9 kmalloc(size, gfp) and kfree(x) whole on the host, for guest code
      without the SDK (an embedder's own)
+  +10 __slab_alloc for a node (s, gfp, node) -> object (kmem_cache_alloc_node,
+      kmalloc_node: the guest's fast path serves only a cpu slab on that node)
+  +11 kmalloc_large_node(size, gfp, node) -> address
 """
 from mmemu.runtime.abi import (
     HC_KFREE, HC_KMALLOC, HC_KMALLOC_LARGE, HC_KMEM_CACHE_CREATE, HC_KMEM_CACHE_DESTROY,
     HC_KMEM_CACHE_SHRINK, HC_KMEM_CACHE_VALIDATE, HC_KSIZE, HC_MAILBOX_PHYS, HC_SLAB_ALLOC,
-    HC_SLAB_FREE, HC_WORD_CTOR,
+    HC_KMALLOC_LARGE_NODE, HC_SLAB_ALLOC_NODE, HC_SLAB_FREE, HC_WORD_CTOR,
 )
 
 NAME_MAX = 64
+U32 = 0xFFFFFFFF
 
 
 def register(rt, table, sl):
@@ -64,6 +68,18 @@ def register(rt, table, sl):
         sl.slub.pending_ctor = 0
         return obj or 0
 
+    def hc_slab_alloc_node(addr, gfp, node):
+        s = cache(addr, "kmem_cache_alloc_node")
+        if s is None:
+            return 0
+        obj = sl.slab_alloc(s, gfp, caller, -1 if node == U32 else node)
+        u32[ctor_word] = sl.slub.pending_ctor
+        sl.slub.pending_ctor = 0
+        return obj or 0
+
+    def hc_kmalloc_large_node(size, gfp, node):
+        return sl.kmalloc_large(size, gfp, caller, -1 if node == U32 else node) or 0
+
     def hc_slab_free(addr, x):
         if addr == 0:
             sl.kfree(x, caller=caller)
@@ -87,6 +103,8 @@ def register(rt, table, sl):
     table.register(HC_KMALLOC_LARGE, "kmalloc_large", hc_kmalloc_large, 2)
     table.register(HC_KSIZE, "ksize", sl.ksize, 1)
     table.register(HC_KMEM_CACHE_VALIDATE, "validate_slab_cache", hc_validate, 1)
+    table.register(HC_SLAB_ALLOC_NODE, "__slab_alloc_node", hc_slab_alloc_node, 3)
+    table.register(HC_KMALLOC_LARGE_NODE, "kmalloc_large_node", hc_kmalloc_large_node, 3)
     # For guests without the SDK (embedders' own code): the whole call on the host.
     table.register(HC_KMALLOC, "kmalloc", hc_kmalloc_large, 2)
     table.register(HC_KFREE, "kfree", lambda x: sl.kfree(x, caller=caller), 1)

@@ -1,7 +1,9 @@
 """vmalloc hypercalls: the guest's vmalloc()/vfree()/vmap() family.
 
 The numbers and arguments are runtime/abi.py's (HC_VMALLOC_BASE + n,
-mirrored in guest/include/mmemu/vmalloc.h).
+mirrored in guest/include/mmemu/vmalloc.h).  __vmalloc_node(size, align,
+gfp, vm_flags, nid, ip) is the common path of vmalloc_32(), vmalloc_user()
+and kvmalloc() (vm_flags: VM_USERMAP).
 
 vfree() and vunmap() (and iounmap(), hc_io) clear the area's PTEs but do
 not flush the TLB: they return the number of pages the area spans (0 when
@@ -21,10 +23,10 @@ guest's frames are walked instead (GuestRuntime.guest_caller()).
 """
 from mmemu.errors import MmemuError
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
-from mmemu.mm.vmalloc import GFP_KERNEL, NUMA_NO_NODE, VM_MAP
+from mmemu.mm.vmalloc import GFP_KERNEL, NUMA_NO_NODE, PAGE_KERNEL, VM_MAP, VM_USERMAP
 from mmemu.runtime.abi import (
     HC_VFREE, HC_VMALLOC, HC_VMALLOC_NODE, HC_VMALLOC_NR_PAGES, HC_VMALLOC_TO_PAGE, HC_VMAP,
-    HC_VUNMAP, HC_VZALLOC, HC___VMALLOC,
+    HC_VUNMAP, HC_VZALLOC, HC___VMALLOC, HC___VMALLOC_NODE,
 )
 from mmemu.runtime.hypercall import call_site, guest_flushes
 
@@ -55,6 +57,12 @@ def register(rt, table, vm):
         nid = NUMA_NO_NODE if nid == U32 else nid
         return vm._vmalloc(size, GFP_KERNEL, caller=caller(ip), nid=nid) or 0
 
+    def hc___vmalloc_node(size, align, gfp, vm_flags, nid, ip=0):
+        nid = NUMA_NO_NODE if nid == U32 else nid
+        align = align if align and not align & (align - 1) else 1
+        return vm.vmalloc_node_range(size, align, vm.vstart, vm.vend, gfp, PAGE_KERNEL,
+                                     vm_flags & VM_USERMAP, nid, caller(ip)) or 0
+
     def hc_vfree(addr, ip=0):
         return to_flush(vm.vfree(addr, caller=caller(ip), flush=False))
 
@@ -79,6 +87,7 @@ def register(rt, table, vm):
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
     table.register(HC_VMALLOC_NODE, "vmalloc_node", hc_vmalloc_node, 3)
     table.register(HC_VMALLOC_NR_PAGES, "vmalloc_nr_pages", vm.vmalloc_nr_pages, 0)
+    table.register(HC___VMALLOC_NODE, "__vmalloc_node", hc___vmalloc_node, 6)
 
 
 def _read_pages_array(rt, pages, count, base, nr, totalram):

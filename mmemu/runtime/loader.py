@@ -21,7 +21,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from mmemu.errors import LoaderError
-from mmemu.layout import KERNEL_PHYS
+from mmemu.layout import KERNEL_PHYS, PAGE_OFFSET
 
 EM_386 = 3
 PF_X, PF_W, PF_R = 1, 2, 4
@@ -110,6 +110,7 @@ class GuestImage:
     bss: AddrRange = None          # __bss_start..__bss_end
     sdk: AddrRange = None          # __mmemu_sdk_start..__mmemu_sdk_end
     stack: AddrRange = None        # init_stack..init_stack_end
+    stack_guard: AddrRange = None  # init_stack_guard..init_stack: left unmapped
     path: str = None
     local_symbols: list = field(default_factory=list, repr=False)   # static names repeat
     ex_table: dict = field(default_factory=dict, repr=False)        # insn -> fixup
@@ -253,12 +254,36 @@ def _open_elf(name, data):
         raise LoaderError(f"{name}: {what} ELF, mmemu runs i386 guests")
     if not elf.little_endian:
         raise LoaderError(f"{name}: big-endian ELF, mmemu runs i386 guests")
+    _refuse_user_program(name, elf)
     if elf["e_type"] != "ET_EXEC":
         kind = {"ET_REL": "a relocatable object (link it first)",
                 "ET_DYN": "position-independent (link it with guest/link.ld)"}
         raise LoaderError(f"{name}: {kind.get(elf['e_type'], elf['e_type'])}, "
                           "mmemu runs statically linked i386 executables")
     return elf
+
+
+def _refuse_user_program(name, elf):
+    """One line for an i386 program of user space: mmemu runs kernel code.
+
+    A program with an interpreter (PT_INTERP: dynamically linked) or an
+    entry point below PAGE_OFFSET (a static user program, linked at
+    0x08048000, or a bare-metal image) is not kernel code linked at
+    0xc0100000 by guest/link.ld.
+    """
+    how = "build a guest program with `mmemu build` (linked at 0xc0100000 by guest/link.ld)"
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_INTERP":
+            try:
+                interp = seg.get_interp_name()
+            except (ELFError, ValueError, UnicodeDecodeError):
+                interp = "?"
+            raise LoaderError(f"{name}: a dynamically linked user-space program (interpreter "
+                              f"{interp}); mmemu runs kernel code: {how}")
+    entry = elf["e_entry"]
+    if entry < PAGE_OFFSET and elf["e_type"] in ("ET_EXEC", "ET_DYN") and entry:
+        raise LoaderError(f"{name}: a user-space program (entry 0x{entry:08x}, below "
+                          f"PAGE_OFFSET 0x{PAGE_OFFSET:08x}); mmemu runs kernel code: {how}")
 
 
 def _load_segments(elf):
@@ -302,7 +327,8 @@ def _make_image(elf, name, segments):
         data=_range(symbols, "_sdata", "_edata") or _section_range(elf, ".data"),
         bss=_range(symbols, "__bss_start", "__bss_end") or _section_range(elf, ".bss"),
         sdk=_range(symbols, "__mmemu_sdk_start", "__mmemu_sdk_end"),
-        stack=_range(symbols, "init_stack", "init_stack_end"))
+        stack=_range(symbols, "init_stack", "init_stack_end"),
+        stack_guard=_range(symbols, "init_stack_guard", "init_stack"))
     return image
 
 

@@ -13,6 +13,16 @@
  */
 #define __sdk		__attribute__((section(".text.mmemu")))
 
+/*
+ * The calling convention is the i386 kernel's: the build passes -mregparm=3
+ * (arch/x86/Makefile), so the first three integer arguments of every
+ * function travel in EAX, EDX and ECX, the rest on the stack, and the
+ * result comes back in EAX (EDX:EAX for 64 bits).  Code entered from
+ * assembly or from the host with its arguments on the stack is declared
+ * asmlinkage, as in arch/x86/include/asm/linkage.h.
+ */
+#define asmlinkage	__attribute__((regparm(0)))
+
 #define __always_inline	inline __attribute__((always_inline))
 #define noinline	__attribute__((noinline))
 #define __noreturn	__attribute__((noreturn))

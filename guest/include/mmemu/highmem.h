@@ -36,6 +36,7 @@
 #include <mmemu/hypercall.h>
 #include <mmemu/string.h>
 #include <mmemu/page.h>
+#include <mmemu/mmzone.h>
 #include <mmemu/sched.h>
 #include <mmemu/tlbflush.h>
 
@@ -296,10 +297,6 @@ static inline void memzero_page(struct page *page, size_t offset, size_t len)
 	memset_page(page, offset, 0, len);
 }
 
-/* nr_free_highpages(): free pages in the HighMem zones. */
-static inline unsigned long nr_free_highpages(void)
-{
-	return zone_free_pages(ZONE_HIGHMEM);
-}
+/* nr_free_highpages() and totalhigh_pages() are in mmemu/mmzone.h. */
 
 #endif /* _MMEMU_HIGHMEM_H */

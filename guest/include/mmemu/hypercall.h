@@ -45,6 +45,7 @@
 #define HC_FREE_PAGES_ADDR	19	/* (addr, order) */
 #define HC_PAGE_ADDRESS		20	/* (page) -> address or 0 */
 #define HC_NR_FREE_PAGES	21	/* (zone id or -1) -> free pages */
+#define HC_ALLOC_PAGES_EXACT	22	/* (size, gfp, nid or -1) -> address */
 
 #define HC_SLAB_BASE		32	/* 32..63: slab */
 #define HC_VMALLOC_BASE		64	/* 64..79: vmalloc and vmap */
@@ -75,8 +76,8 @@ struct mmemu_bootinfo {
 	u32 nr_nodes;
 	u32 kmalloc_caches;	/* slab: the kmalloc cache table (0 until slab is up) */
 	u32 percpu;		/* this CPU's struct mmemu_percpu */
-	u32 reserved0;
-	u32 reserved1;
+	u32 mm_globals;		/* struct mmemu_mm_globals: node_data[], totals (mmzone.h) */
+	u32 kernel_pgd;		/* swapper_pg_dir, virtual (init_mm.pgd) */
 };
 
 /*
@@ -90,6 +91,7 @@ struct mmemu_percpu {
 	u32 irqs_disabled;
 	u32 kmap_atomic_idx;	/* highmem: depth of the kmap_atomic stack */
 	u32 current_task;	/* tasks: the running task's id (0: the program) */
+	u32 numa_node;		/* numa_node_id(): this CPU's node */
 };
 
 #define MMEMU_BOOTINFO \

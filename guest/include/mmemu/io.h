@@ -21,6 +21,17 @@
 /* ip: the caller's address (_THIS_IP_), as for vmalloc (mmemu/vmalloc.h) */
 #define HC_IOREMAP	(HC_IO_BASE + 0)	/* (phys, size, ip) -> address */
 #define HC_IOUNMAP	(HC_IO_BASE + 1)	/* (addr, ip) -> pages to flush */
+#define HC_IOREMAP_PCM	(HC_IO_BASE + 2)	/* (phys, size, cache mode, ip) -> address */
+
+/* enum page_cache_mode (arch/x86/include/asm/pgtable_types.h) */
+enum page_cache_mode {
+	_PAGE_CACHE_MODE_WB = 0,
+	_PAGE_CACHE_MODE_WC = 1,
+	_PAGE_CACHE_MODE_UC_MINUS = 2,
+	_PAGE_CACHE_MODE_UC = 3,
+	_PAGE_CACHE_MODE_WT = 4,
+	_PAGE_CACHE_MODE_WP = 5,
+};
 
 #ifndef __iomem
 #define __iomem		/* sparse's address-space marker; nothing to the compiler */
@@ -35,6 +46,43 @@
 static __always_inline void __iomem *ioremap(phys_addr_t offset, unsigned long size)
 {
 	return (void __iomem *)hypercall3(HC_IOREMAP, offset, size, _THIS_IP_);
+}
+
+/*
+ * The other cache modes (arch/x86/mm/ioremap.c), each the same mapping with
+ * other PTE cache bits, through Linux's PAT layout (WB 0, WC PWT, UC- PCD,
+ * UC PCD|PWT, WT PAT|PCD|PWT): ptdump shows them.  The same checks apply
+ * (no RAM in use, NULL for size 0); all are undone with iounmap().
+ *   ioremap_uc(): strongly uncached, UC (PCD | PWT)
+ *   ioremap_wc(): write-combining, WC (PWT), for frame buffers
+ *   ioremap_wt(): write-through, WT
+ *   ioremap_cache(): write-back, as RAM (no cache bits)
+ */
+static __always_inline void __iomem *__ioremap_caller(phys_addr_t offset, unsigned long size,
+						      enum page_cache_mode pcm,
+						      unsigned long caller)
+{
+	return (void __iomem *)hypercall4(HC_IOREMAP_PCM, offset, size, pcm, caller);
+}
+
+static __always_inline void __iomem *ioremap_uc(phys_addr_t offset, unsigned long size)
+{
+	return __ioremap_caller(offset, size, _PAGE_CACHE_MODE_UC, _THIS_IP_);
+}
+
+static __always_inline void __iomem *ioremap_wc(phys_addr_t offset, unsigned long size)
+{
+	return __ioremap_caller(offset, size, _PAGE_CACHE_MODE_WC, _THIS_IP_);
+}
+
+static __always_inline void __iomem *ioremap_wt(phys_addr_t offset, unsigned long size)
+{
+	return __ioremap_caller(offset, size, _PAGE_CACHE_MODE_WT, _THIS_IP_);
+}
+
+static __always_inline void __iomem *ioremap_cache(phys_addr_t offset, unsigned long size)
+{
+	return __ioremap_caller(offset, size, _PAGE_CACHE_MODE_WB, _THIS_IP_);
 }
 
 /* void iounmap(volatile void __iomem *addr): flushes the area's TLB entries as vfree() */

@@ -161,21 +161,48 @@ static __always_inline bool PageHighMem(const struct page *page)
 	return is_highmem_idx(page_zonenum(page));
 }
 
+/* compound_head(): the head page of a compound page (the page itself otherwise). */
+static __always_inline struct page *compound_head(const struct page *page)
+{
+	unsigned long head = READ_ONCE(page->compound_head);
+
+	if (head & 1)
+		return (struct page *)(head - 1);
+	return (struct page *)page;
+}
+
+#define page_folio(page)	compound_head(page)
+
+#define PageHead(page)		test_bit(PG_head, &(page)->flags)
+#define PageTail(page)		((int)(READ_ONCE((page)->compound_head) & 1))
+#define PageCompound(page)	(PageHead(page) || PageTail(page))
+
+/* compound_order(): the order of a compound page, from its first tail; 0 otherwise. */
+static __always_inline unsigned int compound_order(const struct page *page)
+{
+	if (!PageHead(page))
+		return 0;
+	return page[1].compound_order;
+}
+
+/*
+ * Page flags as include/linux/page-flags.h tests them: PG_slab lives on the
+ * head page (PF_NO_TAIL, so a tail page of a slab answers for its head);
+ * PG_reserved on every page itself (PF_NO_COMPOUND).
+ */
+#define PageReserved(page)	test_bit(PG_reserved, &(page)->flags)
+#define PageSlab(page)		test_bit(PG_slab, &compound_head(page)->flags)
+
+/* page_count(): the references to the page's folio, held in its head's _refcount. */
 static __always_inline int page_count(const struct page *page)
 {
-	return atomic_read(&page->_refcount);
+	return atomic_read(&compound_head(page)->_refcount);
 }
 
 static __always_inline int page_mapcount_raw(const struct page *page)
 {
 	return atomic_read(&page->_mapcount);
 }
-
-#define PageReserved(page)	test_bit(PG_reserved, &(page)->flags)
-#define PageSlab(page)		test_bit(PG_slab, &(page)->flags)
-#define PageHead(page)		test_bit(PG_head, &(page)->flags)
-#define PageTail(page)		((int)(READ_ONCE((page)->compound_head) & 1))
-#define PageCompound(page)	(PageHead(page) || PageTail(page))
 
 /* PageType(): the type bit is clear and the base bits are set. */
 #define PageType(page, flag)	\
@@ -193,8 +220,9 @@ static __always_inline void *lowmem_page_address(const struct page *page)
 
 /*
  * page_address(): the kernel virtual address of a page.  Lowmem is always
- * in the direct map; a HighMem page has an address only while kmapped
- * (the host knows: HC_PAGE_ADDRESS), NULL otherwise.
+ * in the direct map; a HighMem page has an address only while kmap()ed
+ * (Linux's page_address_htable, which the host keeps: HC_PAGE_ADDRESS),
+ * NULL otherwise.
  */
 static __always_inline void *page_address(const struct page *page)
 {
@@ -203,15 +231,100 @@ static __always_inline void *page_address(const struct page *page)
 	return (void *)hypercall1(HC_PAGE_ADDRESS, (unsigned long)page);
 }
 
+/*
+ * Addresses (arch/x86/include/asm/io.h, page.h; include/linux/mm.h).
+ * virt_to_phys() and virt_to_page() are for direct-map (lowmem) addresses
+ * only: for a vmalloc, kmap or ioremap address they give nonsense, as in
+ * Linux (use vmalloc_to_page(), or lookup_address()).  page_to_virt() is
+ * __va() of the page's physical address, also for a HighMem page, whose
+ * result is then not a mapping of it (page_address() is).
+ */
+static __always_inline phys_addr_t virt_to_phys(volatile void *address)
+{
+	return __pa(address);
+}
+
+static __always_inline void *phys_to_virt(phys_addr_t address)
+{
+	return __va(address);
+}
+
+#define PFN_PHYS(pfn)		((phys_addr_t)(pfn) << PAGE_SHIFT)
+#define PHYS_PFN(x)		((unsigned long)((x) >> PAGE_SHIFT))
+#define page_to_phys(page)	PFN_PHYS(page_to_pfn(page))
+#define page_to_virt(page)	__va(PFN_PHYS(page_to_pfn(page)))
+#define virt_to_pfn(kaddr)	(__pa(kaddr) >> PAGE_SHIFT)
+
+/* virt_addr_valid(): a direct-map address with a struct page (__virt_addr_valid()). */
+static __always_inline bool virt_addr_valid(const volatile void *kaddr)
+{
+	unsigned long x = (unsigned long)kaddr;
+
+	return x >= PAGE_OFFSET && x < (unsigned long)high_memory &&
+	       pfn_valid(__pa(x) >> PAGE_SHIFT);
+}
+
+/* fls(): the last (most significant) set bit, 1-based; fls(0) is 0. */
+static __always_inline int fls(unsigned int x)
+{
+	return x ? 32 - __builtin_clz(x) : 0;
+}
+
+/*
+ * get_order(size): the order of the smallest block of 2^order pages that
+ * holds size bytes (include/asm-generic/getorder.h); get_order(0) is
+ * undefined in Linux and 20 here.
+ */
+static __always_inline int get_order(unsigned long size)
+{
+	size--;
+	size >>= PAGE_SHIFT;
+	return fls(size);
+}
+
+/*
+ * get_page() / put_page(): take and drop a reference to a page's folio
+ * (include/linux/mm.h).  Dropping the last one frees the page, through the
+ * page allocator: a compound page whole, anything else as order 0 (as
+ * 6.1's __folio_put_small(); the other pages of a non-compound block are
+ * not freed with it: mmemu reports that free as Bad page state).  A
+ * put_page() on a page that has no reference left is reported as
+ * CONFIG_DEBUG_VM's VM_BUG_ON_PAGE(page_ref_count(page) == 0).
+ */
+void __free_pages(struct page *page, unsigned int order);
+
+static __always_inline void get_page(struct page *page)
+{
+	__atomic_fetch_add(&compound_head(page)->_refcount.counter, 1, __ATOMIC_SEQ_CST);
+}
+
+static __always_inline void put_page(struct page *page)
+{
+	struct page *head = compound_head(page);
+
+	if (atomic_read(&head->_refcount) <= 1)	/* the last: the allocator frees */
+		__free_pages(head, compound_order(head));
+	else
+		__atomic_fetch_sub(&head->_refcount.counter, 1, __ATOMIC_SEQ_CST);
+}
+
 /* The page allocator (mm/page_alloc.c), served by the host; lib/page_alloc.c. */
 struct page *alloc_pages(gfp_t gfp, unsigned int order);
 struct page *alloc_pages_node(int nid, gfp_t gfp, unsigned int order);
-void __free_pages(struct page *page, unsigned int order);
 unsigned long __get_free_pages(gfp_t gfp, unsigned int order);
 unsigned long get_zeroed_page(gfp_t gfp);
 void free_pages(unsigned long addr, unsigned int order);
-unsigned long nr_free_pages(void);
-unsigned long zone_free_pages(int zid);	/* mmemu: free pages in one zone type */
+
+/*
+ * alloc_pages_exact(size, gfp): PAGE_ALIGN(size) bytes of lowmem, as
+ * order-0 pages of their own: the pages of the 2^get_order(size) block
+ * beyond size go back to the allocator at once.  Free with
+ * free_pages_exact(addr, size).  NULL on failure.  __GFP_COMP and
+ * __GFP_HIGHMEM are refused with a warning and dropped, as in 6.1.
+ */
+void *alloc_pages_exact(size_t size, gfp_t gfp);
+void *alloc_pages_exact_nid(int nid, size_t size, gfp_t gfp);
+void free_pages_exact(void *virt, size_t size);
 
 #define alloc_page(gfp_mask)		alloc_pages(gfp_mask, 0)
 #define __get_free_page(gfp_mask)	__get_free_pages((gfp_mask), 0)

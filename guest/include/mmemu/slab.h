@@ -68,6 +68,8 @@ enum kmalloc_cache_type {
 #define HC_KMEM_CACHE_VALIDATE	(HC_SLAB_BASE + 7)	/* (s) -> errors found */
 #define HC_KMALLOC		(HC_SLAB_BASE + 8)	/* (size, gfp) -> address, all on the host */
 #define HC_KFREE		(HC_SLAB_BASE + 9)	/* (x), all on the host */
+#define HC_SLAB_ALLOC_NODE	(HC_SLAB_BASE + 10)	/* (s, gfp, node) -> object; ctor work */
+#define HC_KMALLOC_LARGE_NODE	(HC_SLAB_BASE + 11)	/* (size, gfp, node) -> address */
 
 #define BOOTINFO_KMALLOC_CACHES	12	/* word index of "kmalloc_caches" */
 
@@ -147,5 +149,77 @@ int kmem_cache_shrink(struct kmem_cache *s);
 void kmem_cache_destroy(struct kmem_cache *s);
 /* mmemu: validate every slab of a cache, as `slabinfo -v` does; errors found */
 int kmem_cache_validate(struct kmem_cache *s);
+
+/*
+ * The _node variants take the object from a slab on that node (a new slab
+ * from alloc_pages_node() when the cpu slab is elsewhere), or, above
+ * KMALLOC_MAX_CACHE_SIZE, the pages; NUMA_NO_NODE is any node.
+ */
+void *kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node);
+void *kmalloc_node(size_t size, gfp_t flags, int node);
+
+static inline void *kzalloc_node(size_t size, gfp_t flags, int node)
+{
+	return kmalloc_node(size, flags | __GFP_ZERO, node);
+}
+
+static inline void *kmalloc_array_node(size_t n, size_t size, gfp_t flags, int node)
+{
+	size_t bytes;
+
+	if (unlikely(__builtin_mul_overflow(n, size, &bytes)))
+		return NULL;
+	return kmalloc_node(bytes, flags, node);
+}
+
+static inline void *kcalloc_node(size_t n, size_t size, gfp_t flags, int node)
+{
+	return kmalloc_array_node(n, size, flags | __GFP_ZERO, node);
+}
+
+/* Copies into kmalloc'ed memory (mm/util.c); NULL for a NULL source or no memory. */
+char *kstrdup(const char *s, gfp_t gfp);
+char *kstrndup(const char *s, size_t max, gfp_t gfp);
+void *kmemdup(const void *src, size_t len, gfp_t gfp);
+char *kmemdup_nul(const char *s, size_t len, gfp_t gfp);
+
+/*
+ * kvmalloc_node() (mm/util.c): kmalloc first; for more than a page, without
+ * warnings or retries (__GFP_NOWARN | __GFP_NORETRY), and if that fails,
+ * vmalloc (not for GFP_ATOMIC/GFP_NOWAIT callers: NULL then).  Sizes
+ * above KMALLOC_MAX_SIZE (4 MiB) always end up in vmalloc.  kvfree() frees
+ * either kind: vfree() for a vmalloc address, kfree() otherwise.
+ */
+void *kvmalloc_node(size_t size, gfp_t flags, int node);
+void kvfree(const void *addr);
+
+static inline void *kvmalloc(size_t size, gfp_t flags)
+{
+	return kvmalloc_node(size, flags, NUMA_NO_NODE);
+}
+
+static inline void *kvzalloc_node(size_t size, gfp_t flags, int node)
+{
+	return kvmalloc_node(size, flags | __GFP_ZERO, node);
+}
+
+static inline void *kvzalloc(size_t size, gfp_t flags)
+{
+	return kvmalloc(size, flags | __GFP_ZERO);
+}
+
+static inline void *kvmalloc_array(size_t n, size_t size, gfp_t flags)
+{
+	size_t bytes;
+
+	if (unlikely(__builtin_mul_overflow(n, size, &bytes)))
+		return NULL;
+	return kvmalloc(bytes, flags);
+}
+
+static inline void *kvcalloc(size_t n, size_t size, gfp_t flags)
+{
+	return kvmalloc_array(n, size, flags | __GFP_ZERO);
+}
 
 #endif /* _MMEMU_SLAB_H */

@@ -20,7 +20,11 @@ typedef int32_t  s32;
 typedef int64_t  s64;
 
 typedef int ssize_t;		/* __kernel_ssize_t on i386 */
+#ifdef CONFIG_X86_PAE
+typedef u64 phys_addr_t;	/* PAE: physical addresses above 4 GiB */
+#else
 typedef u32 phys_addr_t;	/* non-PAE: 32-bit physical addresses */
+#endif
 typedef unsigned long pgoff_t;
 typedef unsigned int gfp_t;
 
@@ -33,6 +37,16 @@ typedef struct {
 #define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
 static inline int atomic_read(const atomic_t *v)
+{
+	return READ_ONCE(v->counter);
+}
+
+/* atomic_long_t: a long on 32-bit (include/linux/atomic/atomic-long.h). */
+typedef struct {
+	long counter;
+} atomic_long_t;
+
+static inline long atomic_long_read(const atomic_long_t *v)
 {
 	return READ_ONCE(v->counter);
 }

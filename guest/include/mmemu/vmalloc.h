@@ -21,6 +21,7 @@
 #include <mmemu/hypercall.h>
 #include <mmemu/gfp.h>
 #include <mmemu/page.h>
+#include <mmemu/pgtable.h>		/* pgprot_t, PAGE_KERNEL */
 #include <mmemu/tlbflush.h>
 
 /* ip: the caller's address (_THIS_IP_); 0 lets the host find it from the stack */
@@ -33,6 +34,7 @@
 #define HC_VMALLOC_TO_PAGE	(HC_VMALLOC_BASE + 6)	/* (addr) -> struct page * */
 #define HC_VMALLOC_NODE		(HC_VMALLOC_BASE + 7)	/* (size, nid, ip) -> address */
 #define HC_VMALLOC_NR_PAGES	(HC_VMALLOC_BASE + 8)	/* () -> pages vmalloc holds */
+#define HC___VMALLOC_NODE	(HC_VMALLOC_BASE + 9)	/* (size, align, gfp, vm_flags, nid, ip) */
 
 /* bits in flags of vmalloc's vm_struct (include/linux/vmalloc.h, 6.1) */
 #define VM_IOREMAP		0x00000001	/* ioremap() and friends */
@@ -60,30 +62,6 @@
 #define VMALLOC_START	((unsigned long)MMEMU_BOOTINFO->vmalloc_start)
 #define VMALLOC_END	((unsigned long)MMEMU_BOOTINFO->vmalloc_end)
 
-/*
- * Page protections (arch/x86/include/asm/pgtable_types.h, non-PAE): the low
- * bits of a PTE.  PAGE_KERNEL is P|RW|A|D|G = 0x163.
- */
-#ifndef _MMEMU_PGPROT_T
-#define _MMEMU_PGPROT_T
-typedef struct { unsigned long pgprot; } pgprot_t;
-#define __pgprot(x)		((pgprot_t){ (x) })
-#define pgprot_val(x)		((x).pgprot)
-#define _PAGE_PRESENT		0x001
-#define _PAGE_RW		0x002
-#define _PAGE_PWT		0x008
-#define _PAGE_PCD		0x010
-#define _PAGE_ACCESSED		0x020
-#define _PAGE_DIRTY		0x040
-#define _PAGE_GLOBAL		0x100
-#define __PAGE_KERNEL		0x163
-#define __PAGE_KERNEL_RO	0x161
-#define __PAGE_KERNEL_NOCACHE	0x173
-#define PAGE_KERNEL		__pgprot(__PAGE_KERNEL)
-#define PAGE_KERNEL_RO		__pgprot(__PAGE_KERNEL_RO)
-#define PAGE_KERNEL_NOCACHE	__pgprot(__PAGE_KERNEL_NOCACHE)
-#endif
-
 /* void *vmalloc(unsigned long size): NULL on failure (or for size 0). */
 static __always_inline void *vmalloc(unsigned long size)
 {
@@ -109,6 +87,50 @@ static __always_inline void *vmalloc_node(unsigned long size, int node)
 }
 
 /*
+ * __vmalloc_node(size, align, gfp, vm_flags, node, caller): the common
+ * path of the calls below (mm/vmalloc.c:__vmalloc_node_range() over the
+ * whole vmalloc area, PAGE_KERNEL).  vm_flags may be VM_USERMAP.
+ */
+static __always_inline void *__vmalloc_node(unsigned long size, unsigned long align,
+					    gfp_t gfp_mask, unsigned long vm_flags,
+					    int node, unsigned long caller)
+{
+	return (void *)hypercall6(HC___VMALLOC_NODE, size, align, gfp_mask, vm_flags,
+				  (unsigned long)node, caller);
+}
+
+/*
+ * GFP_VMALLOC32: on i386 GFP_DMA32 | GFP_KERNEL, which (there being no
+ * ZONE_DMA32) allocates from ZONE_NORMAL: vmalloc_32() memory is lowmem,
+ * never HighMem, so its pages have a permanent address.
+ */
+#define GFP_VMALLOC32		(GFP_DMA32 | GFP_KERNEL)
+#define SHMLBA			PAGE_SIZE
+
+/* void *vmalloc_32(unsigned long size): vmalloc() from 32-bit addressable pages. */
+static __always_inline void *vmalloc_32(unsigned long size)
+{
+	return __vmalloc_node(size, 1, GFP_VMALLOC32, 0, NUMA_NO_NODE, _THIS_IP_);
+}
+
+/*
+ * void *vmalloc_user(unsigned long size): zeroed memory for mapping to user
+ * space (VM_USERMAP: "user" in /proc/vmallocinfo), SHMLBA aligned.
+ */
+static __always_inline void *vmalloc_user(unsigned long size)
+{
+	return __vmalloc_node(size, SHMLBA, GFP_KERNEL | __GFP_ZERO, VM_USERMAP,
+			      NUMA_NO_NODE, _THIS_IP_);
+}
+
+/* void *vmalloc_32_user(unsigned long size): both of the above. */
+static __always_inline void *vmalloc_32_user(unsigned long size)
+{
+	return __vmalloc_node(size, SHMLBA, GFP_VMALLOC32 | __GFP_ZERO, VM_USERMAP,
+			      NUMA_NO_NODE, _THIS_IP_);
+}
+
+/*
  * vfree(), vunmap() and iounmap(): the host clears the area's PTEs and
  * returns how many pages it spans (0 when nothing was torn down), its start
  * as the second result; the TLB is the caller's to flush, which it does as
@@ -129,9 +151,14 @@ static __always_inline void __vunmap_flush(unsigned long nr_pages)
  * its pages back.  NULL is a no-op; anything that is not the start of a
  * vm area is reported ("Trying to vfree() nonexistent vm area") and ignored.
  */
+static __always_inline void __vfree(const void *addr, unsigned long caller)
+{
+	__vunmap_flush(hypercall2(HC_VFREE, (unsigned long)addr, caller));
+}
+
 static __always_inline void vfree(const void *addr)
 {
-	__vunmap_flush(hypercall2(HC_VFREE, (unsigned long)addr, _THIS_IP_));
+	__vfree(addr, _THIS_IP_);
 }
 
 /*
@@ -162,7 +189,12 @@ static __always_inline unsigned long vmalloc_to_pfn(const void *addr)
 	return page_to_pfn(vmalloc_to_page(addr));
 }
 
-/* bool is_vmalloc_addr(const void *x): no hypercall, the range is in bootinfo. */
+/*
+ * bool is_vmalloc_addr(const void *x): VMALLOC_START <= x < VMALLOC_END,
+ * whether or not anything is mapped there (include/linux/mm.h); no
+ * hypercall, the range is in the boot information.  ioremap() and vmap()
+ * areas are in that range too.
+ */
 static __always_inline bool is_vmalloc_addr(const void *x)
 {
 	unsigned long addr = (unsigned long)x;

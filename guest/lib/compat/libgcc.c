@@ -1,10 +1,12 @@
 /*
- * libgcc.c - 64-bit division for compilers that bring no runtime library.
+ * libgcc.c - 64-bit division, the only runtime calls the compiler makes.
  *
- * An i386 compiler turns u64 / and % into calls to __udivdi3 and friends.
- * zig cc links its compiler-rt; a system `gcc -m32` on a 64-bit host usually
- * has no 32-bit libgcc.a, so the build adds this file for compilers other
- * than zig.  Shift-and-subtract: slow, small, and free of further calls.
+ * An i386 compiler turns u64 / and % into calls to __udivdi3 and friends,
+ * and under -mregparm=3 both clang and gcc pass their arguments in
+ * registers.  The compilers' own runtimes (zig's compiler-rt, libgcc.a) are
+ * built for the stack convention, so the build links neither (-nostdlib)
+ * and compiles this file, with the program's flags, into every guest.
+ * Shift-and-subtract: slow, small, and free of further calls.
  */
 #include <mmemu.h>
 
