@@ -470,7 +470,7 @@ def test_checker_catches_bad_counters(sl):
 
 def test_kmalloc_node_takes_objects_from_that_node():
     from mmemu.machine import Machine
-    from mmemu.mm.page_alloc import page_to_nid
+    from mmemu.mm.page import page_to_nid
     m = Machine("numa-2n", echo=False)
     sl = m.slab
 

@@ -7,7 +7,7 @@ arch/x86/include/asm/page.h that take a struct page: here a pfn, with
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.mm.mmzone import (
     NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PG_table, W_MAPCOUNT, W_NEXT,
-    W_REFCOUNT, page_type_is, page_zonenum as _flags_zonenum,
+    W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum,
 )
 
 NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
@@ -41,6 +41,11 @@ def page_flags(mm, pfn):
 def page_zonenum(mm, pfn):
     """page_zonenum(): ZONE_DMA .. ZONE_MOVABLE of the page."""
     return _flags_zonenum(page_flags(mm, pfn))
+
+
+def page_to_nid(mm, pfn):
+    """page_to_nid(): the node of the page."""
+    return page_to_nid_flags(page_flags(mm, pfn))
 
 
 def page_zone(mm, pfn):
