@@ -18,9 +18,10 @@ from mmemu.errors import ConfigError
 from mmemu.layout import compute_layout
 
 SHIPPED = ["numa-2n", "pc-128m", "pc-16m", "pc-1g", "pc-1g-movable", "pc-4g",
-           "qemu-pc-128m", "qemu-pc-1g", "qemu-pc-1g-highmem512",
-           "qemu-pc-1g-vmalloc256", "qemu-pc-2g", "qemu-pc-3g", "qemu-pc-512m",
-           "qemu-pc-512m-highmem128"]
+           "qemu-pc-128m", "qemu-pc-1g", "qemu-pc-1g-highmem256", "qemu-pc-1g-highmem512",
+           "qemu-pc-1g-highmem64", "qemu-pc-1g-movablecore64", "qemu-pc-1g-vmalloc256",
+           "qemu-pc-1g-vmalloc64", "qemu-pc-2g", "qemu-pc-3g", "qemu-pc-512m",
+           "qemu-pc-512m-highmem128", "qemu-pc-64m", "qemu-pc-896m"]
 
 # A small PC: 640K conventional memory, then 1M..128M, with the BIOS holes.
 PC_128M = """\

@@ -117,3 +117,8 @@ def boot_summary(machine):
                              getattr(machine, "image", None)))
     lines += virtual_layout_lines(lay, getattr(machine, "image", None))
     return "\n".join(lines) + "\n"
+
+
+def boot_log(machine):
+    """The boot's memory lines as the kernel log holds them, in order (a list)."""
+    return boot_summary(machine).splitlines()
