@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from mmemu.errors import UsageError
-from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT
+from mmemu.layout import PAGE_SHIFT
 from mmemu.machine import Machine
 from mmemu import cli_memmap
 from mmemu.views import memmap, owner
@@ -111,7 +111,7 @@ def test_png_colours_known_frames(m16, tmp_path):
     pic = build_picture(m16, fm, 0, fm.nr_pages, "t")
     _, _, rows = decode_png(png_bytes(pic.scene))
     expect = {
-        0xA0: "no-ram", 0: "reserved", KERNEL_PHYS >> PAGE_SHIFT: "kernel-image",
+        0xA0: "no-ram", 0: "reserved", m16.kernel_image.text >> PAGE_SHIFT: "kernel-image",
         m16.mem_map.phys >> PAGE_SHIFT: "mem_map", m16.pgtable.pgd >> PAGE_SHIFT: "boot-pgtable",
         0x400: "free-10", m16.vmalloc_pfn: "vmalloc", m16.kmap_pfn: "kmap",
         m16.table_pfn: "pgtable",

@@ -54,7 +54,6 @@ def test_real_boot_states_what_the_stored_capture_states(boot_1g):
     assert seconds < 120
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 phase B: mmemu not exact yet")
 def test_mmemu_matches_real_kernel_qemu_pc_1g(boot_1g, tmp_path):
     from mmemu.oracle.capture import save_fixture
     from mmemu.oracle.compare import format_text

@@ -12,11 +12,11 @@ before the initrd and the init sections are freed.  Differs: no khugepaged
 thread, no sysfs; THP itself (huge page faults) is not modelled.
 """
 from mmemu.layout import PAGE_SHIFT, ZONE_NORMAL
+from mmemu.mm.mmzone import PAGEBLOCK_ORDER
 
 THP_MODES = ("always", "madvise", "never")
 DEFAULT_THP = "always"          # CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS=y in the 686 kernel
 MIGRATE_PCPTYPES = 3            # unmovable, movable, reclaimable
-PAGEBLOCK_ORDER = 10            # pageblock_order = HUGETLB_PAGE_ORDER: a 4 MiB PSE page
 HUGEPAGE_MIN_PAGES = 512 << (20 - PAGE_SHIFT)    # hugepage_init() skips smaller machines
 
 

@@ -72,7 +72,7 @@ LOG_KINDS = (
 )
 PLACEMENT_KINDS = ("initrd",)           # where things landed: not compared under KASLR
 MEMINFO_TOTALS = ("MemTotal", "HighTotal", "LowTotal", "SwapTotal", "CommitLimit",
-                  "VmallocTotal", "HugePages_Total", "Hugepagesize", "Hugetlb",
+                  "VmallocTotal", "Percpu", "HugePages_Total", "Hugepagesize", "Hugetlb",
                   "DirectMap4k", "DirectMap4M")
 KMALLOC_VARIANTS = ("kmalloc-", "dma-kmalloc-", "kmalloc-rcl-", "kmalloc-cg-")
 PLAIN_KMALLOC = ("kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96",
@@ -182,7 +182,7 @@ def _log_by_kind(lines):
 
 def line_template(line):
     """A log line with its numbers blanked: lines are paired by template, in order."""
-    return re.sub(r"\b(0x[0-9a-f]+|[0-9a-f]{8}|\d+)\b", "#", line.strip())
+    return re.sub(r"0x[0-9a-f]+|(?<![A-Za-z])\d+", "#", line.strip())
 
 
 def line_label(line):

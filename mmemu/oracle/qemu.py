@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmemu.config import KiB, MiB, QEMU_PC_TOP_RESERVED, format_size
+from mmemu.config import KiB, MiB, format_size
 from mmemu.oracle import OracleError
 from mmemu.oracle.initramfs import (MARK_BEGIN, MARK_END, MARK_MONITOR, MARK_SUFFIX,
                                     build_initramfs)
@@ -80,52 +80,49 @@ class BootParams:
 def boot_params(cfg, kaslr=False):
     """The RAM size, kernel command line and sysctls that boot cfg for real.
 
-    cfg must already have passed config.is_qemu_pc().  Options map one to
-    one onto Linux's: ``vmalloc`` (which holds __VMALLOC_RESERVE) becomes
-    ``vmalloc=`` less VMALLOC_OFFSET, ``zones.highmem`` becomes
-    ``highmem=``, ``kernelcore``/``movablecore`` pass through, ``debug.slub``
-    becomes ``slub_debug=`` (it changes slab geometry), ``min_free_kbytes``
-    is the sysctl.  Raises UsageError for what a real kernel cannot be told.
+    cfg must already have passed config.is_qemu_pc().  The command line is
+    the machine's own (init/main.py: kernel.cmdline and the options its
+    keys stand for: vmalloc=, highmem=, kernelcore=, movablecore=,
+    slub_debug=, transparent_hugepage=) with memblock=debug, and without
+    nokaslr for a KASLR boot; min_free_kbytes is the sysctl.  Raises
+    UsageError for what a real kernel cannot be told.
     """
-    from mmemu.config import VMALLOC_OFFSET, DEFAULT_VMALLOC_RESERVE
     from mmemu.errors import UsageError
+    from mmemu.oracle.reference import flavour_of
     if cfg.dma_limit != 16 * MiB:
         raise UsageError(f"{cfg.path}: zones.dma_limit {format_size(cfg.dma_limit)}: "
                          f"a real i386 kernel's ZONE_DMA always ends at 16M")
     if len(cfg.nodes) != 1:
         raise UsageError(f"{cfg.path}: {len(cfg.nodes)} NUMA nodes: the 686 kernel "
                          f"is built without NUMA and QEMU pc has one node")
-    options = []
-    if cfg.vmalloc != DEFAULT_VMALLOC_RESERVE:
-        options.append(f"vmalloc={format_size(cfg.vmalloc - VMALLOC_OFFSET)}")
-    if cfg.highmem is not None:
-        options.append(f"highmem={format_size(cfg.highmem)}")
-    if cfg.kernelcore is not None:
-        options.append(f"kernelcore={cfg.kernelcore}")
-    if cfg.movablecore is not None:
-        options.append(f"movablecore={cfg.movablecore}")
-    if cfg.slub_debug:
-        options.append(f"slub_debug={cfg.slub_debug}")
+    if cfg.kernel.load_address != 16 * MiB:
+        raise UsageError(f"{cfg.path}: kernel.load_address "
+                         f"{format_size(cfg.kernel.load_address)}: the reference kernel is "
+                         f"built for 16M (CONFIG_PHYSICAL_START)")
     notes = []
     if cfg.devices:
         notes.append("devices: MMIO models exist only in mmemu (no effect on the "
                      "compared fields)")
     if cfg.direct_map != "4M":
         notes.append("direct_map: 4K has no kernel option; the real kernel uses 4M pages")
-    from mmemu.oracle.reference import flavour_of
-    ram = qemu_ram_size(cfg)
-    cmdline = " ".join([KASLR_CMDLINE if kaslr else BASE_CMDLINE] + options)
-    initrd = getattr(getattr(cfg, "kernel", None), "initrd", None) or REFERENCE_INITRD
-    return BootParams(ram=ram, cmdline=cmdline, min_free_kbytes=cfg.min_free_kbytes,
-                      notes=tuple(notes), initrd=initrd, flavour=flavour_of(cfg).name)
+    return BootParams(ram=qemu_ram_size(cfg), cmdline=oracle_cmdline(cfg, kaslr),
+                      min_free_kbytes=cfg.min_free_kbytes, notes=tuple(notes),
+                      initrd=cfg.kernel.initrd or REFERENCE_INITRD,
+                      flavour=flavour_of(cfg).name)
+
+
+def oracle_cmdline(cfg, kaslr=False):
+    """The machine's command line with memblock=debug after nokaslr (no nokaslr under KASLR)."""
+    from mmemu.init.main import kernel_command_line
+    words = [w for w in kernel_command_line(cfg).split() if w not in ("nokaslr", "memblock=debug")]
+    extra = ["memblock=debug"] if kaslr else ["nokaslr", "memblock=debug"]
+    return " ".join(words[:1] + extra + words[1:])
 
 
 def qemu_ram_size(cfg):
-    """QEMU's -m for a QEMU pc config: the RAM below 4 GiB with the BIOS's last
-    128 KiB, plus what lies above 4 GiB (QEMU moves RAM there from 3 GiB up)."""
-    below = [r for r in cfg.ram if r.end <= 1 << 32]
-    above = sum(r.size for r in cfg.ram if r.start >= 1 << 32)
-    return max(r.end for r in below) + QEMU_PC_TOP_RESERVED + above
+    """QEMU's -m for a QEMU pc config (config.qemu_pc_ram_size())."""
+    from mmemu.config import qemu_pc_ram_size
+    return qemu_pc_ram_size(cfg)
 
 
 def qemu_command(kernel, initrd, params, qmp_socket, qemu=None):

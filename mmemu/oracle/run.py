@@ -69,7 +69,7 @@ def run_oracle(config, kernel=None, busybox=None, capture=None, save_capture=Non
     if save_fixture:
         from mmemu.oracle.capture import save_fixture as store
         store(sections, save_fixture)
-    mine = mmemu_report(cfg)
+    mine = mmemu_report(cfg, params.cmdline)
     return OracleResult(cfg, params, linux, mine, compare(linux, mine), seconds)
 
 
@@ -133,9 +133,22 @@ def real_report_checked(sections, params):
 # ---------------------------------------------------------------------------
 # mmemu's side
 
-def mmemu_report(cfg):
-    """A KernelReport of mmemu booted on cfg, read through its own Linux-format views."""
+def mmemu_report(cfg, cmdline=None):
+    """A KernelReport of mmemu booted on cfg, read through its own Linux-format views.
+
+    cmdline: the real boot's command line; mmemu boots with its words less
+    the options its config keys give (memblock=debug: mmemu logs its
+    memblock calls too).
+    """
+    import dataclasses
+
+    from mmemu.init.main import boot_options
     from mmemu.machine import Machine
+    if cmdline is not None:
+        options = boot_options(cfg)
+        base = [w for w in cmdline.split() if w not in options]
+        kernel = dataclasses.replace(cfg.kernel, cmdline=" ".join(base))
+        cfg = dataclasses.replace(cfg, kernel=kernel)
     machine = Machine(cfg, echo=False)
     try:
         return machine_report(machine)
@@ -163,7 +176,8 @@ def machine_report(machine):
         watermark_scale_factor=mm.watermark_scale_factor,
         meminfo=parse.parse_meminfo(_view(machine, "meminfo")),
         buddyinfo=parse.parse_buddyinfo(_view(machine, "buddyinfo")),
-        log=log, memblock=parse.parse_memblock(log), kernel="mmemu")
+        log=log, memblock=parse.parse_memblock(log), kernel="mmemu",
+        cmdline=machine.boot.cmdline)
 
 
 def _view(machine, name):
