@@ -782,7 +782,7 @@ def test_alloc_pages_exact_frees_the_tail(mm_16m):
 
 
 def test_alloc_pages_exact_masks_comp_and_highmem():
-    from mmemu.mm.mm_init import boot_mm
+    from mmemu.init.main import boot_mm
     mm = boot_mm("pc-1g")
     addr = pa.alloc_pages_exact(mm, 3 * 4096, GFP_HIGHUSER | __GFP_COMP)
     pfn = (addr - PAGE_OFFSET) >> 12

@@ -497,14 +497,3 @@ def init_per_zone_wmark_min(mm):
     setup_per_zone_lowmem_reserve(mm)
     mm.fast_paths_changed()
 
-
-def boot_mm(config, log=None, **overrides):
-    """The page allocator booted on its own, without Unicorn: for tests and tools.
-
-    config is a MachineConfig or a shipped name/path (load_config());
-    overrides replace MachineConfig fields (min_free_kbytes=..., ...).
-    Runs the machine's boot (init/main.py: start_kernel()) without page
-    tables.  Returns the MmState; its ``memblock`` attribute is the memblock.
-    """
-    from mmemu.init.main import boot_mm as boot
-    return boot(config, log, **overrides)
