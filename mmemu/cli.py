@@ -37,6 +37,7 @@ def _parser():
     p = sub.add_parser("build", help="compile a guest C program into an i386 ELF")
     p.add_argument("source")
     p.add_argument("-o", "--output")
+    _add_config(p)
     sub.add_parser("configs", help="list the shipped machine configs")
     for cmd in COMMANDS.values():            # the same definitions as tools/<view>.py
         add_subcommand(sub, cmd)
@@ -73,7 +74,10 @@ def _dispatch(args):
         return 0
     if args.cmd == "build":
         from mmemu.runtime.build import build
-        print(build(args.source, output=args.output))
+        from mmemu.config import load_config
+        from mmemu.kernel.image import KernelImage
+        image = KernelImage.from_config(load_config(args.config).kernel)
+        print(build(args.source, output=args.output, image=image))
         return 0
     if args.cmd == "run":
         return _run(args)

@@ -347,7 +347,7 @@ COMMANDS = {cmd.name: cmd for cmd in (
     ViewCommand("ptdump", "dump the kernel page tables as arch/x86/mm/dump_pagetables.c does",
                 "  tools/ptdump.py --config pc-1g                 the whole address space\n"
                 "  tools/ptdump.py --region vmalloc --all-ptes    one region, every entry\n"
-                "  tools/ptdump.py --lookup 0xc0100000            one address and its owner\n"
+                "  tools/ptdump.py --lookup 0xc1000000            one address and its owner\n"
                 "  tools/ptdump.py --snapshot vmcore --check      only the sanity checks\n",
                 _ptdump_arguments, _ptdump),
     ViewCommand("page-types", "count page frames by flags, as Linux's tools/mm/page-types does",

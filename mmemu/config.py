@@ -25,7 +25,12 @@ taken as memparse() takes them, KiB-based)::
     min_free_kbytes: 2830        # the sysctl (kB)
     kernelcore: 50%              # kernelcore= / movablecore= (size or percent):
     movablecore: 64M             #   ZONE_MOVABLE from the top of the highest zone
-    kernel_image: 4M             # guest image reservation at physical 1 MiB
+    kernel:                      # the kernel booted (mmemu/kernel/image.py); defaults:
+      load_address: 16M          #   the reference 686 kernel's, guest programs in its
+      image: {code: 9327K, rodata: 3188K, rwdata: 1246K, init: 912K, bss: 464K}
+      initrd: 1044K              #   sections; initrd 0 for none
+      cmdline: console=ttyS0 nokaslr quiet panic=-1
+    transparent_hugepage: always # always, madvise or never (raises min_free_kbytes)
     devices:                     # extra keys go to DeviceConfig.options
       - {name: uart0, model: uart16550, base: 0xfe000000, size: 4K}
     debug: {vm: true, slub: FZPU, panic_on_warn: false}
@@ -50,7 +55,7 @@ from mmemu.config_schema import (  # noqa: F401  (re-exported: what a config is)
     MiB, PAE_MESSAGE, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
     DeviceConfig, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
     did_you_mean, e820_table, format_size, is_qemu_pc, memparse, parse_config_file,
-    qemu_pc_e820,
+    qemu_pc_e820, qemu_pc_ram_size,
 )
 from mmemu.errors import ConfigError
 from mmemu.layout import (  # noqa: F401  (VMALLOC_OFFSET re-exported)
@@ -136,8 +141,7 @@ def check_layout(cfg):
     if layout.max_pfn > layout.max_low_pfn:     # else ZONE_DMA may end past RAM
         _check_below_lowmem(cfg, "zones.dma_limit", "ZONE_DMA's end", cfg.dma_limit,
                             lowmem_end)
-    _check_below_lowmem(cfg, "kernel_image", "the guest image's end",
-                        MiB + cfg.kernel_image, lowmem_end)
+    _check_kernel(cfg, lowmem_end)
     _check_min_free_kbytes(cfg, layout)
     _check_core_options(cfg, layout)
     return layout
@@ -179,6 +183,14 @@ def boot_warnings(cfg):
         return []
     return [f"only {(max_pfn - maxmem_pfn) >> 8}MB highmem pages available, "
             f"ignoring highmem size of {highmem_pages >> 8}MB!"]
+
+
+def _check_kernel(cfg, lowmem_end):
+    """The kernel image, with its .brk, lies in lowmem (the direct map)."""
+    from mmemu.kernel.image import KernelImage
+    image = KernelImage.from_config(cfg.kernel)
+    _check_below_lowmem(cfg, "kernel.image", "the kernel image's end (with .brk)",
+                        image.brk_end, lowmem_end)
 
 
 def _check_below_lowmem(cfg, key, what, addr, lowmem_end):

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from mmemu.errors import ConfigError
+from mmemu.kernel.image import IMAGE_KEYS, KernelConfig
 from mmemu.layout import VMALLOC_OFFSET
 
 KiB = 1 << 10
@@ -84,7 +85,8 @@ class MachineConfig:
     min_free_kbytes: int = None    # like the sysctl; None = int_sqrt(lowmem_kbytes * 16)
     kernelcore: str = None         # like kernelcore= (size or percent); ZONE_MOVABLE
     movablecore: str = None        # like movablecore=
-    kernel_image: int = 4 * MiB    # guest image reservation at physical 1 MiB
+    kernel: KernelConfig = field(default_factory=KernelConfig)   # image, initrd, cmdline
+    transparent_hugepage: str = "always"   # CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS
     devices: list = field(default_factory=list)
     debug_vm: bool = False         # CONFIG_DEBUG_VM-style checking at every hypercall
     slub_debug: str = None         # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
@@ -106,6 +108,8 @@ LOCAL_DISTANCE = 10                    # include/linux/topology.h
 DEFAULT_VMALLOC_RESERVE = 128 * MiB    # __VMALLOC_RESERVE without vmalloc=
 MIN_VMALLOC = 16 * MiB                 # smallest vmalloc area a config may ask for
 QEMU_PC_MAX_BELOW_4G = 0xE0000000      # QEMU pc splits RAM at and above 3.5 GiB
+QEMU_PC_BELOW_4G_SPLIT = 0xC0000000    # ... keeping 3 GiB below 4 GiB (gigabyte_align)
+QEMU_PC_MAX_RAM = 64 * GiB             # the most a config may describe
 QEMU_PC_TOP_RESERVED = 128 * KiB       # the BIOS keeps the last 128 KiB of RAM
 PAE_MESSAGE = "RAM above 4 GiB needs PAE, which mmemu does not model"
 
@@ -188,23 +192,35 @@ def qemu_pc_e820(size):
     """The e820 map QEMU's pc machine (SeaBIOS) hands over for ``-m size``.
 
     Returns [(Range, "usable"|"reserved"), ...] by address, as the BIOS-e820
-    lines print it.  Raises ValueError for sizes the shape does not hold:
-    from 3.5 GiB up QEMU moves RAM above 4 GiB, which needs PAE.
+    lines print it.  From 3.5 GiB up QEMU keeps 3 GiB below 4 GiB and puts
+    the rest at 4 GiB (the 686 kernel lists it and leaves it unused).
+    Raises ValueError for sizes the shape does not hold.
     """
     if size % PAGE_SIZE_4K or size <= MiB + QEMU_PC_TOP_RESERVED:
         raise ValueError(f"QEMU pc RAM size {format_size(size)} must be page aligned "
                          f"and more than {format_size(MiB + QEMU_PC_TOP_RESERVED)}")
-    if size >= QEMU_PC_MAX_BELOW_4G:
-        raise ValueError(f"QEMU pc puts RAM from 3.5 GiB up above 4 GiB; {PAE_MESSAGE}")
-    top = size - QEMU_PC_TOP_RESERVED
+    if size > QEMU_PC_MAX_RAM:
+        raise ValueError(f"QEMU pc RAM size {format_size(size)} is more than "
+                         f"{format_size(QEMU_PC_MAX_RAM)}")
+    below = QEMU_PC_BELOW_4G_SPLIT if size >= QEMU_PC_MAX_BELOW_4G else size
+    top = below - QEMU_PC_TOP_RESERVED
+    above = [(Range(FOUR_GIB, FOUR_GIB + size - below), "usable")] if size > below else []
     return [
         (Range(0, 0x9FC00), "usable"),
         (Range(0x9FC00, 0xA0000), "reserved"),        # EBDA
         (Range(0xF0000, 0x100000), "reserved"),       # BIOS ROM
         (Range(0x100000, top), "usable"),
-        (Range(top, size), "reserved"),               # SeaBIOS tables
+        (Range(top, below), "reserved"),              # SeaBIOS tables
         (Range(0xFFFC0000, FOUR_GIB), "reserved"),    # BIOS flash
-    ]
+    ] + above
+
+
+def qemu_pc_ram_size(cfg):
+    """The -m size a QEMU pc RAM map stands for: below 4 GiB with the BIOS's
+    last 128 KiB, plus what lies above 4 GiB."""
+    below = [r for r in cfg.ram if r.end <= FOUR_GIB]
+    above = sum(r.size for r in cfg.ram if r.start >= FOUR_GIB)
+    return max(r.end for r in below) + QEMU_PC_TOP_RESERVED + above
 
 
 def e820_table(cfg):
@@ -222,7 +238,9 @@ def is_qemu_pc(cfg):
     """
     if not cfg.ram:
         return False, "no usable RAM"
-    size = max(r.end for r in cfg.ram) + QEMU_PC_TOP_RESERVED
+    if not any(r.end <= FOUR_GIB for r in cfg.ram):
+        return False, "no usable RAM below 4 GiB"
+    size = qemu_pc_ram_size(cfg)
     try:
         want = qemu_pc_e820(size)
     except ValueError as exc:
@@ -248,8 +266,10 @@ def _describe_e820(entry):
 # The file
 
 TOP_KEYS = ("name", "description", "memory", "nodes", "zones", "vmalloc", "direct_map",
-            "min_free_kbytes", "kernelcore", "movablecore", "kernel_image", "devices",
-            "debug", "pae")
+            "min_free_kbytes", "kernelcore", "movablecore", "kernel", "transparent_hugepage",
+            "devices", "debug", "pae")
+KERNEL_KEYS = ("load_address", "image", "initrd", "cmdline")
+THP_MODES = ("always", "madvise", "never")
 MEMORY_KEYS = ("size", "ram", "reserved")
 RANGE_KEYS = ("start", "end", "size")
 NODE_KEYS = ("id", "ram", "distance")
@@ -261,7 +281,6 @@ SLUB_DEBUG_FLAGS = "fzputao-"                       # mm/slub.c:parse_slub_debug
 SLUB_DEBUG_DEFAULT = "FZPU"                         # bare slub_debug: DEBUG_DEFAULT_FLAGS
 REMOTE_DISTANCE = 20
 MAX_DISTANCE = 255                                  # distances are u8
-KERNEL_IMAGE_BASE = 1 * MiB
 
 # A range as the file gave it: its key path, and the key that set its end.
 Entry = namedtuple("Entry", "range key end_key")
@@ -322,6 +341,9 @@ def parse_config_data(path, data):
     if data is None:
         raise r.error(None, "the file is empty; a config needs at least a memory section")
     r.mapping(data, None, what="the top level")
+    if "kernel_image" in data:
+        raise r.error("kernel_image", "replaced by the kernel section: guest programs live in "
+                      "the kernel image's sections (kernel: {image: {code: ..., rwdata: ...}})")
     r.keys(data, None, TOP_KEYS, required=("memory",))
     if data.get("pae", False) is not False:
         _refuse_pae(r, data["pae"])
@@ -333,7 +355,8 @@ def parse_config_data(path, data):
         description=r.string(data.get("description", ""), "description", empty=True))
     _parse_zones(r, data.get("zones", {}), cfg)
     _parse_boot_options(r, data, cfg)
-    cfg.kernel_image = _parse_kernel_image(r, data.get("kernel_image"), ram, cfg.kernel_image)
+    cfg.kernel = _parse_kernel(r, data.get("kernel", {}), ram)
+    cfg.transparent_hugepage = _parse_thp(r, data.get("transparent_hugepage", "always"))
     cfg.devices = _parse_devices(r, data.get("devices", []), ram, reserved)
     _parse_debug(r, data.get("debug", {}), cfg)
     return cfg
@@ -496,10 +519,16 @@ def _parse_range(r, value, key, aligned):
 
 
 def _check_ram_map(r, ram, reserved):
-    """RAM below 4 GiB, no two ranges over the same bytes, RAM apart from reserved."""
+    """RAM some of it below 4 GiB, no two ranges over the same bytes, RAM apart
+    from reserved.  RAM at or above 4 GiB is accepted: the 686 kernel lists it
+    and leaves it unused (a range that crosses 4 GiB as well, whole), as
+    e820__memblock_setup() does with what a 32-bit phys_addr_t cannot hold."""
     for e in ram:
-        if e.range.end > FOUR_GIB:
-            raise r.error(e.end_key, f"{_span(e.range)}: {PAE_MESSAGE}")
+        if e.range.end > QEMU_PC_MAX_RAM:
+            raise r.error(e.end_key, f"{_span(e.range)} is beyond "
+                          f"{format_size(QEMU_PC_MAX_RAM)}")
+    if not any(e.range.end < FOUR_GIB for e in ram):
+        raise r.error("memory", f"no usable RAM below 4 GiB; {PAE_MESSAGE}")
     for e in reserved:
         if e.range.end > FOUR_GIB:
             raise r.error(e.end_key, f"{_span(e.range)} is beyond the 4 GiB physical "
@@ -689,14 +718,48 @@ def _parse_core_options(r, data):
     return out["kernelcore"], out["movablecore"]
 
 
-def _parse_kernel_image(r, value, ram, default):
-    """kernel_image: the guest image's reservation at 1 MiB, which must be RAM."""
-    size = default if value is None else r.size(value, "kernel_image", aligned=True)
-    image = Range(KERNEL_IMAGE_BASE, KERNEL_IMAGE_BASE + size)
-    if not any(e.range.start <= image.start and image.end <= e.range.end for e in ram):
-        raise r.error("kernel_image", f"the guest image reservation {_span(image)} "
-                      "is not inside one usable RAM range")
-    return size
+def _parse_kernel(r, value, ram):
+    """kernel: the load address, the image's sections, the initrd and the command line."""
+    from mmemu.kernel.image import KernelImage, image_sizes
+    kernel = r.mapping(value, "kernel")
+    r.keys(kernel, "kernel", KERNEL_KEYS)
+    defaults = KernelConfig()
+    load = defaults.load_address
+    if "load_address" in kernel:
+        load = r.size(kernel["load_address"], "kernel.load_address", aligned=True)
+        if load < MiB:
+            raise r.error("kernel.load_address", f"{format_size(load)} is inside the first "
+                          f"MiB, which the kernel keeps reserved; at least 1M")
+    given = {}
+    image = r.mapping(kernel.get("image", {}), "kernel.image")
+    r.keys(image, "kernel.image", IMAGE_KEYS)
+    for key, val in image.items():
+        given[key] = r.size(val, f"kernel.image.{key}", zero=key in ("smp_locks", "brk", "init"))
+    initrd = defaults.initrd
+    if "initrd" in kernel:
+        initrd = r.size(kernel["initrd"], "kernel.initrd", zero=True)
+    cmdline = defaults.cmdline
+    if "cmdline" in kernel:
+        cmdline = r.string(kernel["cmdline"], "kernel.cmdline")
+    cfg = KernelConfig(load_address=load, image=image_sizes(given), initrd=initrd,
+                       cmdline=" ".join(cmdline.split()))
+    layout = KernelImage.from_config(cfg)
+    for problem in layout.check():
+        raise r.error("kernel.image", problem)
+    span = Range(layout.text, layout.brk_end)
+    if not any(e.range.start <= span.start and span.end <= e.range.end for e in ram):
+        raise r.error("kernel", f"the kernel image with its .brk {_span(span)} is not inside "
+                      f"one usable RAM range (a smaller kernel.image or another "
+                      f"kernel.load_address)")
+    return cfg
+
+
+def _parse_thp(r, value):
+    """transparent_hugepage: always, madvise or never (the boot option)."""
+    if value not in THP_MODES:
+        raise r.error("transparent_hugepage", f"must be one of {', '.join(THP_MODES)}, "
+                      f"not {value!r}{did_you_mean(value, THP_MODES)}")
+    return value
 
 
 # ---------------------------------------------------------------------------

@@ -62,7 +62,8 @@ GUEST_PROGRAM = GUEST_DIR / "tests" / "fuzz.c"
 U32 = 0xFFFFFFFF
 MB = HC_MAILBOX_PHYS >> 2
 PERCPU_WORD = (HC_MAILBOX_PHYS + PERCPU_OFFSET) >> 2
-STRUCT_PAGE = 32
+STRUCT_PAGE = 40                # 6.1 686: memcg_data, aligned to 8 bytes
+PAGE_WORDS = STRUCT_PAGE // 4
 W_FLAGS, W_NEXT, W_MAPCOUNT, W_REFCOUNT = 0, 1, 6, 7
 PG_reserved, PG_slab, PG_head = 12, 9, 16
 PAGE_TYPE_BASE = 0xF0000000
@@ -305,7 +306,7 @@ class _Helpers:
         return None
 
     def page_zone(self, pfn):
-        return self.u32[self.mbase + (pfn << 3) + W_FLAGS] >> 30
+        return self.u32[self.mbase + (pfn * PAGE_WORDS) + W_FLAGS] >> 30
 
     def is_highmem(self, pfn):
         return pfn >= self.m.layout.max_low_pfn
@@ -1002,8 +1003,8 @@ class _SlabCalls:
         x_ = self.wild()
         pfn = (x_ - PAGE_OFFSET) >> PAGE_SHIFT if x_ >= PAGE_OFFSET else -1
         if 0 <= pfn < self.max_pfn:
-            flags = self.u32[self.mbase + (pfn << 3) + W_FLAGS]
-            head = self.u32[self.mbase + (pfn << 3) + W_NEXT]
+            flags = self.u32[self.mbase + (pfn * PAGE_WORDS) + W_FLAGS]
+            head = self.u32[self.mbase + (pfn * PAGE_WORDS) + W_NEXT]
             if flags & ((1 << PG_slab) | (1 << PG_head)) or head & 1:
                 x_ = self.m.layout.vmalloc_end + 16
         return self._call("__slab_free", r.choice((0, 0, self.some_cache())), x_)
@@ -1088,9 +1089,9 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
     def _boot(self):
         from mmemu.machine import Machine
         from mmemu.runtime.build import build
-        if self._elf is None:
-            self._elf = build(str(STUB))
         m = self.m = Machine(self.config, echo=False)
+        if self._elf is None:
+            self._elf = build(str(STUB), image=m.kernel_image)
         m.load(self._elf)
         self.watch = Watch(m, self.check_every)
         self.patterns = Patterns(m.pm)
@@ -1218,7 +1219,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
 
     # -- model checks ----------------------------------------------------------
     def _refcount(self, pfn):
-        return _s32(self.u32[self.mbase + (pfn << 3) + W_REFCOUNT])
+        return _s32(self.u32[self.mbase + (pfn * PAGE_WORDS) + W_REFCOUNT])
 
     def _liveness(self):
         vm, sl = self.m.vmalloc, getattr(self.m, "slab", None)
@@ -1347,7 +1348,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         unless that page carries a flag or type that the free checks catch."""
         if not 0 <= pfn < self.max_pfn:
             return True
-        w = self.mbase + (pfn << 3)
+        w = self.mbase + (pfn * PAGE_WORDS)
         flags, ref, mapc = self.u32[w + W_FLAGS], _s32(self.u32[w + W_REFCOUNT]), self.u32[w + W_MAPCOUNT]
         if ref <= 0:
             return True

@@ -27,7 +27,6 @@ KERNEL_PGD_BOUNDARY = PAGE_OFFSET >> PGDIR_SHIFT     # 768
 VMALLOC_OFFSET = 8 << 20               # the hole after the direct map (and vmalloc='s extra)
 LAST_PKMAP = 1024                      # 512 with PAE
 FIXADDR_TOP = 0xFFFFF000               # __FIXADDR_TOP without a hypervisor
-KERNEL_PHYS = 0x100000                 # LOAD_PHYSICAL_ADDR for guest images
 MAX_DMA_ADDRESS = 16 << 20
 
 # The 686 build: NR_CPUS=32, 16 kmap_local slots per CPU, 64 IO-APICs.
@@ -133,7 +132,7 @@ class ZoneSpan:
 class Layout:
     """The boot-time numbers Linux derives from the machine (see module doc)."""
 
-    memory: list                       # memblock.memory: [(nid, start_pfn, end_pfn)]
+    memory: list                       # RAM the zones hold: [(nid, start_pfn, end_pfn)]
     max_pfn: int
     max_low_pfn: int
     highstart_pfn: int
@@ -150,6 +149,7 @@ class Layout:
     fixaddr_start: int = FIXADDR_START
     fixaddr_tot_start: int = FIXADDR_TOT_START
     fixaddr_top: int = FIXADDR_TOP
+    memblock: list = None              # memblock.memory: all RAM, even above max_pfn
 
     @property
     def maxmem(self):
@@ -180,10 +180,16 @@ class Layout:
 
 def memblock_memory(cfg):
     """The pfn ranges Linux hands to memblock: e820 RAM minus what trim_bios_range
-    takes (page 0 and 640K-1M), rounded inward to whole pages, tagged by node."""
+    takes (page 0 and 640K-1M), rounded inward to whole pages, tagged by node.
+
+    RAM that ends at or above 4 GiB is left out: the 686 kernel's 32-bit
+    phys_addr_t cannot hold it (e820__memblock_setup() skips it silently).
+    """
     out = []
     for node in cfg.nodes:
         for r in node.ram:
+            if r.end >= 1 << 32:
+                continue
             for s, e in _trim_bios(r.start, r.end):
                 sp, ep = pfn_up(s), pfn_down(e)
                 if ep > sp:
@@ -230,7 +236,7 @@ def find_low_pfn_range(max_pfn, maxmem_pfn, highmem_pages):
 
 def compute_layout(cfg):
     """Everything Linux computes from the memory map before the page allocator runs."""
-    memory = memblock_memory(cfg)
+    memory = memblock = memblock_memory(cfg)
     max_pfn = max(e for _, _, e in memory)
     maxmem = VMALLOC_END - PAGE_OFFSET - cfg.vmalloc
     hp = cfg.highmem >> PAGE_SHIFT if cfg.highmem else None
@@ -245,7 +251,7 @@ def compute_layout(cfg):
         zones.extend(_node_zone_spans(nid, ranges, limits))
     return Layout(memory=memory, max_pfn=max_pfn, max_low_pfn=max_low_pfn,
                   highstart_pfn=max_low_pfn, vmalloc_reserve=cfg.vmalloc,
-                  dma_pfn=dma_pfn, zones=zones, nr_nodes=len(nids))
+                  dma_pfn=dma_pfn, zones=zones, nr_nodes=len(nids), memblock=memblock)
 
 
 def _node_zone_spans(nid, ranges, limits):

@@ -17,7 +17,7 @@ through the page tables.
 import struct
 
 from mmemu.arch.x86.fixmap import Fixmap
-from mmemu.arch.x86.init import paging_init
+from mmemu.arch.x86.init import mark_rodata_ro, paging_init
 from mmemu.arch.x86.ioremap import describe_ioremap_address
 from mmemu.arch.x86.pgtable import walk
 from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
@@ -30,9 +30,8 @@ from mmemu.kernel.sched import AtomicContext, might_alloc_hook
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
+from mmemu.init.main import start_kernel
 from mmemu.mm.highmem import Highmem
-from mmemu.mm.memblock import alloc_mem_map, memblock_init
-from mmemu.mm.mm_init import free_area_init, memblock_free_all
 from mmemu.mm.node_data import publish_node_data
 from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.slab_common import MachinePages, SlabAllocator, slab_nodes
@@ -74,22 +73,26 @@ class Machine:
     # -- boot -----------------------------------------------------------
     def _boot(self, uc):
         cfg, layout = self.cfg, self.layout
-        top = max(r.end for r in cfg.ram)
+        ram = [r for r in cfg.ram if r.end < 1 << 32]     # the 686 kernel's: below 4 GiB
+        top = max(r.end for r in ram)
         self.pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
         self.engine = Engine(uc)
-        self.engine.map_ram(self.pm, [(r.start, r.end) for r in cfg.ram])
-        self.memblock = memblock_init(cfg, layout)
-        self.mem_map = alloc_mem_map(self.memblock, layout)
-        self.pgtable = paging_init(self.pm, layout, cfg, self.memblock.alloc,
-                                   self.engine.flush_tlb)
-        self.mm = free_area_init(cfg, layout, self.pm, self.mem_map, self.log, self.reporter)
-        memblock_free_all(self.mm, self.memblock)
+        self.engine.map_ram(self.pm, [(r.start, r.end) for r in ram])
+        self.boot = start_kernel(cfg, layout, self.pm, self.log, paging=self._paging_init,
+                                 reporter=self.reporter)
+        self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
+        self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
+        self.mem_map = self.mm.memmap
         self.pgtable.alloc_table = self._alloc_pgtable_page
+        mark_rodata_ro(self.pgtable, self.kernel_image, self._alloc_pgtable_page)
         self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd)
         self._load_gdt()
         self._attach_runtime()
+
+    def _paging_init(self, mb, image):
+        return paging_init(self.pm, self.layout, self.cfg, mb, image, self.engine.flush_tlb)
 
     def _attach_runtime(self):
         """The guest runtime, then every allocator above the page allocator, each
@@ -238,7 +241,7 @@ class Machine:
         path = str(program)
         self.reporter.comm = _comm(path)
         if path.endswith(".c"):
-            path = build(path)
+            path = build(path, image=self.kernel_image)
         self.image = self.runtime.load(path)
         return self.image
 

@@ -5,7 +5,7 @@ import pytest
 @pytest.fixture
 def mm_boot():
     """A factory: mm_boot("pc-16m", min_free_kbytes=...) -> a freshly booted MmState."""
-    from mmemu.mm.mm_init import boot_mm
+    from mmemu.init.main import boot_mm
     return boot_mm
 
 

@@ -8,6 +8,7 @@ from mmemu.kernel.sched import (
     HARDIRQ_OFFSET, MIGHT_SLEEP_SITES, SOFTIRQ_DISABLE_OFFSET, might_alloc, might_sleep,
 )
 from mmemu.mm.gfp import GFP_ATOMIC, GFP_HIGHUSER, GFP_KERNEL, GFP_NOWAIT
+from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.runtime.abi import HC_ALLOC_PAGES, HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
 from mmemu.runtime import hc_sched
 
@@ -118,7 +119,7 @@ def test_a_gfp_kernel_page_allocation_in_atomic_context_is_reported(m):
         if call is None:
             pytest.skip("no page allocator hypercalls on this machine")
         page = call.fn(GFP_HIGHUSER, 0, 0xFFFFFFFF)
-        m.free_pages((page - m.mem_map.virt) // 32, 0)
+        m.free_pages((page - m.mem_map.virt) // STRUCT_PAGE_SIZE, 0)
     assert "BUG: sleeping function called from invalid context at " \
            "include/linux/sched/mm.h:274" in m.log.text(mark)
 
@@ -147,7 +148,7 @@ def test_gfp_atomic_in_atomic_context_is_fine(m):
     if call is not None:
         page = call.fn(GFP_ATOMIC, 0, 0xFFFFFFFF)
         assert page
-        m.free_pages((page - m.mem_map.virt) // 32, 0)
+        m.free_pages((page - m.mem_map.virt) // STRUCT_PAGE_SIZE, 0)
     assert "sleeping function" not in m.log.text(mark)
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from mmemu.config import load_config
 from mmemu.errors import BuildError
+from mmemu.kernel.image import KernelImage
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, ZONE_DMA, ZONE_HIGHMEM, ZONE_MOVABLE, \
     ZONE_NORMAL
 from mmemu.mm import mmzone
@@ -27,6 +29,8 @@ from mmemu.runtime.build import build, compiler_family, find_guest_dir
 from mmemu.runtime.loader import load_elf
 
 GUEST = find_guest_dir()
+# pc-16m's small kernel: text at 1 MiB, so the bare CPU's 8 MiB hold a program
+SMALL = KernelImage.from_config(load_config("pc-16m").kernel)
 PROGRAMS = ["examples/hello.c", "examples/page_tour.c", "examples/exhaust.c",
             "tests/null_deref.c", "tests/bad_free.c"]
 SDK_FUNCTIONS = ["_start", "mmemu_setup", "printk", "vprintk", "vsnprintf", "memset",
@@ -71,7 +75,9 @@ def test_build_program_is_i386_at_kernel_address(built, name):
     assert elf["e_type"] == "ET_EXEC"
     loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
     text = loads[0]
-    assert (text["p_vaddr"], text["p_paddr"]) == (0xC0100000, 0x100000)
+    # linked into the reference kernel's sections: _text, __start_rodata, _sdata
+    assert [(s["p_vaddr"], s["p_paddr"]) for s in loads[:3]] == [
+        (0xC1000000, 0x1000000), (0xC191C000, 0x191C000), (0xC1C39000, 0x1C39000)]
     assert text["p_flags"] == 5                     # R X
     for seg in loads:
         assert seg["p_vaddr"] - seg["p_paddr"] == PAGE_OFFSET
@@ -134,7 +140,7 @@ def test_build_uses_the_kernels_calling_convention(tmp_path):
     ops = " ".join(i.op_str for i in Cs(CS_ARCH_X86, CS_MODE_32).disasm(code, 0))
     assert "ebp + 8" not in ops and "esp + 4" not in ops, ops     # nothing from the stack
     assert "__udivdi3" in syms and "compiler_rt" not in "".join(syms)
-    cpu = BareCPU(build(src)).run()
+    cpu = BareCPU(build(src, image=SMALL)).run()
     assert cpu.exit == 1 + 4 + 9 + (1 << 20)
 
 
@@ -327,7 +333,7 @@ class BareCPU:
         from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_32, Uc
         from unicorn.x86_const import UC_X86_INS_IN
         self.pm = bytearray_physmem(self.RAM)
-        self.image = load_elf(elf, self.pm, 0x100000, 4 << 20)
+        self.image = load_elf(elf, self.pm, SMALL)
         pgd = 0x2000
         self.pm.write32(pgd + 768 * 4, 0x000083)     # 4 MiB pages: PSE | RW | P
         self.pm.write32(pgd + 769 * 4, 0x400083)
@@ -390,7 +396,7 @@ def sdk_test(name):
 
 
 def test_sdk_hello_prints_and_exits(built):
-    cpu = BareCPU(built["examples/hello.c"]).run()
+    cpu = BareCPU(build(GUEST / "examples/hello.c", image=SMALL)).run()
     assert cpu.exit == 0
     assert cpu.console == ["\0016Hello from a guest at c0100000 (main), "
                            "mem_map at c0600000\n"]
@@ -416,13 +422,13 @@ FORMAT_EXPECTED = [
 def test_sdk_vsnprintf_formats(cc):
     if cc and not gcc_m32_works():
         pytest.skip("no gcc with -m32 support")
-    cpu = BareCPU(build(sdk_test("formats.c"), cc=cc)).run()
+    cpu = BareCPU(build(sdk_test("formats.c"), cc=cc, image=SMALL)).run()
     assert [line.rstrip("\n") for line in cpu.console] == FORMAT_EXPECTED
     assert cpu.exit == 8 * 10 + 3          # would-be length 8, "ove" kept
 
 
 def test_sdk_warn_and_bug_hypercalls():
-    cpu = BareCPU(build(sdk_test("bugwarn.c"))).run()
+    cpu = BareCPU(build(sdk_test("bugwarn.c"), image=SMALL)).run()
     warns = [c for c in cpu.calls if c[0] == abi.HC_WARN]
     bug = [c for c in cpu.calls if c[0] == abi.HC_BUG]
     assert len(warns) == 2 and len(bug) == 1 and cpu.exit is None
@@ -438,11 +444,11 @@ def test_sdk_warn_and_bug_hypercalls():
 
 
 def test_sdk_page_allocator_hypercalls():
-    page = 0xC0600000 + 0x123 * 32
+    page = 0xC0600000 + 0x123 * mmzone.STRUCT_PAGE_SIZE
 
     def alloc(args):
         return page
-    cpu = BareCPU(build(sdk_test("alloc.c")),
+    cpu = BareCPU(build(sdk_test("alloc.c"), image=SMALL),
                   {abi.HC_ALLOC_PAGES: alloc, abi.HC_GET_FREE_PAGES: lambda a: 0xC0200000})
     cpu.uc.mem_write(page - PAGE_OFFSET + 28, struct.pack("<I", 1))    # _refcount
     cpu.run()
@@ -462,7 +468,7 @@ def test_sdk_page_allocator_hypercalls():
 
 
 def test_sdk_caller_of_a_hypercall_in_the_sdk():
-    cpu = BareCPU(build(sdk_test("alloc.c"))).run()
+    cpu = BareCPU(build(sdk_test("alloc.c"), image=SMALL)).run()
     nr, _, eip, ebp = cpu.calls[0]
     assert nr == abi.HC_ALLOC_PAGES
     assert cpu.image.symbolize(eip).startswith("alloc_pages+") and cpu.image.is_sdk(eip)
@@ -476,21 +482,21 @@ def test_sdk_page_flag_helpers_read_mem_map():
         2: {mmzone.W_PRIVATE: 3, mmzone.W_MAPCOUNT: mmzone.PAGE_TYPE_BUDDY},
         3: {mmzone.W_FLAGS: 1 << mmzone.PG_slab, mmzone.W_REFCOUNT: 1},
         4: {mmzone.W_FLAGS: 1 << mmzone.PG_head},
-        5: {mmzone.W_NEXT: 0xC0600000 + 4 * 32 + 1},
+        5: {mmzone.W_NEXT: 0xC0600000 + 4 * mmzone.STRUCT_PAGE_SIZE + 1},
         6: {mmzone.W_FLAGS: mmzone.page_flags_word(ZONE_HIGHMEM, 2)},
     }
-    cpu = BareCPU(build(sdk_test("pageflags.c")), {abi.HC_PAGE_ADDRESS: lambda a: 0xFEC01000})
+    cpu = BareCPU(build(sdk_test("pageflags.c"), image=SMALL), {abi.HC_PAGE_ADDRESS: lambda a: 0xFEC01000})
     for pfn, fields in words.items():
         for word, value in fields.items():
-            cpu.uc.mem_write(0x600000 + pfn * 32 + 4 * word, struct.pack("<I", value))
+            cpu.uc.mem_write(0x600000 + pfn * mmzone.STRUCT_PAGE_SIZE + 4 * word, struct.pack("<I", value))
     cpu.run()
     assert cpu.exit == 0x3FF, bin(cpu.exit)
-    assert [c[1][0] for c in cpu.calls if c[0] == abi.HC_PAGE_ADDRESS] == [0xC06000C0]
+    assert [c[1][0] for c in cpu.calls if c[0] == abi.HC_PAGE_ADDRESS] == [0xC0600000 + 6 * mmzone.STRUCT_PAGE_SIZE]
 
 
 def test_sdk_null_deref_faults_with_a_backtrace(built):
     from mmemu.arch.x86.dumpstack import walk_frames
-    cpu = BareCPU(built["tests/null_deref.c"]).run()
+    cpu = BareCPU(build(GUEST / "tests/null_deref.c", image=SMALL)).run()
     intno, eip, cr2, ebp, esp = cpu.trap
     assert (intno, cr2) == (14, 0)
     assert cpu.image.symbolize(eip).startswith("poke+")
@@ -511,7 +517,8 @@ def test_build_with_gcc(tmp_path, monkeypatch):
     if not gcc_m32_works():
         pytest.skip("no gcc with -m32 support")
     monkeypatch.setenv("CC", GCC)
-    elf_path = build(GUEST / "examples/hello.c", output=tmp_path / "hello-gcc.elf")
+    elf_path = build(GUEST / "examples/hello.c", output=tmp_path / "hello-gcc.elf",
+                     image=SMALL)
     elf = elf_of(elf_path)
     assert elf["e_machine"] == "EM_386"
     syms = symbols_of(elf)

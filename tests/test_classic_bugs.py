@@ -99,14 +99,18 @@ def test_stack_overflow_hits_the_guard_page():
     assert "Call Trace:\n depth+" in report
 
 
-def test_the_guard_page_is_unmapped_and_the_stack_is_not():
+def test_the_guard_page_is_unmapped_and_the_stack_is_not(tmp_path):
     r = run_guest(GUEST / "examples/hello.c", config())
     m, img = r.machine, r.machine.image
     assert img.stack_guard.end == img.stack.start and img.stack_guard.size == 4096
     assert m.virt_to_phys(img.stack_guard.start) is None
     assert m.virt_to_phys(img.stack.start) == img.stack.start - 0xC0000000
-    # The next program (a larger one) maps the old guard again and unmaps its own.
-    m.load(GUEST / "tests/memory_api.c")
+    # The next program (more .data: its .bss, the stack first, starts later)
+    # maps the old guard again and unmaps its own.
+    bigger = tmp_path / "bigger.c"
+    bigger.write_text("#include <mmemu.h>\nint table[8192] = { 1 };\n"
+                      "int main(void) { return table[0] - 1; }\n")
+    m.load(bigger)
     new = m.image.stack_guard
     assert new.start > img.stack_guard.start
     assert m.virt_to_phys(new.start) is None

@@ -18,9 +18,12 @@ from mmemu.errors import ConfigError
 from mmemu.layout import compute_layout
 
 SHIPPED = ["numa-2n", "pc-128m", "pc-16m", "pc-1g", "pc-1g-movable", "pc-4g",
-           "qemu-pc-128m", "qemu-pc-1g", "qemu-pc-1g-highmem512",
-           "qemu-pc-1g-vmalloc256", "qemu-pc-2g", "qemu-pc-3g", "qemu-pc-512m",
-           "qemu-pc-512m-highmem128"]
+           "qemu-pc-128m", "qemu-pc-1g", "qemu-pc-1g-highmem256", "qemu-pc-1g-highmem512",
+           "qemu-pc-1g-highmem64", "qemu-pc-1g-movablecore64", "qemu-pc-1g-vmalloc256",
+           "qemu-pc-1g-vmalloc64", "qemu-pc-2g", "qemu-pc-3g", "qemu-pc-4g", "qemu-pc-512m",
+           "qemu-pc-512m-highmem128", "qemu-pc-64m", "qemu-pc-896m"]
+SMALL_KERNEL = ("kernel:\n  load_address: 1M\n  initrd: 0\n"
+                "  image: {code: 1M, rodata: 256K, rwdata: 512K, init: 128K, bss: 128K}\n")
 
 # A small PC: 640K conventional memory, then 1M..128M, with the BIOS holes.
 PC_128M = """\
@@ -152,7 +155,8 @@ def test_pc_16m_has_dma_and_normal_only():
     layout = check_layout(cfg)
     populated = [z.name for z in layout.zones if z.present_pages]
     assert populated == ["DMA", "Normal"]
-    assert cfg.kernel_image == 2 * MiB
+    assert (cfg.kernel.load_address, cfg.kernel.initrd) == (1 * MiB, 0)
+    assert cfg.kernel.image["code"] == 1 * MiB
     assert is_qemu_pc(cfg)[0] is False
 
 
@@ -205,7 +209,11 @@ def test_defaults_are_linux_defaults(tmp_path):
     assert (cfg.dma_limit, cfg.highmem, cfg.vmalloc, cfg.direct_map) == \
         (16 * MiB, None, 128 * MiB, "4M")
     assert (cfg.min_free_kbytes, cfg.kernelcore, cfg.movablecore) == (None, None, None)
-    assert (cfg.kernel_image, cfg.devices, cfg.pae) == (4 * MiB, [], False)
+    assert (cfg.kernel.load_address, cfg.kernel.initrd, cfg.devices, cfg.pae) == \
+        (16 * MiB, 1044 * KiB, [], False)
+    assert (cfg.kernel.image["code"], cfg.kernel.image["reserved"]) == (9327 * KiB, 15256 * KiB)
+    assert cfg.kernel.cmdline == "console=ttyS0 nokaslr quiet panic=-1"
+    assert cfg.transparent_hugepage == "always"
     assert (cfg.debug_vm, cfg.slub_debug, cfg.panic_on_warn) == (False, None, False)
 
 
@@ -218,14 +226,25 @@ def test_every_option_read(tmp_path):
         direct_map: 4K
         min_free_kbytes: 1024
         kernelcore: 80%
-        kernel_image: 2M
+        kernel:
+          load_address: 32M
+          image: {code: 2M, rodata: 1M}
+          initrd: 512K
+          cmdline: console=ttyS0  quiet
+        transparent_hugepage: madvise
         debug: {vm: true, slub: "FZ,kmalloc-64", panic_on_warn: true}
         pae: false
         """)))
     assert (cfg.name, cfg.description, cfg.dma_limit, cfg.highmem) == \
         ("mine", "all options", 8 * MiB, 32 * MiB)
     assert (cfg.vmalloc, cfg.direct_map, cfg.min_free_kbytes) == (72 * MiB, "4K", 1024)
-    assert (cfg.kernelcore, cfg.kernel_image) == ("80%", 2 * MiB)
+    assert cfg.kernelcore == "80%"
+    assert (cfg.kernel.load_address, cfg.kernel.initrd, cfg.kernel.cmdline) == \
+        (32 * MiB, 512 * KiB, "console=ttyS0 quiet")
+    sizes = cfg.kernel.image
+    assert (sizes["code"], sizes["rodata"], sizes["rwdata"]) == (2 * MiB, 1 * MiB, 1246 * KiB)
+    assert sizes["reserved"] == 2 * MiB + MiB + 1248 * KiB + 912 * KiB + 32 * KiB + 464 * KiB
+    assert cfg.transparent_hugepage == "madvise"
     assert (cfg.debug_vm, cfg.slub_debug, cfg.panic_on_warn) == (True, "FZ,kmalloc-64", True)
 
 
@@ -259,9 +278,14 @@ def test_qemu_pc_e820_same_shape_every_size(size):
     assert ram == [Range(0, 0x9FC00), Range(MiB, size - 128 * KiB)]
 
 
-def test_qemu_pc_e820_refuses_ram_above_4g():
-    with pytest.raises(ValueError, match="needs PAE"):
-        qemu_pc_e820(0xE0000000)
+def test_qemu_pc_e820_4g_puts_the_last_gib_above_4g():
+    # QEMU pc keeps 3 GiB below 4 GiB from 3.5 GiB up (the reference boot's map)
+    table = [(r.start, r.end - 1, kind) for r, kind in qemu_pc_e820(4 * GiB)]
+    assert table[3:] == [(0x100000, 0xBFFDFFFF, "usable"), (0xBFFE0000, 0xBFFFFFFF, "reserved"),
+                         (0xFFFC0000, 0xFFFFFFFF, "reserved"),
+                         (0x100000000, 0x13FFFFFFF, "usable")]
+    with pytest.raises(ValueError, match="more than 64G"):
+        qemu_pc_e820(65 * GiB)
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("qemu-pc")])
@@ -443,13 +467,13 @@ def test_bad_size_suffix(tmp_path):
 
 
 def test_negative_size(tmp_path):
-    expect(tmp_path, PC_128M + "kernel_image: -4M\n", "kernel_image", "negative")
+    expect(tmp_path, PC_128M + "kernel: {initrd: -4M}\n", "kernel.initrd", "negative")
     expect(tmp_path, "memory:\n  ram: [{start: -1, end: 128M}]\n", "memory.ram[0].start",
            "negative")
 
 
 @pytest.mark.parametrize("extra, key", [
-    ("kernel_image: 0\n", "kernel_image"),
+    ("kernel: {image: {code: 0}}\n", "kernel.image.code"),
     ("vmalloc: 0\n", "vmalloc"),
     ("zones: {highmem: 0}\n", "zones.highmem"),
     ("zones: {dma_limit: 0}\n", "zones.dma_limit"),
@@ -469,7 +493,7 @@ def test_zero_size_range(tmp_path):
     ("zones: {highmem: 0x800800}\n", "zones.highmem"),
     ("zones: {dma_limit: 0xfff000}\n", None),          # aligned: accepted
     ("zones: {dma_limit: 0xfff800}\n", "zones.dma_limit"),
-    ("kernel_image: 0x200200\n", "kernel_image"),
+    ("kernel: {load_address: 0x1000200}\n", "kernel.load_address"),
     ("devices: [{name: u, model: uart16550, base: 0xfe000800, size: 4K}]\n", "devices[0].base"),
     ("devices: [{name: u, model: uart16550, base: 0xfe000000, size: 100}]\n", "devices[0].size"),
 ])
@@ -550,17 +574,22 @@ def test_ram_overlapping_reserved(tmp_path):
            "memory.ram[1] [0x100000, 0x8000000)")
 
 
-def test_ram_above_4g_needs_pae(tmp_path):
-    expect(tmp_path, """\
+def test_ram_above_4g_is_listed_and_left_unused(tmp_path):
+    # The non-PAE kernel keeps it in the e820 map and out of memblock.
+    cfg = load_config(write(tmp_path, """\
         memory:
           ram:
             - {start: 1M, end: 3G}
             - {start: 4G, end: 5G}
-        """, "memory.ram[1].end", "RAM above 4 GiB needs PAE, which mmemu does not model")
+        """))
+    layout = check_layout(cfg)
+    assert cfg.ram[-1] == Range(4 * GiB, 5 * GiB)
+    assert max(e for _, _, e in layout.memory) == 3 * GiB >> 12
+    assert layout.memblock == layout.memory
 
 
-def test_ram_above_4g_by_size(tmp_path):
-    expect(tmp_path, "memory:\n  ram: [{start: 3G, size: 2G}]\n", "memory.ram[0].size",
+def test_ram_only_above_4g_needs_pae(tmp_path):
+    expect(tmp_path, "memory:\n  ram: [{start: 4G, size: 2G}]\n", "memory",
            "needs PAE")
 
 
@@ -569,9 +598,10 @@ def test_reserved_above_4g(tmp_path):
            "memory.reserved[2].end", "beyond the 4 GiB physical address space")
 
 
-def test_memory_size_at_3_5g_needs_pae(tmp_path):
-    expect(tmp_path, "memory: {size: 3584M}\n", "memory.size",
-           "RAM above 4 GiB needs PAE, which mmemu does not model")
+def test_memory_size_at_3_5g_splits_like_qemu(tmp_path):
+    cfg = load_config(write(tmp_path, "memory: {size: 3584M}\n"))
+    assert [r for r in cfg.ram if r.start >= 4 * GiB] == [Range(4 * GiB, 4 * GiB + 512 * MiB)]
+    assert is_qemu_pc(cfg) == (True, "QEMU pc, -m 3584M")
 
 
 def test_memory_size_too_small(tmp_path):
@@ -595,13 +625,33 @@ def test_no_page_frames_after_trimming(tmp_path):
 
 
 def test_kernel_image_outside_ram(tmp_path):
-    expect(tmp_path, "memory:\n  ram: [{start: 1M, end: 4M}]\n", "kernel_image",
-           "[0x100000, 0x500000) is not inside one usable RAM range")
+    expect(tmp_path, "memory:\n  ram: [{start: 1M, end: 24M}]\n", "kernel",
+           "[0x1000000, 0x1ef6000) is not inside one usable RAM range")
+
+
+def test_kernel_image_too_small_for_its_sections(tmp_path):
+    expect(tmp_path, PC_128M + "kernel: {image: {code: 8M, reserved: 4M}}\n", "kernel.image",
+           "reserved 4096K is too small for the sections")
+
+
+def test_kernel_load_address_in_the_first_mib(tmp_path):
+    expect(tmp_path, PC_128M + "kernel: {load_address: 512K}\n", "kernel.load_address",
+           "inside the first MiB")
 
 
 def test_kernel_image_beyond_lowmem(tmp_path):
-    expect(tmp_path, PC_128M + "kernel_image: 80M\nzones: {highmem: 60M}\n", "kernel_image",
-           "beyond the end of lowmem")
+    expect(tmp_path, PC_128M + "kernel: {load_address: 80M}\nzones: {highmem: 60M}\n",
+           "kernel.image", "beyond the end of lowmem")
+
+
+def test_old_kernel_image_key_says_what_replaced_it(tmp_path):
+    expect(tmp_path, PC_128M + "kernel_image: 4M\n", "kernel_image",
+           "replaced by the kernel section")
+
+
+def test_transparent_hugepage_values(tmp_path):
+    expect(tmp_path, PC_128M + "transparent_hugepage: alway\n", "transparent_hugepage",
+           "did you mean 'always'")
 
 
 # ---------------------------------------------------------------------------
@@ -855,6 +905,6 @@ def test_slub_debug_blocks(tmp_path):
 def test_small_machine_keeps_default_dma_limit(tmp_path):
     """Linux's 16 MiB ZONE_DMA on an 8 MiB machine: all RAM is DMA, nothing refused."""
     cfg = load_config(write(tmp_path, "memory:\n  ram: [{start: 0, end: 0x9fc00}, "
-                            "{start: 1M, end: 8M}]\nkernel_image: 2M\n"))
+                            "{start: 1M, end: 8M}]\n" + SMALL_KERNEL))
     layout = check_layout(cfg)
     assert [z.name for z in layout.zones if z.present_pages] == ["DMA"]

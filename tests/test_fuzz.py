@@ -138,7 +138,7 @@ class ScribblingGuestFuzzer(GuestFuzzer):
             m = self.m
             u32, base = m.pm.u32, m.mm.mbase
             for pfn in range(m.mem_map.nr_pages):
-                w = base + (pfn << 3)
+                w = base + pfn * 10
                 if u32[w + 7] == 1 and not u32[w] & 0x3FFFFF and u32[w + 6] == 0xFFFFFFFF:
                     m.pm.u8[pfn << 12:(pfn << 12) + 64] = b"\xee" * 64
         return super()._step(step, op, a0, a1, ret)
@@ -162,7 +162,7 @@ def test_report_kind_blanks_numbers():
 def test_found_bug_free_block_past_end_of_mem_map_is_refused(pc16m):
     from mmemu.machine import Machine
     m = Machine(pc16m, echo=False)
-    last = m.mem_map.virt + (m.mem_map.nr_pages - 1) * 32       # reserved at boot
+    last = m.mem_map.virt + (m.mem_map.nr_pages - 1) * 40       # reserved at boot
     failure = replay(pc16m, [Call(17, (last, 1), "__free_pages")])      # HC_FREE_PAGES
     assert failure is None, str(failure)
 

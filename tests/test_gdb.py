@@ -64,8 +64,8 @@ def test_gdb_break_main_then_run_to_end():
     status, stdout, _ = _finish(proc)
     assert "_start ()" in out
     assert re.search(r"Breakpoint 1, main \(\) at .*hello\.c", out), out
-    assert re.search(r"eip\s+0xc01[0-9a-f]{5}\s+0xc01[0-9a-f]{5} <main\+\d+>", out), out
-    assert re.search(r"=> 0xc01[0-9a-f]{5} <main\+\d+>:\t\w+", out), out   # memory read by virtual address
+    assert re.search(r"eip\s+0xc10[0-9a-f]{5}\s+0xc10[0-9a-f]{5} <main\+\d+>", out), out
+    assert re.search(r"=> 0xc10[0-9a-f]{5} <main\+\d+>:\t\w+", out), out   # memory read by virtual address
     assert "exited normally" in out
     assert status == 0
     assert "Hello from a guest" in stdout
@@ -126,7 +126,7 @@ def test_gdb_protocol_memory_registers_interrupt_kill():
         assert gdb.ask("?") == "S05"
         regs = gdb.ask("g")
         eip = int.from_bytes(bytes.fromhex(regs[64:72]), "little")
-        assert len(regs) == 16 * 8 and 0xC0100000 <= eip < 0xC0200000
+        assert len(regs) == 16 * 8 and 0xC1000000 <= eip < 0xC1100000     # the kernel's text
         code = bytes.fromhex(gdb.ask(f"m{eip:x},8"))
         assert code in image                      # the loaded text, read by virtual address
         assert gdb.ask("m0,4") == "E14"           # the NULL page is not mapped

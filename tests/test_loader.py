@@ -8,17 +8,21 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from mmemu.errors import LoaderError
+from mmemu.config import load_config
+from mmemu.kernel.image import KernelImage
 from mmemu.physmem import bytearray_physmem
 from mmemu.runtime.build import build, find_guest_dir
 from mmemu.runtime.loader import AddrRange, load_elf, read_image
 
 GUEST = find_guest_dir()
 MiB = 1 << 20
+# pc-16m's small kernel: text at 1 MiB (so an 8 MiB physmem holds the image)
+SMALL = KernelImage.from_config(load_config("pc-16m").kernel)
 
 
 @pytest.fixture(scope="module")
 def null_deref():
-    return build(GUEST / "tests/null_deref.c")
+    return build(GUEST / "tests/null_deref.c", image=SMALL)
 
 
 @pytest.fixture
@@ -104,7 +108,7 @@ def test_load_elf_static_user_program_at_0x08048000(physmem, tmp_path):
     assert str(exc.value) == (
         f"{prog}: a user-space program (entry 0x08048074, below PAGE_OFFSET 0xc0000000); "
         "mmemu runs kernel code: build a guest program with `mmemu build` (linked at "
-        "0xc0100000 by guest/link.ld)")
+        "0xc1000000 by guest/link.ld)")
 
 
 @pytest.mark.parametrize("target,name", [("arm-freestanding-none", "ARM"),
@@ -140,30 +144,34 @@ def test_load_elf_relocatable_object(physmem, tmp_path):
         load_elf(obj, physmem)
 
 
-def test_load_elf_too_big_for_reservation(physmem, null_deref):
-    img = read_image(null_deref)
-    need = -(-(img.phys_end - 0x100000) // 1024)
+def test_load_elf_too_big_for_its_section(physmem, null_deref):
+    import dataclasses
+    text = read_image(null_deref).segments[0]
+    need = -(-(text.pend - SMALL.text) // 1024)
+    tiny = dataclasses.replace(SMALL, rodata=SMALL.text + 4096)     # 4 KiB of text
     with pytest.raises(LoaderError) as exc:
-        load_elf(null_deref, physmem, 0x100000, 8 * 1024)
+        load_elf(null_deref, physmem, tiny)
     assert str(exc.value).endswith(
-        f"program needs {need} KiB but the kernel image reservation is 8 KiB "
-        "(kernel_image in the config)")
+        f"program needs {need} KiB of text but the kernel image has 4 KiB "
+        "(kernel.image.code in the config)")
 
 
-def test_load_elf_below_reservation(physmem, null_deref):
-    with pytest.raises(LoaderError, match="below the kernel image reservation at 0x200000"):
-        load_elf(null_deref, physmem, 0x200000, 4 * MiB)
+def test_load_elf_built_for_another_kernel(physmem, null_deref):
+    reference = build(GUEST / "tests/null_deref.c")          # text at 0xC1000000
+    with pytest.raises(LoaderError, match="a text segment loads at physical 0x1000000, "
+                                          "outside the kernel image's text"):
+        load_elf(reference, physmem, SMALL)
 
 
 def test_load_elf_beyond_ram(null_deref):
     with pytest.raises(LoaderError, match="beyond RAM"):
-        load_elf(null_deref, bytearray_physmem(0x101000), 0x100000, 4 * MiB)
+        load_elf(null_deref, bytearray_physmem(0x101000), SMALL)
 
 
 # -- loading ---------------------------------------------------------------------
 
 def test_load_elf_copies_segments_and_zeroes_bss(physmem, null_deref):
-    img = load_elf(null_deref, physmem, 0x100000, 4 * MiB)
+    img = load_elf(null_deref, physmem, SMALL)
     with open(null_deref, "rb") as f:
         elf = ELFFile(f)
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
@@ -186,14 +194,16 @@ def test_load_elf_copies_segments_and_zeroes_bss(physmem, null_deref):
 
 
 def test_load_elf_from_bytes(physmem, null_deref):
-    img = load_elf(null_deref.read_bytes(), physmem)
+    img = load_elf(null_deref.read_bytes(), physmem, SMALL)
     assert img.path == "<ELF image>"
     assert img.entry == img.lookup("_start")
 
 
 def test_guest_image_ranges(null_deref):
     img = read_image(null_deref)
-    assert img.text.start == 0xC0100000 and isinstance(img.text, AddrRange)
+    assert img.text.start == 0xC0000000 + SMALL.text and isinstance(img.text, AddrRange)
+    assert (img.rodata.start, img.data.start) == (0xC0000000 + SMALL.rodata,
+                                                  0xC0000000 + SMALL.sdata)
     assert img.text.start <= img.sdk.start < img.sdk.end <= img.text.end
     assert img.text.end <= img.rodata.start <= img.rodata.end <= img.data.start
     assert img.data.end <= img.bss.start < img.bss.end

@@ -8,7 +8,7 @@ from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_HOOK_CODE
 from mmemu.arch.x86.pgtable import PG_LEVEL_4K, PG_LEVEL_4M, __PAGE_KERNEL_RO
 from mmemu.config import list_configs
 from mmemu.errors import MmemuError
-from mmemu.layout import KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE, FIXADDR_TOP
+from mmemu.layout import PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE, FIXADDR_TOP
 from mmemu.machine import Machine
 
 SMALL = ["pc-16m", "pc-128m", "pc-1g", "numa-2n"]
@@ -48,9 +48,17 @@ def test_walker_agrees_with_unicorn_mmu(name):
 
 
 def test_direct_map_covers_lowmem_with_large_pages_where_linux_does(pc1g):
-    lay = pc1g.layout
-    # the image blocks (1 MiB .. 5 MiB) and the partial last block use 4 KiB PTEs
-    assert pc1g.pgtable.walk(PAGE_OFFSET + KERNEL_PHYS).level == PG_LEVEL_4K
+    lay, image = pc1g.layout, pc1g.kernel_image
+    # the first 4 MiB, the block where the kernel's rodata ends (mark_rodata_ro()
+    # split it) and the partial last block use 4 KiB PTEs; the kernel's text
+    # is a read-only 4 MiB page
+    assert pc1g.pgtable.walk(PAGE_OFFSET + 0x100000).level == PG_LEVEL_4K
+    text = pc1g.pgtable.walk(PAGE_OFFSET + image.text)
+    assert (text.level, text.flags) == (PG_LEVEL_4M, 0x1E1)
+    end_ro = pc1g.pgtable.walk(PAGE_OFFSET + image.end_rodata - PAGE_SIZE)
+    data = pc1g.pgtable.walk(PAGE_OFFSET + image.sdata)
+    assert (end_ro.level, end_ro.flags & 2, data.level, data.flags & 2) == \
+        (PG_LEVEL_4K, 0, PG_LEVEL_4K, 2)
     assert pc1g.pgtable.walk(PAGE_OFFSET + (64 << 20)).level == PG_LEVEL_4M
     assert pc1g.pgtable.walk(lay.high_memory - PAGE_SIZE).level == PG_LEVEL_4K
     assert pc1g.pgtable.walk(lay.high_memory).phys is None

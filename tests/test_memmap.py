@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from mmemu.errors import UsageError
-from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT
+from mmemu.layout import PAGE_SHIFT
 from mmemu.machine import Machine
 from mmemu import cli_memmap
 from mmemu.views import memmap, owner
@@ -111,7 +111,7 @@ def test_png_colours_known_frames(m16, tmp_path):
     pic = build_picture(m16, fm, 0, fm.nr_pages, "t")
     _, _, rows = decode_png(png_bytes(pic.scene))
     expect = {
-        0xA0: "no-ram", 0: "reserved", KERNEL_PHYS >> PAGE_SHIFT: "kernel-image",
+        0xA0: "no-ram", 0: "reserved", m16.kernel_image.text >> PAGE_SHIFT: "kernel-image",
         m16.mem_map.phys >> PAGE_SHIFT: "mem_map", m16.pgtable.pgd >> PAGE_SHIFT: "boot-pgtable",
         0x400: "free-10", m16.vmalloc_pfn: "vmalloc", m16.kmap_pfn: "kmap",
         m16.table_pfn: "pgtable",
@@ -289,16 +289,16 @@ def test_span_clips_the_picture_to_the_range():
 
 def test_zoom_asks_for_a_panel_of_any_range():
     """At boot nothing changed: no panel unless --zoom asks; the kernel image
-    at 1 MiB then shows eight pixels a frame."""
+    at 16 MiB then shows eight pixels a frame."""
     _, plain = picture(options(config="pc-1g"))
     assert plain.panels == [] and plain.diff is None
-    _, pic = picture(options(config="pc-1g", zoom=["1M-2M"]))
+    _, pic = picture(options(config="pc-1g", zoom=["16M-17M"]))
     (panel,) = pic.panels
-    assert (panel.window.first, panel.window.last) == (0x100, 0x200)
+    assert (panel.window.first, panel.window.last) == (0x1000, 0x1100)
     rows = decode_png(png_bytes(pic.scene))[2]
-    x, y = panel.cells.frame_xy(0x100)
+    x, y = panel.cells.frame_xy(0x1000)
     assert rows[y + 3][x + 3] == code_rgb(memmap.KIND_CODE["kernel-image"])
-    assert any(getattr(i, "text", "").startswith("A: pfn 0x100-0x1ff (1 MiB at phys 0x00100000")
+    assert any(getattr(i, "text", "").startswith("A: pfn 0x1000-0x10ff (1 MiB at phys 0x01000000")
                for i in pic.scene.items)
 
 

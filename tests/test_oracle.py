@@ -1,11 +1,12 @@
 """The oracle (mmemu/oracle/): parsers and comparison on stored real-kernel captures,
-the initramfs writer, the boot parameters a config implies, the private apt
-setup and the errors for what is missing.  No QEMU needed; the real boot is
-tests/test_oracle_boot.py.
+the capture trimming, the initramfs writer, the boot parameters a config
+implies, the reference pin, the private apt setup and the errors for what is
+missing.  No QEMU needed; the real boot is tests/test_oracle_boot.py, and
+mmemu against every stored capture is tests/test_oracle_fixtures.py.
 
-The fixtures in tests/fixtures/oracle/ were made with
-``tools/oracle.py --config qemu-pc-1g --real-only --save-capture ...`` (and
-qemu-pc-128m) on Debian's linux-image-6.1.0-50-686 6.1.176-1.
+The fixtures in tests/fixtures/oracle/<config>/ were made with
+``tools/oracle.py --update-fixtures`` on the pinned reference kernel
+(mmemu/oracle/reference.py: linux-image-6.1.0-50-686 6.1.176-1).
 """
 import copy
 import gzip
@@ -17,24 +18,25 @@ from pathlib import Path
 import pytest
 
 from mmemu.errors import UsageError
-from mmemu.oracle import OracleError, compare as C, fetch, initramfs, parse as P, qemu
+from mmemu.oracle import OracleError, capture as K, compare as C, fetch, initramfs
+from mmemu.oracle import parse as P, qemu, reference
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 
 
 @pytest.fixture(scope="module")
-def text_1g():
-    return (FIXTURES / "qemu-pc-1g.txt").read_text()
+def sections_1g():
+    return K.load_capture(FIXTURES / "qemu-pc-1g")
 
 
 @pytest.fixture(scope="module")
-def real_1g(text_1g):
-    return P.real_report(text_1g)
+def real_1g(sections_1g):
+    return P.real_report(sections_1g)
 
 
 @pytest.fixture(scope="module")
 def real_128m():
-    return P.real_report((FIXTURES / "qemu-pc-128m.txt").read_text())
+    return P.real_report(K.load_capture(FIXTURES / "qemu-pc-128m"))
 
 
 def _write_config(tmp_path, body, name="t"):
@@ -44,7 +46,7 @@ def _write_config(tmp_path, body, name="t"):
 
 
 # ---------------------------------------------------------------------------
-# Captures: sections
+# Captures: sections, fixtures
 
 def test_split_sections_reads_marked_blocks():
     text = ("kernel noise\n@@ORACLE-BEGIN a@@\nline 1\nline 2\n\n@@ORACLE-END a@@\n"
@@ -56,12 +58,50 @@ def test_split_sections_ignores_unterminated_block():
     assert P.split_sections("@@ORACLE-BEGIN a@@\nhalf\n") == {}
 
 
-def test_capture_has_every_section(text_1g):
-    sections = P.split_sections(text_1g)
-    for name, _ in initramfs.BOOT_CAPTURES + initramfs.FINAL_CAPTURES:
-        assert name in sections, name
-    for name in ("monitor:info registers", "monitor:info mem", "monitor:page directory"):
-        assert name in sections, name
+def test_every_stored_capture_has_every_section():
+    folders = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
+    assert len(folders) >= 16
+    for folder in folders:
+        sections = K.load_capture(folder)
+        for name, _ in initramfs.CAPTURES:
+            assert name in sections, (folder.name, name)
+        for name in ("monitor:info mem", "monitor:page directory", "oracle"):
+            assert name in sections, (folder.name, name)
+        assert "Debian linux-image-6.1.0-50-686 6.1.176-1" in sections["oracle"]
+
+
+def test_stored_captures_are_small():
+    for folder in (p for p in FIXTURES.iterdir() if p.is_dir()):
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        assert size < 40_000, (folder.name, size)
+
+
+def test_trim_keeps_what_the_parsers_read(sections_1g):
+    # Trimming a trimmed capture changes nothing, and the report is the same.
+    again = K.trim(sections_1g)
+    assert {n: t.rstrip("\n") for n, t in again.items()} == \
+        {n: t.rstrip("\n") for n, t in sections_1g.items()}
+    assert P.real_report(again) == P.real_report(sections_1g)
+
+
+def test_trim_memory_log_drops_timestamps_and_other_lines():
+    text = ("[    0.000000] BIOS-e820: [mem 0x0-0x9fbff] usable\n"
+            "[    0.100000] Spectre V2 : Mitigation: Retpolines\n"
+            "[    0.200000] Memory: 1K/2K available (...)\n")
+    assert K.trim({"dmesg": text})["dmesg"] == ("BIOS-e820: [mem 0x0-0x9fbff] usable\n"
+                                                "Memory: 1K/2K available (...)\n")
+
+
+def test_save_fixture_round_trip(tmp_path, sections_1g):
+    folder = K.save_fixture(sections_1g, tmp_path / "fx")
+    assert (folder / "monitor-info-mem.txt").is_file()
+    assert P.real_report(K.load_capture(folder)) == P.real_report(sections_1g)
+
+
+def test_load_capture_reads_a_transcript(tmp_path):
+    path = tmp_path / "cap.txt"
+    path.write_text("noise\n@@ORACLE-BEGIN uname@@\n6.1.0-50-686 #1\n@@ORACLE-END uname@@\n")
+    assert K.load_capture(path) == {"uname": "6.1.0-50-686 #1\n"}
 
 
 # ---------------------------------------------------------------------------
@@ -102,19 +142,26 @@ def test_parse_zoneinfo_1g_matches_reference(real_1g, name, spanned, present, ma
     assert (z.spanned, z.present, z.managed) == (spanned, present, managed)
 
 
-def test_parse_zoneinfo_boot_watermarks_match_reference(real_1g):
+def test_parse_zoneinfo_watermarks_match_reference(real_1g):
     # DESIGN.md: DMA 190/237/284 (0, 833, 981, 981); Normal 10595/13243/15891;
-    # HighMem 36/506/976; empty Movable 32/32/32.
-    dma, normal, high, movable = (real_1g.zone(n, boot=True)
+    # HighMem 36/506/976; empty Movable 32/32/32; as booted.
+    dma, normal, high, movable = (real_1g.zone(n)
                                   for n in ("DMA", "Normal", "HighMem", "Movable"))
     assert (dma.min, dma.low, dma.high, dma.protection) == (190, 237, 284, (0, 833, 981, 981))
     assert (normal.min, normal.low, normal.high) == (10595, 13243, 15891)
     assert normal.protection == (0, 0, 1183, 1183)
     assert (high.min, high.low, high.high) == (36, 506, 976)
     assert (movable.min, movable.low, movable.high) == (32, 32, 32)
-    assert real_1g.min_free_kbytes_boot == 43144
+    assert real_1g.min_free_kbytes == 43144
     assert real_1g.lowmem_reserve_ratio == (256, 32, 0, 0)
     assert real_1g.watermark_scale_factor == 10
+
+
+def test_parse_zoneinfo_pagesets_and_threshold(real_1g):
+    dma, normal, movable = real_1g.zone("DMA"), real_1g.zone("Normal"), real_1g.zone("Movable")
+    assert (dma.pcp_high, dma.pcp_batch, dma.stat_threshold, dma.start_pfn) == (237, 1, 2, 1)
+    assert (normal.pcp_high, normal.pcp_batch, normal.stat_threshold) == (13243, 63, 8)
+    assert movable.pcp_high is None and movable.start_pfn is None      # no pagesets
 
 
 def test_parse_slabinfo_kmalloc_geometry_matches_reference(real_1g):
@@ -122,7 +169,8 @@ def test_parse_slabinfo_kmalloc_geometry_matches_reference(real_1g):
             "kmalloc-64": (64, 64, 1), "kmalloc-96": (96, 42, 1), "kmalloc-128": (128, 32, 1),
             "kmalloc-192": (192, 21, 1), "kmalloc-256": (256, 16, 1),
             "kmalloc-512": (512, 8, 1), "kmalloc-1k": (1024, 8, 2),
-            "kmalloc-2k": (2048, 8, 4), "kmalloc-4k": (4096, 8, 8), "kmalloc-8k": (8192, 4, 8)}
+            "kmalloc-2k": (2048, 8, 4), "kmalloc-4k": (4096, 8, 8), "kmalloc-8k": (8192, 4, 8),
+            "kmem_cache": (160, 25, 1), "kmem_cache_node": (32, 128, 1)}
     got = {n: (g.objsize, g.objperslab, g.pagesperslab) for n, g in real_1g.slabs.items()
            if n in want}
     assert got == want
@@ -140,16 +188,16 @@ def test_real_layout_128m_vmalloc_start_matches_reference(real_128m):
     assert real_128m.layout.vmalloc_end == 0xFEBFE000
 
 
-def test_real_layout_without_monitor_falls_back_to_definition(text_1g):
-    sections = P.split_sections(text_1g)
+def test_real_layout_without_monitor_falls_back_to_definition(sections_1g):
+    sections = dict(sections_1g)
     del sections["monitor:page directory"], sections["monitor:info mem"]
     bounds, checks = P.real_layout(sections, P.parse_low_ram(sections["dmesg"]))
     assert bounds.pkmap_base == bounds.vmalloc_end + 2 * 4096 == 0xFEC00000
     assert any("monitor not captured" in detail for _, _, detail in checks)
 
 
-def test_parse_kcore_header_segments(text_1g):
-    segments = P.parse_kcore_header(P.split_sections(text_1g)["kcore-header"])
+def test_parse_kcore_header_segments(sections_1g):
+    segments = P.parse_kcore_header(sections_1g["kcore-header"])
     assert (0xF73FE000, 0x7800000, 0xFFFFFFFF) in segments
     assert (0xC0000000, 0x36BFE000, 0) in segments
 
@@ -169,6 +217,14 @@ def test_parse_info_mem_and_direct_map_end():
     assert P.direct_map_end(ranges) == 0xC8000000
 
 
+def test_parse_page_directory_trimmed_keeps_indexes():
+    text = ("# base 0x2da2000\n"
+            "0000000002da2fe0: 0x00000000 0x00000000 0x00000000 0x01ef1067\n")
+    pgd = P.parse_page_directory(text)
+    assert pgd[1019] == 0x01EF1067 and 1015 not in pgd
+    assert P.first_table_at_or_above(pgd, 0xFEBFE000) == 0xFEC00000
+
+
 def test_first_table_at_or_above():
     pgd = [0] * 1024
     pgd[1019] = 0x01EF1067
@@ -177,12 +233,36 @@ def test_first_table_at_or_above():
     assert P.first_table_at_or_above(pgd, 0xFEC00001) == 0xFF800000
 
 
-def test_parse_boot_frees_places_them_in_normal(real_1g):
-    assert real_1g.boot_frees == [("initrd", 1044, "Normal"), ("initmem", 912, "Normal")]
+def test_parse_memblock_pairs_requests_with_placements(real_1g):
+    ops = real_1g.memblock
+    mem_map = next(o for o in ops if o.caller == "memmap_alloc")
+    assert (mem_map.op, mem_map.size, mem_map.align) == ("alloc", 10485760, 0x40)
+    assert (mem_map.base, mem_map.end) == (0x360F9000, 0x36AF9000)
+    # 262144 pfns (max_pfn rounded up to MAX_ORDER_NR_PAGES) of 40-byte struct pages
+    assert mem_map.size == 262144 * 40
+    image = [o for o in ops if o.op == "reserved"][2]
+    assert (image.base, image.end) == (0x01000000, 0x01EF6000)      # _text at 16 MiB
+    empty = [o for o in ops if o.op == "free" and o.end == o.base]
+    assert len(empty) == 1                       # the per-cpu chunk's unused tail
 
 
-def test_parse_vmallocinfo_real_addresses(text_1g):
-    areas = P.parse_vmallocinfo(P.split_sections(text_1g)["vmallocinfo"])
+def test_parse_memblock_line_forms():
+    lines = ["memblock_alloc_try_nid: 4 bytes align=0x40 nid=0 from=0x00000000 "
+             "max_addr=0x00000000 setup_usemap+0x4a/0x70",
+             "memblock_reserve: [0x360f8fc0-0x360f8fc3] memblock_alloc_range_nid+0x95/0x101",
+             "memblock_phys_free: [0x36400000-0x367fffff] init_mem_mapping+0x138/0x1da",
+             " reserved[0x1]\t[0x0009f000-0x000fffff], 0x00061000 bytes flags: 0x0",
+             "memblock_reserve: [0x000f5ba0-0x000f5baf] smp_scan_config+0x9b/0xeb"]
+    ops = P.parse_memblock(lines)
+    assert [o.text() for o in ops] == [
+        "alloc 4 bytes align=0x40 setup_usemap: [0x360f8fc0-0x360f8fc3]",
+        "free [0x36400000-0x367fffff] init_mem_mapping",
+        "reserved [0x0009f000-0x000fffff] (MEMBLOCK configuration)",
+        "reserve [0x000f5ba0-0x000f5baf] smp_scan_config"]
+
+
+def test_parse_vmallocinfo_real_addresses(sections_1g):
+    areas = P.parse_vmallocinfo(sections_1g["vmallocinfo"])
     assert areas[0][0] == 0xF73FE000           # the first area sits at VMALLOC_START
     assert all(a[0] is not None for a in areas)    # kptr_restrict=1: not hashed
     assert {a[4] for a in areas} <= {"ioremap", "vmalloc", "vmap", "user", "vpages", ""}
@@ -199,49 +279,19 @@ def test_parse_buddyinfo_and_meminfo(real_1g):
     assert all(len(v) == 11 for v in real_1g.buddyinfo.values())
     assert real_1g.meminfo["VmallocTotal"] == 122880
     assert real_1g.meminfo["HighTotal"] == 151432
+    assert list(real_1g.meminfo)[-2:] == ["DirectMap4k", "DirectMap4M"]
 
 
-def test_parse_iomem_kernel_code(text_1g):
-    rows = P.parse_iomem(P.split_sections(text_1g)["iomem"])
+def test_parse_iomem_kernel_code(sections_1g):
+    rows = P.parse_iomem(sections_1g["iomem"])
     assert (1, 0x01000000, 0x0191BC7F, "Kernel code") in rows
     assert rows[0] == (0, 0, 0xFFF, "Reserved")
 
 
-# ---------------------------------------------------------------------------
-# mmemu's formulas on the real kernel's counts
-
-def test_recompute_watermarks_reproduces_reference_boot():
-    # The managed counts the 1 GiB kernel had when init_per_zone_wmark_min()
-    # ran: the final 213777 less the initrd (261 pages) and init (228 pages).
-    got = C.recompute_watermarks({"DMA": 3840, "Normal": 213288, "HighMem": 37858,
-                                  "Movable": 0}, 43144, (256, 32, 0, 0), 10, True)
-    assert got["DMA"] == (190, 237, 284, (0, 833, 981, 981))
-    assert got["Normal"] == (10595, 13243, 15891, (0, 0, 1183, 1183))
-    assert got["HighMem"][:3] == (36, 506, 976)
-    assert got["Movable"][:3] == (32, 32, 32)
-
-
-def test_recompute_watermarks_movable_below_highmem_is_lowmem_like():
-    # 128 MiB: no HighMem range, so movable_zone is Normal and an empty
-    # Movable zone gets 0/0/0 (the real kernel's zoneinfo shows it).
-    got = C.recompute_watermarks({"DMA": 3840, "Normal": 24668}, 1339, (256, 32, 0, 0), 10,
-                                 False)
-    assert got["Movable"][:3] == (0, 0, 0)
-    assert got["HighMem"][:3] == (32, 32, 32)
-
-
-def test_boot_managed_subtracts_late_frees(real_1g):
-    managed, note = C.boot_managed(real_1g)
-    assert managed["Normal"] == 213777 - 1044 // 4 - 912 // 4
-    assert "initrd 1044K from Normal" in note
-
-
-@pytest.mark.parametrize("fixture", ["qemu-pc-1g.txt", "qemu-pc-128m.txt"])
-def test_formula_rows_match_real_kernel(fixture):
-    real = P.real_report((FIXTURES / fixture).read_text())
-    rows = C._formula_rows(real)
-    assert len(rows) == 16                       # 4 zones x 2 rows x (final, as booted)
-    assert not [r for r in rows if r.failed], [r for r in rows if r.failed]
+def test_report_names_kernel_and_package(real_1g):
+    assert real_1g.kernel.startswith("6.1.0-50-686 #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1")
+    assert real_1g.package == "Debian linux-image-6.1.0-50-686 6.1.176-1"
+    assert not real_1g.kaslr
 
 
 # ---------------------------------------------------------------------------
@@ -250,56 +300,84 @@ def test_formula_rows_match_real_kernel(fixture):
 def test_compare_identical_reports_has_no_failures(real_1g):
     result = C.compare(real_1g, copy.deepcopy(real_1g))
     assert not result.failures and not result.doubtful
-    assert result.summary().endswith("exact fields match")
-    assert len(result.exact) > 50
+    assert result.summary() == f"{len(result.facts)}/{len(result.facts)} facts match"
+    assert len(result.facts) > 150
+    assert result.exact == result.facts                 # nokaslr: every fact exact
 
 
-def test_compare_managed_difference_is_derived_not_failure(real_1g):
+def test_compare_counts_each_fact_once(real_1g):
+    result = C.compare(real_1g, copy.deepcopy(real_1g))
+    slab = [r for r in result.facts if r.section.startswith("slab geometry")]
+    assert len(slab) == 13 + 2                   # one per kmalloc size, kmem_cache(_node)
+    keys = [(r.section, r.field) for r in result.rows]
+    assert len(keys) == len(set(keys))
+
+
+def test_compare_managed_and_watermarks_are_exact(real_1g):
     mine = copy.deepcopy(real_1g)
-    mine.zone("Normal").managed -= 4000
+    mine.zone("Normal").managed -= 1
     mine.zone("Normal").min = 1
     mine.min_free_kbytes = 3727
-    result = C.compare(real_1g, mine)
-    assert not result.failures
-    marks = {(r.section, r.field): r.mark for r in result.rows}
-    assert marks[("zone Normal", "managed")] == "~"
-    assert marks[("zone Normal", "min")] == "~"
-    row = next(r for r in result.rows if r.field == "vm.min_free_kbytes")
-    assert "transparent hugepages" in row.note and "3727" in row.note
+    failed = {(r.section, r.field) for r in C.compare(real_1g, mine).failures}
+    assert failed == {("zone Normal", "managed"), ("zone Normal", "min"),
+                      ("sysctls", "vm.min_free_kbytes")}
 
 
-def test_compare_flags_zone_range_difference(real_1g):
+def test_compare_log_lines_one_by_one(real_1g):
     mine = copy.deepcopy(real_1g)
-    mine.zone_ranges[1] = "  Normal   [mem 0x0000000001000000-0x0000000037ffffff]"
-    result = C.compare(real_1g, mine)
-    assert [(r.section, r.field) for r in result.failures] == [("Zone ranges", "Normal")]
-    assert result.failures[0].mark == "!!"
+    mine.log = [line for line in mine.log if not line.startswith("Built 1 zonelists")]
+    mine.log = [line.replace("Normal   [mem 0x0000000001000000-0x0000000036bfdfff]",
+                             "Normal   [mem 0x0000000001000000-0x0000000037ffffff]")
+                for line in mine.log]
+    failed = {(r.section, r.field, r.mmemu) for r in C.compare(real_1g, mine).failures}
+    assert ("boot log: zonelists", "Built # zonelists, mobility", "(missing)") in failed
+    assert ("boot log: free_area_init", "Normal [mem #-#]",
+            "  Normal   [mem 0x0000000001000000-0x0000000037ffffff]") in failed
+    assert len(failed) == 2
 
 
-def test_compare_flags_spacing_difference_in_ranges(real_1g):
+def test_compare_memblock_one_by_one(real_1g):
     mine = copy.deepcopy(real_1g)
-    mine.node_ranges[0] = "  node 0: [mem 0x0000000000001000-0x000000000009efff]"
-    result = C.compare(real_1g, mine)
-    assert [r.field for r in result.failures] == ["node 0 #1"]
+    ops = mine.memblock
+    i = next(i for i, o in enumerate(ops) if o.caller == "setup_usemap")
+    ops[i] = P.MemblockOp("alloc", ops[i].base - 64, ops[i].end - 64, "setup_usemap", 4, 64)
+    failed = [r for r in C.compare(real_1g, mine).failures]
+    assert [r.section for r in failed] == ["memblock"]
+    assert "setup_usemap" in failed[0].linux
 
 
-def test_compare_flags_spanned_layout_and_slab(real_1g):
+def test_compare_memblock_leaves_out_firmware_outside_ram(real_1g):
+    rows = C.memblock_rows(real_1g, real_1g)
+    assert not any("smp_scan_config" in r.linux or "acpi_reserve" in r.linux for r in rows)
+    assert any("memmap_alloc" in r.linux for r in rows)
+
+
+def test_compare_meminfo_keys_in_one_row(real_1g):
+    mine = copy.deepcopy(real_1g)
+    for key in ("HardwareCorrupted", "DirectMap4k"):
+        del mine.meminfo[key]
+    failed = [(r.field, r.note) for r in C.compare(real_1g, mine).failures]
+    assert ("DirectMap4k", "") in failed
+    assert ("keys, in order", "mmemu lacks HardwareCorrupted, DirectMap4k") in failed
+    assert len(failed) == 2
+
+
+def test_compare_flags_layout_slab_and_zone(real_1g):
     mine = copy.deepcopy(real_1g)
     mine.zone("HighMem").present -= 1
     mine.layout = P.LayoutBounds(0xC0000000, 0xF6BFE000, 0xF73FE000, 0xFEBFE000, 0xFE800000)
     del mine.slabs["kmalloc-96"]
-    failed = {(r.section, r.field) for r in C.compare(real_1g, mine).failures}
+    mine.slabs["kmalloc-cg-64"] = P.SlabGeometry("kmalloc-cg-64", 64, 63, 1)
+    failed = {(r.section, r.field.split()[0]) for r in C.compare(real_1g, mine).failures}
     assert failed == {("zone HighMem", "present"), ("layout", "PKMAP_BASE"),
-                      ("slab geometry (objsize objperslab pagesperslab)", "kmalloc-96")}
+                      ("slab geometry (objsize objperslab pagesperslab)", "kmalloc-64")}
 
 
-def test_compare_skips_kmalloc_variants_mmemu_lacks(real_1g):
+def test_compare_slab_variant_that_differs_shows_both(real_1g):
     mine = copy.deepcopy(real_1g)
-    mine.slabs = {n: g for n, g in mine.slabs.items() if n.startswith("kmalloc-")
-                  and not n.startswith(("kmalloc-cg-", "kmalloc-rcl-"))}
-    result = C.compare(real_1g, mine)
-    assert not result.failures
-    assert not any(r.field.startswith("kmalloc-cg-") for r in result.rows)
+    mine.slabs["dma-kmalloc-64"] = P.SlabGeometry("dma-kmalloc-64", 64, 32, 1)
+    row = next(r for r in C.compare(real_1g, mine).failures)
+    assert row.mmemu == "64 32 1 | 64 64 1"
 
 
 def test_compare_zone_missing_from_mmemu(real_1g):
@@ -307,6 +385,20 @@ def test_compare_zone_missing_from_mmemu(real_1g):
     mine.zones = [z for z in mine.zones if z.name != "Movable"]
     failed = [(r.section, r.field) for r in C.compare(real_1g, mine).failures]
     assert failed == [("zone Movable", "listed in zoneinfo")]
+
+
+def test_compare_kaslr_boot_allows_the_spread(real_1g):
+    linux = copy.deepcopy(real_1g)
+    linux.cmdline = "console=ttyS0 memblock=debug quiet panic=-1"
+    mine = copy.deepcopy(real_1g)
+    mine.zone("Normal").managed += C.KASLR_MANAGED_SPREAD
+    result = C.compare(linux, mine)
+    row = next(r for r in result.rows if (r.section, r.field) == ("zone Normal", "managed"))
+    assert row.kind == C.SPREAD and row.same
+    assert not any(r.section == "memblock" for r in result.rows)
+    mine.zone("Normal").managed += 1
+    assert ("zone Normal", "managed") in {(r.section, r.field)
+                                          for r in C.compare(linux, mine).failures}
 
 
 def test_format_text_and_markdown(real_1g):
@@ -320,12 +412,14 @@ def test_format_text_and_markdown(real_1g):
     md = C.format_markdown(result, "qemu-pc-1g")
     assert md.startswith("### qemu-pc-1g")
     assert "| !! | zone DMA: spanned | 4095 | 4096 |" in md
+    assert "| ok | zone DMA: present | 3998 | = |" in md
 
 
 def test_format_real_lists_the_numbers(real_1g):
     text = C.format_real(real_1g)
     assert "Normal     220158   220158   213777" in text
     assert "vmalloc 0xf73fe000-0xfebfe000" in text
+    assert "alloc 10485760 bytes align=0x40 memmap_alloc: [0x360f9000-0x36af8fff]" in text
 
 
 # ---------------------------------------------------------------------------
@@ -363,17 +457,27 @@ def test_build_initramfs_holds_init_busybox_console():
     assert stat.S_ISCHR(entries["dev/console"][0])
     init = entries["init"][1].decode()
     assert init.startswith("#!/bin/busybox sh\n")
-    assert "v=2830; echo $v > /proc/sys/vm/min_free_kbytes" in init
+    assert init.index("echo 2830 > /proc/sys/vm/min_free_kbytes") < init.index("sec zoneinfo")
     assert init.rstrip().endswith("poweroff -f")
 
 
 def test_init_script_reads_zoneinfo_before_lowmem_reserve_ratio():
     # Reading vm.lowmem_reserve_ratio reruns setup_per_zone_lowmem_reserve()
-    # in 6.1, so the as-booted zoneinfo must be printed first.
+    # in 6.1, so the as-booted zoneinfo must be printed first; and no sysctl
+    # is written when the config sets none.
     script = initramfs.init_script()
-    assert script.index("sec zoneinfo-boot") < script.index("lowmem_reserve_ratio")
-    assert "v=$(cat /proc/sys/vm/min_free_kbytes)" in script
+    assert script.index("sec zoneinfo") < script.index("lowmem_reserve_ratio")
+    assert "> /proc/sys/vm/" not in script
     assert script.index(initramfs.MARK_MONITOR) > script.index("sec dmesg")
+
+
+def test_padded_initramfs_has_the_config_size():
+    params = qemu.BootParams(ram=1 << 30, cmdline="x", initrd=300_000)
+    image = qemu.padded_initramfs(b"\x7fELF" + bytes(1000), params)
+    assert len(image) == 300_000 and image.endswith(bytes(1000))
+    with pytest.raises(OracleError, match="larger kernel.initrd"):
+        qemu.padded_initramfs(bytes(1000), qemu.BootParams(ram=1 << 30, cmdline="x",
+                                                           initrd=100))
 
 
 # ---------------------------------------------------------------------------
@@ -383,8 +487,11 @@ def test_boot_params_qemu_pc_1g():
     from mmemu.config import load_config
     params = qemu.boot_params(load_config("qemu-pc-1g"))
     assert params.ram == 1 << 30 and params.qemu_m == "1024M"
-    assert params.cmdline == "console=ttyS0 nokaslr quiet panic=-1"
+    assert params.cmdline == "console=ttyS0 nokaslr memblock=debug quiet panic=-1"
     assert params.min_free_kbytes is None
+    assert params.initrd == 1044 * 1024 and params.flavour == "686"
+    assert not params.kaslr
+    assert qemu.boot_params(load_config("qemu-pc-1g"), kaslr=True).kaslr
 
 
 @pytest.mark.parametrize("name,option", [("qemu-pc-1g-vmalloc256", "vmalloc=256M"),
@@ -419,26 +526,42 @@ def test_qemu_command_line():
     assert "-nographic" in cmd and "-no-reboot" in cmd
 
 
+def test_qemu_command_line_pae_flavour():
+    params = qemu.BootParams(ram=4 << 30, cmdline="console=ttyS0", flavour="686-pae")
+    cmd = qemu.qemu_command("vmlinuz", "initrd", params, "/tmp/s")
+    assert cmd[:5] == ["qemu-system-x86_64", "-M", "pc", "-cpu", "qemu32,+pae,+nx,+pse36"]
+
+
+def test_find_qemu_looks_in_libexec(monkeypatch, tmp_path):
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
+    binary = tmp_path / "qemu-system-i386"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert qemu.find_qemu(dirs=(str(tmp_path),)) == str(binary)
+    with pytest.raises(OracleError, match="qemu-system-x86_64 is not installed"):
+        qemu.find_qemu("686-pae", dirs=(str(tmp_path),))
+
+
 def test_oracle_refuses_config_that_is_not_qemu_pc(tmp_path):
-    from mmemu.oracle.command import run_oracle
+    from mmemu.oracle.run import run_oracle
     path = _write_config(tmp_path, "memory:\n  ram: [{start: 0, end: 0x9fc00}, "
                                    "{start: 1M, end: 512M}]\n")
     with pytest.raises(UsageError, match="not what QEMU's pc machine builds: .*e820"):
-        run_oracle(path, capture=FIXTURES / "qemu-pc-1g.txt")
+        run_oracle(path, capture=FIXTURES / "qemu-pc-1g")
 
 
 def test_oracle_refuses_capture_of_another_boot():
-    from mmemu.oracle.command import capture_real, real_report_checked
-    cfg, params, text, _ = capture_real("qemu-pc-1g-vmalloc256",
-                                        capture=FIXTURES / "qemu-pc-1g.txt")
+    from mmemu.oracle.run import capture_real, real_report_checked
+    cfg, params, sections, _ = capture_real("qemu-pc-1g-vmalloc256",
+                                            capture=FIXTURES / "qemu-pc-1g")
     with pytest.raises(OracleError, match="vmalloc=256M"):
-        real_report_checked(text, params)
+        real_report_checked(sections, params)
 
 
 def test_oracle_main_real_only_from_capture(capsys):
     from mmemu.oracle.command import oracle_main
     status = oracle_main(["--config", "qemu-pc-128m", "--real-only", "--capture",
-                          str(FIXTURES / "qemu-pc-128m.txt")])
+                          str(FIXTURES / "qemu-pc-128m")])
     out = capsys.readouterr().out
     assert status == 0
     assert "HighMem  empty" in out and "vmalloc 0xc87e0000-0xfebfe000" in out
@@ -454,12 +577,14 @@ def test_oracle_main_reports_missing_capture(capsys, tmp_path):
 def test_missing_qemu_says_how_to_install(monkeypatch):
     monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
     with pytest.raises(OracleError, match="apt-get install qemu-system-x86"):
-        qemu.find_qemu()
+        qemu.find_qemu(dirs=())
 
 
 def test_oracle_main_without_qemu_exits_cleanly(monkeypatch, capsys):
     from mmemu.oracle.command import oracle_main
     monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
+    monkeypatch.setattr(qemu, "QEMU_DIRS", ())
+    monkeypatch.setattr(qemu.find_qemu, "__defaults__", ("686", ()))
     status = oracle_main(["--config", "qemu-pc-1g", "--real-only"])
     err = capsys.readouterr().err
     assert status == OracleError.exit_status
@@ -550,8 +675,8 @@ def test_fetch_without_apt_names_the_alternative(monkeypatch, tmp_path):
 
 
 def test_fetch_kernel_uses_cache(tmp_path):
-    folder = tmp_path / "kernel"
-    folder.mkdir()
+    folder = tmp_path / "kernel" / "linux-image-6.1.0-50-686_6.1.176-1"
+    folder.mkdir(parents=True)
     (folder / "vmlinuz-6.1.0-50-686").write_bytes(b"k")
     (folder / "kernel.json").write_text(
         '{"package": "linux-image-6.1.0-50-686", "version": "6.1.176-1", '
@@ -586,11 +711,18 @@ def test_check_busybox_must_be_i386_elf(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# mmemu against the stored capture (mmemu's side; no QEMU)
+# The reference pin and flavours
 
-@pytest.mark.parametrize("name", ["qemu-pc-1g", "qemu-pc-128m"])
-def test_mmemu_matches_stored_capture(name):
-    from mmemu.oracle.command import run_oracle
-    result = run_oracle(name, capture=FIXTURES / f"{name}.txt")
-    assert not result.comparison.failures, C.format_text(result.comparison)
-    assert result.seconds is None               # nothing was booted
+def test_reference_is_pinned_in_one_place():
+    flavour = reference.FLAVOURS["686"]
+    assert reference.pinned_package(flavour) == ("linux-image-6.1.0-50-686", "6.1.176-1")
+    assert flavour.release() == "6.1.0-50-686"
+    pae = reference.FLAVOURS["686-pae"]
+    assert pae.package() == "linux-image-6.1.0-50-686-pae"
+    assert (pae.qemu, pae.cpu) == ("qemu-system-x86_64", "qemu32,+pae,+nx,+pse36")
+
+
+def test_flavour_of_config():
+    from types import SimpleNamespace
+    assert reference.flavour_of(SimpleNamespace(pae=False)).name == "686"
+    assert reference.flavour_of(SimpleNamespace(pae=True)).name == "686-pae"

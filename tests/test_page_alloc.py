@@ -29,11 +29,11 @@ NOWARN = __GFP_NOWARN
 
 
 def word(mm, pfn, w):
-    return mm.u32[mm.mbase + pfn * 8 + w]
+    return mm.u32[mm.mbase + pfn * 10 + w]
 
 
 def set_word(mm, pfn, w, value):
-    mm.u32[mm.mbase + pfn * 8 + w] = value
+    mm.u32[mm.mbase + pfn * 10 + w] = value
 
 
 def zone_of(mm, pfn):
@@ -68,9 +68,13 @@ def test_free_area_init_reference_spans(mm_boot):
 
 
 def test_memmap_init_reserved_pages_and_zone_bits(mm_boot):
+    from mmemu.kernel.image import KernelImage
     mm = mm_boot("pc-1g")
-    # page 0, the BIOS hole and the kernel image stay reserved with one reference
-    for pfn in (0, 0xa0, 0x100, 0x100 + (mm.cfg.kernel_image >> 12) - 1):
+    image = KernelImage.from_config(mm.cfg.kernel)
+    # page 0, the BIOS hole, the rest of the first MiB and the kernel image
+    # (at 16 MiB; its init sections were freed) stay reserved with one reference
+    for pfn in (0, 0xa0, 0xff, image.text >> 12, (image.init_begin >> 12) - 1,
+                image.bss_start >> 12, (image.brk_end >> 12) - 1):
         assert word(mm, pfn, 0) & (1 << PG_reserved), hex(pfn)
         assert word(mm, pfn, W_REFCOUNT) == 1 and word(mm, pfn, W_MAPCOUNT) == PAGE_MAPCOUNT_NONE
     assert pa.page_zonenum(mm, 0x1000) == ZONE_NORMAL
@@ -83,11 +87,10 @@ def test_memmap_init_reserved_pages_and_zone_bits(mm_boot):
 def test_memblock_free_all_managed_is_present_minus_reserved(mm_boot):
     mm = mm_boot("pc-1g")
     dma, normal, high, _ = mm.node_data[0].node_zones
-    image = mm.cfg.kernel_image >> 12
-    assert dma.managed_pages == 3998 - 158 - image          # first MiB and image held
+    # the reference kernel's /proc/zoneinfo on the same machine
+    assert dma.managed_pages == 3998 - 158                  # the first MiB held
     assert high.managed_pages == high.present_pages == 37858
-    memmap_pages = -(-mm.max_pfn * 32 // 4096)
-    assert normal.managed_pages == normal.present_pages - memmap_pages
+    assert normal.managed_pages == 213777
     for zone in (dma, normal, high):
         assert zone.nr_free_pages == zone.managed_pages
     accounts = check_page_alloc(mm)
@@ -95,12 +98,15 @@ def test_memblock_free_all_managed_is_present_minus_reserved(mm_boot):
 
 
 def test_memblock_free_all_blocks_are_maximal(mm_16m):
-    # DMA (to 8 MiB) after the first MiB, the 2 MiB image: [0x300, 0x800) free
+    # DMA (to 8 MiB) after the first MiB and pc-16m's small kernel at 1 MiB (the
+    # image [0x100, 0x300) and its .brk to 0x310): [0x310, 0x800) in maximal
+    # aligned blocks, and the init sections [0x2c0, 0x2e0) freed at the end
     assert buddyinfo(mm_16m).splitlines()[0] == (
-        "Node 0, zone      DMA      0      0      0      0      0      0      0      0"
-        "      1      0      1 ")
+        "Node 0, zone      DMA      0      0      0      0      1      2      1      1"
+        "      0      0      1 ")
     area = mm_16m.zones[ZONE_DMA].free_area
-    assert (area[8].first, area[10].first) == (0x300, 0x400)
+    assert (area[4].first, area[7].first, area[10].first) == (0x310, 0x380, 0x400)
+    assert {area[5].first, area[5].last} == {0x2c0, 0x320}
 
 
 # -- watermarks and reserves: the reference kernel's numbers -------------------------
@@ -343,10 +349,10 @@ def test_expand_and_free_one_page_merge_back(mm_16m):
     before = buddyinfo(mm)
     pfn = _rmqueue_smallest(mm, zone, 0)
     zone.nr_free_pages -= 1
-    assert pfn == 0x300 and zone.free_area[0].first == 0x301
-    assert word(mm, 0x302, W_MAPCOUNT) == PAGE_TYPE_BUDDY and word(mm, 0x302, W_PRIVATE) == 1
+    assert pfn == 0x310 and zone.free_area[0].first == 0x311
+    assert word(mm, 0x312, W_MAPCOUNT) == PAGE_TYPE_BUDDY and word(mm, 0x312, W_PRIVATE) == 1
     set_word(mm, pfn, W_REFCOUNT, 0)
-    assert _free_one_page(mm, zone, pfn, 0) == (0x300, 8)
+    assert _free_one_page(mm, zone, pfn, 0) == (0x310, 4)
     assert buddyinfo(mm) == before
 
 
@@ -619,7 +625,7 @@ def test_warn_alloc_report(mm_16m):
                         "nodemask=(null),cpuset=/,mems_allowed=0")
     assert "Mem-Info:" in lines
     dma = next(ln for ln in lines if ln.startswith("DMA free:"))
-    assert " min:" in dma and " managed:5120kB " in dma
+    assert " min:" in dma and " managed:5184kB " in dma
     assert any(ln.startswith("Normal: ") and ln.endswith("kB") for ln in lines)
     assert "lowmem_reserve[]: 0 7 7 7" in lines
     assert lines[-1].endswith("pages reserved")
@@ -776,7 +782,7 @@ def test_alloc_pages_exact_frees_the_tail(mm_16m):
 
 
 def test_alloc_pages_exact_masks_comp_and_highmem():
-    from mmemu.mm.mm_init import boot_mm
+    from mmemu.init.main import boot_mm
     mm = boot_mm("pc-1g")
     addr = pa.alloc_pages_exact(mm, 3 * 4096, GFP_HIGHUSER | __GFP_COMP)
     pfn = (addr - PAGE_OFFSET) >> 12

@@ -24,7 +24,7 @@ from mmemu.mm.gfp import (
     GFP_USER, _GFP_COMP, _GFP_HIGH, _GFP_HIGHMEM, _GFP_MOVABLE, _GFP_NOWARN, _GFP_THISNODE,
     _GFP_ZERO, gfp_zone,
 )
-from mmemu.mm.mm_init import boot_mm
+from mmemu.init.main import boot_mm
 from mmemu.mm.mmzone import MAX_ORDER
 from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.pcp import drain_all_pages

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mmemu.arch.x86.init import paging_init
+from mmemu.arch.x86.init import mark_rodata_ro, paging_init
+from mmemu.arch.x86.setup import setup_arch
 from mmemu.arch.x86.pgtable import PageTable, walk
 from mmemu.config import load_config
 from mmemu.errors import UsageError
@@ -49,13 +50,9 @@ def boot_tables(config, direct_map=None):
     lay = compute_layout(cfg)
     top = max(r.end for r in cfg.ram)
     pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-    limit = [lay.max_low_pfn << 12]
-
-    def alloc(size, align, name):
-        limit[0] -= size
-        return limit[0]
-
-    pt = paging_init(pm, lay, cfg, alloc, lambda: None)
+    mb, image, _ = setup_arch(cfg, lay, lambda line: None, "")
+    pt = paging_init(pm, lay, cfg, mb, image, lambda: None)
+    mark_rodata_ro(pt, image, lambda: mb.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="test"))
     return types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt)
 
 
@@ -155,9 +152,14 @@ def test_ptdump_golden_boot_tables(config):
 
 
 def test_ptdump_golden_pc_1g_follows_the_reference_layout():
-    """The markers fall where the reference 6.1 kernel's tables put them."""
+    """The markers fall where the reference 6.1 kernel's tables put them, and the
+    kernel's text and rodata (16 MiB to 0x1c39000) are read-only, as the QEMU
+    monitor's `info mem` shows them on the real kernel."""
     text = (GOLDEN / "ptdump-pc-1g.txt").read_text()
-    assert "0xc0800000-0xf6800000         864M     RW         PSE     GLB x  pmd" in text
+    assert "0xc0000000-0xc0400000           4M     RW                 GLB x  pte" in text
+    assert "0xc1000000-0xc1c00000          12M     ro         PSE     GLB x  pmd" in text
+    assert "0xc1c00000-0xc1c39000         228K     ro                 GLB x  pte" in text
+    assert "0xc2000000-0xf6800000         840M     RW         PSE     GLB x  pmd" in text
     assert "0xf6800000-0xf6bfe000        4088K     RW                 GLB x  pte" in text
     assert text.endswith("---[ Fixmap area ]---\n0xffdba000-0x00000000        2328K"
                          + " " * 31 + "pte\n")

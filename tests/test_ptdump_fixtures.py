@@ -3,9 +3,10 @@
 The views (ptdump, page_types, memmap, owner) read only guest memory and a
 few records: cfg, layout, pm, pgtable, mem_map.  build_machine() makes those
 without Unicorn or the page allocator: the boot page tables come from the
-real arch/x86/init.paging_init(), and mem_map is written by hand in the
-layout Linux's boot leaves it in (the first MiB, the kernel image, mem_map
-and the boot page tables reserved; every other frame in maximal free buddy
+real arch/x86/setup.setup_arch() and init.paging_init(), and mem_map is
+written by hand in the layout Linux's boot leaves it in (what memblock
+reserved: the first MiB, the kernel image with its .brk page tables, the
+initrd, mem_map; every other frame in maximal free buddy
 blocks), plus a few frames whose owner the tests know: an allocated page, a
 two-page slab of a named cache, a page table, a vmalloc'd page, a kmap'd
 page and an order-2 compound page.  ``truth`` maps those pfns to the owner
@@ -16,10 +17,10 @@ import types
 from array import array
 
 from mmemu.arch.x86.init import paging_init
+from mmemu.arch.x86.setup import setup_arch
 from mmemu.config import load_config
 from mmemu.layout import (
-    KERNEL_PHYS, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_DMA, ZONE_HIGHMEM, ZONE_NORMAL,
-    compute_layout,
+    PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_DMA, ZONE_HIGHMEM, ZONE_NORMAL, compute_layout,
 )
 from mmemu.mm.mmzone import (
     PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PAGE_TYPE_TABLE, PG_head, PG_reserved, PG_slab,
@@ -43,27 +44,20 @@ def build_machine(config="pc-16m"):
     lay = compute_layout(cfg)
     top = max(r.end for r in cfg.ram)
     pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-    taken = []                                   # boot allocations, top-down
-    limit = [lay.max_low_pfn << PAGE_SHIFT]
-
-    def memblock_alloc(size, align, name):
-        limit[0] = (limit[0] - size) & ~(align - 1)
-        taken.append((limit[0], size, name))
-        return limit[0]
-
-    pt = paging_init(pm, lay, cfg, memblock_alloc, lambda: None)
+    mb, image, _ = setup_arch(cfg, lay, lambda line: None, "")
+    pt = paging_init(pm, lay, cfg, mb, image, lambda: None)
     nr = lay.max_pfn
     mm_size = (nr * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-    mem_map = MemMap(memblock_alloc(mm_size, PAGE_SIZE, "mem_map"), nr)
+    mem_map = MemMap(mb.alloc_try_nid(mm_size, PAGE_SIZE, caller="memmap_alloc",
+                                      name="mem_map"), nr)
     m = types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt, mem_map=mem_map,
-                              image=None, truth={}, boot_allocs=taken)
+                              image=None, kernel_image=image, truth={},
+                              boot_allocs=[(r.base, r.size, r.name) for r in mb.reserved])
     words = _initial_mem_map(lay, nr)
-    reserved = [(0, 0x100), (KERNEL_PHYS >> PAGE_SHIFT,
-                             (KERNEL_PHYS + cfg.kernel_image) >> PAGE_SHIFT)]
-    reserved += [(b >> PAGE_SHIFT, (b + s) >> PAGE_SHIFT) for b, s, _ in taken]
+    reserved = [(b >> PAGE_SHIFT, -(-e // PAGE_SIZE)) for b, e in mb.reserved_ranges()]
     for s, e in reserved:
-        for pfn in range(s, e):
-            _set(words, pfn, flags=words[pfn * 8] | 1 << PG_reserved, ref=1)
+        for pfn in range(s, min(e, nr)):
+            _set(words, pfn, flags=words[pfn * 10] | 1 << PG_reserved, ref=1)
     busy = _owned_frames(m, words)
     _free_the_rest(lay, words, nr, reserved, busy)
     w = mem_map.phys >> 2
@@ -75,14 +69,14 @@ def _initial_mem_map(lay, nr):
     """Every struct page as __init_single_page() leaves it: zone/node, _mapcount -1."""
     words = array("I", bytes(nr * STRUCT_PAGE_SIZE))
     for pfn in range(nr):
-        words[pfn * 8] = page_flags_word(_zone_of(lay, pfn), 0)
-        words[pfn * 8 + 6] = PAGE_MAPCOUNT_NONE
+        words[pfn * 10] = page_flags_word(_zone_of(lay, pfn), 0)
+        words[pfn * 10 + 6] = PAGE_MAPCOUNT_NONE
     return words
 
 
 def _set(words, pfn, flags=None, nxt=None, prev=None, mapping=None, private=None,
          mapcount=None, ref=None):
-    base = pfn * 8
+    base = pfn * 10
     for off, value in ((0, flags), (1, nxt), (2, prev), (3, mapping), (5, private),
                        (6, mapcount), (7, ref)):
         if value is not None:
@@ -106,7 +100,7 @@ def _owned_frames(m, words):
     _set(words, cache_pfn, ref=1)
     t[cache_pfn] = "allocated"
     head = first + 2
-    flags = words[head * 8] | 1 << PG_slab | 1 << PG_head
+    flags = words[head * 10] | 1 << PG_slab | 1 << PG_head
     _set(words, head, flags=flags, mapping=cache_va, ref=1)
     _set(words, head + 1, nxt=page(head) | 1, prev=1 << 8 | 1)
     t[head] = t[head + 1] = "slab"
@@ -124,7 +118,7 @@ def _owned_frames(m, words):
     t[kmapped] = "kmap"
     # An order-2 compound page.
     comp = first + 8
-    _set(words, comp, flags=words[comp * 8] | 1 << PG_head, ref=1)
+    _set(words, comp, flags=words[comp * 10] | 1 << PG_head, ref=1)
     for tail in range(comp + 1, comp + 4):
         _set(words, tail, nxt=page(comp) | 1, prev=(2 << 8 | 1) if tail == comp + 1 else 0)
     for pfn in range(comp, comp + 4):

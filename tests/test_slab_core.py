@@ -103,7 +103,7 @@ def make(slub_debug=None, mb=16):
     pm = bytearray_physmem(mb << 20)
     npages = (mb << 20) >> 12
     mem_map = MemMap(phys=0x10000, nr_pages=npages)
-    first = (0x10000 + npages * 32 + 4095) >> 12
+    first = (0x10000 + npages * 40 + 4095) >> 12
     pages = FakePages(pm, mem_map, first, npages)
     rep = Reporter()
     sl = SlabAllocator(pm, mem_map, pages, rep, slub_debug=slub_debug)

@@ -129,7 +129,8 @@ class SlabMachine(RuleBasedStateMachine):
         self.m.check()
         assert self.m.reporter.warnings == 0, self.m.log.text()
         assert not self.sl.large
-        assert all(s.node.nr_slabs == 0 for s in self.sl.caches if s is not self.sl.kmem_cache)
+        assert all(s.node.nr_slabs == 0 for s in self.sl.caches
+                   if s not in (self.sl.kmem_cache, self.sl.kmem_cache_node))
         assert self.sl.meminfo()["Slab"] == self.boot_slab_kb
         self.m.close()
 

@@ -42,7 +42,7 @@ def median_time(fn, rounds=ROUNDS):
 
 
 # -- guest code shared by the baseline and mmemu ------------------------------
-CODE_BASE = 0xC0100000
+CODE_BASE = 0xC0100000          # the bare Unicorn's: 1 MiB, in its first 4 MiB page
 CODE_PHYS = 0x100000
 
 
@@ -84,9 +84,12 @@ def run_bare(code, hook=None):
 
 
 def run_on_machine(m, code):
-    m.pm.write(CODE_PHYS, code)
-    m.engine.remove_code_cache(CODE_BASE, CODE_BASE + len(code))
-    return lambda: m.engine.run(CODE_BASE, CODE_BASE + len(code))
+    """The code in the machine's kernel text (_text, where guest programs run)."""
+    phys = m.kernel_image.text
+    base = m.kernel_image.virt(phys)
+    m.pm.write(phys, code)
+    m.engine.remove_code_cache(base, base + len(code))
+    return lambda: m.engine.run(base, base + len(code))
 
 
 _machines = {}
@@ -119,11 +122,11 @@ def guest_loop_cost(kind, n, config="pc-1g"):
     """Seconds per iteration of one loop of tools/bench_guest/loops.c."""
     from mmemu.machine import Machine
     from mmemu.runtime.build import build
-    elf = build(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_guest", "loops.c"))
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_guest", "loops.c")
 
     def once(iterations):
         m = Machine(config, echo=False)
-        img = m.load(elf)
+        img = m.load(build(src, image=m.kernel_image))
         m.write32(img.lookup("which"), LOOPS[kind])
         m.write32(img.lookup("iterations"), iterations)
         t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 /*
  * mmemu.h - the one header a guest program includes.
  *
- * A guest program is `int main(void)` running as kernel code at 0xC0100000
- * inside mmemu.  This header gives it the Linux 6.1 kernel's names for the
+ * A guest program is `int main(void)` running as kernel code in the kernel
+ * image's text (0xC1000000 on the reference 686 kernel) inside mmemu.  This header gives it the Linux 6.1 kernel's names for the
  * memory-management API; each call below is served by mmemu's allocators
  * through a hypercall (see mmemu/hypercall.h and mmemu/runtime/abi.py).
  *

@@ -379,12 +379,21 @@ static noinline void check_page_tables(void)
 	pud = pud_offset(p4d, text);
 	pmd = pmd_offset(pud, text);
 	EXPECT(!pgd_none(*pgd) && !p4d_none(*p4d) && !pud_none(*pud));
-	EXPECT(pmd_present(*pmd) && !pmd_large(*pmd) && !pmd_bad(*pmd));
-	pte = pte_offset_kernel(pmd, text);
-	EXPECT(pte_present(*pte) && pte_pfn(*pte) == __pa(text) >> PAGE_SHIFT);
+	EXPECT(pmd_present(*pmd));
+	if (pmd_large(*pmd)) {
+		/* The 686 kernel's text at 16 MiB: 4 MiB pages, kept whole by mark_rodata_ro(). */
+		pte = lookup_address(text, &level);
+		EXPECT(pte == (pte_t *)pmd && level == PG_LEVEL_2M);
+		EXPECT(pmd_pfn(*pmd) == (__pa(text) & PMD_MASK) >> PAGE_SHIFT);
+	} else {
+		/* A kernel loaded in the first 4 MiB (pc-16m): 4 KiB pages there. */
+		EXPECT(!pmd_bad(*pmd));
+		pte = pte_offset_kernel(pmd, text);
+		EXPECT(pte_present(*pte) && pte_pfn(*pte) == __pa(text) >> PAGE_SHIFT);
+		EXPECT(pte_page(*pte) == virt_to_page(text));
+		EXPECT(lookup_address(text, &level) == pte && level == PG_LEVEL_4K);
+	}
 	EXPECT(!pte_write(*pte) && pte_global(*pte));		/* text is read-only */
-	EXPECT(pte_page(*pte) == virt_to_page(text));
-	EXPECT(lookup_address(text, &level) == pte && level == PG_LEVEL_4K);
 
 	/* The direct map beyond the image: 4 MiB pages, PG_LEVEL_2M at the pmd. */
 	pmd = pmd_offset(pud_offset(p4d_offset(pgd_offset_k(big), big), big), big);

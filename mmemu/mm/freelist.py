@@ -20,7 +20,7 @@ and pfns where Linux takes struct page pointers.
 from mmemu.errors import PageAllocCorruption
 from mmemu.mm.mmzone import (
     LIST_POISON1, LIST_POISON2, MAX_ORDER, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BASE,
-    PAGE_TYPE_BUDDY, PG_buddy, W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE,
+    PAGE_TYPE_BUDDY, PG_buddy, W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE, PAGE_WORDS, STRUCT_PAGE_SIZE,
 )
 
 _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
@@ -29,8 +29,8 @@ _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
 def _link_pfn(mm, ptr, where):
     """The pfn a free-list link points at; a link outside mem_map is corruption."""
     off = ptr - mm.mvirt
-    pfn = off >> 5
-    if off & 31 or not 0 <= pfn < mm.max_pfn:
+    pfn = off // STRUCT_PAGE_SIZE
+    if off % STRUCT_PAGE_SIZE or not 0 <= pfn < mm.max_pfn:
         raise PageAllocCorruption(f"free list link 0x{ptr:08x} in {where} is not a "
                                   f"struct page in mem_map")
     return pfn
@@ -38,7 +38,7 @@ def _link_pfn(mm, ptr, where):
 
 def set_buddy_order(mm, pfn, order):
     """set_buddy_order(): record the order in private and mark the head PageBuddy."""
-    w = mm.mbase + (pfn << 3)
+    w = mm.mbase + (pfn * PAGE_WORDS)
     mm.u32[w + W_PRIVATE] = order
     mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_BUDDY
 
@@ -50,14 +50,14 @@ def add_to_free_list(mm, zone, pfn, order):
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
-    w = mbase + (pfn << 3)
+    w = mbase + (pfn * PAGE_WORDS)
     first = area.first
     if first < 0:
         u32[w + W_NEXT] = 0
         area.last = pfn
     else:
-        u32[w + W_NEXT] = mm.mvirt + (first << 5)
-        u32[mbase + (first << 3) + W_PREV] = mm.mvirt + (pfn << 5)
+        u32[w + W_NEXT] = mm.mvirt + (first * STRUCT_PAGE_SIZE)
+        u32[mbase + (first * PAGE_WORDS) + W_PREV] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_PREV] = 0
     area.first = pfn
     area.nr_free += 1
@@ -72,14 +72,14 @@ def add_to_free_list_tail(mm, zone, pfn, order):
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
-    w = mbase + (pfn << 3)
+    w = mbase + (pfn * PAGE_WORDS)
     last = area.last
     if last < 0:
         u32[w + W_PREV] = 0
         area.first = pfn
     else:
-        u32[w + W_PREV] = mm.mvirt + (last << 5)
-        u32[mbase + (last << 3) + W_NEXT] = mm.mvirt + (pfn << 5)
+        u32[w + W_PREV] = mm.mvirt + (last * STRUCT_PAGE_SIZE)
+        u32[mbase + (last * PAGE_WORDS) + W_NEXT] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_NEXT] = 0
     area.last = pfn
     area.nr_free += 1
@@ -93,14 +93,14 @@ def del_page_from_free_list(mm, zone, pfn, order):
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
-    w = mbase + (pfn << 3)
+    w = mbase + (pfn * PAGE_WORDS)
     nxt, prv = u32[w + W_NEXT], u32[w + W_PREV]
     if nxt:
-        u32[mbase + (_link_pfn(mm, nxt, "lru.next") << 3) + W_PREV] = prv
+        u32[mbase + (_link_pfn(mm, nxt, "lru.next") * PAGE_WORDS) + W_PREV] = prv
     else:
         area.last = _link_pfn(mm, prv, "lru.prev") if prv else -1
     if prv:
-        u32[mbase + (_link_pfn(mm, prv, "lru.prev") << 3) + W_NEXT] = nxt
+        u32[mbase + (_link_pfn(mm, prv, "lru.prev") * PAGE_WORDS) + W_NEXT] = nxt
     else:
         area.first = _link_pfn(mm, nxt, "lru.next") if nxt else -1
     u32[w + W_NEXT] = LIST_POISON1
@@ -123,12 +123,12 @@ def find_buddy_page_pfn(mm, pfn, order):
     if buddy >= mm.max_pfn:
         return None
     u32, mbase = mm.u32, mm.mbase
-    wb = mbase + (buddy << 3)
+    wb = mbase + (buddy * PAGE_WORDS)
     if (u32[wb + W_MAPCOUNT] & _BUDDY_TYPE_MASK) != PAGE_TYPE_BASE:
         return None
     if u32[wb + W_PRIVATE] != order:
         return None
-    if (u32[wb] ^ u32[mbase + (pfn << 3)]) >> NODES_PGSHIFT:
+    if (u32[wb] ^ u32[mbase + (pfn * PAGE_WORDS)]) >> NODES_PGSHIFT:
         return None
     return buddy
 

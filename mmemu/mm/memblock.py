@@ -1,25 +1,31 @@
 """memblock: the boot-time allocator that runs before the page allocator.
 
-Models mm/memblock.c of Linux 6.1 as the x86 boot uses it: memblock.memory
-holds the RAM ranges (from the e820 map, already trimmed by the layout),
-memblock.reserved what is taken (the first MiB, which 6.1's setup_arch()
-reserves whole, and the kernel image), and memblock_alloc() hands out
-further ranges top-down below memblock.current_limit (max_low_pfn: only the
-direct-mapped lowmem is usable this early).  memblock_free_all() later gives
-every page that is still free to the buddy allocator (mm/page_alloc.py).
+Models mm/memblock.c of Linux 6.1 as the i386 boot uses it: memblock.memory
+holds the RAM ranges e820__memblock_setup() adds, memblock.reserved what
+is taken, and the allocations (memblock_phys_alloc_range(),
+memblock_alloc_try_nid(), ...) find their place top-down, first fit, in
+what is free, below ``current_limit`` (lowmem's end, the direct map) unless
+they give a range of their own.  memblock_free_all() (mm/mm_init.py) later
+gives every page still free to the buddy allocator.  The reservations the
+reference kernel makes, one by one, are in docs/reference-6.1-686.md.
 
-Differs: reservations keep a name each and are not merged, so a view can say
-what each one is; memblock_alloc() does not clear the memory (guest RAM is
-still all zeroes at boot, and its callers initialise what they take).
+With ``memblock=debug`` on the kernel command line every call is logged as
+6.1 logs it (``memblock_reserve: [0x01ee6000-0x01ef5fff] setup_arch``),
+and every call is recorded in ``events`` either way (the oracle compares
+them with the real kernel's).  Differs: the caller is printed without
++offset/size (there is no kernel text to offset into); reserved regions
+keep a name each and are not merged (a view can say what holds a page),
+merged only where Linux shows them merged (the dump, the free ranges);
+allocations do not clear memory (guest RAM is zero at boot).
 """
 from dataclasses import dataclass, field
 
-from mmemu.config import MiB
 from mmemu.errors import MmemuError
-from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT, PAGE_SIZE
-from mmemu.mm.mmzone import STRUCT_PAGE_SIZE, MemMap
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE
 
-SMP_CACHE_BYTES = 64
+SMP_CACHE_BYTES = 64            # L1_CACHE_BYTES of the 686 build (X86_L1_CACHE_SHIFT 6)
+MEMBLOCK_ALLOC_ACCESSIBLE = 0   # max_addr: up to memblock.current_limit
+NUMA_NO_NODE = -1
 
 
 @dataclass
@@ -36,28 +42,90 @@ class MemblockRegion:
         return self.base + self.size
 
 
+@dataclass(frozen=True)
+class MemblockEvent:
+    """One memblock call: op (add, reserve, alloc, free), the range it took or
+    freed ([base, end), end == base for an empty free), the kernel function
+    that made it, and an allocation's request.  ``logged``: whether 6.1 logs
+    it (calls made before the command line is parsed are not)."""
+
+    op: str
+    base: int
+    end: int
+    caller: str
+    size: int = None
+    align: int = None
+    logged: bool = True
+
+
+def _merged(regions):
+    """[(base, end)] of regions merged where they touch or overlap, by base."""
+    out = []
+    for r in sorted(regions, key=lambda r: r.base):
+        if r.size <= 0:
+            continue
+        if out and r.base <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], r.end)
+        else:
+            out.append([r.base, r.end])
+    return [tuple(x) for x in out]
+
+
 @dataclass
 class Memblock:
-    """struct memblock: the RAM it knows of and what is reserved in it."""
+    """struct memblock: the RAM it knows of, what is reserved in it, the log."""
 
     memory: list = field(default_factory=list)      # MemblockRegion, by base
     reserved: list = field(default_factory=list)    # MemblockRegion, by base
     current_limit: int = 0                          # allocations end below this
     bottom_up: bool = False
+    events: list = field(default_factory=list)      # MemblockEvent, in call order
+    debug: bool = False                             # memblock=debug: print every call
+    printk: object = None                           # fn(line) for the boot log
+    memory_total: int = 0                           # memblock.memory.total_size
 
-    def add_node(self, base, size, nid):
+    # -- the log --------------------------------------------------------
+    def _dbg(self, line):
+        if self.debug and self.printk is not None:
+            self.printk(line)
+
+    def _record(self, op, base, end, caller, size=None, align=None):
+        self.events.append(MemblockEvent(op, base, end, caller, size, align, self.debug))
+
+    # -- memory and reserved --------------------------------------------
+    def add_node(self, base, size, nid, caller="e820__memblock_setup"):
         """memblock_add_node(): RAM [base, base + size) on node nid."""
+        self._dbg(f"memblock_add: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._record("add", base, base + size, caller)
+        self.memory_total += size
         self.memory.append(MemblockRegion(base, size, nid))
         self.memory.sort(key=lambda r: r.base)
 
-    def reserve(self, base, size, name=""):
+    def trim_memory(self, align=PAGE_SIZE):
+        """memblock_trim_memory(): round every RAM region inward to whole pages."""
+        keep = []
+        for r in self.memory:
+            base = (r.base + align - 1) & ~(align - 1)
+            end = r.end & ~(align - 1)
+            if end > base:
+                keep.append(MemblockRegion(base, end - base, r.nid, r.name))
+        self.memory = keep
+
+    def reserve(self, base, size, caller="", name=""):
         """memblock_reserve(): mark [base, base + size) as taken."""
+        self._dbg(f"memblock_reserve: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._record("reserve", base, base + size, caller)
+        self._add_reserved(base, size, name or caller)
+
+    def _add_reserved(self, base, size, name):
         if size > 0:
             self.reserved.append(MemblockRegion(base, size, name=name))
             self.reserved.sort(key=lambda r: r.base)
 
-    def phys_free(self, base, size):
+    def phys_free(self, base, size, caller=""):
         """memblock_phys_free(): drop the reservations inside [base, base + size)."""
+        self._dbg(f"memblock_phys_free: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._record("free", base, base + max(size, 0), caller)
         end = base + size
         keep = []
         for r in self.reserved:
@@ -74,70 +142,125 @@ class Memblock:
         """memblock_is_reserved()."""
         return any(r.base <= addr < r.end for r in self.reserved)
 
+    def reserved_ranges(self):
+        """[(base, end)] of memblock.reserved as Linux keeps it (merged)."""
+        return _merged(self.reserved)
+
+    def reserved_total(self):
+        """memblock.reserved.total_size."""
+        return sum(end - base for base, end in self.reserved_ranges())
+
     def free_ranges(self):
         """for_each_free_mem_range(): [(nid, start, end)] of memory not reserved, in bytes."""
         out = []
+        taken = self.reserved_ranges()
         for m in self.memory:
             pos = m.base
-            for r in self.reserved:
-                if r.end <= pos or r.base >= m.end:
+            for base, end in taken:
+                if end <= pos or base >= m.end:
                     continue
-                if r.base > pos:
-                    out.append((m.nid, pos, r.base))
-                pos = max(pos, r.end)
+                if base > pos:
+                    out.append((m.nid, pos, base))
+                pos = max(pos, end)
             if pos < m.end:
                 out.append((m.nid, pos, m.end))
         return out
 
-    def alloc(self, size, align=PAGE_SIZE, name=""):
-        """memblock_alloc(): reserve size bytes, top-down below current_limit.
+    # -- allocation ------------------------------------------------------
+    def find_range(self, size, align, start=0, end=MEMBLOCK_ALLOC_ACCESSIBLE):
+        """memblock_find_in_range_node() top-down: the highest aligned fit, or None.
 
-        Models mm/memblock.c:memblock_alloc_range_nid() with
-        __memblock_find_range_top_down(): the highest free range that holds
-        an aligned block wins.  Returns the physical address; raises
-        MmemuError when nothing fits (Linux panics at this stage).
+        Models __memblock_find_range_top_down(): each free range from the
+        top, clamped to [max(start, PAGE_SIZE), end), the candidate is its
+        end less size rounded down to align.
         """
+        if end == MEMBLOCK_ALLOC_ACCESSIBLE:
+            end = self.current_limit
+        start = max(start, PAGE_SIZE)
+        end = max(start, end)
+        for _, this_start, this_end in reversed(self.free_ranges()):
+            this_start = min(max(this_start, start), end)
+            this_end = min(max(this_end, start), end)
+            if this_end < size:
+                continue
+            cand = (this_end - size) & ~(align - 1)
+            if cand >= this_start:
+                return cand
+        return None
+
+    def alloc_range_nid(self, size, align, start, end, nid, name):
+        """memblock_alloc_range_nid(): find a place and reserve it (logged as such)."""
         if align <= 0:
             align = SMP_CACHE_BYTES        # memblock_alloc(size, 0) warns and does this
-        for _, start, end in reversed(self.free_ranges()):
-            end = min(end, self.current_limit)
-            start = max(start, PAGE_SIZE)  # memblock never hands out page 0
-            if end - start < size:
-                continue
-            cand = (end - size) & ~(align - 1)
-            if cand >= start:
-                self.reserve(cand, size, name)
-                return cand
-        raise MmemuError(f"memblock_alloc: cannot allocate {size:#x} bytes "
-                         f"align={align:#x} for {name or 'unnamed'} below "
-                         f"{self.current_limit:#x}")
+        found = self.find_range(size, align, start, end)
+        if found is None and start:
+            found = self.find_range(size, align, 0, end)    # retry without the goal
+        if found is None:
+            limit = end or self.current_limit
+            raise MmemuError(f"memblock_alloc: cannot allocate {size:#x} bytes "
+                             f"align={align:#x} for {name or 'unnamed'} below {limit:#x}")
+        self._dbg(f"memblock_reserve: [{found:#010x}-{found + size - 1:#010x}] "
+                  f"memblock_alloc_range_nid")
+        self._add_reserved(found, size, name)
+        return found
+
+    def phys_alloc_range(self, size, align, start, end, caller, name=""):
+        """memblock_phys_alloc_range(): size bytes in [start, end); returns the address."""
+        self._dbg(f"memblock_phys_alloc_range: {size} bytes align={align:#x} "
+                  f"from={start:#010x} max_addr={end:#010x} {caller}")
+        found = self.alloc_range_nid(size, align, start, end, NUMA_NO_NODE, name or caller)
+        self._record("alloc", found, found + size, caller, size, align)
+        return found
+
+    def alloc_try_nid(self, size, align=SMP_CACHE_BYTES, min_addr=0,
+                      max_addr=MEMBLOCK_ALLOC_ACCESSIBLE, nid=NUMA_NO_NODE, caller="",
+                      name="", raw=False):
+        """memblock_alloc_try_nid() (and _raw, memblock_alloc(), memblock_alloc_node(),
+        memblock_alloc_from(), which are it with defaults): returns the physical address."""
+        fn = "memblock_alloc_try_nid_raw" if raw else "memblock_alloc_try_nid"
+        self._dbg(f"{fn}: {size} bytes align={align:#x} nid={nid} from={min_addr:#010x} "
+                  f"max_addr={max_addr:#010x} {caller}")
+        found = self.alloc_range_nid(size, align, min_addr, max_addr, nid, name or caller)
+        self._record("alloc", found, found + size, caller, size, align)
+        return found
+
+    def alloc(self, size, align=PAGE_SIZE, name=""):
+        """memblock_alloc(): size bytes, align, anywhere below current_limit."""
+        return self.alloc_try_nid(size, align, caller=name, name=name)
+
+    def free(self, phys, size, caller="memblock_free"):
+        """memblock_free(): memblock_phys_free() of an allocation (its __pa)."""
+        self.phys_free(phys, size, caller)
+
+    # -- the dump ----------------------------------------------------------
+    def dump_all(self):
+        """memblock_dump_all()'s ``MEMBLOCK configuration:`` lines."""
+        lines = ["MEMBLOCK configuration:",
+                 f" memory size = {self.memory_total:#010x} reserved size = "
+                 f"{self.reserved_total():#010x}"]
+        for kind, ranges in (("memory", [(r.base, r.end) for r in self.memory]),
+                             ("reserved", self.reserved_ranges())):
+            lines.append(f" {kind}.cnt  = {len(ranges):#x}")
+            for i, (base, end) in enumerate(ranges):
+                lines.append(f" {kind}[{i:#x}]\t[{base:#010x}-{end - 1:#010x}], "
+                             f"{end - base:#010x} bytes flags: 0x0")
+        return lines
+
+    def dump(self):
+        """memblock_dump_all(): the configuration, printed under memblock=debug
+        and recorded as ``memory``/``reserved`` events either way."""
+        for line in self.dump_all():
+            self._dbg(line)
+        for r in self.memory:
+            self._record("memory", r.base, r.end, "")
+        for base, end in self.reserved_ranges():
+            self._record("reserved", base, end, "")
 
 
-def memblock_init(cfg, layout):
-    """The x86 boot's memblock: layout.memory as RAM, the first MiB and the image reserved.
+def memblock_init(layout, memory_ranges=None):
+    """An empty memblock whose allocations end at lowmem's end (max_low_pfn).
 
-    Models arch/x86/kernel/e820.c:e820__memblock_setup() (RAM ranges),
-    setup_arch() (memblock_reserve(0, SZ_1M): 6.1 keeps the whole first MiB
-    from the page allocator) and the reservation of the kernel image, which
-    for mmemu is the guest image area [1 MiB, 1 MiB + cfg.kernel_image).
-    current_limit is max_low_pfn, as init_mem_mapping() leaves it.
+    The RAM and the reservations are added by the boot (arch/x86/setup.py):
+    current_limit is where init_mem_mapping() leaves it.
     """
-    mb = Memblock(current_limit=layout.max_low_pfn << PAGE_SHIFT)
-    for nid, start_pfn, end_pfn in layout.memory:
-        mb.add_node(start_pfn << PAGE_SHIFT, (end_pfn - start_pfn) << PAGE_SHIFT, nid)
-    mb.reserve(0, 1 * MiB, "first MiB")
-    mb.reserve(KERNEL_PHYS, cfg.kernel_image, "kernel image")
-    return mb
-
-
-def alloc_mem_map(mb, layout):
-    """alloc_node_mem_map() for FLATMEM: one struct page per pfn below max_pfn.
-
-    Models mm/page_alloc.c:alloc_node_mem_map(); differs: sized to exactly
-    max_pfn pages (Linux rounds up to MAX_ORDER_NR_PAGES; the buddy code
-    checks the bound instead) and page aligned so that whole pages hold it.
-    """
-    nr_pages = layout.max_pfn
-    size = (nr_pages * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-    phys = mb.alloc(size, PAGE_SIZE, "mem_map")
-    return MemMap(phys, nr_pages)
+    return Memblock(current_limit=layout.max_low_pfn << PAGE_SHIFT)

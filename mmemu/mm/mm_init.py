@@ -7,7 +7,7 @@ hand-over memblock_free_all() -> __free_pages_memory() ->
 memblock_free_pages() -> __free_pages_core(), followed by what the kernel
 does a little later: setup_per_cpu_pageset() and init_per_zone_wmark_min().
 
-Speed: mem_map is initialised with bulk slice writes of a 32-byte struct
+Speed: mem_map is initialised with bulk slice writes of a 40-byte struct
 page template (one per run of pages of the same zone and state), never
 with a Python loop per frame; the free RAM goes to the buddy lists as
 order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
@@ -15,11 +15,14 @@ order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
 import struct
 
 from mmemu.config import core_option_pages, movablecore_rounded
-from mmemu.layout import MAX_NR_ZONES, ZONE_HIGHMEM, ZONE_MOVABLE, pfn_down, pfn_up
+from mmemu.layout import (
+    MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES, pfn_down, pfn_up,
+)
 from mmemu.mm import pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.gfp import build_all_zonelists
 from mmemu.mm.mmzone import (
+    NR_PAGEBLOCK_BITS, PAGEBLOCK_ORDER,
     MAX_ORDER, MAX_ORDER_NR_PAGES, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PG_reserved, ZONES_PGSHIFT,
     STRUCT_PAGE_SIZE, PglistData, Zone, is_highmem_idx, page_flags_word,
 )
@@ -31,11 +34,12 @@ from mmemu.mm.watermark import (
 
 
 def struct_page_template(zid, nid, reserved):
-    """The 32 bytes __init_single_page() leaves: zone/node links, _mapcount -1,
+    """The 40 bytes __init_single_page() leaves: zone/node links, _mapcount -1,
     _refcount 1 and PG_reserved for a page memblock still holds; _refcount 0
     and no flags for a page about to be freed (__free_pages_core())."""
     flags = page_flags_word(zid, nid, (1 << PG_reserved) if reserved else 0)
-    return struct.pack("<8I", flags, 0, 0, 0, 0, 0, PAGE_MAPCOUNT_NONE, 1 if reserved else 0)
+    return struct.pack("<10I", flags, 0, 0, 0, 0, 0, PAGE_MAPCOUNT_NONE, 1 if reserved else 0,
+                       0, 0)
 
 
 def _fill_pages(mm, start, end, template):
@@ -230,7 +234,10 @@ def memmap_init(mm):
     """memmap_init(): every struct page of mem_map: PG_reserved, _refcount 1, its zone.
 
     Pages in no zone's span (page 0, holes between nodes) take the zone of
-    the span before them, or of the first one (init_unavailable_range()).
+    the span before them, or of the first one (init_unavailable_range()),
+    and each hole in a populated zone is reported as 6.1 reports it ("On
+    node 0, zone DMA: 97 pages in unavailable ranges"), the last one up to
+    the end of RAM as far as mem_map reaches.
     """
     runs = sorted((z.zone_start_pfn, z.zone_end_pfn, z.zone_idx, z.node)
                   for z in mm.zones if z.spanned_pages)
@@ -242,25 +249,165 @@ def memmap_init(mm):
         pos = max(pos, end)
     if runs:
         _fill_pages(mm, pos, mm.max_pfn, struct_page_template(*runs[-1][2:], True))
+    for nid, zid, count in unavailable_ranges(mm):
+        mm.log.printk(f"On node {nid}, zone {ZONE_NAMES[zid]}: {count} pages in unavailable "
+                      f"ranges")
 
 
-def free_area_init(cfg, layout, physmem, memmap, log, reporter=None):
+def unavailable_ranges(mm):
+    """[(nid, zid, pages)] the holes memmap_init() reports, in its order.
+
+    Walks memblock's RAM ranges (layout.memblock: all of RAM, even above a
+    lowered max_pfn) zone by zone: the hole before each piece belongs to
+    the piece's zone; the hole after the last piece, to the end of the
+    last range, belongs to the last populated zone, as far as pfn_valid().
+    """
+    out, hole, last = [], 0, None
+    zones = [z for z in mm.zones if z.present_pages]
+    ranges = getattr(mm.layout, "memblock", mm.layout.memory)
+    for _, start, end in ranges:
+        for zone in zones:
+            s = min(max(start, zone.zone_start_pfn), zone.zone_end_pfn)
+            e = min(max(end, zone.zone_start_pfn), zone.zone_end_pfn)
+            if s >= e:
+                continue
+            if hole < s:
+                out.append((zone.node, zone.zone_idx, s - hole))
+            hole, last = e, zone
+    end = max(e for _, _, e in ranges)
+    limit = getattr(mm.memmap, "pfn_limit", mm.max_pfn)
+    if last is not None and hole < min(end, limit):
+        out.append((last.node, last.zone_idx, min(end, limit) - hole))
+    return out
+
+
+def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     """free_area_init(): the MmState with its nodes, zones and initialised mem_map.
 
     Models mm/page_alloc.c:free_area_init(): ZONE_MOVABLE carved out per
-    kernelcore=/movablecore=, a pg_data_t per node with all four zones,
-    every struct page reserved (memblock still owns all of RAM), then the
-    zonelists (build_all_zonelists(), which the kernel runs just after).
+    kernelcore=/movablecore=, the Zone ranges lines, mem_map and each
+    zone's pageblock bitmap taken from memblock, a pg_data_t per node with
+    all four zones, every struct page reserved (memblock still owns all of
+    RAM) with the holes reported, then the zonelists (build_all_zonelists(),
+    which the kernel runs a little later; start_kernel prints its line).
     """
+    movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
+    movable_start = find_zone_movable_pfns_for_nodes(cfg, layout, movable_zone)
+    for line in zone_range_lines(layout, movable_start):
+        log.printk(line)
+    spans = _zone_spans(layout, movable_start, movable_zone)
+    memmap = memmap_alloc(mb, layout, spans)
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
-    mm.movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
-    mm.movable_is_highmem = mm.movable_zone == ZONE_HIGHMEM
-    mm.movable_start = find_zone_movable_pfns_for_nodes(cfg, layout, mm.movable_zone)
-    _build_nodes(mm, _zone_spans(layout, mm.movable_start, mm.movable_zone))
+    mm.movable_zone, mm.movable_start = movable_zone, movable_start
+    mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
+    _build_nodes(mm, spans)
+    for zone in mm.zones:
+        setup_usemap(mb, zone)
     memmap_init(mm)
     build_all_zonelists(mm.node_data)
     mm.fast_paths_changed()
     return mm
+
+
+def zone_range_lines(layout, movable_start=None):
+    """free_area_init()'s Zone ranges / Movable zone start / Early memory node ranges.
+
+    The node ranges and "Initmem setup" print memblock's RAM, all of it,
+    even where highmem= lowered max_pfn (highmem_pfn_init() leaves memblock
+    alone); the zones stop at max_pfn.
+    """
+    lowest = min(s for _, s, _ in layout.memory)
+    limits = [min(layout.dma_pfn, layout.max_low_pfn), layout.max_low_pfn, layout.max_pfn]
+    lines = ["Zone ranges:"]
+    start = lowest
+    for zid, hi in enumerate(limits):
+        end = max(hi, start)
+        if end == start:
+            lines.append(f"  {ZONE_NAMES[zid]:<8} empty")
+        else:
+            lines.append(f"  {ZONE_NAMES[zid]:<8} [mem {start << PAGE_SHIFT:#018x}-"
+                         f"{(end << PAGE_SHIFT) - 1:#018x}]")
+        start = end
+    lines.append("Movable zone start for each node")
+    for nid, pfn in sorted((movable_start or {}).items()):
+        if pfn:
+            lines.append(f"  Node {nid}: {pfn << PAGE_SHIFT:#018x}")
+    lines.append("Early memory node ranges")
+    memblock = getattr(layout, "memblock", layout.memory)
+    for nid, s, e in memblock:
+        lines.append(f"  node {nid:3d}: [mem {s << PAGE_SHIFT:#018x}-{(e << PAGE_SHIFT) - 1:#018x}]")
+    for nid in sorted({n for n, _, _ in memblock}):
+        spans = [(s, e) for n, s, e in memblock if n == nid]
+        lines.append(f"Initmem setup node {nid} [mem {min(s for s, _ in spans) << PAGE_SHIFT:#018x}-"
+                     f"{(max(e for _, e in spans) << PAGE_SHIFT) - 1:#018x}]")
+    return lines
+
+
+def memmap_alloc(mb, layout, spans):
+    """alloc_node_mem_map() for FLATMEM: mem_map from memblock.
+
+    Models mm/page_alloc.c:alloc_node_mem_map(): one struct page for every
+    pfn from the node's start rounded down to MAX_ORDER_NR_PAGES to its end
+    rounded up, the node's end being its zones' (max_pfn when highmem=
+    lowered it), taken with memblock_alloc_try_nid_raw() below lowmem's
+    end.  Differs: one mem_map for all nodes (FLATMEM), and mmemu keeps
+    MemMap.nr_pages at max_pfn (the struct pages past it are never used).
+    """
+    from mmemu.mm.mmzone import MemMap
+    end = max(e for s, e in spans.values() if e > s)
+    aligned = -(-end // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+    size = aligned * STRUCT_PAGE_SIZE
+    phys = mb.alloc_try_nid(size, nid=0, caller="memmap_alloc", name="mem_map", raw=True)
+    memmap = MemMap(phys, layout.max_pfn)
+    memmap.pfn_limit = aligned                  # pfn_valid(): what mem_map covers
+    return memmap
+
+
+def usemap_size(zone_start_pfn, zonesize):
+    """usemap_size(): the pageblock flags of a zone, NR_PAGEBLOCK_BITS per pageblock."""
+    pageblock = 1 << PAGEBLOCK_ORDER
+    zonesize += zone_start_pfn & (pageblock - 1)
+    bits = -(-zonesize // pageblock) * NR_PAGEBLOCK_BITS
+    return -(-bits // 32) * 32 // 8
+
+
+def setup_usemap(mb, zone):
+    """setup_usemap(): a zone's pageblock bitmap from memblock (none for an empty zone).
+
+    Differs: mmemu keeps no migratetypes; the bitmap is only reserved."""
+    if not zone.spanned_pages:
+        return
+    size = usemap_size(zone.zone_start_pfn, zone.spanned_pages)
+    if size:
+        mb.alloc_try_nid(size, nid=zone.node, caller="setup_usemap",
+                         name=f"pageblock flags ({zone.name})")
+
+
+def calc_memmap_size(spanned_pages):
+    """calc_memmap_size(): the pages a zone's struct pages take (FLATMEM: spanned)."""
+    return -(-spanned_pages * STRUCT_PAGE_SIZE // 4096)
+
+
+def managed_estimates(mm):
+    """free_area_init_core()'s estimates: ({zone: managed before memblock frees},
+    nr_kernel_pages, nr_all_pages).
+
+    Lowmem zones lose their mem_map's pages, highmem zones do not (their
+    mem_map lies in lowmem, charged to nr_kernel_pages instead).
+    """
+    est, nr_kernel, nr_all = {}, 0, 0
+    for zone in mm.zones:
+        freesize = zone.present_pages
+        memmap_pages = calc_memmap_size(zone.spanned_pages)
+        if not zone.is_highmem:
+            if freesize >= memmap_pages:
+                freesize -= memmap_pages
+            nr_kernel += freesize
+        elif nr_kernel > memmap_pages * 2:
+            nr_kernel -= memmap_pages
+        nr_all += freesize
+        est[zone] = freesize
+    return est, nr_kernel, nr_all
 
 
 # -- memblock_free_all ------------------------------------------------------------------
@@ -300,16 +447,40 @@ def memblock_free_all(mm, mb):
     """memblock_free_all(): give every page memblock does not hold to the buddy lists.
 
     Models mm/memblock.c:memblock_free_all() (lowmem) and
-    arch/x86/mm/highmem_32.c:set_highmem_pages_init() (HighMem); differs:
-    HighMem is freed in blocks too, not page by page (the same buddy
-    blocks come out).  Then what the kernel does next: managed pages are
-    counted, the per-cpu pagesets set up and init_per_zone_wmark_min()
-    computes min_free_kbytes, the watermarks, pcp high/batch and the
-    lowmem reserves.
+    arch/x86/mm/highmem_32.c:set_highmem_pages_init() (HighMem, which
+    prints "Initializing HighMem for node 0 (...)" for every highmem zone,
+    empty or not, first); differs: HighMem is freed in blocks too, not page
+    by page (the same buddy blocks come out).  A page a reservation touches
+    at all stays reserved.  The watermarks come later
+    (init_per_zone_wmark_min(), an initcall).
     """
+    for zone in mm.zones:
+        if zone.is_highmem:
+            mm.log.printk(f"Initializing {zone.name} for node {zone.node} "
+                          f"({zone.zone_start_pfn:08x}:{zone.zone_end_pfn:08x})")
     for zone, start, end in _free_runs(mm, mb):
         _free_pages_memory(mm, zone, start, end)
-    init_per_zone_wmark_min(mm)
+    mm.fast_paths_changed()
+
+
+def free_reserved_area(mm, start, end, what):
+    """free_reserved_area(): give reserved pages [start, end) (bytes) back, and say so.
+
+    Models mm/page_alloc.c:free_reserved_area() for the boot's late frees
+    (the SMP alternatives, the initrd, the init sections): each page leaves
+    PG_reserved, goes to the buddy lists and is managed from then on.
+    Differs: freed in blocks to the free lists' tails, not page by page
+    through the pcp lists.  Returns the pages freed.
+    """
+    first, last = pfn_up(start), pfn_down(end)
+    for zone in mm.zones:
+        a, b = max(first, zone.zone_start_pfn), min(last, zone.zone_end_pfn)
+        if a < b and zone.present_pages:
+            _free_pages_memory(mm, zone, a, b)
+    pages = max(last - first, 0)
+    mm.log.printk(f"Freeing {what} memory: {pages << 2}K")
+    mm.fast_paths_changed()
+    return pages
 
 
 def init_per_zone_wmark_min(mm):
@@ -326,31 +497,3 @@ def init_per_zone_wmark_min(mm):
     setup_per_zone_lowmem_reserve(mm)
     mm.fast_paths_changed()
 
-
-def boot_mm(config, log=None, **overrides):
-    """The page allocator booted on its own, without Unicorn: for tests and tools.
-
-    config is a MachineConfig or a shipped name/path (load_config());
-    overrides replace MachineConfig fields (min_free_kbytes=..., ...).
-    Runs the machine's boot order: compute_layout(), memblock_init(),
-    alloc_mem_map(), free_area_init(), memblock_free_all().  Returns the
-    MmState; its ``memblock`` attribute is the memblock used.
-    """
-    import dataclasses
-
-    from mmemu.config import MachineConfig, load_config
-    from mmemu.layout import PAGE_SIZE, compute_layout
-    from mmemu.log import KernelLog
-    from mmemu.mm.memblock import alloc_mem_map, memblock_init
-    from mmemu.physmem import PhysMem
-    cfg = config if isinstance(config, MachineConfig) else load_config(config)
-    if overrides:
-        cfg = dataclasses.replace(cfg, **overrides)
-    layout = compute_layout(cfg)
-    physmem = PhysMem((max(r.end for r in cfg.ram) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-    mb = memblock_init(cfg, layout)
-    memmap = alloc_mem_map(mb, layout)
-    mm = free_area_init(cfg, layout, physmem, memmap, log or KernelLog(echo=False))
-    memblock_free_all(mm, mb)
-    mm.memblock = mb
-    return mm

@@ -5,7 +5,9 @@ include/linux/page-flags.h and include/linux/mmzone.h for 6.1 i386.  The
 layout below is the one contract between host and guest: guest/include's
 struct page mirrors it field for field, and nothing else defines it.
 
-struct page (32 bytes, 32-bit kernel, FLATMEM):
+struct page (40 bytes on the 686 kernel: 36 bytes of fields, CONFIG_MEMCG's
+memcg_data among them, rounded up by HAVE_ALIGNED_STRUCT_PAGE to
+2 * sizeof(long); docs/reference-6.1-686.md, section 3):
 
   off  field           buddy page        compound tail      slab (struct slab)
   0    flags           zone/node + PG_*  zone/node          PG_slab|PG_head
@@ -16,6 +18,8 @@ struct page (32 bytes, 32-bit kernel, FLATMEM):
   20   private         buddy order       0                  counters
   24   _mapcount       page_type         -1                 __unused
   28   _refcount       0 when free       0                  1
+  32   memcg_data      0 (mmemu has no memory cgroups)
+  36   (padding to the 8-byte alignment)
 
 Pointers are guest virtual addresses: lru.next/prev point at the struct page
 of the next/previous free block of the same order, 0 at the ends (differs:
@@ -32,7 +36,8 @@ from dataclasses import dataclass, field
 from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, ZONE_HIGHMEM, ZONE_MOVABLE,
                           ZONE_NAMES)
 
-STRUCT_PAGE_SIZE = 32
+STRUCT_PAGE_SIZE = 40
+PAGE_WORDS = STRUCT_PAGE_SIZE // 4       # u32 words per struct page
 OFF_FLAGS = 0
 OFF_LRU_NEXT = 4
 OFF_LRU_PREV = 8
@@ -41,8 +46,10 @@ OFF_INDEX = 16
 OFF_PRIVATE = 20
 OFF_MAPCOUNT = 24
 OFF_REFCOUNT = 28
+OFF_MEMCG_DATA = 32
 # Word indexes inside a struct page (for PhysMem.u32).
-W_FLAGS, W_NEXT, W_PREV, W_MAPPING, W_INDEX, W_PRIVATE, W_MAPCOUNT, W_REFCOUNT = range(8)
+W_FLAGS, W_NEXT, W_PREV, W_MAPPING, W_INDEX, W_PRIVATE, W_MAPCOUNT, W_REFCOUNT, \
+    W_MEMCG_DATA = range(9)
 
 # enum pageflags, 6.1
 PG_locked = 0
@@ -147,7 +154,7 @@ class MemMap:
 
     def page_word(self, pfn, word=0):
         """Index into PhysMem.u32 of a struct page field (W_* constant)."""
-        return (self.phys >> 2) + pfn * 8 + word
+        return (self.phys >> 2) + pfn * PAGE_WORDS + word
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +169,8 @@ NR_PAGE_ORDERS = MAX_ORDER              # later kernels' name for the same count
 MAX_PAGE_ORDER = MAX_ORDER - 1          # the largest block: order 10, 4 MiB
 MAX_ORDER_NR_PAGES = 1 << MAX_PAGE_ORDER
 PAGE_ALLOC_COSTLY_ORDER = 3
+PAGEBLOCK_ORDER = 10                    # pageblock_order = HUGETLB_PAGE_ORDER (a 4 MiB page)
+NR_PAGEBLOCK_BITS = 4                   # migratetype (3) + skip bit, per pageblock
 NR_PCP_LISTS = PAGE_ALLOC_COSTLY_ORDER + 1   # one per order 0..3 (no migratetypes)
 
 WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = range(4)

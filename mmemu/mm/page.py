@@ -7,7 +7,7 @@ arch/x86/include/asm/page.h that take a struct page: here a pfn, with
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.mm.mmzone import (
     NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PG_table, W_MAPCOUNT, W_NEXT,
-    W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum,
+    W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum, PAGE_WORDS,
 )
 
 NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
@@ -35,7 +35,7 @@ def pfn_valid(mm, pfn):
 
 def page_flags(mm, pfn):
     """page->flags of a pfn."""
-    return mm.u32[mm.mbase + (pfn << 3)]
+    return mm.u32[mm.mbase + (pfn * PAGE_WORDS)]
 
 
 def page_zonenum(mm, pfn):
@@ -60,7 +60,7 @@ def PageHighMem(mm, pfn):
 
 def page_count(mm, pfn):
     """page_count(): the _refcount of the page's compound head."""
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     head = u32[w + W_NEXT]
     if head & 1:
         w = mm.mbase + ((head - 1 - mm.mvirt) >> 2)
@@ -99,7 +99,7 @@ def virt_addr_valid(mm, vaddr):
 
 def pgtable_page_ctor(mm, pfn):
     """pgtable_pte_page_ctor(): mark a page-table page (PageTable) and count it."""
-    w = mm.mbase + (pfn << 3)
+    w = mm.mbase + (pfn * PAGE_WORDS)
     if mm.u32[w + W_MAPCOUNT] == PAGE_MAPCOUNT_NONE:
         mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_TABLE
         mm.nr_page_table_pages += 1
@@ -108,7 +108,7 @@ def pgtable_page_ctor(mm, pfn):
 
 def pgtable_page_dtor(mm, pfn):
     """pgtable_pte_page_dtor(): the page stops being a page table (before it is freed)."""
-    w = mm.mbase + (pfn << 3)
+    w = mm.mbase + (pfn * PAGE_WORDS)
     if page_type_is(mm.u32[w + W_MAPCOUNT], PG_table):
         mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
         mm.nr_page_table_pages -= 1

@@ -21,7 +21,7 @@ checks and reports of a free), mm/page.py (struct page accessors:
 page_address, page_count, ...), mm/page_alloc_debug.py (bad_page and the
 checker), mm/show_mem.py (the failure report).  Their kernel names are
 re-exported here.  Boot (free_area_init, memblock_free_all) is mm/mm_init.py,
-which builds on this module.
+which builds on this module; the boot itself runs from mmemu/init/main.py.
 """
 from array import array
 
@@ -38,7 +38,8 @@ from mmemu.mm.gfp import (
 )
 from mmemu.mm.mmzone import (
     COMPOUND_PAGE_DTOR, MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE,
-    PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
+    PAGE_WORDS, STRUCT_PAGE_SIZE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE,
+    W_REFCOUNT,
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
     NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
@@ -100,7 +101,7 @@ class MmState:
         self.node_data, self.zones, self.zone_by_id = [], [], [None] * 64
         self.numa_node_id = 0                    # the node of CPU 0
         self.movable_zone, self.movable_is_highmem, self.movable_start = ZONE_HIGHMEM, True, {}
-        self.user_min_free_kbytes = cfg.min_free_kbytes
+        self.user_min_free_kbytes = None         # until the sysctl is written
         self.min_free_kbytes = 0
         self.watermark_scale_factor = WATERMARK_SCALE_FACTOR
         self.lowmem_reserve_ratio = list(LOWMEM_RESERVE_RATIO)
@@ -116,7 +117,7 @@ class MmState:
         # strided view of guest RAM, so a pfn needs no address arithmetic).
         self.fast_zone = bytearray([NO_FAST_FREE]) * self.max_pfn
         w = self.mbase + W_REFCOUNT
-        self.refcounts = self.u32[w:w + (self.max_pfn << 3):8]
+        self.refcounts = self.u32[w:w + (self.max_pfn * PAGE_WORDS):PAGE_WORDS]
         self.fast_alloc = {}
         self.pcp_commit = []                     # free_unref_page_commit() by zone id
         self.fast_free = None
@@ -335,12 +336,12 @@ def check_new_pages(mm, pfn, order):
     (check_new_page() reports and repairs).
     """
     n = 1 << order
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
-    end = w + (n << 3)
-    clean = (u32[w + W_MAPCOUNT:end:8].tolist().count(PAGE_MAPCOUNT_NONE) == n
-             and u32[w + W_REFCOUNT:end:8].tolist().count(0) == n
-             and u32[w + W_MAPPING:end:8].tolist().count(0) == n
-             and not any(f & PAGE_FLAGS_CHECK_AT_PREP for f in u32[w:end:8].tolist()))
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
+    end = w + (n * PAGE_WORDS)
+    clean = (u32[w + W_MAPCOUNT:end:PAGE_WORDS].tolist().count(PAGE_MAPCOUNT_NONE) == n
+             and u32[w + W_REFCOUNT:end:PAGE_WORDS].tolist().count(0) == n
+             and u32[w + W_MAPPING:end:PAGE_WORDS].tolist().count(0) == n
+             and not any(f & PAGE_FLAGS_CHECK_AT_PREP for f in u32[w:end:PAGE_WORDS].tolist()))
     if not clean:
         for p in range(pfn, pfn + n):
             check_new_page(mm, p)
@@ -355,7 +356,7 @@ def prep_new_page(mm, pfn, order, gfp, alloc_flags):
     pfmemalloc bit; the order is recorded for order > 0 so that a free with
     another order can be refused.
     """
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     u32[w + W_PRIVATE] = 0
     u32[w + W_REFCOUNT] = 1
     if gfp & __GFP_ZERO:
@@ -372,14 +373,14 @@ def prep_new_page(mm, pfn, order, gfp, alloc_flags):
 def prep_compound_page(mm, pfn, order):
     """prep_compound_page(): PG_head on the head, compound_head|1 in every tail,
     the destructor and order bytes in the first tail (lru.prev's low bytes)."""
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     tails = (1 << order) - 1
     u32[w] |= 1 << PG_head
-    first, end = w + 8, w + ((tails + 1) << 3)
-    u32[first + W_NEXT:end:8] = array("I", [mm.mvirt + (pfn << 5) + 1]) * tails
+    first, end = w + PAGE_WORDS, w + ((tails + 1) * PAGE_WORDS)
+    u32[first + W_NEXT:end:PAGE_WORDS] = array("I", [mm.mvirt + (pfn * STRUCT_PAGE_SIZE) + 1]) * tails
     zeros = array("I", [0]) * tails
-    u32[first + W_MAPPING:end:8] = zeros
-    u32[first + W_PRIVATE:end:8] = zeros
+    u32[first + W_MAPPING:end:PAGE_WORDS] = zeros
+    u32[first + W_PRIVATE:end:PAGE_WORDS] = zeros
     u32[first + W_PREV] = COMPOUND_PAGE_DTOR | (order << 8)
 
 

@@ -26,7 +26,7 @@ from mmemu.mm.mmzone import (
     PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
     PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_waiters,
     PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
-    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS,
 )
 
 # __def_pageflag_names of include/trace/events/mmflags.h, in its order.
@@ -77,11 +77,14 @@ def format_page_flags(mm, flags):
 
 
 def _raw_line(mm, prefix, pfn, refcount=None):
-    w = mm.mbase + (pfn << 3)
-    words = mm.u32[w:w + 8].tolist()
+    """print_hex_dump() of the struct page: rows of 32 bytes (8 words), so a
+    40-byte struct page takes two ``raw:`` lines."""
+    w = mm.mbase + (pfn * PAGE_WORDS)
+    words = mm.u32[w:w + PAGE_WORDS].tolist()
     if refcount is not None:
         words[W_REFCOUNT] = refcount & 0xFFFFFFFF
-    return prefix + " ".join(f"{x:08x}" for x in words)
+    return "\n".join(prefix + " ".join(f"{x:08x}" for x in words[i:i + 8])
+                     for i in range(0, len(words), 8))
 
 
 def dump_page_lines(mm, pfn, reason, refcount=None):
@@ -92,14 +95,14 @@ def dump_page_lines(mm, pfn, reason, refcount=None):
     refused free leaves the reference in place, where the kernel had
     dropped it before its checks.
     """
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     head = pfn
     compound_head = u32[w + W_NEXT]
     if compound_head & 1:
-        hp = (compound_head - 1 - mm.mvirt) >> 5
+        hp = (compound_head - 1 - mm.mvirt) // STRUCT_PAGE_SIZE
         if 0 <= hp < mm.max_pfn and hp <= pfn < hp + (1 << 10):
             head = hp
-    wh = mm.mbase + (head << 3)
+    wh = mm.mbase + (head * PAGE_WORDS)
     hflags = u32[wh]
     mapping = u32[w + W_MAPPING]
     anon = mapping & 1
@@ -111,7 +114,7 @@ def dump_page_lines(mm, pfn, reason, refcount=None):
              f"mapcount:{mapcount} mapping:{0 if anon else mapping & ~3:08x} "
              f"index:{u32[w + W_INDEX]:#x} pfn:{pfn:#x}"]
     if hflags & (1 << PG_head) or head != pfn:
-        order = (u32[wh + 8 + W_PREV] >> 8) & 0xFF if head + 1 < mm.max_pfn else 0
+        order = (u32[wh + PAGE_WORDS + W_PREV] >> 8) & 0xFF if head + 1 < mm.max_pfn else 0
         lines.append(f"head:{mm.memmap.pfn_to_page(head):08x} order:{order} "
                      f"compound_mapcount:0 compound_pincount:0")
     lines.append(f"{'anon ' if anon else ''}flags: {format_page_flags(mm, hflags)}")
@@ -131,7 +134,7 @@ def page_bad_reason(mm, pfn, check_flags, refcount=None):
     The later tests win, as in the kernel.  refcount overrides the stored
     _refcount (a free checks the count it would have after dropping its ref).
     """
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     reason = None
     if u32[w + W_MAPCOUNT] != PAGE_MAPCOUNT_NONE:
         reason = "nonzero mapcount"
@@ -206,7 +209,7 @@ def check_new_page(mm, pfn):
 
 def reset_free_page(mm, pfn):
     """Give a page the state of a free page: no flags, no type, no mapping, no reference."""
-    w = mm.mbase + (pfn << 3)
+    w = mm.mbase + (pfn * PAGE_WORDS)
     mm.u32[w] &= ~PAGEFLAGS_MASK
     mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
     mm.u32[w + W_MAPPING] = 0
@@ -292,7 +295,7 @@ class _ZoneView:
         return self.raw[k::STRUCT_PAGE_SIZE]
 
     def word(self, i, w):
-        return int.from_bytes(self.raw[i * 32 + 4 * w:i * 32 + 4 * w + 4], "little")
+        return int.from_bytes(self.raw[i * STRUCT_PAGE_SIZE + 4 * w:i * STRUCT_PAGE_SIZE + 4 * w + 4], "little")
 
     def refcount_nonzero(self):
         """Big int: byte i nonzero when page i's _refcount is."""
@@ -321,11 +324,11 @@ def _walk_free_area(mm, zone, view, state, heads, order):
                   f"and order {order} (_mapcount {view.word(i, W_MAPCOUNT):#x})")
         _mark(zone, state, pfn, 1 << order, _FREE, f"free block (order {order})")
         heads[i] = 0x80
-        count, last, prev_ptr = count + 1, pfn, mvirt + (pfn << 5)
+        count, last, prev_ptr = count + 1, pfn, mvirt + (pfn * STRUCT_PAGE_SIZE)
         nxt = view.word(i, W_NEXT)
-        if nxt and (nxt - mvirt) & 31:
+        if nxt and (nxt - mvirt) % STRUCT_PAGE_SIZE:
             _fail(zone, f"free_area[{order}]: lru.next {nxt:#010x} is not a struct page")
-        pfn = (nxt - mvirt) >> 5 if nxt else -1
+        pfn = (nxt - mvirt) // STRUCT_PAGE_SIZE if nxt else -1
     if count != area.nr_free or last != area.last:
         _fail(zone, f"free_area[{order}]: walked {count} blocks ending at pfn {last:#x}, "
               f"nr_free says {area.nr_free} ending at {area.last:#x}")

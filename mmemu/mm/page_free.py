@@ -13,7 +13,7 @@ from mmemu.mm import pcp as _pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
-    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT,
+    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS, STRUCT_PAGE_SIZE,
 )
 from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
 
@@ -43,7 +43,7 @@ def _free_pages_slow(mm, pfn, order):
         # The tails would lie past mem_map: no allocation can have made this block.
         bad_page(mm, pfn, f"order-{order} block runs past the end of mem_map")
         return
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     ref, flags = u32[w + W_REFCOUNT], u32[w]
     if ref == 0:
         vm_bug_on_page(mm, pfn, "page_ref_count(page) == 0", WHERE_REFCOUNT_ZERO)
@@ -62,7 +62,7 @@ def _free_pages_slow(mm, pfn, order):
 def _put_page_not_last(mm, pfn, order, ref, flags):
     """__free_pages() when others hold references: drop ours; free the tails of a
     non-compound block, which nobody else can be holding."""
-    mm.u32[mm.mbase + (pfn << 3) + W_REFCOUNT] = ref - 1
+    mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_REFCOUNT] = ref - 1
     if flags & (1 << PG_head) or not order:
         return
     mm.alloc_orders.pop(pfn, None)
@@ -77,7 +77,7 @@ def _put_page_not_last(mm, pfn, order, ref, flags):
 def _free_order_matches(mm, pfn, order, flags):
     """The order freed is the order allocated, or a report (and False)."""
     if flags & (1 << PG_head):
-        got = (mm.u32[mm.mbase + (pfn << 3) + 8 + W_PREV] >> 8) & 0xFF
+        got = (mm.u32[mm.mbase + (pfn * PAGE_WORDS) + PAGE_WORDS + W_PREV] >> 8) & 0xFF
         if got != order:
             vm_bug_on_page(mm, pfn, "compound && compound_order(page) != order",
                            WHERE_COMPOUND_ORDER)
@@ -92,21 +92,21 @@ def _free_order_matches(mm, pfn, order, flags):
 
 def _tail_bad_reason(mm, head, pfn, compound):
     """free_tail_pages_check() then free_page_is_bad() for one tail, without reporting."""
-    w = mm.mbase + (pfn << 3)
+    w = mm.mbase + (pfn * PAGE_WORDS)
     if compound:
         if mm.u32[w + W_MAPPING]:
             return "corrupted mapping in tail page"
         if not mm.u32[w + W_NEXT] & 1:
             return "PageTail not set"
-        if mm.u32[w + W_NEXT] != mm.mvirt + (head << 5) + 1:
+        if mm.u32[w + W_NEXT] != mm.mvirt + (head * STRUCT_PAGE_SIZE) + 1:
             return "compound_head not consistent"
     return page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE)
 
 
 def _read_tails(mm, pfn, order):
     """The tail pages' struct pages as one list of words, 8 per page."""
-    first = mm.mbase + ((pfn + 1) << 3)
-    return mm.u32[first:first + (((1 << order) - 1) << 3)].tolist()
+    first = mm.mbase + ((pfn + 1) * PAGE_WORDS)
+    return mm.u32[first:first + (((1 << order) - 1) * PAGE_WORDS)].tolist()
 
 
 def _flags_clean(flags, mask):
@@ -118,14 +118,14 @@ def _flags_clean(flags, mask):
 
 def _tails_clean(mm, pfn, words, compound):
     """The bulk tail checks: True when every tail is plainly fine to free."""
-    n = len(words) >> 3
-    if words[W_REFCOUNT::8].count(0) != n or words[W_MAPCOUNT::8].count(PAGE_MAPCOUNT_NONE) != n:
+    n = len(words) // PAGE_WORDS
+    if words[W_REFCOUNT::PAGE_WORDS].count(0) != n or words[W_MAPCOUNT::PAGE_WORDS].count(PAGE_MAPCOUNT_NONE) != n:
         return False
-    if words[W_MAPPING::8].count(0) != n:
+    if words[W_MAPPING::PAGE_WORDS].count(0) != n:
         return False
-    if compound and words[W_NEXT::8].count(mm.mvirt + (pfn << 5) + 1) != n:
+    if compound and words[W_NEXT::PAGE_WORDS].count(mm.mvirt + (pfn * STRUCT_PAGE_SIZE) + 1) != n:
         return False
-    return _flags_clean(words[0::8], PAGE_FLAGS_CHECK_AT_FREE)
+    return _flags_clean(words[0::PAGE_WORDS], PAGE_FLAGS_CHECK_AT_FREE)
 
 
 def free_pages_prepare(mm, pfn, order):
@@ -137,7 +137,7 @@ def free_pages_prepare(mm, pfn, order):
     checks come before any change, and a bad block is left as it was.
     Returns True when the block may be freed.
     """
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     compound = bool(u32[w] & (1 << PG_head))
     words = _read_tails(mm, pfn, order) if order else None
     if order and not _tails_clean(mm, pfn, words, compound):
@@ -156,23 +156,23 @@ def free_pages_prepare(mm, pfn, order):
 
 def _clear_block(mm, pfn, words, compound):
     """The state changes of a free: flags, compound links and the reference."""
-    u32, w = mm.u32, mm.mbase + (pfn << 3)
+    u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     u32[w] &= ~PAGE_FLAGS_CHECK_AT_PREP
     u32[w + W_REFCOUNT] = 0
     if not words:
         return
-    first, end = w + 8, w + 8 + len(words)
-    flags = words[0::8]
+    first, end = w + PAGE_WORDS, w + PAGE_WORDS + len(words)
+    flags = words[0::PAGE_WORDS]
     if not _flags_clean(flags, PAGE_FLAGS_CHECK_AT_PREP):
-        u32[first:end:8] = array("I", [f & ~PAGE_FLAGS_CHECK_AT_PREP for f in flags])
+        u32[first:end:PAGE_WORDS] = array("I", [f & ~PAGE_FLAGS_CHECK_AT_PREP for f in flags])
     if compound:
-        u32[first + W_NEXT:end:8] = array("I", [0]) * (len(words) >> 3)
+        u32[first + W_NEXT:end:PAGE_WORDS] = array("I", [0]) * (len(words) // PAGE_WORDS)
         u32[first + W_PREV] = 0
 
 
 def free_the_page(mm, pfn, order):
     """free_the_page(): orders 0-3 onto the per-cpu list, larger ones to the buddy lists."""
-    zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn << 3)] >> NODES_PGSHIFT]
+    zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
     mm.fast_zone[pfn] = zone.zone_id                # its next free may take the fast path
     if _pcp.pcp_allowed_order(order):
         _pcp.free_unref_page_commit(mm, zone, pfn, order)

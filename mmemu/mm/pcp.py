@@ -14,7 +14,7 @@ clear.  Differs: one list per order (no migratetypes); no free_factor
 checks at drain or refill are reported and repaired, not leaked.
 """
 from mmemu.mm.freelist import _free_one_page, _rmqueue_smallest
-from mmemu.mm.mmzone import PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, W_NEXT, W_PREV
+from mmemu.mm.mmzone import PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, W_NEXT, W_PREV, PAGE_WORDS
 from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad, reset_free_page
 
 SZ_1M_PAGES = 256
@@ -70,7 +70,7 @@ def rmqueue_bulk(mm, zone, order, count, lst):
         pfn = _rmqueue_smallest(mm, zone, order)
         if pfn is None:
             break
-        w = mbase + (pfn << 3)
+        w = mbase + (pfn * PAGE_WORDS)
         # The pcp chain is host-side: clear lru, so an allocation finds
         # lru.next (the pfmemalloc bit) clear as clear_page_pfmemalloc() leaves it.
         u32[w + W_NEXT] = 0
@@ -207,7 +207,7 @@ def _bulkfree_pcp_prepare(mm, pfn):
     if free_page_is_bad(mm, pfn):
         reset_free_page(mm, pfn)
     else:
-        mm.u32[mm.mbase + (pfn << 3)] &= ~PAGE_FLAGS_CHECK_AT_PREP
+        mm.u32[mm.mbase + (pfn * PAGE_WORDS)] &= ~PAGE_FLAGS_CHECK_AT_PREP
 
 
 def drain_pages_zone(mm, zone):

@@ -115,6 +115,13 @@ KCC_FREELIST = 0                       # offsets inside struct kmem_cache_cpu
 KCC_TID = 4
 KCC_SLAB = 8
 KMEM_CACHE_SIZE = 72
+# What 6.1's kmem_cache_init() asks for on the 686 build: the kmem_cache cache's
+# objects are offsetof(struct kmem_cache, node) + nr_node_ids pointers (mmemu's
+# 72-byte struct lies at their start); kmem_cache_node's are the SLUB_DEBUG
+# struct kmem_cache_node.  With SLAB_HWCACHE_ALIGN on a 32-byte cache line:
+# 160 bytes, 25 a slab, and 32 bytes, 128 a slab, as /proc/slabinfo shows.
+KMEM_CACHE_OBJECT_SIZE = 144
+KMEM_CACHE_NODE_SIZE = 32
 
 # struct slab counters word
 SLAB_INUSE_MASK = 0xFFFF

@@ -22,7 +22,7 @@ from mmemu.mm.gfp import (
 )
 from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT
 from mmemu.mm.slab import (
-    KMC_REFCOUNT, KMEM_CACHE_SIZE, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_FLAGS_PERMITTED, SLAB_HWCACHE_ALIGN,
+    KMC_REFCOUNT, KMEM_CACHE_NODE_SIZE, KMEM_CACHE_OBJECT_SIZE, KMEM_CACHE_SIZE, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_FLAGS_PERMITTED, SLAB_HWCACHE_ALIGN,
     SLAB_KMALLOC, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR,
 )
 from mmemu.mm.slub import (
@@ -55,6 +55,7 @@ KMALLOC_NOT_NORMAL_BITS = _GFP_RECLAIMABLE | _GFP_DMA | _GFP_ACCOUNT
 # The slab boot page: the kmalloc table, the static kmem_cache, the static names.
 BOOT_KMALLOC_TABLE = 0
 BOOT_KMEM_CACHE = 256
+BOOT_KMEM_CACHE_NODE = 384
 BOOT_NAMES = 512
 
 
@@ -137,7 +138,8 @@ class SlabAllocator:
         self.nr_slab_pages = [0, 0]    # unreclaimable, reclaimable slab pages
         self.boot_page = self._alloc_boot_page()
         self._names_end = self.boot_page + BOOT_NAMES
-        self.kmem_cache = self._bootstrap_kmem_cache()
+        self.kmem_cache = self.kmem_cache_node = None
+        self._bootstrap_kmem_cache()
         self.create_kmalloc_caches()
         if hasattr(pages, "register_shrinker"):
             pages.register_shrinker(self.shrink_slabs)
@@ -163,20 +165,36 @@ class SlabAllocator:
         return va
 
     def _bootstrap_kmem_cache(self):
-        """kmem_cache_init(): the cache of struct kmem_cache, moved into itself."""
-        s = KmemCache("kmem_cache", KMEM_CACHE_SIZE, 0,
-                      kmem_cache_flags(SLAB_HWCACHE_ALIGN, "kmem_cache", self.slub_debug))
+        """kmem_cache_init(): the caches of struct kmem_cache_node and struct
+        kmem_cache, each struct moved from its static copy into a kmem_cache
+        object (bootstrap()), and each cache's node struct from kmem_cache_node."""
+        self.kmem_cache_node = self._boot_cache("kmem_cache_node", KMEM_CACHE_NODE_SIZE,
+                                                BOOT_KMEM_CACHE_NODE)
+        self.kmem_cache = self._boot_cache("kmem_cache", KMEM_CACHE_OBJECT_SIZE,
+                                           BOOT_KMEM_CACHE)
+        for s in (self.kmem_cache, self.kmem_cache_node):
+            obj = self.slub.slab_alloc(self.kmem_cache, GFP_KERNEL, lambda: "kmem_cache_init")
+            if obj is None:
+                raise MemoryError("slab: cannot allocate the kmem_cache cache")
+            self._bootstrap(s, obj)
+            self._register(s)
+            self._alloc_node_struct(s)
+
+    def _boot_cache(self, name, size, offset):
+        """create_boot_cache(): a cache whose struct is static, in the boot page."""
+        s = KmemCache(name, size, 0, kmem_cache_flags(SLAB_HWCACHE_ALIGN, name, self.slub_debug))
         s.align = calculate_alignment(s.flags, ARCH_KMALLOC_MINALIGN, s.object_size)
         calculate_sizes(s)
-        s.addr = self.boot_page + BOOT_KMEM_CACHE          # boot_kmem_cache, static
+        s.addr = self.boot_page + offset
         s.name_ptr = self._static_name(s.name)
         self.slub.write_kmem_cache(s)
-        obj = self.slub.slab_alloc(s, GFP_KERNEL, lambda: "kmem_cache_init")
-        if obj is None:
-            raise MemoryError("slab: cannot allocate the kmem_cache cache")
-        self._bootstrap(s, obj)
-        self._register(s)
         return s
+
+    def _alloc_node_struct(self, s):
+        """init_kmem_cache_nodes(): the cache's struct kmem_cache_node, from its cache
+        (mmemu keeps the node's lists on the host; the object holds its place)."""
+        s.node_struct = self.slub.slab_alloc(self.kmem_cache_node, GFP_KERNEL,
+                                             lambda: "init_kmem_cache_nodes")
 
     def _bootstrap(self, s, new_addr):
         """bootstrap(): copy the static struct into its object; repoint the slabs."""
@@ -244,6 +262,7 @@ class SlabAllocator:
         s.addr = addr
         self.slub.write_kmem_cache(s)
         self._register(s)
+        self._alloc_node_struct(s)
         return s
 
     def cache_at(self, addr):
@@ -316,6 +335,10 @@ class SlabAllocator:
         del self.by_addr[s.addr]
         s.dead = True
         self.kfree(s.name_ptr)
+        node_struct = s.node_struct
+        if node_struct:
+            self.slub.slab_free(self.kmem_cache_node, self._slab_of(node_struct), node_struct,
+                                lambda: "kmem_cache_destroy")
         self.slub.slab_free(self.kmem_cache, self._slab_of(s.addr), s.addr, lambda: "kmem_cache_destroy")
 
     def _kmem_cache_shutdown(self, s):
@@ -540,7 +563,7 @@ class SlabAllocator:
         for pfn in n.partial:
             inuse, objects, _ = self.slub.counters(pfn)
             free += objects - inuse
-        return SlabInfo(s.name, n.total_objects - free, n.total_objects, s.object_size,
+        return SlabInfo(s.name, n.total_objects - free, n.total_objects, s.size,
                         s.objects, 1 << s.order, n.nr_slabs, n.nr_slabs)
 
     def slabinfo(self):

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.mm.mmzone import (
-    NODES_MASK, NODES_PGSHIFT, PG_slab, STRUCT_PAGE_SIZE, W_FLAGS, W_INDEX, W_MAPPING,
-    W_PRIVATE,
+    NODES_MASK, NODES_PGSHIFT, PAGE_WORDS, PG_slab, STRUCT_PAGE_SIZE, W_FLAGS, W_INDEX,
+    W_MAPPING, W_PRIVATE,
 )
 from mmemu.mm.slab import (
     KCC_FREELIST, KCC_SLAB, KCC_TID, KMC_ALIGN, KMC_ALLOCFLAGS, KMC_CPU_DATA, KMC_CPU_SLAB,
@@ -53,7 +53,7 @@ MAX_OBJS_PER_PAGE = 32767              # slab->objects is 15 bits
 SLUB_MAX_ORDER = 3                     # PAGE_ALLOC_COSTLY_ORDER
 MAX_ORDER = 11                         # 6.1: orders 0..MAX_ORDER-1
 NR_CPU_IDS = 1                         # one CPU online (the reference kernel's)
-CACHE_LINE_SIZE = 64                   # cache_line_size() on the reference machine
+CACHE_LINE_SIZE = 32                   # cache_line_size(): the qemu32 CPU's (HWalign=32)
 ARCH_SLAB_MINALIGN = 8                 # __alignof__(unsigned long long) on i386
 WORD = 4                               # sizeof(void *)
 
@@ -178,6 +178,7 @@ class KmemCache:
     node: KmemCacheNode = field(default_factory=KmemCacheNode)
     tracks: dict = field(default_factory=dict)     # object -> [alloc Track, free Track]
     dead: bool = False                             # destroyed (struct freed)
+    node_struct: int = 0                           # its struct kmem_cache_node object
 
     @property
     def cpu(self):
@@ -299,7 +300,7 @@ class Slub:
 
     # -- struct slab fields in the head struct page -----------------------
     def pw(self, pfn, word):
-        return self.mm_word + pfn * 8 + word
+        return self.mm_word + pfn * PAGE_WORDS + word
 
     def slab_ptr(self, pfn):
         return self.mem_map.virt + pfn * STRUCT_PAGE_SIZE

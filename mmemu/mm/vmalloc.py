@@ -58,7 +58,7 @@ from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside clas
     _GFP_MEMALLOC, _GFP_MOVABLE, _GFP_NOFAIL, _GFP_NOMEMALLOC, _GFP_NORETRY, _GFP_NOWARN,
     _GFP_RECLAIM, _GFP_RETRY_MAYFAIL, _GFP_ZERO, format_gfp,
 )
-from mmemu.mm.mmzone import page_to_nid_flags, page_zonenum
+from mmemu.mm.mmzone import PAGE_WORDS, STRUCT_PAGE_SIZE, page_to_nid_flags, page_zonenum
 
 # include/linux/vmalloc.h, 6.1
 VM_IOREMAP = 0x00000001
@@ -78,7 +78,6 @@ GFP_RECLAIM_MASK = (_GFP_RECLAIM | _GFP_HIGH | _GFP_IO | _GFP_FS | _GFP_NOWARN
                     | _GFP_NOMEMALLOC | _GFP_ATOMIC)
 
 NUMA_NO_NODE = -1
-STRUCT_PAGE_SIZE = 32
 PTE_IGNORED_BITS = 0x060                     # Accessed and Dirty: the CPU sets them
 RECENTLY_FREED = 64                          # freed areas remembered for oops texts
 
@@ -754,7 +753,7 @@ def check_vmalloc_not_movable(mm, areas):
         if not area.flags & VM_ALLOC or area.gfp_mask & _GFP_MOVABLE or not area.pages:
             continue
         for pfn in area.pages:
-            if 0 <= pfn < mm.max_pfn and page_zonenum(u32[base + (pfn << 3)]) == ZONE_MOVABLE:
+            if 0 <= pfn < mm.max_pfn and page_zonenum(u32[base + pfn * PAGE_WORDS]) == ZONE_MOVABLE:
                 gfp = format_gfp(area.gfp_mask) or "0"
                 raise PageAllocCorruption(
                     f"vmalloc area {area.addr:#010x} (gfp {gfp}, caller {area.caller}): "

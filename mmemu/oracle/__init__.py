@@ -8,18 +8,25 @@ the two side by side.
 
 Pieces, in data-flow order:
 
+* reference.py: the pinned reference kernel (Debian package version) and
+  the flavours (686, 686-pae) with the QEMU binary and CPU each needs;
 * fetch.py: the kernel and a static busybox, downloaded with apt into the
   tool's own cache (never touching the machine's apt state);
 * initramfs.py: a newc cpio (pure Python) holding busybox and an /init that
   prints the captures between markers on the serial console;
 * qemu.py: the kernel command line a config implies, the boot, the
   capture, and the QEMU monitor queries (``info mem``, the page directory);
-* parse.py: parsers for the captured text (dmesg, /proc/zoneinfo,
-  buddyinfo, meminfo, slabinfo, vmallocinfo, the /proc/kcore header, the
-  monitor's ``info mem``) into one KernelReport, for the real kernel and
-  for mmemu alike (mmemu's views print the same formats);
-* compare.py: the side-by-side table, exact fields and explained ones;
-* command.py: ``mmemu oracle`` and tools/oracle.py.
+* capture.py: a capture as {section: text}, trimmed and stored as a small
+  fixture folder (tests/fixtures/oracle/<config>/);
+* parse.py: parsers for the captured text (the boot log and its
+  memblock=debug lines, /proc/zoneinfo, buddyinfo, meminfo, slabinfo,
+  vmallocinfo, the /proc/kcore header, the monitor's ``info mem``) into
+  one KernelReport, for the real kernel and for mmemu alike (mmemu's views
+  print the same formats);
+* compare.py: one row per fact, every fact exact on a nokaslr boot;
+* run.py: one config's run (boot or stored capture, mmemu, comparison);
+* results.py: the whole family, docs/oracle-results.md and README's table;
+* command.py: ``mmemu oracle`` and tools/oracle.py, and the exit statuses.
 
 Where each layout bound comes from (the robust route, chosen after trying
 the others on the real kernel):

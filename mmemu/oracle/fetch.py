@@ -1,19 +1,20 @@
 """Get the reference kernel and a static busybox without touching the system.
 
-Debian's ``linux-image-6.1.0-NN-686`` (the kernel the reference numbers
-come from) and ``busybox-static`` are downloaded for i386 with apt, run with
-a private state directory (package lists, cache, status file, sources list)
-under the tool's cache, so the machine's apt configuration and package lists
-are never changed.  The private sources list points at the same Debian
-mirrors the machine's own sources use.  The .debs are unpacked in pure
-Python (ar + tar), keeping only /boot/vmlinuz-*, /boot/config-* and
-/bin/busybox; the rest is thrown away.
+Debian's ``linux-image-<abi>-<flavour>`` and ``busybox-static``, at the
+versions mmemu/oracle/reference.py pins (or the archive's newest kernel,
+on request), are downloaded for i386 with apt, run with a private state
+directory (package lists, cache, status file, sources list) under the
+tool's cache, so the machine's apt configuration and package lists are
+never changed.  The private sources list points at the same Debian mirrors
+the machine's own sources use.  The .debs are unpacked in pure Python
+(ar + tar), keeping only /boot/vmlinuz-*, /boot/config-* and /bin/busybox;
+the rest is thrown away.
 
 Cache: ``$MMEMU_CACHE/oracle`` or ``~/.cache/mmemu/oracle``::
 
-    apt/            private apt state (lists, archives, sources)
-    kernel/         vmlinuz-<release>, config-<release>, kernel.json
-    busybox/        busybox, busybox.json
+    apt/                              private apt state (lists, archives, sources)
+    kernel/<package>_<version>/       vmlinuz-<release>, config-<release>, kernel.json
+    busybox/<version>/                busybox, busybox.json
 """
 import io
 import json
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmemu.oracle import OracleError
+from mmemu.oracle.reference import (BUSYBOX_PACKAGE, BUSYBOX_VERSION, DEFAULT_FLAVOUR,
+                                    FLAVOURS, NEWEST, pinned_package)
 
-KERNEL_METAPACKAGE = "linux-image-686"        # depends on linux-image-6.1.0-NN-686
-BUSYBOX_PACKAGE = "busybox-static"
 REFERENCE_SUITE = "bookworm"                 # Debian 12 ships Linux 6.1
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DEFAULT_MIRRORS = ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
@@ -46,8 +47,13 @@ class ReferenceKernel:
 
     vmlinuz: Path
     release: str          # "6.1.0-50-686", or the file name for --kernel
-    version: str          # the Debian package version ("6.1.176-1"), "" when unknown
+    version: str          # "linux-image-6.1.0-50-686 6.1.176-1", "" for --kernel
     config: Path = None   # /boot/config-<release> when the package had it
+
+    @property
+    def label(self):
+        """What a result names the kernel by: the package and its version."""
+        return f"Debian {self.version}" if self.version else f"{self.vmlinuz} (--kernel)"
 
 
 def cache_dir():
@@ -63,19 +69,29 @@ def cache_dir():
 # ---------------------------------------------------------------------------
 # Public entry points
 
-def fetch_kernel(cache=None, log=None):
-    """The cached reference kernel, downloading it on first use.
+def fetch_kernel(cache=None, log=None, flavour=DEFAULT_FLAVOUR, version=None):
+    """The reference kernel of a flavour, downloading it on first use.
 
-    Returns a ReferenceKernel; raises OracleError saying what is missing.
+    version: None for the pinned one (reference.py), NEWEST for the package
+    linux-image-<flavour> depends on today.  Returns a ReferenceKernel;
+    raises OracleError saying what is missing.
     """
-    folder = Path(cache or cache_dir()) / "kernel"
+    root = Path(cache or cache_dir())
+    flav = FLAVOURS[flavour] if isinstance(flavour, str) else flavour
+    apt = None
+    if version == NEWEST:
+        apt = PrivateApt(root / "apt", log)
+        package = apt.resolve_kernel_package(flav)
+        version = apt.version(package)
+    else:
+        package, pinned = pinned_package(flav)
+        version = version or pinned
+    folder = root / "kernel" / f"{package}_{version.replace(':', '%')}"
     known = _read_manifest(folder / "kernel.json")
     if known and (folder / known["vmlinuz"]).is_file():
         return _kernel_from_manifest(folder, known)
-    apt = PrivateApt(Path(cache or cache_dir()) / "apt", log)
-    package = apt.resolve_kernel_package()
-    deb = apt.download(package)
-    version = apt.version(package)
+    apt = apt or PrivateApt(root / "apt", log)
+    deb = apt.download(package, version)
     members = extract_deb(deb, folder, (r"\./boot/vmlinuz-.*", r"\./boot/config-.*"))
     deb.unlink()
     vmlinuz = next((p for p in members if p.name.startswith("vmlinuz-")), None)
@@ -89,14 +105,13 @@ def fetch_kernel(cache=None, log=None):
     return _kernel_from_manifest(folder, manifest)
 
 
-def fetch_busybox(cache=None, log=None):
-    """The cached static i386 busybox, downloading busybox-static on first use."""
-    folder = Path(cache or cache_dir()) / "busybox"
+def fetch_busybox(cache=None, log=None, version=BUSYBOX_VERSION):
+    """The cached static i386 busybox of the pinned busybox-static, downloading it once."""
+    folder = Path(cache or cache_dir()) / "busybox" / version.replace(":", "%")
     if (folder / "busybox").is_file():
         return folder / "busybox"
     apt = PrivateApt(Path(cache or cache_dir()) / "apt", log)
-    deb = apt.download(BUSYBOX_PACKAGE)
-    version = apt.version(BUSYBOX_PACKAGE)
+    deb = apt.download(BUSYBOX_PACKAGE, version)
     members = extract_deb(deb, folder, (r"\./bin/busybox",))
     deb.unlink()
     if not members:
@@ -207,15 +222,16 @@ class PrivateApt:
                               + _tail(done.stderr or done.stdout))
         stamp.touch()
 
-    def resolve_kernel_package(self):
-        """The versioned kernel package linux-image-686 currently depends on."""
+    def resolve_kernel_package(self, flavour):
+        """The versioned kernel package the flavour's metapackage depends on today."""
         self.update()
         done = self.run("apt-cache", "depends", "--no-recommends", "--no-suggests",
-                        KERNEL_METAPACKAGE)
-        found = re.findall(r"Depends:\s*(linux-image-6\.1\.\S+-686)\b", done.stdout)
+                        flavour.metapackage)
+        found = re.findall(r"Depends:\s*(linux-image-6\.1\.\S+-" + re.escape(flavour.name)
+                           + r")\s*$", done.stdout, re.M)
         if done.returncode != 0 or not found:
             raise OracleError(f"cannot find the Debian {REFERENCE_SUITE} i386 kernel "
-                              f"({KERNEL_METAPACKAGE}) in the private package lists:\n"
+                              f"({flavour.metapackage}) in the private package lists:\n"
                               + _tail(done.stderr or done.stdout or "(no output)"))
         return found[0]
 
@@ -224,17 +240,23 @@ class PrivateApt:
         match = re.search(r"^Version:\s*(\S+)", done.stdout, re.M)
         return match.group(1) if match else ""
 
-    def download(self, package):
-        """apt-get download into the private debs folder; returns the .deb path."""
+    def download(self, package, version):
+        """apt-get download package=version into the private debs folder; the .deb path.
+
+        A version the archive no longer serves (Debian keeps one per suite)
+        fails with what to do instead.
+        """
         self.update()
         folder = self.root / "debs"
         for old in folder.glob(f"{package}_*.deb"):
             old.unlink()
-        self.log(f"oracle: downloading {package} (i386)")
-        done = self.run("apt-get", "download", package, cwd=folder)
+        self.log(f"oracle: downloading {package} {version} (i386)")
+        done = self.run("apt-get", "download", f"{package}={version}", cwd=folder)
         debs = sorted(folder.glob(f"{package}_*.deb"))
         if done.returncode != 0 or not debs:
-            raise OracleError(f"apt-get download {package} failed:\n"
+            raise OracleError(f"apt-get download {package}={version} failed (the archive "
+                              f"may no longer serve that version: try --kernel-version "
+                              f"newest, or --kernel VMLINUZ):\n"
                               + _tail(done.stderr or done.stdout))
         return debs[-1]
 

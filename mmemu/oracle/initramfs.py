@@ -26,7 +26,6 @@ MARK_START = "@@ORACLE-START@@"
 MARK_MONITOR = "@@ORACLE-MONITOR@@"
 MARK_SUFFIX = "@@"
 MONITOR_WAIT = 60          # seconds /init waits for the host before powering off
-INIT_VERSION = 1           # bump when the captures change (it keys the capture cache)
 
 NEWC_MAGIC = b"070701"
 NEWC_TRAILER = "TRAILER!!!"
@@ -107,23 +106,12 @@ def read_newc(data):
 # ---------------------------------------------------------------------------
 # /init
 
-# (section name, shell command) printed as the machine booted, before any
-# sysctl is written: the watermarks here were computed by the kernel itself.
-BOOT_CAPTURES = (
+# (section name, shell command), printed in this order.  Nothing before
+# zoneinfo writes a sysctl (but the config's own vm.min_free_kbytes), so the
+# watermarks and protection it shows are the ones the kernel set at boot.
+CAPTURES = (
     ("uname", "uname -r -v"),
-    ("zoneinfo-boot", "cat /proc/zoneinfo"),
     ("cmdline", "cat /proc/cmdline"),
-    ("min_free_kbytes-boot", "cat /proc/sys/vm/min_free_kbytes"),
-    # Reading this sysctl reruns setup_per_zone_lowmem_reserve() in 6.1 (its
-    # handler does not check `write`), so it comes after zoneinfo-boot.
-    ("lowmem_reserve_ratio", "cat /proc/sys/vm/lowmem_reserve_ratio"),
-    ("watermark_scale_factor", "cat /proc/sys/vm/watermark_scale_factor"),
-)
-
-# Printed after the sysctls were written back (which recomputes the
-# watermarks and protection from the final managed counts).
-FINAL_CAPTURES = (
-    ("min_free_kbytes", "cat /proc/sys/vm/min_free_kbytes"),
     ("zoneinfo", "cat /proc/zoneinfo"),
     ("buddyinfo", "cat /proc/buddyinfo"),
     ("meminfo", "cat /proc/meminfo"),
@@ -131,6 +119,12 @@ FINAL_CAPTURES = (
     ("vmallocinfo", "cat /proc/vmallocinfo"),
     ("iomem", "cat /proc/iomem"),
     ("kcore-header", "dd if=/proc/kcore bs=4096 count=1 2>/dev/null | od -An -v -tx1"),
+    ("min_free_kbytes", "cat /proc/sys/vm/min_free_kbytes"),
+    ("watermark_scale_factor", "cat /proc/sys/vm/watermark_scale_factor"),
+    # Reading this sysctl reruns setup_per_zone_lowmem_reserve() in 6.1 (its
+    # handler does not check `write`) on the managed counts of now, after the
+    # initrd and init sections were freed: it must come after zoneinfo.
+    ("lowmem_reserve_ratio", "cat /proc/sys/vm/lowmem_reserve_ratio"),
     ("dmesg", "dmesg"),
 )
 
@@ -138,13 +132,10 @@ FINAL_CAPTURES = (
 def init_script(min_free_kbytes=None):
     """The /init shell script.
 
-    min_free_kbytes: the config's value for vm.min_free_kbytes, or None to
-    keep the kernel's own.  Either way the value is written back, and so is
-    vm.lowmem_reserve_ratio: their sysctl handlers rerun
-    __setup_per_zone_wmarks() and setup_per_zone_lowmem_reserve() with
-    the managed counts as they are now, after the initramfs and the kernel's
-    init sections were freed, so that the final zoneinfo's watermarks are a
-    function of the final zoneinfo's managed counts.
+    min_free_kbytes: the config's vm.min_free_kbytes, written before any
+    capture (its handler reruns __setup_per_zone_wmarks() on the managed
+    counts of that moment, as mmemu does for a config that sets it), or
+    None to leave the kernel's own.
     """
     lines = [
         "#!/bin/busybox sh",
@@ -158,16 +149,11 @@ def init_script(min_free_kbytes=None):
         "echo 1 > /proc/sys/kernel/kptr_restrict",
         f'sec() {{ echo "{MARK_BEGIN}$1{MARK_SUFFIX}"; sh -c "$2"; '
         f'echo; echo "{MARK_END}$1{MARK_SUFFIX}"; }}',
-        f'echo "{MARK_START}"',
     ]
-    lines += [f"sec {name} '{cmd}'" for name, cmd in BOOT_CAPTURES]
-    value = str(int(min_free_kbytes)) if min_free_kbytes is not None else \
-        "$(cat /proc/sys/vm/min_free_kbytes)"
-    lines += [
-        f"v={value}; echo $v > /proc/sys/vm/min_free_kbytes",
-        "v=$(cat /proc/sys/vm/lowmem_reserve_ratio); echo $v > /proc/sys/vm/lowmem_reserve_ratio",
-    ]
-    lines += [f"sec {name} '{cmd}'" for name, cmd in FINAL_CAPTURES]
+    if min_free_kbytes is not None:
+        lines.append(f"echo {int(min_free_kbytes)} > /proc/sys/vm/min_free_kbytes")
+    lines.append(f'echo "{MARK_START}"')
+    lines += [f"sec {name} '{cmd}'" for name, cmd in CAPTURES]
     lines += [
         f'echo "{MARK_MONITOR}"',
         f"sleep {MONITOR_WAIT}",

@@ -4,7 +4,7 @@ The same parsers read the real kernel's capture (the serial transcript of
 initramfs.py's /init plus the QEMU monitor's answers) and mmemu's own views,
 which print Linux's formats: comparing like with like.
 
-    >>> report = real_report(Path("tests/fixtures/oracle/qemu-pc-1g.txt").read_text())
+    >>> report = real_report(load_capture("tests/fixtures/oracle/qemu-pc-1g"))
     >>> report.zone("Normal").spanned
     220158
 
@@ -48,6 +48,10 @@ class ZoneInfo:
     present: int = 0
     managed: int = 0
     protection: tuple = ()
+    pcp_high: int = None        # pagesets: high, batch (populated zones only)
+    pcp_batch: int = None
+    stat_threshold: int = None  # vm stats threshold
+    start_pfn: int = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,33 @@ class LayoutBounds:
     pkmap_base: int
 
 
+@dataclass(frozen=True)
+class MemblockOp:
+    """One memblock operation of the boot log (memblock=debug), or one region
+    of the ``MEMBLOCK configuration:`` dump (op ``reserved``/``memory``).
+
+    ``base``/``end`` are the range the operation took or freed (end
+    exclusive); an allocation's request (size, align, caller) and its
+    placement (the memblock_reserve line that follows it) are one op.
+    """
+
+    op: str                     # add, reserve, alloc, free, memory, reserved
+    base: int
+    end: int
+    caller: str = ""            # the kernel function, without +offset/size
+    size: int = None            # alloc: the bytes asked for
+    align: int = None           # alloc: the alignment asked for
+
+    def text(self):
+        """The op in one line, as the comparison shows it."""
+        where = f"[{self.base:#010x}-{self.end - 1:#010x}]"
+        if self.op == "alloc":
+            return f"alloc {self.size} bytes align={self.align:#x} {self.caller}: {where}"
+        if self.op in ("memory", "reserved"):
+            return f"{self.op} {where} (MEMBLOCK configuration)"
+        return f"{self.op} {where} {self.caller}".rstrip()
+
+
 @dataclass
 class KernelReport:
     """Everything the comparison needs from one kernel, real or mmemu."""
@@ -91,25 +122,31 @@ class KernelReport:
     movable_start: list          # the lines under "Movable zone start for each node"
     node_ranges: list            # the lines under "Early memory node ranges"
     memory: MemoryLine
-    zones: list                  # ZoneInfo, final
+    zones: list                  # ZoneInfo
     slabs: dict                  # name -> SlabGeometry
     layout: LayoutBounds
     min_free_kbytes: int = None
     lowmem_reserve_ratio: tuple = None
     watermark_scale_factor: int = None
-    zones_boot: list = None      # ZoneInfo as the kernel computed them at boot (real only)
-    min_free_kbytes_boot: int = None
-    boot_frees: list = field(default_factory=list)   # [(what, kB, zone name)] after boot wmarks
     layout_checks: list = field(default_factory=list)  # [(what, ok, detail)]
     meminfo: dict = field(default_factory=dict)
     buddyinfo: dict = field(default_factory=dict)
-    kernel: str = ""
+    log: list = field(default_factory=list)        # the boot log lines, no timestamps
+    memblock: list = field(default_factory=list)   # MemblockOp, in boot order
+    cmdline: str = ""
+    kernel: str = ""             # uname -r -v, or "mmemu"
+    package: str = ""            # where the kernel came from (the oracle's notes)
 
-    def zone(self, name, node=0, boot=False):
-        for z in (self.zones_boot if boot else self.zones) or ():
+    def zone(self, name, node=0):
+        for z in self.zones or ():
             if z.name == name and z.node == node:
                 return z
         return None
+
+    @property
+    def kaslr(self):
+        """Whether this boot placed the kernel at random (no nokaslr)."""
+        return bool(self.cmdline) and "nokaslr" not in self.cmdline.split()
 
 
 # ---------------------------------------------------------------------------
@@ -204,33 +241,48 @@ def parse_low_ram(text):
     return None
 
 
-def parse_boot_frees(text):
-    """Memory the kernel freed after it set its watermarks: [(what, kB, phys or None)].
+_MB_RANGE = r"\[(0x[0-9a-f]+)-(0x[0-9a-f]+)\]"
+_MB_CALLER = r"(\w+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
+_MB_ALLOC = re.compile(r"(memblock_\w*alloc\w*): (\d+) bytes align=(0x[0-9a-f]+) .*? "
+                       + _MB_CALLER + "$")
+_MB_RANGE_OP = re.compile(r"memblock_(add|reserve|phys_free|free): " + _MB_RANGE + " "
+                          + _MB_CALLER + "$")
+_MB_DUMP = re.compile(r" (memory|reserved)\[0x[0-9a-f]+\]\s+" + _MB_RANGE)
 
-    init_per_zone_wmark_min() (a postcore initcall) computes the watermarks
-    and lowmem reserves; later the initramfs (free_initrd_mem) and the init
-    sections (free_initmem) go back to the buddy allocator.  The initrd's
-    address is where reserve_initrd() moved it ("Move RAMDISK ... to [mem
-    X-Y]") or where it was loaded ("RAMDISK: [mem X-Y]").
+
+def parse_memblock(lines):
+    """[MemblockOp] of a boot log's memblock=debug lines, in order.
+
+    An allocation (memblock_phys_alloc_range, memblock_alloc_try_nid, ...)
+    is its request line and the ``memblock_reserve: ... memblock_alloc_range_nid``
+    line that places it.  A free of nothing (6.1 frees the unused tail of
+    the per-cpu chunk, often empty, and logs an end below its start) is
+    kept, with end == base.
     """
-    lines = dmesg_lines(text)
-    initrd_at = None
+    ops, pending = [], None
     for line in lines:
-        moved = re.search(r"Move RAMDISK from \[mem \S+\] to \[mem (0x[0-9a-f]+)-", line)
-        loaded = re.match(r"RAMDISK: \[mem (0x[0-9a-f]+)-", line)
-        if moved:
-            initrd_at = int(moved.group(1), 16)
-        elif loaded and initrd_at is None:
-            initrd_at = int(loaded.group(1), 16)
-    out = []
-    for line in lines:
-        match = re.match(r"Freeing initrd memory: (\d+)K", line)
+        match = _MB_ALLOC.match(line)
         if match:
-            out.append(("initrd", int(match.group(1)), initrd_at))
-        match = re.match(r"Freeing unused kernel image \(initmem\) memory: (\d+)K", line)
+            pending = (int(match.group(2)), int(match.group(3), 16), match.group(4))
+            continue
+        match = _MB_DUMP.match(line)
         if match:
-            out.append(("initmem", int(match.group(1)), None))
-    return out
+            base, last = (int(g, 16) for g in match.group(2, 3))
+            ops.append(MemblockOp(match.group(1), base, last + 1))
+            continue
+        match = _MB_RANGE_OP.match(line)
+        if not match:
+            continue
+        kind, base, last, caller = match.group(1), int(match.group(2), 16), \
+            int(match.group(3), 16), match.group(4)
+        end = max(last + 1, base)
+        if kind == "reserve" and caller == "memblock_alloc_range_nid" and pending:
+            size, align, who = pending
+            ops.append(MemblockOp("alloc", base, end, who, size, align))
+            pending = None
+        else:
+            ops.append(MemblockOp("free" if kind.endswith("free") else kind, base, end, caller))
+    return ops
 
 
 # ---------------------------------------------------------------------------
@@ -256,6 +308,12 @@ def parse_zoneinfo(text):
         elif words and words[0] == "protection:":
             nums = re.findall(r"\d+", line)
             zone.protection = tuple(int(n) for n in nums)
+        elif words[:1] in (["high:"], ["batch:"]) and len(words) == 2:
+            setattr(zone, "pcp_" + words[0][:-1], int(words[1]))
+        elif words[:3] == ["vm", "stats", "threshold:"]:
+            zone.stat_threshold = int(words[3])
+        elif words[:1] == ["start_pfn:"]:
+            zone.start_pfn = int(words[1])
     if not zones:
         raise CaptureError("zoneinfo lists no zone")
     return zones
@@ -366,13 +424,29 @@ def parse_info_mem(text):
     return out
 
 
-def parse_xp_words(text):
-    """The 32-bit words of an HMP ``xp /Nwx`` dump, in address order."""
-    words = []
+def page_directory_base(text):
+    """The physical address of the page directory an ``xp`` dump starts at:
+    a ``# base 0x...`` line (a trimmed fixture), else its first address."""
     for line in text.splitlines():
+        if line.startswith("# base "):
+            return int(line.split()[2], 16)
         if ":" in line:
-            words += [int(w, 16) for w in line.split(":", 1)[1].split()]
-    return words
+            return int(line.split(":", 1)[0], 16)
+    return None
+
+
+def parse_page_directory(text):
+    """{index: entry} of an HMP ``xp /1024wx CR3`` dump (or a trimmed one)."""
+    base = page_directory_base(text)
+    out = {}
+    for line in text.splitlines():
+        if ":" not in line or line.startswith("#"):
+            continue
+        addr, words = line.split(":", 1)
+        first = (int(addr, 16) - base) // 4
+        for i, word in enumerate(words.split()):
+            out[first + i] = int(word, 16)
+    return out
 
 
 def direct_map_end(info_mem):
@@ -390,9 +464,13 @@ def direct_map_end(info_mem):
 
 
 def first_table_at_or_above(pgd, addr):
-    """The address of the first present page-directory entry at or above addr."""
-    for index in range(-(-addr >> PGDIR_SHIFT), len(pgd)):
-        if pgd[index] & _PTE_PRESENT:
+    """The address of the first present page-directory entry at or above addr.
+
+    pgd: {index: entry} (parse_page_directory) or a list of the 1024 entries.
+    """
+    entries = pgd if isinstance(pgd, dict) else dict(enumerate(pgd))
+    for index in range(-(-addr >> PGDIR_SHIFT), 1024):
+        if entries.get(index, 0) & _PTE_PRESENT:
             return index << PGDIR_SHIFT
     return None
 
@@ -432,7 +510,7 @@ def real_layout(sections, low_ram):
                        f"direct map ends at {mapped:#010x}" if mapped else "no direct map"))
     pgd_text = sections.get("monitor:page directory")
     if pgd_text:
-        table = first_table_at_or_above(parse_xp_words(pgd_text), vm_end)
+        table = first_table_at_or_above(parse_page_directory(pgd_text), vm_end)
         checks.append(("page directory: pkmap table", table == pkmap,
                        f"first page table above VMALLOC_END at {table:#010x}" if table
                        else "no page table above VMALLOC_END"))
@@ -447,46 +525,31 @@ def real_layout(sections, low_ram):
 # ---------------------------------------------------------------------------
 # Whole reports
 
-def real_report(text):
-    """A KernelReport from a real-kernel capture (console transcript + monitor)."""
-    sections = split_sections(text)
-    dmesg = _need(sections, "dmesg")
-    zone_ranges, movable, nodes = parse_zone_ranges(dmesg)
-    layout, checks = real_layout(sections, parse_low_ram(dmesg))
-    zones = parse_zoneinfo(_need(sections, "zoneinfo"))
-    boot = parse_zoneinfo(sections["zoneinfo-boot"]) if "zoneinfo-boot" in sections else None
+def real_report(sections):
+    """A KernelReport from a real-kernel capture: {section: text} (capture.load_capture)."""
+    if isinstance(sections, str):
+        sections = split_sections(sections)
+    log = dmesg_lines(_need(sections, "dmesg"))
+    zone_ranges, movable, nodes = parse_zone_ranges("\n".join(log))
+    layout, checks = real_layout(sections, parse_low_ram("\n".join(log)))
     ratio = tuple(int(n) for n in sections.get("lowmem_reserve_ratio", "").split()) or None
-    frees = [(what, kb, _zone_of(zones, zone_ranges, phys, sections))
-             for what, kb, phys in parse_boot_frees(dmesg)]
+    notes = dict(line.split(": ", 1) for line in sections.get("oracle", "").splitlines()
+                 if ": " in line)
     return KernelReport(
         source="Linux", zone_ranges=zone_ranges, movable_start=movable, node_ranges=nodes,
-        memory=parse_memory_line(dmesg), zones=zones,
+        memory=parse_memory_line("\n".join(log)),
+        zones=parse_zoneinfo(_need(sections, "zoneinfo")),
         slabs=parse_slabinfo(_need(sections, "slabinfo")), layout=layout,
         min_free_kbytes=_int(sections.get("min_free_kbytes")),
         lowmem_reserve_ratio=ratio,
         watermark_scale_factor=_int(sections.get("watermark_scale_factor")),
-        zones_boot=boot, min_free_kbytes_boot=_int(sections.get("min_free_kbytes-boot")),
-        boot_frees=frees, layout_checks=checks,
+        layout_checks=checks,
         meminfo=parse_meminfo(sections.get("meminfo", "")),
         buddyinfo=parse_buddyinfo(sections.get("buddyinfo", "")),
-        kernel=(sections.get("uname") or "").strip())
+        log=log, memblock=parse_memblock(log),
+        cmdline=(sections.get("cmdline") or "").strip(),
+        kernel=(sections.get("uname") or "").strip(), package=notes.get("kernel", ""))
 
 
 def _int(text):
     return int(text.split()[0]) if text and text.split() else None
-
-
-def _zone_of(zones, zone_range_lines, phys, sections):
-    """The zone holding physical address phys; for the init sections (phys None),
-    the zone holding the 'Kernel code' resource of /proc/iomem."""
-    if phys is None:
-        code = [start for _, start, _, name in parse_iomem(sections.get("iomem", ""))
-                if name == "Kernel code"]
-        if not code:
-            return None
-        phys = code[0]
-    for line in zone_range_lines:
-        match = re.match(r"\s*(\S+)\s+\[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]", line)
-        if match and int(match.group(2), 16) <= phys <= int(match.group(3), 16):
-            return match.group(1)
-    return None

@@ -1,10 +1,17 @@
 """Boot the real kernel under QEMU's pc machine and capture what it prints.
 
-The boot::
+The boot (the 686 flavour; reference.py names the binary and CPU of each)::
 
     qemu-system-i386 -M pc -cpu qemu32 -m <RAM> -kernel vmlinuz -initrd initrd
-        -append "console=ttyS0 nokaslr quiet panic=-1 <options>"
+        -append "console=ttyS0 nokaslr memblock=debug quiet panic=-1 <options>"
         -nographic -no-reboot -qmp unix:<socket>,server=on,wait=off
+
+``memblock=debug`` makes the kernel log every memblock_reserve() and
+memblock_alloc() with its size and caller: the reservations that decide
+each zone's managed pages.  The initramfs is padded with zeros to exactly
+the initrd size the config gives (the kernel's unpacker skips the zeros),
+so that the real kernel reserves, moves and frees the same initrd mmemu
+models.
 
 The serial console (QEMU's stdout) carries the kernel's output and the
 initramfs's captures between markers (initramfs.py).  When /init prints
@@ -19,6 +26,7 @@ capture holds everything the parsers need.
 A boot of the 686 kernel under TCG takes about 10 s on two cores.
 """
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -28,17 +36,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmemu.config import MiB, QEMU_PC_TOP_RESERVED, format_size
+from mmemu.config import KiB, MiB, format_size
 from mmemu.oracle import OracleError
 from mmemu.oracle.initramfs import (MARK_BEGIN, MARK_END, MARK_MONITOR, MARK_SUFFIX,
                                     build_initramfs)
+from mmemu.oracle.reference import DEFAULT_FLAVOUR, FLAVOURS
 
-QEMU = "qemu-system-i386"
 DEFAULT_TIMEOUT = 180          # seconds for the whole boot and capture
-BASE_CMDLINE = "console=ttyS0 nokaslr quiet panic=-1"
+BASE_CMDLINE = "console=ttyS0 nokaslr memblock=debug quiet panic=-1"
+KASLR_CMDLINE = "console=ttyS0 memblock=debug quiet panic=-1"
 DEFAULT_VMALLOC_AREA = 120 * MiB     # what the kernel uses without vmalloc=
+REFERENCE_INITRD = 1044 * KiB        # the initrd of the reference boots (config default)
 MONITOR_COMMANDS = ("info registers", "info mem")
-HOW_TO_GET_QEMU = ("qemu-system-i386 is not installed; on Debian or Ubuntu: "
+QEMU_DIRS = ("/usr/libexec", "/usr/lib/qemu")   # where distributions also put QEMU
+HOW_TO_GET_QEMU = ("{qemu} is not installed; on Debian or Ubuntu: "
                    "apt-get install qemu-system-x86")
 
 
@@ -50,6 +61,13 @@ class BootParams:
     cmdline: str                   # the whole -append string
     min_free_kbytes: int = None    # written to vm.min_free_kbytes by /init
     notes: tuple = ()              # config keys the real boot ignores, and why
+    initrd: int = REFERENCE_INITRD  # bytes: the initramfs is padded to this
+    flavour: str = DEFAULT_FLAVOUR  # reference.FLAVOURS key
+
+    @property
+    def kaslr(self):
+        """Whether the kernel picks a random load address (no nokaslr)."""
+        return "nokaslr" not in self.cmdline.split()
 
     @property
     def qemu_m(self):
@@ -59,61 +77,90 @@ class BootParams:
         return f"{self.ram // 1024}K"
 
 
-def boot_params(cfg):
+def boot_params(cfg, kaslr=False):
     """The RAM size, kernel command line and sysctls that boot cfg for real.
 
-    cfg must already have passed config.is_qemu_pc().  Options map one to
-    one onto Linux's: ``vmalloc`` (which holds __VMALLOC_RESERVE) becomes
-    ``vmalloc=`` less VMALLOC_OFFSET, ``zones.highmem`` becomes
-    ``highmem=``, ``kernelcore``/``movablecore`` pass through, ``debug.slub``
-    becomes ``slub_debug=`` (it changes slab geometry), ``min_free_kbytes``
-    is the sysctl.  Raises UsageError for what a real kernel cannot be told.
+    cfg must already have passed config.is_qemu_pc().  The command line is
+    the machine's own (init/main.py: kernel.cmdline and the options its
+    keys stand for: vmalloc=, highmem=, kernelcore=, movablecore=,
+    slub_debug=, transparent_hugepage=) with memblock=debug, and without
+    nokaslr for a KASLR boot; min_free_kbytes is the sysctl.  Raises
+    UsageError for what a real kernel cannot be told.
     """
-    from mmemu.config import VMALLOC_OFFSET, DEFAULT_VMALLOC_RESERVE
     from mmemu.errors import UsageError
+    from mmemu.oracle.reference import flavour_of
     if cfg.dma_limit != 16 * MiB:
         raise UsageError(f"{cfg.path}: zones.dma_limit {format_size(cfg.dma_limit)}: "
                          f"a real i386 kernel's ZONE_DMA always ends at 16M")
     if len(cfg.nodes) != 1:
         raise UsageError(f"{cfg.path}: {len(cfg.nodes)} NUMA nodes: the 686 kernel "
                          f"is built without NUMA and QEMU pc has one node")
-    options = []
-    if cfg.vmalloc != DEFAULT_VMALLOC_RESERVE:
-        options.append(f"vmalloc={format_size(cfg.vmalloc - VMALLOC_OFFSET)}")
-    if cfg.highmem is not None:
-        options.append(f"highmem={format_size(cfg.highmem)}")
-    if cfg.kernelcore is not None:
-        options.append(f"kernelcore={cfg.kernelcore}")
-    if cfg.movablecore is not None:
-        options.append(f"movablecore={cfg.movablecore}")
-    if cfg.slub_debug:
-        options.append(f"slub_debug={cfg.slub_debug}")
+    if cfg.kernel.load_address != 16 * MiB:
+        raise UsageError(f"{cfg.path}: kernel.load_address "
+                         f"{format_size(cfg.kernel.load_address)}: the reference kernel is "
+                         f"built for 16M (CONFIG_PHYSICAL_START)")
     notes = []
     if cfg.devices:
         notes.append("devices: MMIO models exist only in mmemu (no effect on the "
                      "compared fields)")
     if cfg.direct_map != "4M":
         notes.append("direct_map: 4K has no kernel option; the real kernel uses 4M pages")
-    ram = max(r.end for r in cfg.ram) + QEMU_PC_TOP_RESERVED
-    cmdline = " ".join([BASE_CMDLINE] + options)
-    return BootParams(ram=ram, cmdline=cmdline, min_free_kbytes=cfg.min_free_kbytes,
-                      notes=tuple(notes))
+    return BootParams(ram=qemu_ram_size(cfg), cmdline=oracle_cmdline(cfg, kaslr),
+                      min_free_kbytes=cfg.min_free_kbytes, notes=tuple(notes),
+                      initrd=cfg.kernel.initrd or REFERENCE_INITRD,
+                      flavour=flavour_of(cfg).name)
 
 
-def qemu_command(kernel, initrd, params, qmp_socket):
-    """The qemu-system-i386 argument list."""
-    return [QEMU, "-M", "pc", "-cpu", "qemu32", "-m", params.qemu_m,
+def oracle_cmdline(cfg, kaslr=False):
+    """The machine's command line with memblock=debug after nokaslr (no nokaslr under KASLR)."""
+    from mmemu.init.main import kernel_command_line
+    words = [w for w in kernel_command_line(cfg).split() if w not in ("nokaslr", "memblock=debug")]
+    extra = ["memblock=debug"] if kaslr else ["nokaslr", "memblock=debug"]
+    return " ".join(words[:1] + extra + words[1:])
+
+
+def qemu_ram_size(cfg):
+    """QEMU's -m for a QEMU pc config (config.qemu_pc_ram_size())."""
+    from mmemu.config import qemu_pc_ram_size
+    return qemu_pc_ram_size(cfg)
+
+
+def qemu_command(kernel, initrd, params, qmp_socket, qemu=None):
+    """The QEMU argument list for the flavour's binary and CPU."""
+    flavour = FLAVOURS[params.flavour]
+    return [qemu or flavour.qemu, "-M", "pc", "-cpu", flavour.cpu, "-m", params.qemu_m,
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", params.cmdline,
             "-nographic", "-no-reboot",
             "-qmp", f"unix:{qmp_socket},server=on,wait=off"]
 
 
-def find_qemu():
-    """The qemu-system-i386 binary, or OracleError saying how to install it."""
-    path = shutil.which(QEMU)
-    if path is None:
-        raise OracleError(HOW_TO_GET_QEMU)
-    return path
+def find_qemu(flavour=DEFAULT_FLAVOUR, dirs=QEMU_DIRS):
+    """The path of the flavour's QEMU binary, or OracleError saying how to install it.
+
+    Looked for on PATH, then in the folders distributions keep QEMU in
+    beside it (/usr/libexec).
+    """
+    name = FLAVOURS[flavour].qemu
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    for folder in dirs:
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise OracleError(HOW_TO_GET_QEMU.format(qemu=name))
+
+
+def qemu_version(flavour=DEFAULT_FLAVOUR):
+    """The first line of the flavour's QEMU's --version, or why there is none."""
+    try:
+        done = subprocess.run([find_qemu(flavour), "--version"], capture_output=True,
+                              text=True, timeout=30)
+        return done.stdout.splitlines()[0] if done.stdout else "unknown"
+    except OracleError:
+        return "not installed"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 # ---------------------------------------------------------------------------
@@ -135,14 +182,14 @@ def boot(kernel, busybox, params, timeout=DEFAULT_TIMEOUT, log=None):
     within timeout, or the captures are incomplete; the message ends with
     the last console lines.
     """
-    find_qemu()
+    qemu = find_qemu(params.flavour)
     log = log or (lambda text: None)
     vmlinuz = getattr(kernel, "vmlinuz", kernel)
     with tempfile.TemporaryDirectory(prefix="mmemu-oracle-") as tmp:
         initrd = Path(tmp) / "initrd.gz"
-        initrd.write_bytes(build_initramfs(Path(busybox).read_bytes(), params.min_free_kbytes))
+        initrd.write_bytes(padded_initramfs(Path(busybox).read_bytes(), params))
         qmp_path = Path(tmp) / "qmp.sock"
-        cmd = qemu_command(vmlinuz, initrd, params, qmp_path)
+        cmd = qemu_command(vmlinuz, initrd, params, qmp_path, qemu)
         log(f"oracle: booting {Path(vmlinuz).name} with -m {params.qemu_m} "
             f"\"{params.cmdline}\"")
         start = time.monotonic()
@@ -151,8 +198,22 @@ def boot(kernel, busybox, params, timeout=DEFAULT_TIMEOUT, log=None):
     text = console + "".join(_section(f"monitor:{name}", body) for name, body in monitor)
     if MARK_MONITOR not in console:
         raise OracleError(_incomplete(console, timeout, seconds))
-    text += _section("oracle", f"command: {' '.join(cmd)}\nseconds: {seconds:.1f}")
+    label = getattr(kernel, "label", f"{vmlinuz} (--kernel)")
+    notes = [f"kernel: {label}", f"flavour: {params.flavour}",
+             f"qemu: {qemu_version(params.flavour)}", f"command: {' '.join(cmd)}",
+             f"seconds: {seconds:.1f}"]
+    text += _section("oracle", "\n".join(notes))
     return Capture(text=text, seconds=seconds, command=cmd)
+
+
+def padded_initramfs(busybox, params):
+    """The initramfs, zero-padded to params.initrd bytes; OracleError if it is larger."""
+    image = build_initramfs(busybox, params.min_free_kbytes)
+    if len(image) > params.initrd:
+        raise OracleError(f"the oracle's initramfs is {len(image)} bytes, more than the "
+                          f"config's kernel initrd ({params.initrd} bytes): give the "
+                          f"config a larger kernel.initrd")
+    return image + bytes(params.initrd - len(image))
 
 
 def _section(name, body):

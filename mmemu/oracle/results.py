@@ -1,68 +1,64 @@
-"""docs/oracle-results.md: the oracle over the shipped QEMU pc family.
+"""docs/oracle-results.md and README.md's oracle table: the oracle over the family.
 
 ``tools/oracle.py --results docs/oracle-results.md`` boots every shipped
-``qemu-pc-*`` config on the real kernel and on mmemu and writes, config by
-config, the exact fields matched out of the total, every mismatch with both
-values, and the full tables.
+``qemu-pc-*`` config (and EXTRA_CONFIGS) on the real kernel and on mmemu
+(``--stored`` reads tests/fixtures/oracle/ instead of booting) and writes,
+config by config, the facts compared, how many match, every mismatch with
+both values, and the full tables; the summary table goes into README.md's
+generated block ``oracle`` (mmemu/harness/readme.py).  Nothing in either is
+typed by hand.
 """
 import datetime
-import subprocess
+from pathlib import Path
 
 from mmemu.errors import MmemuError
 
 FAMILY_PREFIX = "qemu-pc-"
-# Shipped configs outside the prefix that QEMU pc boots the same way and that
-# exercise something the family does not: ZONE_MOVABLE (movablecore=64M).
+# Shipped configs outside the prefix that QEMU pc boots the same way.
 EXTRA_CONFIGS = ("pc-1g-movable",)
+README_BLOCK = "oracle"
 
 METHOD_NOTES = """\
-## How the numbers are read, and what may differ
+## What is compared
 
-* **Exact fields** (a difference is a bug in mmemu): the `Zone ranges`,
-  `Movable zone start` and `Early memory node ranges` lines of the boot log,
-  compared as whole lines; each zone's spanned and present pages; the
-  `Memory:` line's total; vm.lowmem_reserve_ratio and watermark_scale_factor;
-  the layout bounds; the geometry (objsize, objperslab, pagesperslab) of the
-  kmalloc caches (kmalloc-8 ... kmalloc-8k always, the dma-/rcl-/cg- variants
-  where mmemu has them).
-* **Layout bounds** come from the running kernel: VMALLOC_START and
-  VMALLOC_END from the vmalloc segment of /proc/kcore's ELF header
-  (fs/proc/kcore.c builds it from those macros), high_memory from its RAM
-  segment; cross-checked against dmesg's `low ram:` line, meminfo's
-  VmallocTotal, and the QEMU monitor's `info mem` (where the direct map
-  ends).  PKMAP_BASE is the first page table present at or above
-  VMALLOC_END in the page directory (read with the monitor's `xp` at CR3):
-  permanent_kmaps_init() allocates it at boot.  The 686 kernel has no
-  KALLSYMS_ALL, so no data symbol can be read instead.
-* **Formula fields** (also exact): mmemu's own `__setup_per_zone_wmarks` and
-  `setup_per_zone_lowmem_reserve` (mmemu/mm/watermark.py), fed the real
-  kernel's managed pages and min_free_kbytes, must reproduce the real
-  min/low/high and protection.  The real kernel set its watermarks in
-  init_per_zone_wmark_min() (a postcore initcall), *before* it freed the
-  initramfs and its init sections, so its final managed counts do not give
-  its as-booted watermarks.  Two checks make agreement exact anyway:
-  - *as booted*: the zoneinfo printed before any sysctl is touched, against
-    the managed counts at that time, i.e. the final ones less the
-    `Freeing initrd memory: NK` and `Freeing unused kernel image (initmem)
-    memory: NK` of dmesg, each taken from the zone that holds it (the
-    initrd where reserve_initrd() moved it, the init sections where
-    /proc/iomem's `Kernel code` is);
-  - *after init*: /init writes vm.min_free_kbytes (the config's value, or
-    the kernel's own) and vm.lowmem_reserve_ratio back, whose handlers rerun
-    both functions on the final managed counts, and prints zoneinfo again.
-  Note: in 6.1 merely *reading* vm.lowmem_reserve_ratio reruns
-  setup_per_zone_lowmem_reserve() (its handler does not test `write`), so
-  /init prints the as-booted zoneinfo before reading any sysctl.
-* **Derived fields** (shown, never a failure): managed pages (the real
-  kernel reserves its own ~15 MiB image, mem_map, page tables and boot
-  allocations; mmemu's guest image is far smaller), and the watermarks and
-  protection that follow from them.  vm.min_free_kbytes differs too from
-  512 MiB up: the 686 kernel enables transparent hugepages there
-  (hugepage_init() skips machines under 512 MiB), and
-  set_recommended_min_free_kbytes() raises min_free_kbytes to 5% of lowmem
-  (43144 kB on 1 GiB); mmemu does not model THP and keeps
-  int_sqrt(lowmem_kbytes * 16), which the table also shows computed on the
-  real kernel's counts.
+Every row is one fact the kernel states once, compared exactly on these
+`nokaslr` boots (mmemu/oracle/compare.py); nothing is recomputed or
+excused:
+
+* **the boot log**, line by line, for every memory line mmemu models: the
+  e820 map and `last_pfn`, the initrd's `RAMDISK` lines, the
+  HIGHMEM/LOWMEM lines and the `highmem=` warning, `Zone ranges` to
+  `Initmem setup` and the `On node ... unavailable ranges` lines, the
+  per-cpu first chunk, `Built 1 zonelists ... Total pages`, the command
+  line, the dentry and inode hash tables, `Initializing HighMem/Movable`,
+  the `Memory:` line, `SLUB: HWalign=...`, and the `Freeing ...` lines of
+  the SMP alternatives, the initrd and the init sections;
+* **memblock**, one row per operation the kernel logged with
+  `memblock=debug` on RAM (each reservation and allocation with its size,
+  alignment, caller and placement, each free), and the `MEMBLOCK
+  configuration` regions; firmware tables outside RAM (the MP table, the
+  ACPI tables) change no page and are left out;
+* **every zone**'s spanned, present and managed pages, min/low/high
+  watermarks, protection, pcp high and batch, vm stats threshold and
+  start_pfn, as /proc/zoneinfo prints them before any sysctl is touched;
+* vm.min_free_kbytes, vm.lowmem_reserve_ratio, vm.watermark_scale_factor;
+* **meminfo**'s totals (MemTotal, HighTotal, LowTotal, SwapTotal,
+  CommitLimit, VmallocTotal, the huge page sizes, DirectMap4k/4M) and its
+  keys, in order, as one fact; the zones /proc/buddyinfo lists;
+* the layout bounds read from the running kernel (VMALLOC_START/END from
+  /proc/kcore's ELF header, high_memory from its RAM segment, PKMAP_BASE
+  from the page directory through the QEMU monitor), cross-checked against
+  the log's `low ram:`, meminfo's VmallocTotal and the monitor's
+  `info mem` (those checks are marked `ok`/`??` and not counted as facts);
+* the slab geometry (objsize, objperslab, pagesperslab) of each kmalloc
+  size, one row for the size and its dma-/rcl-/cg- variants, and of
+  kmem_cache and kmem_cache_node.
+
+Free page counts and per-cache object counts are not facts of the boot
+(the real kernel has run its init by the time /init reads them).  With
+`--kaslr` the managed pages are compared within the kernel's own
+boot-to-boot spread, the numbers that follow from them through mmemu's
+functions on Linux's managed pages, and the placements are left out.
 """
 
 
@@ -77,52 +73,92 @@ def family(names=None):
         [n for n in EXTRA_CONFIGS if n in shipped]
 
 
-def run_family(names=None, kernel=None, busybox=None, log=None):
-    """[(name, OracleResult or None, error text or None)] for each config."""
-    from mmemu.oracle.command import run_oracle
+def run_family(names=None, kernel=None, busybox=None, log=None, stored=None,
+               kernel_version=None):
+    """[(name, OracleResult or None, error text or None)] for each config.
+
+    stored: a folder of fixtures (<folder>/<config>/) to read instead of booting.
+    """
+    from mmemu.oracle.run import run_oracle
     out = []
     for name in family(names):
         if log:
             log(f"oracle: {name}")
+        capture = None
+        if stored is not None:
+            capture = Path(stored) / name
+            if not capture.is_dir():
+                out.append((name, None, f"no stored capture in {capture}"))
+                continue
         try:
-            out.append((name, run_oracle(name, kernel=kernel, busybox=busybox, log=log), None))
+            out.append((name, run_oracle(name, kernel=kernel, busybox=busybox, log=log,
+                                         capture=capture, kernel_version=kernel_version),
+                        None))
         except MmemuError as exc:
             out.append((name, None, str(exc)))
     return out
 
 
+def write_results(results, path, readme=None):
+    """Write the report to path and the summary into README.md's oracle block.
+
+    Returns the paths written.
+    """
+    from mmemu.harness.readme import README, update_file
+    Path(path).write_text(results_markdown(results))
+    readme = Path(readme or README)
+    update_file(readme, README_BLOCK, summary_table(results))
+    return [Path(path), readme]
+
+
+def kernel_named(results):
+    """The real kernel of the runs, by release and package ("(no run)" if none ran)."""
+    return next((r.kernel for _, r, _ in results if r), "(no run)")
+
+
+def summary_table(results):
+    """The markdown summary: one line per config with its facts and matches."""
+    from mmemu.oracle.qemu import BASE_CMDLINE
+    lines = [f"Real kernel: {kernel_named(results)}.", "",
+             "| config | QEMU -m | kernel command line (after the common "
+             "`console=ttyS0 nokaslr memblock=debug quiet panic=-1`) "
+             "| facts | exact | real boot |",
+             "|---|---|---|---|---|---|"]
+    for name, result, error in results:
+        if result is None:
+            lines.append(f"| {name} | | | not run: {error} | | |")
+            continue
+        cmp_ = result.comparison
+        options = result.params.cmdline.split()[len(BASE_CMDLINE.split()):]
+        secs = f"{result.seconds:.1f} s" if result.seconds is not None else "stored"
+        lines.append(f"| {name} | {result.params.qemu_m} | {' '.join(options) or '(none)'} | "
+                     f"{len(cmp_.facts)} | {len(cmp_.facts) - len(cmp_.failures)} | {secs} |")
+    return "\n".join(lines) + "\n"
+
+
 def results_markdown(results):
     """The whole docs/oracle-results.md text."""
-    kernel = next((r.linux.kernel for _, r, _ in results if r), "(no boot succeeded)")
+    from mmemu.oracle.qemu import qemu_version
     lines = ["# mmemu against a real Linux 6.1 i386 kernel", "",
              f"Generated on {datetime.date.today().isoformat()} by "
              f"`tools/oracle.py --results docs/oracle-results.md`: every shipped "
-             f"`qemu-pc-*` config (and {', '.join(EXTRA_CONFIGS)}, for ZONE_MOVABLE) "
-             f"booted on the real kernel under QEMU "
-             f"(`qemu-system-i386 -M pc -cpu qemu32`, TCG) and on mmemu.", "",
-             f"* kernel: Linux {kernel} (Debian's `686` flavour)",
-             f"* QEMU: {_qemu_version()}", "",
+             f"`qemu-pc-*` config (and {', '.join(EXTRA_CONFIGS)}) booted on the real "
+             f"kernel under QEMU's pc machine (TCG) and on mmemu.", "",
+             f"* kernel: {kernel_named(results)}, the `686` flavour "
+             f"(pinned in mmemu/oracle/reference.py)",
+             f"* QEMU: {qemu_version()}", "",
              "## Reproduce", "", "```",
              "apt-get install qemu-system-x86        # once; the kernel and busybox are",
              "                                       # fetched into ~/.cache/mmemu/oracle",
-             "tools/oracle.py --results docs/oracle-results.md   # this file, 2-4 minutes",
+             "tools/oracle.py --results docs/oracle-results.md   # this file and README's table",
+             "tools/oracle.py --results docs/oracle-results.md --stored   # from the fixtures",
              "mmemu oracle --config qemu-pc-1g       # one config's table on the terminal",
-             "tools/oracle.py --config qemu-pc-1g-vmalloc256 --markdown",
              "tools/oracle.py --config qemu-pc-512m --real-only  # the real kernel alone",
-             "```", "", "## Summary", "",
-             "| config | QEMU -m | kernel command line | exact fields matched | real boot |",
-             "|---|---|---|---|---|"]
-    for name, result, error in results:
-        if result is None:
-            lines.append(f"| {name} | | | not run: {error} | |")
-            continue
-        cmp_ = result.comparison
-        matched = len(cmp_.exact) - len(cmp_.failures)
-        secs = f"{result.seconds:.1f} s" if result.seconds is not None else "stored"
-        lines.append(f"| {name} | {result.params.qemu_m} | `{result.params.cmdline}` | "
-                     f"{matched}/{len(cmp_.exact)} | {secs} |")
+             "tools/oracle.py --update-fixtures      # re-capture tests/fixtures/oracle/",
+             "```", "", "## Summary", ""]
+    lines += summary_table(results).splitlines()
     lines += ["", "## Mismatches in mmemu", ""]
-    lines += _mismatch_lines(results) or ["None: every exact field matches."]
+    lines += _mismatch_lines(results) or ["None: every fact matches."]
     lines += ["", METHOD_NOTES, "## Tables", ""]
     for name, result, _ in results:
         if result is not None:
@@ -148,12 +184,3 @@ def _plain(value):
     if isinstance(value, tuple):
         return "(" + ", ".join(str(v) for v in value) + ")"
     return str(value).strip()
-
-
-def _qemu_version():
-    try:
-        done = subprocess.run(["qemu-system-i386", "--version"], capture_output=True,
-                              text=True, timeout=30)
-        return done.stdout.splitlines()[0] if done.stdout else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "not installed"

@@ -19,10 +19,12 @@ runtime: with gcc (-msoft-float) a guest that uses it fails to link, as
 kernel code would; zig's clang ignores -msoft-float on i386 and emits x87
 instructions, which run, but kernel code must not use them.
 
-Every build links guest/link.ld (image at 0xC0100000, loaded at physical
-1 MiB), compiles the SDK's guest/lib/*.c, *.S and compat/*.c next to the
-program, keeps the symbols, and turns shrink-wrapping off so every function
-sets up its frame on entry.
+Every build links guest/link.ld into a kernel image's sections (text at its
+_text, 0xC1000000 on the reference kernel; rodata and data at its
+__start_rodata and _sdata; ``image``, a KernelImage, says where), compiles
+the SDK's guest/lib/*.c, *.S and compat/*.c next to the program, keeps the
+symbols, and turns shrink-wrapping off so every function sets up its frame
+on entry.
 
 Results are cached by content (source, the local headers it includes, the
 SDK files, flags, compiler) in $MMEMU_CACHE, else ~/.cache/mmemu/build; a
@@ -129,7 +131,35 @@ def sdk_sources(guest):
     return sorted(lib.glob("*.c")) + sorted(lib.glob("*.S")) + sorted((lib / "compat").glob("*.c"))
 
 
-def compile_args(source, guest, cmd, cflags=()):
+def image_bases(image=None):
+    """(text, rodata, data) virtual addresses a program is linked at: a KernelImage's
+    _text, __start_rodata and _sdata (the reference kernel's without one)."""
+    from mmemu.kernel.image import KernelConfig, KernelImage
+    image = image or KernelImage.from_config(KernelConfig())
+    return tuple(image.virt(a) for a in (image.text, image.rodata, image.sdata))
+
+
+def layout_script(guest, image=None):
+    """A linker script that sets the section bases and includes guest/link.ld.
+
+    (zig's linker driver takes no --defsym, so the bases are assignments in
+    a script of their own, kept in the build cache by their values.)
+    """
+    bases = image_bases(image)
+    where = cache_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / ("layout-" + "-".join(f"{b:08x}" for b in bases) + ".ld")
+    text = "".join(f"__mmemu_{name}_base = {base:#x};\n"
+                   for name, base in zip(("text", "rodata", "data"), bases))
+    text += f'INCLUDE "{guest / "link.ld"}"\n'
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def compile_args(source, guest, cmd, cflags=(), image=None):
     """Every argument after the compiler command, except -o."""
     family = compiler_family(cmd)
     args = []
@@ -144,17 +174,19 @@ def compile_args(source, guest, cmd, cflags=()):
     # and guest/lib/... for the SDK's own.
     args.append(f"-fmacro-prefix-map={source.parent}{os.sep}=")
     args.append(f"-fmacro-prefix-map={guest}{os.sep}lib{os.sep}=guest/lib/")
-    args += ["-I", str(guest / "include"), "-T", str(guest / "link.ld")]
+    args += ["-I", str(guest / "include"), "-T", str(layout_script(guest, image))]
     args += list(cflags)
     args.append(str(source))
     args += [str(p) for p in sdk_sources(guest)]
     return args
 
 
-def build(source, output=None, cc=None, cflags=()):
+def build(source, output=None, cc=None, cflags=(), image=None):
     """Compile a guest C program with the SDK into an i386 ELF; return its path.
 
-    A cached result is returned without running the compiler.  ``output``
+    image: the KernelImage whose sections it is linked into (a machine's
+    ``kernel_image``; the reference kernel's by default).  A cached result
+    is returned without running the compiler.  ``output``
     copies the result there; otherwise the path is inside the cache.  Raises
     BuildError with the compiler's own output when it fails.
     """
@@ -165,7 +197,7 @@ def build(source, output=None, cc=None, cflags=()):
     if not (guest / "link.ld").is_file():
         raise BuildError(f"the guest SDK is missing: no {guest / 'link.ld'}")
     cmd = compiler_command(cc)
-    args = compile_args(src, guest, cmd, tuple(cflags))
+    args = compile_args(src, guest, cmd, tuple(cflags), image)
     key = cache_key(src, guest, cmd, args)
     where = cache_dir()
     elf = where / f"{src.stem}-{key[:16]}.elf"

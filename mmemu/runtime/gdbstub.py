@@ -11,7 +11,7 @@ which is how gdb sees kernel code: the direct map, vmalloc and kmap
 addresses all look as they do to the guest.  That is why this is not the
 udbserver package (a Rust gdbstub around a Unicorn Uc): it accesses memory
 with uc_mem_read()/uc_mem_write(), which take *physical* addresses in
-Unicorn 2.1, so with paging on every read at 0xC0100000 fails on a 1 GiB
+Unicorn 2.1, so with paging on every read at 0xC1000000 fails on a 1 GiB
 machine, and silently reads the wrong RAM on a 4 GiB one.
 
 Served: ?, g, G, p, P, m, M, c, s, C, S (the signal ignored), Z0/z0 and Z1/z1 (both become a Unicorn

@@ -1,16 +1,16 @@
 """Running a guest program: load it, give it the hypercalls, run it under a
 budget, and turn faults, BUG and WARN into the kernel's reports.
 
-A guest program is kernel code: it runs in ring 0 at 0xC0100000 with
-swapper_pg_dir loaded, so a stray pointer faults exactly where a kernel
-module's would, and the oops says so.
+A guest program is kernel code: it runs in ring 0 in the kernel image's
+text (0xC1000000 on the reference kernel) with swapper_pg_dir loaded, so a
+stray pointer faults exactly where a kernel module's would, and the oops
+says so.
 """
 from dataclasses import dataclass, field
 
 from mmemu.engine import X86_TRAP_PF
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
-from mmemu.layout import KERNEL_PHYS
 from mmemu.log import KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
@@ -76,16 +76,13 @@ class GuestRuntime:
 
     # -- loading --------------------------------------------------------
     def load(self, program):
-        """Load an ELF (path or bytes) into the kernel image reservation."""
-        from mmemu.arch.x86.init import mark_rodata_ro
+        """Load an ELF (path or bytes) into the kernel image's sections (already
+        read-only where the kernel's text and rodata are: mark_rodata_ro())."""
         from mmemu.runtime.loader import load_elf
         m = self.machine
-        self.image = load_elf(program, m.pm, KERNEL_PHYS, m.cfg.kernel_image)
+        self.image = load_elf(program, m.pm, m.kernel_image)
         for seg in self.image.segments:
             m.engine.remove_code_cache(seg.vaddr, seg.vaddr + seg.memsz)
-        text = self.image.text
-        if text and text[1] > text[0]:
-            mark_rodata_ro(m.pgtable, text[0], text[1])
         guard_stack(self, self.image)
         self.fixups = dict(getattr(self.image, "ex_table", {}) or {})
         return self.image

@@ -26,8 +26,7 @@ def register(rt, table):
     nr = m.mem_map.nr_pages
     alloc = page_alloc.alloc_pages
     free = page_alloc._free_pages
-    limit, misaligned = nr * STRUCT_PAGE_SIZE, STRUCT_PAGE_SIZE - 1
-    shift = misaligned.bit_length()              # struct page is 32 bytes: pfn = off >> 5
+    limit = nr * STRUCT_PAGE_SIZE                # struct page is 40 bytes: pfn = off // 40
 
     def to_pfn(page, what):
         off = page - base
@@ -58,14 +57,15 @@ def register(rt, table):
         if nid != NUMA_NO_NODE:
             return hc_alloc_pages(gfp, order, nid)
         pfn = alloc(mm, gfp, order)
-        return 0 if pfn is None else base + (pfn << shift)
+        return 0 if pfn is None else base + pfn * STRUCT_PAGE_SIZE
 
     def free_pages_mailbox():
         page, order = args2
         off = page - base
-        if off & misaligned or not 0 <= off < limit:     # NULL, or not a struct page
+        pfn, misaligned = divmod(off, STRUCT_PAGE_SIZE)
+        if misaligned or not 0 <= off < limit:         # NULL, or not a struct page
             return hc_free_pages(page, order)
-        free(mm, off >> shift, order)
+        free(mm, pfn, order)
         return 0
 
     def hc_get_free_pages(gfp, order):

@@ -1,10 +1,13 @@
-"""Loading a guest program: an i386 ELF copied into the kernel image reservation.
+"""Loading a guest program: an i386 ELF copied into the kernel image's sections.
 
 Models what a boot loader does with vmlinux: every PT_LOAD segment is copied
-to its physical address (p_paddr, 1 MiB and up) and the rest of its memory
-size is zeroed (.bss).  The image's virtual addresses are direct-map
-addresses (guest/link.ld), so once the direct map is up the program runs where
-it was linked.
+to its physical address (p_paddr) and the rest of its memory size is zeroed
+(.bss).  A guest program is linked into the machine's kernel image
+(guest/link.ld, mmemu/kernel/image.py): its text into the kernel's text,
+its read-only data into rodata, its data (and a user task's code, stored
+after it) into the data section, whose virtual addresses are direct-map
+addresses, so once the direct map is up the program runs where it was
+linked.
 
 The result, a GuestImage, also carries the symbol table: it symbolizes
 addresses the way Linux's %pS does ("main+0x1c/0x80") and tells SDK code
@@ -21,11 +24,12 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from mmemu.errors import LoaderError
-from mmemu.layout import KERNEL_PHYS, PAGE_OFFSET
+from mmemu.kernel.image import KernelConfig, KernelImage
 
 EM_386 = 3
 PF_X, PF_W, PF_R = 1, 2, 4
-DEFAULT_RESERVE = 4 << 20          # the config's default kernel_image
+PAGE_OFFSET = 0xC0000000
+REFERENCE_IMAGE = KernelImage.from_config(KernelConfig())
 
 MACHINE_NAMES = {
     "EM_X86_64": "x86-64", "EM_386": "i386", "EM_ARM": "ARM", "EM_AARCH64": "AArch64",
@@ -136,12 +140,12 @@ class GuestImage:
     @property
     def phys_start(self):
         """Lowest physical address the image occupies."""
-        return min((s.paddr for s in self.segments if s.memsz), default=KERNEL_PHYS)
+        return min((s.paddr for s in self.segments if s.memsz), default=REFERENCE_IMAGE.text)
 
     @property
     def phys_end(self):
         """One past the highest physical address the image occupies."""
-        return max((s.pend for s in self.segments if s.memsz), default=KERNEL_PHYS)
+        return max((s.pend for s in self.segments if s.memsz), default=REFERENCE_IMAGE.text)
 
     def symbol_at(self, addr):
         """The sized function or object that contains addr, or None."""
@@ -200,17 +204,19 @@ def _rank(sym):
     return (not sym.local, sym.kind == "func", sym.size, "." not in sym.name)
 
 
-def load_elf(path_or_bytes, physmem, reserve_base=KERNEL_PHYS, reserve_size=DEFAULT_RESERVE):
+def load_elf(path_or_bytes, physmem, image=REFERENCE_IMAGE):
     """Load an i386 ELF into physical memory; return its GuestImage.
 
-    Every PT_LOAD must lie inside [reserve_base, reserve_base + reserve_size),
-    the kernel image reservation (``kernel_image`` in the config).  Raises
-    LoaderError for anything that is not an i386 executable or does not fit.
+    image: the KernelImage it is linked into (the machine's; the reference
+    kernel's by default).  Every PT_LOAD must lie inside its section of it:
+    executable code in text, read-only data in rodata, the rest in data.
+    Raises LoaderError for anything that is not an i386 executable or does
+    not fit.
     """
     name, data = _read_input(path_or_bytes)
     elf = _open_elf(name, data)
     segments = _load_segments(elf)
-    _check_fits(name, segments, reserve_base, reserve_size, physmem)
+    _check_fits(name, segments, image, physmem)
     for seg, payload in segments:
         if seg.filesz:
             physmem.write(seg.paddr, payload)
@@ -269,9 +275,9 @@ def _refuse_user_program(name, elf):
     A program with an interpreter (PT_INTERP: dynamically linked) or an
     entry point below PAGE_OFFSET (a static user program, linked at
     0x08048000, or a bare-metal image) is not kernel code linked at
-    0xc0100000 by guest/link.ld.
+    the kernel image's _text (0xc1000000) by guest/link.ld.
     """
-    how = "build a guest program with `mmemu build` (linked at 0xc0100000 by guest/link.ld)"
+    how = "build a guest program with `mmemu build` (linked at 0xc1000000 by guest/link.ld)"
     for seg in elf.iter_segments():
         if seg["p_type"] == "PT_INTERP":
             try:
@@ -298,19 +304,32 @@ def _load_segments(elf):
     return out
 
 
-def _check_fits(name, segments, base, size, physmem):
-    """Every segment inside the reservation, and the reservation inside RAM."""
+def image_section(image, seg):
+    """(name, start, end, config key) of the image section a segment belongs in."""
+    if seg.vaddr >= PAGE_OFFSET and seg.flags & PF_X:
+        return "text", image.text, image.rodata, "code"
+    if seg.vaddr >= PAGE_OFFSET and not seg.flags & PF_W:
+        return "rodata", image.rodata, image.sdata, "rodata"
+    return "data", image.sdata, image.init_begin, "rwdata"
+
+
+def _check_fits(name, segments, image, physmem):
+    """Every segment inside its section of the kernel image, the image inside RAM."""
     if not segments:
         raise LoaderError(f"{name}: no PT_LOAD segment to load")
-    low = min(seg.paddr for seg, _ in segments)
+    for seg, _ in segments:
+        what, start, end, key = image_section(image, seg)
+        if not start <= seg.paddr < end:
+            raise LoaderError(f"{name}: a {what} segment loads at physical {seg.paddr:#x}, "
+                              f"outside the kernel image's {what} [{start:#x}, {end:#x}) "
+                              f"(build it for this machine: mmemu build --config, or link it "
+                              f"with guest/link.ld)")
+        if seg.pend > end:
+            need = -(-(seg.pend - start) // 1024)
+            raise LoaderError(f"{name}: program needs {need} KiB of {what} but the kernel "
+                              f"image has {(end - start) // 1024} KiB (kernel.image.{key} "
+                              f"in the config)")
     high = max(seg.pend for seg, _ in segments)
-    if low < base:
-        raise LoaderError(f"{name}: a segment loads at physical {low:#x}, below the "
-                          f"kernel image reservation at {base:#x} (link it with guest/link.ld)")
-    if high > base + size:
-        need = -(-(high - base) // 1024)
-        raise LoaderError(f"{name}: program needs {need} KiB but the kernel image "
-                          f"reservation is {size // 1024} KiB (kernel_image in the config)")
     if high > physmem.size:
         raise LoaderError(f"{name}: the image ends at physical {high:#x}, beyond RAM "
                           f"({physmem.size:#x})")

@@ -15,7 +15,8 @@ map, unguarded, and an overflow silently corrupts what lies below); mmemu
 guards the stack so that the bug shows where it happens.  Pointers print in
 full (no %p hashing).
 """
-from mmemu.arch.x86.pgtable import __PAGE_KERNEL
+from mmemu.arch.x86.init import split_large_page
+from mmemu.arch.x86.pgtable import _PAGE_PSE, __PAGE_KERNEL
 from mmemu.engine import X86_TRAP_PF
 from mmemu.layout import PAGE_OFFSET, PAGE_SIZE
 
@@ -34,6 +35,9 @@ def guard_stack(rt, image):
     if image.stack_guard is None:
         return None
     for va in range(image.stack_guard.start, image.stack_guard.end, PAGE_SIZE):
+        if pgtable.pte_slot(va) is None and pgtable.pde(va) & _PAGE_PSE:
+            # in a 4 MiB page of the direct map: split it, as set_memory_np() would
+            split_large_page(pgtable, va, rt.machine._alloc_pgtable_page)
         pgtable.clear_pte(va, flush=False)
     rt.machine.engine.flush_tlb()
     return image.stack_guard

@@ -3,8 +3,14 @@ the page-table dump).  Views only read; they sit at the top of the chain."""
 
 
 def meminfo_extra(machine):
-    """The meminfo lines other subsystems own (Slab*, Vmalloc*)."""
+    """The meminfo lines other subsystems own (Slab*, Vmalloc*, Percpu, DirectMap*)."""
     extra = {}
+    if getattr(machine, "pgtable", None) is not None:
+        from mmemu.arch.x86.init import direct_map_counts
+        from mmemu.mm.percpu import UNIT_SIZE
+        small, large = direct_map_counts(machine.pgtable, machine.layout.max_low_pfn)
+        extra.update({"DirectMap4k": small * 4, "DirectMap4M": large * 4096,
+                      "Percpu": UNIT_SIZE >> 10})
     if getattr(machine, "vmalloc", None) is not None:
         from mmemu.views.vmallocinfo import vmalloc_meminfo
         extra.update(vmalloc_meminfo(machine))

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mmemu.errors import UsageError
-from mmemu.layout import KERNEL_PHYS, PAGE_SHIFT, PAGE_SIZE, ZONE_NAMES
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_NAMES
 from mmemu.mm.mmzone import PAGE_TYPE_BASE, PG_reserved, PG_table, STRUCT_PAGE_SIZE
 from mmemu.views import owner
 from mmemu.views.page_types import NR_PAGE_ORDERS, decode_key, scan_mem_map
@@ -190,15 +190,10 @@ def _mark_high_order_tails(machine, codes):
 
 
 def _mark_reservations(machine, codes, nr):
-    """Name the reserved frames that are the kernel image, mem_map or boot page tables."""
+    """Name the reserved frames that are boot page tables, mem_map or the kernel
+    image, in that order (swapper_pg_dir and the .brk page tables lie in the
+    image: they are shown as the page tables they are, as the lookup says)."""
     reserved = KIND_CODE["reserved"]
-    size = getattr(machine.cfg, "kernel_image", 0)
-    _fill_if(codes, KERNEL_PHYS >> PAGE_SHIFT, (KERNEL_PHYS + size) >> PAGE_SHIFT,
-             reserved, KIND_CODE["kernel-image"])
-    mem_map = machine.mem_map
-    first = mem_map.phys >> PAGE_SHIFT
-    last = (mem_map.phys + mem_map.nr_pages * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
-    _fill_if(codes, first, last, reserved, KIND_CODE["mem_map"])
     u32 = machine.pm.u32
     pgd = owner._pgd_of(machine)
     tables = [pgd >> PAGE_SHIFT]
@@ -208,6 +203,13 @@ def _mark_reservations(machine, codes, nr):
     for pfn in tables:
         if pfn < nr and codes[pfn] == reserved:
             codes[pfn] = KIND_CODE["boot-pgtable"]
+    mem_map = machine.mem_map
+    first = mem_map.phys >> PAGE_SHIFT
+    last = (mem_map.phys + mem_map.nr_pages * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
+    _fill_if(codes, first, last, reserved, KIND_CODE["mem_map"])
+    kimage = owner.kernel_image_of(machine)
+    _fill_if(codes, kimage.text >> PAGE_SHIFT, kimage.brk_end >> PAGE_SHIFT,
+             reserved, KIND_CODE["kernel-image"])
 
 
 def _fill_if(codes, first, last, was, now):

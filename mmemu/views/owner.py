@@ -18,7 +18,7 @@ from mmemu.arch.x86.pgtable import (
     _PAGE_RW, _PAGE_USER, PTE_PFN_MASK, PG_LEVEL_4M, pgd_index, walk,
 )
 from mmemu.layout import (
-    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KERNEL_PHYS, KM_MAX_IDX, LAST_PKMAP,
+    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KM_MAX_IDX, LAST_PKMAP,
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE, ZONE_NAMES, virt_to_fix,
 )
 from mmemu.mm.mmzone import (
@@ -486,9 +486,18 @@ def _reserved_reason(machine, phys):
     return "PG_reserved"
 
 
+def kernel_image_of(machine):
+    """The machine's KernelImage (a snapshot's, from its config)."""
+    image = getattr(machine, "kernel_image", None)
+    if image is None:
+        from mmemu.kernel.image import KernelImage
+        image = KernelImage.from_config(machine.cfg.kernel)
+    return image
+
+
 def _image_owner(machine, phys):
-    size = getattr(machine.cfg, "kernel_image", 0)
-    if not KERNEL_PHYS <= phys < KERNEL_PHYS + size:
+    kimage = kernel_image_of(machine)
+    if not kimage.text <= phys < kimage.brk_end:
         return None
     image = getattr(machine, "image", None)
     for seg in getattr(image, "segments", None) or []:
@@ -497,7 +506,13 @@ def _image_owner(machine, phys):
                                            ("X", seg.executable)) if f)
             return PageOwner("kernel-image", f"kernel image: {perms} segment at "
                                              f"0x{seg.vaddr:08x} ({_section_of(image, phys)})")
-    return PageOwner("kernel-image", "kernel image reservation (no segment loaded here)")
+    section = next((name for name, a, b in (
+        ("text", kimage.text, kimage.rodata), ("rodata", kimage.rodata, kimage.sdata),
+        ("data", kimage.sdata, kimage.init_begin), ("init", kimage.init_begin, kimage.init_end),
+        (".smp_locks", kimage.smp_locks, kimage.smp_locks_end),
+        ("bss", kimage.bss_start, kimage.bss_stop), ("brk", kimage.brk_start, kimage.brk_end))
+        if a <= phys < b), "")
+    return PageOwner("kernel-image", f"kernel image: {section} (no guest segment here)")
 
 
 def _section_of(image, phys):

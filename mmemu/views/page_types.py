@@ -22,7 +22,7 @@ from mmemu.mm.mmzone import (
     PAGE_TYPE_BASE, PAGE_TYPE_BUDDY, PAGEFLAGS_MASK, PG_active, PG_arch_1, PG_buddy, PG_dirty,
     PG_error, PG_head, PG_locked, PG_lru, PG_mappedtodisk, PG_mlocked, PG_offline,
     PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced, PG_reserved, PG_slab,
-    PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_writeback,
+    PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_writeback, STRUCT_PAGE_SIZE,
 )
 
 NR_PAGE_ORDERS = 11
@@ -147,9 +147,9 @@ def scan_mem_map(machine):
     """Read mem_map once and reduce it to a MemMapScan."""
     mem_map = machine.mem_map
     n = mem_map.nr_pages
-    raw = bytes(machine.pm.u8[mem_map.phys:mem_map.phys + n * 32])
+    raw = bytes(machine.pm.u8[mem_map.phys:mem_map.phys + n * STRUCT_PAGE_SIZE])
     u32 = machine.pm.u32
-    plane = lambda off: raw[off::32]                      # noqa: E731
+    plane = lambda off: raw[off::STRUCT_PAGE_SIZE]                      # noqa: E731
     mc = [plane(24 + i) for i in range(4)]
     buddy = _and(*(p.translate(_eq_table(b)) for p, b in zip(mc, PAGE_TYPE_BUDDY.to_bytes(4, "little"))))
     free = bytearray(n)
@@ -163,7 +163,7 @@ def scan_mem_map(machine):
     slab_tail = bytearray(n)
     slabs = []
     for head in ones(plane(1).translate(_bit_table(1 << (PG_slab - 8)))):
-        pages = _compound_pages(u32, mem_map, head, raw[head * 32 + 2] & 1, n)
+        pages = _compound_pages(u32, mem_map, head, raw[head * STRUCT_PAGE_SIZE + 2] & 1, n)
         slab_tail[head + 1:head + pages] = b"\x01" * (pages - 1)
         slabs.append((head, pages, u32[mem_map.page_word(head, 3)]))
     refzero = _or(*(plane(28 + i) for i in range(4))).translate(_eq_table(0))

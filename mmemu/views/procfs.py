@@ -139,7 +139,7 @@ def meminfo(mm, extra=None):
     ``extra`` supplies kB values other subsystems own: "SReclaimable",
     "SUnreclaim" (Slab is their sum), "VmallocUsed", "VmallocChunk",
     "Percpu", "KernelStack", "Committed_AS", and "DirectMap4k"/"DirectMap4M"
-    (printed only when given, as the page-table code knows them).
+    (printed only when given: the page tables know them, not mm).
     """
     mm = _mm(mm)
     x = dict(extra or {})
@@ -165,9 +165,11 @@ def meminfo(mm, extra=None):
              ("Committed_AS:", x.get("Committed_AS", 0)), ("VmallocTotal:", vmalloc_total),
              ("VmallocUsed:", x.get("VmallocUsed", 0)),
              ("VmallocChunk:", x.get("VmallocChunk", 0)), ("Percpu:", x.get("Percpu", 0))]
-    rows += [(n, 0) for n in ("AnonHugePages:", "ShmemHugePages:", "ShmemPmdMapped:",
-                              "FileHugePages:", "FilePmdMapped:")]
     text = "".join(_kb(label, value) for label, value in rows)
+    text += "HardwareCorrupted:     0 kB\n"           # CONFIG_MEMORY_FAILURE: its own %5lu
+    rows = [(n, 0) for n in ("AnonHugePages:", "ShmemHugePages:", "ShmemPmdMapped:",
+                             "FileHugePages:", "FilePmdMapped:")]
+    text += "".join(_kb(label, value) for label, value in rows)
     text += ("HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Rsvd:        0\n"
              f"HugePages_Surp:        0\nHugepagesize:   {HPAGE_KB:>8d} kB\n")
     text += _kb("Hugetlb:", 0)

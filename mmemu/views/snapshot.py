@@ -405,6 +405,9 @@ def _config_from_dict(d):
     d["nodes"] = [NodeConfig(n["nid"], [Range(r["start"], r["end"]) for r in n["ram"]],
                              n.get("distance")) for n in d.get("nodes", [])]
     d["devices"] = [DeviceConfig(**dev) for dev in d.get("devices", [])]
+    if isinstance(d.get("kernel"), dict):
+        from mmemu.kernel.image import KernelConfig
+        d["kernel"] = KernelConfig(**d["kernel"])
     known = {f.name for f in dataclasses.fields(MachineConfig)}
     return MachineConfig(**{k: v for k, v in d.items() if k in known})
 

@@ -2,7 +2,8 @@
  * mmemu/page.h - struct page, mem_map and the page allocator
  * (include/linux/mm_types.h, page-flags.h, mm.h, gfp.h; arch/x86 page.h).
  *
- * struct page mirrors mmemu/mm/mmzone.py, which defines it: 32 bytes, the
+ * struct page mirrors mmemu/mm/mmzone.py, which defines it: 40 bytes (the
+ * 686 kernel's: CONFIG_MEMCG's memcg_data, aligned to 2 * sizeof(long)), the
  * zone in flags bits 30-31 and the node in bits 26-29 (FLATMEM, 686).
  * `struct page *` values point into mem_map in guest memory, as in Linux;
  * reading a page's fields is an ordinary memory read.
@@ -103,9 +104,10 @@ struct page {
 		unsigned int page_type;
 	};
 	atomic_t _refcount;		/* 0 when free */
-};
+	unsigned long memcg_data;	/* CONFIG_MEMCG; always 0 in mmemu */
+} __attribute__((aligned(2 * sizeof(unsigned long))));	/* HAVE_ALIGNED_STRUCT_PAGE */
 
-_Static_assert(sizeof(struct page) == 32, "struct page must be 32 bytes (mmzone.py)");
+_Static_assert(sizeof(struct page) == 40, "struct page must be 40 bytes (mmzone.py)");
 _Static_assert(offsetof(struct page, flags) == 0, "mmzone.OFF_FLAGS");
 _Static_assert(offsetof(struct page, lru.next) == 4, "mmzone.OFF_LRU_NEXT");
 _Static_assert(offsetof(struct page, lru.prev) == 8, "mmzone.OFF_LRU_PREV");
@@ -114,6 +116,7 @@ _Static_assert(offsetof(struct page, index) == 16, "mmzone.OFF_INDEX");
 _Static_assert(offsetof(struct page, private) == 20, "mmzone.OFF_PRIVATE");
 _Static_assert(offsetof(struct page, _mapcount) == 24, "mmzone.OFF_MAPCOUNT");
 _Static_assert(offsetof(struct page, _refcount) == 28, "mmzone.OFF_REFCOUNT");
+_Static_assert(offsetof(struct page, memcg_data) == 32, "mmzone.OFF_MEMCG_DATA");
 _Static_assert(offsetof(struct page, compound_dtor) == 8, "tail: compound_dtor");
 _Static_assert(offsetof(struct page, compound_order) == 9, "tail: compound_order");
 

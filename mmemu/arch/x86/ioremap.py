@@ -29,7 +29,7 @@ consistent; pointers print in full (no hashing).
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE
 from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_ERR
-from mmemu.mm.mmzone import PG_reserved, W_FLAGS
+from mmemu.mm.mmzone import PG_reserved, W_FLAGS, PAGE_WORDS
 from mmemu.mm.vmalloc import VM_IOREMAP
 
 PHYS_ADDR_MAX = 0xFFFFFFFF           # phys_addr_t is 32 bits without PAE
@@ -107,7 +107,7 @@ def ioremap_check_ram(machine, first, last):
         stop_pfn = min((end + 1) >> PAGE_SHIFT, mem_map.nr_pages)   # pfn_valid()
         if stop_pfn <= start_pfn:
             continue
-        flags = u32[mem_map.page_word(start_pfn, W_FLAGS):mem_map.page_word(stop_pfn, W_FLAGS):8]
+        flags = u32[mem_map.page_word(start_pfn, W_FLAGS):mem_map.page_word(stop_pfn, W_FLAGS):PAGE_WORDS]
         if any(not f >> PG_reserved & 1 for f in flags.tolist()):
             return True
     return False

@@ -1,0 +1,1 @@
+"""The boot: init/main.c's start_kernel() order, driving arch/x86 and mm."""
