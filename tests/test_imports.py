@@ -20,7 +20,6 @@ A module may import its own layer and the layers below, never one above.
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mmemu"
 
@@ -35,11 +34,6 @@ LAYERS = [
     {"mmemu", "mmemu.cli", "mmemu.harness", "mmemu.oracle", "mmemu.testing", "mmemu.fuzz",
      "mmemu.soak"},
 ]
-
-# Cycles another change is cutting; each entry must still be a cycle (so that
-# it is removed from here when it is cut).
-KNOWN_CYCLES = []
-
 
 def _modules():
     """{module name: (path, is_package)} for every .py file under mmemu/."""
@@ -164,13 +158,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_no_import_cycle_in_mmemu():
-    cycles = [c for c in _cycles(GRAPH) if c not in KNOWN_CYCLES]
+    cycles = _cycles(GRAPH)
     assert not cycles, "import cycles:\n" + "\n".join(_path(GRAPH, c) for c in cycles)
-
-
-@pytest.mark.parametrize("cycle", KNOWN_CYCLES, ids=lambda c: " <-> ".join(sorted(c)))
-def test_a_known_cycle_is_still_a_cycle(cycle):
-    assert cycle in _cycles(GRAPH), "this cycle is cut: remove it from KNOWN_CYCLES"
 
 
 def test_every_module_has_a_layer():
