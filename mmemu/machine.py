@@ -42,7 +42,8 @@ from mmemu.mm.vmalloc import (
 from mmemu.physmem import PhysMem
 from mmemu.runtime import hc_highmem, hc_io, hc_page, hc_sched, hc_slab, hc_vmalloc
 from mmemu.runtime.abi import (
-    BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
+    BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_DOORBELL_PHYS, HC_DOORBELL_SIZE,
+    HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
     PERCPU_FIELDS, PERCPU_OFFSET,
 )
 from mmemu.runtime.guest import GuestRuntime
@@ -77,7 +78,8 @@ class Machine:
         top = max(r.end for r in ram)
         self.pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
         self.engine = Engine(uc)
-        self.engine.map_ram(self.pm, [(r.start, r.end) for r in ram])
+        self.engine.map_ram(self.pm, _without(_page_ranges(ram),
+                                              [(HC_DOORBELL_PHYS, HC_DOORBELL_PHYS + HC_DOORBELL_SIZE)]))
         self.boot = start_kernel(cfg, layout, self.pm, self.log, paging=self._paging_init,
                                  reporter=self.reporter)
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
@@ -259,6 +261,30 @@ class Machine:
     def close(self):
         """Detach from the Uc: remove mmemu's hooks (the caller's stay)."""
         self.engine.close()
+
+
+def _page_ranges(ranges):
+    """[(start, end)] of ranges rounded out to whole pages and merged where they touch."""
+    out = []
+    for r in sorted(ranges, key=lambda r: r.start):
+        s, e = r.start & ~(PAGE_SIZE - 1), (r.end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [tuple(r) for r in out]
+
+
+def _without(ranges, holes):
+    """ranges minus holes, both [(start, end)]."""
+    out = []
+    for s, e in ranges:
+        pieces = [(s, e)]
+        for hs, he in holes:
+            pieces = [p for ps, pe in pieces
+                      for p in ((ps, min(pe, hs)), (max(ps, he), pe)) if p[0] < p[1]]
+        out += pieces
+    return out
 
 
 def _comm(path):

@@ -13,6 +13,7 @@ from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
 from mmemu.log import KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
+from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
 from mmemu.runtime.stack import guard_stack, stack_overflow_handler
 
@@ -66,8 +67,11 @@ class GuestRuntime:
         self.stack_guard = None       # the loaded image's unmapped guard page (runtime/stack.py)
         self.exception_handlers.append(stack_overflow_handler(self))
         hc_core.register(self, self.table)
-        machine.engine.hook_in_raw(self.table.in_hook())
-        machine.engine.hook_exceptions(self._on_exception)
+        eng = machine.engine
+        doorbell = self.table.doorbell(eng.stop_cell, eng.stop)
+        doorbell.abort = eng.abort_run
+        eng.map_mmio_raw(HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, doorbell)
+        eng.hook_exceptions(self._on_exception)
 
     @property
     def comm(self):
@@ -148,6 +152,26 @@ class GuestRuntime:
         info("mmemu: instruction budget exhausted; guest stopped at "
              f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
         return "insn-budget"
+
+    def after_hypercall(self):
+        """Where the guest goes on after the hypercall the CPU stopped on.
+
+        A stop asked for inside a hypercall leaves EIP on the doorbell read
+        (runtime/abi.py); the call is complete, so the guest resumes at the
+        next instruction, whose address capstone's decoding gives.
+        """
+        from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+        eip = self.machine.engine.reg("eip")
+        code = bytearray()
+        for va in range(eip, eip + 15):
+            pa = self.machine.virt_to_phys(va)
+            if pa is None or pa >= self.machine.pm.size:
+                break
+            code.append(self.machine.pm.u8[pa])
+        insn = next(Cs(CS_ARCH_X86, CS_MODE_32).disasm(bytes(code), eip, 1), None)
+        if insn is None:
+            raise MmemuError(f"no instruction at EIP {eip:08x} after a hypercall")
+        return eip + insn.size
 
     def _halted(self, eip):
         try:
