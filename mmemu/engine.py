@@ -350,9 +350,20 @@ class Engine:
         next one is reported as itself and not as a double fault.
         """
         def cb(uc, intno, _):
-            error_code = self._ack_exception()
+            error_code = self.ack_exception()
             callback(intno, error_code)
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, cb))
+
+    def hook_interrupts(self, callback):
+        """callback(intno) for every CPU exception and `int n`; returns the hook.
+
+        Nothing is read or changed before the callback: it calls
+        ack_exception() for the ones it handles, and leaves the others
+        (a host program's) as Unicorn gave them.
+        """
+        hook = self.uc.hook_add(UC_HOOK_INTR, lambda uc, intno, _: callback(intno))
+        self._hooks.append(hook)
+        return hook
 
     def hook_code_at(self, address, callback):
         """callback(address) before the instruction at address runs; returns the hook.
@@ -370,11 +381,13 @@ class Engine:
         return hook
 
     def unhook(self, hook):
-        """Remove one hook that hook_code_at() returned."""
+        """Remove one hook that hook_code_at() or hook_interrupts() returned."""
         self.uc.hook_del(hook)
         self._hooks.remove(hook)
 
-    def _ack_exception(self):
+    def ack_exception(self):
+        """Mark the exception being delivered as done (Unicorn issue #1883);
+        returns its error code."""
         ctx = self.uc.context_save()
         base = _ctx_addr(ctx)
         error_code = ctypes.c_int32.from_address(base + self._err_off).value & 0xFFFF

@@ -6,6 +6,7 @@ text (0xC1000000 on the reference kernel) with swapper_pg_dir loaded, so a
 stray pointer faults exactly where a kernel module's would, and the oops
 says so.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mmemu.engine import X86_TRAP_PF
@@ -16,6 +17,7 @@ from mmemu.runtime import hc_core
 from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
 from mmemu.runtime.stack import guard_stack, stack_overflow_handler
+from mmemu.runtime.traps import Trap, owns
 
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
@@ -61,17 +63,28 @@ class GuestRuntime:
         self._exit_code = None
         self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
         self.pending_switch = None  # fn() -> next EIP, applied between emu_start()s
-        self.exception_handlers = []  # fn(trapnr, error_code) -> True when handled
+        # mmemu's own handlers of the traps it owns (runtime/traps.py), tried
+        # in order: fn(trapnr, error_code) -> True when handled.  A host
+        # program says which traps are mmemu's with Machine.trap_policy.
+        self.trap_handlers = []
+        self.trap_policy = None
+        self.task_running = lambda: False   # runtime/task.py: a user task is current
         self.fault_count = 0
         self.region_describers = []   # fn(addr) -> str or None, most specific first
         self.stack_guard = None       # the loaded image's unmapped guard page (runtime/stack.py)
-        self.exception_handlers.append(stack_overflow_handler(self))
+        self.trap_handlers.append(stack_overflow_handler(self))
         hc_core.register(self, self.table)
         eng = machine.engine
         doorbell = self.table.doorbell(eng.stop_cell, eng.stop)
         doorbell.abort = eng.abort_run
         eng.map_mmio_raw(HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, doorbell)
-        eng.hook_exceptions(self._on_exception)
+        # On a host's Uc the interrupt hook is there only while mmemu runs its
+        # guest (or once the host sets a trap policy): the host's own runs
+        # see a Uc without it, so an exception nobody handles still ends
+        # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
+        self._intr_hook = None
+        if not eng.host:
+            self._arm_traps()
 
     @property
     def comm(self):
@@ -108,20 +121,56 @@ class GuestRuntime:
         self._console, self._reports = [], []
         self._stop_reason, self._exit_code = None, None
         stub = None
-        if gdb_port is None:
-            err, secs = self._run_segments(entry, max_insns, timeout)
-        else:
-            from mmemu.runtime.gdbstub import GdbStub
-            stub, timeout = GdbStub(self, gdb_port), 0
-            err, secs = stub.serve(entry, max_insns)
-        self._flush_partial()
-        reason = self._stop_reason or self._budget_reason(err, secs, timeout)
+        with self._serving():
+            if gdb_port is None:
+                err, secs = self._run_segments(entry, max_insns, timeout)
+            else:
+                from mmemu.runtime.gdbstub import GdbStub
+                stub, timeout = GdbStub(self, gdb_port), 0
+                err, secs = stub.serve(entry, max_insns)
+            self._flush_partial()
+            reason = self._stop_reason or self._budget_reason(err, secs, timeout)
         if stub is not None:
             stub.finish(reason, self._status(reason))
         return RunResult(status=self._status(reason), reason=reason,
                          exit_code=self._exit_code, console="".join(self._console),
                          reports=list(self._reports), seconds=secs,
                          log=self.log.text(mark))
+
+    def set_trap_policy(self, policy):
+        """Machine.trap_policy: fn(Trap) -> True/False/None (runtime/traps.py)."""
+        self.trap_policy = policy
+        if policy is not None:
+            self._arm_traps()
+        elif self.machine.engine.host and not self.in_guest():
+            self._disarm_traps()
+
+    def _arm_traps(self):
+        if self._intr_hook is None:
+            self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
+
+    def _disarm_traps(self):
+        if self._intr_hook is not None:
+            self.machine.engine.unhook(self._intr_hook)
+            self._intr_hook = None
+
+    @contextmanager
+    def _serving(self):
+        """A guest run on a host's Uc: mmemu's interrupt hook on, and the
+        host's CPU state (registers, paging, segments) back afterwards, as
+        if the run were a call."""
+        eng = self.machine.engine
+        if not eng.host:
+            yield
+            return
+        saved = eng.save_cpu()
+        self._arm_traps()
+        try:
+            yield
+        finally:
+            if self.trap_policy is None:
+                self._disarm_traps()
+            eng.restore_cpu(saved)
 
     def _run_segments(self, pc, max_insns, timeout):
         """emu_start() until the guest ends; a mode switch (a user task
@@ -241,6 +290,15 @@ class GuestRuntime:
         return 0
 
     # -- faults ---------------------------------------------------------
+    def _on_trap(self, vector):
+        """The interrupt hook: handle the traps that are mmemu's (runtime/traps.py)."""
+        eng = self.machine.engine
+        if eng.host:
+            trap = Trap(vector, eng.running, eng)
+            if not owns(self.trap_policy, trap, self.task_running()):
+                return                     # the host's: untouched
+        self._on_exception(vector, eng.ack_exception())
+
     def _on_exception(self, trapnr, error_code):
         eng = self.machine.engine
         eip = eng.reg("eip")
@@ -249,7 +307,7 @@ class GuestRuntime:
         if fixup is not None and trapnr == X86_TRAP_PF:
             eng.set_reg("eip", fixup)      # exception table: like fixup_exception()
             return
-        for handler in self.exception_handlers:
+        for handler in self.trap_handlers:
             if handler(trapnr, error_code):
                 return
         from mmemu.runtime.faults import report_exception

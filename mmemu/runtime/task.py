@@ -71,7 +71,8 @@ class Tasks:
         self.trampoline = None
         self.vmalloc_faults = 0
         self.killed = []                        # (pid, signal) of tasks killed
-        rt.exception_handlers.append(self.on_exception)
+        rt.trap_handlers.append(self.on_exception)
+        rt.task_running = lambda: self.current is not None
         t = rt.table
         t.register(HC_RUN_USER, "run_user", self.hc_run_user, 3)
         t.register(HC_SET_SYSCALL, "set_user_syscall_handler", self.hc_set_syscall, 2)
