@@ -198,6 +198,7 @@ class Engine:
         self._mapped = []                # (start, size, kind) mmemu mapped, kind "ram" or "mmio"
         self._mmio_cbs = {}              # base -> ctypes callbacks, alive while mapped
         self._found_cpu = self.uc.context_save()   # what close() puts back
+        self._found_regs = self.host_registers()
         self.running = False             # inside run(): hooks are serving the guest
         self.closed = False
         self.stop_cell = [False]         # set by request_stop(): the doorbell stops before a call
@@ -471,10 +472,16 @@ class Engine:
         self.closed = True
 
     def restore_found_cpu(self):
-        """The CPU state found at attach, with the host's registers as they are now."""
-        kept = self.host_registers()
+        """The CPU state found at attach, with the host's registers as they are now.
+
+        Only the registers that changed since are written back: a write of
+        an unchanged one is not always a no-op (FPCW recomputes the x87
+        rounding state from it).
+        """
+        now = self.host_registers()
         self.uc.context_restore(self._found_cpu)
-        self.set_registers(kept)
+        self.set_registers([(rid, value) for (rid, value), (_, found)
+                            in zip(now, self._found_regs) if value != found])
         self.flush_tlb()
 
 

@@ -83,6 +83,7 @@ class GuestRuntime:
         # see a Uc without it, so an exception nobody handles still ends
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
+        self._in_trap = False
         if not eng.host:
             self._arm_traps()
 
@@ -297,7 +298,11 @@ class GuestRuntime:
             trap = Trap(vector, eng.running, eng)
             if not owns(self.trap_policy, trap, self.task_running()):
                 return                     # the host's: untouched
-        self._on_exception(vector, eng.ack_exception())
+        self._in_trap = True               # the guest's state is the report's (in_guest())
+        try:
+            self._on_exception(vector, eng.ack_exception())
+        finally:
+            self._in_trap = False
 
     def _on_exception(self, trapnr, error_code):
         eng = self.machine.engine
@@ -323,8 +328,8 @@ class GuestRuntime:
 
     # -- the guest, as the reporter sees it -------------------------------
     def in_guest(self):
-        """Whether a guest run is being served (so the current call is the guest's)."""
-        return self.machine.engine.running
+        """Whether a guest run or trap is being served (so the current call is the guest's)."""
+        return self.machine.engine.running or self._in_trap
 
     def regs(self):
         return self.machine.engine.regs()
