@@ -440,7 +440,13 @@ def test_host_ranges_are_reserved_and_never_handed_out(hobby_config):
     assert len(taken) > 2500 and not any(first <= pfn < last for pfn in taken)
     assert bytes(host.uc.mem_read(KERNEL, len(KCODE))) == KCODE        # the host's bytes, untouched
     from mmemu.views.owner import page_owner
-    assert str(page_owner(m, first)) == "reserved: memblock reservation 'host: hobby-kernel'"
+    assert str(page_owner(m, first)).startswith("host: hobby-kernel [0x00800000-0x00900000), kept by")
+    from mmemu.views.iomem import iomem
+    assert "00100000-00ffffff : System RAM\n  00800000-008fffff : host: hobby-kernel\n" in iomem(m)
+    from mmemu.views.memmap import frame_classes
+    fm = frame_classes(m)
+    assert {fm.kind_of(pfn) for pfn in range(first, last)} == {"host"}
+    assert fm.kind_of(first - 1) != "host" and fm.kind_of(last) != "host"
 
 
 def test_host_range_over_mmemus_own_pages_is_a_config_error(tmp_path):

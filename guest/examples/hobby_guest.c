@@ -12,10 +12,13 @@
 #define HOBBY_COUNTER	0xfeb00000	/* the host's MMIO counter device */
 #define HOBBY_SYS_TICKS	7		/* the host's int $0x80 call: its clock */
 
+/* As 8250's wait_for_xmitr(): poll LSR.THRE a bounded number of times. */
 static void uart_puts(const char *s)
 {
 	while (*s) {
-		while (!(inb(HOBBY_UART + 5) & UART_LSR_THRE))
+		int tries = 10000;
+
+		while (!(inb(HOBBY_UART + 5) & UART_LSR_THRE) && --tries)
 			;
 		outb(*s++, HOBBY_UART);
 	}

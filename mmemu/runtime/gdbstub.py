@@ -161,7 +161,7 @@ class GdbStub:
         while True:
             err, secs = self.eng.run(pc, 0xFFFFFFFF, 0, count)
             self.seconds += secs
-            switch, self.rt.pending_switch = self.rt.pending_switch, None
+            switch = self.rt.take_switch()
             if err is not None:
                 self.err = err
                 return False

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from mmemu.engine import X86_TRAP_PF
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
-from mmemu.log import KERN_EMERG, KERN_WARNING
+from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
@@ -84,6 +84,7 @@ class GuestRuntime:
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
         self._in_trap = False
+        self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
         if not eng.host:
             self._arm_traps()
 
@@ -121,6 +122,7 @@ class GuestRuntime:
         mark = self.log.mark()
         self._console, self._reports = [], []
         self._stop_reason, self._exit_code = None, None
+        self.pending_switch = self._trap_exit = None
         stub = None
         with self._serving():
             if gdb_port is None:
@@ -165,6 +167,7 @@ class GuestRuntime:
             yield
             return
         saved = eng.save_cpu()
+        self._disarm_traps()            # added again: mmemu's interrupt hook runs last
         self._arm_traps()
         try:
             yield
@@ -182,7 +185,7 @@ class GuestRuntime:
             left = max(timeout - secs, 0.001) if timeout else 0
             err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
             secs += dt
-            switch, self.pending_switch = self.pending_switch, None
+            switch = self.take_switch()
             if switch is None or err is not None or self._stop_reason is not None:
                 return err, secs
             pc = switch()
@@ -303,6 +306,36 @@ class GuestRuntime:
             self._on_exception(vector, eng.ack_exception())
         finally:
             self._in_trap = False
+        if eng.host and eng.running:
+            self._overrule_host_hook(vector)
+
+    def _overrule_host_hook(self, vector):
+        """A host's interrupt hook may refuse a trap that is mmemu's: Qiling's
+        dispatcher raises for every vector it has no handler for, and its
+        guard (or the binding's) then stops the CPU.  The trap is handled;
+        the exception the binding kept is dropped, and where the guest goes
+        on is noted, so that a run stopped right there goes on
+        (take_switch())."""
+        eng = self.machine.engine
+        exc = getattr(eng.uc, "_hook_exception", None)
+        if exc is not None:
+            eng.uc._hook_exception = None
+            self.log.printk(f"mmemu: a host interrupt hook raised {exc!r} on trap {vector}, "
+                            f"which is mmemu's; ignored", KERN_DEBUG)
+        if self.pending_switch is None and self._stop_reason is None:
+            self._trap_exit = eng.reg("eip")
+
+    def take_switch(self):
+        """What to do before the next emu_start(): a mode switch a hypercall or
+        trap asked for, or going on after a trap of mmemu's at which a host
+        hook stopped the CPU (_overrule_host_hook()); None when the run is over."""
+        switch, self.pending_switch = self.pending_switch, None
+        trap_exit, self._trap_exit = self._trap_exit, None
+        if switch is None and trap_exit is not None and self._stop_reason is None:
+            eng = self.machine.engine
+            if eng.reg("eip") == trap_exit:
+                return lambda: trap_exit
+        return switch
 
     def _on_exception(self, trapnr, error_code):
         eng = self.machine.engine

@@ -31,7 +31,7 @@ import os
 import struct
 import types
 
-from mmemu.config import DeviceConfig, MachineConfig, NodeConfig, Range
+from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
@@ -56,7 +56,8 @@ PHDR = struct.Struct("<IIIIIIII")
 PRSTATUS = struct.Struct("<3ih2xII4I8I17II")
 PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
            "orig_eax", "eip", "cs", "eflags", "esp", "ss")
-PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo")
+PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo",
+              "iomem")
 CHUNK = 1 << 20
 
 
@@ -408,6 +409,7 @@ def _config_from_dict(d):
     if isinstance(d.get("kernel"), dict):
         from mmemu.kernel.image import KernelConfig
         d["kernel"] = KernelConfig(**d["kernel"])
+    d["host"] = [HostRange(**h) for h in d.get("host", [])]
     known = {f.name for f in dataclasses.fields(MachineConfig)}
     return MachineConfig(**{k: v for k, v in d.items() if k in known})
 
