@@ -36,9 +36,7 @@ HOST_CS, HOST_DS = 0x08, 0x10
 GUEST = "guest/examples/hobby_guest.c"
 
 HOBBY_YAML = """
-memory: {ram: [{start: 0, end: 0x9fc00}, {start: 1M, end: 16M}]}
-zones: {dma_limit: 8M}
-kernel_image: 2M
+memory: {size: 64M}
 host: [{start: 8M, size: 1M, name: hobby-kernel}]
 """
 
@@ -442,7 +440,7 @@ def test_host_ranges_are_reserved_and_never_handed_out(hobby_config):
     from mmemu.views.owner import page_owner
     assert str(page_owner(m, first)).startswith("host: hobby-kernel [0x00800000-0x00900000), kept by")
     from mmemu.views.iomem import iomem
-    assert "00100000-00ffffff : System RAM\n  00800000-008fffff : host: hobby-kernel\n" in iomem(m)
+    assert "00100000-03fdffff : System RAM\n  00800000-008fffff : host: hobby-kernel\n" in iomem(m)
     from mmemu.views.memmap import frame_classes
     fm = frame_classes(m)
     assert {fm.kind_of(pfn) for pfn in range(first, last)} == {"host"}
@@ -451,7 +449,7 @@ def test_host_ranges_are_reserved_and_never_handed_out(hobby_config):
 
 def test_host_range_over_mmemus_own_pages_is_a_config_error(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("memory: {size: 16M}\nhost: [{start: 0x3000, size: 8K}]\n")
+    cfg.write_text("memory: {size: 64M}\nhost: [{start: 0x3000, size: 8K}]\n")
     with pytest.raises(ConfigError, match=r"host\[0\]: host range \[0x3000, 0x5000\) takes "
                                           r"mmemu's page 0x3000"):
         Machine(str(cfg), echo=False)
@@ -459,7 +457,7 @@ def test_host_range_over_mmemus_own_pages_is_a_config_error(tmp_path):
 
 def test_host_range_over_a_device_is_a_config_error(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("memory: {size: 16M}\ndevices: [{name: u, model: uart16550, base: 0xfe000000,"
+    cfg.write_text("memory: {size: 64M}\ndevices: [{name: u, model: uart16550, base: 0xfe000000,"
                    " size: 4K}]\nhost: [{start: 0xfe000000, size: 4K, name: mine}]\n")
     with pytest.raises(ConfigError, match=r"host\[0\]: host range .* overlaps u"):
         load_config(str(cfg))
@@ -494,3 +492,15 @@ def test_a_ram_buffer_too_small_is_refused():
     with pytest.raises(AttachError, match=r"holds 0x100000 bytes; config pc-16m's RAM needs "
                                           r"0x1000000"):
         Machine("pc-16m", echo=False, ram=bytearray(1 << 20))
+
+
+def test_host_range_over_the_kernel_image_or_the_initrd_is_a_config_error(tmp_path):
+    from mmemu.arch.x86.setup import qemu_initrd_address
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("memory: {size: 64M}\nhost: [{start: 20M, size: 4K}]\n")
+    with pytest.raises(ConfigError, match=r"host\[0\]: host range .* overlaps the kernel image"):
+        load_config(str(cfg))
+    initrd = qemu_initrd_address(load_config("qemu-pc-128m"), load_config("qemu-pc-128m").kernel.initrd)
+    cfg.write_text(f"memory: {{size: 128M}}\nhost: [{{start: {initrd:#x}, size: 4K}}]\n")
+    with pytest.raises(ConfigError, match=r"host\[0\]: host range .* takes the initrd"):
+        Machine(str(cfg), echo=False)

@@ -23,9 +23,7 @@ from mmemu.mm.gfp import GFP_KERNEL  # noqa: E402
 
 BLOB = 0x800000
 CONFIG = """
-memory: {ram: [{start: 0, end: 0x9fc00}, {start: 1M, end: 16M}]}
-zones: {dma_limit: 8M}
-kernel_image: 2M
+memory: {size: 64M}
 host: [{start: 8M, size: 512K, name: qiling-blob}]
 """
 

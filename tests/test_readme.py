@@ -26,7 +26,8 @@ def test_embedding_example_runs_and_prints_what_the_readme_says(tmp_path):
 
 def test_quickstart_commands_are_the_ones_ci_runs():
     """Two lines; the first makes its own virtual environment (PEP 668), and
-    .ci/run installs the same way and runs exactly the second."""
+    .ci/run installs the same way (with the embed extra too) and runs exactly
+    the second."""
     text = README.read_text()
     quick = re.search(r"## Quickstart.*?```sh\n(.*?)```", text, re.S).group(1).splitlines()
     assert len(quick) == 2
@@ -38,5 +39,6 @@ def test_quickstart_commands_are_the_ones_ci_runs():
     assert quick[1] == ".venv/bin/python -m pytest"
     ci = (README.parent / ".ci" / "run").read_text()
     assert f"\n{venv}\n" in ci
-    assert re.search(r"\n\.venv/bin/pip install [-\w ]*-e '\.\[test\]'\n", ci)
+    # the same install, plus the test-only extra for the Qiling example
+    assert re.search(r"\n\.venv/bin/pip install [-\w ]*-e '\.\[test,embed\]'\n", ci)
     assert ci.rstrip().endswith(f"\n{quick[1]}")
