@@ -26,7 +26,7 @@ from mmemu.physmem import bytearray_physmem
 from mmemu.mm import node_data
 from mmemu.runtime import abi, build as buildmod, hc_highmem, hc_io, hc_slab, hc_vmalloc
 from mmemu.runtime.build import build, compiler_family, find_guest_dir
-from mmemu.runtime.loader import load_elf
+from mmemu.runtime.loader import load_elf, read_image
 
 GUEST = find_guest_dir()
 # pc-16m's small kernel: text at 1 MiB, so the bare CPU's 8 MiB hold a program
@@ -529,3 +529,4 @@ def test_build_with_gcc(tmp_path, monkeypatch):
     assert start <= syms["__udivdi3"]["st_value"] < end       # guest/lib/compat
     cpu = BareCPU(elf_path).run()
     assert cpu.exit == 0 and cpu.console[0].startswith("\0016Hello from a guest")
+    assert len(read_image(elf_path).build_id) == 40          # gcc's linker links one in too

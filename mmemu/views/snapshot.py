@@ -159,6 +159,9 @@ def _vmcoreinfo(machine):
              f"NUMBER(PG_buddy)={PG_buddy}", f"NUMBER(PG_table)={PG_table}",
              f"LENGTH(mem_map)={machine.mem_map.nr_pages}",
              f"NUMBER(mem_map)={machine.mem_map.virt:x}", "CRASHTIME=0"]
+    build_id = getattr(getattr(machine, "image", None), "build_id", None)
+    if build_id:            # as kernel/crash_core.c appends vmlinux's: drgn matches the ELF by it
+        lines.insert(1, f"BUILD-ID={build_id}")
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +219,8 @@ def _image_dict(image):
         return None
     segs = [{"vaddr": s.vaddr, "paddr": s.paddr, "filesz": s.filesz, "memsz": s.memsz,
              "flags": s.flags} for s in getattr(image, "segments", [])]
-    return {"path": getattr(image, "path", None), "segments": segs}
+    return {"path": getattr(image, "path", None), "segments": segs,
+            "build_id": getattr(image, "build_id", None)}
 
 
 def _write_nonzero(f, pm, data_start, start, end):
@@ -418,7 +422,7 @@ def _image_from_dict(d):
     if not d:
         return None
     from mmemu.runtime.loader import Segment
-    return types.SimpleNamespace(path=d.get("path"),
+    return types.SimpleNamespace(path=d.get("path"), build_id=d.get("build_id"),
                                  segments=[Segment(**s) for s in d.get("segments", [])])
 
 
