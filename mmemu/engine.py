@@ -2,7 +2,7 @@
 
 Everything else sees guest physical memory as a PhysMem and the CPU through
 the few methods here: map RAM and MMIO, switch paging on, flush the TLB,
-read registers, hook the hypercall port and faults, run.  Unicorn's errors
+read registers, map the hypercall doorbell and hook faults, run.  Unicorn's errors
 stay in here.
 
 Two Unicorn traps are handled here (facts measured for this project, see
@@ -398,7 +398,7 @@ class Engine:
 
     def clear_exception_state(self):
         """Mark no exception in progress.  A run stopped from inside a hook
-        (emu_stop in an IN hook) leaves one recorded, and the next fault
+        (emu_stop in a hook) leaves one recorded, and the next fault
         would arrive as a double fault."""
         ctx = self.uc.context_save()
         slot = ctypes.c_int32.from_address(_ctx_addr(ctx) + self._old_exc_off)
