@@ -256,14 +256,23 @@ class Engine:
         """Map a device window; callbacks get (offset, size[, value]).
 
         Registered with uc_mmio_map() through ctypes, so the callbacks cost
-        one Python call each and the binding keeps no record of them.  They
-        must not raise (a ctypes callback's exception is lost).
+        one Python call each and the binding keeps no record of them.  A
+        ctypes callback's exception would be lost: one that gets out of them
+        (a KeyboardInterrupt) stops the CPU and run() raises it, as the
+        binding's guard would.
         """
         def rd(handle, offset, sz, _):
-            return read_cb(offset, sz)
+            try:
+                return read_cb(offset, sz)
+            except BaseException as exc:
+                self.abort_run(exc)
+                return 0
 
         def wr(handle, offset, sz, value, _):
-            write_cb(offset, sz, value)
+            try:
+                write_cb(offset, sz, value)
+            except BaseException as exc:
+                self.abort_run(exc)
         self.map_mmio_raw(base, size, rd, wr)
 
     def map_mmio_raw(self, base, size, read_cb, write_cb=None):
