@@ -329,6 +329,10 @@ COMMANDS = {cmd.name: cmd for cmd in (
     ViewCommand("zoneinfo", "print /proc/zoneinfo: watermarks and counters per zone",
                 "  tools/zoneinfo.py --config numa-2n\n", _no_options,
                 lambda t, a: proc_view(t, "zoneinfo", "the page allocator")),
+    ViewCommand("iomem", "print /proc/iomem: RAM, reserved ranges, device windows, "
+                         "mmemu's doorbell and the ranges a host program keeps",
+                "  tools/iomem.py --config pc-1g\n", _no_options,
+                lambda t, a: proc_view(t, "iomem", "the memory map")),
     ViewCommand("meminfo", "print /proc/meminfo",
                 "  tools/meminfo.py --after guest/examples/vmalloc_tour.c\n", _no_options,
                 lambda t, a: proc_view(t, "meminfo", "the page allocator")),

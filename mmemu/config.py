@@ -33,6 +33,8 @@ taken as memparse() takes them, KiB-based)::
     transparent_hugepage: always # always, madvise or never (raises min_free_kbytes)
     devices:                     # extra keys go to DeviceConfig.options
       - {name: uart0, model: uart16550, base: 0xfe000000, size: 4K}
+    host:                        # ranges an embedding program keeps (page aligned):
+      - {start: 0x30000, size: 64K, name: gdt}   # memblock-reserved, never mapped by mmemu
     debug: {vm: true, slub: FZPU, panic_on_warn: false}
     pae: false                   # true is refused: mmemu models the 686 kernel
 
@@ -53,7 +55,7 @@ from pathlib import Path
 from mmemu.config_schema import (  # noqa: F401  (re-exported: what a config is)
     DEFAULT_VMALLOC_RESERVE, DEVICE_MODELS, FOUR_GIB, GiB, KiB, LOCAL_DISTANCE, MIN_VMALLOC,
     MiB, PAE_MESSAGE, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
-    DeviceConfig, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
+    DeviceConfig, HostRange, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
     did_you_mean, e820_table, format_size, is_qemu_pc, memparse, parse_config_file,
     qemu_pc_e820, qemu_pc_ram_size,
 )

@@ -68,6 +68,22 @@ class DeviceConfig:
     options: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HostRange:
+    """A physical range the host program keeps for itself (embedding): mmemu
+    memblock-reserves the part inside RAM, and never maps, hands out or
+    ioremaps any of it.  key is the config key that named it."""
+
+    start: int
+    end: int
+    name: str
+    key: str = "host"
+
+    @property
+    def size(self):
+        return self.end - self.start
+
+
 @dataclass
 class MachineConfig:
     """A whole machine as the config file describes it (sizes in bytes)."""
@@ -88,6 +104,7 @@ class MachineConfig:
     kernel: KernelConfig = field(default_factory=KernelConfig)   # image, initrd, cmdline
     transparent_hugepage: str = "always"   # CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS
     devices: list = field(default_factory=list)
+    host: list = field(default_factory=list)   # HostRange: the embedding program's, by start
     debug_vm: bool = False         # CONFIG_DEBUG_VM-style checking at every hypercall
     slub_debug: str = None         # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
     panic_on_warn: bool = False
@@ -267,7 +284,7 @@ def _describe_e820(entry):
 
 TOP_KEYS = ("name", "description", "memory", "nodes", "zones", "vmalloc", "direct_map",
             "min_free_kbytes", "kernelcore", "movablecore", "kernel", "transparent_hugepage",
-            "devices", "debug", "pae")
+            "devices", "host", "debug", "pae")
 KERNEL_KEYS = ("load_address", "image", "initrd", "cmdline")
 THP_MODES = ("always", "madvise", "never")
 MEMORY_KEYS = ("size", "ram", "reserved")
@@ -275,6 +292,7 @@ RANGE_KEYS = ("start", "end", "size")
 NODE_KEYS = ("id", "ram", "distance")
 ZONES_KEYS = ("dma_limit", "highmem")
 DEVICE_KEYS = ("name", "model", "base", "size")      # any other key is an option
+HOST_KEYS = ("start", "end", "size", "name")
 DEBUG_KEYS = ("vm", "slub", "panic_on_warn")
 DIRECT_MAP_SIZES = {4 * MiB: "4M", 4 * KiB: "4K"}
 SLUB_DEBUG_FLAGS = "fzputao-"                       # mm/slub.c:parse_slub_debug_flags()
@@ -358,6 +376,7 @@ def parse_config_data(path, data):
     cfg.kernel = _parse_kernel(r, data.get("kernel", {}), ram)
     cfg.transparent_hugepage = _parse_thp(r, data.get("transparent_hugepage", "always"))
     cfg.devices = _parse_devices(r, data.get("devices", []), ram, reserved)
+    cfg.host = _parse_host(r, data.get("host", []), cfg)
     _parse_debug(r, data.get("debug", {}), cfg)
     return cfg
 
@@ -821,6 +840,33 @@ def _check_device_window(r, window, ram, reserved, others):
             if window.range.overlaps(e.range):
                 raise r.error(f"{window.key}.base", f"device window {_span(window.range)} "
                               f"overlaps {what} {e.key} {_span(e.range)}")
+
+
+def _parse_host(r, value, cfg):
+    """host: page-aligned ranges the embedding program keeps, apart from each
+    other, the devices and the kernel image."""
+    from mmemu.kernel.image import KernelImage
+    items = r.sequence(value, "host", empty=True)
+    out = []
+    for i, item in enumerate(items):
+        key = f"host[{i}]"
+        mapping = r.mapping(item, key)
+        r.keys(mapping, key, HOST_KEYS, required=("start",))
+        entry = _parse_range(r, {k: v for k, v in mapping.items() if k != "name"}, key, True)
+        name = r.string(mapping.get("name", "host"), f"{key}.name")
+        if entry.range.end > FOUR_GIB:
+            raise r.error(entry.end_key, f"{_span(entry.range)} is beyond the 4 GiB physical "
+                          "address space")
+        image = KernelImage.from_config(cfg.kernel)
+        clashes = [(d.name, Range(d.base, d.base + d.size)) for d in cfg.devices]
+        clashes += [("the kernel image (kernel:)", Range(image.text, image.brk_end))]
+        clashes += [(f"{h.key} ({h.name})", Range(h.start, h.end)) for h in out]
+        for what, rng in clashes:
+            if entry.range.overlaps(rng):
+                raise r.error(key, f"host range {_span(entry.range)} overlaps {what} "
+                              f"{_span(rng)}")
+        out.append(HostRange(entry.range.start, entry.range.end, name, key))
+    return sorted(out, key=lambda h: h.start)
 
 
 def _parse_debug(r, value, cfg):

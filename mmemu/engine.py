@@ -2,7 +2,7 @@
 
 Everything else sees guest physical memory as a PhysMem and the CPU through
 the few methods here: map RAM and MMIO, switch paging on, flush the TLB,
-read registers, hook the hypercall port and faults, run.  Unicorn's errors
+read registers, map the hypercall doorbell and hook faults, run.  Unicorn's errors
 stay in here.
 
 Two Unicorn traps are handled here (facts measured for this project, see
@@ -17,15 +17,22 @@ DESIGN.md):
   offset of one Unicorn build is hard-coded.
 * after the host changes a present PTE the CPU keeps the stale translation
   until a TLB flush, which the binding does not wrap (flush_tlb()).
+
+On a Uc that a host program made and keeps driving (the plugin case) the
+engine is a guest in someone else's emulator: it refuses a Uc of the wrong
+kind before touching it (check_uc()), claims only physical ranges that are
+free (check_free()), remembers what it added (hooks, RAM, MMIO windows) and
+the CPU state it found, and close() gives all of it back.
 """
 import ctypes
 import time
 
 from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE
-from unicorn import UC_HOOK_INSN, UC_HOOK_INTR
+from unicorn import UC_HOOK_INTR
 from unicorn import unicorn_const as ucc
+from unicorn import x86_const
 from unicorn.x86_const import (
-    UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR2, UC_X86_REG_CR3, UC_X86_REG_CR4,
+    UC_X86_REG_CR0, UC_X86_REG_CR2, UC_X86_REG_CR3, UC_X86_REG_CR4,
     UC_X86_REG_EAX, UC_X86_REG_EBX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_ESI,
     UC_X86_REG_EDI, UC_X86_REG_EBP, UC_X86_REG_ESP, UC_X86_REG_EIP, UC_X86_REG_EFLAGS,
     UC_X86_REG_CS, UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS, UC_X86_REG_SS,
@@ -59,13 +66,52 @@ _uclib.uc_vmem_translate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_
                                      ctypes.POINTER(ctypes.c_uint64)]
 _uclib.uc_vmem_translate.restype = ctypes.c_int
 
-# uc_cb_insn_in_t: uint32_t (uc_engine *uc, uint32_t port, int size, void *user_data)
-_IN_HOOK_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
-                                  ctypes.c_int, ctypes.c_void_p)
+# uc_cb_mmio_read_t: uint64_t (uc_engine *uc, uint64_t offset, unsigned size, void *user_data)
+MMIO_READ_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64,
+                                   ctypes.c_uint, ctypes.c_void_p)
+# uc_cb_mmio_write_t: void (uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *)
+MMIO_WRITE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint,
+                                    ctypes.c_uint64, ctypes.c_void_p)
+
+# What close() puts back as it found it: the CPU state mmemu changes when it
+# attaches (paging, the GDT and the segments, EFER) and while it runs a guest.
+# Everything else the host may have changed since (its general registers,
+# EIP, EFLAGS, CR2, the debug, x87 and SSE registers) stays as the host left it.
+HOST_REGS = tuple(getattr(x86_const, f"UC_X86_REG_{name}") for name in (
+    "EAX EBX ECX EDX ESI EDI EBP ESP EIP EFLAGS CR2 DR0 DR1 DR2 DR3 DR6 DR7 "
+    "FPSW FPCW FPTAG MXCSR FP0 FP1 FP2 FP3 FP4 FP5 FP6 FP7 "
+    "XMM0 XMM1 XMM2 XMM3 XMM4 XMM5 XMM6 XMM7").split())
+
+_ARCH_NAMES = {getattr(ucc, n): n[len("UC_ARCH_"):].lower() for n in dir(ucc)
+               if n.startswith("UC_ARCH_") and n != "UC_ARCH_MAX"}
 
 
 class EngineError(MmemuError):
     """Unicorn refused something mmemu asked of it."""
+
+
+class AttachError(EngineError):
+    """mmemu cannot live in this Uc: the wrong kind of CPU, or a physical
+    range it needs is the host's.  Nothing of the Uc was changed."""
+
+    exit_status = 2
+
+
+def check_uc(uc):
+    """Refuse a Uc mmemu cannot drive, in one line: an i386 kernel needs an
+    x86 CPU in 32-bit mode (a 64-bit mode Uc runs long-mode code, a 16-bit
+    one real-mode code)."""
+    try:
+        arch, mode = uc.ctl_get_arch(), uc.ctl_get_mode()
+    except (AttributeError, UcError, TypeError):
+        raise AttachError(f"mmemu needs a unicorn.Uc, not {type(uc).__name__}") from None
+    if arch != UC_ARCH_X86:
+        raise AttachError(f"mmemu needs an x86 Uc (UC_ARCH_X86, UC_MODE_32); this one is "
+                          f"UC_ARCH_{_ARCH_NAMES.get(arch, str(arch)).upper()}")
+    if mode != UC_MODE_32:
+        bits = {ucc.UC_MODE_16: "16", ucc.UC_MODE_64: "64"}.get(mode, str(mode))
+        raise AttachError(f"mmemu needs a 32-bit x86 Uc (UC_MODE_32); this one is in "
+                          f"{bits}-bit mode")
 
 
 _cpu_state_offsets = None
@@ -137,19 +183,65 @@ def _i32(raw, off):
 class Engine:
     """A Unicorn x86-32 CPU with guest RAM shared with a PhysMem.
 
-    Made on a caller's Uc (the plugin case: mmemu only adds hooks and maps,
-    and removes its hooks on close) or on its own.
+    Made on a caller's Uc (the plugin case: ``host`` is True; mmemu maps
+    only what is free, adds its own hooks beside the host's, and close()
+    removes all of it and puts back the CPU state it found) or on its own.
     """
 
     def __init__(self, uc=None):
+        self.host = uc is not None
+        if self.host:
+            check_uc(uc)
         self.uc = uc if uc is not None else Uc(UC_ARCH_X86, UC_MODE_32)
         self._hooks = []
         self._raw_hooks = []             # (handle, ctypes callback) registered past the binding
+        self._mapped = []                # (start, size, kind) mmemu mapped, kind "ram" or "mmio"
+        self._mmio_cbs = {}              # base -> ctypes callbacks, alive while mapped
+        self._found_cpu = self.uc.context_save()   # what close() puts back
+        self._found_regs = self.host_registers()
         self.running = False             # inside run(): hooks are serving the guest
+        self.closed = False
+        self.stop_cell = [False]         # set by request_stop(): the doorbell stops before a call
         self._old_exc_off, self._err_off = probe_cpu_state_offsets()
         self._handle = self.uc._uch
 
     # -- memory ---------------------------------------------------------
+    def regions(self):
+        """[(start, end)] of everything mapped in the Uc (RAM and MMIO), end exclusive."""
+        return sorted((b, e + 1) for b, e, _ in self.uc.mem_regions())
+
+    def check_free(self, claims):
+        """Raise AttachError naming the first claim that meets a mapping in the Uc.
+
+        claims is [(start, end, what)]; nothing is changed either way.
+        """
+        taken = self.regions()
+        for start, end, what in sorted(claims):
+            for b, e in taken:
+                if b < end and start < e:
+                    raise AttachError(
+                        f"mmemu cannot attach: {what} [mem {start:#010x}-{end - 1:#010x}] "
+                        f"overlaps the host's mapping [mem {b:#010x}-{e - 1:#010x}]; reserve it "
+                        f"for the host in the config (host: ranges) or pass the RAM buffer "
+                        f"it is mapped from (Machine(..., ram=buffer))")
+
+    def is_backed_by(self, physmem, start, end):
+        """Whether the Uc's mapping of [start, end) is physmem's buffer (the host
+        mapped it with mem_map_ptr over the buffer it gave mmemu): one byte of
+        each page is changed through the buffer, read through Unicorn and put back."""
+        for pa in range(start, end, 0x1000):
+            old = physmem.u8[pa]
+            physmem.u8[pa] = old ^ 0xA5
+            try:
+                seen = bytes(self.uc.mem_read(pa, 1))[0]
+            except UcError:
+                seen = None
+            finally:
+                physmem.u8[pa] = old
+            if seen != old ^ 0xA5:
+                return False
+        return True
+
     def map_ram(self, physmem, ranges):
         """Map each [start, end) of guest RAM, page-rounded, onto physmem's buffer."""
         base = ctypes.addressof(ctypes.c_char.from_buffer(physmem.buf))
@@ -158,18 +250,44 @@ class Engine:
                 self.uc.mem_map_ptr(start, end - start, UC_PROT_ALL, base + start)
             except UcError as e:
                 raise EngineError(f"cannot map RAM 0x{start:x}-0x{end:x}: {e}") from None
+            self._mapped.append((start, end - start, "ram"))
 
     def map_mmio(self, base, size, read_cb, write_cb):
-        """Map a device window; callbacks get (offset, size[, value])."""
-        def rd(uc, offset, sz, _):
-            return read_cb(offset, sz)
+        """Map a device window; callbacks get (offset, size[, value]).
 
-        def wr(uc, offset, sz, value, _):
-            write_cb(offset, sz, value)
-        try:
-            self.uc.mmio_map(base, size, rd, None, wr, None)
-        except UcError as e:
-            raise EngineError(f"cannot map MMIO 0x{base:x}+0x{size:x}: {e}") from None
+        Registered with uc_mmio_map() through ctypes, so the callbacks cost
+        one Python call each and the binding keeps no record of them.  A
+        ctypes callback's exception would be lost: one that gets out of them
+        (a KeyboardInterrupt) stops the CPU and run() raises it, as the
+        binding's guard would.
+        """
+        def rd(handle, offset, sz, _):
+            try:
+                return read_cb(offset, sz)
+            except BaseException as exc:
+                self.abort_run(exc)
+                return 0
+
+        def wr(handle, offset, sz, value, _):
+            try:
+                write_cb(offset, sz, value)
+            except BaseException as exc:
+                self.abort_run(exc)
+        self.map_mmio_raw(base, size, rd, wr)
+
+    def map_mmio_raw(self, base, size, read_cb, write_cb=None):
+        """Map an MMIO window whose callbacks Unicorn calls itself:
+        read_cb(handle, offset, size, user_data) -> value and
+        write_cb(handle, offset, size, value, user_data).  A missing write_cb
+        ignores writes."""
+        rd = MMIO_READ_CFUNC(read_cb)
+        wr = MMIO_WRITE_CFUNC(write_cb or (lambda handle, offset, sz, value, _: None))
+        status = _uclib.uc_mmio_map(self._handle, ctypes.c_uint64(base), ctypes.c_size_t(size),
+                                    rd, None, wr, None)
+        if status != 0:
+            raise EngineError(f"cannot map MMIO 0x{base:x}+0x{size:x}: {UcError(status)}")
+        self._mmio_cbs[base] = (rd, wr)
+        self._mapped.append((base, size, "mmio"))
 
     def remove_code_cache(self, start, end):
         """Drop translated blocks after the host wrote guest code at [start, end)."""
@@ -199,6 +317,14 @@ class Engine:
         self.uc.context_restore(ctx)
         self.flush_tlb()
 
+    def host_registers(self):
+        """The registers that stay the host's across close(): [(id, value)]."""
+        return [(rid, self.uc.reg_read(rid)) for rid in HOST_REGS]
+
+    def set_registers(self, values):
+        for rid, value in values:
+            self.uc.reg_write(rid, value)
+
     def flush_tlb(self):
         """Forget every cached translation (what a CR3 reload does)."""
         self.uc.ctl(ucc.UC_CTL_TLB_FLUSH, ucc.UC_CTL_IO_WRITE)
@@ -221,34 +347,7 @@ class Engine:
         return None if err else out.value
 
     # -- hooks ----------------------------------------------------------
-    def hook_in_raw(self, cb):
-        """The IN hook of the fast path: cb(handle, port, size, user_data) -> EAX.
-
-        Registered with uc_hook_add() through ctypes, so that Unicorn calls cb
-        itself: the binding's hook_add() puts two Python frames and an
-        exception guard in front of every call (a third of an empty
-        hypercall's cost).  cb must not raise (an exception ctypes catches
-        is lost); to end the run with one, it calls its ``abort`` attribute,
-        which this sets when cb has one: the CPU stops and run() raises it,
-        as the binding's guard would.  A binding without the C entry point
-        gets the binding's hook (cb then receives the Uc as its first argument).
-        """
-        if hasattr(cb, "abort"):
-            cb.abort = self._abort_run
-        try:
-            fptr = _IN_HOOK_CFUNC(cb)
-            handle = ctypes.c_size_t()
-            status = _uclib.uc_hook_add(self._handle, ctypes.byref(handle), UC_HOOK_INSN, fptr,
-                                        None, ctypes.c_uint64(1), ctypes.c_uint64(0),
-                                        ctypes.c_int(UC_X86_INS_IN))
-        except (AttributeError, TypeError, ctypes.ArgumentError):
-            status = None
-        if status != 0:          # not this binding's layout: the binding's own hook
-            self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, cb, None, 1, 0, UC_X86_INS_IN))
-            return
-        self._raw_hooks.append((handle.value, fptr))     # fptr must outlive the hook
-
-    def _abort_run(self, exc):
+    def abort_run(self, exc):
         """Stop the CPU from inside a hook; emu_start() (so run()) raises exc."""
         if getattr(self.uc, "_hook_exception", None) is None:
             self.uc._hook_exception = exc
@@ -261,9 +360,20 @@ class Engine:
         next one is reported as itself and not as a double fault.
         """
         def cb(uc, intno, _):
-            error_code = self._ack_exception()
+            error_code = self.ack_exception()
             callback(intno, error_code)
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, cb))
+
+    def hook_interrupts(self, callback):
+        """callback(intno) for every CPU exception and `int n`; returns the hook.
+
+        Nothing is read or changed before the callback: it calls
+        ack_exception() for the ones it handles, and leaves the others
+        (a host program's) as Unicorn gave them.
+        """
+        hook = self.uc.hook_add(UC_HOOK_INTR, lambda uc, intno, _: callback(intno))
+        self._hooks.append(hook)
+        return hook
 
     def hook_code_at(self, address, callback):
         """callback(address) before the instruction at address runs; returns the hook.
@@ -281,11 +391,13 @@ class Engine:
         return hook
 
     def unhook(self, hook):
-        """Remove one hook that hook_code_at() returned."""
+        """Remove one hook that hook_code_at() or hook_interrupts() returned."""
         self.uc.hook_del(hook)
         self._hooks.remove(hook)
 
-    def _ack_exception(self):
+    def ack_exception(self):
+        """Mark the exception being delivered as done (Unicorn issue #1883);
+        returns its error code."""
         ctx = self.uc.context_save()
         base = _ctx_addr(ctx)
         error_code = ctypes.c_int32.from_address(base + self._err_off).value & 0xFFFF
@@ -295,7 +407,7 @@ class Engine:
 
     def clear_exception_state(self):
         """Mark no exception in progress.  A run stopped from inside a hook
-        (emu_stop in an IN hook) leaves one recorded, and the next fault
+        (emu_stop in a hook) leaves one recorded, and the next fault
         would arrive as a double fault."""
         ctx = self.uc.context_save()
         slot = ctypes.c_int32.from_address(_ctx_addr(ctx) + self._old_exc_off)
@@ -306,6 +418,7 @@ class Engine:
     # -- running --------------------------------------------------------
     def run(self, begin, until=0xFFFFFFFF, timeout_s=0, max_insns=0):
         """emu_start(); returns (error or None, seconds elapsed)."""
+        self.stop_cell[0] = False
         self.clear_exception_state()
         t0 = time.perf_counter()
         self.running = True
@@ -319,19 +432,66 @@ class Engine:
         return err, time.perf_counter() - t0
 
     def stop(self):
+        """emu_stop() from inside a hook: the CPU stops at once.
+
+        Unicorn checks for a stop after every memory access, so a stop asked
+        for inside an MMIO callback (a hypercall) abandons that instruction:
+        EIP stays on it and the destination register keeps its old value.
+        """
         self.uc.emu_stop()
 
-    def close(self):
-        """Remove mmemu's hooks from the Uc (the caller's stay)."""
+    def request_stop(self):
+        """Stop a running guest from another thread (a debugger's Ctrl-C).
+
+        A stop from outside can land while a hypercall is being served, and
+        then that call would run again when the guest goes on.  So the next
+        hypercall is asked to stop before it runs (stop_cell); a guest that
+        makes no hypercall is stopped wherever it is by calling this again.
+        """
+        if self.stop_cell[0]:
+            self.uc.emu_stop()
+        self.stop_cell[0] = True
+
+    def close(self, keep_ram=False):
+        """Give the Uc back: remove mmemu's hooks and MMIO windows, unmap the
+        RAM it mapped (unless keep_ram), and put back the CPU state it found
+        (control registers, EFER, GDT/IDT and segments, with their hidden
+        parts), keeping the host's own registers as they are now."""
+        if self.closed:
+            return
         for h in self._hooks:
             try:
                 self.uc.hook_del(h)
-            except UcError:
+            except (UcError, KeyError):
                 pass
         self._hooks.clear()
         for h, _fptr in self._raw_hooks:
             _uclib.uc_hook_del(self._handle, h)
         self._raw_hooks.clear()
+        for start, size, kind in reversed(self._mapped):
+            if kind == "ram" and keep_ram:
+                continue
+            try:
+                self.uc.mem_unmap(start, size)
+            except UcError:
+                pass
+        self._mapped = [m for m in self._mapped if m[2] == "ram" and keep_ram]
+        self._mmio_cbs.clear()
+        self.restore_found_cpu()
+        self.closed = True
+
+    def restore_found_cpu(self):
+        """The CPU state found at attach, with the host's registers as they are now.
+
+        Only the registers that changed since are written back: a write of
+        an unchanged one is not always a no-op (FPCW recomputes the x87
+        rounding state from it).
+        """
+        now = self.host_registers()
+        self.uc.context_restore(self._found_cpu)
+        self.set_registers([(rid, value) for (rid, value), (_, found)
+                            in zip(now, self._found_regs) if value != found])
+        self.flush_tlb()
 
 
 def _merge_pages(ranges):

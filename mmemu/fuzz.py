@@ -47,7 +47,9 @@ from pathlib import Path
 
 from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from mmemu.runtime.abi import HC_DEBUG_BASE, HC_MAILBOX_PHYS, HC_MAX, PERCPU_FIELDS, PERCPU_OFFSET
+from mmemu.runtime.abi import (
+    HC_DEBUG_BASE, HC_DOORBELL_SIZE, HC_MAILBOX_PHYS, HC_MAX, PERCPU_FIELDS, PERCPU_OFFSET,
+)
 
 HC_FUZZ_NEXT = HC_DEBUG_BASE + 0     # (previous result) -> next nr, or -1; args in the mailbox
 HC_FUZZ_HELLO = HC_DEBUG_BASE + 1    # (scratch, size): where the stub's scratch buffer is
@@ -1266,7 +1268,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         r = self.rng
         taken = {c.nr for c in self.m.runtime.table.calls if c is not None}
         free = [n for n in range(HC_MAX) if n not in taken]
-        nr = r.choice(free) if r.random() < 0.8 else r.randrange(HC_MAX, 0x10000 - 0x4D00)
+        nr = r.choice(free) if r.random() < 0.8 else r.randrange(HC_MAX, HC_DOORBELL_SIZE // 4)
         return Call(nr, tuple(self.wild() for _ in range(7)), f"<nr {nr}>")
 
     def _g_percpu(self):

@@ -20,11 +20,11 @@ from mmemu.arch.x86.fixmap import Fixmap
 from mmemu.arch.x86.init import mark_rodata_ro, paging_init
 from mmemu.arch.x86.ioremap import describe_ioremap_address
 from mmemu.arch.x86.pgtable import walk
-from mmemu.arch.x86.segment import KERNEL_SEGMENTS, build_gdt
+from mmemu.arch.x86.segment import GDT_PHYS, KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
 from mmemu.devices import devices_init
-from mmemu.engine import Engine
-from mmemu.errors import MmemuError
+from mmemu.engine import AttachError, Engine
+from mmemu.errors import MmemuError, UsageError
 from mmemu.kernel.panic import Reporter
 from mmemu.kernel.sched import AtomicContext, might_alloc_hook
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
@@ -45,6 +45,7 @@ from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_MAGIC, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, HC_MAILBOX_VIRT,
     PERCPU_FIELDS, PERCPU_OFFSET,
 )
+from mmemu.runtime.attach import check_host_ranges, plan_attach, usable_ram
 from mmemu.runtime.guest import GuestRuntime
 from mmemu.runtime.task import Tasks
 
@@ -52,7 +53,6 @@ from mmemu.runtime.task import Tasks
 # GFP_KERNEL | __GFP_ZERO, named at module level: inside a class body Python
 # would mangle "__GFP_ZERO" into "_Machine__GFP_ZERO".
 _GFP_PGTABLE = gfp.GFP_KERNEL | gfp.__GFP_ZERO
-GDT_PHYS = 0x2000          # in the first MiB, which Linux 6.1 reserves
 
 
 class Machine:
@@ -62,22 +62,32 @@ class Machine:
     >>> pfn = m.alloc_pages(GFP_KERNEL, 0)
     """
 
-    def __init__(self, config="pc-1g", uc=None, console=None, echo=True):
+    def __init__(self, config="pc-1g", uc=None, console=None, echo=True, ram=None):
+        """config: a shipped name, a path or a MachineConfig.  uc: a Uc of the
+        host's (x86, 32-bit mode) to live in; mmemu attaches fully or, with
+        an AttachError naming the conflict, leaves it as it was.  ram: a
+        writable buffer the host owns (offset == physical address, as long
+        as the config's RAM) to be guest RAM; RAM the host already mapped
+        from it with mem_map_ptr is used as it is."""
         self.cfg = config if isinstance(config, MachineConfig) else load_config(config)
+        check_host_ranges(self.cfg)
         self.layout = compute_layout(self.cfg)
         self.log = KernelLog(console, echo)
         self.reporter = Reporter(self.log, self.cfg.panic_on_warn)
         self.image = None
-        self._boot(uc)
+        self.pm = _physmem(self.cfg, ram)
+        self.engine = Engine(uc)
+        to_map = plan_attach(self.engine, self.cfg, self.pm, ram is not None)
+        try:
+            self._boot(to_map)
+        except BaseException:
+            self.engine.close()          # the Uc as it was: nothing mapped, hooked or set
+            raise
 
     # -- boot -----------------------------------------------------------
-    def _boot(self, uc):
+    def _boot(self, ram_to_map):
         cfg, layout = self.cfg, self.layout
-        ram = [r for r in cfg.ram if r.end < 1 << 32]     # the 686 kernel's: below 4 GiB
-        top = max(r.end for r in ram)
-        self.pm = PhysMem((top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-        self.engine = Engine(uc)
-        self.engine.map_ram(self.pm, [(r.start, r.end) for r in ram])
+        self.engine.map_ram(self.pm, ram_to_map)
         self.boot = start_kernel(cfg, layout, self.pm, self.log, paging=self._paging_init,
                                  reporter=self.reporter)
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
@@ -251,14 +261,89 @@ class Machine:
             self.load(program)
         return self.runtime.run(**budget)
 
+    @property
+    def trap_policy(self):
+        """Which traps mmemu handles on a host's Uc: fn(Trap) -> True (mmemu's:
+        handled, or reported as an oops that stops the CPU), False (the
+        host's, left untouched) or None (mmemu's default: the CPU exceptions
+        of its own runs, its user tasks' int 0x80).  runtime/traps.py."""
+        return self.runtime.trap_policy
+
+    @trap_policy.setter
+    def trap_policy(self, policy):
+        self.runtime.set_trap_policy(policy)
+
     def check(self):
         """Run every consistency checker (like CONFIG_DEBUG_VM); raises on damage."""
         for checker in self.checkers:
             checker()
 
-    def close(self):
-        """Detach from the Uc: remove mmemu's hooks (the caller's stay)."""
-        self.engine.close()
+    def close(self, keep_ram=False):
+        """Detach from the Uc and end this Machine.
+
+        Removes everything mmemu added to the Uc (its hooks, the doorbell
+        and device windows, the RAM it mapped, unless keep_ram) and puts
+        back the CPU state it changed (CR0, CR3, CR4, EFER, the GDT, IDT and
+        segment registers) as it found them; the host's own registers and
+        hooks stay as they are.  With keep_ram the RAM stays mapped, backed
+        by this machine's buffer, which the Uc then keeps alive.  Every call
+        on the machine afterwards raises MachineClosed; close() again does
+        nothing.
+        """
+        eng = self.engine
+        eng.close(keep_ram=keep_ram)
+        if keep_ram:
+            _keep_alive(eng.uc, self.pm.buf)
+        name = self.cfg.name
+        self.__dict__.clear()
+        self.__class__ = ClosedMachine
+        self._name = name
+
+
+class MachineClosed(UsageError):
+    """A Machine was used after close()."""
+
+
+class ClosedMachine:
+    """What a Machine becomes on close(): every use says so."""
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise MachineClosed(f"this Machine ({self.__dict__.get('_name', '?')}) was closed: "
+                            f"close() gave the Uc back; build a new Machine to go on")
+
+    def close(self, keep_ram=False):
+        """Already closed: nothing to do."""
+
+    def __repr__(self):
+        return f"<closed mmemu Machine {self.__dict__.get('_name', '?')}>"
+
+
+def _keep_alive(uc, buf):
+    """RAM left mapped on close(keep_ram=True) points into buf: the Uc holds it."""
+    kept = getattr(uc, "_mmemu_kept_ram", None)
+    if kept is None:
+        kept = []
+        setattr(uc, "_mmemu_kept_ram", kept)
+    kept.append(buf)
+
+
+def _physmem(cfg, ram):
+    """Guest RAM as a PhysMem: an anonymous mapping of its own, or the host's buffer."""
+    top = (max(r.end for r in usable_ram(cfg)) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    if ram is None:
+        return PhysMem(top)
+    try:
+        view = memoryview(ram)
+    except TypeError:
+        raise AttachError(f"ram= must be a writable buffer (an mmap or a bytearray), "
+                          f"not {type(ram).__name__}") from None
+    if view.readonly or view.nbytes < top:
+        raise AttachError(f"the RAM buffer given to Machine(ram=...) holds {view.nbytes:#x} "
+                          f"bytes{' and is read-only' if view.readonly else ''}; config "
+                          f"{cfg.name}'s RAM needs {top:#x} (offset == physical address)")
+    return PhysMem(top, ram)
 
 
 def _comm(path):

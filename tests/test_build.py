@@ -26,7 +26,7 @@ from mmemu.physmem import bytearray_physmem
 from mmemu.mm import node_data
 from mmemu.runtime import abi, build as buildmod, hc_highmem, hc_io, hc_slab, hc_vmalloc
 from mmemu.runtime.build import build, compiler_family, find_guest_dir
-from mmemu.runtime.loader import load_elf
+from mmemu.runtime.loader import load_elf, read_image
 
 GUEST = find_guest_dir()
 # pc-16m's small kernel: text at 1 MiB, so the bare CPU's 8 MiB hold a program
@@ -325,13 +325,12 @@ def test_compiler_family():
 
 class BareCPU:
     """A Unicorn CPU with paging on, the image mapped at PAGE_OFFSET, and the
-    hypercall port answered by a dict of handlers (nr -> fn(args) -> EAX)."""
+    hypercall doorbell answered by a dict of handlers (nr -> fn(args) -> EAX)."""
 
     RAM = 8 << 20
 
     def __init__(self, elf, handlers=None):
-        from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_32, Uc
-        from unicorn.x86_const import UC_X86_INS_IN
+        from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
         self.pm = bytearray_physmem(self.RAM)
         self.image = load_elf(elf, self.pm, SMALL)
         pgd = 0x2000
@@ -340,12 +339,15 @@ class BareCPU:
         self.pm.pack("<4I", abi.HC_MAILBOX_PHYS + abi.BOOTINFO_OFFSET, abi.BOOTINFO_MAGIC,
                      0xC0600000, self.RAM >> 12, self.RAM >> 12)
         self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        self.uc.mem_map(0, self.RAM)
-        self.uc.mem_write(0, bytes(self.pm.buf))
+        bell = abi.HC_DOORBELL_PHYS
+        self.uc.mem_map(0, bell)
+        self.uc.mem_map(bell + abi.HC_DOORBELL_SIZE, self.RAM - bell - abi.HC_DOORBELL_SIZE)
+        self.uc.mem_write(0, bytes(self.pm.buf[:bell]))
+        self.uc.mem_write(bell + abi.HC_DOORBELL_SIZE, bytes(self.pm.buf[bell + abi.HC_DOORBELL_SIZE:]))
+        self.uc.mmio_map(bell, abi.HC_DOORBELL_SIZE, self._on_doorbell, None, None, None)
         self._paging_on(pgd)
         self.handlers = dict(handlers or {})
         self.calls, self.console, self.exit, self.trap = [], [], None, None
-        self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, UC_X86_INS_IN)
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
 
     def _paging_on(self, pgd):
@@ -367,8 +369,9 @@ class BareCPU:
     def cstr(self, va):
         return bytes(self.uc.mem_read(va - PAGE_OFFSET, 256)).split(b"\0")[0].decode()
 
-    def _on_in(self, uc, port, size, _):
-        nr = port - abi.HC_PORT_BASE
+    def _on_doorbell(self, uc, offset, size, _):
+        assert size == 4 and offset % 4 == 0, (offset, size)
+        nr = offset // 4
         args = struct.unpack("<7I", uc.mem_read(abi.HC_MAILBOX_PHYS, 28))
         self.calls.append((nr, args, self.reg("eip"), self.reg("ebp")))
         if nr == abi.HC_EXIT:
@@ -526,3 +529,4 @@ def test_build_with_gcc(tmp_path, monkeypatch):
     assert start <= syms["__udivdi3"]["st_value"] < end       # guest/lib/compat
     cpu = BareCPU(elf_path).run()
     assert cpu.exit == 0 and cpu.console[0].startswith("\0016Hello from a guest")
+    assert len(read_image(elf_path).build_id) == 40          # gcc's linker links one in too

@@ -183,3 +183,30 @@ def test_gdb_port_in_use_is_a_clear_error():
     assert r.returncode == 2
     assert f"gdb: cannot listen on 127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_gdb_protocol_interrupts_never_land_inside_a_hypercall():
+    # hypercall_loop.c only takes and frees pages; Ctrl-C over and over while
+    # it runs: every stop lands between two calls, so no call is served twice
+    # (a page lost or freed twice would fail the program or report).
+    proc, port = _start("guest/tests/hypercall_loop.c", 0)
+    gdb = _Client(port)
+    stops, reply = 0, None
+    try:
+        while True:
+            gdb.send("c")
+            time.sleep(0.01)
+            try:
+                gdb.sock.sendall(b"\x03")
+            except OSError:                       # it ended and hung up meanwhile
+                break
+            reply = gdb.reply()
+            if reply != "S02":
+                break
+            stops += 1
+    finally:
+        gdb.sock.close()
+    status, stdout, _ = _finish(proc)
+    assert stops >= 10, (stops, reply)
+    assert status == 0 and "every page back" in stdout, stdout
+    assert "BUG" not in stdout and "Bad page" not in stdout

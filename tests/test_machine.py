@@ -126,5 +126,7 @@ def test_embedding_on_callers_uc_keeps_callers_hooks():
     r = m.run("guest/examples/hello.c")
     assert r.status == 0 and "Hello" in r.console
     assert m.image.entry in seen and m.image.lookup("main") in seen
+    eng = m.engine
     m.close()
-    assert m.engine._hooks == []
+    assert eng._hooks == [] and eng._raw_hooks == [] and eng._mapped == []
+    assert list(uc.mem_regions()) == []

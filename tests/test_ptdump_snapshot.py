@@ -146,3 +146,28 @@ def test_metadata_describes_the_machine(m16):
     assert meta["mem_map"] == {"phys": m16.mem_map.phys, "nr_pages": 4096}
     assert meta["config"]["name"] == "pc-16m"
     assert meta["layout"]["vmalloc_start"] == m16.layout.vmalloc_start
+
+
+def test_snapshot_names_the_programs_build_id(tmp_path):
+    # `mmemu build` links a GNU build ID into .notes (PT_NOTE); the snapshot's
+    # VMCOREINFO carries it as the kernel's (BUILD-ID=), which drgn and gdb
+    # use to match the ELF to the core.
+    from mmemu.machine import Machine
+    m = Machine("pc-16m", echo=False)
+    assert m.run("guest/examples/hello.c").status == 0
+    elf_path = m.image.path
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        notes = [n for seg in elf.iter_segments() if seg["p_type"] == "PT_NOTE"
+                 for n in seg.iter_notes()]
+        build_id = next(n["n_desc"] for n in notes if n["n_type"] == "NT_GNU_BUILD_ID")
+    assert len(build_id) == 40 and m.image.build_id == build_id
+    path = tmp_path / "core"
+    write_snapshot(m, path)
+    with open(path, "rb") as f:
+        core = ELFFile(f)
+        info = next(n["n_desc"] for n in next(core.iter_segments()).iter_notes()
+                    if n["n_name"] == "VMCOREINFO")
+    text = info.decode() if isinstance(info, bytes) else info
+    assert f"\nBUILD-ID={build_id}\n" in text
+    assert load_snapshot(path).image.build_id == build_id

@@ -139,3 +139,22 @@ def test_run_guest_expected_reports_by_regex_and_list():
 def test_mmemu_run_fixture_is_run_guest(mmemu_run):
     r = mmemu_run("guest/tests/warn_on.c", config="pc-16m", expect_report="warn_on.c:9")
     assert r.reason == "exit"
+
+
+def test_a_keyboard_interrupt_in_a_hypercall_or_a_device_ends_the_run_with_it(monkeypatch):
+    # Both callbacks are ctypes ones, whose exceptions ctypes would swallow:
+    # the engine stops the CPU instead and the run raises it, as the
+    # binding's guard does for its own hooks.
+    from mmemu.devices.regs import RegisterFile
+    from mmemu.runtime.abi import HC_PRINTK
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    m = Machine("pc-16m", echo=False)
+    m.runtime.table.replace(HC_PRINTK, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        m.run("guest/examples/hello.c")
+    monkeypatch.setattr(RegisterFile, "read", interrupted)     # regs_driver.c reads regs0
+    m = Machine("pc-16m", echo=False)
+    with pytest.raises(KeyboardInterrupt):
+        m.run("guest/examples/regs_driver.c")

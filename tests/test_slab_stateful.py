@@ -30,6 +30,7 @@ class SlabMachine(RuleBasedStateMachine):
         self.sl = self.m.slab
         self.live = {}          # address -> (size, fill byte, cache or None)
         self.caches = []
+        self.created = 0
         self.tag = 0
         self.boot_slab_kb = self.sl.meminfo()["Slab"]
 
@@ -77,7 +78,9 @@ class SlabMachine(RuleBasedStateMachine):
     @rule(size=st.integers(1, 3000), align=st.sampled_from([0, 8, 64]),
           flags=st.sampled_from([0, SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT]))
     def kmem_cache_create(self, size, align, flags):
-        s = self.sl.kmem_cache_create(f"test-{len(self.caches)}-{size}", size, align, flags)
+        # a name no cache of this run had: destroy() then checks it is gone
+        self.created += 1
+        s = self.sl.kmem_cache_create(f"test-{self.created}-{size}", size, align, flags)
         assert s is not None and s.object_size == size
         self.caches.append(s)
 

@@ -21,8 +21,7 @@ _start:
 	call	mmemu_setup
 	call	main
 	movl	%eax, HC_MAILBOX_VIRT		/* mailbox word 0: the status */
-	movw	$(HC_PORT_BASE + HC_EXIT), %dx
-	inl	(%dx), %eax
+	movl	HC_DOORBELL_VIRT + 4 * HC_EXIT, %eax	/* the doorbell: exit */
 1:	hlt
 	jmp	1b
 	.size	_start, . - _start

@@ -5,7 +5,7 @@
  * buffer is, then loops asking the host for the next call.  The host
  * writes that call's arguments straight into the mailbox words (any values
  * at all, which the C wrappers would never let through) and returns its
- * number; the stub executes the one `in` instruction on that port and hands
+ * number; the stub reads that word of the doorbell (the hypercall) and hands
  * the result back with the next request.  A negative number ends the run.
  *
  * The stub never dereferences anything the host gives it, so whatever the
@@ -21,14 +21,14 @@
 /* Strings, struct page * arrays and such the host builds for its calls. */
 static u32 scratch[SCRATCH_SIZE / 4] __attribute__((aligned(PAGE_SIZE)));
 
-/* `inl (%dx), %eax` on the port of hypercall nr: the mailbox is already full. */
+/* The doorbell read of hypercall nr (any word of the page): the mailbox is already full. */
 static __always_inline unsigned long hypercall_nr(unsigned long nr)
 {
 	unsigned long ret;
 
-	__asm__ __volatile__("inl %w1, %0"
+	__asm__ __volatile__("movl %1, %0"
 			     : "=a"(ret)
-			     : "d"((u16)(HC_PORT_BASE + nr))
+			     : "m"(HC_DOORBELL[nr])
 			     : "memory");
 	return ret;
 }

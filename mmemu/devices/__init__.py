@@ -169,7 +169,8 @@ class DeviceBus(Mapping):
         start &= ~(PAGE_SIZE - 1)
         end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
         taken = sorted([(s, e) for s, e in self._ram]
-                       + [(w.base, w.end) for w in self.windows + self.holes])
+                       + [(w.base, w.end) for w in self.windows + self.holes]
+                       + [(h.start, h.end) for h in self.machine.cfg.host])   # never the host's
         for s, e in _gaps(start, end, taken):
             try:
                 self._map(s, e - s, "bus", self.open_bus)

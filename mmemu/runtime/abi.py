@@ -3,26 +3,39 @@ of its numbers (guest/include/mmemu/hypercall.h and the subsystem headers
 mirror them; change both together: tests/test_build.py compiles a check
 that they agree).
 
-A hypercall is one ``in`` instruction: the guest writes up to seven 32-bit
-arguments into the mailbox, then executes ``inl (%dx), %eax`` with
-DX = HC_PORT_BASE + nr.  The host's IN-instruction hook takes the number from
-the port, reads the arguments from guest RAM, runs the handler, and its return
-value lands in EAX (Unicorn puts an IN hook's return value there without a
-register write, which is what makes a hypercall cost about one hook).
+A hypercall is one 32-bit read: the guest writes up to seven 32-bit
+arguments into the mailbox, then reads word nr of the doorbell page
+(``movl HC_DOORBELL_VIRT + 4 * nr, %eax``).  The doorbell is an MMIO window
+of mmemu's own; its read callback takes the number from the offset, reads
+the arguments from guest RAM, runs the handler, and the handler's return
+value is the value read, so it lands in the register without a register
+write (which is what makes a hypercall cost about one Unicorn callback).
+
+Why a read and not an ``in``: Unicorn calls only the first IN hook of a Uc,
+and every interrupt hook, so an ``in`` or ``int`` hypercall would take a
+host program's ports or interrupts from it (or lose to them); an MMIO
+window's callback runs for its own range only.  Measured in bare Unicorn
+2.1.4 (tools/bench.py has the figure): a ctypes-registered MMIO read through
+paging costs about what an IN hook costs.  A call that stops the CPU (exit,
+BUG, a switch to a user task) stops it on the read itself, at once: EIP
+stays on that instruction and the register keeps its old value.
 
 Return convention: what the kernel function returns (a pointer, 0 for NULL,
 a count); functions that return an errno return it negative.  An unknown
 number or bad arguments return HC_EINVAL-style errors and print a warning.
 
-The mailbox page is in the first MiB, which Linux 6.1 reserves at boot, so the
-page allocator never hands it out.  Its second half carries boot information
+The mailbox and the doorbell pages are in the first MiB, which Linux 6.1
+reserves at boot, so the page allocator never hands them out; both are in
+the direct map.  The mailbox's second half carries boot information
 (mem_map's address, pfn limits) the guest header reads without a hypercall.
 """
 
-HC_PORT_BASE = 0x4D00            # 'M' << 8; ports 0x4D00-0x4DFF are mmemu's
 HC_MAX = 256
 HC_MAILBOX_PHYS = 0x1000
 HC_MAILBOX_VIRT = 0xC0000000 + HC_MAILBOX_PHYS
+HC_DOORBELL_PHYS = 0x4000        # an MMIO page, not RAM: word nr is hypercall nr
+HC_DOORBELL_VIRT = 0xC0000000 + HC_DOORBELL_PHYS
+HC_DOORBELL_SIZE = 0x1000
 HC_NARGS = 7                     # args[0..6] at mailbox words 0..6
 HC_WORD_RET2 = 7                 # a second result, for calls that need one
 HC_WORD_CTOR = 8                 # slab: pending constructor work (see slab docs)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from mmemu.errors import BuildError
 
-BUILD_FORMAT = 2                  # bump when the flags' meaning changes
+BUILD_FORMAT = 3                  # bump when the flags' meaning changes
 COMPILE_TIMEOUT = 600
 
 ZIG_TARGET = ("-target", "x86-freestanding-none", "-mcpu=i686")
@@ -77,15 +77,18 @@ ARCH_CFLAGS = (
 STACK_ALIGN4 = {"zig": ("-mstack-alignment=4",), "clang": ("-mstack-alignment=4",),
                 "gcc": ("-mpreferred-stack-boundary=2", "-fno-stack-clash-protection")}
 # mmemu's own: debug info and symbols for oopses and gdb, leaf frames too,
-# no unwind tables, a static image, no compiler runtime (see above).
+# no unwind tables, a static image, no compiler runtime (see above), and a
+# GNU build ID (in .notes, as vmlinux has it; a snapshot's VMCOREINFO names
+# it, so gdb and drgn match the ELF to the snapshot).
 MMEMU_CFLAGS = (
     "-g", "-mno-omit-leaf-frame-pointer", "-fno-unwind-tables", "-static", "-nostdlib",
+    "-Wl,--build-id=sha1",
 )
 COMMON_CFLAGS = KERNEL_CFLAGS + ARCH_CFLAGS + MMEMU_CFLAGS
 NO_SHRINK_WRAP = {"zig": ("-mllvm", "-enable-shrink-wrap=false"),
                   "clang": ("-mllvm", "-enable-shrink-wrap=false"),
                   "gcc": ("-fno-shrink-wrap",)}
-GCC_FLAGS = ("-m32", "-fno-pie", "-no-pie", "-Wl,--build-id=none")
+GCC_FLAGS = ("-m32", "-fno-pie", "-no-pie")
 
 _INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
 

@@ -161,7 +161,7 @@ class GdbStub:
         while True:
             err, secs = self.eng.run(pc, 0xFFFFFFFF, 0, count)
             self.seconds += secs
-            switch, self.rt.pending_switch = self.rt.pending_switch, None
+            switch = self.rt.take_switch()
             if err is not None:
                 self.err = err
                 return False
@@ -182,13 +182,17 @@ class GdbStub:
 
     def _watch_for_interrupt(self, done):
         while not done.is_set():
-            byte = self.conn.poll_byte(0.05)
+            # A Ctrl-C that came in the same read as the packet before it is
+            # already in the buffer.
+            byte = b"\x03" if self.conn.take_interrupt() else self.conn.poll_byte(0.05)
             if byte == b"\x03":
                 self._interrupted = True
+                # The first request stops the guest at its next hypercall
+                # (never inside one); the next ones stop it wherever it is.
                 # A stop that lands before emu_start() begins is forgotten:
                 # repeat it until the run is over.
                 while not done.is_set():
-                    self.eng.stop()
+                    self.eng.request_stop()
                     done.wait(0.05)
                 return
             if byte == b"":
@@ -369,6 +373,13 @@ class _Connection:
         data = payload.encode("latin-1")
         self.last = b"$" + data + b"#%02x" % (sum(data) & 0xFF)
         self._sendall(self.last)
+
+    def take_interrupt(self):
+        """Whether gdb's Ctrl-C byte is waiting in the buffer (and take it)."""
+        if b"\x03" not in self.buf:
+            return False
+        self.buf = self.buf.replace(b"\x03", b"", 1)
+        return True
 
     def poll_byte(self, timeout):
         """One byte if gdb sends one within timeout (b"" if it hung up), else None."""

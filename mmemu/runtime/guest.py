@@ -6,15 +6,18 @@ text (0xC1000000 on the reference kernel) with swapper_pg_dir loaded, so a
 stray pointer faults exactly where a kernel module's would, and the oops
 says so.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mmemu.engine import X86_TRAP_PF
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
-from mmemu.log import KERN_EMERG, KERN_WARNING
+from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
+from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE
 from mmemu.runtime.hypercall import EINVAL, HypercallTable
 from mmemu.runtime.stack import guard_stack, stack_overflow_handler
+from mmemu.runtime.traps import Trap, owns
 
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
@@ -60,14 +63,30 @@ class GuestRuntime:
         self._exit_code = None
         self.fixups = {}            # faulting EIP -> fixup EIP (exception table)
         self.pending_switch = None  # fn() -> next EIP, applied between emu_start()s
-        self.exception_handlers = []  # fn(trapnr, error_code) -> True when handled
+        # mmemu's own handlers of the traps it owns (runtime/traps.py), tried
+        # in order: fn(trapnr, error_code) -> True when handled.  A host
+        # program says which traps are mmemu's with Machine.trap_policy.
+        self.trap_handlers = []
+        self.trap_policy = None
+        self.task_running = lambda: False   # runtime/task.py: a user task is current
         self.fault_count = 0
         self.region_describers = []   # fn(addr) -> str or None, most specific first
         self.stack_guard = None       # the loaded image's unmapped guard page (runtime/stack.py)
-        self.exception_handlers.append(stack_overflow_handler(self))
+        self.trap_handlers.append(stack_overflow_handler(self))
         hc_core.register(self, self.table)
-        machine.engine.hook_in_raw(self.table.in_hook())
-        machine.engine.hook_exceptions(self._on_exception)
+        eng = machine.engine
+        doorbell = self.table.doorbell(eng.stop_cell, eng.stop)
+        doorbell.abort = eng.abort_run
+        eng.map_mmio_raw(HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, doorbell)
+        # On a host's Uc the interrupt hook is there only while mmemu runs its
+        # guest (or once the host sets a trap policy): the host's own runs
+        # see a Uc without it, so an exception nobody handles still ends
+        # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
+        self._intr_hook = None
+        self._in_trap = False
+        self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
+        if not eng.host:
+            self._arm_traps()
 
     @property
     def comm(self):
@@ -103,21 +122,59 @@ class GuestRuntime:
         mark = self.log.mark()
         self._console, self._reports = [], []
         self._stop_reason, self._exit_code = None, None
+        self.pending_switch = self._trap_exit = None
         stub = None
-        if gdb_port is None:
-            err, secs = self._run_segments(entry, max_insns, timeout)
-        else:
-            from mmemu.runtime.gdbstub import GdbStub
-            stub, timeout = GdbStub(self, gdb_port), 0
-            err, secs = stub.serve(entry, max_insns)
-        self._flush_partial()
-        reason = self._stop_reason or self._budget_reason(err, secs, timeout)
+        with self._serving():
+            if gdb_port is None:
+                err, secs = self._run_segments(entry, max_insns, timeout)
+            else:
+                from mmemu.runtime.gdbstub import GdbStub
+                stub, timeout = GdbStub(self, gdb_port), 0
+                err, secs = stub.serve(entry, max_insns)
+            self._flush_partial()
+            reason = self._stop_reason or self._budget_reason(err, secs, timeout)
         if stub is not None:
             stub.finish(reason, self._status(reason))
         return RunResult(status=self._status(reason), reason=reason,
                          exit_code=self._exit_code, console="".join(self._console),
                          reports=list(self._reports), seconds=secs,
                          log=self.log.text(mark))
+
+    def set_trap_policy(self, policy):
+        """Machine.trap_policy: fn(Trap) -> True/False/None (runtime/traps.py)."""
+        self.trap_policy = policy
+        if policy is not None:
+            self._arm_traps()
+        elif self.machine.engine.host and not self.in_guest():
+            self._disarm_traps()
+
+    def _arm_traps(self):
+        if self._intr_hook is None:
+            self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
+
+    def _disarm_traps(self):
+        if self._intr_hook is not None:
+            self.machine.engine.unhook(self._intr_hook)
+            self._intr_hook = None
+
+    @contextmanager
+    def _serving(self):
+        """A guest run on a host's Uc: mmemu's interrupt hook on, and the
+        host's CPU state (registers, paging, segments) back afterwards, as
+        if the run were a call."""
+        eng = self.machine.engine
+        if not eng.host:
+            yield
+            return
+        saved = eng.save_cpu()
+        self._disarm_traps()            # added again: mmemu's interrupt hook runs last
+        self._arm_traps()
+        try:
+            yield
+        finally:
+            if self.trap_policy is None:
+                self._disarm_traps()
+            eng.restore_cpu(saved)
 
     def _run_segments(self, pc, max_insns, timeout):
         """emu_start() until the guest ends; a mode switch (a user task
@@ -128,7 +185,7 @@ class GuestRuntime:
             left = max(timeout - secs, 0.001) if timeout else 0
             err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
             secs += dt
-            switch, self.pending_switch = self.pending_switch, None
+            switch = self.take_switch()
             if switch is None or err is not None or self._stop_reason is not None:
                 return err, secs
             pc = switch()
@@ -148,6 +205,26 @@ class GuestRuntime:
         info("mmemu: instruction budget exhausted; guest stopped at "
              f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
         return "insn-budget"
+
+    def after_hypercall(self):
+        """Where the guest goes on after the hypercall the CPU stopped on.
+
+        A stop asked for inside a hypercall leaves EIP on the doorbell read
+        (runtime/abi.py); the call is complete, so the guest resumes at the
+        next instruction, whose address capstone's decoding gives.
+        """
+        from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+        eip = self.machine.engine.reg("eip")
+        code = bytearray()
+        for va in range(eip, eip + 15):
+            pa = self.machine.virt_to_phys(va)
+            if pa is None or pa >= self.machine.pm.size:
+                break
+            code.append(self.machine.pm.u8[pa])
+        insn = next(Cs(CS_ARCH_X86, CS_MODE_32).disasm(bytes(code), eip, 1), None)
+        if insn is None:
+            raise MmemuError(f"no instruction at EIP {eip:08x} after a hypercall")
+        return eip + insn.size
 
     def _halted(self, eip):
         try:
@@ -217,6 +294,49 @@ class GuestRuntime:
         return 0
 
     # -- faults ---------------------------------------------------------
+    def _on_trap(self, vector):
+        """The interrupt hook: handle the traps that are mmemu's (runtime/traps.py)."""
+        eng = self.machine.engine
+        if eng.host:
+            trap = Trap(vector, eng.running, eng)
+            if not owns(self.trap_policy, trap, self.task_running()):
+                return                     # the host's: untouched
+        self._in_trap = True               # the guest's state is the report's (in_guest())
+        try:
+            self._on_exception(vector, eng.ack_exception())
+        finally:
+            self._in_trap = False
+        if eng.host and eng.running:
+            self._overrule_host_hook(vector)
+
+    def _overrule_host_hook(self, vector):
+        """A host's interrupt hook may refuse a trap that is mmemu's: Qiling's
+        dispatcher raises for every vector it has no handler for, and its
+        guard (or the binding's) then stops the CPU.  The trap is handled;
+        the exception the binding kept is dropped, and where the guest goes
+        on is noted, so that a run stopped right there goes on
+        (take_switch())."""
+        eng = self.machine.engine
+        exc = getattr(eng.uc, "_hook_exception", None)
+        if exc is not None:
+            eng.uc._hook_exception = None
+            self.log.printk(f"mmemu: a host interrupt hook raised {exc!r} on trap {vector}, "
+                            f"which is mmemu's; ignored", KERN_DEBUG)
+        if self.pending_switch is None and self._stop_reason is None:
+            self._trap_exit = eng.reg("eip")
+
+    def take_switch(self):
+        """What to do before the next emu_start(): a mode switch a hypercall or
+        trap asked for, or going on after a trap of mmemu's at which a host
+        hook stopped the CPU (_overrule_host_hook()); None when the run is over."""
+        switch, self.pending_switch = self.pending_switch, None
+        trap_exit, self._trap_exit = self._trap_exit, None
+        if switch is None and trap_exit is not None and self._stop_reason is None:
+            eng = self.machine.engine
+            if eng.reg("eip") == trap_exit:
+                return lambda: trap_exit
+        return switch
+
     def _on_exception(self, trapnr, error_code):
         eng = self.machine.engine
         eip = eng.reg("eip")
@@ -225,7 +345,7 @@ class GuestRuntime:
         if fixup is not None and trapnr == X86_TRAP_PF:
             eng.set_reg("eip", fixup)      # exception table: like fixup_exception()
             return
-        for handler in self.exception_handlers:
+        for handler in self.trap_handlers:
             if handler(trapnr, error_code):
                 return
         from mmemu.runtime.faults import report_exception
@@ -241,8 +361,8 @@ class GuestRuntime:
 
     # -- the guest, as the reporter sees it -------------------------------
     def in_guest(self):
-        """Whether a guest run is being served (so the current call is the guest's)."""
-        return self.machine.engine.running
+        """Whether a guest run or trap is being served (so the current call is the guest's)."""
+        return self.machine.engine.running or self._in_trap
 
     def regs(self):
         return self.machine.engine.regs()

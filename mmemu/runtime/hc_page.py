@@ -5,7 +5,7 @@ host API uses pfns; this layer converts, and refuses pointers that are not a
 struct page, which Linux would dereference blindly.
 
 alloc_pages and __free_pages are on every guest page allocation's path: they
-are also registered in the mailbox form (the IN hook reads their arguments
+are also registered in the mailbox form (the doorbell callback reads their arguments
 here, without the generic thunk); the checks stay, the good case is inline.
 """
 from mmemu.mm import page_alloc

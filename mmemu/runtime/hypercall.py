@@ -1,11 +1,14 @@
-"""Hypercall dispatch: one table from number to handler, one IN hook.
+"""Hypercall dispatch: one table from number to handler, one doorbell.
 
 The mechanism (see mmemu.runtime.abi): the guest stores arguments in the
-mailbox and executes ``in`` on port HC_PORT_BASE + nr; the hook finds the
-handler by number, the handler reads its arguments straight from the
-mailbox words, and its return value becomes EAX.  No register is read or
-written on this path: through the binding, one reg_read costs more than the
-whole hook.
+mailbox and reads word nr of the doorbell page, an MMIO window of mmemu's
+own; the window's read callback finds the handler by the offset, the handler
+reads its arguments straight from the mailbox words, and its return value
+is the value read, so it lands in the guest's register.  No register is
+read or written on this path: through the binding, one reg_read costs more
+than the whole callback.  Unicorn calls only the doorbell's own callback
+for it, so a host program's IN/OUT and interrupt hooks never see a
+hypercall, and mmemu never sees their ports.
 
 Subsystems extend the table with register(); the mechanism never changes.
 A number with no handler, and a handler that raises, give the guest an error
@@ -15,7 +18,7 @@ warning; a host exception never escapes into Unicorn.
 from dataclasses import dataclass
 
 from mmemu.layout import PAGE_SHIFT
-from mmemu.runtime.abi import HC_MAILBOX_PHYS, HC_MAX, HC_PORT_BASE, HC_WORD_RET2
+from mmemu.runtime.abi import HC_DOORBELL_SIZE, HC_MAILBOX_PHYS, HC_MAX, HC_WORD_RET2
 
 ENOSYS = 38
 EINVAL = 22
@@ -44,9 +47,9 @@ class HypercallTable:
         self.reporter = reporter
         self.mb = HC_MAILBOX_PHYS >> 2
         self.calls = [None] * HC_MAX
-        # port -> thunk: a zero-argument callable that reads the mailbox and
-        # returns EAX; a port missing here is not mmemu's.
-        self._ports = {HC_PORT_BASE + nr: self._unknown_thunk(nr) for nr in range(HC_MAX)}
+        # doorbell offset (4 * nr) -> thunk: a zero-argument callable that
+        # reads the mailbox and returns the result; other offsets are strays.
+        self._thunks = {4 * nr: self._unknown_thunk(nr) for nr in range(HC_MAX)}
         self.on_error = on_error
 
     def register(self, nr, name, fn, nargs, raw=None):
@@ -62,14 +65,14 @@ class HypercallTable:
         if self.calls[nr] is not None:
             raise ValueError(f"hypercall {nr} already serves {self.calls[nr].name}")
         self.calls[nr] = Hypercall(nr, name, fn, nargs)
-        self._ports[HC_PORT_BASE + nr] = raw if raw is not None else self._thunk(fn, nargs)
+        self._thunks[4 * nr] = raw if raw is not None else self._thunk(fn, nargs)
 
     def replace(self, nr, fn):
         """Serve registered hypercall nr with fn from now on (same arguments);
         its mailbox form, if any, is dropped.  For wrappers (kernel/sched.py)."""
         call = self.calls[nr]
         call.fn = fn
-        self._ports[HC_PORT_BASE + nr] = self._thunk(fn, call.nargs)
+        self._thunks[4 * nr] = self._thunk(fn, call.nargs)
 
     def args(self, n):
         """The first n mailbox words (for handlers that take a variable list)."""
@@ -103,42 +106,62 @@ class HypercallTable:
 
     def _unknown_thunk(self, nr):
         def unknown():
-            self.reporter.report(f"mmemu: unknown hypercall {nr} (port 0x{HC_PORT_BASE + nr:04x}) "
+            self.reporter.report(f"mmemu: unknown hypercall {nr} (doorbell offset 0x{4 * nr:03x}) "
                                  f"from {self.reporter.caller()}: returning -ENOSYS")
             return -ENOSYS
         return unknown
 
-    def in_hook(self):
-        """The IN hook: (uc or engine handle, port, size, user_data) -> EAX.
+    def doorbell(self, stop_cell, stop):
+        """The doorbell's read callback: (handle, offset, size, user_data) -> result.
 
-        A handler's exception goes to on_error and never escapes.  A
-        BaseException that is not an Exception (KeyboardInterrupt, SystemExit)
-        goes to the hook's ``abort`` attribute when the engine set one (it
-        stops the CPU and the run raises it), else it propagates (to the
-        binding's guard, which does the same).
+        A 32-bit read of word nr runs hypercall nr; any other read of the
+        page is a stray (reported, reads all ones).  stop_cell[0], set by
+        the engine's request_stop() from another thread, makes the call stop
+        the CPU before it runs: the read is then abandoned and made again,
+        and served, when the guest goes on.  A handler's exception goes to
+        on_error and never escapes.  A BaseException that is not an
+        Exception (KeyboardInterrupt, SystemExit) goes to the callback's
+        ``abort`` attribute when the engine set one (it stops the CPU and
+        the run raises it), else it is reported as an error.
         """
-        ports = self._ports
+        thunks = self._thunks
 
-        def on_in(uc, port, size, _):
+        def on_read(handle, offset, size, _):
             try:
-                thunk = ports[port]
+                thunk = thunks[offset]
             except KeyError:
-                return U32        # not ours: a PC bus with nothing behind the port
+                return self._stray(offset, size)
+            if size != 4:
+                return self._stray(offset, size)
+            if stop_cell[0]:
+                stop_cell[0] = False
+                stop()
+                return 0
             try:
                 ret = thunk()
             except BaseException as exc:   # a host bug must not unwind through Unicorn
-                ret = self._failed(port - HC_PORT_BASE, exc, on_in)
+                ret = self._failed(offset >> 2, exc, on_read)
             return 0 if ret is None else ret & U32
-        on_in.abort = None
-        return on_in
+        on_read.abort = None
+        return on_read
+
+    def _stray(self, offset, size):
+        """A read of the doorbell that is no hypercall: not 32 bits, or past HC_MAX."""
+        nr = offset >> 2
+        if size == 4 and offset % 4 == 0 and nr < HC_DOORBELL_SIZE // 4:
+            return self._unknown_thunk(nr)() & U32
+        self.reporter.report(f"mmemu: {size}-byte read at offset 0x{offset:03x} of the hypercall "
+                             f"doorbell from {self.reporter.caller()} is no hypercall (a hypercall "
+                             f"reads one aligned 32-bit word); reading all ones")
+        return (1 << (8 * size)) - 1
 
     def _failed(self, nr, exc, hook=None):
         if not isinstance(exc, Exception):
             abort = getattr(hook, "abort", None)
-            if abort is None:
-                raise exc
-            abort(exc)
-            return 0
+            if abort is not None:
+                abort(exc)
+                return 0
+            exc = RuntimeError(f"{type(exc).__name__} inside a hypercall")
         call = self.calls[nr]
         name = call.name if call else str(nr)
         if self.on_error is not None:

@@ -116,6 +116,7 @@ class GuestImage:
     stack: AddrRange = None        # init_stack..init_stack_end
     stack_guard: AddrRange = None  # init_stack_guard..init_stack: left unmapped
     path: str = None
+    build_id: str = None           # the GNU build ID (NT_GNU_BUILD_ID), hex, or None
     local_symbols: list = field(default_factory=list, repr=False)   # static names repeat
     ex_table: dict = field(default_factory=dict, repr=False)        # insn -> fixup
     _sized: list = field(default_factory=list, repr=False)   # sized symbols by address
@@ -347,8 +348,23 @@ def _make_image(elf, name, segments):
         bss=_range(symbols, "__bss_start", "__bss_end") or _section_range(elf, ".bss"),
         sdk=_range(symbols, "__mmemu_sdk_start", "__mmemu_sdk_end"),
         stack=_range(symbols, "init_stack", "init_stack_end"),
-        stack_guard=_range(symbols, "init_stack_guard", "init_stack"))
+        stack_guard=_range(symbols, "init_stack_guard", "init_stack"),
+        build_id=_build_id(elf))
     return image
+
+
+def _build_id(elf):
+    """The NT_GNU_BUILD_ID note's bytes as hex (`mmemu build` links one in), or None."""
+    try:
+        for seg in elf.iter_segments():
+            if seg["p_type"] != "PT_NOTE":
+                continue
+            for note in seg.iter_notes():
+                if note["n_type"] == "NT_GNU_BUILD_ID":
+                    return note["n_desc"]
+    except (ELFError, ValueError, KeyError):
+        return None
+    return None
 
 
 def _read_ex_table(image, physmem):

@@ -44,7 +44,7 @@ def guard_stack(rt, image):
 
 
 def stack_overflow_handler(rt):
-    """An exception handler for GuestRuntime.exception_handlers: a page fault
+    """A handler for GuestRuntime.trap_handlers: a page fault
     on the stack guard page is reported as handle_stack_overflow() does."""
     def on_exception(trapnr, error_code):
         guard = rt.stack_guard

@@ -71,7 +71,8 @@ class Tasks:
         self.trampoline = None
         self.vmalloc_faults = 0
         self.killed = []                        # (pid, signal) of tasks killed
-        rt.exception_handlers.append(self.on_exception)
+        rt.trap_handlers.append(self.on_exception)
+        rt.task_running = lambda: self.current is not None
         t = rt.table
         t.register(HC_RUN_USER, "run_user", self.hc_run_user, 3)
         t.register(HC_SET_SYSCALL, "set_user_syscall_handler", self.hc_set_syscall, 2)
@@ -96,10 +97,14 @@ class Tasks:
         eng = self.m.engine
         task.kernel_ctx = eng.save_cpu()
         task.kernel_regs = {r: eng.reg(r) for r in SAVED}
-        task.kernel_eip = eng.reg("eip") + 1      # past the 1-byte `in`
         self.current = task
         self.iret = iret
-        self._switch(lambda: self._iret_to_user(task, {"esp": STACK_TOP - 16, "ebp": 0}, entry))
+
+        def enter():
+            # The CPU stopped on the doorbell read: run_user() returns past it.
+            task.kernel_eip = self.rt.after_hypercall()
+            return self._iret_to_user(task, {"esp": STACK_TOP - 16, "ebp": 0}, entry)
+        self._switch(enter)
         return 0
 
     def hc_set_syscall(self, handler, trampoline):

@@ -36,4 +36,7 @@ def show(machine, name):
     if name == "vmallocinfo":
         from mmemu.views.vmallocinfo import vmallocinfo
         return vmallocinfo(machine)
+    if name == "iomem":
+        from mmemu.views.iomem import iomem
+        return iomem(machine)
     raise UsageError(f"mmemu has no /proc/{name}")

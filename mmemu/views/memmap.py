@@ -29,6 +29,7 @@ from mmemu.views.page_types import NR_PAGE_ORDERS, decode_key, scan_mem_map
 KINDS = (  # (kind, legend label); a frame's code is its index here
     ("no-ram", "no RAM (hole)"),
     ("device", "device MMIO"),
+    ("host", "the host program's (config host:)"),
     ("reserved", "other reservations"),
     ("kernel-image", "kernel image"),
     ("mem_map", "mem_map (struct pages)"),
@@ -44,8 +45,8 @@ KIND_CODE = {kind: i for i, (kind, _) in enumerate(KINDS)}
 FREE_BASE = len(KINDS)                         # free blocks of order 0..10
 SLAB_BASE = FREE_BASE + NR_PAGE_ORDERS         # slab caches, one code each
 NR_CODES = 256
-RESERVED_KINDS = ("reserved", "kernel-image", "mem_map", "boot-pgtable")
-NO_RAM, DEVICE = KIND_CODE["no-ram"], KIND_CODE["device"]
+RESERVED_KINDS = ("reserved", "kernel-image", "mem_map", "boot-pgtable", "host")
+NO_RAM, DEVICE, HOST = KIND_CODE["no-ram"], KIND_CODE["device"], KIND_CODE["host"]
 
 
 def is_free_code(code):
@@ -61,7 +62,7 @@ def is_free_code(code):
 
 def is_held_code(code):
     """A frame something owns: slab, page tables, allocations, reservations."""
-    return not is_free_code(code) and code not in (NO_RAM, DEVICE)
+    return not is_free_code(code) and code not in (NO_RAM, DEVICE, HOST)
 
 
 class SlabCodes:
@@ -267,10 +268,15 @@ def _mark_no_ram(machine, codes, nr):
 
 
 def _mark_devices(machine, codes, total):
-    for dev in getattr(machine.cfg, "devices", []):
-        first, last = dev.base >> PAGE_SHIFT, min((dev.base + dev.size) >> PAGE_SHIFT, total)
+    """Device windows, and the ranges the host program keeps (PG_reserved
+    frames when they are RAM: the legend counts them with the reservations).
+    The doorbell page stays a reserved frame of the first MiB."""
+    windows = [(dev.base, dev.base + dev.size, DEVICE) for dev in getattr(machine.cfg, "devices", [])]
+    windows += [(h.start, h.end, HOST) for h in getattr(machine.cfg, "host", [])]
+    for start, end, code in windows:
+        first, last = start >> PAGE_SHIFT, min(end >> PAGE_SHIFT, total)
         if first < last:
-            codes[first:last] = bytes([DEVICE]) * (last - first)
+            codes[first:last] = bytes([code]) * (last - first)
 
 
 # -- spans ------------------------------------------------------------------------

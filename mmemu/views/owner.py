@@ -393,7 +393,7 @@ def _describe_fixmap(va):
 class PageOwner:
     """What a frame is used for: kind is one of free, pcp (free, on a per-cpu
     list), slab, pgtable, vmalloc, kmap, allocated, reserved, kernel-image,
-    mem_map, device, no-ram, unused; text says it in words."""
+    mem_map, device, host, no-ram, unused; text says it in words."""
 
     kind: str
     text: str
@@ -433,6 +433,9 @@ def page_owner(machine, pfn, rmap=None):
 
 def _no_struct_page(machine, pfn):
     phys = pfn << PAGE_SHIFT
+    host = host_range_at(machine, phys)
+    if host is not None:
+        return host
     dev = device_at(machine, phys)
     if dev is not None:
         return PageOwner("device", f"device {dev.name} ({dev.model}) MMIO "
@@ -451,8 +454,21 @@ def _page_table_owner(machine, pfn, what):
                                 f"({region})")
 
 
+def host_range_at(machine, phys):
+    """The PageOwner of a frame in a range the host program keeps (config host:), or None."""
+    for h in getattr(machine.cfg, "host", []):
+        if h.start <= phys < h.end:
+            return PageOwner("host", f"host: {h.name} [0x{h.start:08x}-0x{h.end:08x}), kept by "
+                                     f"the program embedding mmemu (memblock-reserved, not "
+                                     f"mapped by mmemu)")
+    return None
+
+
 def _reserved_owner(machine, pfn):
     phys = pfn << PAGE_SHIFT
+    host = host_range_at(machine, phys)
+    if host is not None:
+        return host
     if pfn == _pgd_of(machine) >> PAGE_SHIFT or page_table_span(machine, pfn) is not None:
         return _page_table_owner(machine, pfn, "reserved: boot page table")
     image = _image_owner(machine, phys)
@@ -471,11 +487,13 @@ def _reserved_owner(machine, pfn):
 
 
 def _reserved_reason(machine, phys):
-    from mmemu.runtime.abi import HC_MAILBOX_PHYS
+    from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_MAILBOX_PHYS
     if phys < PAGE_SIZE:
         return "page 0 (the BIOS data area; never given to the allocator)"
     if phys >> PAGE_SHIFT == HC_MAILBOX_PHYS >> PAGE_SHIFT:
         return "the hypercall mailbox and boot information"
+    if phys >> PAGE_SHIFT == HC_DOORBELL_PHYS >> PAGE_SHIFT:
+        return "the hypercall doorbell (an MMIO page of mmemu's over this frame)"
     if 0xA0000 <= phys < 0x100000:
         return "the legacy VGA/BIOS hole (640K-1M)"
     for r in getattr(machine.cfg, "reserved", []):

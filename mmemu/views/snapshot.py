@@ -31,7 +31,7 @@ import os
 import struct
 import types
 
-from mmemu.config import DeviceConfig, MachineConfig, NodeConfig, Range
+from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
@@ -56,7 +56,8 @@ PHDR = struct.Struct("<IIIIIIII")
 PRSTATUS = struct.Struct("<3ih2xII4I8I17II")
 PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
            "orig_eax", "eip", "cs", "eflags", "esp", "ss")
-PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo")
+PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo",
+              "iomem")
 CHUNK = 1 << 20
 
 
@@ -158,6 +159,9 @@ def _vmcoreinfo(machine):
              f"NUMBER(PG_buddy)={PG_buddy}", f"NUMBER(PG_table)={PG_table}",
              f"LENGTH(mem_map)={machine.mem_map.nr_pages}",
              f"NUMBER(mem_map)={machine.mem_map.virt:x}", "CRASHTIME=0"]
+    build_id = getattr(getattr(machine, "image", None), "build_id", None)
+    if build_id:            # as kernel/crash_core.c appends vmlinux's: drgn matches the ELF by it
+        lines.insert(1, f"BUILD-ID={build_id}")
     return "\n".join(lines) + "\n"
 
 
@@ -215,7 +219,8 @@ def _image_dict(image):
         return None
     segs = [{"vaddr": s.vaddr, "paddr": s.paddr, "filesz": s.filesz, "memsz": s.memsz,
              "flags": s.flags} for s in getattr(image, "segments", [])]
-    return {"path": getattr(image, "path", None), "segments": segs}
+    return {"path": getattr(image, "path", None), "segments": segs,
+            "build_id": getattr(image, "build_id", None)}
 
 
 def _write_nonzero(f, pm, data_start, start, end):
@@ -408,6 +413,7 @@ def _config_from_dict(d):
     if isinstance(d.get("kernel"), dict):
         from mmemu.kernel.image import KernelConfig
         d["kernel"] = KernelConfig(**d["kernel"])
+    d["host"] = [HostRange(**h) for h in d.get("host", [])]
     known = {f.name for f in dataclasses.fields(MachineConfig)}
     return MachineConfig(**{k: v for k, v in d.items() if k in known})
 
@@ -416,7 +422,7 @@ def _image_from_dict(d):
     if not d:
         return None
     from mmemu.runtime.loader import Segment
-    return types.SimpleNamespace(path=d.get("path"),
+    return types.SimpleNamespace(path=d.get("path"), build_id=d.get("build_id"),
                                  segments=[Segment(**s) for s in d.get("segments", [])])
 
 

@@ -4,11 +4,13 @@
  * Mirrors mmemu/runtime/abi.py (the definition; change both together, and
  * tests/test_build.py checks that they agree).
  *
- * A hypercall is one `in` instruction: the guest stores up to seven 32-bit
- * arguments in the mailbox (words 0..6 at HC_MAILBOX_VIRT), then executes
- * `inl (%dx), %eax` with DX = HC_PORT_BASE + nr.  The host's IN hook reads
- * the arguments, runs the call, and its result arrives in EAX.  A call with
- * a second result leaves it in mailbox word HC_WORD_RET2.
+ * A hypercall is one 32-bit read: the guest stores up to seven 32-bit
+ * arguments in the mailbox (words 0..6 at HC_MAILBOX_VIRT), then reads word
+ * nr of the doorbell page, `movl HC_DOORBELL_VIRT + 4 * nr, %eax`.  The
+ * doorbell is an MMIO page of the host's; its read runs the call, and the
+ * result is the value read.  A call with a second result leaves it in
+ * mailbox word HC_WORD_RET2.  A call that ends the run or switches to a
+ * user task (exit, BUG, run_user) stops the CPU on the read itself.
  *
  * The second half of the mailbox page holds the boot information (struct
  * mmemu_bootinfo), which the host writes once before the program starts,
@@ -19,10 +21,12 @@
 #ifndef _MMEMU_HYPERCALL_H
 #define _MMEMU_HYPERCALL_H
 
-#define HC_PORT_BASE		0x4D00	/* 'M' << 8; ports 0x4D00-0x4DFF */
 #define HC_MAX			256
 #define HC_MAILBOX_PHYS		0x1000
 #define HC_MAILBOX_VIRT		0xC0001000	/* PAGE_OFFSET + HC_MAILBOX_PHYS */
+#define HC_DOORBELL_PHYS	0x4000	/* MMIO: word nr is hypercall nr */
+#define HC_DOORBELL_VIRT	0xC0004000	/* PAGE_OFFSET + HC_DOORBELL_PHYS */
+#define HC_DOORBELL_SIZE	0x1000
 #define HC_NARGS		7	/* args in words 0..6 */
 #define HC_WORD_RET2		7	/* a second result */
 #define HC_WORD_CTOR		8	/* slab: pending constructor work */
@@ -99,18 +103,21 @@ struct mmemu_percpu {
 #define MMEMU_PERCPU \
 	((volatile struct mmemu_percpu *)(HC_MAILBOX_VIRT + PERCPU_OFFSET))
 #define HC_MAILBOX	((volatile u32 *)HC_MAILBOX_VIRT)
+#define HC_DOORBELL	((volatile u32 *)HC_DOORBELL_VIRT)
 
 /*
- * The `in` itself.  Inlined always, so the instruction sits in the function
- * that makes the call (the host symbolizes its EIP as the call site).
+ * The doorbell read itself.  Inlined always, so the instruction sits in the
+ * function that makes the call (the host symbolizes it as the call site),
+ * and written as one asm statement with a "memory" clobber, so that every
+ * store the call depends on (the mailbox, a buffer it reads) is done first.
  */
 static __always_inline unsigned long __hypercall(unsigned int nr)
 {
 	unsigned long ret;
 
-	__asm__ __volatile__("inl %w1, %0"
+	__asm__ __volatile__("movl %1, %0"
 			     : "=a"(ret)
-			     : "Nd"((u16)(HC_PORT_BASE + nr))
+			     : "m"(HC_DOORBELL[nr])
 			     : "memory");
 	return ret;
 }

@@ -114,6 +114,29 @@ build_mmio_write(writeb, "b", u8, "q")
 build_mmio_write(writew, "w", u16, "r")
 build_mmio_write(writel, "l", u32, "r")
 
+/*
+ * Port I/O, as arch/x86/include/asm/io.h: outb(value, port), inb(port), and
+ * the w and l widths.  mmemu serves no port: these reach the ports of the
+ * program that embeds mmemu (its IN/OUT hooks), or read all ones.
+ */
+#define build_port_io(bwl, type, reg)					\
+static __always_inline void out##bwl(type value, u16 port)		\
+{									\
+	__asm__ __volatile__("out" #bwl " %" reg "0, %w1"		\
+			     : : "a"(value), "Nd"(port));		\
+}									\
+static __always_inline type in##bwl(u16 port)				\
+{									\
+	type value;							\
+	__asm__ __volatile__("in" #bwl " %w1, %" reg "0"		\
+			     : "=a"(value) : "Nd"(port));		\
+	return value;							\
+}
+
+build_port_io(b, u8, "b")
+build_port_io(w, u16, "w")
+build_port_io(l, u32, "")
+
 #define __raw_readb	readb
 #define __raw_readw	readw
 #define __raw_readl	readl

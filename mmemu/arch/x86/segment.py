@@ -8,6 +8,7 @@ TSS, LDT or double-fault task (the host takes every exception).
 """
 import struct
 
+GDT_PHYS = 0x2000          # gdt_page, in the first MiB, which Linux 6.1 reserves
 GDT_ENTRIES = 32
 GDT_ENTRY_KERNEL_CS = 12
 GDT_ENTRY_KERNEL_DS = 13

@@ -168,6 +168,7 @@ def setup_arch(cfg, layout, log, cmdline, warnings=()):
     size = cfg.kernel.initrd
     initrd_image = qemu_initrd_address(cfg, size) if size else None
     early_reserve_memory(mb, cfg, image, initrd_image, size)
+    reserve_host_ranges(mb, cfg)
     mb.debug = "memblock=debug" in cmdline.split()
     for line in e820_log_lines(cfg):
         log(line)
@@ -185,6 +186,14 @@ def setup_arch(cfg, layout, log, cmdline, warnings=()):
     for line in initmem_init_lines(layout, warnings):
         log(line)
     return mb, image, initrd
+
+
+def reserve_host_ranges(mb, cfg):
+    """mmemu's addition: the ranges the program embedding mmemu keeps (config
+    host:), reserved before memblock hands anything out, so that neither
+    memblock nor the page allocator ever gives a page of them away."""
+    for h in getattr(cfg, "host", ()):
+        mb.reserve(h.start, h.size, "mmemu_reserve_host", f"host: {h.name}")
 
 
 def nosave_regions(cfg, max_pfn):
