@@ -25,7 +25,7 @@ from mmemu.errors import ConfigError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.machine import Machine, MachineClosed
 from mmemu.mm.gfp import GFP_KERNEL
-from mmemu.runtime.abi import HC_DOORBELL_VIRT, HC_KMALLOC, HC_MAILBOX_VIRT
+from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, HC_DOORBELL_VIRT, HC_KMALLOC, HC_MAILBOX_VIRT
 from mmemu.runtime.traps import Trap
 
 KERNEL = 0x800000                  # the host's kernel: 8 MiB .. 9 MiB
@@ -410,7 +410,9 @@ def test_close_keep_ram_leaves_guest_ram_mapped_and_alive(hobby_config):
     gc.collect()
     assert bytes(host.uc.mem_read(pfn << PAGE_SHIFT, 10)) == b"still here"
     regions = sorted(host.uc.mem_regions())
-    assert (0, 0x3FFF, UC_PROT_ALL) in regions and (0x5000, 0x9FFFF, UC_PROT_ALL) in regions
+    doorbell_end = HC_DOORBELL_PHYS + HC_DOORBELL_SIZE      # the hole mmemu's doorbell left
+    assert (0, HC_DOORBELL_PHYS - 1, UC_PROT_ALL) in regions
+    assert (doorbell_end, 0x9FFFF, UC_PROT_ALL) in regions
     assert (0x100000, 0x7FFFFF, UC_PROT_ALL) in regions        # up to the host's 8 MiB
 
 

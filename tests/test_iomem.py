@@ -19,7 +19,7 @@ def test_iomem_of_the_qemu_pc_map():
     text = iomem(Target(load_config("qemu-pc-1g")))
     assert all(LINE.match(line) for line in text.splitlines())
     assert text.startswith("00000000-0009fbff : System RAM\n"
-                           "  00004000-00004fff : mmemu hypercall doorbell\n"
+                           "  00005000-00005fff : mmemu hypercall doorbell\n"
                            "0009fc00-0009ffff : Reserved\n"
                            "000f0000-000fffff : Reserved\n"
                            "00100000-3ffdffff : System RAM\n"

@@ -33,7 +33,7 @@ the direct map.  The mailbox's second half carries boot information
 HC_MAX = 256
 HC_MAILBOX_PHYS = 0x1000
 HC_MAILBOX_VIRT = 0xC0000000 + HC_MAILBOX_PHYS
-HC_DOORBELL_PHYS = 0x4000        # an MMIO page, not RAM: word nr is hypercall nr
+HC_DOORBELL_PHYS = 0x5000        # an MMIO page, not RAM: word nr is hypercall nr
 HC_DOORBELL_VIRT = 0xC0000000 + HC_DOORBELL_PHYS
 HC_DOORBELL_SIZE = 0x1000
 HC_NARGS = 7                     # args[0..6] at mailbox words 0..6

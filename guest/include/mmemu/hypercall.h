@@ -24,8 +24,8 @@
 #define HC_MAX			256
 #define HC_MAILBOX_PHYS		0x1000
 #define HC_MAILBOX_VIRT		0xC0001000	/* PAGE_OFFSET + HC_MAILBOX_PHYS */
-#define HC_DOORBELL_PHYS	0x4000	/* MMIO: word nr is hypercall nr */
-#define HC_DOORBELL_VIRT	0xC0004000	/* PAGE_OFFSET + HC_DOORBELL_PHYS */
+#define HC_DOORBELL_PHYS	0x5000	/* MMIO: word nr is hypercall nr */
+#define HC_DOORBELL_VIRT	0xC0005000	/* PAGE_OFFSET + HC_DOORBELL_PHYS */
 #define HC_DOORBELL_SIZE	0x1000
 #define HC_NARGS		7	/* args in words 0..6 */
 #define HC_WORD_RET2		7	/* a second result */
