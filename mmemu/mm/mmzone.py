@@ -296,19 +296,25 @@ class PerCpuPages:
 
     @property
     def count(self):
-        """pcp->count: the pages on every list."""
-        thp = self.thp_order
-        return sum(len(lst) << (i // MIGRATE_PCPTYPES if i < NR_LOWORDER_PCP_LISTS else thp)
-                   for i, lst in enumerate(self.lists) if lst)
+        """pcp->count: the pages on every list (order_to_pindex()'s layout:
+        three lists per order 0-3, then the two THP lists)."""
+        lst = self.lists
+        return (len(lst[0]) + len(lst[1]) + len(lst[2])
+                + ((len(lst[3]) + len(lst[4]) + len(lst[5])) << 1)
+                + ((len(lst[6]) + len(lst[7]) + len(lst[8])) << 2)
+                + ((len(lst[9]) + len(lst[10]) + len(lst[11])) << 3)
+                + ((len(lst[12]) + len(lst[13])) << self.thp_order))
 
-    def rebudget(self, pindex=None, headroom=0):
+    def rebudget(self, pindex=-1, headroom=0):
         """After a change of the lists: every order-0 list's budget is its
         length, plus headroom for pindex's when that is an order-0 list."""
-        lists, budget = self.lists, self.budget
-        for mt in range(MIGRATE_PCPTYPES):
-            budget[mt] = len(lists[mt])
-        if pindex is not None and pindex < MIGRATE_PCPTYPES and headroom > 0:
+        lst, budget = self.lists, self.budget
+        budget[0], budget[1], budget[2] = len(lst[0]), len(lst[1]), len(lst[2])
+        if 0 <= pindex < MIGRATE_PCPTYPES and headroom > 0:
             budget[pindex] += headroom
+
+
+assert (MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER, NR_PCP_LISTS) == (3, 3, 14)   # count's layout
 
 
 @dataclass(slots=True, eq=False)

@@ -179,7 +179,7 @@ def free_the_page(mm, pfn, order):
     migratetype = get_pfnblock_migratetype(zone, pfn)
     mm.fast_zone[pfn] = fast_free_code(zone, migratetype)   # its next free may take the fast path
     if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
-        _pcp.free_unref_page(mm, zone, pfn, order)
+        _pcp.free_unref_page(mm, zone, pfn, order, migratetype)
     else:
         _free_pages_ok(mm, zone, pfn, order, migratetype)
 

@@ -24,6 +24,7 @@ from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
     MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+    NODES_PGSHIFT,
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
     order_to_pindex, pindex_to_order,
 )
@@ -151,15 +152,16 @@ def pcp_count_reached(mm, zone, pindex):
     pcp.rebudget(pindex, high - count)
 
 
-def free_unref_page(mm, zone, pfn, order):
+def free_unref_page(mm, zone, pfn, order, migratetype=None):
     """free_unref_page(): a checked block of a pcp order onto its pcp list.
 
-    The pageblock's migratetype is cached in page->index
-    (free_unref_page_prepare()); MIGRATE_HIGHATOMIC pages go on the movable
-    list (so that they can come back), MIGRATE_ISOLATE ones straight to the
-    buddy lists (free_one_page()).
+    The pageblock's migratetype (looked up unless the caller did) is cached
+    in page->index (free_unref_page_prepare()); MIGRATE_HIGHATOMIC pages go
+    on the movable list (so that they can come back), MIGRATE_ISOLATE ones
+    straight to the buddy lists (free_one_page()).
     """
-    migratetype = get_pfnblock_migratetype(zone, pfn)
+    if migratetype is None:
+        migratetype = get_pfnblock_migratetype(zone, pfn)
     mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_INDEX] = migratetype
     pcpmigratetype = migratetype
     if migratetype >= MIGRATE_PCPTYPES:
@@ -206,7 +208,7 @@ def make_fast_free_commit(mm, zone, migratetype):
 def make_lookup_free_commit(mm):
     """commit(pfn) for the pages whose pageblock the fast path must look up."""
     def commit(pfn):
-        zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> 26]
+        zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
         free_unref_page(mm, zone, pfn, 0)
     return commit
 
