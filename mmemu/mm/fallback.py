@@ -198,6 +198,9 @@ def move_freepages(mm, zone, start_pfn, end_pfn, migratetype):
             i += 1
             continue
         order = u32[w + (i * PAGE_WORDS) + W_PRIVATE]
+        if order >= MAX_ORDER:                   # not a buddy the allocator made: skip it
+            i += 1
+            continue
         move_to_free_list(mm, zone, start_pfn + i, order, migratetype)
         i += 1 << order
         moved += 1 << order
