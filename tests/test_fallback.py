@@ -184,7 +184,8 @@ def test_free_pcppages_bulk_uses_the_migratetype_the_page_cached(mm_boot):
     normal = mm.zones[ZONE_NORMAL]
     pfn = pa.alloc_pages(mm, GFP_KERNEL | __GFP_MOVABLE, 0)
     pa._free_pages(mm, pfn, 0)
-    assert pfn in normal.per_cpu_pageset.lists[MIGRATE_MOVABLE] and _index(mm, pfn) == MIGRATE_MOVABLE
+    assert pfn in normal.per_cpu_pageset.lists[MIGRATE_MOVABLE]
+    assert _index(mm, pfn) == MIGRATE_MOVABLE
     set_pageblock_migratetype(mm, normal, pfn, MIGRATE_RECLAIMABLE)
     drain_all_pages(mm)
     # the page went back onto a movable list (its cached type), not a reclaimable one

@@ -26,8 +26,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 
 
 def _types(zone):
+    step = 1 << zone.pageblock_flags.order
     return [get_pfnblock_migratetype(zone, pfn)
-            for pfn in range(zone.zone_start_pfn, zone.zone_end_pfn, 1 << zone.pageblock_flags.order)]
+            for pfn in range(zone.zone_start_pfn, zone.zone_end_pfn, step)]
 
 
 def test_pageblock_order_is_the_huge_page_order():
@@ -65,7 +66,8 @@ def test_the_boot_frees_onto_the_lists_of_each_pageblock(mm_boot):
     dma = mm.zones[ZONE_DMA]
     # [1 MiB, 2 MiB) and [2 MiB, 4 MiB) lie in the unmovable first pageblock
     assert [a.free_list[MIGRATE_UNMOVABLE].first for a in dma.free_area[8:10]] == [0x100, 0x200]
-    assert dma.free_area[10].nr_free == 3 and dma.free_area[10].free_list[MIGRATE_MOVABLE].first == 0x400
+    assert dma.free_area[10].nr_free == 3
+    assert dma.free_area[10].free_list[MIGRATE_MOVABLE].first == 0x400
 
 
 def test_set_pageblock_migratetype_writes_the_guest_bitmap_and_the_fast_codes(mm_boot):

@@ -105,7 +105,8 @@ def _unlink(mm, area, pfn, where):
     if prv:
         u32[mbase + (_link_pfn(mm, prv, "lru.prev") * PAGE_WORDS) + W_NEXT] = nxt
     else:
-        _list_ending(area, pfn, "first", where).first = _link_pfn(mm, nxt, "lru.next") if nxt else -1
+        head = _list_ending(area, pfn, "first", where)
+        head.first = _link_pfn(mm, nxt, "lru.next") if nxt else -1
 
 
 def _list_ending(area, pfn, end, where):
@@ -113,8 +114,9 @@ def _list_ending(area, pfn, end, where):
     for head in area.free_list:
         if getattr(head, end) == pfn:
             return head
-    raise PageAllocCorruption(f"free block pfn {pfn:#x} has no {'prev' if end == 'first' else 'next'}"
-                              f" link, yet no free list of {where} starts or ends there")
+    link = "prev" if end == "first" else "next"
+    raise PageAllocCorruption(f"free block pfn {pfn:#x} has no {link} link, yet no free list "
+                              f"of {where} starts or ends there")
 
 
 def del_page_from_free_list(mm, zone, pfn, order):

@@ -14,15 +14,20 @@ memcg_data among them, rounded up by HAVE_ALIGNED_STRUCT_PAGE to
   4    lru.next        next free block   compound_head|1    slab_list.next
   8    lru.prev        prev free block   dtor(u8),order(u8) slab_list.prev
   12   mapping         0                 0                  slab_cache
-  16   index           0                 0                  freelist
+  16   index           migratetype (*)   0                  freelist
   20   private         buddy order       0                  counters
   24   _mapcount       page_type         -1                 __unused
   28   _refcount       0 when free       0                  1
   32   memcg_data      0 (mmemu has no memory cgroups)
   36   (padding to the 8-byte alignment)
 
+(*) The migratetype the page was last taken from the free lists as, or
+cached when it was freed onto a per-cpu list (set_pcppage_migratetype());
+6.1 leaves it there when the page is allocated.
+
 Pointers are guest virtual addresses: lru.next/prev point at the struct page
-of the next/previous free block of the same order, 0 at the ends (differs:
+of the next/previous free block of the same order and migratetype, 0 at the
+ends (differs:
 Linux's lists are circular through a list head inside struct zone; here the
 heads are host-side, so a free list is a 0-terminated chain).
 
@@ -339,7 +344,12 @@ class Zone:
     """struct zone (the fields mmemu models, under the kernel's names).
 
     ``nr_free_pages`` is vm_stat[NR_FREE_PAGES]: pages on the buddy lists,
-    not counting the per-cpu lists (as /proc/zoneinfo's "pages free").
+    not counting the per-cpu lists (as /proc/zoneinfo's "pages free") nor
+    MIGRATE_ISOLATE pageblocks' free pages.  ``pageblock_flags``: the
+    zone's pageblock bitmap (mm/pageblock.py); ``nr_reserved_highatomic``:
+    the pages of its MIGRATE_HIGHATOMIC pageblocks; ``boosted_watermark``:
+    ZONE_BOOSTED_WATERMARK, a steal raised watermark_boost and kswapd is to
+    be woken.
     ``zone_id`` is the zone+node value of its pages' flags (flags >> 26).
 
     ``vm_stat`` holds the zone's counters (signed words, NR_VM_ZONE_STAT_ITEMS)

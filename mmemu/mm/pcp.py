@@ -23,7 +23,7 @@ not leaked.
 from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
-    MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+    MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
     NODES_PGSHIFT,
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
     order_to_pindex, pindex_to_order,
@@ -285,5 +285,3 @@ def drain_all_pages(mm, zone=None):
     for z in ([zone] if zone is not None else mm.zones):
         drain_pages_zone(mm, z)
 
-
-__all__ = ["MIGRATE_HIGHATOMIC", "drain_all_pages", "free_unref_page", "rmqueue_pcplist"]

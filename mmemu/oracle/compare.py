@@ -14,7 +14,8 @@ one geometry, so one row).  Kinds of rows:
   set of keys, the zones buddyinfo lists, the pagetypeinfo facts the boot
   fixes (pageblock order, each zone's pageblocks, ZONE_DMA's free lists and
   pageblock types, which no boot allocation reaches, and ZONE_MOVABLE's,
-  which only movable ones do), the layout bounds and the slab geometry.  A difference is marked ``!!`` and makes the exit status 1.
+  which only movable ones do), the layout bounds and the slab geometry.
+  A difference is marked ``!!`` and makes the exit status 1.
 * SPREAD (KASLR boots only): a zone's managed pages, equal within the
   kernel's own boot-to-boot spread (where KASLR put the image moves a few
   boot allocations across page boundaries).
