@@ -239,6 +239,7 @@ _FREE, _PCP, _ALLOC = 1, 2, 3
 _NONZERO = bytes([0] + [1] * 255)
 _FREE_OR_PCP = bytes(0xFF if b in (_FREE, _PCP) else 0 for b in range(256))
 _FREE_ONLY = bytes(0xFF if b == _FREE else 0 for b in range(256))
+_OPEN_TO_FAST_FREE = bytes(0 if b == NO_FAST_FREE else 0xFF for b in range(256))
 _RESERVED_BIT = bytes(1 if b & (1 << (PG_reserved - 8)) else 0 for b in range(256))
 _LOW6 = bytes(b & 0x3F for b in range(256))          # flags bits 16-21 of byte 2
 _IS_7F = bytes(1 if b == 0x7F else 0 for b in range(256))
@@ -440,8 +441,7 @@ def _check_fast_zone(mm, zone, view, state):
     s, e = zone.zone_start_pfn, zone.zone_end_pfn
     table = mm.fast_zone[s:e]
     free = int.from_bytes(bytes(state).translate(_FREE_OR_PCP), "little")
-    mine = int.from_bytes(table.translate(bytes(0 if b == NO_FAST_FREE else 0xFF
-                                                  for b in range(256))), "little")
+    mine = int.from_bytes(table.translate(_OPEN_TO_FAST_FREE), "little")
     if free & ~mine:
         _fail(zone, "a free page is not in the fast free path's table")
     _check_fast_codes(zone, table)
