@@ -326,6 +326,11 @@ COMMANDS = {cmd.name: cmd for cmd in (
                 "  tools/buddyinfo.py --config pc-4g\n"
                 "  tools/buddyinfo.py --after guest/examples/hello.c --summary\n",
                 lambda p: _summary_option(p, "add free pages and MiB per zone"), _buddyinfo),
+    ViewCommand("pagetypeinfo", "print /proc/pagetypeinfo: free blocks per migratetype and "
+                                "order, pageblocks per migratetype",
+                "  tools/pagetypeinfo.py --config pc-1g\n"
+                "  tools/pagetypeinfo.py --after guest/examples/fragment.c\n", _no_options,
+                lambda t, a: proc_view(t, "pagetypeinfo", "the page allocator")),
     ViewCommand("zoneinfo", "print /proc/zoneinfo: watermarks and counters per zone",
                 "  tools/zoneinfo.py --config numa-2n\n", _no_options,
                 lambda t, a: proc_view(t, "zoneinfo", "the page allocator")),

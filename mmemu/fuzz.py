@@ -179,8 +179,10 @@ class Watch:
             if buddy != zone.nr_free_pages or zone.nr_free_pages < 0:
                 return (f"zone {zone.node}/{zone.name}: free lists hold {buddy} pages, "
                         f"NR_FREE_PAGES is {zone.nr_free_pages}")
-            if zone.per_cpu_pageset.count_hi < 0:
-                return f"zone {zone.name}: pcp count_hi {zone.per_cpu_pageset.count_hi}"
+            for order, fa in enumerate(zone.free_area):
+                if (fa.nr_free == 0) != all(head.first < 0 for head in fa.free_list):
+                    return (f"zone {zone.node}/{zone.name}: free_area[{order}].nr_free is "
+                            f"{fa.nr_free}, its migratetype lists say otherwise")
         sched = getattr(self.m, "sched", None)
         if sched is not None and sched.pagefault_disabled < 0:
             return f"pagefault_disabled is {sched.pagefault_disabled}"

@@ -25,6 +25,7 @@ from mmemu.config import MachineConfig, load_config
 from mmemu.devices import devices_init
 from mmemu.engine import AttachError, Engine
 from mmemu.errors import MmemuError, UsageError
+from mmemu.kernel.bpf import ptp_classifier_init
 from mmemu.kernel.panic import Reporter
 from mmemu.kernel.sched import AtomicContext, might_alloc_hook
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
@@ -88,12 +89,13 @@ class Machine:
     def _boot(self, ram_to_map):
         cfg, layout = self.cfg, self.layout
         self.engine.map_ram(self.pm, ram_to_map)
+        self.slab = self.vmalloc = None
         self.boot = start_kernel(cfg, layout, self.pm, self.log, paging=self._paging_init,
-                                 reporter=self.reporter)
+                                 reporter=self.reporter,
+                                 initcalls={"mm_init": self._mm_init,
+                                            "core_initcall": self._core_initcall})
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
         self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
-        self.mem_map = self.mm.memmap
-        self.pgtable.alloc_table = self._alloc_pgtable_page
         mark_rodata_ro(self.pgtable, self.kernel_image, self._alloc_pgtable_page)
         self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
@@ -102,7 +104,24 @@ class Machine:
         self._attach_runtime()
 
     def _paging_init(self, mb, image):
-        return paging_init(self.pm, self.layout, self.cfg, mb, image, self.engine.flush_tlb)
+        self.pgtable = paging_init(self.pm, self.layout, self.cfg, mb, image,
+                                   self.engine.flush_tlb)
+        return self.pgtable
+
+    def _mm_init(self, mm):
+        """mm_init()'s part after mem_init(): from now on kernel page tables come
+        from the page allocator; kmem_cache_init(), vmalloc_init()."""
+        self.mm, self.mem_map = mm, mm.memmap
+        self.pgtable.alloc_table = self._alloc_pgtable_page
+        self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(mm), self.reporter,
+                                  slub_debug=self.cfg.slub_debug)
+        self.slab.slub.slab_nodes = slab_nodes(mm)
+        self.vmalloc = vmalloc_init(self)
+
+    def _core_initcall(self, mm):
+        """sock_init()'s ptp_classifier_init(): the boot's BPF program."""
+        ptp_classifier_init(self.vmalloc, self.pgtable, self._alloc_pgtable_page,
+                            self.layout.max_low_pfn)
 
     def _attach_runtime(self):
         """The guest runtime, then every allocator above the page allocator, each
@@ -116,9 +135,9 @@ class Machine:
         self._attach_highmem()
 
     def _attach_vmalloc(self):
-        """vmalloc_init(), the devices on the bus, ioremap()."""
+        """vmalloc (made at boot), the devices on the bus, ioremap()."""
         rt = self.runtime
-        self.vmalloc = vm = vmalloc_init(self)
+        vm = self.vmalloc
         self.devices = devices_init(self)
         hc_vmalloc.register(rt, rt.table, vm)
         hc_io.register(rt, rt.table)
@@ -129,10 +148,7 @@ class Machine:
         self.checkers.append(lambda: check_vmalloc_not_movable(self.mm, vm.areas()))
 
     def _attach_slab(self):
-        """kmem_cache_init(): the slab allocator, its hypercalls and its checker."""
-        self.slab = SlabAllocator(self.pm, self.mem_map, MachinePages(self.mm),
-                                  self.reporter, slub_debug=self.cfg.slub_debug)
-        self.slab.slub.slab_nodes = slab_nodes(self.mm)
+        """The slab allocator (made at boot): its hypercalls and its checker."""
         self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
         hc_slab.register(self.runtime, self.runtime.table, self.slab)
         self.checkers.append(lambda: check_slab_caches(self.slab))

@@ -134,3 +134,10 @@ def mmemu_run():
     """Run a guest program: mmemu_run(program, config="pc-1g", expect_report=None,
     **budget) -> RunResult; fails on unexpected kernel reports (see run_guest)."""
     return run_guest
+
+
+def boot_areas(machine):
+    """The vmalloc areas every booted machine has before a program runs: the
+    boot's BPF program's (ptp_classifier_init(), kernel/bpf.py)."""
+    from mmemu.kernel.bpf import BPF_PROG_ALLOC_CALLER
+    return [a for a in machine.vmalloc.areas() if a.caller == BPF_PROG_ALLOC_CALLER]

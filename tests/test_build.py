@@ -180,6 +180,11 @@ def static_asserts():
         check(name, getattr(mmzone, name))
     check("ZONES_MASK", mmzone.ZONES_MASK)
     check("NODES_MASK", mmzone.NODES_MASK)
+    for name in ("MIGRATE_UNMOVABLE", "MIGRATE_MOVABLE", "MIGRATE_RECLAIMABLE",
+                 "MIGRATE_PCPTYPES", "MIGRATE_HIGHATOMIC", "MIGRATE_ISOLATE", "MIGRATE_TYPES",
+                 "NR_PAGEBLOCK_BITS", "MIGRATETYPE_MASK"):
+        check(name, getattr(mmzone, name))
+    check("pageblock_order", mmzone.PAGEBLOCK_ORDER)
     for struct, fields, size in (("zone", node_data.STRUCT_ZONE, node_data.SIZEOF_ZONE),
                                  ("pglist_data", node_data.STRUCT_PGLIST_DATA,
                                   node_data.SIZEOF_PGLIST_DATA),

@@ -22,15 +22,6 @@ from mmemu.oracle.run import run_oracle
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 KASLR = Path(__file__).parent / "fixtures" / "oracle-kaslr"
 STORED = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
-# The facts mmemu does not reproduce, each with its reason (docs/reference-6.1-686.md,
-# section 10): on a machine without HighMem the real kernel's boot BPF filter
-# (one vmalloc page, locked read-only) is a lowmem page, and set_memory_ro()
-# splits the 4 MiB direct-map page that holds it (always [32 MiB, 36 MiB) on
-# these boots); which page it gets depends on every page the boot allocated
-# before it, which mmemu does not allocate.
-KNOWN_DIFFERENCES = {
-    name: {("meminfo", "DirectMap4k"), ("meminfo", "DirectMap4M")}
-    for name in ("qemu-pc-64m", "qemu-pc-128m", "qemu-pc-512m")}
 
 
 @lru_cache(maxsize=None)
@@ -62,15 +53,7 @@ def test_mmemu_states_every_fact_of_the_real_boot(name):
     assert result.seconds is None                       # nothing was booted
     assert result.comparison.exact == result.comparison.facts
     assert not result.comparison.doubtful
-    failed = {(r.section, r.field) for r in result.comparison.failures}
-    assert failed == KNOWN_DIFFERENCES.get(name, set()), format_text(result.comparison)
-
-
-def test_known_differences_are_one_direct_map_block():
-    for name in KNOWN_DIFFERENCES:
-        rows = {r.field: r for r in stored_result(name).comparison.failures}
-        assert rows["DirectMap4k"].linux - rows["DirectMap4k"].mmemu == 4096
-        assert rows["DirectMap4M"].mmemu - rows["DirectMap4M"].linux == 4096
+    assert not result.comparison.failures, format_text(result.comparison)
 
 
 @pytest.mark.parametrize("folder", sorted(p.name for p in KASLR.iterdir()))

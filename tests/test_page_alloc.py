@@ -15,11 +15,11 @@ from mmemu.mm.gfp import (
     GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, GFP_NOWAIT,
 )
 from mmemu.mm.mmzone import (
-    MAX_ORDER, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PG_dirty, PG_head, PG_reserved, PG_slab,
+    MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PG_dirty, PG_head, PG_reserved, PG_slab,
     W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
 )
 from mmemu.mm.page_alloc_debug import check_page_alloc
-from mmemu.mm.pcp import drain_all_pages, zone_batchsize
+from mmemu.mm.pcp import drain_all_pages, order_to_pindex, zone_batchsize
 from mmemu.mm.watermark import (
     _setup_per_zone_wmarks, calculate_min_free_kbytes, setup_per_zone_lowmem_reserve,
 )
@@ -92,21 +92,31 @@ def test_memblock_free_all_managed_is_present_minus_reserved(mm_boot):
     assert high.managed_pages == high.present_pages == 37858
     assert normal.managed_pages == 213777
     for zone in (dma, normal, high):
-        assert zone.nr_free_pages == zone.managed_pages
+        # the late frees (initrd, init sections) wait on the per-cpu lists
+        assert zone.nr_free_pages + zone.per_cpu_pageset.count == zone.managed_pages
     accounts = check_page_alloc(mm)
-    assert [a.buddy + a.reserved for a in accounts] == [3998, 220158, 37858]
+    assert [a.buddy + a.pcp + a.reserved for a in accounts] == [3998, 220158, 37858]
 
 
 def test_memblock_free_all_blocks_are_maximal(mm_16m):
     # DMA (to 8 MiB) after the first MiB and pc-16m's small kernel at 1 MiB (the
     # image [0x100, 0x300) and its .brk to 0x310): [0x310, 0x800) in maximal
-    # aligned blocks, and the init sections [0x2c0, 0x2e0) freed at the end
+    # aligned blocks; the init sections [0x2c0, 0x2e0), freed at the end page
+    # by page, wait on the per-cpu list until it drains
+    area = mm_16m.zones[ZONE_DMA].free_area
+    pcp = mm_16m.zones[ZONE_DMA].per_cpu_pageset
+    assert buddyinfo(mm_16m).splitlines()[0] == (
+        "Node 0, zone      DMA      0      0      0      0      1      1      1      1"
+        "      0      0      1 ")
+    assert sorted(pcp.lists[MIGRATE_UNMOVABLE]) == list(range(0x2c0, 0x2e0))
+    # the first pageblock (pfns 0-0x3ff) was never marked movable: DMA starts at pfn 1
+    unmov = [a.free_list[MIGRATE_UNMOVABLE].first for a in area]
+    assert (unmov[4], unmov[5], unmov[7]) == (0x310, 0x320, 0x380)
+    assert area[10].free_list[MIGRATE_MOVABLE].first == 0x400
+    drain_all_pages(mm_16m)
     assert buddyinfo(mm_16m).splitlines()[0] == (
         "Node 0, zone      DMA      0      0      0      0      1      2      1      1"
         "      0      0      1 ")
-    area = mm_16m.zones[ZONE_DMA].free_area
-    assert (area[4].first, area[7].first, area[10].first) == (0x310, 0x380, 0x400)
-    assert {area[5].first, area[5].last} == {0x2c0, 0x320}
 
 
 # -- watermarks and reserves: the reference kernel's numbers -------------------------
@@ -185,9 +195,12 @@ def test_alloc_pages_zone_by_gfp(mm_boot):
 def test_alloc_pages_highmem_exhausted_falls_back_to_normal(mm_boot):
     mm = mm_boot("pc-1g")
     high = mm.zones[ZONE_HIGHMEM]
-    got = alloc_all(mm, GFP_HIGHUSER, 10, limit=36)
+    got = alloc_all(mm, GFP_HIGHUSER, 10, limit=35)
     assert {pa.page_zonenum(mm, p) for p in got} == {ZONE_HIGHMEM}
-    # HighMem is now at its low watermark: the next blocks come from Normal
+    # order 10 is a THP's: its per-cpu list refills two blocks at a time, so
+    # HighMem's 36th block waits there, out of NR_FREE_PAGES, and HighMem is
+    # at its low watermark: the next blocks come from Normal
+    assert high.per_cpu_pageset.count == 1024
     nxt = [pa.alloc_pages(mm, GFP_HIGHUSER, 10) for _ in range(3)]
     assert {pa.page_zonenum(mm, p) for p in nxt} == {ZONE_NORMAL}
     assert high.nr_free_pages < 1024 + high.low_wmark_pages() + 1024
@@ -316,7 +329,7 @@ def test_rmqueue_pcplist_refills_a_batch(mm_boot):
     pcp = normal.per_cpu_pageset
     free = normal.nr_free_pages
     pa.alloc_pages(mm, GFP_KERNEL, 0)
-    assert pcp.count == pcp.batch - 1 == 62
+    assert len(pcp.lists[order_to_pindex(MIGRATE_UNMOVABLE, 0)]) == pcp.batch - 1 == 62
     assert normal.nr_free_pages == free - pcp.batch
 
 
@@ -337,7 +350,7 @@ def test_pcp_high_orders_count_in_pages(mm_16m):
     pcp = mm_16m.zones[ZONE_NORMAL].per_cpu_pageset
     pfn = pa.alloc_pages(mm_16m, GFP_KERNEL, 2)
     pa._free_pages(mm_16m, pfn, 2)
-    assert pfn in pcp.lists[2] and pcp.count >= 4
+    assert pfn in pcp.lists[order_to_pindex(MIGRATE_UNMOVABLE, 2)] and pcp.count >= 4
     check_page_alloc(mm_16m)
 
 
@@ -347,29 +360,30 @@ def test_expand_and_free_one_page_merge_back(mm_16m):
     mm = mm_16m
     zone = mm.zones[ZONE_DMA]
     before = buddyinfo(mm)
-    pfn = _rmqueue_smallest(mm, zone, 0)
+    pfn = _rmqueue_smallest(mm, zone, 0, MIGRATE_UNMOVABLE)
     zone.nr_free_pages -= 1
-    assert pfn == 0x310 and zone.free_area[0].first == 0x311
+    assert pfn == 0x310 and zone.free_area[0].free_list[MIGRATE_UNMOVABLE].first == 0x311
     assert word(mm, 0x312, W_MAPCOUNT) == PAGE_TYPE_BUDDY and word(mm, 0x312, W_PRIVATE) == 1
     set_word(mm, pfn, W_REFCOUNT, 0)
-    assert _free_one_page(mm, zone, pfn, 0) == (0x310, 4)
+    assert _free_one_page(mm, zone, pfn, 0, MIGRATE_UNMOVABLE) == (0x310, 4)
     assert buddyinfo(mm) == before
 
 
 def test_free_one_page_tail_when_buddy_of_next_order_is_free(mm_16m):
     mm = mm_16m
     zone = mm.zones[ZONE_NORMAL]
-    pfns = [_rmqueue_smallest(mm, zone, 0) for _ in range(4)]
+    mt = MIGRATE_MOVABLE
+    pfns = [_rmqueue_smallest(mm, zone, 0, mt) for _ in range(4)]
     zone.nr_free_pages -= 4
-    other = _rmqueue_smallest(mm, zone, 0)        # some unrelated order-0 block
+    other = _rmqueue_smallest(mm, zone, 0, mt)    # some unrelated order-0 block
     zone.nr_free_pages -= 1
     # free pfns[2], pfns[3] -> an order-1 block whose order-1 buddy is busy;
     # then free pfns[0]: its buddy pfns[1] is busy but [2,3] (next order) is free
     base = pfns[0]
     for p in (base + 2, base + 3):
-        _free_one_page(mm, zone, p, 0)
-    _free_one_page(mm, zone, base, 0)
-    assert zone.free_area[0].last == base          # placed at the tail
+        _free_one_page(mm, zone, p, 0, mt)
+    _free_one_page(mm, zone, base, 0, mt)
+    assert zone.free_area[0].free_list[mt].last == base          # placed at the tail
     assert find_buddy_page_pfn(mm, base + 2, 1) is None
     del other
 
@@ -407,7 +421,7 @@ def test_free_pages_double_free(mm_16m):
 
 def test_free_pages_of_a_buddy_page_shows_its_page_type(mm_16m):
     mm = mm_16m
-    pfn = mm.zones[ZONE_DMA].free_area[10].first
+    pfn = mm.zones[ZONE_DMA].free_area[10].free_list[MIGRATE_MOVABLE].first
     mark = mm.log.mark()
     pa._free_pages(mm, pfn, 10)
     assert "refcount:0 mapcount:-128" in log_since(mm, mark)
@@ -677,14 +691,14 @@ def test_check_page_alloc_passes_after_boot(mm_boot):
 
 
 def test_check_page_alloc_catches_broken_link(mm_16m):
-    pfn = mm_16m.zones[ZONE_DMA].free_area[10].first
+    pfn = mm_16m.zones[ZONE_DMA].free_area[10].free_list[MIGRATE_MOVABLE].first
     set_word(mm_16m, pfn, W_NEXT, mm_16m.memmap.pfn_to_page(pfn + 1))
     with pytest.raises(PageAllocCorruption, match="DMA"):
         check_page_alloc(mm_16m)
 
 
 def test_check_page_alloc_catches_lost_buddy_flag(mm_16m):
-    pfn = mm_16m.zones[ZONE_DMA].free_area[10].first
+    pfn = mm_16m.zones[ZONE_DMA].free_area[10].free_list[MIGRATE_MOVABLE].first
     set_word(mm_16m, pfn, W_MAPCOUNT, PAGE_MAPCOUNT_NONE)
     with pytest.raises(PageAllocCorruption, match="lacks PageBuddy"):
         check_page_alloc(mm_16m)
@@ -707,7 +721,7 @@ def test_check_page_alloc_catches_double_listing(mm_16m):
     mm = mm_16m
     pfn = pa.alloc_pages(mm, GFP_KERNEL, 0)
     pa._free_pages(mm, pfn, 0)
-    mm.zones[ZONE_NORMAL].per_cpu_pageset.lists[0].append(pfn)     # listed twice
+    mm.zones[ZONE_NORMAL].per_cpu_pageset.lists[MIGRATE_UNMOVABLE].append(pfn)   # listed twice
     with pytest.raises(PageAllocCorruption, match="overlaps"):
         check_page_alloc(mm)
 
@@ -715,11 +729,12 @@ def test_check_page_alloc_catches_double_listing(mm_16m):
 def test_check_page_alloc_catches_misaligned_block(mm_16m):
     mm = mm_16m
     zone = mm.zones[ZONE_DMA]
-    pfn = zone.free_area[10].first
+    mt = MIGRATE_MOVABLE
+    pfn = zone.free_area[10].free_list[mt].first
     del_page_from_free_list(mm, zone, pfn, 10)
-    expand(mm, zone, pfn, 0, 10)                    # halves 512..1 go back
+    expand(mm, zone, pfn, 0, 10, mt)                # halves 512..1 go back
     from mmemu.mm.freelist import add_to_free_list, set_buddy_order
-    add_to_free_list(mm, zone, pfn + 1, 1)           # not aligned to order 1
+    add_to_free_list(mm, zone, pfn + 1, 1, mt)       # not aligned to order 1
     set_buddy_order(mm, pfn + 1, 1)
     with pytest.raises(PageAllocCorruption):
         check_page_alloc(mm)

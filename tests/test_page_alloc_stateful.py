@@ -39,8 +39,10 @@ GFP_MASKS = [GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_NOIO, GFP_USER, GFP_DMA, GF
 ORDERS = st.one_of(st.integers(0, 3), st.integers(0, MAX_ORDER - 1))
 
 def _booted(name, **overrides):
-    """A fresh MmState per example (booting is cheap), buddyinfo of the boot kept."""
+    """A fresh MmState per example (booting is cheap), buddyinfo of the boot kept
+    (its per-cpu lists drained: the blocks are canonical only then)."""
     mm = boot_mm(name, **overrides)
+    drain_all_pages(mm)
     return mm, buddyinfo(mm)
 
 

@@ -2,6 +2,7 @@
 import re
 
 from mmemu.mm import page_alloc as pa
+from mmemu.mm.pcp import drain_all_pages
 from mmemu.mm.gfp import GFP_HIGHUSER, GFP_KERNEL
 from mmemu.mm.watermark import _setup_per_zone_wmarks, setup_per_zone_lowmem_reserve
 from mmemu.views.procfs import buddyinfo, meminfo, zoneinfo
@@ -91,6 +92,7 @@ def test_zoneinfo_unpopulated_zone_short_form(mm_boot):
 
 def test_zoneinfo_pageset_counts_pcp_pages(mm_boot):
     mm = mm_boot("pc-1g")
+    drain_all_pages(mm)                     # the boot's late frees wait there
     pa.alloc_pages(mm, GFP_KERNEL, 0)
     block = _zone_text(zoneinfo(mm), 0, "Normal")
     assert "              count: 62\n              high:  13243\n              batch: 63\n" in block

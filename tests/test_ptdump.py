@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from mmemu.arch.x86.init import mark_rodata_ro, paging_init
+from mmemu.arch.x86.init import mark_rodata_ro, paging_init, set_memory_ro
 from mmemu.arch.x86.setup import setup_arch
 from mmemu.arch.x86.pgtable import PageTable, walk
 from mmemu.config import load_config
 from mmemu.errors import UsageError
-from mmemu.layout import PAGE_OFFSET, PAGE_SIZE, compute_layout
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.physmem import PhysMem, bytearray_physmem
+from mmemu.testing import boot_areas
 from mmemu.views import owner, ptdump
 from mmemu.views.ptdump import MarkerLine, PgState, PtRange
 
@@ -53,7 +54,7 @@ def boot_tables(config, direct_map=None):
     mb, image, _ = setup_arch(cfg, lay, lambda line: None, "")
     pt = paging_init(pm, lay, cfg, mb, image, lambda: None)
     mark_rodata_ro(pt, image, lambda: mb.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="test"))
-    return types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt)
+    return types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt, memblock=mb)
 
 
 def naive_walk(m, start=0, end=1 << 32):
@@ -172,6 +173,13 @@ def test_machine_boot_tables_match_the_synthetic_ones():
     except Exception as e:          # noqa: BLE001 - the machine is optional here
         pytest.skip(f"no bootable Machine yet: {type(e).__name__}: {e}")
     ref = boot_tables("pc-16m")
+    # pc-16m has no HighMem: the boot's BPF page has a direct-map alias, which
+    # bpf_prog_lock_ro() made read-only too, splitting its 4 MiB page
+    [bpf] = boot_areas(m)
+    alias = PAGE_OFFSET + (bpf.pages[0] << PAGE_SHIFT)
+    assert ptdump.ptdump_text(m, "lowmem") != ptdump.ptdump_text(ref, "lowmem")
+    set_memory_ro(ref.pgtable, alias, alias + PAGE_SIZE,
+                  lambda: ref.memblock.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="test"))
     for region in ("user", "lowmem", "pkmap"):
         assert ptdump.ptdump_text(m, region) == ptdump.ptdump_text(ref, region)
 
@@ -427,5 +435,8 @@ def test_lookup_of_vmalloc_on_a_live_machine(live1g):
     assert _owner_of_va(m, PAGE_OFFSET + table).startswith(
         f"page table mapping 0x{area & ~0x3FFFFF:08x}-")
     lines = ptdump.ptdump_text(m, "vmalloc").splitlines()
-    assert lines[1] == (f"0x{area:08x}-0x{area + 8192:08x}           8K     RW"
+    # first the boot's BPF program, locked read-only, and its guard page
+    assert lines[1] == (f"0x{area - 8192:08x}-0x{area - 4096:08x}           4K     ro"
+                        "                 GLB x  pte")
+    assert lines[3] == (f"0x{area:08x}-0x{area + 8192:08x}           8K     RW"
                         "                 GLB x  pte")

@@ -151,9 +151,13 @@ def test_alloc_vmap_area_matches_bruteforce(ops):
 
 def test_vmalloc_starts_at_vmalloc_start(machine):
     assert (machine.vmalloc.vstart, machine.vmalloc.vend) == (VMALLOC_START_1G, VMALLOC_END_1G)
+    # the boot's BPF program (ptp_classifier_init()) holds the first area: a page and its guard
+    [bpf] = machine.vmalloc.areas()
+    assert (bpf.addr, bpf.size, bpf.caller) == (VMALLOC_START_1G, 2 * PAGE_SIZE,
+                                                "bpf_prog_alloc_no_stats+0x2b/0x1b0")
     addr = machine.vmalloc.vmalloc(10000, caller="test")
     area = machine.vmalloc.find_vm_area(addr)
-    assert addr == VMALLOC_START_1G
+    assert addr == VMALLOC_START_1G + 2 * PAGE_SIZE
     assert (area.size, area.nr_pages, area.flags) == (4 * PAGE_SIZE, 3, VM_ALLOC)
     machine.check()
 
@@ -200,16 +204,21 @@ def test_vzalloc_zeroes(machine):
     assert machine.read(again, 8 * PAGE_SIZE) == bytes(8 * PAGE_SIZE)
 
 
+def _vmalloc_state(vm):
+    """The areas (the boot's BPF program's), free blocks and vmalloc'd pages now."""
+    return vm.areas(), vm.space.free_blocks(), vm.vmalloc_nr_pages()
+
+
 def test_vfree_gives_everything_back(machine):
     vm = machine.vmalloc
-    before = nr_free(machine)
+    before, boot = nr_free(machine), _vmalloc_state(vm)
+    assert boot[1] == [(vm.vstart + 2 * PAGE_SIZE, vm.vend)] and boot[2] == 1
     addrs = [vm.vmalloc(n * PAGE_SIZE) for n in (1, 5, 2000)]
     assert nr_free(machine) < before
     for addr in addrs:
         vm.vfree(addr)
     assert nr_free(machine) == before
-    assert vm.areas() == [] and vm.space.free_blocks() == [(vm.vstart, vm.vend)]
-    assert vm.vmalloc_nr_pages() == 0
+    assert _vmalloc_state(vm) == boot
     machine.check()
 
 
@@ -295,7 +304,7 @@ def test_vmalloc_nowarn_is_silent(machine):
 
 def test_vmalloc_page_failure_frees_what_it_took(machine):
     vm = machine.vmalloc
-    before = nr_free(machine)
+    before, boot = nr_free(machine), _vmalloc_state(vm)
     real, taken = vm.alloc_page, []
 
     def failing(gfp, nid):
@@ -307,7 +316,7 @@ def test_vmalloc_page_failure_frees_what_it_took(machine):
     assert vm.vmalloc(2000 * PAGE_SIZE) is None       # 2000 pages: a vmalloc'd pages array too
     vm.alloc_page = real
     assert nr_free(machine) == before
-    assert vm.areas() == [] and vm.vmalloc_nr_pages() == 0
+    assert _vmalloc_state(vm) == boot
     machine.check()
 
 
@@ -323,15 +332,16 @@ def test_vmalloc_big_request_is_fast(machine):
 
 def test_vmalloc_pages_array_is_vmalloced_when_big(machine):
     vm = machine.vmalloc
+    boot = vm.areas()
     addr = vm.vmalloc(1280 * PAGE_SIZE)            # 1280 pointers: 5120 bytes > PAGE_SIZE
     area = vm.find_vm_area(addr)
     arr = area.pages_area
     assert arr is not None and arr.addr == area.end and arr.size == 3 * PAGE_SIZE
-    assert vm.vmalloc_nr_pages() == 1280 + 2
+    assert vm.vmalloc_nr_pages() == 1 + 1280 + 2
     ptrs = [machine.read32(arr.addr + 4 * i) for i in (0, 1023, 1024, 1279)]
     assert ptrs == [machine.page_to_virt(area.pages[i]) for i in (0, 1023, 1024, 1279)]
     vm.vfree(addr)
-    assert vm.areas() == []
+    assert vm.areas() == boot
 
 
 def test_vmalloc_to_page_of_unmapped_is_none(machine):
@@ -385,11 +395,11 @@ def test_vmap_zero_count_returns_null(machine):
 
 def test_vunmap_of_vmalloc_area_leaks_pages_as_linux(machine):
     vm = machine.vmalloc
-    before = nr_free(machine)
+    before, boot = nr_free(machine), vm.vmalloc_nr_pages()
     addr = vm.vmalloc(4 * PAGE_SIZE)
     vm.vunmap(addr)
     assert nr_free(machine) == before - 4
-    assert vm.vmalloc_nr_pages() == 4                 # 6.1 never subtracts them either
+    assert vm.vmalloc_nr_pages() == boot + 4          # 6.1 never subtracts them either
     machine.check()
 
 
@@ -444,8 +454,9 @@ def test_validate_vmap_areas_catches_overlap(machine):
 
 def test_validate_vmap_areas_catches_unmerged_free_blocks(machine):
     vm = machine.vmalloc
-    vm.space.free_start[:] = [vm.vstart, vm.vstart + PAGE_SIZE]
-    vm.space.free_end[:] = [vm.vstart + PAGE_SIZE, vm.vend]
+    [(start, end)] = vm.space.free_blocks()           # all but the boot's BPF program
+    vm.space.free_start[:] = [start, start + PAGE_SIZE]
+    vm.space.free_end[:] = [start + PAGE_SIZE, end]
     with pytest.raises(VmallocCorruption, match="not merged"):
         validate_vmap_areas(machine)
 
@@ -467,6 +478,8 @@ def test_vmallocinfo_lines(machine):
     from mmemu.arch.x86.ioremap import ioremap
     c = ioremap(machine, 0xFE000000, 8, caller="main+0x30/0x80")
     assert vmallocinfo(machine).splitlines() == [
+        f"0x{VMALLOC_START_1G:08x}-0x{VMALLOC_START_1G + 0x2000:08x}    8192 "
+        "bpf_prog_alloc_no_stats+0x2b/0x1b0 pages=1 vmalloc",
         f"0x{a:08x}-0x{a + 0x4000:08x}   16384 main+0x1c/0x80 pages=3 vmalloc",
         f"0x{b:08x}-0x{b + 0x2000:08x}    8192 vmap",
         f"0x{c:08x}-0x{c + 0x2000:08x}    8192 main+0x30/0x80 phys=0xfe000000 ioremap",
@@ -475,17 +488,18 @@ def test_vmallocinfo_lines(machine):
 
 def test_vmallocinfo_vpages(machine):
     addr = machine.vmalloc.vmalloc(2048 * PAGE_SIZE, caller="main+0x1c/0x80")
-    lines = vmallocinfo(machine).splitlines()
+    lines = vmallocinfo(machine).splitlines()[1:]      # after the boot's BPF program
     assert lines[0] == (f"0x{addr:08x}-0x{addr + 2049 * PAGE_SIZE:08x} {2049 * PAGE_SIZE:7d} "
                         "main+0x1c/0x80 pages=2048 vmalloc vpages")
     assert lines[1].endswith("   12288 main+0x1c/0x80 pages=2 vmalloc")
 
 
 def test_vmalloc_meminfo(machine):
-    assert vmalloc_meminfo(machine) == {"VmallocTotal": 122880, "VmallocUsed": 0, "VmallocChunk": 0}
+    # the boot's BPF program: one page
+    assert vmalloc_meminfo(machine) == {"VmallocTotal": 122880, "VmallocUsed": 4, "VmallocChunk": 0}
     machine.vmalloc.vmalloc(10 * PAGE_SIZE)
     machine.vmalloc.vmap([machine.alloc_pages(GFP_KERNEL, 0)], 1)
-    assert vmalloc_meminfo(machine)["VmallocUsed"] == 40
+    assert vmalloc_meminfo(machine)["VmallocUsed"] == 4 + 40
 
 
 # -- the TLB ---------------------------------------------------------------------------

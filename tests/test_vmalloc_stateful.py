@@ -24,6 +24,7 @@ from mmemu.mm.gfp import GFP_KERNEL, __GFP_HIGHMEM, __GFP_NOWARN
 from mmemu.mm.page_alloc_debug import check_zone
 from mmemu.mm.pcp import drain_all_pages
 from mmemu.mm.vmalloc import validate_vmap_areas
+from mmemu.testing import boot_areas
 
 PHYS_CHOICES = [0xFE000000, 0xFE001000, 0xFD000000, 0xFD100000, 0xFE100000, 0xFEF00000]
 VMAP_GFP = GFP_KERNEL | __GFP_HIGHMEM     # module level: a class body would mangle the names
@@ -163,7 +164,9 @@ class VmallocMachine(RuleBasedStateMachine):
             if zone.populated and zone.name == "HighMem":
                 check_zone(self.m.mm, zone)
         arrays = {a.pages_area.addr for a in self.vm.areas() if a.pages_area is not None}
-        assert sorted(self.live) == [a.addr for a in self.vm.areas() if a.addr not in arrays]
+        boot = {a.addr for a in boot_areas(self.m)}
+        assert sorted(self.live) == [a.addr for a in self.vm.areas()
+                                     if a.addr not in arrays and a.addr not in boot]
 
     @invariant()
     def guard_pages_unmapped(self):
@@ -192,8 +195,9 @@ class VmallocMachine(RuleBasedStateMachine):
         for addr in list(self.live):
             self.free(addr)
         vm, m = self.vm, self.m
-        assert vm.areas() == [] and vm.space.free_blocks() == [(vm.vstart, vm.vend)]
-        assert vm.vmalloc_nr_pages() == 0
+        assert vm.areas() == boot_areas(m)
+        assert vm.space.free_blocks() == [(vm.vstart + 2 * PAGE_SIZE, vm.vend)]
+        assert vm.vmalloc_nr_pages() == 1                  # the BPF program's page
         assert nr_free(m) == m.boot_free
         assert [z.nr_free_pages for z in m.mm.zones] == m.boot_zone_free
         m.check()

@@ -5,6 +5,15 @@
  */
 #include <mmemu.h>
 
+/* mm/page_alloc.c's migratetype_names[], as /proc/pagetypeinfo prints them. */
+const char *const migratetype_names[MIGRATE_TYPES] = {
+	"Unmovable",
+	"Movable",
+	"Reclaimable",
+	"HighAtomic",
+	"Isolate",
+};
+
 struct pglist_data * __sdk first_online_pgdat(void)
 {
 	return NODE_DATA(first_online_node);

@@ -10,7 +10,11 @@ initcalls that change it, on the 686 kernel:
     setup_command_line(), setup_per_cpu_areas(), build_all_zonelists(),
     print_unknown_bootoptions(), vfs_caches_init_early()
     mm_init(): mem_init()   memblock_free_all(), the Memory: line; the SLUB line
+               kmem_cache_init(), vmalloc_init()    (the machine's: initcalls["mm_init"])
+    setup_per_cpu_pageset() the pcp lists leave the boot pageset
     arch_cpu_finalize_init() frees the SMP alternatives (one CPU)
+    sock_init()             core_initcall: ptp_classifier_init(), a BPF program
+                            locked read-only (the machine's: initcalls["core_initcall"])
     init_per_zone_wmark_min()   postcore_initcall: min_free_kbytes, watermarks
     hugepage_init()         subsys_initcall: THP raises min_free_kbytes
     populate_rootfs()       rootfs_initcall: the initrd is freed
@@ -27,7 +31,6 @@ from mmemu.kernel.image import command_line, unknown_params
 
 SLUB_LINE = "SLUB: HWalign={align}, Order=0-3, MinObjects=0, CPUs=1, Nodes={nodes}"
 CACHE_LINE_SIZE = 32            # cache_line_size() of the qemu32 CPU (clflush size)
-MIGRATE_TYPES = 5               # unmovable, movable, reclaimable, highatomic, isolate
 
 
 @dataclass
@@ -87,10 +90,13 @@ def print_unknown_bootoptions(mb, printk, cmdline):
 
 def built_zonelists_line(mm, estimates):
     """build_all_zonelists()'s line: Total pages is nr_free_zone_pages() on the estimates
-    free_area_init_core() left in managed_pages (no watermarks yet)."""
-    from mmemu.mm.mmzone import PAGEBLOCK_ORDER
+    free_area_init_core() left in managed_pages (no watermarks yet).  Fewer
+    than a pageblock of each migratetype turns grouping by mobility off
+    (mm.page_group_by_mobility_disabled)."""
+    from mmemu.mm.mmzone import MIGRATE_TYPES
     total = sum(estimates[z] for z in estimates)
-    grouping = "off" if total < (1 << PAGEBLOCK_ORDER) * MIGRATE_TYPES else "on"
+    mm.page_group_by_mobility_disabled = total < (1 << mm.pageblock_order) * MIGRATE_TYPES
+    grouping = "off" if mm.page_group_by_mobility_disabled else "on"
     nodes = sum(1 for p in mm.node_data if p is not None)
     return f"Built {nodes} zonelists, mobility grouping {grouping}.  Total pages: {total}"
 
@@ -108,10 +114,13 @@ def memory_line(mm, image):
             f"{page_alloc.totalhigh_pages(mm) * 4}K highmem)")
 
 
-def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None):
+def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None, initcalls=None):
     """Boot cfg's memory: returns a Boot.  paging(mb, image) -> PageTable builds
     the boot page tables (the machine's), or None for the allocator alone;
-    reporter is the page allocator's (kernel/panic.py)."""
+    reporter is the page allocator's (kernel/panic.py); initcalls:
+    {"mm_init": fn(mm), "core_initcall": fn(mm)}, the machine's parts of
+    the boot that need more than the page allocator (slab, vmalloc)."""
+    initcalls = initcalls or {}
     from mmemu.arch.x86.setup import setup_arch, setup_arch_late
     from mmemu.config import boot_warnings
     from mmemu.mm import huge_memory, mm_init, percpu, system_hash
@@ -133,7 +142,12 @@ def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None):
         mm_init.memblock_free_all(mm, mb)
         log.printk(memory_line(mm, image))
         log.printk(SLUB_LINE.format(align=CACHE_LINE_SIZE, nodes=layout.nr_nodes))
+        if "mm_init" in initcalls:
+            initcalls["mm_init"](mm)
+        mm_init.setup_per_cpu_pageset(mm)
         mm_init.free_reserved_area(mm, image.smp_locks, image.smp_locks_end, "SMP alternatives")
+        if "core_initcall" in initcalls:
+            initcalls["core_initcall"](mm)
         mm_init.init_per_zone_wmark_min(mm)
         huge_memory.hugepage_init(mm, cfg.transparent_hugepage)
         if initrd is not None:

@@ -10,7 +10,10 @@ code; inside a class body Python would mangle them, so every ``__GFP_X``
 also exists as ``_GFP_X`` (STYLE.md rule 1).
 """
 from mmemu.layout import ZONE_DMA, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NORMAL
-from mmemu.mm.mmzone import ZONELIST_FALLBACK, ZONELIST_NOFALLBACK
+from mmemu.mm.mmzone import (
+    MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, ZONELIST_FALLBACK,
+    ZONELIST_NOFALLBACK,
+)
 
 # Plain bits (include/linux/gfp_types.h, 6.1).
 __GFP_DMA = 0x01
@@ -46,6 +49,11 @@ __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM
 __GFP_BITS_SHIFT = 27
 __GFP_BITS_MASK = (1 << __GFP_BITS_SHIFT) - 1
 GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE
+
+GFP_MOVABLE_MASK = __GFP_RECLAIMABLE | __GFP_MOVABLE
+GFP_MOVABLE_SHIFT = 3
+assert __GFP_MOVABLE >> GFP_MOVABLE_SHIFT == MIGRATE_MOVABLE
+assert __GFP_RECLAIMABLE >> GFP_MOVABLE_SHIFT == MIGRATE_RECLAIMABLE
 
 # Useful combinations.
 GFP_ATOMIC = __GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM
@@ -261,3 +269,16 @@ def build_all_zonelists(node_data):
 def zonelist_zones(zonelist, highest_zoneidx):
     """for_each_zone_zonelist(): the zones of a zonelist at or below highest_zoneidx."""
     return tuple(z for z in zonelist if z.zone_idx <= highest_zoneidx)
+
+
+def gfp_migratetype(gfp, mobility_disabled=False):
+    """gfp_migratetype(): the free lists a mask allocates from.
+
+    __GFP_MOVABLE: MIGRATE_MOVABLE, __GFP_RECLAIMABLE: MIGRATE_RECLAIMABLE,
+    neither: MIGRATE_UNMOVABLE; everything unmovable while grouping by
+    mobility is off.  Both bits give 3, MIGRATE_HIGHATOMIC (6.1 warns only
+    under CONFIG_DEBUG_VM).
+    """
+    if mobility_disabled:
+        return MIGRATE_UNMOVABLE
+    return (gfp & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT

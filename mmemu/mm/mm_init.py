@@ -2,10 +2,13 @@
 
 Models, from Linux 6.1's mm/page_alloc.c (6.4 moved them to mm/mm_init.c,
 whose name this module takes): free_area_init() with
-find_zone_movable_pfns_for_nodes() and memmap_init(), and the memblock
-hand-over memblock_free_all() -> __free_pages_memory() ->
-memblock_free_pages() -> __free_pages_core(), followed by what the kernel
-does a little later: setup_per_cpu_pageset() and init_per_zone_wmark_min().
+find_zone_movable_pfns_for_nodes(), setup_usemap() and memmap_init()
+(which marks every pageblock it initialises MIGRATE_MOVABLE "such that
+unmovable allocations won't be scattered all over the place during system
+boot"), and the memblock hand-over memblock_free_all() ->
+__free_pages_memory() -> memblock_free_pages() -> __free_pages_core(),
+followed by what the kernel does a little later: setup_per_cpu_pageset(),
+init_per_zone_wmark_min() and the late frees (free_reserved_area()).
 
 Speed: mem_map is initialised with bulk slice writes of a 40-byte struct
 page template (one per run of pages of the same zone and state), never
@@ -13,6 +16,7 @@ with a Python loop per frame; the free RAM goes to the buddy lists as
 order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
 """
 import struct
+from array import array
 
 from mmemu.config import core_option_pages, movablecore_rounded
 from mmemu.layout import (
@@ -22,11 +26,15 @@ from mmemu.mm import pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.gfp import build_all_zonelists
 from mmemu.mm.mmzone import (
-    NR_PAGEBLOCK_BITS, PAGEBLOCK_ORDER,
-    MAX_ORDER, MAX_ORDER_NR_PAGES, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PG_reserved, ZONES_PGSHIFT,
-    STRUCT_PAGE_SIZE, PglistData, Zone, is_highmem_idx, page_flags_word,
+    MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE,
+    PG_reserved, ZONES_PGSHIFT, STRUCT_PAGE_SIZE, PglistData, Zone, is_highmem_idx,
+    page_flags_word, pageblock_order_for,
 )
-from mmemu.mm.page_alloc import MmState
+from mmemu.mm.page_alloc import MmState, _free_pages
+from mmemu.mm.pageblock import (
+    get_pfnblock_migratetype, init_pageblock_flags, set_fast_free, set_pageblock_migratetype,
+    usemap_size,
+)
 from mmemu.mm.watermark import (
     _setup_per_zone_wmarks, calculate_min_free_kbytes, calculate_normal_threshold,
     setup_per_zone_lowmem_reserve,
@@ -249,9 +257,29 @@ def memmap_init(mm):
         pos = max(pos, end)
     if runs:
         _fill_pages(mm, pos, mm.max_pfn, struct_page_template(*runs[-1][2:], True))
+    mark_pageblocks_movable(mm)
     for nid, zid, count in unavailable_ranges(mm):
         mm.log.printk(f"On node {nid}, zone {ZONE_NAMES[zid]}: {count} pages in unavailable "
                       f"ranges")
+
+
+def mark_pageblocks_movable(mm):
+    """memmap_init_range()'s set_pageblock_migratetype(page, MIGRATE_MOVABLE)
+    for every pageblock-aligned pfn it initialises: memblock's RAM ranges
+    clipped to each populated zone.  A pageblock whose first pfn lies in a
+    hole or in another zone keeps the bitmap's 0, MIGRATE_UNMOVABLE (the
+    first pageblock of ZONE_DMA, which starts at pfn 1; the head of a zone
+    that starts inside a pageblock)."""
+    step = 1 << mm.pageblock_order
+    ranges = getattr(mm.layout, "memblock", mm.layout.memory)
+    for nid, start, end in ranges:
+        for zone in mm.node_data[nid].node_zones:
+            if not zone.present_pages:
+                continue
+            s = min(max(start, zone.zone_start_pfn), zone.zone_end_pfn)
+            e = min(max(end, zone.zone_start_pfn), zone.zone_end_pfn)
+            for pfn in range(-(-s // step) * step, e, step):
+                set_pageblock_migratetype(mm, zone, pfn, MIGRATE_MOVABLE)
 
 
 def unavailable_ranges(mm):
@@ -288,7 +316,8 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     kernelcore=/movablecore=, the Zone ranges lines, mem_map and each
     zone's pageblock bitmap taken from memblock, a pg_data_t per node with
     all four zones, every struct page reserved (memblock still owns all of
-    RAM) with the holes reported, then the zonelists (build_all_zonelists(),
+    RAM) with the holes reported and every pageblock MIGRATE_MOVABLE,
+    then the zonelists (build_all_zonelists(),
     which the kernel runs a little later; start_kernel prints its line).
     """
     movable_zone = find_usable_zone_for_movable(arch_zone_pfn_limits(layout))
@@ -300,9 +329,10 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone, mm.movable_start = movable_zone, movable_start
     mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
+    mm.pageblock_order = pageblock_order_for()
     _build_nodes(mm, spans)
     for zone in mm.zones:
-        setup_usemap(mb, zone)
+        setup_usemap(mm, mb, zone)
     memmap_init(mm)
     build_all_zonelists(mm.node_data)
     mm.fast_paths_changed()
@@ -363,24 +393,17 @@ def memmap_alloc(mb, layout, spans):
     return memmap
 
 
-def usemap_size(zone_start_pfn, zonesize):
-    """usemap_size(): the pageblock flags of a zone, NR_PAGEBLOCK_BITS per pageblock."""
-    pageblock = 1 << PAGEBLOCK_ORDER
-    zonesize += zone_start_pfn & (pageblock - 1)
-    bits = -(-zonesize // pageblock) * NR_PAGEBLOCK_BITS
-    return -(-bits // 32) * 32 // 8
-
-
-def setup_usemap(mb, zone):
-    """setup_usemap(): a zone's pageblock bitmap from memblock (none for an empty zone).
-
-    Differs: mmemu keeps no migratetypes; the bitmap is only reserved."""
+def setup_usemap(mm, mb, zone):
+    """setup_usemap(): a zone's pageblock bitmap from memblock (none for an empty
+    zone), every pageblock MIGRATE_UNMOVABLE (0) until memmap_init() marks it."""
+    zone.per_cpu_pageset.thp_order = mm.pageblock_order
     if not zone.spanned_pages:
         return
-    size = usemap_size(zone.zone_start_pfn, zone.spanned_pages)
+    size = usemap_size(zone.zone_start_pfn, zone.spanned_pages, mm.pageblock_order)
     if size:
-        mb.alloc_try_nid(size, nid=zone.node, caller="setup_usemap",
-                         name=f"pageblock flags ({zone.name})")
+        phys = mb.alloc_try_nid(size, nid=zone.node, caller="setup_usemap",
+                                name=f"pageblock flags ({zone.name})")
+        init_pageblock_flags(mm, zone, phys, mm.pageblock_order)
 
 
 def calc_memmap_size(spanned_pages):
@@ -412,24 +435,63 @@ def managed_estimates(mm):
 
 # -- memblock_free_all ------------------------------------------------------------------
 
-def _free_pages_memory(mm, zone, start, end):
-    """__free_pages_memory() for one zone's run: order-aligned blocks, up to MAX_ORDER-1.
-
-    The whole run is first given the free template (__free_pages_core()
-    clears PG_reserved and the reference of every page), then each block
-    goes to the tail of its free list (FPI_TO_TAIL), so the lowest blocks
-    are handed out first.
-    """
-    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
-    mm.fast_zone[start:end] = bytes([zone.zone_id]) * (end - start)
-    zone.managed_pages += end - start
+def _buddy_blocks(start, end):
+    """__free_pages_memory()'s blocks of [start, end): (pfn, order), in address
+    order, each as large as its alignment and the end allow (MAX_ORDER-1 at most)."""
     pfn = start
     while pfn < end:
         order = min(MAX_ORDER - 1, (pfn & -pfn).bit_length() - 1 if pfn else MAX_ORDER - 1)
         while pfn + (1 << order) > end:
             order -= 1
-        _free_one_page(mm, zone, pfn, order, to_tail=True)
+        yield pfn, order
         pfn += 1 << order
+
+
+def _free_pages_memory(mm, zone, start, end):
+    """__free_pages_memory() for one zone's lowmem run: __free_pages_core() of
+    order-aligned blocks of up to MAX_ORDER-1.
+
+    The whole run is first given the free template (__free_pages_core()
+    clears PG_reserved and the reference of every page), then each block
+    goes to the tail of its pageblock's migratetype's list (FPI_TO_TAIL), so
+    the lowest blocks are handed out first.
+    """
+    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
+    set_fast_free(mm, zone, start, end)
+    zone.managed_pages += end - start
+    for pfn, order in _buddy_blocks(start, end):
+        _free_one_page(mm, zone, pfn, order, get_pfnblock_migratetype(zone, pfn), to_tail=True)
+
+
+def _free_highmem_pages(mm, zone, start, end):
+    """add_highpages_with_active_regions() for one HighMem run: free_highmem_page()
+    of every page, in address order.
+
+    Each page goes through __free_page() with the boot pageset (high 0),
+    so straight on to __free_one_page(), merging with the pages before it,
+    not to the tail.  Differs: the run is freed as its buddy blocks in
+    address order, each to the head or tail as buddy_merge_likely() says,
+    which leaves the same blocks on the same lists in the same order (a
+    block's place is decided when its last page comes, and only the blocks
+    before it are free then); page->index is the migratetype each page's
+    free cached.
+    """
+    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
+    set_fast_free(mm, zone, start, end)
+    _cache_migratetypes(mm, zone, start, end)
+    zone.managed_pages += end - start
+    for pfn, order in _buddy_blocks(start, end):
+        _free_one_page(mm, zone, pfn, order, get_pfnblock_migratetype(zone, pfn))
+
+
+def _cache_migratetypes(mm, zone, start, end):
+    """page->index of [start, end): each page's pageblock migratetype."""
+    order = zone.pageblock_flags.order
+    pfn = start
+    while pfn < end:
+        stop = min((pfn | ((1 << order) - 1)) + 1, end)
+        mm.page_index[pfn:stop] = array("I", [get_pfnblock_migratetype(zone, pfn)]) * (stop - pfn)
+        pfn = stop
 
 
 def _free_runs(mm, mb):
@@ -444,22 +506,34 @@ def _free_runs(mm, mb):
 
 
 def memblock_free_all(mm, mb):
-    """memblock_free_all(): give every page memblock does not hold to the buddy lists.
+    """mem_init(): set_highmem_pages_init() then memblock_free_all(): every page
+    memblock does not hold goes to the buddy lists.
 
-    Models mm/memblock.c:memblock_free_all() (lowmem) and
-    arch/x86/mm/highmem_32.c:set_highmem_pages_init() (HighMem, which
-    prints "Initializing HighMem for node 0 (...)" for every highmem zone,
-    empty or not, first); differs: HighMem is freed in blocks too, not page
-    by page (the same buddy blocks come out).  A page a reservation touches
-    at all stays reserved.  The watermarks come later
-    (init_per_zone_wmark_min(), an initcall).
+    Models arch/x86/mm/highmem_32.c:set_highmem_pages_init() (HighMem, page
+    by page, after "Initializing HighMem for node 0 (...)" for every highmem
+    zone, empty or not) and mm/memblock.c:memblock_free_all() (lowmem, in
+    blocks).  A page a reservation touches at all stays reserved.  The
+    watermarks come later (init_per_zone_wmark_min(), an initcall).
     """
     for zone in mm.zones:
         if zone.is_highmem:
             mm.log.printk(f"Initializing {zone.name} for node {zone.node} "
                           f"({zone.zone_start_pfn:08x}:{zone.zone_end_pfn:08x})")
     for zone, start, end in _free_runs(mm, mb):
-        _free_pages_memory(mm, zone, start, end)
+        if zone.is_highmem:
+            _free_highmem_pages(mm, zone, start, end)
+        else:
+            _free_pages_memory(mm, zone, start, end)
+    mm.fast_paths_changed()
+
+
+def setup_per_cpu_pageset(mm):
+    """setup_per_cpu_pageset(): the populated zones leave the boot pageset
+    (high 0, batch 1): batch from the zone's size, high 4 batches (no
+    watermarks yet)."""
+    for zone in mm.zones:
+        if zone.populated:
+            pcp.zone_pcp_update(mm, zone)
     mm.fast_paths_changed()
 
 
@@ -467,20 +541,32 @@ def free_reserved_area(mm, start, end, what):
     """free_reserved_area(): give reserved pages [start, end) (bytes) back, and say so.
 
     Models mm/page_alloc.c:free_reserved_area() for the boot's late frees
-    (the SMP alternatives, the initrd, the init sections): each page leaves
-    PG_reserved, goes to the buddy lists and is managed from then on.
-    Differs: freed in blocks to the free lists' tails, not page by page
-    through the pcp lists.  Returns the pages freed.
+    (the SMP alternatives, the initrd, the init sections):
+    free_reserved_page() of each page: it leaves PG_reserved, gets a
+    reference, is managed from then on and is freed with __free_page(),
+    onto the per-cpu list of its pageblock's migratetype.  Differs: the
+    pages are not poisoned.  Returns the pages freed.
     """
     first, last = pfn_up(start), pfn_down(end)
     for zone in mm.zones:
         a, b = max(first, zone.zone_start_pfn), min(last, zone.zone_end_pfn)
         if a < b and zone.present_pages:
-            _free_pages_memory(mm, zone, a, b)
+            for pfn in range(a, b):
+                free_reserved_page(mm, zone, pfn)
     pages = max(last - first, 0)
     mm.log.printk(f"Freeing {what} memory: {pages << 2}K")
     mm.fast_paths_changed()
     return pages
+
+
+def free_reserved_page(mm, zone, pfn):
+    """free_reserved_page(): ClearPageReserved(), init_page_count(), __free_page(),
+    adjust_managed_page_count()."""
+    w = mm.memmap.page_word(pfn)
+    mm.u32[w] &= ~(1 << PG_reserved)
+    mm.refcounts[pfn] = 1
+    _free_pages(mm, pfn, 0)
+    zone.managed_pages += 1
 
 
 def init_per_zone_wmark_min(mm):

@@ -14,15 +14,20 @@ memcg_data among them, rounded up by HAVE_ALIGNED_STRUCT_PAGE to
   4    lru.next        next free block   compound_head|1    slab_list.next
   8    lru.prev        prev free block   dtor(u8),order(u8) slab_list.prev
   12   mapping         0                 0                  slab_cache
-  16   index           0                 0                  freelist
+  16   index           migratetype (*)   0                  freelist
   20   private         buddy order       0                  counters
   24   _mapcount       page_type         -1                 __unused
   28   _refcount       0 when free       0                  1
   32   memcg_data      0 (mmemu has no memory cgroups)
   36   (padding to the 8-byte alignment)
 
+(*) The migratetype the page was last taken from the free lists as, or
+cached when it was freed onto a per-cpu list (set_pcppage_migratetype());
+6.1 leaves it there when the page is allocated.
+
 Pointers are guest virtual addresses: lru.next/prev point at the struct page
-of the next/previous free block of the same order, 0 at the ends (differs:
+of the next/previous free block of the same order and migratetype, 0 at the
+ends (differs:
 Linux's lists are circular through a list head inside struct zone; here the
 heads are host-side, so a free list is a 0-terminated chain).
 
@@ -169,9 +174,64 @@ NR_PAGE_ORDERS = MAX_ORDER              # later kernels' name for the same count
 MAX_PAGE_ORDER = MAX_ORDER - 1          # the largest block: order 10, 4 MiB
 MAX_ORDER_NR_PAGES = 1 << MAX_PAGE_ORDER
 PAGE_ALLOC_COSTLY_ORDER = 3
-PAGEBLOCK_ORDER = 10                    # pageblock_order = HUGETLB_PAGE_ORDER (a 4 MiB page)
-NR_PAGEBLOCK_BITS = 4                   # migratetype (3) + skip bit, per pageblock
-NR_PCP_LISTS = PAGE_ALLOC_COSTLY_ORDER + 1   # one per order 0..3 (no migratetypes)
+
+# enum migratetype (include/linux/mmzone.h, 6.1; a 686 build has
+# CONFIG_MEMORY_ISOLATION and no CONFIG_CMA, so no MIGRATE_CMA).
+MIGRATE_UNMOVABLE = 0
+MIGRATE_MOVABLE = 1
+MIGRATE_RECLAIMABLE = 2
+MIGRATE_PCPTYPES = 3                    # the number of types on the pcp lists
+MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES
+MIGRATE_ISOLATE = 4                     # can't allocate from here
+MIGRATE_TYPES = 5
+MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate")
+
+# pageblock_order (include/linux/pageblock-flags.h): the 686 kernel has
+# CONFIG_HUGETLB_PAGE, so MIN(HUGETLB_PAGE_ORDER, MAX_ORDER - 1), the order
+# of a PMD-sized huge page: 10 without PAE (4 MiB), 9 with it (2 MiB).  A
+# machine's value is MmState.pageblock_order (pageblock_order_for()).
+HPAGE_PMD_ORDER = 22 - 12               # PMD_SHIFT - PAGE_SHIFT, two-level tables
+PAGEBLOCK_ORDER = min(HPAGE_PMD_ORDER, MAX_ORDER - 1)
+NR_PAGEBLOCK_BITS = 4                   # PB_migratetype_bits (3) + PB_migrate_skip
+PB_MIGRATETYPE_BITS = 3
+MIGRATETYPE_MASK = (1 << PB_MIGRATETYPE_BITS) - 1
+
+# The pcp lists (include/linux/mmzone.h, 6.1, CONFIG_TRANSPARENT_HUGEPAGE):
+# one per pcp migratetype for each order up to PAGE_ALLOC_COSTLY_ORDER, and
+# two for pageblock_order (THP): a movable one and one for the others.
+NR_PCP_THP = 2
+NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
+NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
+
+
+def pageblock_order_for(hpage_pmd_order=HPAGE_PMD_ORDER):
+    """pageblock_order for a flavour's huge page order (HUGETLB_PAGE_ORDER)."""
+    return min(hpage_pmd_order, MAX_ORDER - 1)
+
+
+def migratetype_is_mergeable(mt):
+    """migratetype_is_mergeable(): blocks of these types may merge with each other."""
+    return mt < MIGRATE_PCPTYPES
+
+
+def order_to_pindex(migratetype, order, thp_order=PAGEBLOCK_ORDER):
+    """order_to_pindex(): the pcp list of a migratetype and order.
+
+    Orders 0..3 have MIGRATE_PCPTYPES lists each (pindex = 3 * order + mt);
+    pageblock_order (THP) has two: NR_LOWORDER_PCP_LISTS for unmovable and
+    reclaimable, the next for movable.
+    """
+    if order > PAGE_ALLOC_COSTLY_ORDER:
+        return NR_LOWORDER_PCP_LISTS + (migratetype == MIGRATE_MOVABLE)
+    return MIGRATE_PCPTYPES * order + migratetype
+
+
+def pindex_to_order(pindex, thp_order=PAGEBLOCK_ORDER):
+    """pindex_to_order(): the order of the blocks on pcp list pindex."""
+    if pindex >= NR_LOWORDER_PCP_LISTS:
+        return thp_order
+    return pindex // MIGRATE_PCPTYPES
+
 
 WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = range(4)
 NR_WMARK = 4
@@ -193,16 +253,24 @@ PAGE_FLAGS_CHECK_AT_PREP = PAGEFLAGS_MASK     # no PG_hwpoison in a 686 build
 
 
 @dataclass(slots=True)
-class FreeArea:
-    """struct free_area: one order's free list and its length.
+class FreeList:
+    """One migratetype's free list of one order: the pfns at its two ends.
 
     The list itself is a chain in guest memory through lru.next/prev of each
-    free block's head page; ``first`` and ``last`` are the pfns at its ends
-    (-1 when empty), standing in for the circular list head inside struct zone.
+    free block's head page; ``first`` and ``last`` (-1 when empty) stand in
+    for the circular list head inside struct zone.
     """
 
     first: int = -1
     last: int = -1
+
+
+@dataclass(slots=True)
+class FreeArea:
+    """struct free_area: one order's free lists, one per migratetype, and
+    nr_free, the blocks on all of them."""
+
+    free_list: list = field(default_factory=lambda: [FreeList() for _ in range(MIGRATE_TYPES)])
     nr_free: int = 0
 
 
@@ -210,34 +278,65 @@ class FreeArea:
 class PerCpuPages:
     """struct per_cpu_pages for the one CPU: pages kept off the buddy lists.
 
-    ``lists[order]`` for orders 0..PAGE_ALLOC_COSTLY_ORDER, pfns with the list
-    head at the end (list_add == append, list_first_entry == [-1], the tail
-    that free_pcppages_bulk() drains first == [0]).  ``count`` is pcp->count
-    in pages: the order-0 list's length plus ``count_hi``, the pages on the
-    order 1..3 lists, kept as those lists change.  ``high0`` is high minus
-    count_hi, so the order-0 fast path compares one length with one number
-    (``fast`` holds the list and that number for it).
+    ``lists[pindex]`` (NR_PCP_LISTS of them, order_to_pindex()): pfns with
+    the list head at the end (list_add == append, list_first_entry == [-1],
+    the tail that free_pcppages_bulk() drains first == [0]).  ``count`` is
+    pcp->count, the pages on all lists, summed when asked.
+
+    ``budget[mt]`` serves the order-0 fast free path (pcp.py): the length
+    of lists[mt] at which pcp->count must be counted again, because it may
+    have reached high.  Only one order-0 list at a time gets more than its
+    length (the headroom high - count), so pcp->count cannot pass high
+    between two counts; any other change of the lists sets every budget to
+    its list's length.  ``thp_order`` is pageblock_order, the order of the
+    two THP lists.
     """
 
     high: int = 0
     batch: int = 1
     lists: list = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
-    count_hi: int = 0
-    high0: int = 0
+    budget: list = field(default_factory=lambda: [0] * MIGRATE_PCPTYPES)
+    thp_order: int = PAGEBLOCK_ORDER
     zone: object = None
-    fast: list = None            # [lists[0], high0]: what page_alloc's fast free reads
-
-    def __post_init__(self):
-        self.fast = [self.lists[0], self.high0]
 
     @property
     def count(self):
-        return len(self.lists[0]) + self.count_hi
+        """pcp->count: the pages on every list (order_to_pindex()'s layout:
+        three lists per order 0-3, then the two THP lists)."""
+        lst = self.lists
+        return (len(lst[0]) + len(lst[1]) + len(lst[2])
+                + ((len(lst[3]) + len(lst[4]) + len(lst[5])) << 1)
+                + ((len(lst[6]) + len(lst[7]) + len(lst[8])) << 2)
+                + ((len(lst[9]) + len(lst[10]) + len(lst[11])) << 3)
+                + ((len(lst[12]) + len(lst[13])) << self.thp_order))
 
-    def hi_changed(self, delta):
-        """Pages were added to (delta > 0) or taken from the order 1..3 lists."""
-        self.count_hi += delta
-        self.high0 = self.fast[1] = self.high - self.count_hi
+    def rebudget(self, pindex=-1, headroom=0):
+        """After a change of the lists: every order-0 list's budget is its
+        length, plus headroom for pindex's when that is an order-0 list."""
+        lst, budget = self.lists, self.budget
+        budget[0], budget[1], budget[2] = len(lst[0]), len(lst[1]), len(lst[2])
+        if 0 <= pindex < MIGRATE_PCPTYPES and headroom > 0:
+            budget[pindex] += headroom
+
+
+assert (MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER, NR_PCP_LISTS) == (3, 3, 14)   # count's layout
+
+
+@dataclass(slots=True, eq=False)
+class PageblockFlags:
+    """A zone's pageblock bitmap (zone->pageblock_flags, FLATMEM): 4 bits per
+    pageblock, the migratetype in the low 3, in guest memory from memblock.
+
+    ``phys``: the bitmap's physical address (0 for an empty zone); ``base``:
+    pageblock_start_pfn(zone_start_pfn), the pfn of bit 0; ``order``:
+    pageblock_order; ``mt``: the migratetypes again, one byte per pageblock,
+    which the allocator reads (mm/pageblock.py writes both).
+    """
+
+    phys: int = 0
+    base: int = 0
+    order: int = PAGEBLOCK_ORDER
+    mt: bytearray = field(default_factory=bytearray)
 
 
 @dataclass(slots=True, eq=False)
@@ -245,7 +344,12 @@ class Zone:
     """struct zone (the fields mmemu models, under the kernel's names).
 
     ``nr_free_pages`` is vm_stat[NR_FREE_PAGES]: pages on the buddy lists,
-    not counting the per-cpu lists (as /proc/zoneinfo's "pages free").
+    not counting the per-cpu lists (as /proc/zoneinfo's "pages free") nor
+    MIGRATE_ISOLATE pageblocks' free pages.  ``pageblock_flags``: the
+    zone's pageblock bitmap (mm/pageblock.py); ``nr_reserved_highatomic``:
+    the pages of its MIGRATE_HIGHATOMIC pageblocks; ``boosted_watermark``:
+    ZONE_BOOSTED_WATERMARK, a steal raised watermark_boost and kswapd is to
+    be woken.
     ``zone_id`` is the zone+node value of its pages' flags (flags >> 26).
 
     ``vm_stat`` holds the zone's counters (signed words, NR_VM_ZONE_STAT_ITEMS)
@@ -264,16 +368,19 @@ class Zone:
     managed_pages: int = 0
     _watermark: list = field(default_factory=lambda: [0] * NR_WMARK)
     watermark_boost: int = 0
+    nr_reserved_highatomic: int = 0
     lowmem_reserve: list = field(default_factory=lambda: [0] * MAX_NR_ZONES)
     free_area: list = field(default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
     vm_stat: object = None
     vm_zone_stat: object = None
     per_cpu_pageset: PerCpuPages = field(default_factory=PerCpuPages)
+    pageblock_flags: PageblockFlags = field(default_factory=PageblockFlags)
     zone_pgdat: object = None
     zone_id: int = 0
     is_highmem: bool = False
     stat_threshold: int = 0
     fast_mark: int = -1          # page_alloc's order-0 fast path: its highest mark here
+    boosted_watermark: bool = False   # ZONE_BOOSTED_WATERMARK in zone->flags
 
     def __post_init__(self):
         if self.vm_stat is None:

@@ -19,6 +19,10 @@ between the per-cpu lists and their users, change no counter, as in Linux).
 Watermarks, lowmem_reserve and managed pages change only when the
 watermarks are set up again; MmState.zone_watchers copies them then.
 
+The zone's pageblock bitmap (pageblock_flags, memblock memory the page
+allocator keeps current, mm/pageblock.py) is reachable from struct zone, so
+guest code reads a page's migratetype as get_pfnblock_migratetype() does.
+
 Differs from Linux: a layout of mmemu's own (the kernel's fields by name and
 in the kernel's order, without what mmemu does not model: the free_area
 lists, per-cpu pagesets, zonelists, lruvecs, locks and padding); vm_stat
@@ -36,17 +40,19 @@ MMZONE_SIZE = 0x2000
 STRUCT_ZONE = {
     "_watermark": 0,                   # unsigned long _watermark[NR_WMARK]
     "watermark_boost": 16,
-    "lowmem_reserve": 20,              # long lowmem_reserve[MAX_NR_ZONES]
-    "node": 36,
-    "zone_pgdat": 40,                  # struct pglist_data *
-    "zone_start_pfn": 44,
-    "managed_pages": 48,               # atomic_long_t
-    "spanned_pages": 52,
-    "present_pages": 56,
-    "name": 60,                        # const char *
-    "vm_stat": 64,                     # atomic_long_t vm_stat[NR_VM_ZONE_STAT_ITEMS]
+    "nr_reserved_highatomic": 20,
+    "lowmem_reserve": 24,              # long lowmem_reserve[MAX_NR_ZONES]
+    "node": 40,
+    "zone_pgdat": 44,                  # struct pglist_data *
+    "pageblock_flags": 48,             # unsigned long *: the pageblock bitmap (FLATMEM)
+    "zone_start_pfn": 52,
+    "managed_pages": 56,               # atomic_long_t
+    "spanned_pages": 60,
+    "present_pages": 64,
+    "name": 68,                        # const char *
+    "vm_stat": 72,                     # atomic_long_t vm_stat[NR_VM_ZONE_STAT_ITEMS]
 }
-SIZEOF_ZONE = 64 + 4 * NR_VM_ZONE_STAT_ITEMS
+SIZEOF_ZONE = 72 + 4 * NR_VM_ZONE_STAT_ITEMS
 
 # struct pglist_data
 STRUCT_PGLIST_DATA = {
@@ -114,7 +120,8 @@ def publish_node_data(mm):
 
 
 def sync_zones(mm):
-    """Copy what setup_per_zone_wmarks() and the boot change: watermarks,
+    """Copy what setup_per_zone_wmarks(), the boot and the page allocator's
+    reserves change: watermarks and their boost, the high-atomic reserve,
     lowmem_reserve, managed pages, totalram and totalhigh pages."""
     pm = mm.physmem
     for zone in mm.zones:
@@ -122,6 +129,7 @@ def sync_zones(mm):
         for i in range(NR_WMARK):
             pm.write32(base + STRUCT_ZONE["_watermark"] + 4 * i, zone._watermark[i])
         pm.write32(base + STRUCT_ZONE["watermark_boost"], zone.watermark_boost)
+        pm.write32(base + STRUCT_ZONE["nr_reserved_highatomic"], zone.nr_reserved_highatomic)
         for i in range(MAX_NR_ZONES):
             pm.write32(base + STRUCT_ZONE["lowmem_reserve"] + 4 * i, zone.lowmem_reserve[i])
         pm.write32(base + STRUCT_ZONE["managed_pages"], zone.managed_pages)
@@ -157,7 +165,9 @@ def _write_pgdat(pm, pgdat, names):
         pm.write32(base + STRUCT_PGLIST_DATA[field], value)
     for zone in pgdat.node_zones:
         z = zone_phys(zone.node, zone.zone_idx)
+        bitmap = zone.pageblock_flags.phys
         for field, value in (("node", zone.node), ("zone_pgdat", PAGE_OFFSET + base),
+                             ("pageblock_flags", PAGE_OFFSET + bitmap if bitmap else 0),
                              ("zone_start_pfn", zone.zone_start_pfn),
                              ("spanned_pages", zone.spanned_pages),
                              ("present_pages", zone.present_pages),

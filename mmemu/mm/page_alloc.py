@@ -15,7 +15,9 @@ MmState.  Anything a guest can pass (any order, pfn, gfp mask, node)
 gives the kernel's answer and report, never a Python exception.
 
 The building blocks live in: mm/freelist.py (free lists, expand,
-__rmqueue_smallest, __free_one_page), mm/pcp.py (per-cpu lists),
+__rmqueue_smallest, __free_one_page), mm/pageblock.py (pageblock
+migratetypes), mm/fallback.py (__rmqueue, fallback stealing, the
+high-atomic reserve), mm/pcp.py (per-cpu lists),
 mm/watermark.py (watermarks, zone_watermark_ok), mm/page_free.py (the
 checks and reports of a free), mm/page.py (struct page accessors:
 page_address, page_count, ...), mm/page_alloc_debug.py (bad_page and the
@@ -27,19 +29,27 @@ from array import array
 
 from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
 from mmemu.mm import pcp as _pcp
+from mmemu.mm.fallback import (  # noqa: F401  (re-exported kernel names)
+    WATERMARK_BOOST_FACTOR, _rmqueue, reserve_highatomic_pageblock,
+    unreserve_highatomic_pageblock, wakeup_kswapd,
+)
 from mmemu.mm.freelist import (  # noqa: F401  (re-exported kernel names)
     _free_one_page, _rmqueue_smallest, add_to_free_list, add_to_free_list_tail,
     buddy_merge_likely, del_page_from_free_list, expand, find_buddy_page_pfn, set_buddy_order,
 )
 from mmemu.mm.gfp import (
-    __GFP_BITS_MASK, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
-    __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_NOWARN, __GFP_ZERO,
-    GFP_ZONE_BAD_LINE, format_gfp, gfp_zone, gfp_zone_bad, gfp_zonelist, zonelist_zones,
+    __GFP_BITS_MASK, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_KSWAPD_RECLAIM,
+    __GFP_MEMALLOC, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN, __GFP_RETRY_MAYFAIL,
+    __GFP_ZERO, GFP_ZONE_BAD_LINE, format_gfp, gfp_migratetype, gfp_zone, gfp_zone_bad,
+    gfp_zonelist, zonelist_zones,
 )
 from mmemu.mm.mmzone import (
-    COMPOUND_PAGE_DTOR, MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE,
-    PAGE_WORDS, STRUCT_PAGE_SIZE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE,
-    W_REFCOUNT,
+    COMPOUND_PAGE_DTOR, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
+    PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGEBLOCK_ORDER, PAGE_WORDS, STRUCT_PAGE_SIZE,
+    PG_head, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
+)
+from mmemu.mm.pageblock import (
+    FAST_FREE_LOOKUP, fast_free_code, get_pfnblock_migratetype, set_fast_free,
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
     NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
@@ -49,13 +59,13 @@ from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers
 from mmemu.kernel.panic import Reporter
 from mmemu.mm.page_alloc_debug import check_new_page, vm_bug_on, warn_on_once
 from mmemu.mm.page_free import (  # noqa: F401  (re-exported: the freeing half)
-    _free_pages_slow, free_pages_prepare, free_the_page,
+    _free_pages_ok, _free_pages_slow, free_pages_prepare, free_the_page,
 )
 from mmemu.mm.pcp import drain_all_pages, drain_pages_zone  # noqa: F401
 from mmemu.mm.show_mem import warn_alloc
 from mmemu.mm.watermark import (
     ALLOC_CPUSET, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, ALLOC_MIN_RESERVE, ALLOC_NO_WATERMARKS,
-    ALLOC_NON_BLOCK, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN,
+    ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN,
     LOWMEM_RESERVE_RATIO, WATERMARK_SCALE_FACTOR, zone_watermark_fast,
 )
 
@@ -78,7 +88,15 @@ class MmState:
     address or None), ``min_free_kbytes``, ``totalreserve_pages``,
     ``movable_is_highmem``, ``movable_start`` ({nid: first pfn of ZONE_MOVABLE}).
 
-    Host memory per page frame: ``fast_zone``, one byte (see _free_pages()).
+    Grouping by mobility: ``pageblock_order`` (the flavour's, mmzone.
+    pageblock_order_for()), ``page_group_by_mobility_disabled`` (set with
+    the zonelists: too little memory for a pageblock of each type),
+    ``watermark_boost_factor`` (the sysctl, 15000).
+
+    Host memory per page frame: ``fast_zone``, one byte: the pageblock
+    code (pageblock.fast_free_code(): zone and migratetype) under which
+    an order-0 free of the page takes the fast path, or NO_FAST_FREE (see
+    _free_pages()).
 
     ``might_alloc`` is the hook 6.1's prepare_alloc_pages() calls as
     might_alloc(gfp_mask): a callable taking the gfp mask, called for every
@@ -118,9 +136,14 @@ class MmState:
         self.fast_zone = bytearray([NO_FAST_FREE]) * self.max_pfn
         w = self.mbase + W_REFCOUNT
         self.refcounts = self.u32[w:w + (self.max_pfn * PAGE_WORDS):PAGE_WORDS]
+        w = self.mbase + W_INDEX                 # page->index: the pcp's cached migratetype
+        self.page_index = self.u32[w:w + (self.max_pfn * PAGE_WORDS):PAGE_WORDS]
         self.fast_alloc = {}
-        self.pcp_commit = []                     # free_unref_page_commit() by zone id
+        self.pcp_commit = []                     # free_unref_page() by fast_zone code
         self.fast_free = None
+        self.pageblock_order = PAGEBLOCK_ORDER
+        self.page_group_by_mobility_disabled = False
+        self.watermark_boost_factor = WATERMARK_BOOST_FACTOR
         self._might_alloc = no_might_alloc
         self.zone_watchers = []
 
@@ -139,14 +162,22 @@ class MmState:
         self.fast_alloc.clear()
         for zone in self.zones:
             zone.fast_mark = -1
-        self.pcp_commit = [None] * 64
+        self.pcp_commit = [None] * 256
         for zone in self.zones:
-            self.pcp_commit[zone.zone_id] = _pcp.make_free_unref_page_commit(self, zone)
+            for mt in range(MIGRATE_PCPTYPES):
+                self.pcp_commit[fast_free_code(zone, mt)] = \
+                    _pcp.make_fast_free_commit(self, zone, mt)
+        self.pcp_commit[FAST_FREE_LOOKUP] = _pcp.make_lookup_free_commit(self)
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
         table = b"" if self.cfg.debug_vm else self.fast_zone
         self.fast_free = (table, self.refcounts, self.pcp_commit)
         for watcher in self.zone_watchers:
             watcher()
+
+    def reserves_changed(self):
+        """A zone's watermark boost or high-atomic reserve moved: the marks the
+        fast allocation plans rely on moved, and struct zone's copies too."""
+        self.fast_paths_changed()
 
     def zone_free_dropped(self, zone):
         """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
@@ -202,11 +233,12 @@ def _free_pages(mm, pfn, order=0):
     """__free_pages(): drop a reference to 2^order pages at pfn; free them on the last.
 
     Models mm/page_alloc.c:__free_pages().  Order 0 has a fast path: a page
-    whose mm.fast_zone byte names its zone (a page of mem_map, not reserved
-    at boot, not the head of an order > 0 allocation) and that holds a
-    single reference goes straight onto the zone's per-cpu list, through
-    the zone's free_unref_page_commit() (mm.pcp_commit, made by pcp.py:
-    the same code the checked path ends in).  As in a
+    whose mm.fast_zone byte names its zone and pageblock migratetype (a
+    page of mem_map, not reserved at boot, not the head of an order > 0
+    allocation) and that holds a single reference goes straight onto the
+    zone's per-cpu list of that migratetype, through free_unref_page() for
+    that code (mm.pcp_commit, made by pcp.py: the same rule the checked
+    path ends in).  As in a
     6.1 kernel without CONFIG_DEBUG_VM, the rest of such a page (flags,
     mapcount, mapping) is checked when the list drains
     (free_pcppages_bulk()); with debug_vm in the config every free is
@@ -222,7 +254,7 @@ def _free_pages(mm, pfn, order=0):
             z = 255
         if z != 255 and refs[pfn] == 1:          # NO_FAST_FREE; put_page_testzero()
             refs[pfn] = 0
-            commit[z](pfn, 0)                    # free_unref_page_commit()
+            commit[z](pfn)                       # free_unref_page()
             return
     _free_pages_slow(mm, pfn, order)
 
@@ -265,13 +297,13 @@ def _node_zonelist(mm, nid, gfp, highest_zoneidx):
 
 
 def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
-    """prepare_alloc_pages(): the zonelist and the highest zone for this mask.
+    """prepare_alloc_pages(): the alloc_context of this mask.
 
-    Returns (zones, highest_zoneidx), or None after reporting a mask whose
-    zone modifiers contradict each other (the VM_BUG_ON in gfp_zone()) or
-    an offline node.  Then, as 6.1 does, might_alloc(gfp): mm.might_alloc
-    for a mask with __GFP_DIRECT_RECLAIM (unless might_alloc is False: the
-    caller made that check already).
+    Returns (zones, highest_zoneidx, migratetype), or None after reporting
+    a mask whose zone modifiers contradict each other (the VM_BUG_ON in
+    gfp_zone()) or an offline node.  Then, as 6.1 does, might_alloc(gfp):
+    mm.might_alloc for a mask with __GFP_DIRECT_RECLAIM (unless might_alloc
+    is False: the caller made that check already).
     """
     if gfp_zone_bad(gfp):
         vm_bug_on(mm, GFP_ZONE_BAD_LINE)
@@ -287,42 +319,81 @@ def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
     zones = _node_zonelist(mm, nid, gfp, highest)
     if might_alloc and gfp & __GFP_DIRECT_RECLAIM:
         mm.might_alloc(gfp)
-    return zones, highest
+    return zones, highest, gfp_migratetype(gfp, mm.page_group_by_mobility_disabled)
+
+
+def alloc_flags_nofragment(gfp):
+    """alloc_flags_nofragment(): ALLOC_KSWAPD for a mask that may wake kswapd
+    (__GFP_KSWAPD_RECLAIM is that bit); no ALLOC_NOFRAGMENT without ZONE_DMA32."""
+    return gfp & __GFP_KSWAPD_RECLAIM
+
+
+def wmark_pages(zone, i):
+    """wmark_pages(): watermark i of the zone, boost included."""
+    return zone._watermark[i] + zone.watermark_boost
 
 
 def get_page_from_freelist(mm, gfp, order, alloc_flags, ac):
     """get_page_from_freelist(): the first zone of the zonelist that passes its watermark.
 
-    Models mm/page_alloc.c:get_page_from_freelist(); differs: no cpusets,
-    dirty limits or node reclaim.  Returns the prepared pfn or None.
+    Models mm/page_alloc.c:get_page_from_freelist(): a high-order atomic
+    request that succeeds may set its pageblock aside
+    (reserve_highatomic_pageblock()).  Differs: no cpusets, dirty limits
+    or node reclaim.  Returns the prepared pfn or None.
     """
-    zones, highest = ac
+    zones, highest, migratetype = ac
     for zone in zones:
-        mark = zone._watermark[alloc_flags & ALLOC_WMARK_MASK]
-        if not zone_watermark_fast(zone, order, mark, highest, alloc_flags):
+        mark = zone._watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.watermark_boost
+        if not zone_watermark_fast(zone, order, mark, highest, alloc_flags, gfp):
             if not alloc_flags & ALLOC_NO_WATERMARKS:
                 continue
-        pfn = rmqueue(mm, zone, order)
+        pfn = rmqueue(mm, zone, order, alloc_flags, migratetype)
         if pfn is not None:
             prep_new_page(mm, pfn, order, gfp, alloc_flags)
+            if alloc_flags & ALLOC_HIGHATOMIC:
+                reserve_highatomic_pageblock(mm, pfn, zone)
             return pfn
     return None
 
 
-def rmqueue(mm, zone, order):
-    """rmqueue(): from the per-cpu list for orders 0-3, else from the buddy lists."""
-    if _pcp.pcp_allowed_order(order):
-        pfn = _pcp.rmqueue_pcplist(mm, zone, order)
-        if pfn is not None:
-            return pfn
-    return rmqueue_buddy(mm, zone, order)
+def rmqueue(mm, zone, order, alloc_flags, migratetype):
+    """rmqueue(): from the per-cpu lists for their orders, else from the buddy lists.
 
-
-def rmqueue_buddy(mm, zone, order):
-    """rmqueue_buddy(): __rmqueue_smallest() under the zone lock, then check_new_pages()."""
-    pfn = _rmqueue_smallest(mm, zone, order)
+    Then, if a steal boosted the zone's watermark for a request that may
+    wake kswapd (ZONE_BOOSTED_WATERMARK), kswapd is woken (wakeup_kswapd():
+    in mmemu, the boost is dropped at once).
+    """
+    boost = zone.watermark_boost
+    pfn = None
+    if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
+        pfn = _pcp.rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags)
     if pfn is None:
-        return None
+        pfn = rmqueue_buddy(mm, zone, order, alloc_flags, migratetype)
+    if zone.boosted_watermark:
+        zone.boosted_watermark = False
+        wakeup_kswapd(mm, zone)
+    if zone.watermark_boost != boost:
+        mm.reserves_changed()
+    return pfn
+
+
+def rmqueue_buddy(mm, zone, order, alloc_flags, migratetype):
+    """rmqueue_buddy(): __rmqueue() under the zone lock, then check_new_pages().
+
+    ALLOC_HIGHATOMIC requests try the high-atomic reserve first; when
+    __rmqueue() finds nothing, requests that may not block (or OOM ones)
+    may take from it too ("failing now is worse than failing a high-order
+    atomic allocation in the future").
+    """
+    pfn = None
+    if alloc_flags & ALLOC_HIGHATOMIC:
+        pfn = _rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC)
+    if pfn is None:
+        pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
+        if pfn is None and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
+            pfn = _rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC)
+        if pfn is None:
+            return None
     zone.nr_free_pages -= 1 << order
     mm.zone_free_dropped(zone)
     check_new_pages(mm, pfn, order)
@@ -353,8 +424,9 @@ def prep_new_page(mm, pfn, order, gfp, alloc_flags):
     Models post_alloc_hook() and prep_new_page(): private 0, _refcount 1
     on the head, zeroed contents for __GFP_ZERO (guest RAM, HighMem too), a
     compound page for order > 0 with __GFP_COMP, lru.next holding the
-    pfmemalloc bit; the order is recorded for order > 0 so that a free with
-    another order can be refused.
+    pfmemalloc bit; page->index keeps the migratetype the block was taken
+    as.  The order is recorded for order > 0 so that a free with another
+    order can be refused.
     """
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     u32[w + W_PRIVATE] = 0
@@ -389,6 +461,8 @@ def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
 
     Out-of-range orders get the kernel's WARN_ON_ONCE (unless __GFP_NOWARN)
     and NULL; bits above __GFP_BITS_MASK are dropped as gfp_allowed_mask does.
+    The first attempt is at the low watermark, with ALLOC_KSWAPD when the
+    mask may wake kswapd (alloc_flags_nofragment()).
     might_alloc False: the order-0 fast path ran mm.might_alloc already.
     """
     if not (isinstance(order, int) and 0 <= order < MAX_ORDER):
@@ -399,7 +473,8 @@ def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
     ac = prepare_alloc_pages(mm, mask, nid, might_alloc)
     if ac is None:
         return None
-    pfn = get_page_from_freelist(mm, mask, order, ALLOC_WMARK_LOW, ac)
+    pfn = get_page_from_freelist(mm, mask, order, ALLOC_WMARK_LOW | alloc_flags_nofragment(mask),
+                                 ac)
     if pfn is None:
         return _alloc_pages_slowpath(mm, mask, order, ac)
     if not order and nid is None:
@@ -410,23 +485,27 @@ def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
 def _remember_fast(mm, gfp, mask, ac):
     """Make the order-0 fast path's plan for this gfp mask.
 
-    The plan is (the preferred zone's order-0 pcp list, mm.refcounts, the
-    might_alloc hook or None), valid while the zone's NR_FREE_PAGES is above
-    the mark get_page_from_freelist() checks first (low watermark plus the
-    zone's lowmem_reserve for this mask): zone.fast_mark keeps the highest
-    such mark, MmState.zone_free_dropped() drops the plans when
-    NR_FREE_PAGES falls to it.  The hook is left out when the mask cannot
+    The plan is (the preferred zone's order-0 pcp list of the mask's
+    migratetype, mm.refcounts, the might_alloc hook or None), valid while
+    the zone's NR_FREE_PAGES is above the mark get_page_from_freelist()
+    checks first (low watermark with its boost, plus the zone's
+    lowmem_reserve for this mask and its high-atomic reserve):
+    zone.fast_mark keeps the highest such mark, MmState.zone_free_dropped()
+    drops the plans when NR_FREE_PAGES falls to it, reserves_changed() when
+    a boost or reserve moves it.  The hook is left out when the mask cannot
     reclaim or no hook is installed.  Masks the fast path cannot serve
-    (__GFP_ZERO must clear the page) get None.
+    (__GFP_ZERO must clear the page; a migratetype with no pcp list) get
+    None.
     """
     if len(mm.fast_alloc) >= FAST_CACHE_MAX:
         mm.fast_alloc.clear()
-    zones, highest = ac
-    if mask & __GFP_ZERO or not zones:
+    zones, highest, migratetype = ac
+    if mask & __GFP_ZERO or not zones or migratetype >= MIGRATE_PCPTYPES:
         mm.fast_alloc[gfp] = None
         return
     zone = zones[0]
-    mark = zone._watermark[ALLOC_WMARK_LOW] + zone.lowmem_reserve[highest]
+    mark = (wmark_pages(zone, ALLOC_WMARK_LOW) + zone.lowmem_reserve[highest]
+            + zone.nr_reserved_highatomic)
     if zone.nr_free_pages <= mark:
         return
     zone.fast_mark = max(zone.fast_mark, mark)
@@ -437,16 +516,23 @@ def _remember_fast(mm, gfp, mask, ac):
         # A hook with a context word (sched's: preempt_count and irqs) is called
         # only when that word is nonzero; saves a call per allocation.
         ctx, k = getattr(hook, "context", (_ALWAYS, 0))
-    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[0], mm.refcounts, ctx, k, hook)
+    mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[migratetype], mm.refcounts, ctx, k, hook)
 
 
 def _alloc_pages_slowpath(mm, gfp, order, ac):
     """__alloc_pages_slowpath(): min watermark with the mask's rights, reserves, reclaim.
 
-    Differs: no kswapd, compaction or OOM killer; direct reclaim is the
-    registered shrinkers and a drain of the per-cpu lists, retried once.
+    kswapd is woken first (wake_all_kswapds(): in mmemu it drops the
+    watermark boosts); direct reclaim gives up a high-atomic pageblock
+    before it drains; and before failing, as should_reclaim_retry() does
+    when reclaim makes no progress, the high-atomic reserve goes whole
+    and the lists are tried once more.  Differs: no kswapd thread,
+    compaction or OOM killer; direct reclaim is the registered shrinkers
+    and a drain of the per-cpu lists, retried once.
     """
     alloc_flags = gfp_to_alloc_flags(gfp, order)
+    if alloc_flags & ALLOC_KSWAPD:
+        wake_all_kswapds(mm, ac)
     pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
@@ -460,18 +546,44 @@ def _alloc_pages_slowpath(mm, gfp, order, ac):
         pfn = _alloc_pages_direct_reclaim(mm, gfp, order, alloc_flags, ac)
         if pfn is not None:
             return pfn
+        if _may_reclaim_retry(gfp, order) and \
+                unreserve_highatomic_pageblock(mm, ac[0], ac[2], True):
+            pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+            if pfn is not None:
+                return pfn
     warn_alloc(mm, gfp, order)
     return None
 
 
+def _may_reclaim_retry(gfp, order):
+    """Whether __alloc_pages_slowpath() reaches should_reclaim_retry() for this mask."""
+    if gfp & __GFP_NORETRY:
+        return False
+    return order <= PAGE_ALLOC_COSTLY_ORDER or bool(gfp & __GFP_RETRY_MAYFAIL)
+
+
+def wake_all_kswapds(mm, ac):
+    """wake_all_kswapds(): wakeup_kswapd() for every zone of the zonelist."""
+    changed = False
+    for zone in ac[0]:
+        changed |= wakeup_kswapd(mm, zone)
+    if changed:
+        mm.reserves_changed()
+
+
 def _alloc_pages_direct_reclaim(mm, gfp, order, alloc_flags, ac):
-    """__alloc_pages_direct_reclaim(): shrink, drain the pcp lists, try once more.
+    """__alloc_pages_direct_reclaim(): shrink, then unreserve a high-atomic
+    pageblock and drain the pcp lists, and try once more.
 
     Differs: drains even when the shrinkers freed nothing, standing in for
     the reclaim and OOM steps mmemu does not model.
     """
     for shrink in list(mm.shrinkers):
         shrink()
+    pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+    if pfn is not None:
+        return pfn
+    unreserve_highatomic_pageblock(mm, ac[0], ac[2], False)
     drain_all_pages(mm)
     return get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
 
@@ -543,7 +655,7 @@ def split_page(mm, pfn, order):
     mm.alloc_orders.pop(pfn, None)
     for p in range(pfn + 1, pfn + n):
         refs[p] = 1                              # set_page_refcounted()
-    mm.fast_zone[pfn:pfn + n] = bytes([page_flags(mm, pfn) >> NODES_PGSHIFT]) * n
+    set_fast_free(mm, page_zone(mm, pfn), pfn, pfn + n)
 
 
 def make_alloc_exact(mm, pfn, order, size):
@@ -559,7 +671,7 @@ def make_alloc_exact(mm, pfn, order, size):
     for p in range(pfn + nr, pfn + (1 << order)):
         mm.refcounts[p] = 0                      # the reference split_page() gave
         if free_pages_prepare(mm, p, 0):
-            _free_one_page(mm, zone, p, 0, to_tail=True)
+            _free_pages_ok(mm, zone, p, 0, get_pfnblock_migratetype(zone, p), to_tail=True)
 
 
 def alloc_pages_exact(mm, size, gfp, nid=None):

@@ -20,14 +20,18 @@ from mmemu.errors import PageAllocCorruption
 from mmemu.kernel.panic import TAINT_BAD_PAGE
 from mmemu.layout import ZONE_MOVABLE
 from mmemu.mm.mmzone import (
-    MAX_ORDER, NODES_MASK, NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
+    MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
+    MIGRATE_TYPES, MIGRATE_UNMOVABLE, MIGRATETYPE_NAMES, NR_LOWORDER_PCP_LISTS, NODES_MASK,
+    NODES_PGSHIFT, NR_PCP_LISTS, PAGE_FLAGS_CHECK_AT_FREE,
     PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PAGEFLAGS_MASK,
     PG_active, PG_arch_1, PG_dirty, PG_error, PG_head, PG_locked, PG_lru, PG_mappedtodisk,
     PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
     PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_waiters,
     PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
-    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS, pindex_to_order,
 )
+from mmemu.mm.page import NO_FAST_FREE
+from mmemu.mm.pageblock import fast_free_code, read_pageblock_bits
 
 # __def_pageflag_names of include/trace/events/mmflags.h, in its order.
 PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
@@ -235,6 +239,7 @@ _FREE, _PCP, _ALLOC = 1, 2, 3
 _NONZERO = bytes([0] + [1] * 255)
 _FREE_OR_PCP = bytes(0xFF if b in (_FREE, _PCP) else 0 for b in range(256))
 _FREE_ONLY = bytes(0xFF if b == _FREE else 0 for b in range(256))
+_OPEN_TO_FAST_FREE = bytes(0 if b == NO_FAST_FREE else 0xFF for b in range(256))
 _RESERVED_BIT = bytes(1 if b & (1 << (PG_reserved - 8)) else 0 for b in range(256))
 _LOW6 = bytes(b & 0x3F for b in range(256))          # flags bits 16-21 of byte 2
 _IS_7F = bytes(1 if b == 0x7F else 0 for b in range(256))
@@ -304,46 +309,102 @@ class _ZoneView:
 
 
 def _walk_free_area(mm, zone, view, state, heads, order):
-    """Follow free_area[order]'s chain: symmetric links, counts, alignment, no cycles."""
+    """Follow every migratetype's list of free_area[order]: symmetric links,
+    counts, alignment, no cycles; nr_free is the sum of the lists."""
     area = zone.free_area[order]
+    count = 0
+    for mt, head in enumerate(area.free_list):
+        count += _walk_free_list(mm, zone, view, state, heads, order, mt, head,
+                                 area.nr_free - count)
+    if count != area.nr_free:
+        _fail(zone, f"free_area[{order}]: its lists hold {count} blocks, nr_free says "
+              f"{area.nr_free}")
+    return count
+
+
+def _walk_free_list(mm, zone, view, state, heads, order, mt, head, most):
+    """One list, free_area[order].free_list[mt]; returns its blocks (at most most)."""
     mvirt, s = mm.mvirt, zone.zone_start_pfn
-    pfn, prev_ptr, count, last = area.first, 0, 0, -1
+    where = f"free_area[{order}].free_list[{MIGRATETYPE_NAMES[mt]}]"
+    pfn, prev_ptr, count, last = head.first, 0, 0, -1
     while pfn >= 0:
-        if count > area.nr_free:
-            _fail(zone, f"free_area[{order}] holds more blocks than nr_free {area.nr_free}")
+        if count > most:
+            _fail(zone, f"{where} holds more blocks than nr_free")
         if not zone.zone_spans_pfn(pfn):
-            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} is not in this zone")
+            _fail(zone, f"{where}: pfn {pfn:#x} is not in this zone")
         i = pfn - s
         if view.word(i, W_PREV) != prev_ptr:
-            _fail(zone, f"free_area[{order}]: pfn {pfn:#x} lru.prev {view.word(i, W_PREV):#010x} "
+            _fail(zone, f"{where}: pfn {pfn:#x} lru.prev {view.word(i, W_PREV):#010x} "
                   f"!= {prev_ptr:#010x}")
         if pfn & ((1 << order) - 1):
             _fail(zone, f"free block pfn {pfn:#x} not aligned to its order {order}")
         if view.word(i, W_MAPCOUNT) != PAGE_TYPE_BUDDY or view.word(i, W_PRIVATE) != order:
-            _fail(zone, f"free block pfn {pfn:#x} on free_area[{order}] lacks PageBuddy "
+            _fail(zone, f"free block pfn {pfn:#x} on {where} lacks PageBuddy "
                   f"and order {order} (_mapcount {view.word(i, W_MAPCOUNT):#x})")
         _mark(zone, state, pfn, 1 << order, _FREE, f"free block (order {order})")
         heads[i] = 0x80
         count, last, prev_ptr = count + 1, pfn, mvirt + (pfn * STRUCT_PAGE_SIZE)
         nxt = view.word(i, W_NEXT)
         if nxt and (nxt - mvirt) % STRUCT_PAGE_SIZE:
-            _fail(zone, f"free_area[{order}]: lru.next {nxt:#010x} is not a struct page")
+            _fail(zone, f"{where}: lru.next {nxt:#010x} is not a struct page")
         pfn = (nxt - mvirt) // STRUCT_PAGE_SIZE if nxt else -1
-    if count != area.nr_free or last != area.last:
-        _fail(zone, f"free_area[{order}]: walked {count} blocks ending at pfn {last:#x}, "
-              f"nr_free says {area.nr_free} ending at {area.last:#x}")
+    if last != head.last:
+        _fail(zone, f"{where}: walked {count} blocks ending at pfn {last:#x}, its head "
+              f"says the list ends at {head.last:#x}")
     return count
 
 
-def _mark_pcp(zone, state):
-    pcp = 0
-    for order, lst in enumerate(zone.per_cpu_pageset.lists[:NR_PCP_LISTS]):
+def _mark_pcp(zone, view, state):
+    """The per-cpu lists: blocks of their order, aligned, each page->index the
+    list's migratetype (MIGRATE_HIGHATOMIC too on the movable lists)."""
+    pcp_pages = 0
+    pcp = zone.per_cpu_pageset
+    for pindex, lst in enumerate(pcp.lists[:NR_PCP_LISTS]):
+        order = pindex_to_order(pindex, pcp.thp_order)
+        want = _pcp_list_migratetypes(pindex)
         for pfn in lst:
             if pfn & ((1 << order) - 1):
                 _fail(zone, f"per-cpu page pfn {pfn:#x} not aligned to its order {order}")
             _mark(zone, state, pfn, 1 << order, _PCP, f"per-cpu page (order {order})")
-            pcp += 1 << order
-    return pcp
+            index = view.word(pfn - zone.zone_start_pfn, W_INDEX)
+            if index not in want:
+                _fail(zone, f"per-cpu page pfn {pfn:#x} on list {pindex} caches migratetype "
+                      f"{index} in page->index, not {'/'.join(map(str, want))}")
+            pcp_pages += 1 << order
+    if pcp_pages != pcp.count:
+        _fail(zone, f"pcp->count {pcp.count}, the lists hold {pcp_pages} pages")
+    return pcp_pages
+
+
+def _pcp_list_migratetypes(pindex):
+    """The page->index values the pages of pcp list pindex may cache."""
+    if pindex >= NR_LOWORDER_PCP_LISTS:
+        if pindex == NR_LOWORDER_PCP_LISTS:
+            return (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE)
+        return (MIGRATE_MOVABLE, MIGRATE_HIGHATOMIC)
+    mt = pindex % MIGRATE_PCPTYPES
+    return (mt, MIGRATE_HIGHATOMIC) if mt == MIGRATE_MOVABLE else (mt,)
+
+
+def _check_pageblocks(mm, zone):
+    """The pageblock bitmap in guest memory agrees with the allocator's copy, every
+    type is a migratetype, and nr_reserved_highatomic counts the high-atomic
+    pageblocks."""
+    pb = zone.pageblock_flags
+    order = pb.order
+    highatomic = 0
+    for block, mt in enumerate(pb.mt):
+        pfn = max(pb.base + (block << order), zone.zone_start_pfn)
+        if mt >= MIGRATE_TYPES:
+            _fail(zone, f"pageblock at pfn {pfn:#x}: migratetype {mt} does not exist")
+        bits = read_pageblock_bits(mm, zone, pfn)
+        if bits != mt:
+            _fail(zone, f"pageblock at pfn {pfn:#x}: the bitmap in guest memory says "
+                  f"{bits}, the allocator {mt} ({MIGRATETYPE_NAMES[mt]})")
+        highatomic += mt == MIGRATE_HIGHATOMIC
+    if zone.nr_reserved_highatomic != highatomic << order:
+        _fail(zone, f"nr_reserved_highatomic {zone.nr_reserved_highatomic} for {highatomic} "
+              f"MIGRATE_HIGHATOMIC pageblocks")
 
 
 def _check_free_pages(zone, view, state, heads, blocks):
@@ -372,17 +433,18 @@ def _check_free_pages(zone, view, state, heads, blocks):
 
 
 def _check_fast_zone(mm, zone, view, state):
-    """The fast free path's table: free pages may use it; order > 0 heads may
-    not, nor (without debug.vm) an allocated slab or page-table page
+    """The fast free path's table: free pages may use it, each with its zone's
+    code for its pageblock's migratetype; order > 0 heads may not, nor
+    (without debug.vm) an allocated slab or page-table page
     (page.checked_free_only()).  A per-cpu page may carry any flags: 6.1
     without CONFIG_DEBUG_VM checks those when the list drains."""
     s, e = zone.zone_start_pfn, zone.zone_end_pfn
     table = mm.fast_zone[s:e]
     free = int.from_bytes(bytes(state).translate(_FREE_OR_PCP), "little")
-    mine = int.from_bytes(table.translate(bytes(0xFF if b == zone.zone_id else 0
-                                                  for b in range(256))), "little")
+    mine = int.from_bytes(table.translate(_OPEN_TO_FAST_FREE), "little")
     if free & ~mine:
         _fail(zone, "a free page is not in the fast free path's table")
+    _check_fast_codes(zone, table)
     for pfn in mm.alloc_orders:
         if s <= pfn < e and table[pfn - s] != 0xFF:
             _fail(zone, f"order > 0 allocation at pfn {pfn:#x} is open to the fast free path")
@@ -393,6 +455,21 @@ def _check_fast_zone(mm, zone, view, state):
         if bits & open_allocated:
             _fail(zone, f"pfn {_first_page(zone, bits & open_allocated):#x} is {what}, "
                   f"yet its free would take the unchecked fast path")
+
+
+def _check_fast_codes(zone, table):
+    """Every open entry of the fast free table holds its pageblock's code."""
+    pb = zone.pageblock_flags
+    s, e = zone.zone_start_pfn, zone.zone_end_pfn
+    for block, mt in enumerate(pb.mt):
+        a = max(pb.base + (block << pb.order), s)
+        b = min(pb.base + ((block + 1) << pb.order), e)
+        want = fast_free_code(zone, mt)
+        chunk = table[a - s:b - s]
+        bad = len(chunk) - chunk.count(want) - chunk.count(NO_FAST_FREE)
+        if bad:
+            _fail(zone, f"{bad} pages of the {MIGRATETYPE_NAMES[mt]} pageblock at pfn {a:#x} "
+                  f"would be freed onto another zone's or migratetype's list")
 
 
 def _mark_allocations(mm, zone, view, state, reserved):
@@ -448,7 +525,8 @@ def check_zone(mm, zone):
     if zone.fast_mark >= zone.nr_free_pages:
         _fail(zone, f"the order-0 fast path is open at {zone.nr_free_pages} free pages, "
               f"below its mark {zone.fast_mark}")
-    pcp = _mark_pcp(zone, state)
+    pcp = _mark_pcp(zone, view, state)
+    _check_pageblocks(mm, zone)
     _check_free_pages(zone, view, state, heads, blocks)
     if zone.zone_idx == ZONE_MOVABLE:
         _check_movable_pages(zone, view)
@@ -463,10 +541,13 @@ def check_zone(mm, zone):
 def check_page_alloc(mm):
     """Prove free (buddy + per-cpu) + allocated + reserved == present in every zone.
 
-    Walks every free list in guest memory (symmetric links, nr_free counts,
-    alignment, PageBuddy and order on heads only, inside the zone), the
-    per-cpu lists and mem_map (no page owned twice, none lost, none in a
-    hole).  Raises PageAllocCorruption naming the zone and the fault;
+    Walks every free list in guest memory, one per migratetype and order
+    (symmetric links, nr_free the sum of an order's lists, alignment,
+    PageBuddy and order on heads only, inside the zone), the per-cpu lists
+    (each page->index the list's migratetype, pcp->count their sum), the
+    pageblock bitmap (guest memory equals the allocator's copy; the
+    high-atomic reserve counted) and mem_map (no page owned twice, none
+    lost, none in a hole).  Raises PageAllocCorruption naming the zone and the fault;
     returns [ZoneAccount] for the populated zones.
     """
     accounts = []

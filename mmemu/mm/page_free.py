@@ -16,6 +16,7 @@ from mmemu.mm.mmzone import (
     PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS, STRUCT_PAGE_SIZE,
 )
 from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
+from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
 
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
@@ -66,7 +67,8 @@ def _put_page_not_last(mm, pfn, order, ref, flags):
     if flags & (1 << PG_head) or not order:
         return
     mm.alloc_orders.pop(pfn, None)
-    mm.fast_zone[pfn] = flags >> NODES_PGSHIFT     # an order-0 allocation from now on
+    zone = mm.zone_by_id[flags >> NODES_PGSHIFT]    # an order-0 allocation from now on
+    mm.fast_zone[pfn] = fast_free_code(zone, get_pfnblock_migratetype(zone, pfn))
     while order > 0:
         order -= 1
         tail = pfn + (1 << order)
@@ -171,10 +173,18 @@ def _clear_block(mm, pfn, words, compound):
 
 
 def free_the_page(mm, pfn, order):
-    """free_the_page(): orders 0-3 onto the per-cpu list, larger ones to the buddy lists."""
+    """free_the_page(): pcp orders (0-3 and pageblock_order) onto the per-cpu
+    lists (free_unref_page()), others to the buddy lists (__free_pages_ok())."""
     zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
-    mm.fast_zone[pfn] = zone.zone_id                # its next free may take the fast path
-    if _pcp.pcp_allowed_order(order):
-        _pcp.free_unref_page_commit(mm, zone, pfn, order)
+    migratetype = get_pfnblock_migratetype(zone, pfn)
+    mm.fast_zone[pfn] = fast_free_code(zone, migratetype)   # its next free may take the fast path
+    if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
+        _pcp.free_unref_page(mm, zone, pfn, order, migratetype)
     else:
-        _free_one_page(mm, zone, pfn, order)
+        _free_pages_ok(mm, zone, pfn, order, migratetype)
+
+
+def _free_pages_ok(mm, zone, pfn, order, migratetype, to_tail=False):
+    """__free_pages_ok() after free_pages_prepare(): the block to the free list
+    of its pageblock's migratetype (free_one_page())."""
+    _free_one_page(mm, zone, pfn, order, migratetype, to_tail)

@@ -1,28 +1,43 @@
 """The per-cpu page lists (pcp) of the one online CPU.
 
-Models the pcp half of mm/page_alloc.c, Linux 6.1: orders 0 to
-PAGE_ALLOC_COSTLY_ORDER are freed onto a per-cpu list and allocated from it,
-refilled from the buddy lists batch pages at a time (rmqueue_bulk) and
-drained back batch pages at a time once pcp->count reaches pcp->high
-(free_pcppages_bulk); batch and high follow zone_batchsize() and
-zone_highsize() (high = the zone's low watermark).
+Models the pcp half of mm/page_alloc.c, Linux 6.1 with
+CONFIG_TRANSPARENT_HUGEPAGE: orders 0 to PAGE_ALLOC_COSTLY_ORDER and
+pageblock_order (a THP) are freed onto a per-cpu list and allocated from
+it; a list per migratetype and order (order_to_pindex(): NR_PCP_LISTS =
+MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1) + NR_PCP_THP), refilled
+from the buddy lists batch pages at a time (rmqueue_bulk(), which may
+steal through __rmqueue_fallback()) and drained back once pcp->count
+reaches pcp->high (free_pcppages_bulk(), round robin over the lists, each
+page to the free list of the migratetype it cached in page->index when it
+was freed); batch and high follow zone_batchsize() and zone_highsize()
+(high = the zone's low watermark; the boot pageset's high 0 and batch 1
+until setup_per_cpu_pageset()).
 
 The lists are host Python lists of pfns (bounded by high), head at the end;
-the pages on them have _refcount 0 and no page type, and their lru words are
-clear.  Differs: one list per order (no migratetypes); no free_factor
-(frees always drain batch pages, never the whole list); pages that fail the
-checks at drain or refill are reported and repaired, not leaked.
+the pages on them have _refcount 0, no page type and clear lru words, and
+page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
+no free_factor (frees always drain batch pages, never the whole list);
+pages that fail the checks at drain or refill are reported and repaired,
+not leaked.
 """
-from mmemu.mm.freelist import _free_one_page, _rmqueue_smallest
-from mmemu.mm.mmzone import PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, W_NEXT, W_PREV, PAGE_WORDS
+from mmemu.mm.fallback import _rmqueue
+from mmemu.mm.freelist import _free_one_page
+from mmemu.mm.mmzone import (
+    MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+    NODES_PGSHIFT,
+    PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
+    order_to_pindex, pindex_to_order,
+)
 from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad, reset_free_page
+from mmemu.mm.pageblock import get_pfnblock_migratetype
 
 SZ_1M_PAGES = 256
 
 
-def pcp_allowed_order(order):
-    """pcp_allowed_order(): orders that go through the per-cpu lists."""
-    return order <= PAGE_ALLOC_COSTLY_ORDER
+def pcp_allowed_order(order, thp_order):
+    """pcp_allowed_order(): orders that go through the per-cpu lists (thp_order:
+    pageblock_order, a THP's)."""
+    return order <= PAGE_ALLOC_COSTLY_ORDER or order == thp_order
 
 
 def _rounddown_pow_of_two(n):
@@ -49,25 +64,28 @@ def zone_highsize(mm, zone, batch, cpu_online):
 
 
 def zone_pcp_update(mm, zone, cpu_online=0):
-    """zone_pcp_update(): recompute the zone's pcp batch and high."""
+    """zone_pcp_update(): recompute the zone's pcp batch and high
+    (setup_zone_pageset() at boot: the same numbers)."""
     pcp = zone.per_cpu_pageset
     pcp.batch = max(1, zone_batchsize(zone))
     pcp.high = zone_highsize(mm, zone, pcp.batch, cpu_online)
-    pcp.hi_changed(0)
+    pcp.rebudget()
 
 
-def rmqueue_bulk(mm, zone, order, count, lst):
-    """Move up to count blocks of this order from the buddy lists to a pcp list.
+def rmqueue_bulk(mm, zone, order, count, lst, migratetype, alloc_flags):
+    """Move up to count blocks of this order and migratetype from the buddy lists
+    to a pcp list.
 
-    Models mm/page_alloc.c:rmqueue_bulk(): blocks come out of
-    __rmqueue_smallest() in physical order and are added at the list's tail,
-    so the first one is allocated first; each is checked as a new page
-    (check_pcp_refill) and the pages leave NR_FREE_PAGES.  Returns the count.
+    Models mm/page_alloc.c:rmqueue_bulk(): blocks come out of __rmqueue()
+    (which may steal a pageblock of another type) in physical order and are
+    added at the list's tail, so the first one is allocated first; each is
+    checked as a new page (check_pcp_refill) and the pages leave
+    NR_FREE_PAGES.  Returns the count.
     """
     u32, mbase = mm.u32, mm.mbase
     taken = []
     for _ in range(count):
-        pfn = _rmqueue_smallest(mm, zone, order)
+        pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
         if pfn is None:
             break
         w = mbase + (pfn * PAGE_WORDS)
@@ -81,31 +99,32 @@ def rmqueue_bulk(mm, zone, order, count, lst):
     mm.zone_free_dropped(zone)
     taken.reverse()
     lst[0:0] = taken
-    if order:
-        zone.per_cpu_pageset.hi_changed(len(taken) << order)
+    zone.per_cpu_pageset.rebudget()
     return len(taken)
 
 
-def rmqueue_pcplist(mm, zone, order):
-    """Take a block of this order from the zone's pcp list, refilling it if empty.
+def rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags):
+    """Take a block from the zone's pcp list of this order and migratetype,
+    refilling the list if it is empty.
 
     Models mm/page_alloc.c:rmqueue_pcplist()/__rmqueue_pcplist(): an empty
     list is refilled with batch blocks (batch >> order, at least 2, for
-    order > 0).  Returns the pfn or None.
+    order > 0).  Returns the pfn or None.  Differs: a migratetype beyond
+    the pcp types (a mask with both __GFP_MOVABLE and __GFP_RECLAIMABLE,
+    which 6.1 would file on another order's list) is not served here.
     """
+    if migratetype >= MIGRATE_PCPTYPES:
+        return None
     pcp = zone.per_cpu_pageset
-    lst = pcp.lists[order]
+    lst = pcp.lists[order_to_pindex(migratetype, order, pcp.thp_order)]
     if not lst:
         batch = pcp.batch
         if batch > 1:
             batch = max(batch >> order, 2)
-        rmqueue_bulk(mm, zone, order, batch, lst)
+        rmqueue_bulk(mm, zone, order, batch, lst, migratetype, alloc_flags)
         if not lst:
             return None
-    pfn = lst.pop()
-    if order:
-        pcp.hi_changed(-(1 << order))
-    return pfn
+    return lst.pop()
 
 
 def nr_pcp_free(pcp, high, batch):
@@ -116,45 +135,82 @@ def nr_pcp_free(pcp, high, batch):
     return min(batch, high - batch)
 
 
-def free_unref_page_commit(mm, zone, pfn, order):
-    """Put a checked block on the pcp list; drain a batch if the list is full.
+def nr_pcp_high(pcp):
+    """nr_pcp_high(): the count at which a free drains (no reclaim: pcp->high)."""
+    return pcp.high
 
-    Models mm/page_alloc.c:free_unref_page_commit() (ZONE_RECLAIM_ACTIVE and
-    free_factor not modelled: high is pcp->high, the drain is a batch).
-    The work is the zone's commit function (make_free_unref_page_commit()),
-    the one copy that page_alloc's order-0 fast path calls as well.
+
+def pcp_count_reached(mm, zone, pindex):
+    """free_unref_page_commit()'s test, once a free may have filled the lists:
+    pcp->count reaching pcp->high drains nr_pcp_free() pages, starting with
+    list pindex; then the fast path's budgets are set again (PerCpuPages)."""
+    pcp = zone.per_cpu_pageset
+    count, high = pcp.count, nr_pcp_high(pcp)
+    if count >= high:
+        free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch), pcp, pindex)
+        count = pcp.count
+    pcp.rebudget(pindex, high - count)
+
+
+def free_unref_page(mm, zone, pfn, order, migratetype=None):
+    """free_unref_page(): a checked block of a pcp order onto its pcp list.
+
+    The pageblock's migratetype (looked up unless the caller did) is cached
+    in page->index (free_unref_page_prepare()); MIGRATE_HIGHATOMIC pages go
+    on the movable list (so that they can come back), MIGRATE_ISOLATE ones
+    straight to the buddy lists (free_one_page()).
     """
-    mm.pcp_commit[zone.zone_id](pfn, order)
+    if migratetype is None:
+        migratetype = get_pfnblock_migratetype(zone, pfn)
+    mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_INDEX] = migratetype
+    pcpmigratetype = migratetype
+    if migratetype >= MIGRATE_PCPTYPES:
+        if migratetype == MIGRATE_ISOLATE:
+            _free_one_page(mm, zone, pfn, order, migratetype)
+            return
+        pcpmigratetype = MIGRATE_MOVABLE
+    free_unref_page_commit(mm, zone, pfn, order, pcpmigratetype)
 
 
-def make_free_unref_page_commit(mm, zone):
-    """free_unref_page_commit() for one zone, as commit(pfn, order).
+def free_unref_page_commit(mm, zone, pfn, order, migratetype):
+    """free_unref_page_commit(): the block on its list; a drain if pcp->count
+    reached pcp->high.  (ZONE_RECLAIM_ACTIVE and free_factor not modelled.)"""
+    pcp = zone.per_cpu_pageset
+    pindex = order_to_pindex(migratetype, order, pcp.thp_order)
+    pcp.lists[pindex].append(pfn)
+    pcp_count_reached(mm, zone, pindex)
 
-    MmState.pcp_commit holds one per zone: free_unref_page_commit() and the
-    order-0 fast path of page_alloc._free_pages() both call it, so the rule
-    (the block goes on its list; pcp->count reaching pcp->high drains a
-    batch) is written once.  pcp->count >= pcp->high is tested as the
-    order-0 list's length against high0 (PerCpuPages: high less the pages on
-    the other lists), one comparison however many lists there are.  The
-    lists are bound here once: PerCpuPages never replaces them.
+
+def make_fast_free_commit(mm, zone, migratetype):
+    """free_unref_page() of an order-0 page of a migratetype's pageblock, as
+    commit(pfn): the order-0 fast path of page_alloc._free_pages().
+
+    The page caches the migratetype in page->index and goes on its list;
+    pcp->count is not summed on every free: the list's length is compared
+    with its budget (PerCpuPages), and only a list reaching it counts
+    pcp->count again (pcp_count_reached()), which drains when that reached
+    high.  MIGRATE_HIGHATOMIC and MIGRATE_ISOLATE pageblocks have no commit
+    of their own (pageblock.FAST_FREE_LOOKUP: free_unref_page()).
     """
     pcp = zone.per_cpu_pageset
-    fast, order0 = pcp.fast, pcp.lists[0]
-    appends = tuple(lst.append for lst in pcp.lists)
+    lst = pcp.lists[migratetype]                 # order_to_pindex(migratetype, 0)
+    append, budget = lst.append, pcp.budget
+    indexes = mm.page_index
 
-    def commit(pfn, order):
-        appends[order](pfn)
-        if order:
-            pcp.hi_changed(1 << order)
-        if len(order0) >= fast[1]:             # pcp->count >= pcp->high
-            drain_batch(mm, zone, order)
+    def commit(pfn):
+        indexes[pfn] = migratetype               # set_pcppage_migratetype()
+        append(pfn)
+        if len(lst) >= budget[migratetype]:      # pcp->count may be >= pcp->high
+            pcp_count_reached(mm, zone, migratetype)
     return commit
 
 
-def drain_batch(mm, zone, pindex=0):
-    """The drain free_unref_page_commit() does when pcp->count reaches pcp->high."""
-    pcp = zone.per_cpu_pageset
-    free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, pcp.high, pcp.batch), pcp, pindex)
+def make_lookup_free_commit(mm):
+    """commit(pfn) for the pages whose pageblock the fast path must look up."""
+    def commit(pfn):
+        zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
+        free_unref_page(mm, zone, pfn, 0)
+    return commit
 
 
 def _next_list(pcp, pindex, bounds):
@@ -175,25 +231,32 @@ def free_pcppages_bulk(mm, zone, count, pcp, pindex):
     """Return count pages from the pcp lists to the buddy lists, oldest first.
 
     Models mm/page_alloc.c:free_pcppages_bulk(): lists are visited round
-    robin starting after pindex, each emptied from its tail until count
+    robin starting with pindex, each emptied from its tail until count
     pages have gone; each page is checked (bulkfree_pcp_prepare) and merged
-    by __free_one_page().
+    by __free_one_page() onto the free list of the migratetype its
+    page->index cached (get_pcppage_migratetype(); differs: an index the
+    guest overwrote with no migratetype is read from the pageblock instead).
     """
     count = min(pcp.count, count)
     bounds = [0, len(pcp.lists) - 1]
     pindex -= 1
+    u32, index = mm.u32, mm.mbase + W_INDEX
     while count > 0:
         pindex = _next_list(pcp, pindex, bounds)
-        lst, nr_pages = pcp.lists[pindex], 1 << pindex
+        lst = pcp.lists[pindex]
+        order = pindex_to_order(pindex, pcp.thp_order)
+        nr_pages = 1 << order
         take = min(len(lst), -(-count // nr_pages))
         victims = lst[:take]
         del lst[:take]
         count -= take * nr_pages
-        if pindex:
-            pcp.hi_changed(-take * nr_pages)
         for pfn in victims:
+            mt = u32[index + (pfn * PAGE_WORDS)]
+            if mt >= MIGRATE_TYPES:
+                mt = get_pfnblock_migratetype(zone, pfn)
             _bulkfree_pcp_prepare(mm, pfn)
-            _free_one_page(mm, zone, pfn, pindex)
+            _free_one_page(mm, zone, pfn, order, mt)
+    pcp.rebudget()
 
 
 def _bulkfree_pcp_prepare(mm, pfn):

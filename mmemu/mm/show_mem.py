@@ -24,27 +24,32 @@ def _zone_line(mm, zone):
     return (f"{_show_node(mm, zone)}{zone.name} free:{K(zone.nr_free_pages)}kB "
             f"boost:{K(zone.watermark_boost)}kB min:{K(zone.min_wmark_pages())}kB "
             f"low:{K(zone.low_wmark_pages())}kB high:{K(zone.high_wmark_pages())}kB "
-            f"reserved_highatomic:0KB active_anon:0kB inactive_anon:0kB active_file:0kB "
+            f"reserved_highatomic:{K(zone.nr_reserved_highatomic)}KB active_anon:0kB inactive_anon:0kB active_file:0kB "
             f"inactive_file:0kB unevictable:0kB writepending:0kB "
             f"present:{K(zone.present_pages)}kB managed:{K(zone.managed_pages)}kB "
             f"mlocked:0kB bounce:0kB free_pcp:{K(free_pcp)}kB local_pcp:{K(free_pcp)}kB "
             f"free_cma:0kB")
 
 
+MIGRATION_TYPE_LETTERS = "UMEHI"      # show_migration_types(): no CMA in a 686 build
+
+
 def _free_area_line(mm, zone):
+    """A zone's free blocks per order, each followed by the letters of the
+    migratetypes whose lists hold some (show_migration_types())."""
     parts, total = [], 0
     for order in range(MAX_ORDER):
-        nr = zone.free_area[order].nr_free
+        area = zone.free_area[order]
+        nr = area.nr_free
         total += nr << order
-        parts.append(f"{nr}*{K(1) << order}kB " + ("(U) " if nr else ""))
+        types = "".join(MIGRATION_TYPE_LETTERS[mt] for mt, head in enumerate(area.free_list)
+                        if head.first >= 0)
+        parts.append(f"{nr}*{K(1) << order}kB " + (f"({types}) " if nr else ""))
     return f"{_show_node(mm, zone)}{zone.name}: " + "".join(parts) + f"= {K(total)}kB"
 
 
 def show_free_areas(mm, max_zone_idx=3):
-    """__show_free_areas(): global counters, then per zone its marks and free blocks.
-
-    Free blocks print their migratetype as (U): mmemu has one, unmovable.
-    """
+    """__show_free_areas(): global counters, then per zone its marks and free blocks."""
     zones = [z for z in mm.zones if z.populated and z.zone_idx <= max_zone_idx]
     free_pcp = sum(z.per_cpu_pageset.count for z in zones)
     nr_free = sum(z.nr_free_pages for z in mm.zones)

@@ -48,7 +48,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
 
-from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT
+from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT, _PAGE_RW
 from mmemu.errors import PageAllocCorruption, VmallocCorruption
 from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE, ZONE_MOVABLE
 from mmemu.log import KERN_DEBUG
@@ -701,6 +701,8 @@ def _check_ptes(vm):
         first = (area.addr - vm.vstart) >> PAGE_SHIFT
         for i, pfn in enumerate(_area_pfns(area)):
             expected[first + i] = ((pfn << PAGE_SHIFT) | area.prot) & mask
+            if area.flags & VM_FLUSH_RESET_PERMS and not ptes[first + i] & _PAGE_RW:
+                expected[first + i] &= ~_PAGE_RW   # set_memory_ro() made it read-only
     if [p & mask for p in ptes] == expected:
         return None
     for i, (have, want) in enumerate(zip(ptes, expected)):

@@ -13,7 +13,11 @@ or a Zone and only reads or sets numbers: nothing here touches guest memory.
 from math import isqrt
 
 from mmemu.layout import MAX_NR_ZONES, PAGE_SHIFT, ZONE_NORMAL
-from mmemu.mm.mmzone import WMARK_HIGH, WMARK_LOW, WMARK_MIN, WMARK_PROMO
+from mmemu.mm.gfp import __GFP_ATOMIC
+from mmemu.mm.mmzone import (
+    MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
+    WMARK_PROMO,
+)
 
 # mm/internal.h, 6.1.176
 ALLOC_WMARK_MIN = WMARK_MIN
@@ -152,10 +156,14 @@ def calculate_normal_threshold(zone, online_cpus=1):
 def _zone_watermark_unusable_free(zone, order, alloc_flags):
     """__zone_watermark_unusable_free(): pages of free_pages this request cannot count.
 
-    Differs: no high-atomic reserve and no CMA, so only the (1 << order) - 1
-    pages a high-order block needs beyond its first.
+    The (1 << order) - 1 pages a high-order block needs beyond its first,
+    and the high-atomic reserve for a request without rights to the
+    reserves ("over-estimate ... but it avoids a search").  Differs: no CMA.
     """
-    return (1 << order) - 1
+    unusable = (1 << order) - 1
+    if not alloc_flags & ALLOC_RESERVES:
+        unusable += zone.nr_reserved_highatomic
+    return unusable
 
 
 def _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pages):
@@ -166,7 +174,8 @@ def _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pag
     that cannot reclaim (ALLOC_NON_BLOCK, GFP_ATOMIC) a quarter of the rest
     too; the zone must keep lowmem_reserve[highest_zoneidx] free for
     requests that could have used higher zones; a high-order request also
-    needs a free block of at least its order.
+    needs a free block of at least its order on a pcp migratetype's list,
+    or on MIGRATE_HIGHATOMIC's for ALLOC_HIGHATOMIC or ALLOC_OOM.
     """
     free_pages -= _zone_watermark_unusable_free(zone, order, alloc_flags)
     low = mark
@@ -181,8 +190,15 @@ def _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pag
         return False
     if not order:
         return True
-    for area in zone.free_area[order:]:
-        if area.nr_free:
+    highatomic = alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM)
+    for area in zone.free_area[order:MAX_ORDER]:
+        if not area.nr_free:
+            continue
+        lists = area.free_list
+        for mt in range(MIGRATE_PCPTYPES):
+            if lists[mt].first >= 0:
+                return True
+        if highatomic and lists[MIGRATE_HIGHATOMIC].first >= 0:
             return True
     return False
 
@@ -193,12 +209,22 @@ def zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags):
                               zone.nr_free_pages)
 
 
-def zone_watermark_fast(zone, order, mark, highest_zoneidx, alloc_flags):
+def zone_watermark_fast(zone, order, mark, highest_zoneidx, alloc_flags, gfp_mask=0):
     """zone_watermark_fast(): the order-0 shortcut, then the full check.
 
-    Differs: no watermark boosting, so the GFP_ATOMIC boost exception is moot.
+    An order-0 GFP_ATOMIC request checked at the min watermark of a zone
+    whose watermark is boosted is checked again without the boost ("the
+    min watermark is the point where boosting is ignored").
     """
     free_pages = zone.nr_free_pages
-    if not order and free_pages > mark + zone.lowmem_reserve[highest_zoneidx]:
+    if not order:
+        reserved = _zone_watermark_unusable_free(zone, 0, alloc_flags)
+        if free_pages - min(free_pages, reserved) > mark + zone.lowmem_reserve[highest_zoneidx]:
+            return True
+    if _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pages):
         return True
-    return _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pages)
+    if (not order and gfp_mask & __GFP_ATOMIC and zone.watermark_boost
+            and (alloc_flags & ALLOC_WMARK_MASK) == WMARK_MIN):
+        return _zone_watermark_ok(zone, order, zone._watermark[WMARK_MIN], highest_zoneidx,
+                                  alloc_flags, free_pages)
+    return False

@@ -65,8 +65,8 @@ def load_capture(path):
     return out
 
 
-KNOWN_SECTIONS = ("uname", "cmdline", "zoneinfo", "buddyinfo", "meminfo", "slabinfo",
-                  "vmallocinfo", "iomem", "kcore-header", "min_free_kbytes",
+KNOWN_SECTIONS = ("uname", "cmdline", "zoneinfo", "buddyinfo", "pagetypeinfo", "meminfo",
+                  "slabinfo", "vmallocinfo", "iomem", "kcore-header", "min_free_kbytes",
                   "watermark_scale_factor", "lowmem_reserve_ratio", "dmesg",
                   "monitor:info mem", "monitor:page directory", "oracle")
 

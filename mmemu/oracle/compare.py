@@ -11,8 +11,11 @@ one geometry, so one row).  Kinds of rows:
   reservations one by one, every zone's spanned, present and managed
   pages, its min/low/high watermarks, protection, pcp high and batch, vm
   stats threshold and start_pfn, the sysctls, meminfo's totals and its
-  set of keys, the zones buddyinfo lists, the layout bounds and the slab
-  geometry.  A difference is marked ``!!`` and makes the exit status 1.
+  set of keys, the zones buddyinfo lists, the pagetypeinfo facts the boot
+  fixes (pageblock order, each zone's pageblocks, ZONE_DMA's free lists and
+  pageblock types, which no boot allocation reaches, and ZONE_MOVABLE's,
+  which only movable ones do), the layout bounds and the slab geometry.
+  A difference is marked ``!!`` and makes the exit status 1.
 * SPREAD (KASLR boots only): a zone's managed pages, equal within the
   kernel's own boot-to-boot spread (where KASLR put the image moves a few
   boot allocations across page boundaries).
@@ -158,6 +161,7 @@ def compare(linux, mmemu):
     rows += sysctl_rows(linux, mmemu, kaslr)
     rows += meminfo_rows(linux, mmemu, kaslr)
     rows += buddyinfo_rows(linux, mmemu)
+    rows += pagetypeinfo_rows(linux, mmemu)
     rows += layout_rows(linux, mmemu)
     rows += slab_rows(linux, mmemu)
     return Comparison(rows, kaslr)
@@ -453,6 +457,55 @@ def buddyinfo_rows(linux, mmemu):
     """/proc/buddyinfo lists the populated zones: which ones is one fact."""
     return [Row("buddyinfo", "zones listed", " ".join(z for _, z in linux.buddyinfo),
                 " ".join(z for _, z in mmemu.buddyinfo))]
+
+
+# Zones whose pagetypeinfo lines the boot leaves as memmap_init() and
+# memblock_free_all() made them: ZONE_DMA (every allocation of the boot finds
+# room in a higher zone), ZONE_MOVABLE (only movable allocations reach it, and
+# nothing steals from it).  Elsewhere the boot's own allocations decide.
+PAGETYPEINFO_FIXED_BLOCKS = ("DMA", "Movable")
+PAGETYPEINFO_FIXED_FREE = ("DMA",)
+
+
+def pagetypeinfo_rows(linux, mmemu):
+    """/proc/pagetypeinfo's facts that a boot fixes: the pageblock order, each
+    zone's number of pageblocks, ZONE_DMA's free lists and the pageblock
+    types of ZONE_DMA and ZONE_MOVABLE.  None for a capture without it."""
+    a, b = linux.pagetypeinfo, mmemu.pagetypeinfo
+    if a is None:
+        return []
+    b = b if b is not None else type(a)()
+    section = "pagetypeinfo"
+    rows = [Row(section, "Page block order", a.pageblock_order, b.pageblock_order),
+            Row(section, "Pages per block", a.pages_per_block, b.pages_per_block)]
+    for node, zone in _zone_sorted(a.blocks):
+        mine = b.blocks.get((node, zone))
+        rows.append(Row(section, f"zone {zone}: pageblocks", sum(a.blocks[(node, zone)].values()),
+                        sum(mine.values()) if mine else "(missing)"))
+        if zone in PAGETYPEINFO_FIXED_BLOCKS:
+            rows.append(Row(section, f"zone {zone}: pageblocks by type",
+                            _by_type(a.blocks[(node, zone)]), _by_type(mine)))
+    for node, zone, mt in sorted(a.free, key=lambda k: (k[0], _zone_rank(k[1]))):
+        if zone in PAGETYPEINFO_FIXED_FREE:
+            mine = b.free.get((node, zone, mt))
+            rows.append(Row(section, f"zone {zone}: {mt} free blocks by order",
+                            " ".join(map(str, a.free[(node, zone, mt)])),
+                            " ".join(map(str, mine)) if mine else "(missing)"))
+    return rows
+
+
+def _zone_rank(name):
+    return ZONE_ORDER.index(name) if name in ZONE_ORDER else len(ZONE_ORDER)
+
+
+def _zone_sorted(keys):
+    return sorted(keys, key=lambda k: (k[0], _zone_rank(k[1])))
+
+
+def _by_type(counts):
+    if not counts:
+        return "(missing)"
+    return " ".join(f"{mt} {n}" for mt, n in counts.items())
 
 
 def layout_rows(linux, mmemu):

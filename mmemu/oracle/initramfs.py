@@ -114,6 +114,7 @@ CAPTURES = (
     ("cmdline", "cat /proc/cmdline"),
     ("zoneinfo", "cat /proc/zoneinfo"),
     ("buddyinfo", "cat /proc/buddyinfo"),
+    ("pagetypeinfo", "cat /proc/pagetypeinfo"),
     ("meminfo", "cat /proc/meminfo"),
     ("slabinfo", "cat /proc/slabinfo"),
     ("vmallocinfo", "cat /proc/vmallocinfo"),

@@ -131,6 +131,7 @@ class KernelReport:
     layout_checks: list = field(default_factory=list)  # [(what, ok, detail)]
     meminfo: dict = field(default_factory=dict)
     buddyinfo: dict = field(default_factory=dict)
+    pagetypeinfo: object = None  # PageTypeInfo, or None when the capture has none
     log: list = field(default_factory=list)        # the boot log lines, no timestamps
     memblock: list = field(default_factory=list)   # MemblockOp, in boot order
     cmdline: str = ""
@@ -326,6 +327,42 @@ def parse_buddyinfo(text):
         match = re.match(r"Node (\d+), zone\s+(\S+)\s+(.*)$", line)
         if match:
             out[(int(match.group(1)), match.group(2))] = [int(n) for n in match.group(3).split()]
+    return out
+
+
+@dataclass
+class PageTypeInfo:
+    """/proc/pagetypeinfo: the pageblock order, and per (node, zone) the free
+    blocks of each migratetype by order and the pageblocks of each migratetype."""
+
+    pageblock_order: int = None
+    pages_per_block: int = None
+    free: dict = field(default_factory=dict)       # (node, zone, type) -> [count per order]
+    blocks: dict = field(default_factory=dict)     # (node, zone) -> {type: pageblocks}
+
+
+def parse_pagetypeinfo(text):
+    """A PageTypeInfo from the file's text, or None for no text."""
+    if not text or not text.strip():
+        return None
+    out = PageTypeInfo()
+    types = []
+    for line in text.splitlines():
+        if line.startswith("Page block order:"):
+            out.pageblock_order = int(line.split(":")[1])
+        elif line.startswith("Pages per block:"):
+            out.pages_per_block = int(line.split(":")[1])
+        elif line.startswith("Number of blocks type"):
+            types = line[len("Number of blocks type"):].split()
+        match = re.match(r"Node\s+(\d+), zone\s+(\S+), type\s+(\S+)\s+(.*)$", line)
+        if match:
+            counts = [int(n.lstrip(">")) for n in match.group(4).split()]
+            out.free[(int(match.group(1)), match.group(2), match.group(3))] = counts
+            continue
+        match = re.match(r"Node (\d+), zone\s+(\S+)\s+([\d\s]+)$", line)
+        if match and types:
+            counts = [int(n) for n in match.group(3).split()]
+            out.blocks[(int(match.group(1)), match.group(2))] = dict(zip(types, counts))
     return out
 
 
@@ -546,6 +583,7 @@ def real_report(sections):
         layout_checks=checks,
         meminfo=parse_meminfo(sections.get("meminfo", "")),
         buddyinfo=parse_buddyinfo(sections.get("buddyinfo", "")),
+        pagetypeinfo=parse_pagetypeinfo(sections.get("pagetypeinfo")),
         log=log, memblock=parse_memblock(log),
         cmdline=(sections.get("cmdline") or "").strip(),
         kernel=(sections.get("uname") or "").strip(), package=notes.get("kernel", ""))

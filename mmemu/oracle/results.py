@@ -45,6 +45,11 @@ excused:
 * **meminfo**'s totals (MemTotal, HighTotal, LowTotal, SwapTotal,
   CommitLimit, VmallocTotal, the huge page sizes, DirectMap4k/4M) and its
   keys, in order, as one fact; the zones /proc/buddyinfo lists;
+* /proc/pagetypeinfo where the boot fixes it: the pageblock order and
+  pages per block, each zone's number of pageblocks, ZONE_DMA's free
+  blocks per migratetype and order and its pageblocks per migratetype (no
+  boot allocation reaches ZONE_DMA), ZONE_MOVABLE's pageblocks per
+  migratetype (only movable allocations reach it);
 * the layout bounds read from the running kernel (VMALLOC_START/END from
   /proc/kcore's ELF header, high_memory from its RAM segment, PKMAP_BASE
   from the page directory through the QEMU monitor), cross-checked against

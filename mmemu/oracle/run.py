@@ -176,6 +176,7 @@ def machine_report(machine):
         watermark_scale_factor=mm.watermark_scale_factor,
         meminfo=parse.parse_meminfo(_view(machine, "meminfo")),
         buddyinfo=parse.parse_buddyinfo(_view(machine, "buddyinfo")),
+        pagetypeinfo=parse.parse_pagetypeinfo(_view(machine, "pagetypeinfo")),
         log=log, memblock=parse.parse_memblock(log), kernel="mmemu",
         cmdline=machine.boot.cmdline)
 

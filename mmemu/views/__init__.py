@@ -28,6 +28,8 @@ def show(machine, name):
         return procfs.buddyinfo(machine.mm)
     if name == "zoneinfo":
         return procfs.zoneinfo(machine.mm)
+    if name == "pagetypeinfo":
+        return procfs.pagetypeinfo(machine.mm)
     if name == "meminfo":
         return procfs.meminfo(machine.mm, meminfo_extra(machine))
     if name == "slabinfo":

@@ -1,6 +1,7 @@
-"""/proc/buddyinfo, /proc/zoneinfo and /proc/meminfo, in Linux 6.1's formats.
+"""/proc/buddyinfo, /proc/pagetypeinfo, /proc/zoneinfo and /proc/meminfo, in
+Linux 6.1's formats.
 
-Models mm/vmstat.c (frag_show_print, zoneinfo_show_print) and
+Models mm/vmstat.c (frag_show_print, pagetypeinfo_show, zoneinfo_show_print) and
 fs/proc/meminfo.c (meminfo_proc_show) for a Debian 686 build (HIGHMEM,
 zswap, THP, hugetlbfs; not NUMA unless the machine has several nodes).
 Counters mmemu does not model (LRU lists, page cache, swap) print as 0;
@@ -10,7 +11,7 @@ Each view takes the page allocator's state ``mm`` (a Machine works too:
 its ``.mm`` is used) and only reads it.
 """
 from mmemu.layout import PAGE_SHIFT
-from mmemu.mm.mmzone import MAX_ORDER
+from mmemu.mm.mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES
 from mmemu.mm.page_alloc import nr_free_highpages, nr_free_pages, totalhigh_pages, totalram_pages
 
 # enum node_stat_item / zone_stat_item names of a 6.1 686 build (mm/vmstat.c).
@@ -59,6 +60,69 @@ def buddyinfo(mm):
             counts = "".join(f"{zone.free_area[o].nr_free:6d} " for o in range(MAX_ORDER))
             out.append(f"Node {pgdat.node_id}, zone {zone.name:>8s} {counts}\n")
     return "".join(out)
+
+
+def pagetypeinfo(mm):
+    """/proc/pagetypeinfo: free blocks per migratetype and order, and pageblocks
+    per migratetype, for every node with memory.
+
+    Models mm/vmstat.c:pagetypeinfo_show(): "Page block order" and "Pages
+    per block", the free lists' lengths (walked, capped at 100000 as the
+    kernel caps them: ">100000"), then each zone's pageblocks counted from
+    its zone_start_pfn in steps of a pageblock.  No "Number of mixed
+    blocks" (CONFIG_PAGE_OWNER is not booted on).
+    """
+    mm = _mm(mm)
+    out = []
+    for pgdat in _online_pgdats(mm):
+        zones = [z for z in pgdat.node_zones if z.populated]
+        if not zones:
+            continue
+        out.append(f"Page block order: {mm.pageblock_order}\n"
+                   f"Pages per block:  {1 << mm.pageblock_order}\n\n")
+        out.append(f"{'Free pages count per migrate type at order':<43s} "
+                   + "".join(f"{o:6d} " for o in range(MAX_ORDER)) + "\n")
+        for zone in zones:
+            for mt in range(MIGRATE_TYPES):
+                counts = "".join(_free_count(mm, zone.free_area[o].free_list[mt])
+                                 for o in range(MAX_ORDER))
+                out.append(f"Node {pgdat.node_id:4d}, zone {zone.name:>8s}, type "
+                           f"{MIGRATETYPE_NAMES[mt]:>12s} {counts}\n")
+        out.append(f"\n{'Number of blocks type ':<23s}"
+                   + "".join(f"{name:>12s} " for name in MIGRATETYPE_NAMES) + "\n")
+        for zone in zones:
+            counts = _pageblock_counts(zone)
+            out.append(f"Node {pgdat.node_id}, zone {zone.name:>8s} "
+                       + "".join(f"{n:12d} " for n in counts) + "\n")
+    return "".join(out)
+
+
+PAGETYPEINFO_WALK_CAP = 100000
+
+
+def _free_count(mm, head):
+    """pagetypeinfo_showfree_print()'s count of one list, walked in guest memory."""
+    from mmemu.mm.mmzone import PAGE_WORDS, STRUCT_PAGE_SIZE, W_NEXT
+    n, pfn, u32, base = 0, head.first, mm.u32, mm.mbase
+    while pfn >= 0:
+        n += 1
+        if n >= PAGETYPEINFO_WALK_CAP:
+            return f">{n:6d} "
+        nxt = u32[base + (pfn * PAGE_WORDS) + W_NEXT]
+        pfn = (nxt - mm.mvirt) // STRUCT_PAGE_SIZE if nxt else -1
+    return f"{n:6d} "
+
+
+def _pageblock_counts(zone):
+    """pagetypeinfo_showblockcount_print(): the zone's pageblocks per migratetype."""
+    from mmemu.mm.pageblock import get_pfnblock_migratetype
+    counts = [0] * MIGRATE_TYPES
+    step = 1 << zone.pageblock_flags.order
+    for pfn in range(zone.zone_start_pfn, zone.zone_end_pfn, step):
+        mt = get_pfnblock_migratetype(zone, pfn)
+        if mt < MIGRATE_TYPES:
+            counts[mt] += 1
+    return counts
 
 
 def _node_stats(mm, pgdat, slab_pages):

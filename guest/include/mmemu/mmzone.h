@@ -22,6 +22,16 @@
  * order, without what mmemu does not model (free_area lists, per-cpu
  * pagesets, zonelists, lruvecs, locks).  vm_stat counts NR_FREE_PAGES only.
  * Pages on the per-cpu lists are not free pages here, as in Linux.
+ *
+ * Grouping by mobility (include/linux/mmzone.h, pageblock-flags.h): every
+ * pageblock (2^pageblock_order pages: 4 MiB, 2 MiB with PAE) has a
+ * migratetype in its zone's pageblock_flags; an allocation takes pages of
+ * its gfp_migratetype() first and steals another type's pageblock only when
+ * its own lists are empty:
+ *
+ *	struct page *page = alloc_page(GFP_KERNEL);
+ *
+ *	pr_info("%s\n", migratetype_names[get_pageblock_migratetype(page)]);
  */
 #ifndef _MMEMU_MMZONE_H
 #define _MMEMU_MMZONE_H
@@ -54,9 +64,11 @@ struct pglist_data;
 struct zone {
 	unsigned long _watermark[NR_WMARK];
 	unsigned long watermark_boost;
+	unsigned long nr_reserved_highatomic;
 	long lowmem_reserve[MAX_NR_ZONES];
 	int node;
 	struct pglist_data *zone_pgdat;
+	unsigned long *pageblock_flags;	/* 4 bits per pageblock (FLATMEM) */
 	unsigned long zone_start_pfn;
 	atomic_long_t managed_pages;
 	unsigned long spanned_pages;
@@ -85,9 +97,9 @@ struct mmemu_mm_globals {
 	struct pglist_data *node_data[MAX_NUMNODES];
 };
 
-_Static_assert(sizeof(struct zone) == 68, "node_data.SIZEOF_ZONE");
-_Static_assert(offsetof(struct zone, vm_stat) == 64, "node_data.STRUCT_ZONE");
-_Static_assert(sizeof(struct pglist_data) == 296, "node_data.SIZEOF_PGLIST_DATA");
+_Static_assert(sizeof(struct zone) == 76, "node_data.SIZEOF_ZONE");
+_Static_assert(offsetof(struct zone, vm_stat) == 72, "node_data.STRUCT_ZONE");
+_Static_assert(sizeof(struct pglist_data) == 328, "node_data.SIZEOF_PGLIST_DATA");
 _Static_assert(offsetof(struct mmemu_mm_globals, node_data) == 20, "node_data.MM_GLOBALS");
 
 #define mmemu_mm_globals() \
@@ -179,6 +191,38 @@ static __always_inline bool is_highmem(const struct zone *zone)
 #define low_wmark_pages(z)	wmark_pages(z, WMARK_LOW)
 #define high_wmark_pages(z)	wmark_pages(z, WMARK_HIGH)
 
+/* enum migratetype (6.1, CONFIG_MEMORY_ISOLATION, no CONFIG_CMA). */
+enum migratetype {
+	MIGRATE_UNMOVABLE,
+	MIGRATE_MOVABLE,
+	MIGRATE_RECLAIMABLE,
+	MIGRATE_PCPTYPES,	/* the number of types on the pcp lists */
+	MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES,
+	MIGRATE_ISOLATE,	/* can't allocate from here */
+	MIGRATE_TYPES
+};
+
+extern const char *const migratetype_names[MIGRATE_TYPES];
+
+/* include/linux/pageblock-flags.h: pageblock_order = HUGETLB_PAGE_ORDER here. */
+#ifdef CONFIG_X86_PAE
+#define pageblock_order		9
+#else
+#define pageblock_order		10
+#endif
+#define pageblock_nr_pages	(1UL << pageblock_order)
+#define NR_PAGEBLOCK_BITS	4
+#define PB_migratetype_bits	3
+#define MIGRATETYPE_MASK	((1UL << PB_migratetype_bits) - 1)
+#define GFP_MOVABLE_MASK	(__GFP_RECLAIMABLE | __GFP_MOVABLE)
+#define GFP_MOVABLE_SHIFT	3
+
+/* gfp_migratetype(): the free lists a mask allocates from. */
+static __always_inline int gfp_migratetype(const gfp_t gfp_flags)
+{
+	return (int)((gfp_flags & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT);
+}
+
 /* page_zone(), page_pgdat(): where a page's flags say it belongs. */
 static __always_inline struct zone *page_zone(const struct page *page)
 {
@@ -189,6 +233,20 @@ static __always_inline pg_data_t *page_pgdat(const struct page *page)
 {
 	return NODE_DATA(page_to_nid(page));
 }
+
+/* get_pfnblock_migratetype(): the migratetype bits of pfn's pageblock in its
+ * zone's bitmap (counted from the zone's first pageblock, FLATMEM). */
+static __always_inline int get_pfnblock_migratetype(const struct page *page, unsigned long pfn)
+{
+	const struct zone *zone = page_zone(page);
+	unsigned long bitidx = ((pfn - (zone->zone_start_pfn & ~(pageblock_nr_pages - 1)))
+				>> pageblock_order) * NR_PAGEBLOCK_BITS;
+
+	return (int)((READ_ONCE(zone->pageblock_flags[bitidx / BITS_PER_LONG])
+		      >> (bitidx % BITS_PER_LONG)) & MIGRATETYPE_MASK);
+}
+
+#define get_pageblock_migratetype(page)	get_pfnblock_migratetype(page, page_to_pfn(page))
 
 /* Counters (include/linux/vmstat.h); a negative drift reads as 0, as on SMP. */
 static __always_inline unsigned long zone_page_state(const struct zone *zone,

@@ -51,6 +51,7 @@ static inline long atomic_long_read(const atomic_long_t *v)
 	return READ_ONCE(v->counter);
 }
 
+#define BITS_PER_LONG	32	/* asm/bitsperlong.h: i386 */
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define ALIGN(x, a)	(((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
 #define container_of(ptr, type, member) \

@@ -14,9 +14,10 @@ memblock only when that runs out (alloc_low_pages()).  mark_rodata_ro()
 then makes [_text, __end_rodata) read-only, splitting the 4 MiB page where
 that range ends (set_memory_ro() -> split_large_page(), whose page table
 comes from the page allocator).  vmalloc page tables are made on demand.
+set_memory_ro() on a vmalloc address changes its direct-map alias too
+(the boot's BPF filter, kernel/bpf.py, splits a large page so).
 Differs: the CPU entry area and LDT remap are not mapped (no code runs
-there); set_memory_ro()'s other callers (a BPF filter locked read-only at
-boot) are not modelled.
+there).
 """
 from array import array
 
@@ -111,13 +112,19 @@ def split_large_page(pt, va, alloc_page):
     return table
 
 
-def set_memory_ro(pt, start_va, end_va, alloc_page):
-    """set_memory_ro(): [start_va, end_va) read-only in the direct map.
+def set_memory_ro(pt, start_va, end_va, alloc_page, max_low_pfn=None):
+    """set_memory_ro(): [start_va, end_va) read-only, and its direct-map alias.
 
-    A 4 MiB page the range covers whole stays large (its RW bit goes); one
-    it covers in part is split first.
+    Models arch/x86/mm/pat/set_memory.c's change_page_attr_set_clr() for
+    clearing _PAGE_RW: a 4 MiB page the range covers whole stays large (its
+    RW bit goes); one it covers in part is split first (split_large_page(),
+    a page table from alloc_page()).  With max_low_pfn, a page outside the
+    direct map (a vmalloc page) that has an alias there (its pfn below
+    max_low_pfn: pfn_range_is_mapped()) gets that alias read-only too
+    (cpa_process_alias()), which splits the large page holding it.
     """
     va = start_va & ~(PAGE_SIZE - 1)
+    direct_end = PAGE_OFFSET + ((max_low_pfn or 0) << PAGE_SHIFT)
     while va < end_va:
         block = va & PMD_MASK
         pde = pt.pde(va)
@@ -130,6 +137,10 @@ def set_memory_ro(pt, start_va, end_va, alloc_page):
         slot = pt.pte_slot(va)
         if slot is not None:
             pt.pm.u32[slot >> 2] &= ~_PAGE_RW
+            pfn = pt.pm.u32[slot >> 2] >> PAGE_SHIFT
+            if max_low_pfn and not PAGE_OFFSET <= va < direct_end and pfn < max_low_pfn:
+                alias = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+                set_memory_ro(pt, alias, alias + PAGE_SIZE, alloc_page)
         va += PAGE_SIZE
     pt.flush_tlb()
 
