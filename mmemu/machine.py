@@ -170,6 +170,7 @@ class Machine:
         self.mm.page_address_highmem = hm.page_address_kmapped
         self.mm.might_alloc = might_alloc_hook(sched)        # the page allocator's own
         hc_sched.wrap_sleeping_calls(rt.table, sched)        # the guest's other sleeping calls
+        rep.task_dead += [hm.kmap_local_task_dead, sched.make_task_dead]
 
     def _alloc_pgtable_page(self):
         """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""

@@ -22,19 +22,23 @@ mm/highmem.c:358") and hand it to the machine's Reporter:
 
 What happens next (Reporter._after(), the one table):
 
-* WARN (__warn()): the task goes on; TAINT_WARN; panic_on_warn panics.
+* WARN (__warn()): the task goes on; TAINT_WARN; then check_panic_on_warn("kernel").
 * BUG (report_bug() + die()) and oops (die()): TAINT_DIE and the task is
-  killed: the guest's run ends with EXIT_BUG or EXIT_OOPS.
-* A BUG or VM_BUG_ON of modelled kernel code (rep.bug(..., taken=False)):
-  differs: 6.1 would kill the task; mmemu refuses the operation, reports,
-  and goes on (issue 17 is to end the run here too: change _after()).
+  killed: the guest's run ends with EXIT_BUG or EXIT_OOPS.  That holds for
+  the guest's own BUG() and for a BUG or VM_BUG_ON of kernel code mmemu
+  models (rep.bug(..., taken=False): the modelled code refuses what it was
+  asked, so the machine's state stays whole, and the run ends as 6.1's
+  task would).  Differs: a BUG met in a call the host made (no guest run
+  being served) kills nothing; the call returns its refusal and the
+  embedding program decides.
 * The BUG-class lines Linux prints without WARN() (Bad page state, SLUB's
-  "BUG kmalloc-64 (...)", sleeping in atomic context, scheduling while
-  atomic, a spinlock BUG) and mmemu's own refusals ("mmemu: ..."): the task
-  goes on, with the taint the caller names.  Differs: panic_on_warn panics
-  after these too (6.1 panics after a WARN and scheduling while atomic
-  only), so that a run configured to stop at the first warning stops at the
-  first sign of trouble wherever mmemu carries on past it.
+  "BUG kmalloc-64 (...)", sleeping in atomic context, a spinlock BUG) and
+  mmemu's own refusals ("mmemu: ..."): the task goes on, with the taint the
+  caller names.  panic_on_warn does not panic after these, as in 6.1.176,
+  whose check_panic_on_warn() callers are __warn(), __schedule_bug()
+  ("scheduling while atomic"), KASAN, KFENCE and UBSAN: a report that
+  stands for such a caller names it (rep.report(..., panic_origin=
+  "scheduling while atomic")).
 * info (warn_alloc(), "vmap allocation failed"): printed, collected, nothing
   more.
 * panic(): "Kernel panic - not syncing: ..." and the machine stops (EXIT_PANIC).
@@ -72,7 +76,6 @@ EXIT_OOPS = 139          # an oops: SIGSEGV
 
 # The classes of report, for Reporter._after().
 WARN, BUG, OOPS, KERNEL_BUG, REPORT, INFO = "warn", "bug", "oops", "kernel-bug", "report", "info"
-_COUNTED = (WARN, KERNEL_BUG, REPORT)      # warnings: counted, and panic_on_warn panics
 
 
 # -- the pieces ------------------------------------------------------------------
@@ -239,6 +242,9 @@ class Reporter:
     * ``on_report(text)``: every report (RunResult.reports collects them).
     * ``on_stop(reason)``: end the run ("bug", "oops", "panic").
     * ``current_pid()``: current->pid (kernel/sched.py's, once wired).
+    * ``task_dead``: callables make_task_dead() runs once a BUG or an oops
+      has stopped the task (the per-cpu context, the task's kmap_local
+      slots; machine.py wires them, the runtime calls make_task_dead()).
     """
 
     def __init__(self, log, panic_on_warn=False):
@@ -253,6 +259,7 @@ class Reporter:
         self.guest = None
         self.on_report = None
         self.on_stop = None
+        self.task_dead = []
         self._once = set()               # the WARN_ON_ONCE() sites that fired
 
     # -- taint -------------------------------------------------------------------
@@ -336,16 +343,17 @@ class Reporter:
                            message=message, notes=notes, after=after, pid=self.current_pid())
         self._emit(text, KERN_WARNING, counted=True)
         self.add_taint(TAINT_WARN)
-        self._after(WARN)
+        self._after(WARN, "kernel")
         return True
 
     def bug(self, file, line, function=None, *, notes=(), before=(), after=(), condition=None,
             taken=False):
         """BUG()/BUG_ON()/VM_BUG_ON() at file:line (line None: file holds it).
 
-        taken: the guest's own BUG(), which kills the task; else a BUG of
-        kernel code mmemu models, which refuses what it was asked and goes
-        on (see the module docstring).  before: lines printed ahead of the
+        taken: the guest's own BUG(); else a BUG of kernel code mmemu
+        models, which refuses what it was asked.  Either kills the task
+        (ends the guest's run) when a guest run is being served (see the
+        module docstring).  before: lines printed ahead of the
         report (VM_BUG_ON_PAGE()'s page dump); notes follow the BUG line,
         after the end marker.  function names the modelled function for
         the notes ("mmemu: in kunmap_high(), called from main+0x1c/0x80").
@@ -381,13 +389,19 @@ class Reporter:
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(OOPS)
 
-    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING):
+    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING,
+               panic_origin=None):
         """A BUG-class report the caller composed (Bad page state, slab_bug(), ...),
-        or one of mmemu's own refusals; then the taint it names, if any."""
+        or one of mmemu's own refusals; then the taint it names, if any.
+
+        panic_origin: the origin 6.1 passes to check_panic_on_warn() after
+        this report ("scheduling while atomic"), None for the reports that
+        never panic on a warning (most of them).
+        """
         self._emit(text, level, counted=True)
         if taint:
             self.add_taint(taint, lockdep_ok)
-        self._after(REPORT)
+        self._after(REPORT, panic_origin)
 
     def info(self, text, level=KERN_WARNING):
         """A report that is only printed (warn_alloc(), a budget running out)."""
@@ -399,12 +413,33 @@ class Reporter:
         self._stop("panic")
 
     # -- what happens next ---------------------------------------------------------
-    def _after(self, kind):
+    def _after(self, kind, panic_origin=None):
         """What a report of this class does next (the module docstring's table)."""
         if kind in (BUG, OOPS):
             self._stop(kind)                     # die(): the task is killed
-        elif kind in _COUNTED and self.panic_on_warn:
-            self.panic("kernel: panic_on_warn set ...")
+        elif kind == KERNEL_BUG:
+            if self.in_guest():                  # the task is the guest program
+                self._stop(BUG)
+        elif panic_origin is not None:
+            self.check_panic_on_warn(panic_origin)
+
+    def make_task_dead(self):
+        """make_task_dead(): tidy up after the task a BUG or an oops stopped.
+
+        Called by the runtime once the CPU has stopped (the modelled code
+        that reported has unwound by then); runs the task_dead hooks, which
+        may panic, as 6.1 does when the dead task was an interrupt handler.
+        """
+        for hook in self.task_dead:
+            hook()
+
+    def check_panic_on_warn(self, origin):
+        """check_panic_on_warn(origin): panic when panic_on_warn is set.
+
+        Models kernel/panic.c's, 6.1.176; differs: no kernel.warn_limit.
+        """
+        if self.panic_on_warn:
+            self.panic(f"{origin}: panic_on_warn set ...")
 
     def _stop(self, reason):
         if self.on_stop is not None:

@@ -132,6 +132,8 @@ class GuestRuntime:
                 stub, timeout = GdbStub(self, gdb_port), 0
                 err, secs = stub.serve(entry, max_insns)
             self._flush_partial()
+            if self._stop_reason in ("bug", "oops"):
+                self.reporter.make_task_dead()           # may panic: stop() lets that win
             reason = self._stop_reason or self._budget_reason(err, secs, timeout)
         if stub is not None:
             stub.finish(reason, self._status(reason))
@@ -245,7 +247,8 @@ class GuestRuntime:
         return self._stop_reason
 
     def stop(self, reason):
-        if self._stop_reason is None:
+        """End the run for reason; the first reason stays, unless a panic follows."""
+        if self._stop_reason is None or reason == "panic":
             self._stop_reason = reason
         self.machine.engine.stop()
 
