@@ -375,6 +375,19 @@ class Engine:
         self._hooks.append(hook)
         return hook
 
+    def hook_invalid_insn(self, callback):
+        """callback() when the CPU meets an instruction it cannot execute (#UD:
+        ud2, an undefined opcode).  Unicorn raises no interrupt for these;
+        callback's truth says the state was changed and the CPU goes on,
+        else emu_start() ends with UC_ERR_INSN_INVALID.  Returns the hook."""
+        from unicorn import UC_HOOK_INSN_INVALID
+
+        def cb(uc, _):
+            return bool(callback())
+        hook = self.uc.hook_add(UC_HOOK_INSN_INVALID, cb)
+        self._hooks.append(hook)
+        return hook
+
     def hook_code_at(self, address, callback):
         """callback(address) before the instruction at address runs; returns the hook.
 

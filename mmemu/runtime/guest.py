@@ -9,7 +9,7 @@ says so.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from mmemu.engine import X86_TRAP_PF
+from mmemu.engine import X86_TRAP_PF, X86_TRAP_UD
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
 from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
@@ -83,6 +83,7 @@ class GuestRuntime:
         # see a Uc without it, so an exception nobody handles still ends
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
+        self._ud_hook = None          # #UD: Unicorn has no interrupt for it
         self._in_trap = False
         self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
         if not eng.host:
@@ -153,11 +154,16 @@ class GuestRuntime:
     def _arm_traps(self):
         if self._intr_hook is None:
             self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
+        if self._ud_hook is None:
+            self._ud_hook = self.machine.engine.hook_invalid_insn(self._on_invalid_opcode)
 
     def _disarm_traps(self):
         if self._intr_hook is not None:
             self.machine.engine.unhook(self._intr_hook)
             self._intr_hook = None
+        if self._ud_hook is not None:
+            self.machine.engine.unhook(self._ud_hook)
+            self._ud_hook = None
 
     @contextmanager
     def _serving(self):
@@ -353,6 +359,23 @@ class GuestRuntime:
                 return
         from mmemu.runtime.faults import report_exception
         report_exception(self, trapnr, error_code)        # an oops: the run ends
+
+    def _on_invalid_opcode(self):
+        """#UD (ud2, an opcode the CPU does not know): handle_invalid_op() as a
+        trap, so a user task gets SIGILL and kernel code dies with "invalid
+        opcode: 0000 [#1]" (an oops: EXIT_OOPS).  Unicorn raises no interrupt
+        for #UD, so this is a hook of its own, owned as the interrupt hook's
+        traps are (runtime/traps.py).  True when the CPU may go on."""
+        eng = self.machine.engine
+        if eng.host and not owns(self.trap_policy, Trap(X86_TRAP_UD, eng.running, eng),
+                                 self.task_running()):
+            return False                   # the host's: Unicorn's UC_ERR_INSN_INVALID
+        self._in_trap = True
+        try:
+            self._on_exception(X86_TRAP_UD, 0)
+        finally:
+            self._in_trap = False
+        return self._stop_reason is None         # a task killed: the switch is pending
 
     def _handler_failed(self, name, exc):
         import traceback
