@@ -101,7 +101,7 @@ def resolve_config_path(name_or_path):
     path = configs_dir() / f"{text}.yaml"
     if not path.is_file():
         shipped = list_configs()
-        raise ConfigError(text, None, f"no shipped config named '{text}'"
+        raise ConfigError(text[:60], None, f"no shipped config named '{text[:60]}'"
                           f"{did_you_mean(text, shipped)}; shipped: {', '.join(shipped)}")
     return path
 

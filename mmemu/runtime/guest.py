@@ -114,8 +114,10 @@ class GuestRuntime:
 
         With gdb_port the guest stops at entry and a GDB remote-protocol
         server on that port (0: any free port) drives the run; a debugger's
-        pauses count against no time budget.
+        pauses count against no time budget.  A budget that is not a count
+        or a finite number of seconds (0 for none) is a UsageError.
         """
+        _check_budget(max_insns, timeout, gdb_port)
         if entry is None:
             if self.image is None:
                 raise MmemuError("no guest program loaded")
@@ -434,3 +436,20 @@ class GuestRuntime:
                 break
             eip, ebp = ret, nxt or 0
         return img.symbolize(eip) or f"0x{eip:08x}"
+
+
+def _check_budget(max_insns, timeout, gdb_port):
+    """Refuse budgets Unicorn cannot take (it wants a 64-bit count and microseconds)."""
+    import math
+    from mmemu.errors import UsageError
+    if isinstance(max_insns, bool) or not isinstance(max_insns, int) \
+            or not 0 <= max_insns < 1 << 63:
+        raise UsageError(f"max_insns must be a count of instructions, 0 or more, "
+                         f"not {str(max_insns)[:40]}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not (math.isfinite(timeout) and 0 <= timeout <= 1e9):
+        raise UsageError(f"timeout must be seconds, 0 or more and finite, not {str(timeout)[:40]}")
+    if gdb_port is not None and (isinstance(gdb_port, bool) or not isinstance(gdb_port, int)
+                                 or not 0 <= gdb_port <= 65535):
+        raise UsageError(f"gdb_port must be a TCP port (0 .. 65535), not {str(gdb_port)[:40]}")
+
