@@ -44,6 +44,19 @@ class LoaderError(MmemuError):
     exit_status = 3
 
 
+class KernelOops(MmemuError):
+    """Kernel code mmemu models died (an oops or a BUG) on state the guest
+    corrupted in its memory: the report is on the kernel log and the call
+    did not finish.
+
+    A hypercall that meets it returns to a guest whose run is ending (the
+    task was killed); a call from the host raises it, as the one documented
+    way a host-side call can fail for what the guest did.
+    """
+
+    exit_status = 139
+
+
 class CorruptionError(MmemuError):
     """A consistency checker found allocator state that breaks an invariant.
 

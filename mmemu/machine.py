@@ -97,6 +97,7 @@ class Machine:
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
         self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
         mark_rodata_ro(self.pgtable, self.kernel_image, self._alloc_pgtable_page)
+        self.pgtable.reporter = self.reporter
         self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd)

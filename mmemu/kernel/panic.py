@@ -51,6 +51,7 @@ import sys
 
 from mmemu.arch.x86.dumpstack import call_trace_lines, show_regs_lines
 from mmemu.arch.x86.fault import show_fault_oops_lines
+from mmemu.errors import KernelOops
 from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
 
 UTS_RELEASE = "6.1.0-mmemu"
@@ -123,7 +124,7 @@ def _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
 
 def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
                 region, backtrace, comm, pdes, *, taint="", hardware=HARDWARE_NAME,
-                die_counter=1, pid=1):
+                die_counter=1, pid=1, where=None):
     """The whole oops for one CPU exception, as 6.1 i386 prints it.
 
     kind is "page fault" (page_fault_oops(): the BUG/#PF/page-table lines,
@@ -131,9 +132,12 @@ def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
     ("invalid opcode", "general protection fault", "divide error", ...).
     addr is CR2 for a page fault; pdes the dump_pagetable() lines; region
     mmemu's words for where addr is (or None).  Ends with oops_end()'s
-    "executive summary" (EIP, Code and registers once more).
+    "executive summary" (EIP, Code and registers once more).  where
+    overrides the EIP line's symbol (a fault of modelled kernel code names
+    its caller); regs None leaves the registers out (a call from the host).
     """
-    where = _where(regs, symbolize)
+    if where is None:
+        where = _where(regs or {}, symbolize)
     lines = []
     is_pf = kind in ("page fault", "page_fault", "pf")
     if is_pf:
@@ -148,7 +152,8 @@ def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
     if is_pf:
         lines.append(f"CR2: {addr & 0xFFFFFFFF:016x}")
     lines.append(END_TRACE)
-    lines += show_regs_lines(regs, where, code_bytes, code_addr)
+    if regs is not None:
+        lines += show_regs_lines(regs, where, code_bytes, code_addr)
     return "\n".join(lines) + "\n"
 
 
@@ -236,7 +241,9 @@ class Reporter:
 
     * ``guest``: where a call from guest code comes from, an object with
       in_guest() (a guest run is being served), guest_caller() ("main+0x1c/0x80"),
-      backtrace() (["main+0x20/0x30", ...]) and regs() ({"eip": ..., ...}).
+      backtrace() (["main+0x20/0x30", ...]), regs() ({"eip": ..., ...}) and
+      fault_context(addr) (dump_pagetable()'s lines and mmemu's words for
+      where addr is).
       While there is none, or no guest run is being served, the caller is the
       host: the call trace names the Python code that called in.
     * ``on_report(text)``: every report (RunResult.reports collects them).
@@ -388,6 +395,47 @@ class Reporter:
         self._emit(text, KERN_ALERT, counted=False)
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(OOPS)
+
+    def die(self, addr, function, write=False, notes=()):
+        """kernel_fault(), then raise KernelOops: die() does not return, so the
+        modelled kernel code that dereferenced addr stops right there."""
+        self.kernel_fault(addr, function, write, notes)
+        raise KernelOops(f"oops in {function}() at address 0x{addr & 0xFFFFFFFF:08x}: "
+                         "kernel state in guest memory is corrupt (see the kernel log)")
+
+    def corrupt(self, file, function, notes):
+        """A BUG of modelled kernel code that cannot go on with what the guest
+        left in a kernel structure (notes say what): rep.bug(), then raise
+        KernelOops.  6.1 would oops or corrupt memory at about this point;
+        mmemu stops the call before its own state follows the guest's."""
+        self.bug(file, None, function, notes=notes)
+        raise KernelOops(f"BUG in {function}(): {notes[0] if notes else 'corrupt kernel state'}")
+
+    def kernel_fault(self, addr, function, write=False, notes=()):
+        """The oops of kernel code mmemu models that dereferences addr, a pointer
+        the guest left in a kernel structure, where nothing is mapped.
+
+        What 6.1 prints when its own code faults: show_fault_oops()'s lines,
+        "Oops: 0000 [#n]", then die()'s frame with the guest's registers at
+        the call and "mmemu: in function(), called from ..." (the kernel
+        code itself is not emulated: differs in the EIP line).  The task is
+        killed as for any oops (a host call only reports, as for rep.bug()).
+        """
+        error_code = 2 if write else 0             # X86_PF_WRITE; not present
+        caller = self.caller()
+        pdes, region = self.guest.fault_context(addr) if self.guest is not None else ([], None)
+        self.die_counter += 1
+        notes = [f"in {function}(), called from {caller}", *notes]
+        if region:
+            notes.append(region)
+        text = format_oops("page fault", addr, error_code, self.regs(), None, None, None,
+                           "\nmmemu: ".join(notes), self.backtrace(with_caller=False),
+                           self.comm, pdes, taint=self.taint, die_counter=self.die_counter,
+                           pid=self.current_pid(), where=caller)
+        self._emit(text, KERN_ALERT, counted=False)
+        self.add_taint(TAINT_DIE, lockdep_ok=False)
+        if self.in_guest():                      # the task is the guest program
+            self._stop(OOPS)
 
     def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING,
                panic_origin=None):

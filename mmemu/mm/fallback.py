@@ -200,9 +200,9 @@ def move_freepages(mm, zone, start_pfn, end_pfn, migratetype):
         if order >= MAX_ORDER:                   # not a buddy the allocator made: skip it
             i += 1
             continue
-        move_to_free_list(mm, zone, start_pfn + i, order, migratetype)
+        if move_to_free_list(mm, zone, start_pfn + i, order, migratetype):
+            moved += 1 << order
         i += 1 << order
-        moved += 1 << order
     return moved, movable
 
 

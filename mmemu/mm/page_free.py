@@ -57,6 +57,8 @@ def _free_pages_slow(mm, pfn, order):
     if not free_pages_prepare(mm, pfn, order):
         return
     mm.alloc_orders.pop(pfn, None)
+    if mm.leaked:
+        mm.leaked.pop(pfn, None)                   # a lost block comes back
     free_the_page(mm, pfn, order)
 
 

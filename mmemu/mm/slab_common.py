@@ -419,7 +419,10 @@ class SlabAllocator:
             return None
         head = self.pm.u32[self.slub.pw(pfn, W_NEXT)]
         if head & 1:
-            return self.slub.slab_pfn(head - 1)
+            hp = self.slub.page_pfn(head - 1)
+            if hp is None:      # compound_head() in guest memory points nowhere: folio->flags
+                self.rep.die(head - 1, "virt_to_folio")
+            return hp
         return pfn
 
     # -- kmalloc -------------------------------------------------------------

@@ -393,7 +393,7 @@ class Vmalloc:
     def vunmap_range(self, start, end):
         """vunmap_range_noflush(): clear the PTEs of [start, end); the caller flushes."""
         u32 = self.pm.u32
-        pte_slot = self.pgtable.pte_slot
+        pte_slot = self.pgtable.unmap_pte_slot
         va = start
         while va < end:
             room = PTRS_PER_PTE - ((va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))

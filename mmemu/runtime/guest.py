@@ -402,6 +402,13 @@ class GuestRuntime:
             return "?"
         return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
+    def fault_context(self, addr):
+        """For an oops of modelled kernel code at addr: dump_pagetable()'s lines
+        and mmemu's words for the region addr is in."""
+        from mmemu.runtime.faults import describe_address, pagetable_lines
+        m = self.machine
+        return pagetable_lines(m, addr), describe_address(m, addr, self.region_describers)
+
     def symbolize(self, addr):
         return self.image.symbolize(addr) if self.image is not None else None
 
