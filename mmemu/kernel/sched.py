@@ -57,6 +57,8 @@ MIGHT_SLEEP_SITES = {
     "kmap": "include/linux/highmem-internal.h:44",
     "kunmap": "include/linux/highmem-internal.h:55",
     "alloc_vmap_area": "mm/vmalloc.c:1616",
+    "remove_vm_area": "mm/vmalloc.c:2606",           # iounmap()
+    "cpus_read_lock": "include/linux/percpu-rwsem.h:49",   # kmem_cache_create/destroy
     "vfree": "mm/vmalloc.c:2801",                     # might_sleep_if(!in_interrupt())
     "vunmap": "mm/vmalloc.c:2822",
     "vmap": "mm/vmalloc.c:2850",

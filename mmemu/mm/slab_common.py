@@ -18,7 +18,8 @@ from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_WARNING
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (
-    GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DMA, _GFP_NOWARN, _GFP_RECLAIMABLE, _GFP_ZERO,
+    GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DIRECT_RECLAIM, _GFP_DMA, _GFP_NOWARN,
+    _GFP_RECLAIMABLE, _GFP_ZERO,
 )
 from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT
 from mmemu.mm.slab import (
@@ -370,9 +371,17 @@ class SlabAllocator:
             return self.slub.slab_alloc(s, flags, caller or host_caller)
         return self.slub.slab_alloc_node(s, flags, caller or host_caller, node)
 
+    def might_alloc(self, flags):
+        """slab_pre_alloc_hook()'s might_alloc() for a call from the host (the
+        guest's own calls checked in guest/lib/slab.c): the page allocator's hook."""
+        mm = getattr(self.pages, "mm", None)
+        if mm is not None and flags & _GFP_DIRECT_RECLAIM:
+            mm.might_alloc(flags)
+
     def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
         """kmem_cache_alloc(): an object, or None."""
         s = self._cache(s)
+        self.might_alloc(flags)
         obj = self.slab_alloc(s, flags, caller)
         if self.slub.pending_ctor:
             self.slub.pending_ctor = 0
@@ -439,6 +448,7 @@ class SlabAllocator:
         s = self.kmalloc_slab(size, flags)
         if s is None:
             return ZERO_SIZE_PTR
+        self.might_alloc(flags)
         obj = self.slab_alloc(s, flags, caller, node)
         if obj and flags & _GFP_ZERO:
             self.slub.fill(obj, s.object_size, 0)

@@ -212,9 +212,12 @@ class PageTable:
         slot = (pde & PTE_PFN_MASK) + pte_index(va) * 4
         return slot if slot + 4 <= len(self.pm.u32) * 4 else None
 
-    def set_pte(self, va, entry):
-        """set_pte_at() for a kernel address; flushes if it replaced a present entry."""
-        slot = self.pte_alloc_kernel(va)
+    def set_pte(self, va, entry, function="set_pte_vaddr"):
+        """set_pte_at() for a kernel address; flushes if it replaced a present
+        entry.  Returns the old entry, or None when no table could be had."""
+        slot = self.pte_alloc_kernel(va, function)
+        if slot is None:
+            return None
         old = self.pm.u32[slot >> 2]
         self.pm.u32[slot >> 2] = entry
         if old & _PAGE_PRESENT:
