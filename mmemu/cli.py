@@ -179,6 +179,8 @@ def _run(args):
     console = PipeConsole(sys.stdout)
     m = Machine(cfg, console=console, echo=not args.quiet)
     console.on_gone = lambda: m.runtime.stop("killed")
+    if args.quiet:                   # the guest's own lines, as they come; no kernel log
+        m.runtime.on_console = console.write
     kw = {}
     if args.max_insns is not None:
         kw["max_insns"] = args.max_insns
@@ -191,8 +193,6 @@ def _run(args):
     finally:
         if args.dump:
             _dump(m, args.dump)
-    if args.quiet and result.console:
-        console.write(result.console)
     console.flush()
     if console.gone:
         return stdout_gone()

@@ -6,6 +6,7 @@ text (0xC1000000 on the reference kernel) with swapper_pg_dir loaded, so a
 stray pointer faults exactly where a kernel module's would, and the oops
 says so.
 """
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +25,12 @@ EXIT_INTERNAL = 125      # mmemu itself failed
 
 BUGFLAG_NO_CUT_HERE = 8
 
+# What a run keeps for its RunResult, so that a guest printing (or warning)
+# without end costs the host a fixed amount of memory, as the kernel's log
+# ring does (log.py).  Every line still reaches the console as it is printed.
+CONSOLE_KEEP = 1 << 17
+REPORTS_KEEP = 1024
+
 DEFAULT_MAX_INSNS = 2_000_000_000
 DEFAULT_TIMEOUT = 60.0
 
@@ -35,8 +42,9 @@ class RunResult:
     status: int                    # the exit status `mmemu run` gives
     reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
     exit_code: int = None          # main()'s return value, when it returned
-    console: str = ""              # what the guest printed
+    console: str = ""              # what the guest printed (the last CONSOLE_KEEP bytes)
     reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports
+    #                                               (the last REPORTS_KEEP of them)
     seconds: float = 0.0
     log: str = ""                  # the whole kernel log of the run
 
@@ -51,13 +59,14 @@ class GuestRuntime:
         self.image = None
         self.table = HypercallTable(machine.pm, rep, on_error=self._handler_failed)
         self._partial = ""
-        self._console = []
-        self._reports = []
+        self._console = _Tail(CONSOLE_KEEP)
+        self._reports = deque(maxlen=REPORTS_KEEP)
+        self.on_console = None      # fn(line): each console line as it comes (quiet CLI runs)
         # Every report is a report of the run, whoever made it (the page
         # allocator's Bad page state and allocation failures too); the
         # reporter asks this runtime for the guest's frames and to stop.
         rep.guest = self
-        rep.on_report = lambda text: self._reports.append(text)
+        rep.on_report = lambda text: self._reports.append(text)   # the last REPORTS_KEEP
         rep.on_stop = self.stop
         self._stop_reason = None
         self._exit_code = None
@@ -123,7 +132,8 @@ class GuestRuntime:
                 raise MmemuError("no guest program loaded")
             entry = self.image.entry
         mark = self.log.mark()
-        self._console, self._reports = [], []
+        self._console.clear()
+        self._reports.clear()
         self._stop_reason, self._exit_code = None, None
         self.pending_switch = self._trap_exit = None
         stub = None
@@ -141,7 +151,7 @@ class GuestRuntime:
         if stub is not None:
             stub.finish(reason, self._status(reason))
         return RunResult(status=self._status(reason), reason=reason,
-                         exit_code=self._exit_code, console="".join(self._console),
+                         exit_code=self._exit_code, console=self._console.text(),
                          reports=list(self._reports), seconds=secs,
                          log=self.log.text(mark))
 
@@ -274,11 +284,15 @@ class GuestRuntime:
         for line in lines:
             self._console.append(line + "\n")
             self.log.printk(line, level if level is not None else 4)
+            if self.on_console is not None:
+                self.on_console(line + "\n")
 
     def _flush_partial(self):
         if self._partial:
             self._console.append(self._partial)
             self.log.printk(self._partial)
+            if self.on_console is not None:
+                self.on_console(self._partial)
             self._partial = ""
 
     def guest_bug(self, file_va, line, cond_va):
@@ -459,4 +473,26 @@ def _check_budget(max_insns, timeout, gdb_port):
     if gdb_port is not None and (isinstance(gdb_port, bool) or not isinstance(gdb_port, int)
                                  or not 0 <= gdb_port <= 65535):
         raise UsageError(f"gdb_port must be a TCP port (0 .. 65535), not {str(gdb_port)[:40]}")
+
+
+class _Tail:
+    """The last `keep` bytes of text appended line by line (whole lines)."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.parts = deque()
+        self.size = 0
+
+    def append(self, text):
+        self.parts.append(text)
+        self.size += len(text)
+        while self.size > self.keep and len(self.parts) > 1:
+            self.size -= len(self.parts.popleft())
+
+    def clear(self):
+        self.parts.clear()
+        self.size = 0
+
+    def text(self):
+        return "".join(self.parts)
 
