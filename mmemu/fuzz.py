@@ -140,9 +140,11 @@ _NUM = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]*\d[0-9a-fA-F]*")
 
 
 def killed_by_bug(res):
-    """Whether a run ended because the call it was making hit a BUG() of the
-    kernel code mmemu models (refused, and the task killed, as in 6.1)."""
-    return bool(res.reports) and "\nkernel BUG at " in "\n" + res.reports[-1]
+    """Whether a run ended because the call it was making hit a BUG() or an
+    oops of the kernel code mmemu models (refused, and the task killed, as
+    in 6.1): a report that says which modelled function it was in."""
+    last = "\n" + res.reports[-1] if res.reports else ""
+    return "\nkernel BUG at " in last or "\nmmemu: in " in last
 
 
 def report_kind(text):
@@ -1151,7 +1153,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         pending, self.pending = self.pending, None
         asked = pending is not None and (
             (res.reason, pending.name) in (("exit", "exit"), ("bug", "BUG"))
-            or (res.reason == "bug" and killed_by_bug(res))     # the call hit a kernel BUG
+            or (res.reason in ("bug", "oops") and killed_by_bug(res))   # a kernel BUG or oops
             or (res.reason == "panic" and pending.name == "kmem_cache_create"))   # SLAB_PANIC
         if res.reason == "error" or self.watch.errors:
             self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
@@ -1484,7 +1486,7 @@ class GuestFuzzer:
             trim_log(self.m)
             if res.reason == "error" or self.watch.errors:
                 self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
-            elif res.reason == "bug" and killed_by_bug(res):
+            elif res.reason in ("bug", "oops") and killed_by_bug(res):
                 self.result.by_call["killed by a BUG"] += 1     # the op died with the task
             elif res.reason != "exit" or res.exit_code != 0:
                 self._fail(res.reason, "\n".join(res.reports)[-4000:] or f"exit {res.exit_code}")
