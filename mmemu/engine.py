@@ -293,6 +293,14 @@ class Engine:
         """Drop translated blocks after the host wrote guest code at [start, end)."""
         self.uc.ctl_remove_cache(start, end)
 
+    def flush_code(self):
+        """Drop every translated block (after the host wrote code it has no
+        mapped virtual address for).  A host write into guest RAM goes
+        straight into the shared buffer, where Unicorn cannot see it (nor
+        does uc_mem_write() drop translations, in 2.1.4): a guest running
+        code from those bytes again would run the old translation."""
+        self.uc.ctl_flush_tb()
+
     # -- CPU ------------------------------------------------------------
     def enable_paging(self, cr3):
         """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does)."""

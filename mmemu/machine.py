@@ -225,13 +225,20 @@ class Machine:
         return bytes(out)
 
     def write(self, va, data):
-        """Write bytes to guest memory at virtual address va (through the tables)."""
+        """Write bytes to guest memory at virtual address va (through the tables).
+
+        Code the guest ran from those bytes is translated again: the write
+        drops the CPU's translations of [va, va + len(data)) (no
+        remove_code_cache() needed after writing code)."""
         data = memoryview(bytes(data))
+        start, end = va, va + len(data)
         while data:
             pa = self._phys_or_raise(va)
             chunk = min(len(data), PAGE_SIZE - (va & (PAGE_SIZE - 1)))
             self.pm.write(pa, data[:chunk])
             va, data = va + chunk, data[chunk:]
+        if end > start:
+            self.engine.remove_code_cache(start, end)
 
     def read32(self, va):
         return struct.unpack("<I", self.read(va, 4))[0]

@@ -162,6 +162,9 @@ class Tasks:
             n = min(PAGE_SIZE, end - va)
             src = seg.paddr + (va - seg.vaddr)
             self.m.pm.write(pfn << PAGE_SHIFT, self.m.pm.read(src, n))
+        # The pages may have held code the CPU translated (an earlier task's):
+        # the host's copy is invisible to Unicorn, so drop every translation.
+        self.m.engine.flush_code()
         return (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
     def _map_page(self, task, pt, va, prot):
