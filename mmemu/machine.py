@@ -230,6 +230,8 @@ class Machine:
         Code the guest ran from those bytes is translated again: the write
         drops the CPU's translations of [va, va + len(data)) (no
         remove_code_cache() needed after writing code)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"write: data must be bytes, not {type(data).__name__}")
         data = memoryview(bytes(data))
         start, end = va, va + len(data)
         while data:
@@ -266,7 +268,10 @@ class Machine:
         return self.mem_map.pfn_to_page(pfn)
 
     def is_highmem_pfn(self, pfn):
-        """PageHighMem() by pfn."""
+        """PageHighMem() by pfn; a pfn outside mem_map is a UsageError."""
+        if not 0 <= pfn < self.mem_map.nr_pages:
+            raise UsageError(f"is_highmem_pfn: pfn {pfn:#x} is not a page frame "
+                             f"(max_pfn {self.mem_map.nr_pages:#x})")
         return bool(page_alloc.PageHighMem(self.mm, pfn))
 
     # -- guest programs -------------------------------------------------

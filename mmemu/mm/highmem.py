@@ -441,6 +441,9 @@ class Highmem:
 
     def kmap_local_pte(self, slot):
         """The PTE of kmap_local slot (offset from FIX_KMAP_BEGIN)."""
+        if not 0 <= slot < KMAP_LOCAL_SLOTS:
+            raise UsageError(f"kmap_local_pte: slot {slot} is not a kmap_local slot "
+                             f"(0..{KMAP_LOCAL_SLOTS - 1})")
         return self.u32[self._kmap_local_pte[slot]]
 
     def kmap_local_slots(self):

@@ -126,6 +126,7 @@ class Fixmap:
         guest cleared it) is its BUG() (nothing is changed, False); one that
         is not a table is refused as PageTable refuses it.
         """
+        vaddr, pte = vaddr & 0xFFFFFFFF, pte & 0xFFFFFFFF
         if not self.pt.pde(vaddr) & _PAGE_PRESENT:
             self.rep.bug("arch/x86/mm/pgtable_32.c", None, "set_pte_vaddr", notes=[
                 f"mmemu: pmd_none(*pmd): the page-directory entry of 0x{vaddr:08x} was "
