@@ -173,10 +173,12 @@ def bad_page(mm, pfn, reason, refcount=None):
     return lines
 
 
-def vm_bug_on_page(mm, pfn, cond, where):
+def vm_bug_on_page(mm, pfn, cond, where, before=()):
     """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it: the page, then
-    the BUG at where ("file:line"), which mmemu does not take (it refuses)."""
-    mm.reporter.bug(where, None, before=dump_page_lines(mm, pfn, f"VM_BUG_ON_PAGE({cond})"))
+    the BUG at where ("file:line"); the caller refuses what it was doing.
+    before: lines printed ahead of the page dump."""
+    mm.reporter.bug(where, None, before=[*before, *dump_page_lines(mm, pfn,
+                                                                    f"VM_BUG_ON_PAGE({cond})")])
 
 
 def vm_bug_on(mm, where):
