@@ -541,6 +541,8 @@ def _config_from_dict(d):
     d["ram"] = _ranges(d.get("ram", []), "ram")
     d["reserved"] = _ranges(d.get("reserved", []), "reserved")
     nodes = _list(d.get("nodes", []), "nodes", MAX_NUMNODES)
+    if not d["ram"] or not nodes:
+        raise ValueError("it has no RAM" if not d["ram"] else "it has no node")
     d["nodes"] = [NodeConfig(_int(n["nid"], "nodes[].nid"), _ranges(n["ram"], "nodes[].ram"),
                              _distances(n.get("distance"), len(nodes))) for n in nodes]
     d["devices"] = [_device(dev) for dev in _list(d.get("devices", []), "devices", 64)]
