@@ -352,10 +352,9 @@ class SlabAllocator:
         s.dead = True
         self.kfree(s.name_ptr)
         node_struct = s.node_struct
-        if node_struct:
-            self.slub.slab_free(self.kmem_cache_node, self._slab_of(node_struct), node_struct,
-                                lambda: "kmem_cache_destroy")
-        self.slub.slab_free(self.kmem_cache, self._slab_of(s.addr), s.addr, lambda: "kmem_cache_destroy")
+        if node_struct:             # kmem_cache_free(): virt_to_cache()'s checks first
+            self.kmem_cache_free(self.kmem_cache_node, node_struct, lambda: "kmem_cache_destroy")
+        self.kmem_cache_free(self.kmem_cache, s.addr, lambda: "kmem_cache_destroy")
 
     def _kmem_cache_shutdown(self, s):
         """__kmem_cache_shutdown(): flush, free empty slabs, report the rest; busy?"""

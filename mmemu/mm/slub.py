@@ -670,8 +670,16 @@ class Slub:
     def slab_free(self, s, pfn, obj, caller):
         """do_slab_free(): push onto the cpu freelist when obj is in the cpu slab.
 
-        Returns False when the free was refused (reported)."""
+        Returns False when the free was refused (reported).  A page that
+        says it is a slab of s (PG_slab, slab_cache) but is none of s's
+        slabs was made so in guest memory: a BUG with a note (KernelOops).
+        """
         c = s.cpu
+        if pfn not in s.node.slabs and self.debug is not None:
+            self.debug.rep.corrupt("mm/slub.c", "slab_free", [
+                f"mmemu: {s.name}: 0x{obj:08x} is in a page marked as a slab of this cache "
+                f"(pfn {pfn:#x}), which is none of its slabs: its struct page was overwritten "
+                "in guest memory"])
         if self.rd(c + KCC_SLAB) == self.slab_ptr(pfn):
             if not self.check_valid_pointer(s, pfn, obj):
                 self.debug.invalid_pointer(s, pfn, obj)
