@@ -396,6 +396,25 @@ class Engine:
         self._hooks.append(hook)
         return hook
 
+    def hook_unmapped(self, callback):
+        """callback(kind, paddr, size) when the CPU reads ("read"), writes
+        ("write") or fetches ("fetch") physical memory nothing is mapped at
+        (a guest PTE pointing past RAM).  Its truth says something is now
+        mapped there and the access is retried; else emu_start() ends with
+        UC_ERR_*_UNMAPPED.  Returns the hook."""
+        from unicorn import (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                             UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED,
+                             UC_MEM_WRITE_UNMAPPED)
+
+        def cb(uc, access, address, size, value, _):
+            kind = ("fetch" if access == UC_MEM_FETCH_UNMAPPED
+                    else "write" if access == UC_MEM_WRITE_UNMAPPED else "read")
+            return bool(callback(kind, address, size))
+        hook = self.uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
+                                | UC_HOOK_MEM_FETCH_UNMAPPED, cb)
+        self._hooks.append(hook)
+        return hook
+
     def hook_code_at(self, address, callback):
         """callback(address) before the instruction at address runs; returns the hook.
 

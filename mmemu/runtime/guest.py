@@ -20,6 +20,8 @@ from mmemu.runtime.hypercall import EINVAL, HypercallTable
 from mmemu.runtime.stack import guard_stack, stack_overflow_handler
 from mmemu.runtime.traps import Trap, owns
 
+LARGE_CHUNK = 1 << 22     # how much of the open bus one unbacked access maps
+
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
 
@@ -93,6 +95,8 @@ class GuestRuntime:
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
         self._ud_hook = None          # #UD: Unicorn has no interrupt for it
+        self._bus_hook = None         # a PTE to where no memory is: the open bus
+        self._absorb_error = False    # Unicorn's error after a trap already delivered
         self._in_trap = False
         self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
         if not eng.host:
@@ -168,6 +172,8 @@ class GuestRuntime:
             self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
         if self._ud_hook is None:
             self._ud_hook = self.machine.engine.hook_invalid_insn(self._on_invalid_opcode)
+        if self._bus_hook is None:
+            self._bus_hook = self.machine.engine.hook_unmapped(self._on_unbacked)
 
     def _disarm_traps(self):
         if self._intr_hook is not None:
@@ -176,6 +182,9 @@ class GuestRuntime:
         if self._ud_hook is not None:
             self.machine.engine.unhook(self._ud_hook)
             self._ud_hook = None
+        if self._bus_hook is not None:
+            self.machine.engine.unhook(self._bus_hook)
+            self._bus_hook = None
 
     @contextmanager
     def _serving(self):
@@ -204,6 +213,8 @@ class GuestRuntime:
         while True:
             left = max(timeout - secs, 0.001) if timeout else 0
             err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
+            if self._absorb_error:
+                err, self._absorb_error = None, False
             secs += dt
             switch = self.take_switch()
             if switch is None or err is not None or self._stop_reason is not None:
@@ -392,6 +403,33 @@ class GuestRuntime:
         finally:
             self._in_trap = False
         return self._stop_reason is None         # a task killed: the switch is pending
+
+    def _on_unbacked(self, kind, pa, size):
+        """The CPU reached physical memory nothing backs: a guest page table
+        entry pointing past RAM and every device.  On a PC the bus answers
+        there: reads give all ones, writes are lost, and Linux reports
+        nothing.  mmemu maps its all-ones catch-all (DeviceBus.map_unbacked)
+        over that 4 MiB of physical space, notes it once, and the access is
+        retried.  Code fetched from there is all 0xff bytes (ff ff is no
+        instruction), so a fetch is the #UD the CPU would raise.  A host's
+        ranges and a host's own runs are left alone (Unicorn's error)."""
+        eng = self.machine.engine
+        if eng.host and not eng.running:
+            return False
+        if kind == "fetch":
+            self._absorb_error = self._on_invalid_opcode()   # a task killed: go on
+            return False
+        bus = self.machine.devices
+        chunk = pa & ~(LARGE_CHUNK - 1)
+        before = len(bus.holes)
+        bus.map_unbacked(chunk, chunk + LARGE_CHUNK)
+        if bus.find(pa) is None:
+            return False                 # a host range, or mapped by the host program
+        if len(bus.holes) != before:
+            self.reporter.info(f"mmemu: {kind} of physical {pa:#x}: nothing is there (a page "
+                               "table entry points past RAM); the bus reads all ones and "
+                               "drops writes", KERN_WARNING)
+        return True
 
     def _handler_failed(self, name, exc):
         import traceback

@@ -2,8 +2,10 @@
 measure what it cost the host.
 
 ``mmemu_cli(*args)`` returns a CliRun: the exit status, stdout, stderr and
-the process's peak resident memory (getrusage()'s ru_maxrss of that process
-alone, in KiB).  The file-size cases assert that peak: a file must never make
+the process's peak resident memory (VmHWM of /proc/self/status, in KiB: the
+high-water mark of the interpreter's own address space.  Not getrusage()'s
+ru_maxrss, which carries over the forking parent's resident size across
+exec, so a large pytest process would inflate it).  The file-size cases assert that peak: a file must never make
 the host allocate what its sizes claim.
 """
 import os
@@ -19,14 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 # main() in-process, then the peak RSS on the fd MMEMU_PEAK_FD names (stderr
 # stays the command's own).
 _DRIVER = """
-import os, resource, sys
+import os, sys
 from mmemu.cli import main
 try:
     status = main(sys.argv[1:])
 except SystemExit as e:                       # argparse's exit 2
     status = e.code
-os.write(int(os.environ["MMEMU_PEAK_FD"]),
-         str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).encode())
+with open("/proc/self/status") as f:
+    peak = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+os.write(int(os.environ["MMEMU_PEAK_FD"]), peak.encode())
 sys.exit(status)
 """
 

@@ -4,7 +4,7 @@ blow up host memory) a small peak of host memory.
 """
 import pytest
 
-PEAK_LIMIT_KIB = 200 * 1024          # what a refused file may cost: mmemu's own start-up
+PEAK_LIMIT_KIB = 64 * 1024           # what a refused file may cost: mmemu's start-up is ~20 MiB
 
 
 def laughs(levels=8, width=9):

@@ -97,6 +97,13 @@ ATOMIC = [
 CPU = [
     ("text_poke_wp.c", "pc-16m", 0, "exit", [],
      "text_poke_wp: 1, WP off 42, fixmap alias 7, same block 9"),
+    ("pte_unbacked.c", "pc-16m", 0, "exit",
+     ["mmemu: read of physical 0x80400000: nothing is there (a page table entry points "
+      "past RAM); the bus reads all ones and drops writes"],
+     "read ffffffff, then ffffffff after writing 5"),
+    ("pte_unbacked_fetch.c", "pc-16m", 139, "oops",
+     [re.compile(r"^invalid opcode: 0000 \[#1\] PREEMPT SMP\n(.*\n)*EIP: 0x[0-9a-f]{8}\n",
+                 re.M)], "calling "),
     ("free_pages_null.c", "pc-16m", 139, "oops",
      [re.compile(r"^BUG: kernel NULL pointer dereference, address: 00000000\n(.*\n)*"
                  r"mmemu: in __free_pages\(\), called from main\+", re.M)],

@@ -10,7 +10,7 @@ import pytest
 import mmemu.views.snapshot as snapshot
 from mmemu.machine import Machine
 
-PEAK_LIMIT_KIB = 200 * 1024
+PEAK_LIMIT_KIB = 96 * 1024
 
 
 @pytest.fixture(scope="module")
