@@ -36,7 +36,7 @@ What happens next (Reporter._after(), the one table):
   mmemu's own refusals ("mmemu: ..."): the task goes on, with the taint the
   caller names.  panic_on_warn does not panic after these, as in 6.1.176,
   whose check_panic_on_warn() callers are __warn(), __schedule_bug()
-  ("scheduling while atomic"), KASAN, KFENCE and UBSAN: a report that
+  ("scheduling while atomic"), KASAN, KCSAN, KFENCE and UBSAN: a report that
   stands for such a caller names it (rep.report(..., panic_origin=
   "scheduling while atomic")).
 * info (warn_alloc(), "vmap allocation failed"): printed, collected, nothing

@@ -21,7 +21,7 @@ from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
 WHERE_COMPOUND_ORDER = "mm/page_alloc.c:1432"     # free_pages_prepare()
-WHERE_BAD_RANGE = "mm/page_alloc.c:1141"          # __free_one_page() (6.1.192's numbering)
+WHERE_BAD_RANGE = "mm/page_alloc.c:1141"          # __free_one_page() (6.1.176)
 
 
 def _free_pages_slow(mm, pfn, order):
