@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from mmemu.errors import ConfigError
+from mmemu.errors import ConfigError, clip
 from mmemu.kernel.image import IMAGE_KEYS, KernelConfig
 from mmemu.layout import VMALLOC_OFFSET
 
@@ -483,9 +483,7 @@ def _join(key, name):
 
 
 def _clip(value, limit=REPR_LIMIT):
-    """str(value) cut to limit characters, for error messages."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return clip(value, limit)
 
 
 def _one_line(text):

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mmemu.config import DEVICE_MODELS as CONFIG_MODEL_NAMES
-from mmemu.errors import ConfigError, MmemuError
+from mmemu.errors import ConfigError, MmemuError, clip, clip_repr
 from mmemu.layout import PAGE_SIZE
 from mmemu.log import KERN_ERR
 
@@ -204,12 +204,6 @@ def config_path(machine):
     return getattr(cfg, "path", None) or getattr(cfg, "name", "config")
 
 
-def clip(text, limit=80):
-    """text cut to limit characters: an error message never echoes unbounded input."""
-    text = str(text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def device_option(machine, cfg, key, default, lo=None, hi=None, what="a whole number"):
     """cfg.options[key] as an int in [lo, hi] (a number, or a string like "0x40"),
     default when absent; anything else is a ConfigError naming devices[i].key."""
@@ -221,7 +215,7 @@ def device_option(machine, cfg, key, default, lo=None, hi=None, what="a whole nu
             value = cfg.options[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(config_path(machine), f"{device_key(machine, cfg)}.{key}",
-                          f"must be {what}, not {clip(repr(value), 40)}")
+                          f"must be {what}, not {clip_repr(value)}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         bounds = (f"from {lo} to {hi}" if lo is not None and hi is not None
                   else f"at least {lo}" if lo is not None else f"at most {hi}")

@@ -16,7 +16,7 @@ after it is recorded (a test can make a register react to writes).
 from dataclasses import dataclass
 
 from mmemu.devices import config_path, device_key
-from mmemu.errors import ConfigError
+from mmemu.errors import ConfigError, clip_repr
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,11 @@ def _init_values(machine, cfg):
     for offset, value in init.items():
         off, val = _number(offset), _number(value)
         if off is None or not 0 <= off < cfg.size or off % 4:
-            raise ConfigError(config_path(machine), key, f"offset {_clip(offset)} is not a "
+            raise ConfigError(config_path(machine), key, f"offset {clip_repr(offset)} is not a "
                               f"register of the window (multiples of 4 below {cfg.size:#x})")
         if val is None or not 0 <= val <= 0xFFFFFFFF:
             raise ConfigError(config_path(machine), f"{key}.{off:#x}",
-                              f"{_clip(value)} is not a 32-bit register value")
+                              f"{clip_repr(value)} is not a 32-bit register value")
         out.append((off, val))
     return out
 
@@ -110,6 +110,3 @@ def _number(value):
     return None
 
 
-def _clip(value, limit=40):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -39,7 +39,7 @@ import types
 
 from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
 from mmemu.config_schema import E820_MAX_ENTRIES, MAX_NUMNODES
-from mmemu.errors import MmemuError
+from mmemu.errors import MmemuError, clip
 from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.mm.mmzone import (
@@ -470,16 +470,12 @@ def _check_config(path, meta):
         raise
     except MmemuError as e:
         raise SnapshotError(f"{path}: the MMEMU note's machine config is refused: "
-                            f"{_clip(str(e).split(': ', 1)[-1])}") from None
+                            f"{clip(str(e).split(': ', 1)[-1], 100)}") from None
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
             ZeroDivisionError, IndexError) as e:
         raise SnapshotError(f"{path}: the MMEMU note's machine config is damaged: "
-                            f"{_clip(str(e))}") from None
+                            f"{clip(e, 100)}") from None
     return cfg
-
-
-def _clip(text, limit=100):
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _check_against_memory(path, meta, cfg, layout, top):
