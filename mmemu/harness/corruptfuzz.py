@@ -188,7 +188,7 @@ class CorruptingFuzzer(HostFuzzer):
     def _t_free_block(self):
         zones = [z for z in self.m.mm.zones if z.populated]
         z = self.rng.choice(zones)
-        heads = [a.first for a in z.free_area if a.first >= 0]
+        heads = [head.first for a in z.free_area for head in a.free_list if head.first >= 0]
         heads += [p for lst in z.per_cpu_pageset.lists for p in lst[-2:]]
         if not heads:
             return None
