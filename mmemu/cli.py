@@ -9,14 +9,51 @@ SIGPIPE gives.  The views (`mmemu ptdump`, `page-types`, `memmap`, ...) are
 defined in mmemu.cli_views, with the same options as tools/<view>.py.
 """
 import argparse
+import math
 import sys
 
 from mmemu.errors import MmemuError
+
+MAX_TIMEOUT = 1e9          # seconds; Unicorn takes the budget in microseconds, as a 64-bit int
 
 
 def _add_config(p):
     p.add_argument("--config", "-c", default="pc-1g",
                    help="machine config: a shipped name (pc-1g, pc-4g, ...) or a YAML path")
+
+
+def _count(text):
+    """--max-insns: a whole number of instructions, 0 or more."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (0 .. 2^63-1; 0: no budget)")
+    return value
+
+
+def _seconds(text):
+    """--timeout: seconds, finite and 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and 0 <= value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a time budget (0 .. {MAX_TIMEOUT:g} "
+                                         "seconds; 0: no budget)")
+    return value
+
+
+def _port(text):
+    """--gdb: a TCP port, 0 .. 65535 (0: any free port)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0 .. 65535; 0: any free one)")
+    return value
 
 
 def _parser():
@@ -26,12 +63,17 @@ def _parser():
     p = sub.add_parser("run", help="run a guest program (C file or ELF) and exit with its status")
     p.add_argument("program")
     _add_config(p)
-    p.add_argument("--max-insns", type=int, default=None, help="instruction budget")
-    p.add_argument("--timeout", type=float, default=None, help="wall-time budget in seconds")
+    p.add_argument("--max-insns", type=_count, default=None,
+                   help="instruction budget (0: none)")
+    p.add_argument("--timeout", type=_seconds, default=None,
+                   help="wall-time budget in seconds (0: none)")
     p.add_argument("--quiet", "-q", action="store_true", help="do not echo the kernel log")
     p.add_argument("--dump", metavar="FILE", help="write a vmcore-style snapshot at exit")
-    p.add_argument("--gdb", metavar="PORT", type=int,
+    p.add_argument("--gdb", metavar="PORT", type=_port,
                    help="stop before main and serve the GDB remote protocol on PORT (0: any free port)")
+    p.add_argument("--panic-on-warn", action="store_true",
+                   help="panic at the first WARN, as the panic_on_warn sysctl (or the "
+                        "config's debug.panic_on_warn)")
     p = sub.add_parser("info", help="print the boot-time memory summary (dmesg style)")
     _add_config(p)
     p = sub.add_parser("build", help="compile a guest C program into an i386 ELF")
@@ -126,11 +168,19 @@ class PipeConsole:
 
 
 def _run(args):
+    from mmemu.config import load_config
     from mmemu.machine import Machine
-    from mmemu.cli_views import stdout_gone
+    from mmemu.cli_views import check_output_path, stdout_gone
+    if args.dump:
+        check_output_path(args.dump, "the snapshot")     # before the run, not after
+    cfg = load_config(args.config)
+    if args.panic_on_warn:
+        cfg.panic_on_warn = True
     console = PipeConsole(sys.stdout)
-    m = Machine(args.config, console=console, echo=not args.quiet)
+    m = Machine(cfg, console=console, echo=not args.quiet)
     console.on_gone = lambda: m.runtime.stop("killed")
+    if args.quiet:                   # the guest's own lines, as they come; no kernel log
+        m.runtime.on_console = console.write
     kw = {}
     if args.max_insns is not None:
         kw["max_insns"] = args.max_insns
@@ -142,14 +192,21 @@ def _run(args):
         result = m.run(args.program, **kw)
     finally:
         if args.dump:
-            from mmemu.views.snapshot import write_snapshot
-            write_snapshot(m, args.dump)
-    if args.quiet and result.console:
-        console.write(result.console)
+            _dump(m, args.dump)
     console.flush()
     if console.gone:
         return stdout_gone()
     return result.status
+
+
+def _dump(m, path):
+    """--dump: the snapshot at exit; a write that fails is one line (exit 2)."""
+    from mmemu.errors import UsageError
+    from mmemu.views.snapshot import write_snapshot
+    try:
+        write_snapshot(m, path)
+    except OSError as e:
+        raise UsageError(f"cannot write the snapshot {path}: {e.strerror}") from None
 
 
 if __name__ == "__main__":

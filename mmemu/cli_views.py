@@ -104,6 +104,16 @@ def write_out(text, chunk=1 << 16):
         sys.stdout.flush()
 
 
+def check_output_path(path, what="the output"):
+    """Refuse, before any work, an output file that cannot be created: its
+    folder must exist (a UsageError, one line, exit 2)."""
+    folder = os.path.dirname(os.path.abspath(str(path)))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {what} {path}: no folder {folder}")
+    if os.path.isdir(str(path)):
+        raise UsageError(f"cannot write {what} {path}: it is a folder")
+
+
 def stdout_gone():
     """The reader of stdout went away: write nothing more, not even at exit.
 
@@ -316,6 +326,7 @@ def _memmap(target, args):
 
 def _memmap_open(args):
     from mmemu.cli_memmap import open_target
+    check_output_path(args.output, "the picture")       # before any boot or run
     return open_target(args)
 
 

@@ -101,7 +101,7 @@ def resolve_config_path(name_or_path):
     path = configs_dir() / f"{text}.yaml"
     if not path.is_file():
         shipped = list_configs()
-        raise ConfigError(text, None, f"no shipped config named '{text}'"
+        raise ConfigError(text[:60], None, f"no shipped config named '{text[:60]}'"
                           f"{did_you_mean(text, shipped)}; shipped: {', '.join(shipped)}")
     return path
 
@@ -127,6 +127,7 @@ def check_layout(cfg):
     (highmem= too big or leaving under 64 MiB of lowmem) and the limits on
     vmalloc= and movablecore=.  Returns the Layout; raises ConfigError.
     """
+    _check_4gib_boundary(cfg)
     if not memblock_memory(cfg):
         raise ConfigError(cfg.path, "memory.ram", "no whole usable page frame outside "
                           "page 0 and the BIOS hole [0xa0000, 0x100000)")
@@ -147,6 +148,22 @@ def check_layout(cfg):
     _check_min_free_kbytes(cfg, layout)
     _check_core_options(cfg, layout)
     return layout
+
+
+def _check_4gib_boundary(cfg):
+    """A RAM range that starts below 4 GiB and ends at or above it is lost
+    whole on the 686 kernel: e820__memblock_setup() skips an entry whose end
+    does not fit its 32-bit phys_addr_t.  Such a config is refused, since the
+    machine it would boot is not the one it describes (RAM wholly above 4 GiB
+    stays accepted and unused, as QEMU's pc map puts it there)."""
+    if getattr(cfg, "pae", False):
+        return
+    for i, r in enumerate(sorted(cfg.ram, key=lambda r: r.start)):
+        if r.start < FOUR_GIB <= r.end:
+            raise ConfigError(cfg.path, "memory.ram", f"[{r.start:#x}, {r.end:#x}) ends at or "
+                              "beyond 4 GiB: the 686 kernel (32-bit phys_addr_t) skips such a "
+                              "range whole, as e820__memblock_setup() does; end it below "
+                              f"{FOUR_GIB:#x}")
 
 
 def _check_highmem(cfg, ram_end, maxmem):

@@ -14,6 +14,7 @@ Every fault raises ConfigError(path, keypath, message) with a key path such as
 "did you mean"), only a device's own keys are free (they become its options).
 """
 import difflib
+import reprlib
 import re
 from collections import namedtuple
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from mmemu.errors import ConfigError
+from mmemu.errors import ConfigError, clip
 from mmemu.kernel.image import IMAGE_KEYS, KernelConfig
 from mmemu.layout import VMALLOC_OFFSET
 
@@ -133,7 +134,10 @@ PAE_MESSAGE = "RAM above 4 GiB needs PAE, which mmemu does not model"
 
 def close_match(word, choices):
     """The one choice that looks like a typo of word, or None."""
-    found = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    word = str(word)
+    if len(word) > 64:                 # no name is that long; and difflib is quadratic
+        return None
+    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
 
@@ -159,20 +163,20 @@ def memparse(value):
     Raises ValueError with a message for the user.
     """
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
+        raise ValueError(f"{_repr(value)} is not a size; {SIZE_HINT}")
     if isinstance(value, int):
         number = value
     else:
         match = _SIZE_RE.fullmatch(value.strip())
         if match is None:
             if value.strip().startswith("-"):
-                raise ValueError(f"size {value!r} is negative")
-            raise ValueError(f"{value!r} is not a size; {SIZE_HINT}")
+                raise ValueError(f"size {_repr(value)} is negative")
+            raise ValueError(f"{_repr(value)} is not a size; {SIZE_HINT}")
         digits = match.group(1)
         number = int(digits, 16 if digits[:2] in ("0x", "0X") else 10)
         number <<= _SUFFIX_SHIFT[match.group(2).lower()]
     if number < 0:
-        raise ValueError(f"size {value!r} is negative")
+        raise ValueError(f"size {_repr(value)} is negative")
     return number
 
 
@@ -193,9 +197,9 @@ def cmdline_parse_core(value):
     if isinstance(value, str) and value.strip().endswith("%"):
         number = value.strip()[:-1].strip()
         if not number.isdigit():
-            raise ValueError(f"{value!r} is not a percentage (a whole number 0-100 then %)")
+            raise ValueError(f"{_repr(value)} is not a percentage (a whole number 0-100 then %)")
         if int(number) > 100:
-            raise ValueError(f"{value!r} is more than 100%")
+            raise ValueError(f"{_repr(value)} is more than 100%")
         return None, int(number)
     try:
         return memparse(value), None
@@ -300,16 +304,38 @@ SLUB_DEBUG_DEFAULT = "FZPU"                         # bare slub_debug: DEBUG_DEF
 REMOTE_DISTANCE = 20
 MAX_DISTANCE = 255                                  # distances are u8
 
+# Bounds on what a file may ask for, checked before anything is built from it.
+MAX_CONFIG_BYTES = 64 * KiB            # the shipped ones are 1-5 KiB; PyYAML parses ~100 KB/s
+E820_MAX_ENTRIES = 128                 # E820_MAX_ENTRIES_ZEROPAGE: what boot_params can carry
+NODES_SHIFT = 3                        # arch/x86/Kconfig's default for X86_32 with CONFIG_NUMA
+MAX_NUMNODES = 1 << NODES_SHIFT
+REPR_LIMIT = 60                        # characters of a user's value an error message repeats
+
 # A range as the file gave it: its key path, and the key that set its end.
 Entry = namedtuple("Entry", "range key end_key")
 
 
+class _AliasRefused(yaml.composer.ComposerError):
+    """An alias in a config: not a syntax error, a refusal."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
+    """SafeLoader that refuses a key given twice in one mapping, and aliases.
 
     PyYAML silently keeps the last of two equal keys, which would hide a
-    mistake such as a second ``vmalloc:`` further down the file.
+    mistake such as a second ``vmalloc:`` further down the file.  An alias
+    (``*name``, and the ``<<: *name`` merge key) is refused where it is
+    read: nested aliases expand exponentially (a "billion laughs" file of a
+    few hundred bytes becomes gigabytes), and no config needs them.
     """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(None, None, f"YAML alias *{_clip(event.anchor, 20)}: aliases "
+                                "are not allowed in a config; write the value out",
+                                event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -325,13 +351,17 @@ class _StrictLoader(yaml.SafeLoader):
                 if duplicate:
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping", node.start_mark,
-                        f"duplicate key '{key}'", key_node.start_mark)
+                        f"duplicate key '{_clip(key, 40)}'", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
 def parse_config_file(path):
     """Read one config file and build its MachineConfig (no layout checks)."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(path, None, f"{size} bytes is not a config (at most "
+                              f"{MAX_CONFIG_BYTES >> 10} KiB of YAML)")
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not a UTF-8 text file") from None
@@ -347,10 +377,13 @@ def load_yaml(path, text):
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(path, None, f"YAML syntax error{where}: "
-                          f"{exc.problem or exc.context}") from None
+        what = "refused" if isinstance(exc, _AliasRefused) else "YAML syntax error"
+        raise ConfigError(path, None, f"{what}{where}: "
+                          f"{_one_line(exc.problem or exc.context)}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"YAML syntax error: {exc}") from None
+        raise ConfigError(path, None, f"YAML syntax error: {_one_line(exc)}") from None
+    except RecursionError:
+        raise ConfigError(path, None, "YAML nested too deeply") from None
 
 
 def parse_config_data(path, data):
@@ -407,7 +440,7 @@ class _Reader:
         """Strict keys: each must be allowed (with a "did you mean"), required ones present."""
         for name in mapping:
             if name not in allowed:
-                raise self.error(_join(key, name), f"unknown key '{name}'"
+                raise self.error(_join(key, name), f"unknown key '{_clip(name, 40)}'"
                                  f"{did_you_mean(name, allowed)}")
         for name in required:
             if name not in mapping:
@@ -446,7 +479,27 @@ class _Reader:
 
 
 def _join(key, name):
-    return f"{key}.{name}" if key else str(name)
+    return f"{key}.{name}" if key else _clip(name, 40)
+
+
+def _clip(value, limit=REPR_LIMIT):
+    return clip(value, limit)
+
+
+def _one_line(text):
+    return _clip(" ".join(str(text).split()), 160)
+
+
+def _repr(value, limit=REPR_LIMIT):
+    """repr(value) of a user's value, bounded: built by reprlib, so a huge
+    list or string is never turned into text whole."""
+    return _clip(_REPR.repr(value), limit)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = REPR_LIMIT
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 4
+_REPR.maxlevel = 2
 
 
 def _kind(value):
@@ -455,7 +508,7 @@ def _kind(value):
         return "empty (null)"
     names = {bool: "a boolean", int: "a number", float: "a decimal number",
              str: "a string", list: "a list", dict: "a mapping"}
-    return f"{names.get(type(value), type(value).__name__)} ({value!r})"
+    return f"{names.get(type(value), type(value).__name__)} ({_repr(value)})"
 
 
 def _sorted(ranges):
@@ -516,6 +569,9 @@ def _qemu_pc_memory(r, mem):
 def _parse_ranges(r, value, key, empty=False, aligned=False):
     """A list of {start, end} / {start, size} ranges, as Entries."""
     items = r.sequence(value, key, empty=empty)
+    if len(items) > E820_MAX_ENTRIES:
+        raise r.error(key, f"{len(items)} ranges; an e820 map holds at most "
+                      f"{E820_MAX_ENTRIES} (E820_MAX_ENTRIES_ZEROPAGE)")
     return [_parse_range(r, item, f"{key}[{i}]", aligned) for i, item in enumerate(items)]
 
 
@@ -594,6 +650,10 @@ def _parse_nodes(r, value, ram):
     if value is None:
         return [NodeConfig(0, _sorted(e.range for e in ram), [LOCAL_DISTANCE])]
     items = r.sequence(value, "nodes")
+    if len(items) > MAX_NUMNODES:
+        raise r.error("nodes", f"{len(items)} nodes; 6.1 i386 encodes at most {MAX_NUMNODES} "
+                      f"in page->flags (NODES_SHIFT {NODES_SHIFT}, CONFIG_NUMA's default "
+                      "on X86_32)")
     nodes, entries, seen = [], [], {}
     for i, item in enumerate(items):
         key = f"nodes[{i}]"
@@ -714,7 +774,7 @@ def _parse_direct_map(r, value):
         page = None
     if page not in DIRECT_MAP_SIZES:
         raise r.error("direct_map", f"must be 4M (4 MiB PSE pages where Linux uses "
-                      f"them) or 4K (page tables only), not {value!r}")
+                      f"them) or 4K (page tables only), not {_repr(value)}")
     return DIRECT_MAP_SIZES[page]
 
 
@@ -792,7 +852,7 @@ def _parse_devices(r, value, ram, reserved):
         key = f"devices[{i}]"
         dev = _parse_device(r, item, key)
         if dev.name in names:
-            raise r.error(f"{key}.name", f"duplicate device name '{dev.name}' "
+            raise r.error(f"{key}.name", f"duplicate device name '{_clip(dev.name, 40)}' "
                           f"(also {names[dev.name]}.name)")
         names[dev.name] = key
         window = Entry(Range(dev.base, dev.base + dev.size), key, f"{key}.size")
@@ -809,7 +869,7 @@ def _parse_device(r, value, key):
     name = r.string(item["name"], f"{key}.name")
     model = r.string(item["model"], f"{key}.model")
     if model not in DEVICE_MODELS:     # read now: models may be registered at run time
-        raise r.error(f"{key}.model", f"unknown device model '{model}'"
+        raise r.error(f"{key}.model", f"unknown device model '{_clip(model, 40)}'"
                       f"{did_you_mean(model, DEVICE_MODELS)}; known models: "
                       f"{', '.join(sorted(DEVICE_MODELS))}")
     base = r.size(item["base"], f"{key}.base", zero=True, aligned=True)
@@ -825,7 +885,7 @@ def _check_device_keys(r, item, key):
     """A device's own keys are free, so a missing one is most likely misspelt."""
     for name in item:
         if not isinstance(name, str):
-            raise r.error(f"{key}.{name}", f"option name {name!r} is not a string")
+            raise r.error(f"{key}.{name}", f"option name {_repr(name)} is not a string")
     for name in DEVICE_KEYS:
         if name not in item:
             typo = close_match(name, [k for k in item if k not in DEVICE_KEYS])
@@ -889,6 +949,6 @@ def _parse_slub_debug(r, value, key):
         flags = block.split(",", 1)[0].strip()
         bad = [c for c in flags if c.lower() not in SLUB_DEBUG_FLAGS]
         if bad:
-            raise r.error(key, f"unknown slub_debug flag '{bad[0]}' in '{text}'; "
+            raise r.error(key, f"unknown slub_debug flag '{_clip(bad[0], 8)}' in '{_clip(text, 40)}'; "
                           "the flags are F Z P U T A O and -")
     return text

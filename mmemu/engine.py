@@ -293,6 +293,14 @@ class Engine:
         """Drop translated blocks after the host wrote guest code at [start, end)."""
         self.uc.ctl_remove_cache(start, end)
 
+    def flush_code(self):
+        """Drop every translated block (after the host wrote code it has no
+        mapped virtual address for).  A host write into guest RAM goes
+        straight into the shared buffer, where Unicorn cannot see it (nor
+        does uc_mem_write() drop translations, in 2.1.4): a guest running
+        code from those bytes again would run the old translation."""
+        self.uc.ctl_flush_tb()
+
     # -- CPU ------------------------------------------------------------
     def enable_paging(self, cr3):
         """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does)."""
@@ -372,6 +380,38 @@ class Engine:
         (a host program's) as Unicorn gave them.
         """
         hook = self.uc.hook_add(UC_HOOK_INTR, lambda uc, intno, _: callback(intno))
+        self._hooks.append(hook)
+        return hook
+
+    def hook_invalid_insn(self, callback):
+        """callback() when the CPU meets an instruction it cannot execute (#UD:
+        ud2, an undefined opcode).  Unicorn raises no interrupt for these;
+        callback's truth says the state was changed and the CPU goes on,
+        else emu_start() ends with UC_ERR_INSN_INVALID.  Returns the hook."""
+        from unicorn import UC_HOOK_INSN_INVALID
+
+        def cb(uc, _):
+            return bool(callback())
+        hook = self.uc.hook_add(UC_HOOK_INSN_INVALID, cb)
+        self._hooks.append(hook)
+        return hook
+
+    def hook_unmapped(self, callback):
+        """callback(kind, paddr, size) when the CPU reads ("read"), writes
+        ("write") or fetches ("fetch") physical memory nothing is mapped at
+        (a guest PTE pointing past RAM).  Its truth says something is now
+        mapped there and the access is retried; else emu_start() ends with
+        UC_ERR_*_UNMAPPED.  Returns the hook."""
+        from unicorn import (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                             UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED,
+                             UC_MEM_WRITE_UNMAPPED)
+
+        def cb(uc, access, address, size, value, _):
+            kind = ("fetch" if access == UC_MEM_FETCH_UNMAPPED
+                    else "write" if access == UC_MEM_WRITE_UNMAPPED else "read")
+            return bool(callback(kind, address, size))
+        hook = self.uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
+                                | UC_HOOK_MEM_FETCH_UNMAPPED, cb)
         self._hooks.append(hook)
         return hook
 

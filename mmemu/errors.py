@@ -5,6 +5,23 @@ raises a subclass of MmemuError with a message written for that user; the CLI
 prints the message and exits with the error's ``exit_status``, never a
 traceback.
 """
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def clip(text, limit=80):
+    """str(text) cut to limit characters: an error message never echoes
+    unbounded input (a 100 KiB YAML value, a name from a damaged file)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def clip_repr(value, limit=40):
+    """repr(value) cut to limit characters, built by reprlib, so a huge list
+    or string is never turned into text whole."""
+    return clip(_REPR.repr(value), limit)
 
 
 class MmemuError(Exception):
@@ -42,6 +59,19 @@ class LoaderError(MmemuError):
     """A guest image is not an i386 ELF or does not fit its reservation."""
 
     exit_status = 3
+
+
+class KernelOops(MmemuError):
+    """Kernel code mmemu models died (an oops or a BUG) on state the guest
+    corrupted in its memory: the report is on the kernel log and the call
+    did not finish.
+
+    A hypercall that meets it returns to a guest whose run is ending (the
+    task was killed); a call from the host raises it, as the one documented
+    way a host-side call can fail for what the guest did.
+    """
+
+    exit_status = 139
 
 
 class CorruptionError(MmemuError):

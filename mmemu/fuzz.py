@@ -139,6 +139,14 @@ class FuzzResult:
 _NUM = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]*\d[0-9a-fA-F]*")
 
 
+def killed_by_bug(res):
+    """Whether a run ended because the call it was making hit a BUG() or an
+    oops of the kernel code mmemu models (refused, and the task killed, as
+    in 6.1): a report that says which modelled function it was in."""
+    last = "\n" + res.reports[-1] if res.reports else ""
+    return "\nkernel BUG at " in last or "\nmmemu: in " in last
+
+
 def report_kind(text):
     """A report's kind: its first telling line with the numbers blanked."""
     for line in text.split("\n"):
@@ -201,8 +209,8 @@ class Watch:
 
 
 def trim_log(machine):
-    """Forget the kernel log (a long run would keep every line)."""
-    del machine.log.lines[:]
+    """Forget the kernel log (dmesg -C)."""
+    machine.log.clear()
 
 
 # -- objects and patterns -----------------------------------------------------------
@@ -294,7 +302,7 @@ WEIGHTS = {
     "kmap_atomic_pfn": 2, "__set_fixmap": 2, "clear_fixmap": 2, "kmap_flush_unused": 1,
     "kmem_cache_create": 2, "kmem_cache_destroy": 2, "__slab_alloc": 8, "__slab_free": 8,
     "kmalloc_large": 3, "ksize": 2, "kmem_cache_shrink": 1, "validate_slab_cache": 1,
-    "printk": 1, "WARN": 1, "check": 1, "exit": 0.1, "BUG": 0.1, "<unknown>": 0.5,
+    "printk": 1, "WARN": 1, "check": 1, "exit": 0.1, "BUG": 0.2, "<unknown>": 0.5,
     "<percpu>": 0,
 }
 
@@ -1145,6 +1153,7 @@ class HostFuzzer(_Helpers, _CoreCalls, _PageCalls, _VmallocCalls, _HighmemCalls,
         pending, self.pending = self.pending, None
         asked = pending is not None and (
             (res.reason, pending.name) in (("exit", "exit"), ("bug", "BUG"))
+            or (res.reason in ("bug", "oops") and killed_by_bug(res))   # a kernel BUG or oops
             or (res.reason == "panic" and pending.name == "kmem_cache_create"))   # SLAB_PANIC
         if res.reason == "error" or self.watch.errors:
             self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
@@ -1477,6 +1486,8 @@ class GuestFuzzer:
             trim_log(self.m)
             if res.reason == "error" or self.watch.errors:
                 self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
+            elif res.reason in ("bug", "oops") and killed_by_bug(res):
+                self.result.by_call["killed by a BUG"] += 1     # the op died with the task
             elif res.reason != "exit" or res.exit_code != 0:
                 self._fail(res.reason, "\n".join(res.reports)[-4000:] or f"exit {res.exit_code}")
             elif deadline is not None and time.monotonic() > deadline:

@@ -97,6 +97,7 @@ class Machine:
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
         self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
         mark_rodata_ro(self.pgtable, self.kernel_image, self._alloc_pgtable_page)
+        self.pgtable.reporter = self.reporter
         self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd)
@@ -170,6 +171,7 @@ class Machine:
         self.mm.page_address_highmem = hm.page_address_kmapped
         self.mm.might_alloc = might_alloc_hook(sched)        # the page allocator's own
         hc_sched.wrap_sleeping_calls(rt.table, sched)        # the guest's other sleeping calls
+        rep.task_dead += [hm.kmap_local_task_dead, sched.make_task_dead]
 
     def _alloc_pgtable_page(self):
         """A zeroed page for a kernel page table, from lowmem (GFP_KERNEL)."""
@@ -223,13 +225,22 @@ class Machine:
         return bytes(out)
 
     def write(self, va, data):
-        """Write bytes to guest memory at virtual address va (through the tables)."""
+        """Write bytes to guest memory at virtual address va (through the tables).
+
+        Code the guest ran from those bytes is translated again: the write
+        drops the CPU's translations of [va, va + len(data)) (no
+        remove_code_cache() needed after writing code)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"write: data must be bytes, not {type(data).__name__}")
         data = memoryview(bytes(data))
+        start, end = va, va + len(data)
         while data:
             pa = self._phys_or_raise(va)
             chunk = min(len(data), PAGE_SIZE - (va & (PAGE_SIZE - 1)))
             self.pm.write(pa, data[:chunk])
             va, data = va + chunk, data[chunk:]
+        if end > start:
+            self.engine.remove_code_cache(start, end)
 
     def read32(self, va):
         return struct.unpack("<I", self.read(va, 4))[0]
@@ -257,7 +268,10 @@ class Machine:
         return self.mem_map.pfn_to_page(pfn)
 
     def is_highmem_pfn(self, pfn):
-        """PageHighMem() by pfn."""
+        """PageHighMem() by pfn; a pfn outside mem_map is a UsageError."""
+        if not 0 <= pfn < self.mem_map.nr_pages:
+            raise UsageError(f"is_highmem_pfn: pfn {pfn:#x} is not a page frame "
+                             f"(max_pfn {self.mem_map.nr_pages:#x})")
         return bool(page_alloc.PageHighMem(self.mm, pfn))
 
     # -- guest programs -------------------------------------------------

@@ -404,7 +404,7 @@ def mmemu(*args):
     (["--before", HOLD], "--before needs --after"),
     (["--cols", "0"], "out of range"),
     (["--span", "all", "--scale", "64"], "would be"),
-    (["-o", "/nonexistent-dir/m.png"], "cannot write /nonexistent-dir/m.png"),
+    (["-o", "/nonexistent-dir/m.png"], "cannot write the picture /nonexistent-dir/m.png"),
 ])
 def test_bad_options_are_one_line_and_status_2(args, message, tmp_path):
     r = mmemu("memmap", "-c", "pc-16m", "-o", str(tmp_path / "m.png"), *args)

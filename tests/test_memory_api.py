@@ -98,8 +98,10 @@ def test_memory_api_errors_report_as_linux():
         re.compile(r"^ioremap on RAM at 0x[0-9a-f]{8} - 0x[0-9a-f]{8}$", re.M),
         re.compile(r"^WARNING: CPU: 0 PID: 1 at guest/lib/util\.c:\d+ main\+", re.M),
     ])
-    assert (r.reason, r.status) == ("exit", 0), r.console
+    assert (r.reason, r.status) == ("bug", 134), r.console   # put_page(): VM_BUG_ON_PAGE
+    assert "memory_api_errors: 0 failure(s) before the last" in r.console
     assert "FAIL" not in r.console
     assert len(r.reports) == 5                  # alloc_pages_exact warned once, not twice
     assert "mmemu: WARN_ON(gfp & (__GFP_COMP | __GFP_HIGHMEM))" in r.reports[0]
-    assert "mmemu: WARN_ON(!(flags & __GFP_NOWARN))" in r.reports[4]
+    assert "mmemu: WARN_ON(!(flags & __GFP_NOWARN))" in r.reports[3]
+    assert "kernel BUG at include/linux/mm.h:" in r.reports[4]

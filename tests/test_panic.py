@@ -75,7 +75,7 @@ def test_an_allocation_failure_is_printed_not_counted():
     assert m.runtime.stop_reason is None                     # warn_alloc() is no WARN
 
 
-def test_a_bug_in_modelled_code_is_reported_and_the_machine_goes_on():
+def test_a_bug_in_modelled_code_called_from_the_host_is_refused_and_the_machine_goes_on():
     m = machine()
     mark = m.log.mark()
     assert m.fixmap._set_fixmap(1 << 20, 0x1000, 0x163) is False
@@ -83,6 +83,23 @@ def test_a_bug_in_modelled_code_is_reported_and_the_machine_goes_on():
     assert "kernel BUG at arch/x86/mm/pgtable.c:661!" in text
     assert "invalid opcode: 0000 [#1] PREEMPT SMP" in text
     assert m.runtime.stop_reason is None and "D" in m.reporter.taint
+
+
+def test_a_bug_in_modelled_code_called_from_the_guest_kills_the_task():
+    r = Machine("pc-1g", echo=False).run("tests/hostile/guest/kmap_atomic_nest40.c")
+    assert (r.reason, r.status) == ("bug", EXIT_BUG)
+    assert "kernel BUG at mm/highmem.c:" in r.reports[-1]
+
+
+def test_panic_on_warn_panics_after_a_warn_and_scheduling_while_atomic_only():
+    # 6.1.176's check_panic_on_warn() callers: __warn() and __schedule_bug()
+    m = machine(panic_on_warn=True)
+    m.free_pages(RESERVED_PFN, 0)                       # Bad page state: no panic
+    assert m.runtime.stop_reason is None
+    m.sched.preempt_disable()
+    assert m.sched.schedule()                           # scheduling while atomic: panic
+    assert ("Kernel panic - not syncing: scheduling while atomic: panic_on_warn set ..."
+            in m.log.text())
 
 
 def test_a_host_calls_report_names_the_python_caller():

@@ -45,15 +45,17 @@ def test_null_dereference_oopses_with_the_kernels_report():
     assert "DS: 007b ES: 007b FS: 00d8 GS: 0000 SS: 0068" in oops
 
 
-def test_bad_free_is_reported_and_the_machine_goes_on():
+def test_bad_free_is_reported_and_a_vm_bug_on_kills_the_task():
     r = run_guest("guest/tests/bad_free.c", config="pc-16m",
                   expect_report=["VM_BUG_ON_PAGE", "BUG: Bad page state"])
-    assert r.status == 0, r.log
-    double, order = r.reports                     # the page allocator's reports are the run's
-    assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in double
+    assert (r.status, r.reason) == (EXIT_BUG, "bug"), r.log
+    order, double = r.reports                     # the page allocator's reports are the run's
     assert order.startswith("BUG: Bad page state in process bad_free  pfn:")
     assert "page dumped because: freed with order 2, allocated with order 1" in order
     assert "still running; the allocator is consistent" in r.console
+    assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in double
+    assert "kernel BUG at include/linux/mm.h:769!" in double
+    assert "not reached" not in r.console
 
 
 def test_many_faults_in_one_run_are_each_handled():

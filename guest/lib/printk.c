@@ -16,6 +16,8 @@
 #define SMALL	0x20	/* use lowercase in hex */
 #define SPECIAL	0x40	/* prefix hex with "0x", octal with "0" */
 
+#define MAX_ERRNO	4095	/* include/linux/err.h: ERR_PTR() values are the last 4095 */
+
 struct printf_spec {
 	unsigned int flags;
 	int field_width;	/* -1: none */
@@ -108,14 +110,29 @@ static void __sdk out_number(struct outbuf *o, unsigned long long num, bool nega
 		out_pad(o, ' ', width);
 }
 
+/*
+ * check_pointer_msg() of 6.1's vsprintf: "(null)" for NULL, "(efault)" for
+ * the first page and ERR_PTR() values; anything else is read as it is (a
+ * wild pointer faults in the guest, an oops, as in 6.1).
+ */
+static const char * __sdk check_pointer_msg(const void *ptr)
+{
+	if (!ptr)
+		return "(null)";
+	if ((unsigned long)ptr < PAGE_SIZE || (unsigned long)ptr >= (unsigned long)-MAX_ERRNO)
+		return "(efault)";
+	return NULL;
+}
+
 static void __sdk out_string(struct outbuf *o, const char *s,
 			     const struct printf_spec *spec)
 {
 	size_t len, max = spec->precision < 0 ? (size_t)-1 : (size_t)spec->precision;
+	const char *msg = check_pointer_msg(s);
 	int pad;
 
-	if (s == NULL)
-		s = "(null)";
+	if (msg)
+		s = msg;
 	len = strnlen(s, max);
 	pad = spec->field_width - (int)len;
 	if (!(spec->flags & LEFT))

@@ -3,8 +3,11 @@
  * (mm/slub.c: slab_alloc_node(), do_slab_free()), everything else a
  * hypercall to the host's SLUB (mmemu/mm/slub.py) over the same structures.
  *
- * Allocation pops c->freelist: the next free object's address sits at
- * object + s->offset.  Freeing pushes onto c->freelist when the object is in
+ * Allocation first does slab_pre_alloc_hook()'s might_alloc(): a mask that
+ * may sleep, in atomic context, is "BUG: sleeping function called from
+ * invalid context" whatever path the object then takes (the check reads
+ * the per-cpu words here; only a report is a hypercall).  Then it pops
+ * c->freelist: the next free object's address sits at object + s->offset.  Freeing pushes onto c->freelist when the object is in
  * the cpu slab, is an object's start, and is not the freelist head (6.1's
  * naive double-free check); any other free goes to the host, which checks
  * and reports it.  Debug caches never have a cpu slab, so every call on
@@ -74,8 +77,12 @@ static noinline void * __sdk __slab_alloc_node(struct kmem_cache *s, gfp_t flags
 /* slab_alloc_node(): pop the cpu freelist, else the slow path. */
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t flags)
 {
-	struct kmem_cache_cpu *c = s->cpu_slab;
-	void *object = c->freelist;
+	struct kmem_cache_cpu *c;
+	void *object;
+
+	might_alloc(flags);			/* slab_pre_alloc_hook() */
+	c = s->cpu_slab;
+	object = c->freelist;
 
 	if (likely(object)) {
 		c->freelist = *(void **)((char *)object + s->offset);
@@ -99,6 +106,7 @@ static __always_inline void *slab_alloc_node(struct kmem_cache *s, gfp_t flags, 
 
 	if (node == NUMA_NO_NODE)
 		return slab_alloc(s, flags);
+	might_alloc(flags);			/* slab_pre_alloc_hook() */
 	c = s->cpu_slab;
 	object = c->freelist;
 	if (likely(object && c->slab && page_to_nid(c->slab) == node)) {

@@ -9,12 +9,16 @@
  * the result back with the next request.  A negative number ends the run.
  *
  * The stub never dereferences anything the host gives it, so whatever the
- * arguments, a fault here would be mmemu's doing.
+ * arguments, a fault here would be mmemu's doing; but for one step of the
+ * corrupting driver (mmemu/harness/corruptfuzz.py): FUZZ_STORE, a store of
+ * the guest's own into a kernel structure (mailbox word 1 at the address
+ * in word 0), as a stray pointer in a driver would make it.
  */
 #include <mmemu.h>
 
 #define HC_FUZZ_NEXT	(HC_DEBUG_BASE + 0)	/* (previous result) -> nr or -1 */
 #define HC_FUZZ_HELLO	(HC_DEBUG_BASE + 1)	/* (scratch, size) */
+#define FUZZ_STORE	0x10000			/* not a hypercall: *(u32 *)mb[0] = mb[1] */
 
 #define SCRATCH_SIZE	(4 * PAGE_SIZE)
 
@@ -44,6 +48,11 @@ int main(void)
 		nr = (long)hypercall1(HC_FUZZ_NEXT, ret);
 		if (nr < 0)
 			break;
+		if (nr == FUZZ_STORE) {
+			*(volatile u32 *)HC_MAILBOX[0] = HC_MAILBOX[1];
+			ret = 0;
+			continue;
+		}
 		ret = hypercall_nr(nr);
 	}
 	return 0;

@@ -5,7 +5,8 @@
  * already free" with the object's tracks and bytes, then "FIX kmalloc-64:
  * Object at 0x... not freed".  Without debugging, the object is still the
  * head of the cpu freelist and 6.1's naive check in set_freepointer()
- * ("kernel BUG at mm/slub.c") catches it.  Either way the second free is
+ * ("kernel BUG at mm/slub.c:379!") catches it: the BUG kills the task, so
+ * the run ends there with status 134.  With debugging the second free is
  * refused, the allocator stays consistent, and this returns 0.
  */
 #include <mmemu.h>

@@ -35,7 +35,10 @@ offsets are from the window's base and sizes are 1, 2 or 4 bytes::
     m.devices["ctr0"].count        # the device object, by name
 
 A device that raises in read() or write() is reported on the kernel log and
-reads as all ones; the guest keeps running.
+reads as all ones; the guest keeps running.  A model reads its options with
+device_option(), which refuses a value of the wrong type or range with the
+config error that names the key (``devices[1].width``); a factory that
+raises anything else on its options is refused in one line too.
 
 Like a PC bus, physical addresses with nothing behind them read all ones
 (0xff, 0xffff, 0xffffffff) and ignore writes: when ioremap() maps a range
@@ -47,7 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mmemu.config import DEVICE_MODELS as CONFIG_MODEL_NAMES
-from mmemu.errors import MmemuError
+from mmemu.errors import ConfigError, MmemuError, clip, clip_repr
 from mmemu.layout import PAGE_SIZE
 from mmemu.log import KERN_ERR
 
@@ -131,7 +134,12 @@ class DeviceBus(Mapping):
         if factory is None:
             raise DeviceError(f"device {cfg.name}: no device model '{cfg.model}' is "
                               f"registered (known: {', '.join(sorted(DEVICE_MODELS))})")
-        device = factory(self.machine, cfg)
+        try:
+            device = factory(self.machine, cfg)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            raise ConfigError(config_path(self.machine), device_key(self.machine, cfg),
+                              f"device model '{cfg.model}' refused its options: "
+                              f"{clip(str(exc))}") from None
         self._map(cfg.base, cfg.size, cfg.name, device)
         self.devices[cfg.name] = device
         self.windows.append(Window(cfg.base, cfg.base + cfg.size, cfg.name, device))
@@ -177,6 +185,43 @@ class DeviceBus(Mapping):
             except MmemuError:
                 continue       # the embedding program mapped something there itself
             self.holes.append(Window(s, e, "bus", self.open_bus))
+
+
+# -- reading a device's options ----------------------------------------------------
+
+def device_key(machine, cfg):
+    """The config key path of this device: devices[i], as config errors name it."""
+    devices = getattr(getattr(machine, "cfg", None), "devices", None) or []
+    for i, dev in enumerate(devices):
+        if dev is cfg:
+            return f"devices[{i}]"
+    return f"devices[{cfg.name}]"
+
+
+def config_path(machine):
+    """The file the machine's config came from (or its name), for config errors."""
+    cfg = getattr(machine, "cfg", None)
+    return getattr(cfg, "path", None) or getattr(cfg, "name", "config")
+
+
+def device_option(machine, cfg, key, default, lo=None, hi=None, what="a whole number"):
+    """cfg.options[key] as an int in [lo, hi] (a number, or a string like "0x40"),
+    default when absent; anything else is a ConfigError naming devices[i].key."""
+    value = cfg.options.get(key, default)
+    if isinstance(value, str):
+        try:
+            value = int(value, 0)
+        except ValueError:
+            value = cfg.options[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(config_path(machine), f"{device_key(machine, cfg)}.{key}",
+                          f"must be {what}, not {clip_repr(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = (f"from {lo} to {hi}" if lo is not None and hi is not None
+                  else f"at least {lo}" if lo is not None else f"at most {hi}")
+        raise ConfigError(config_path(machine), f"{device_key(machine, cfg)}.{key}",
+                          f"{value} is out of range: {what} {bounds}")
+    return value
 
 
 def _guarded(log, name, device):

@@ -10,12 +10,15 @@ save_png(path) writes the picture as an 8-bit RGB PNG, encoded here with
 zlib and struct (no imaging library needed); rgb() and pixel(x, y) give the
 same pixels to Python.
 """
+import mmap
 import struct
 import zlib
 
+from mmemu.devices import config_path, device_key, device_option
 from mmemu.errors import ConfigError
 
 FORMATS = {"xrgb8888": 4, "rgb565": 2}
+MAX_SIDE = 16384                   # pixels a line or a column: more than any PC display
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _STRUCTS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
             8: struct.Struct("<Q")}
@@ -29,24 +32,26 @@ class Framebuffer:
     def __init__(self, machine, cfg):
         opts = cfg.options
         self.name = cfg.name
-        self.width = int(opts.get("width", 640))
-        self.height = int(opts.get("height", 480))
-        self.format = str(opts.get("format", "xrgb8888")).lower()
-        where = _device_key(machine, cfg)
+        where = device_key(machine, cfg)
+        self.width = device_option(machine, cfg, "width", 640, 1, MAX_SIDE, "a width in pixels")
+        self.height = device_option(machine, cfg, "height", 480, 1, MAX_SIDE,
+                                    "a height in pixels")
+        fmt = opts.get("format", "xrgb8888")
+        self.format = fmt.lower() if isinstance(fmt, str) else fmt
         if self.format not in FORMATS:
-            raise ConfigError(_cfg_path(machine), f"{where}.format",
-                              f"unknown pixel format '{self.format}'; known: "
+            raise ConfigError(config_path(machine), f"{where}.format",
+                              f"unknown pixel format {clip_repr(fmt)}; known: "
                               f"{', '.join(sorted(FORMATS))}")
         self.bpp = FORMATS[self.format]
-        self.stride = int(opts.get("stride", self.width * self.bpp))
-        if self.width <= 0 or self.height <= 0 or self.stride < self.width * self.bpp:
-            raise ConfigError(_cfg_path(machine), where, f"a {self.width}x{self.height} "
-                              f"{self.format} framebuffer with stride {self.stride} is impossible")
+        self.stride = device_option(machine, cfg, "stride", self.width * self.bpp,
+                                    self.width * self.bpp, MAX_SIDE * 4,
+                                    f"a line length in bytes (width x {self.bpp})")
         if self.stride * self.height > cfg.size:
-            raise ConfigError(_cfg_path(machine), f"{where}.size",
+            raise ConfigError(config_path(machine), f"{where}.size",
                               f"{self.width}x{self.height} {self.format} needs "
                               f"{self.stride * self.height} bytes; the window has {cfg.size}")
-        self.mem = bytearray(cfg.size)
+        # Anonymous memory: the window costs the host only the pages drawn on.
+        self.mem = mmap.mmap(-1, cfg.size)
 
     # -- MMIO ------------------------------------------------------------------
     def read(self, offset, size):
@@ -113,15 +118,7 @@ def _chunk(kind, data):
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
 
-def _device_key(machine, cfg):
-    """The config key path of this device: devices[i], as config errors name it."""
-    devices = getattr(getattr(machine, "cfg", None), "devices", None) or []
-    for i, dev in enumerate(devices):
-        if dev is cfg:
-            return f"devices[{i}]"
-    return f"devices[{cfg.name}]"
-
-
-def _cfg_path(machine):
-    cfg = getattr(machine, "cfg", None)
-    return getattr(cfg, "path", None) or getattr(cfg, "name", "config")
+def clip_repr(value, limit=40):
+    """repr(value), cut short (an error message never echoes unbounded input)."""
+    text = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

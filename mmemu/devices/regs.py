@@ -7,12 +7,16 @@ ioremap(), and a test reads back exactly what happened, in order::
     [RegAccess(offset=0x4, size=4, value=0xcafe, direction='write'), ...]
 
 A window of size N holds N / 4 registers, all zero unless the ``init``
-option gives values (``init: {0x0: 0x1234abcd}``, an id register, say).
+option gives values (``init: {0x0: 0x1234abcd}``, an id register, say:
+offsets inside the window, 32-bit values; anything else is refused).
 Accesses narrower than 4 bytes read or replace their bytes of the register
 they fall in.  ``on_access``, when set, is called with each RegAccess
 after it is recorded (a test can make a register react to writes).
 """
 from dataclasses import dataclass
+
+from mmemu.devices import config_path, device_key
+from mmemu.errors import ConfigError, clip_repr
 
 
 @dataclass(frozen=True)
@@ -36,15 +40,16 @@ class RegisterFile:
 
     def __init__(self, machine, cfg):
         self.name = cfg.name
-        self.regs = [0] * (cfg.size // 4)
-        for offset, value in (cfg.options.get("init") or {}).items():
-            self.regs[_number(offset) // 4] = _number(value) & 0xFFFFFFFF
+        self.nr_regs = cfg.size // 4
+        self.regs = {}                  # register index -> value; absent ones read 0
+        for offset, value in _init_values(machine, cfg):
+            self.regs[offset // 4] = value
         self.log = []
         self.on_access = None
 
     def value(self, offset):
         """The register at offset (a multiple of 4)."""
-        return self.regs[offset // 4]
+        return self.regs.get(offset // 4, 0)
 
     def reads(self):
         return [a for a in self.log if a.direction == "read"]
@@ -54,7 +59,7 @@ class RegisterFile:
 
     def read(self, offset, size):
         shift = (offset & 3) * 8
-        value = (self.regs[offset // 4] >> shift) & ((1 << (8 * size)) - 1)
+        value = (self.regs.get(offset // 4, 0) >> shift) & ((1 << (8 * size)) - 1)
         self._record(RegAccess(offset, size, value, "read"))
         return value
 
@@ -62,7 +67,7 @@ class RegisterFile:
         shift = (offset & 3) * 8
         mask = ((1 << (8 * size)) - 1) << shift
         i = offset // 4
-        self.regs[i] = (self.regs[i] & ~mask | (value << shift) & mask) & 0xFFFFFFFF
+        self.regs[i] = (self.regs.get(i, 0) & ~mask | (value << shift) & mask) & 0xFFFFFFFF
         self._record(RegAccess(offset, size, value, "write"))
 
     def _record(self, access):
@@ -71,5 +76,37 @@ class RegisterFile:
             self.on_access(access)
 
 
+def _init_values(machine, cfg):
+    """The init option's (offset, value) pairs, each checked against the window."""
+    init = cfg.options.get("init") or {}
+    key = f"{device_key(machine, cfg)}.init"
+    if not isinstance(init, dict):
+        raise ConfigError(config_path(machine), key, "must be a mapping of register "
+                          "offsets to values ({0x0: 0x1234abcd})")
+    out = []
+    for offset, value in init.items():
+        off, val = _number(offset), _number(value)
+        if off is None or not 0 <= off < cfg.size or off % 4:
+            raise ConfigError(config_path(machine), key, f"offset {clip_repr(offset)} is not a "
+                              f"register of the window (multiples of 4 below {cfg.size:#x})")
+        if val is None or not 0 <= val <= 0xFFFFFFFF:
+            raise ConfigError(config_path(machine), f"{key}.{off:#x}",
+                              f"{clip_repr(value)} is not a 32-bit register value")
+        out.append((off, val))
+    return out
+
+
 def _number(value):
-    return int(value, 0) if isinstance(value, str) else int(value)
+    """An int, or a string like "0x40"; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            return None
+    return None
+
+

@@ -20,6 +20,8 @@ IIR still reports what would be pending.
 """
 from collections import deque
 
+from mmemu.devices import device_option
+
 UART_RX, UART_TX, UART_DLL = 0, 0, 0
 UART_IER, UART_DLM = 1, 1
 UART_IIR, UART_FCR = 2, 2
@@ -56,7 +58,8 @@ class Uart16550:
     def __init__(self, machine, cfg):
         self.machine = machine
         self.name = cfg.name
-        self.reg_shift = int(cfg.options.get("reg_shift", 0))
+        self.reg_shift = device_option(machine, cfg, "reg_shift", 0, 0, 2,
+                                       "a register spacing shift")
         self.rx = deque()
         self.output = bytearray()
         self.lines = []

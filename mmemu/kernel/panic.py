@@ -22,19 +22,23 @@ mm/highmem.c:358") and hand it to the machine's Reporter:
 
 What happens next (Reporter._after(), the one table):
 
-* WARN (__warn()): the task goes on; TAINT_WARN; panic_on_warn panics.
+* WARN (__warn()): the task goes on; TAINT_WARN; then check_panic_on_warn("kernel").
 * BUG (report_bug() + die()) and oops (die()): TAINT_DIE and the task is
-  killed: the guest's run ends with EXIT_BUG or EXIT_OOPS.
-* A BUG or VM_BUG_ON of modelled kernel code (rep.bug(..., taken=False)):
-  differs: 6.1 would kill the task; mmemu refuses the operation, reports,
-  and goes on (issue 17 is to end the run here too: change _after()).
+  killed: the guest's run ends with EXIT_BUG or EXIT_OOPS.  That holds for
+  the guest's own BUG() and for a BUG or VM_BUG_ON of kernel code mmemu
+  models (rep.bug(..., taken=False): the modelled code refuses what it was
+  asked, so the machine's state stays whole, and the run ends as 6.1's
+  task would).  Differs: a BUG met in a call the host made (no guest run
+  being served) kills nothing; the call returns its refusal and the
+  embedding program decides.
 * The BUG-class lines Linux prints without WARN() (Bad page state, SLUB's
-  "BUG kmalloc-64 (...)", sleeping in atomic context, scheduling while
-  atomic, a spinlock BUG) and mmemu's own refusals ("mmemu: ..."): the task
-  goes on, with the taint the caller names.  Differs: panic_on_warn panics
-  after these too (6.1 panics after a WARN and scheduling while atomic
-  only), so that a run configured to stop at the first warning stops at the
-  first sign of trouble wherever mmemu carries on past it.
+  "BUG kmalloc-64 (...)", sleeping in atomic context, a spinlock BUG) and
+  mmemu's own refusals ("mmemu: ..."): the task goes on, with the taint the
+  caller names.  panic_on_warn does not panic after these, as in 6.1.176,
+  whose check_panic_on_warn() callers are __warn(), __schedule_bug()
+  ("scheduling while atomic"), KASAN, KCSAN, KFENCE and UBSAN: a report that
+  stands for such a caller names it (rep.report(..., panic_origin=
+  "scheduling while atomic")).
 * info (warn_alloc(), "vmap allocation failed"): printed, collected, nothing
   more.
 * panic(): "Kernel panic - not syncing: ..." and the machine stops (EXIT_PANIC).
@@ -47,6 +51,7 @@ import sys
 
 from mmemu.arch.x86.dumpstack import call_trace_lines, show_regs_lines
 from mmemu.arch.x86.fault import show_fault_oops_lines
+from mmemu.errors import KernelOops
 from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
 
 UTS_RELEASE = "6.1.0-mmemu"
@@ -72,7 +77,6 @@ EXIT_OOPS = 139          # an oops: SIGSEGV
 
 # The classes of report, for Reporter._after().
 WARN, BUG, OOPS, KERNEL_BUG, REPORT, INFO = "warn", "bug", "oops", "kernel-bug", "report", "info"
-_COUNTED = (WARN, KERNEL_BUG, REPORT)      # warnings: counted, and panic_on_warn panics
 
 
 # -- the pieces ------------------------------------------------------------------
@@ -120,7 +124,7 @@ def _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
 
 def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
                 region, backtrace, comm, pdes, *, taint="", hardware=HARDWARE_NAME,
-                die_counter=1, pid=1):
+                die_counter=1, pid=1, where=None):
     """The whole oops for one CPU exception, as 6.1 i386 prints it.
 
     kind is "page fault" (page_fault_oops(): the BUG/#PF/page-table lines,
@@ -128,9 +132,12 @@ def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
     ("invalid opcode", "general protection fault", "divide error", ...).
     addr is CR2 for a page fault; pdes the dump_pagetable() lines; region
     mmemu's words for where addr is (or None).  Ends with oops_end()'s
-    "executive summary" (EIP, Code and registers once more).
+    "executive summary" (EIP, Code and registers once more).  where
+    overrides the EIP line's symbol (a fault of modelled kernel code names
+    its caller); regs None leaves the registers out (a call from the host).
     """
-    where = _where(regs, symbolize)
+    if where is None:
+        where = _where(regs or {}, symbolize)
     lines = []
     is_pf = kind in ("page fault", "page_fault", "pf")
     if is_pf:
@@ -145,7 +152,8 @@ def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
     if is_pf:
         lines.append(f"CR2: {addr & 0xFFFFFFFF:016x}")
     lines.append(END_TRACE)
-    lines += show_regs_lines(regs, where, code_bytes, code_addr)
+    if regs is not None:
+        lines += show_regs_lines(regs, where, code_bytes, code_addr)
     return "\n".join(lines) + "\n"
 
 
@@ -233,12 +241,17 @@ class Reporter:
 
     * ``guest``: where a call from guest code comes from, an object with
       in_guest() (a guest run is being served), guest_caller() ("main+0x1c/0x80"),
-      backtrace() (["main+0x20/0x30", ...]) and regs() ({"eip": ..., ...}).
+      backtrace() (["main+0x20/0x30", ...]), regs() ({"eip": ..., ...}) and
+      fault_context(addr) (dump_pagetable()'s lines and mmemu's words for
+      where addr is).
       While there is none, or no guest run is being served, the caller is the
       host: the call trace names the Python code that called in.
     * ``on_report(text)``: every report (RunResult.reports collects them).
     * ``on_stop(reason)``: end the run ("bug", "oops", "panic").
     * ``current_pid()``: current->pid (kernel/sched.py's, once wired).
+    * ``task_dead``: callables make_task_dead() runs once a BUG or an oops
+      has stopped the task (the per-cpu context, the task's kmap_local
+      slots; machine.py wires them, the runtime calls make_task_dead()).
     """
 
     def __init__(self, log, panic_on_warn=False):
@@ -253,6 +266,7 @@ class Reporter:
         self.guest = None
         self.on_report = None
         self.on_stop = None
+        self.task_dead = []
         self._once = set()               # the WARN_ON_ONCE() sites that fired
 
     # -- taint -------------------------------------------------------------------
@@ -336,16 +350,17 @@ class Reporter:
                            message=message, notes=notes, after=after, pid=self.current_pid())
         self._emit(text, KERN_WARNING, counted=True)
         self.add_taint(TAINT_WARN)
-        self._after(WARN)
+        self._after(WARN, "kernel")
         return True
 
     def bug(self, file, line, function=None, *, notes=(), before=(), after=(), condition=None,
             taken=False):
         """BUG()/BUG_ON()/VM_BUG_ON() at file:line (line None: file holds it).
 
-        taken: the guest's own BUG(), which kills the task; else a BUG of
-        kernel code mmemu models, which refuses what it was asked and goes
-        on (see the module docstring).  before: lines printed ahead of the
+        taken: the guest's own BUG(); else a BUG of kernel code mmemu
+        models, which refuses what it was asked.  Either kills the task
+        (ends the guest's run) when a guest run is being served (see the
+        module docstring).  before: lines printed ahead of the
         report (VM_BUG_ON_PAGE()'s page dump); notes follow the BUG line,
         after the end marker.  function names the modelled function for
         the notes ("mmemu: in kunmap_high(), called from main+0x1c/0x80").
@@ -381,13 +396,60 @@ class Reporter:
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(OOPS)
 
-    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING):
+    def die(self, addr, function, write=False, notes=()):
+        """kernel_fault(), then raise KernelOops: die() does not return, so the
+        modelled kernel code that dereferenced addr stops right there."""
+        self.kernel_fault(addr, function, write, notes)
+        raise KernelOops(f"oops in {function}() at address 0x{addr & 0xFFFFFFFF:08x}: "
+                         "kernel state in guest memory is corrupt (see the kernel log)")
+
+    def corrupt(self, file, function, notes):
+        """A BUG of modelled kernel code that cannot go on with what the guest
+        left in a kernel structure (notes say what): rep.bug(), then raise
+        KernelOops.  6.1 would oops or corrupt memory at about this point;
+        mmemu stops the call before its own state follows the guest's."""
+        self.bug(file, None, function, notes=notes)
+        raise KernelOops(f"BUG in {function}(): {notes[0] if notes else 'corrupt kernel state'}")
+
+    def kernel_fault(self, addr, function, write=False, notes=()):
+        """The oops of kernel code mmemu models that dereferences addr, a pointer
+        the guest left in a kernel structure, where nothing is mapped.
+
+        What 6.1 prints when its own code faults: show_fault_oops()'s lines,
+        "Oops: 0000 [#n]", then die()'s frame with the guest's registers at
+        the call and "mmemu: in function(), called from ..." (the kernel
+        code itself is not emulated: differs in the EIP line).  The task is
+        killed as for any oops (a host call only reports, as for rep.bug()).
+        """
+        error_code = 2 if write else 0             # X86_PF_WRITE; not present
+        caller = self.caller()
+        pdes, region = self.guest.fault_context(addr) if self.guest is not None else ([], None)
+        self.die_counter += 1
+        notes = [f"in {function}(), called from {caller}", *notes]
+        if region:
+            notes.append(region)
+        text = format_oops("page fault", addr, error_code, self.regs(), None, None, None,
+                           "\nmmemu: ".join(notes), self.backtrace(with_caller=False),
+                           self.comm, pdes, taint=self.taint, die_counter=self.die_counter,
+                           pid=self.current_pid(), where=caller)
+        self._emit(text, KERN_ALERT, counted=False)
+        self.add_taint(TAINT_DIE, lockdep_ok=False)
+        if self.in_guest():                      # the task is the guest program
+            self._stop(OOPS)
+
+    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING,
+               panic_origin=None):
         """A BUG-class report the caller composed (Bad page state, slab_bug(), ...),
-        or one of mmemu's own refusals; then the taint it names, if any."""
+        or one of mmemu's own refusals; then the taint it names, if any.
+
+        panic_origin: the origin 6.1 passes to check_panic_on_warn() after
+        this report ("scheduling while atomic"), None for the reports that
+        never panic on a warning (most of them).
+        """
         self._emit(text, level, counted=True)
         if taint:
             self.add_taint(taint, lockdep_ok)
-        self._after(REPORT)
+        self._after(REPORT, panic_origin)
 
     def info(self, text, level=KERN_WARNING):
         """A report that is only printed (warn_alloc(), a budget running out)."""
@@ -399,12 +461,33 @@ class Reporter:
         self._stop("panic")
 
     # -- what happens next ---------------------------------------------------------
-    def _after(self, kind):
+    def _after(self, kind, panic_origin=None):
         """What a report of this class does next (the module docstring's table)."""
         if kind in (BUG, OOPS):
             self._stop(kind)                     # die(): the task is killed
-        elif kind in _COUNTED and self.panic_on_warn:
-            self.panic("kernel: panic_on_warn set ...")
+        elif kind == KERNEL_BUG:
+            if self.in_guest():                  # the task is the guest program
+                self._stop(BUG)
+        elif panic_origin is not None:
+            self.check_panic_on_warn(panic_origin)
+
+    def make_task_dead(self):
+        """make_task_dead(): tidy up after the task a BUG or an oops stopped.
+
+        Called by the runtime once the CPU has stopped (the modelled code
+        that reported has unwound by then); runs the task_dead hooks, which
+        may panic, as 6.1 does when the dead task was an interrupt handler.
+        """
+        for hook in self.task_dead:
+            hook()
+
+    def check_panic_on_warn(self, origin):
+        """check_panic_on_warn(origin): panic when panic_on_warn is set.
+
+        Models kernel/panic.c's, 6.1.176; differs: no kernel.warn_limit.
+        """
+        if self.panic_on_warn:
+            self.panic(f"{origin}: panic_on_warn set ...")
 
     def _stop(self, reason):
         if self.on_stop is not None:

@@ -30,6 +30,7 @@ it off).
 import time
 
 from mmemu.kernel.panic import TAINT_WARN
+from mmemu.log import KERN_INFO
 from mmemu.mm.gfp import __GFP_DIRECT_RECLAIM
 
 # include/linux/preempt.h
@@ -56,6 +57,8 @@ MIGHT_SLEEP_SITES = {
     "kmap": "include/linux/highmem-internal.h:44",
     "kunmap": "include/linux/highmem-internal.h:55",
     "alloc_vmap_area": "mm/vmalloc.c:1616",
+    "remove_vm_area": "mm/vmalloc.c:2606",           # iounmap()
+    "cpus_read_lock": "include/linux/percpu-rwsem.h:49",   # kmem_cache_create/destroy
     "vfree": "mm/vmalloc.c:2801",                     # might_sleep_if(!in_interrupt())
     "vunmap": "mm/vmalloc.c:2822",
     "vmap": "mm/vmalloc.c:2850",
@@ -205,9 +208,31 @@ class AtomicContext:
         lines = [f"BUG: scheduling while atomic: {self.rep.comm}/{self.pid}/0x{count:08x}",
                  "Modules linked in:"]
         self.rep.report("\n".join(lines + self.rep.dump_stack()), taint=TAINT_WARN,
-                        lockdep_ok=True)
+                        lockdep_ok=True, panic_origin="scheduling while atomic")
         self.preempt_count = 0
         return True
+
+    # -- kernel/exit.c -----------------------------------------------------
+    def make_task_dead(self):
+        """make_task_dead()'s checks of the context a BUG or an oops killed the task in.
+
+        Models kernel/exit.c, 6.1: in interrupt context the kernel panics
+        ("Aiee, killing interrupt handler!"); irqs disabled and a nonzero
+        preempt_count get a note each and are reset, so the next task (the
+        next run) starts clean.  current->pagefault_disabled dies with the task.
+        """
+        if self.in_interrupt():
+            self.rep.panic("Aiee, killing interrupt handler!")
+            return
+        who = f"{self.rep.comm}[{self.pid}]"
+        if self.irqs_disabled:
+            self.rep.log.printk(f"note: {who} exited with irqs disabled", KERN_INFO)
+            self.irqs_disabled = 0
+        if self.in_atomic():
+            self.rep.log.printk(f"note: {who} exited with preempt_count {self.preempt_count}",
+                                KERN_INFO)
+            self.preempt_count = 0
+        self.pagefault_disabled = 0
 
     # -- DEBUG_LOCKS_WARN_ON ----------------------------------------------
     def _debug_locks_warn(self, cond, function):

@@ -42,13 +42,20 @@ _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
 
 
 def _rmqueue(mm, zone, order, migratetype, alloc_flags):
-    """__rmqueue(): a block of the migratetype's own lists, else one stolen by fallback."""
-    while True:
-        pfn = _rmqueue_smallest(mm, zone, order, migratetype)
-        if pfn is not None or migratetype not in FALLBACKS:
-            return pfn
-        if not _rmqueue_fallback(mm, zone, order, migratetype, alloc_flags):
-            return None
+    """__rmqueue(): a block of the migratetype's own lists, else one stolen by fallback.
+
+    Differs: 6.1 retries after every successful fallback, and one retry
+    always finds the moved block, because its list operations cannot fail
+    and return (a corrupted list is a BUG that never returns).  mmemu's
+    list operations refuse a link the guest broke and return, so the
+    retry is made once: a second miss means the move was refused.
+    """
+    pfn = _rmqueue_smallest(mm, zone, order, migratetype)
+    if pfn is not None or migratetype not in FALLBACKS:
+        return pfn
+    if not _rmqueue_fallback(mm, zone, order, migratetype, alloc_flags):
+        return None
+    return _rmqueue_smallest(mm, zone, order, migratetype)
 
 
 def can_steal_fallback(mm, order, start_mt, pageblock_order):
@@ -200,9 +207,9 @@ def move_freepages(mm, zone, start_pfn, end_pfn, migratetype):
         if order >= MAX_ORDER:                   # not a buddy the allocator made: skip it
             i += 1
             continue
-        move_to_free_list(mm, zone, start_pfn + i, order, migratetype)
+        if move_to_free_list(mm, zone, start_pfn + i, order, migratetype):
+            moved += 1 << order
         i += 1 << order
-        moved += 1 << order
     return moved, movable
 
 

@@ -19,26 +19,62 @@ of the block has _refcount 0 and no PG_* flags, and only the head is PG_buddy.
 
 Functions take ``mm`` (page_alloc.MmState: .u32, .mbase, .mvirt, .max_pfn)
 and pfns where Linux takes struct page pointers.
+
+The links live in guest memory, so a guest can break them: every list_add()
+and list_del() here is checked as CONFIG_DEBUG_LIST checks it
+(kernel/list_debug.py: "list_del corruption. ..." and the BUG that kills the
+task), and refused when it fails.  A block whose links could not be
+trusted stays where it is (off the lists, if it was being added: "leaked"
+in mm.leaked, as the kernel loses it); nothing here raises on guest data.
 """
-from mmemu.errors import PageAllocCorruption
+from mmemu.kernel.list_debug import (
+    DEL_NEXT_PREV, check_data_corruption, list_add_valid, list_del_entry_valid,
+)
 from mmemu.mm.mmzone import (
-    LIST_POISON1, LIST_POISON2, MAX_ORDER, MIGRATE_ISOLATE, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE,
-    PAGE_TYPE_BASE, PAGE_TYPE_BUDDY, PG_buddy, W_INDEX, W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE,
-    PAGE_WORDS, STRUCT_PAGE_SIZE, migratetype_is_mergeable,
+    LIST_POISON1, LIST_POISON2, MAX_ORDER, MIGRATE_ISOLATE, NODES_PGSHIFT, OFF_LRU_NEXT,
+    OFF_LRU_PREV, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BASE, PAGE_TYPE_BUDDY, PG_buddy, W_INDEX,
+    W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE, PAGE_WORDS, STRUCT_PAGE_SIZE,
+    migratetype_is_mergeable,
 )
 from mmemu.mm.pageblock import get_pfnblock_migratetype
 
 _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
 
 
-def _link_pfn(mm, ptr, where):
-    """The pfn a free-list link points at; a link outside mem_map is corruption."""
+def _mem_map_pfn(mm, ptr):
+    """The pfn of struct page pointer ptr, or None when ptr is not one in mem_map."""
     off = ptr - mm.mvirt
-    pfn = off // STRUCT_PAGE_SIZE
-    if off % STRUCT_PAGE_SIZE or not 0 <= pfn < mm.max_pfn:
-        raise PageAllocCorruption(f"free list link 0x{ptr:08x} in {where} is not a "
-                                  f"struct page in mem_map")
-    return pfn
+    if off % STRUCT_PAGE_SIZE or not 0 <= off < mm.max_pfn * STRUCT_PAGE_SIZE:
+        return None
+    return off // STRUCT_PAGE_SIZE
+
+
+def _link(mm, ptr, word):
+    """Word `word` of the struct page at ptr as the kernel would read it: from
+    mem_map, or wherever ptr points (None if the kernel cannot read there)."""
+    pfn = _mem_map_pfn(mm, ptr)
+    if pfn is not None:
+        return mm.u32[mm.mbase + pfn * PAGE_WORDS + word]
+    return mm.kernel_word(ptr + 4 * word)
+
+
+def _page_ptr(mm, pfn):
+    """The struct page * of pfn; 0 for none (-1), mmemu's list head."""
+    return mm.mvirt + pfn * STRUCT_PAGE_SIZE if pfn >= 0 else 0
+
+
+def leak_block(mm, zone, pfn, order, migratetype=None):
+    """A free block the lists can no longer hold: out of NR_FREE_PAGES (unless
+    it was of MIGRATE_ISOLATE, never counted there), its PageBuddy mark
+    cleared, remembered in mm.leaked so every page stays accounted for (the
+    kernel just loses it)."""
+    w = mm.mbase + pfn * PAGE_WORDS
+    mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
+    mm.u32[w + W_PRIVATE] = 0
+    if migratetype != MIGRATE_ISOLATE:
+        zone.nr_free_pages -= 1 << order
+        mm.zone_free_dropped(zone)
+    mm.leak(pfn, order)
 
 
 def set_buddy_order(mm, pfn, order):
@@ -51,7 +87,9 @@ def set_buddy_order(mm, pfn, order):
 def add_to_free_list(mm, zone, pfn, order, migratetype):
     """Put a free block at the head of its migratetype's list (it is taken first).
 
-    Models mm/page_alloc.c:add_to_free_list().
+    Models mm/page_alloc.c:add_to_free_list().  Returns False, after
+    list_add()'s report, when the first block's back link is broken or the
+    block is already first (nothing is added).
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
@@ -62,11 +100,16 @@ def add_to_free_list(mm, zone, pfn, order, migratetype):
         u32[w + W_NEXT] = 0
         head.last = pfn
     else:
+        back = u32[mbase + (first * PAGE_WORDS) + W_PREV]
+        if back or first == pfn:                 # list_add(): next->prev must be the head
+            new, nxt = _page_ptr(mm, pfn), _page_ptr(mm, first)
+            return list_add_valid(mm.reporter, new, 0, nxt, back, nxt)
         u32[w + W_NEXT] = mm.mvirt + (first * STRUCT_PAGE_SIZE)
         u32[mbase + (first * PAGE_WORDS) + W_PREV] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_PREV] = 0
     head.first = pfn
     area.nr_free += 1
+    return True
 
 
 def add_to_free_list_tail(mm, zone, pfn, order, migratetype):
@@ -75,7 +118,9 @@ def add_to_free_list_tail(mm, zone, pfn, order, migratetype):
     Models mm/page_alloc.c:add_to_free_list_tail(): used when the block's
     buddy at the next order is free, so it is "less likely to be used soon
     and more likely to be merged" when that buddy's neighbour comes back,
-    and for the boot's and moved blocks.
+    and for the boot's and moved blocks.  Returns False, after
+    list_add_tail()'s report, when the last block's forward link is broken
+    or the block is already last.
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
@@ -86,37 +131,76 @@ def add_to_free_list_tail(mm, zone, pfn, order, migratetype):
         u32[w + W_PREV] = 0
         head.first = pfn
     else:
+        fwd = u32[mbase + (last * PAGE_WORDS) + W_NEXT]
+        if fwd or last == pfn:                   # list_add_tail(): prev->next must be the head
+            new, prv = _page_ptr(mm, pfn), _page_ptr(mm, last)
+            return list_add_valid(mm.reporter, new, prv, 0, 0, fwd)
         u32[w + W_PREV] = mm.mvirt + (last * STRUCT_PAGE_SIZE)
         u32[mbase + (last * PAGE_WORDS) + W_NEXT] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_NEXT] = 0
     head.last = pfn
     area.nr_free += 1
+    return True
 
 
-def _unlink(mm, area, pfn, where):
-    """list_del() of a free block from whichever list of area holds it."""
+def _unlink(mm, zone, order, pfn):
+    """list_del() of a free block from whichever list of free_area[order] holds
+    it, checked as __list_del_entry_valid() checks it: False, after the
+    report, when a link does not hold (nothing is changed)."""
     u32, mbase = mm.u32, mm.mbase
+    area = zone.free_area[order]
     w = mbase + (pfn * PAGE_WORDS)
     nxt, prv = u32[w + W_NEXT], u32[w + W_PREV]
+    nxt_pfn = _mem_map_pfn(mm, nxt) if nxt else -1
+    prv_pfn = _mem_map_pfn(mm, prv) if prv else -1
+    first = None if prv else _list_ending(area, pfn, "first")
+    last = None if nxt else _list_ending(area, pfn, "last")
+    entry = _page_ptr(mm, pfn)
+    if (nxt_pfn is None or prv_pfn is None
+            or (prv and u32[mbase + prv_pfn * PAGE_WORDS + W_NEXT] != entry) or first is False
+            or (nxt and u32[mbase + nxt_pfn * PAGE_WORDS + W_PREV] != entry) or last is False):
+        head = area.free_list[get_pfnblock_migratetype(zone, pfn)]
+        return _list_del_refused(mm, head, entry, nxt, prv)
     if nxt:
-        u32[mbase + (_link_pfn(mm, nxt, "lru.next") * PAGE_WORDS) + W_PREV] = prv
+        u32[mbase + nxt_pfn * PAGE_WORDS + W_PREV] = prv
     else:
-        _list_ending(area, pfn, "last", where).last = _link_pfn(mm, prv, "lru.prev") if prv else -1
+        last.last = prv_pfn
     if prv:
-        u32[mbase + (_link_pfn(mm, prv, "lru.prev") * PAGE_WORDS) + W_NEXT] = nxt
+        u32[mbase + prv_pfn * PAGE_WORDS + W_NEXT] = nxt
     else:
-        head = _list_ending(area, pfn, "first", where)
-        head.first = _link_pfn(mm, nxt, "lru.next") if nxt else -1
+        first.first = nxt_pfn
+    return True
 
 
-def _list_ending(area, pfn, end, where):
-    """The FreeList of area whose first (or last) block is pfn."""
+def _list_ending(area, pfn, end):
+    """The FreeList of area whose first (or last) block is pfn; False if none
+    is (the block's missing link points at a head that is not its own)."""
     for head in area.free_list:
         if getattr(head, end) == pfn:
             return head
-    link = "prev" if end == "first" else "next"
-    raise PageAllocCorruption(f"free block pfn {pfn:#x} has no {link} link, yet no free list "
-                              f"of {where} starts or ends there")
+    return False
+
+
+def _list_del_refused(mm, head, entry, nxt, prv):
+    """__list_del_entry_valid()'s report for an entry whose links do not hold
+    (head: the list a 0 link is taken to mean, the block's pageblock's)."""
+    def prev_next():
+        return _page_ptr(mm, head.first) if not prv else _link(mm, prv, W_NEXT)
+
+    def next_prev():
+        return _page_ptr(mm, head.last) if not nxt else _link(mm, nxt, W_PREV)
+    rep = mm.reporter
+    if list_del_entry_valid(rep, entry, nxt, prv, prev_next, next_prev,
+                            (OFF_LRU_NEXT, OFF_LRU_PREV)):
+        # Sound as the kernel sees it, but through memory outside mem_map,
+        # which mmemu's free lists never use: a chain the guest forged.
+        outside = nxt if _mem_map_pfn(mm, nxt) is None and nxt else prv
+        check_data_corruption(rep, DEL_NEXT_PREV, "__list_del_entry_valid",
+                              f"list_del corruption. {entry:08x} is linked to {outside:08x}, "
+                              "which is not a struct page",
+                              notes=["mmemu: a free list links only struct pages of mem_map; "
+                                     "this entry's neighbour lies outside it"])
+    return False
 
 
 def del_page_from_free_list(mm, zone, pfn, order):
@@ -124,16 +208,19 @@ def del_page_from_free_list(mm, zone, pfn, order):
 
     Models mm/page_alloc.c:del_page_from_free_list(): list_del() leaves
     LIST_POISON1/2 in lru, __ClearPageBuddy(), set_page_private(page, 0).
+    With CONFIG_DEBUG_LIST's checks first: a broken link is "list_del
+    corruption" and a BUG, and False (the block stays where it is).
     """
+    if not _unlink(mm, zone, order, pfn):
+        return False
     u32 = mm.u32
-    area = zone.free_area[order]
-    _unlink(mm, area, pfn, f"free_area[{order}]")
     w = mm.mbase + (pfn * PAGE_WORDS)
     u32[w + W_NEXT] = LIST_POISON1
     u32[w + W_PREV] = LIST_POISON2
     u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
     u32[w + W_PRIVATE] = 0
-    area.nr_free -= 1
+    zone.free_area[order].nr_free -= 1
+    return True
 
 
 def move_to_free_list(mm, zone, pfn, order, migratetype):
@@ -141,11 +228,17 @@ def move_to_free_list(mm, zone, pfn, order, migratetype):
 
     Models mm/page_alloc.c:move_to_free_list() (list_move_tail()): "so the
     moved pages won't immediately be considered for allocation again".
+    False when list_del() or list_add_tail() refused (reported; a block
+    taken off but not added is leaked).
     """
     area = zone.free_area[order]
-    _unlink(mm, area, pfn, f"free_area[{order}]")
+    if not _unlink(mm, zone, order, pfn):
+        return False
     area.nr_free -= 1
-    add_to_free_list_tail(mm, zone, pfn, order, migratetype)
+    if not add_to_free_list_tail(mm, zone, pfn, order, migratetype):
+        leak_block(mm, zone, pfn, order)
+        return False
+    return True
 
 
 def get_page_from_free_area(area, migratetype):
@@ -202,7 +295,9 @@ def _free_one_page(mm, zone, pfn, order, migratetype, to_tail=False):
     free (buddy_merge_likely), else on the head.  Counts the pages into
     NR_FREE_PAGES unless migratetype is MIGRATE_ISOLATE
     (__mod_zone_freepage_state()).  The caller has checked the pages
-    (free_pages_prepare).
+    (free_pages_prepare).  A buddy that cannot be unlinked (list_del
+    corruption) ends the merging; a block that cannot be added (list_add
+    corruption) is leaked.
     """
     if migratetype != MIGRATE_ISOLATE:
         zone.nr_free_pages += 1 << order
@@ -217,14 +312,17 @@ def _free_one_page(mm, zone, pfn, order, migratetype, to_tail=False):
             if migratetype != buddy_mt and not (migratetype_is_mergeable(migratetype)
                                                 and migratetype_is_mergeable(buddy_mt)):
                 break
-        del_page_from_free_list(mm, zone, buddy_pfn, order)
+        if not del_page_from_free_list(mm, zone, buddy_pfn, order):
+            break
         pfn &= buddy_pfn
         order += 1
     set_buddy_order(mm, pfn, order)
     if to_tail or buddy_merge_likely(mm, pfn, buddy_pfn, order):
-        add_to_free_list_tail(mm, zone, pfn, order, migratetype)
+        added = add_to_free_list_tail(mm, zone, pfn, order, migratetype)
     else:
-        add_to_free_list(mm, zone, pfn, order, migratetype)
+        added = add_to_free_list(mm, zone, pfn, order, migratetype)
+    if not added:
+        leak_block(mm, zone, pfn, order, migratetype)
     return pfn, order
 
 
@@ -238,8 +336,10 @@ def expand(mm, zone, pfn, low, high, migratetype):
     while high > low:
         high -= 1
         size >>= 1
-        add_to_free_list(mm, zone, pfn + size, high, migratetype)
-        set_buddy_order(mm, pfn + size, high)
+        if add_to_free_list(mm, zone, pfn + size, high, migratetype):
+            set_buddy_order(mm, pfn + size, high)
+        else:
+            leak_block(mm, zone, pfn + size, high)
 
 
 def _rmqueue_smallest(mm, zone, order, migratetype):
@@ -255,7 +355,8 @@ def _rmqueue_smallest(mm, zone, order, migratetype):
         pfn = area[current].free_list[migratetype].first
         if pfn < 0:
             continue
-        del_page_from_free_list(mm, zone, pfn, current)
+        if not del_page_from_free_list(mm, zone, pfn, current):
+            return None                  # list_del corruption: reported, BUG
         expand(mm, zone, pfn, order, current, migratetype)
         mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_INDEX] = migratetype
         return pfn

@@ -417,6 +417,18 @@ class Highmem:
         self.sched.preempt_enable()
         return True
 
+    def kmap_local_task_dead(self):
+        """The dead task's kmap_local/kmap_atomic slots go, as the last switch
+        away from it does (__kmap_local_sched_out() clears their PTEs); the
+        next task starts with an empty stack."""
+        depth = min(self.sched.kmap_local_idx, KM_MAX_IDX)
+        for idx in range(depth):
+            self.u32[self._kmap_local_pte[kmap_local_calc_idx(idx)]] = 0
+            self.kmap_pteval[idx] = 0
+        self.sched.kmap_local_idx = 0
+        if depth:
+            self.pt.flush_tlb()
+
     # -- inspection -----------------------------------------------------
     def pkmap_slots(self):
         """The pkmap slots that are mapped or counted, as PkmapSlot records."""
@@ -429,6 +441,9 @@ class Highmem:
 
     def kmap_local_pte(self, slot):
         """The PTE of kmap_local slot (offset from FIX_KMAP_BEGIN)."""
+        if not 0 <= slot < KMAP_LOCAL_SLOTS:
+            raise UsageError(f"kmap_local_pte: slot {slot} is not a kmap_local slot "
+                             f"(0..{KMAP_LOCAL_SLOTS - 1})")
         return self.u32[self._kmap_local_pte[slot]]
 
     def kmap_local_slots(self):

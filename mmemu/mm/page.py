@@ -7,7 +7,8 @@ arch/x86/include/asm/page.h that take a struct page: here a pfn, with
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.mm.mmzone import (
     NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PG_table, W_MAPCOUNT, W_NEXT,
-    W_REFCOUNT, page_to_nid_flags, page_type_is, page_zonenum as _flags_zonenum, PAGE_WORDS,
+    W_REFCOUNT, is_highmem_idx, page_to_nid_flags, page_type_is,
+    page_zonenum as _flags_zonenum, PAGE_WORDS,
 )
 
 NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
@@ -54,8 +55,12 @@ def page_zone(mm, pfn):
 
 
 def PageHighMem(mm, pfn):
-    """PageHighMem(): the page is in ZONE_HIGHMEM (or a Movable zone made of HighMem)."""
-    return page_zone(mm, pfn).is_highmem
+    """PageHighMem(): the page is in ZONE_HIGHMEM (or a Movable zone made of HighMem).
+
+    As 6.1's is_highmem_idx(page_zonenum(page)): the zone bits of page->flags
+    alone, which hold a zone index whatever a guest wrote there.
+    """
+    return is_highmem_idx(page_zonenum(mm, pfn), mm.movable_is_highmem)
 
 
 def page_count(mm, pfn):

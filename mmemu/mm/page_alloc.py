@@ -27,7 +27,7 @@ which builds on this module; the boot itself runs from mmemu/init/main.py.
 """
 from array import array
 
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
 from mmemu.mm import pcp as _pcp
 from mmemu.mm.fallback import (  # noqa: F401  (re-exported kernel names)
     WATERMARK_BOOST_FACTOR, _rmqueue, reserve_highatomic_pageblock,
@@ -106,6 +106,13 @@ class MmState:
     ``zone_watchers``: callables run after watermarks, reserves or managed
     pages change (fast_paths_changed()); the guest's copies of struct zone
     (mm/node_data.py) are refreshed so.
+
+    ``leaked``: {pfn: order} of the blocks the kernel loses on purpose: those
+    bad_page() reported when they left or returned to the free lists, and
+    those a corrupted list could not take (the checker counts them, so every
+    page stays accounted for).  ``kernel_word(va)``: the word kernel code
+    reads at va, or None where a read would fault (the direct map of lowmem
+    here; machine.py may plug in a page-table walk).
     """
 
     def __init__(self, cfg, layout, physmem, memmap, log, reporter=None):
@@ -146,6 +153,21 @@ class MmState:
         self.watermark_boost_factor = WATERMARK_BOOST_FACTOR
         self._might_alloc = no_might_alloc
         self.zone_watchers = []
+        self.leaked = {}
+
+    def leak(self, pfn, order):
+        """Lose the block at pfn on purpose (see ``leaked``); its next free, if
+        one comes, takes the checked path."""
+        self.leaked[pfn] = order
+        self.fast_zone[pfn] = NO_FAST_FREE
+
+    def kernel_word(self, va):
+        """The little-endian word at kernel virtual address va, or None if
+        kernel code could not read it (outside the direct map of RAM)."""
+        pa = va - PAGE_OFFSET
+        if not 0 <= pa <= (self.max_low_pfn << PAGE_SHIFT) - 4 or pa + 4 > self.physmem.size:
+            return None
+        return int.from_bytes(self.u8[pa:pa + 4], "little")
 
     @property
     def might_alloc(self):
@@ -383,28 +405,33 @@ def rmqueue_buddy(mm, zone, order, alloc_flags, migratetype):
     ALLOC_HIGHATOMIC requests try the high-atomic reserve first; when
     __rmqueue() finds nothing, requests that may not block (or OOM ones)
     may take from it too ("failing now is worse than failing a high-order
-    atomic allocation in the future").
+    atomic allocation in the future").  As 6.1's, a block that fails
+    check_new_pages() (bad_page() reported it) is not handed out: it is
+    leaked (mm.leaked) and the next block is taken.
     """
-    pfn = None
-    if alloc_flags & ALLOC_HIGHATOMIC:
-        pfn = _rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC)
-    if pfn is None:
-        pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
-        if pfn is None and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
+    while True:
+        pfn = None
+        if alloc_flags & ALLOC_HIGHATOMIC:
             pfn = _rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC)
         if pfn is None:
-            return None
-    zone.nr_free_pages -= 1 << order
-    mm.zone_free_dropped(zone)
-    check_new_pages(mm, pfn, order)
-    return pfn
+            pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
+            if pfn is None and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
+                pfn = _rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC)
+            if pfn is None:
+                return None
+        zone.nr_free_pages -= 1 << order
+        mm.zone_free_dropped(zone)
+        if not check_new_pages(mm, pfn, order):
+            return pfn
+        mm.leak(pfn, order)
 
 
 def check_new_pages(mm, pfn, order):
-    """check_new_pages(): every page of a block leaving the buddy lists looks free.
+    """check_new_pages(): True (after bad_page()) unless every page of a block
+    leaving the buddy lists looks free.
 
-    Bulk reads first; only a block that fails them is checked page by page
-    (check_new_page() reports and repairs).
+    Bulk reads first; only a block that fails them is checked page by page,
+    up to the first bad page (check_new_page() reports it).
     """
     n = 1 << order
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
@@ -413,9 +440,9 @@ def check_new_pages(mm, pfn, order):
              and u32[w + W_REFCOUNT:end:PAGE_WORDS].tolist().count(0) == n
              and u32[w + W_MAPPING:end:PAGE_WORDS].tolist().count(0) == n
              and not any(f & PAGE_FLAGS_CHECK_AT_PREP for f in u32[w:end:PAGE_WORDS].tolist()))
-    if not clean:
-        for p in range(pfn, pfn + n):
-            check_new_page(mm, p)
+    if clean:
+        return False
+    return any(check_new_page(mm, p) for p in range(pfn, pfn + n))
 
 
 def prep_new_page(mm, pfn, order, gfp, alloc_flags):

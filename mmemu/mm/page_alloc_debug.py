@@ -155,9 +155,10 @@ def page_bad_reason(mm, pfn, check_flags, refcount=None):
 def bad_page(mm, pfn, reason, refcount=None):
     """bad_page(): "BUG: Bad page state", the page dump, the stack; taints B.
 
-    Models mm/page_alloc.c:bad_page(); differs: no rate limit, and the page
-    is left as it was (the kernel resets _mapcount and leaks the page; the
-    caller here refuses the operation so every page stays accounted for).
+    Models mm/page_alloc.c:bad_page(); differs: no rate limit.  The page is
+    left as it was but for _mapcount (page_mapcount_reset(): no PageBuddy):
+    a caller that frees refuses the free, so every page stays accounted for;
+    one that allocates leaks the block, as the kernel does (mm.leaked).
     """
     rep = mm.reporter
     lines = [f"BUG: Bad page state in process {rep.comm}  pfn:{pfn & 0xFFFFFFFF:05x}"]
@@ -169,12 +170,15 @@ def bad_page(mm, pfn, reason, refcount=None):
         lines.append(f"page dumped because: {reason}")
     lines.append("Modules linked in:")
     rep.report("\n".join(lines + rep.dump_stack()), taint=TAINT_BAD_PAGE)
+    return lines
 
 
-def vm_bug_on_page(mm, pfn, cond, where):
+def vm_bug_on_page(mm, pfn, cond, where, before=()):
     """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it: the page, then
-    the BUG at where ("file:line"), which mmemu does not take (it refuses)."""
-    mm.reporter.bug(where, None, before=dump_page_lines(mm, pfn, f"VM_BUG_ON_PAGE({cond})"))
+    the BUG at where ("file:line"); the caller refuses what it was doing.
+    before: lines printed ahead of the page dump."""
+    mm.reporter.bug(where, None, before=[*before, *dump_page_lines(mm, pfn,
+                                                                    f"VM_BUG_ON_PAGE({cond})")])
 
 
 def vm_bug_on(mm, where):
@@ -199,25 +203,15 @@ def free_page_is_bad(mm, pfn, refcount=None):
 def check_new_page(mm, pfn):
     """check_new_page(): a page leaving the free lists must look free; report if not.
 
-    Returns True when the page was bad.  Differs: the kernel leaks a bad
-    page and takes another; mmemu resets its fields and uses it, so the
-    report is made and the accounting stays exact.
+    Returns True when the page was bad (bad_page() reported it and reset
+    its _mapcount); the caller leaks its block and takes another, as 6.1.
     """
     reason = page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_PREP)
     if reason is None:
         return False
     bad_page(mm, pfn, reason)
-    reset_free_page(mm, pfn)
+    mm.u32[mm.mbase + pfn * PAGE_WORDS + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE   # page_mapcount_reset()
     return True
-
-
-def reset_free_page(mm, pfn):
-    """Give a page the state of a free page: no flags, no type, no mapping, no reference."""
-    w = mm.mbase + (pfn * PAGE_WORDS)
-    mm.u32[w] &= ~PAGEFLAGS_MASK
-    mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
-    mm.u32[w + W_MAPPING] = 0
-    mm.u32[w + W_REFCOUNT] = 0
 
 
 # -- the checker -------------------------------------------------------------------
@@ -233,9 +227,10 @@ class ZoneAccount:
     allocated: int
     reserved: int
     present: int
+    leaked: int = 0                    # lost on purpose, as the kernel loses them (mm.leaked)
 
 
-_FREE, _PCP, _ALLOC = 1, 2, 3
+_FREE, _PCP, _ALLOC, _LEAKED = 1, 2, 3, 4
 _NONZERO = bytes([0] + [1] * 255)
 _FREE_OR_PCP = bytes(0xFF if b in (_FREE, _PCP) else 0 for b in range(256))
 _FREE_ONLY = bytes(0xFF if b == _FREE else 0 for b in range(256))
@@ -352,6 +347,16 @@ def _walk_free_list(mm, zone, view, state, heads, order, mt, head, most):
         _fail(zone, f"{where}: walked {count} blocks ending at pfn {last:#x}, its head "
               f"says the list ends at {head.last:#x}")
     return count
+
+
+def _mark_leaked(mm, zone, state):
+    """The blocks the kernel lost on purpose (bad_page(), a corrupted list): mm.leaked."""
+    n = 0
+    for pfn, order in mm.leaked.items():
+        if zone.zone_spans_pfn(pfn):
+            _mark(zone, state, pfn, 1 << order, _LEAKED, f"leaked block (order {order})")
+            n += 1 << order
+    return n
 
 
 def _mark_pcp(zone, view, state):
@@ -479,7 +484,7 @@ def _mark_allocations(mm, zone, view, state, reserved):
     allocated = 0
     for i in compress(range(n), referenced):          # nonzero _refcount only
         pfn = s + i
-        if reserved[i] and pfn not in orders:
+        if (reserved[i] and pfn not in orders) or state[i] == _LEAKED:
             continue
         order = orders.get(pfn, 0)
         _mark(zone, state, pfn, 1 << order, _ALLOC, f"allocation (order {order})")
@@ -527,6 +532,7 @@ def check_zone(mm, zone):
               f"below its mark {zone.fast_mark}")
     pcp = _mark_pcp(zone, view, state)
     _check_pageblocks(mm, zone)
+    leaked = _mark_leaked(mm, zone, state)
     _check_free_pages(zone, view, state, heads, blocks)
     if zone.zone_idx == ZONE_MOVABLE:
         _check_movable_pages(zone, view)
@@ -535,11 +541,11 @@ def check_zone(mm, zone):
     allocated = _mark_allocations(mm, zone, view, state, reserved_col)
     reserved = _check_coverage(zone, reserved_col, state)
     return ZoneAccount(zone.node, zone.name, buddy, pcp, allocated, reserved,
-                       zone.present_pages)
+                       zone.present_pages, leaked)
 
 
 def check_page_alloc(mm):
-    """Prove free (buddy + per-cpu) + allocated + reserved == present in every zone.
+    """Prove free (buddy + per-cpu) + allocated + reserved (+ leaked) == present in every zone.
 
     Walks every free list in guest memory, one per migratetype and order
     (symmetric links, nr_free the sum of an order's lists, alignment,

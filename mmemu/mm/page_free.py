@@ -21,6 +21,7 @@ from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
 WHERE_COMPOUND_ORDER = "mm/page_alloc.c:1432"     # free_pages_prepare()
+WHERE_BAD_RANGE = "mm/page_alloc.c:1141"          # __free_one_page() (6.1.176)
 
 
 def _free_pages_slow(mm, pfn, order):
@@ -54,10 +55,29 @@ def _free_pages_slow(mm, pfn, order):
         return
     if not _free_order_matches(mm, pfn, order, flags):
         return
+    if not _zone_matches(mm, pfn, flags):
+        return
     if not free_pages_prepare(mm, pfn, order):
         return
     mm.alloc_orders.pop(pfn, None)
+    if mm.leaked:
+        mm.leaked.pop(pfn, None)                   # a lost block comes back
     free_the_page(mm, pfn, order)
+
+
+def _zone_matches(mm, pfn, flags):
+    """The zone and node bits of page->flags name the zone that spans pfn, or
+    CONFIG_DEBUG_VM's report of __free_one_page()'s VM_BUG_ON_PAGE(bad_range())
+    (refused: the guest overwrote the bits; 6.1 would free into that zone)."""
+    zone = mm.zone_by_id[flags >> NODES_PGSHIFT]
+    if zone is not None and zone.zone_spans_pfn(pfn):
+        return True
+    before = []
+    if zone is not None:            # page_outside_zone_boundaries()'s pr_err()
+        before.append(f"page {pfn:#x} outside node {zone.node} zone {zone.name} "
+                      f"[ {zone.zone_start_pfn:#x} - {zone.zone_end_pfn:#x} ]")
+    vm_bug_on_page(mm, pfn, "bad_range(zone, page)", WHERE_BAD_RANGE, before=before)
+    return False
 
 
 def _put_page_not_last(mm, pfn, order, ref, flags):

@@ -16,9 +16,9 @@ until setup_per_cpu_pageset()).
 The lists are host Python lists of pfns (bounded by high), head at the end;
 the pages on them have _refcount 0, no page type and clear lru words, and
 page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
-no free_factor (frees always drain batch pages, never the whole list);
-pages that fail the checks at drain or refill are reported and repaired,
-not leaked.
+no free_factor (frees always drain batch pages, never the whole list).
+Pages that fail the checks at drain or refill are reported and leaked, as
+in 6.1 (kept in mm.leaked, so the checker still accounts for them).
 """
 from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
@@ -28,7 +28,7 @@ from mmemu.mm.mmzone import (
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
     order_to_pindex, pindex_to_order,
 )
-from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad, reset_free_page
+from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad
 from mmemu.mm.pageblock import get_pfnblock_migratetype
 
 SZ_1M_PAGES = 256
@@ -93,7 +93,10 @@ def rmqueue_bulk(mm, zone, order, count, lst, migratetype, alloc_flags):
         # lru.next (the pfmemalloc bit) clear as clear_page_pfmemalloc() leaves it.
         u32[w + W_NEXT] = 0
         u32[w + W_PREV] = 0
-        check_new_page(mm, pfn)
+        if any(check_new_page(mm, p) for p in range(pfn, pfn + (1 << order))):
+            zone.nr_free_pages -= 1 << order          # check_pcp_refill(): reported, leaked
+            mm.leak(pfn, order)
+            continue
         taken.append(pfn)
     zone.nr_free_pages -= len(taken) << order
     mm.zone_free_dropped(zone)
@@ -254,23 +257,24 @@ def free_pcppages_bulk(mm, zone, count, pcp, pindex):
             mt = u32[index + (pfn * PAGE_WORDS)]
             if mt >= MIGRATE_TYPES:
                 mt = get_pfnblock_migratetype(zone, pfn)
-            _bulkfree_pcp_prepare(mm, pfn)
-            _free_one_page(mm, zone, pfn, order, mt)
+            if _bulkfree_pcp_prepare(mm, pfn):
+                mm.leak(pfn, order)                  # 6.1: "continue", the page is lost
+            else:
+                _free_one_page(mm, zone, pfn, order, mt)
     pcp.rebudget()
 
 
 def _bulkfree_pcp_prepare(mm, pfn):
     """bulkfree_pcp_prepare(): the deferred check of a page freed to a pcp list.
 
-    Reports what free_page_is_bad() finds; then the page gets a free page's
-    state (differs: the kernel leaks a bad page; mmemu repairs it, so it
-    stays accounted for) and loses the PG_ flags free_pages_prepare()
-    would have cleared.
+    True when free_page_is_bad() reported the page (the caller leaks it, as
+    6.1's free_pcppages_bulk() does); else the page loses the PG_ flags
+    free_pages_prepare() would have cleared.
     """
     if free_page_is_bad(mm, pfn):
-        reset_free_page(mm, pfn)
-    else:
-        mm.u32[mm.mbase + (pfn * PAGE_WORDS)] &= ~PAGE_FLAGS_CHECK_AT_PREP
+        return True
+    mm.u32[mm.mbase + (pfn * PAGE_WORDS)] &= ~PAGE_FLAGS_CHECK_AT_PREP
+    return False
 
 
 def drain_pages_zone(mm, zone):

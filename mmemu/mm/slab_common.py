@@ -13,12 +13,14 @@ caller); host callers default to the Python function that called in.
 """
 from dataclasses import dataclass
 
+from mmemu.errors import UsageError
 from mmemu.kernel.panic import host_caller
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_WARNING
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (
-    GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DMA, _GFP_NOWARN, _GFP_RECLAIMABLE, _GFP_ZERO,
+    GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DIRECT_RECLAIM, _GFP_DMA, _GFP_NOWARN,
+    _GFP_RECLAIMABLE, _GFP_ZERO,
 )
 from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT
 from mmemu.mm.slab import (
@@ -279,11 +281,25 @@ class SlabAllocator:
     def _cache(self, s):
         return self.by_addr.get(s) if isinstance(s, int) else s
 
+    def _live_cache(self, s, what):
+        """The KmemCache s names (a KmemCache or its address); a UsageError
+        for anything else, since a host caller cannot be oopsed."""
+        cache = self._cache(s)
+        if cache is None or getattr(cache, "dead", False):
+            raise UsageError(f"{what}: {s!r} is not a live kmem_cache"[:120])
+        return cache
+
     def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None, caller=None):
         """kmem_cache_create(): a new cache, or None (with the kernel's warning).
 
         ctor: a guest function address (int) or a Python callable(addr).
+        name must be a str (UsageError); size, align and flags are taken as
+        the C call's unsigned ints.
         """
+        if not isinstance(name, str):
+            raise UsageError(f"kmem_cache_create: the name must be a string, not "
+                             f"{type(name).__name__}")
+        size, align, flags = size & 0xFFFFFFFF, align & 0xFFFFFFFF, flags & 0xFFFFFFFF
         err = 0
         if not name or size == 0 or size > KMALLOC_MAX_SIZE or flags & ~SLAB_FLAGS_PERMITTED:
             err = -22
@@ -336,10 +352,9 @@ class SlabAllocator:
         s.dead = True
         self.kfree(s.name_ptr)
         node_struct = s.node_struct
-        if node_struct:
-            self.slub.slab_free(self.kmem_cache_node, self._slab_of(node_struct), node_struct,
-                                lambda: "kmem_cache_destroy")
-        self.slub.slab_free(self.kmem_cache, self._slab_of(s.addr), s.addr, lambda: "kmem_cache_destroy")
+        if node_struct:             # kmem_cache_free(): virt_to_cache()'s checks first
+            self.kmem_cache_free(self.kmem_cache_node, node_struct, lambda: "kmem_cache_destroy")
+        self.kmem_cache_free(self.kmem_cache, s.addr, lambda: "kmem_cache_destroy")
 
     def _kmem_cache_shutdown(self, s):
         """__kmem_cache_shutdown(): flush, free empty slabs, report the rest; busy?"""
@@ -370,9 +385,18 @@ class SlabAllocator:
             return self.slub.slab_alloc(s, flags, caller or host_caller)
         return self.slub.slab_alloc_node(s, flags, caller or host_caller, node)
 
+    def might_alloc(self, flags):
+        """slab_pre_alloc_hook()'s might_alloc() for a call from the host (the
+        guest's own calls checked in guest/lib/slab.c): the page allocator's hook."""
+        mm = getattr(self.pages, "mm", None)
+        if mm is not None and flags & _GFP_DIRECT_RECLAIM:
+            mm.might_alloc(flags)
+
     def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
-        """kmem_cache_alloc(): an object, or None."""
-        s = self._cache(s)
+        """kmem_cache_alloc(): an object, or None.  s not a live cache: UsageError."""
+        s = self._live_cache(s, "kmem_cache_alloc")
+        flags &= 0xFFFFFFFF                       # gfp_t, as a C caller passes it
+        self.might_alloc(flags)
         obj = self.slab_alloc(s, flags, caller)
         if self.slub.pending_ctor:
             self.slub.pending_ctor = 0
@@ -419,7 +443,10 @@ class SlabAllocator:
             return None
         head = self.pm.u32[self.slub.pw(pfn, W_NEXT)]
         if head & 1:
-            return self.slub.slab_pfn(head - 1)
+            hp = self.slub.page_pfn(head - 1)
+            if hp is None:      # compound_head() in guest memory points nowhere: folio->flags
+                self.rep.die(head - 1, "virt_to_folio")
+            return hp
         return pfn
 
     # -- kmalloc -------------------------------------------------------------
@@ -430,12 +457,17 @@ class SlabAllocator:
 
     def kmalloc(self, size, flags=GFP_KERNEL, caller=None, node=NUMA_NO_NODE):
         """kmalloc() (kmalloc_node() with node): a guest virtual address,
-        ZERO_SIZE_PTR for 0, or None."""
+        ZERO_SIZE_PTR for 0, or None.
+
+        size and flags are taken as the C call takes them (size_t, gfp_t:
+        32 bits, so -5 is 0xfffffffb: too big, 6.1's WARN and NULL)."""
+        size, flags = size & 0xFFFFFFFF, flags & 0xFFFFFFFF
         if size > KMALLOC_MAX_CACHE_SIZE:
             return self.kmalloc_large(size, flags, caller, node)
         s = self.kmalloc_slab(size, flags)
         if s is None:
             return ZERO_SIZE_PTR
+        self.might_alloc(flags)
         obj = self.slab_alloc(s, flags, caller, node)
         if obj and flags & _GFP_ZERO:
             self.slub.fill(obj, s.object_size, 0)
@@ -446,6 +478,7 @@ class SlabAllocator:
 
     def kmalloc_array(self, n, size, flags=GFP_KERNEL, caller=None):
         """kmalloc_array(): None when n * size overflows size_t (32 bits)."""
+        n, size = n & 0xFFFFFFFF, size & 0xFFFFFFFF
         if n * size > 0xFFFFFFFF:
             return None
         return self.kmalloc(n * size, flags, caller)
@@ -477,6 +510,7 @@ class SlabAllocator:
     def kfree(self, x, caller=None):
         """kfree(): NULL and ZERO_SIZE_PTR are no-ops; slab objects go back to
         their cache, compound pages to the buddy allocator."""
+        x &= 0xFFFFFFFF
         if x <= ZERO_SIZE_PTR:
             return
         head = self._compound_head(x)
@@ -511,6 +545,7 @@ class SlabAllocator:
 
     def ksize(self, x):
         """__ksize(): the usable size of an allocation (0 for NULL or a bad pointer)."""
+        x &= 0xFFFFFFFF
         if x <= ZERO_SIZE_PTR:
             return 0
         head = self._compound_head(x)
@@ -527,6 +562,7 @@ class SlabAllocator:
 
     def krealloc(self, p, new_size, flags=GFP_KERNEL, caller=None):
         """krealloc(): keep p if it still fits in ksize(p), else move the contents."""
+        p, new_size = p & 0xFFFFFFFF, new_size & 0xFFFFFFFF
         if new_size == 0:
             self.kfree(p, caller)
             return ZERO_SIZE_PTR

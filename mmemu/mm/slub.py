@@ -15,6 +15,15 @@ partial list (some objects free) or the full list (none free).
 Differs: full slabs are tracked for every cache, not only SLAB_STORE_USER
 ones (the checker and slabinfo need them); no cpu partial lists; no freelist
 hardening or randomization; no cache merging (as with slub_nomerge).
+
+Everything read from guest memory is a value the guest may have broken.
+A pointer the code follows (a free pointer, c->freelist, c->slab, a
+compound head) is read as the kernel reads it: where nothing is mapped in
+the direct map, the read is an oops in the function that made it
+(Reporter.die(); the call stops with KernelOops).  A c->slab that is not
+this cache's cpu slab is a BUG with mmemu's note (6.1 would go on and
+corrupt memory).  A readable but wrong free pointer is followed, as 6.1
+follows it: the object handed out is wherever it points.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -271,6 +280,10 @@ class Slub:
         self.u8 = pm.u8
         self.pages = pages
         self.mem_map = mem_map
+        # The direct map of RAM: where kernel code can read a pointer it follows.
+        mm = getattr(pages, "mm", None)
+        low = mm.max_low_pfn << PAGE_SHIFT if mm is not None else len(pm.u8)
+        self.lowmem_end = min(low, len(pm.u8))
         self.mm_word = mem_map.phys >> 2
         self.debug = None             # set by SlabAllocator (slub_debug.SlubDebug)
         self.pending_ctor = 0         # first object of a new slab whose ctors must run
@@ -278,25 +291,44 @@ class Slub:
         self.slab_nodes = None        # nodes with normal memory (None: any node will do)
 
     # -- guest memory ------------------------------------------------------
-    def rd(self, va):
-        return self.u32[(va - PAGE_OFFSET) >> 2]
+    def _pa(self, va, n, function, write=False):
+        """The physical address of [va, va + n) in the direct map; an oops of
+        function (Reporter.die(): KernelOops) where the kernel could not go."""
+        pa = va - PAGE_OFFSET
+        if 0 <= pa and pa + n <= self.lowmem_end:
+            return pa
+        rep = self.debug.rep if self.debug is not None else None
+        if rep is None:
+            raise IndexError(f"0x{va & 0xFFFFFFFF:08x} is not in the direct map")
+        rep.die(va if pa < 0 or pa >= self.lowmem_end else PAGE_OFFSET + self.lowmem_end,
+                function, write)
 
-    def wr(self, va, value):
-        self.u32[(va - PAGE_OFFSET) >> 2] = value & 0xFFFFFFFF
+    def rd(self, va, function="___slab_alloc"):
+        pa = self._pa(va, 4, function)
+        if pa & 3:
+            return int.from_bytes(self.u8[pa:pa + 4], "little")
+        return self.u32[pa >> 2]
+
+    def wr(self, va, value, function="___slab_alloc"):
+        pa = self._pa(va, 4, function, write=True)
+        if pa & 3:
+            self.u8[pa:pa + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+        else:
+            self.u32[pa >> 2] = value & 0xFFFFFFFF
 
     def fill(self, va, n, byte):
-        pa = va - PAGE_OFFSET
+        pa = self._pa(va, n, "memset", write=True)
         self.u8[pa:pa + n] = bytes((byte,)) * n
 
     def read_bytes(self, va, n):
-        pa = va - PAGE_OFFSET
+        pa = self._pa(va, n, "memcpy")
         return bytes(self.u8[pa:pa + n])
 
     def get_freepointer(self, s, obj):
-        return self.u32[(obj + s.offset - PAGE_OFFSET) >> 2]
+        return self.rd(obj + s.offset, "get_freepointer")
 
     def set_freepointer(self, s, obj, fp):
-        self.u32[(obj + s.offset - PAGE_OFFSET) >> 2] = fp
+        self.wr(obj + s.offset, fp, "set_freepointer")
 
     # -- struct slab fields in the head struct page -----------------------
     def pw(self, pfn, word):
@@ -307,6 +339,29 @@ class Slub:
 
     def slab_pfn(self, ptr):
         return (ptr - self.mem_map.virt) // STRUCT_PAGE_SIZE
+
+    def page_pfn(self, ptr):
+        """The pfn of struct page pointer ptr, or None if ptr is not one in mem_map."""
+        off = ptr - self.mem_map.virt
+        if off % STRUCT_PAGE_SIZE or not 0 <= off < self.mem_map.nr_pages * STRUCT_PAGE_SIZE:
+            return None
+        return off // STRUCT_PAGE_SIZE
+
+    def cpu_slab(self, s, function="___slab_alloc"):
+        """c->slab of cache s as a pfn, or None: checked, since the guest can
+        write it.  Not a struct page: the oops of reading slab->freelist
+        there; a struct page but not one of s's slabs: a BUG with a note."""
+        ptr = self.rd(s.cpu + KCC_SLAB)
+        if not ptr:
+            return None
+        pfn = self.page_pfn(ptr)
+        if pfn is None and self.debug is not None:
+            self.debug.rep.die((ptr + 4 * W_INDEX) & 0xFFFFFFFF, function)
+        if pfn not in s.node.slabs and self.debug is not None:
+            self.debug.rep.corrupt("mm/slub.c", function, [
+                f"mmemu: {s.name}: c->slab 0x{ptr:08x} is not a slab of this cache: the "
+                "kmem_cache_cpu in guest memory was overwritten"])
+        return pfn
 
     def slab_freelist(self, pfn):
         return self.u32[self.pw(pfn, W_INDEX)]
@@ -506,18 +561,17 @@ class Slub:
     def flush_cpu_slab(self, s):
         """flush_slab(): deactivate this CPU's slab, if it has one."""
         c = s.cpu
-        slab = self.rd(c + KCC_SLAB)
-        if not slab:
+        pfn = self.cpu_slab(s, "flush_slab")
+        if pfn is None:
             return
         freelist = self.rd(c + KCC_FREELIST)
         self.wr(c + KCC_SLAB, 0)
         self.wr(c + KCC_FREELIST, 0)
         self.wr(c + KCC_TID, self.rd(c + KCC_TID) + 1)
-        self.deactivate_slab(s, self.slab_pfn(slab), freelist)
+        self.deactivate_slab(s, pfn, freelist)
 
     def cpu_slab_pfn(self, s):
-        slab = self.rd(s.cpu + KCC_SLAB)
-        return self.slab_pfn(slab) if slab else None
+        return self.cpu_slab(s)
 
     def slab_nid(self, pfn):
         """slab_nid(): the node of a slab's pages."""
@@ -561,9 +615,8 @@ class Slub:
         """___slab_alloc(): refill the cpu freelist from the cpu slab, a partial
         slab or a new one.  Debug caches hand out one object and keep no cpu slab."""
         c = s.cpu
-        slab = self.rd(c + KCC_SLAB)
-        if slab:
-            pfn = self.slab_pfn(slab)
+        pfn = self.cpu_slab(s)
+        if pfn is not None:
             freelist = self.get_freelist(s, pfn)
             if freelist:
                 return self._load_freelist(s, pfn, freelist)
@@ -617,8 +670,16 @@ class Slub:
     def slab_free(self, s, pfn, obj, caller):
         """do_slab_free(): push onto the cpu freelist when obj is in the cpu slab.
 
-        Returns False when the free was refused (reported)."""
+        Returns False when the free was refused (reported).  A page that
+        says it is a slab of s (PG_slab, slab_cache) but is none of s's
+        slabs was made so in guest memory: a BUG with a note (KernelOops).
+        """
         c = s.cpu
+        if pfn not in s.node.slabs and self.debug is not None:
+            self.debug.rep.corrupt("mm/slub.c", "slab_free", [
+                f"mmemu: {s.name}: 0x{obj:08x} is in a page marked as a slab of this cache "
+                f"(pfn {pfn:#x}), which is none of its slabs: its struct page was overwritten "
+                "in guest memory"])
         if self.rd(c + KCC_SLAB) == self.slab_ptr(pfn):
             if not self.check_valid_pointer(s, pfn, obj):
                 self.debug.invalid_pointer(s, pfn, obj)

@@ -475,7 +475,7 @@ class SlubDebug:
         self.rep.bug(KERNEL_LINES["set_freepointer"], None,
                      notes=[f"mmemu: BUG_ON(object == fp): naive detection of double free or "
                             f"corruption: {s.name} object 0x{obj:08x} freed again by {where}"],
-                     after=[f"mmemu: the free of 0x{obj:08x} was refused; carrying on"])
+                     after=[f"mmemu: the free of 0x{obj:08x} was refused"])
 
     # -- warnings of the gfp and cache paths -------------------------------
     def kmalloc_fix_flags(self, flags):

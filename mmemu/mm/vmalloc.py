@@ -198,8 +198,11 @@ class VmapSpace:
 
     # -- changing --------------------------------------------------------
     def alloc_vmap_area(self, size, align, vstart, vend):
-        """alloc_vmap_area(): a new VmapArea of size bytes, or None when nothing fits."""
-        assert size > 0 and size % PAGE_SIZE == 0 and align & (align - 1) == 0
+        """alloc_vmap_area(): a new VmapArea of size bytes, or None when nothing fits
+        (or, as 6.1's -EINVAL, for a size that is not whole pages or an align
+        that is not a power of two)."""
+        if size <= 0 or size % PAGE_SIZE or align <= 0 or align & (align - 1):
+            return None
         i, addr = self.find_vmap_lowest_match(size, align, vstart)
         if i is None or addr + size > vend:
             return None
@@ -322,7 +325,7 @@ class Vmalloc:
         128 pages.  Returns the VmStruct, or None (after 6.1's "vmap
         allocation ... failed" warning unless gfp has __GFP_NOWARN).
         """
-        size = page_align(size)
+        size = page_align(size & 0xFFFFFFFF) & 0xFFFFFFFF    # unsigned long: wraps to 0
         if not size:
             return None
         if flags & VM_IOREMAP:
@@ -393,7 +396,8 @@ class Vmalloc:
     def vunmap_range(self, start, end):
         """vunmap_range_noflush(): clear the PTEs of [start, end); the caller flushes."""
         u32 = self.pm.u32
-        pte_slot = self.pgtable.pte_slot
+        pte_slot = self.pgtable.unmap_pte_slot
+        start, end = start & 0xFFFFF000, min((end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), 1 << 32)
         va = start
         while va < end:
             room = PTRS_PER_PTE - ((va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
@@ -406,7 +410,10 @@ class Vmalloc:
 
     # -- vmalloc ----------------------------------------------------------------
     def vmalloc(self, size, caller=None):
-        """void *vmalloc(unsigned long size): an address, or None (NULL)."""
+        """void *vmalloc(unsigned long size): an address, or None (NULL).
+
+        size is taken as the C call's unsigned long: -4096 is 0xfffff000,
+        more than all of RAM (warn_alloc()'s "exceeds total pages", NULL)."""
         return self._vmalloc(size, GFP_KERNEL, caller)
 
     def vzalloc(self, size, caller=None):
@@ -415,8 +422,8 @@ class Vmalloc:
 
     def _vmalloc(self, size, gfp_mask, caller=None, nid=NUMA_NO_NODE):
         """void *__vmalloc(unsigned long size, gfp_t gfp_mask)."""
-        return self.vmalloc_node_range(size, 1, self.vstart, self.vend, gfp_mask,
-                                       PAGE_KERNEL, 0, nid, caller)
+        return self.vmalloc_node_range(size & 0xFFFFFFFF, 1, self.vstart, self.vend,
+                                       gfp_mask & 0xFFFFFFFF, PAGE_KERNEL, 0, nid, caller)
 
     def vmalloc_node_range(self, size, align, start, end, gfp_mask, prot, vm_flags,
                            nid, caller):
@@ -541,6 +548,7 @@ class Vmalloc:
 
         Returns the VmStruct freed, or None (mmemu's; vfree() is void).
         """
+        addr &= 0xFFFFFFFF
         if not addr:
             return None
         return self.vunmap(addr, deallocate_pages=True, caller=caller, flush=flush)
@@ -553,6 +561,7 @@ class Vmalloc:
         TLB of [area.addr, area.end) to the caller: the hypercalls' guest
         wrappers flush it themselves (guest/include/mmemu/vmalloc.h).
         """
+        addr &= 0xFFFFFFFF
         if not addr:
             return None
         if addr & (PAGE_SIZE - 1):
@@ -631,6 +640,8 @@ def vmalloc_init(machine):
         free_pages(mm, pfn, 0)
 
     def page_nid(pfn):
+        if not 0 <= pfn < machine.mem_map.nr_pages:
+            return 0
         return page_to_nid_flags(machine.pm.u32[machine.mem_map.page_word(pfn)])
 
     return Vmalloc(machine.pm, machine.pgtable, machine.mem_map, lay.vmalloc_start,

@@ -40,6 +40,8 @@ FAULT_SIGNALS = {"oops": SIGSEGV, "bug": SIGABRT, "panic": SIGKILL}
 END_SIGNALS = {**FAULT_SIGNALS, "insn-budget": SIGXCPU, "time-budget": SIGXCPU,
                "error": SIGSEGV, "killed": SIGKILL}
 MAX_READ = 2048                 # bytes per 'm' reply; PacketSize below allows it
+MAX_PACKET = 64 * 1024          # a packet without its '#' by then is noise: dropped
+MAX_BREAKPOINTS = 64            # code hooks a session may add: Unicorn tries each per block
 SUPPORTED = "PacketSize=1100"   # hex: 4352 bytes
 
 
@@ -93,6 +95,9 @@ class GdbStub:
                 return self._run_detached()
             kind = packet[:1]
             if kind in ("c", "s", "C", "S"):
+                if not _resume_packet_ok(packet):
+                    self.conn.send("E01")
+                    continue
                 stop = self._resume(packet)
                 if stop is None:
                     return                        # the run is over; finish() tells gdb
@@ -128,7 +133,7 @@ class GdbStub:
         if kind in "CS":
             address = address.partition(";")[2]
         if address:
-            self.eng.set_reg("eip", int(address, 16))
+            self.eng.set_reg("eip", int(address, 16) & 0xFFFFFFFF)
         step = kind in "sS"
         self._hit, self._interrupted = None, False
         self._skip_bp = self.eng.reg("eip")
@@ -208,6 +213,8 @@ class GdbStub:
     # -- breakpoints ----------------------------------------------------
     def _set_breakpoint(self, address):
         if address not in self.breakpoints:
+            if len(self.breakpoints) >= MAX_BREAKPOINTS:
+                return "E01"
             self.breakpoints[address] = self.eng.hook_code_at(address, self._on_breakpoint)
         return "OK"
 
@@ -246,7 +253,7 @@ class GdbStub:
             return ""
         try:
             return handler()
-        except ValueError:              # a malformed packet: bad hex, missing field
+        except (ValueError, OverflowError):     # a malformed packet: bad hex, missing field
             return "E01"
 
     def _breakpoint_packet(self, body, insert):
@@ -254,14 +261,14 @@ class GdbStub:
         btype, address, _ = body.split(",", 2)
         if btype not in ("0", "1"):
             return ""                   # watchpoints: not supported
-        address = int(address, 16)
+        address = int(address, 16) & 0xFFFFFFFF
         return self._set_breakpoint(address) if insert else self._clear_breakpoint(address)
 
     def _read_registers(self):
         return "".join(_le32(self.eng.reg(name)) for name in GDB_REGS)
 
     def _read_register(self, number):
-        if number >= len(GDB_REGS):
+        if not 0 <= number < len(GDB_REGS):
             return ""
         return _le32(self.eng.reg(GDB_REGS[number]))
 
@@ -276,7 +283,7 @@ class GdbStub:
     def _write_register(self, number, hexval):
         """Segment registers stay as they are: reloading one could fault."""
         number = int(number, 16)
-        if number >= len(GDB_REGS):
+        if not 0 <= number < len(GDB_REGS) or len(hexval) != 8:
             return "E01"
         name, value = GDB_REGS[number], int.from_bytes(bytes.fromhex(hexval), "little")
         if value == self.eng.reg(name):
@@ -359,11 +366,15 @@ class _Connection:
             return None
         self.buf = self.buf[start:]
         end = self.buf.find(b"#")
+        if end < 0 and len(self.buf) > MAX_PACKET:
+            self.buf = b""                        # no packet gdb would send: drop it
+            self._sendall(b"-")
+            return None
         if end < 0 or len(self.buf) < end + 3:
             return None
         payload, checksum = self.buf[1:end], self.buf[end + 1:end + 3]
         self.buf = self.buf[end + 3:]
-        if int(checksum, 16) != sum(payload) & 0xFF:
+        if not _checksum_ok(checksum, payload):
             self._sendall(b"-")
             return None
         self._sendall(b"+")
@@ -411,8 +422,37 @@ class _Connection:
 
 
 def _addr_len(text):
+    """"addr,length" in hex; a negative length is a malformed packet."""
     address, length = text.split(",", 1)
-    return int(address, 16), int(length, 16)
+    address, length = int(address, 16) & 0xFFFFFFFF, int(length, 16)
+    if length < 0:
+        raise ValueError("negative length")
+    return address, length
+
+
+def _checksum_ok(checksum, payload):
+    try:
+        return int(checksum, 16) == sum(payload) & 0xFF
+    except ValueError:
+        return False
+
+
+def _resume_packet_ok(packet):
+    """c[addr], s[addr], Csig[;addr], Ssig[;addr] with hex where hex belongs."""
+    kind, rest = packet[0], packet[1:]
+    if kind in "CS":
+        sig, _, rest = rest.partition(";")
+        if not _is_hex(sig):
+            return False
+    return not rest or _is_hex(rest)
+
+
+def _is_hex(text):
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return not text.startswith("-")
 
 
 def _le32(value):

@@ -6,10 +6,11 @@ text (0xC1000000 on the reference kernel) with swapper_pg_dir loaded, so a
 stray pointer faults exactly where a kernel module's would, and the oops
 says so.
 """
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from mmemu.engine import X86_TRAP_PF
+from mmemu.engine import X86_TRAP_PF, X86_TRAP_UD
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
 from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
@@ -19,10 +20,18 @@ from mmemu.runtime.hypercall import EINVAL, HypercallTable
 from mmemu.runtime.stack import guard_stack, stack_overflow_handler
 from mmemu.runtime.traps import Trap, owns
 
+LARGE_CHUNK = 1 << 22     # how much of the open bus one unbacked access maps
+
 EXIT_BUDGET = 124        # like timeout(1)
 EXIT_INTERNAL = 125      # mmemu itself failed
 
 BUGFLAG_NO_CUT_HERE = 8
+
+# What a run keeps for its RunResult, so that a guest printing (or warning)
+# without end costs the host a fixed amount of memory, as the kernel's log
+# ring does (log.py).  Every line still reaches the console as it is printed.
+CONSOLE_KEEP = 1 << 17
+REPORTS_KEEP = 1024
 
 DEFAULT_MAX_INSNS = 2_000_000_000
 DEFAULT_TIMEOUT = 60.0
@@ -35,8 +44,9 @@ class RunResult:
     status: int                    # the exit status `mmemu run` gives
     reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
     exit_code: int = None          # main()'s return value, when it returned
-    console: str = ""              # what the guest printed
+    console: str = ""              # what the guest printed (the last CONSOLE_KEEP bytes)
     reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports
+    #                                               (the last REPORTS_KEEP of them)
     seconds: float = 0.0
     log: str = ""                  # the whole kernel log of the run
 
@@ -51,13 +61,14 @@ class GuestRuntime:
         self.image = None
         self.table = HypercallTable(machine.pm, rep, on_error=self._handler_failed)
         self._partial = ""
-        self._console = []
-        self._reports = []
+        self._console = _Tail(CONSOLE_KEEP)
+        self._reports = deque(maxlen=REPORTS_KEEP)
+        self.on_console = None      # fn(line): each console line as it comes (quiet CLI runs)
         # Every report is a report of the run, whoever made it (the page
         # allocator's Bad page state and allocation failures too); the
         # reporter asks this runtime for the guest's frames and to stop.
         rep.guest = self
-        rep.on_report = lambda text: self._reports.append(text)
+        rep.on_report = lambda text: self._reports.append(text)   # the last REPORTS_KEEP
         rep.on_stop = self.stop
         self._stop_reason = None
         self._exit_code = None
@@ -83,6 +94,9 @@ class GuestRuntime:
         # see a Uc without it, so an exception nobody handles still ends
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
+        self._ud_hook = None          # #UD: Unicorn has no interrupt for it
+        self._bus_hook = None         # a PTE to where no memory is: the open bus
+        self._absorb_error = False    # Unicorn's error after a trap already delivered
         self._in_trap = False
         self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
         if not eng.host:
@@ -113,14 +127,17 @@ class GuestRuntime:
 
         With gdb_port the guest stops at entry and a GDB remote-protocol
         server on that port (0: any free port) drives the run; a debugger's
-        pauses count against no time budget.
+        pauses count against no time budget.  A budget that is not a count
+        or a finite number of seconds (0 for none) is a UsageError.
         """
+        _check_budget(max_insns, timeout, gdb_port)
         if entry is None:
             if self.image is None:
                 raise MmemuError("no guest program loaded")
             entry = self.image.entry
         mark = self.log.mark()
-        self._console, self._reports = [], []
+        self._console.clear()
+        self._reports.clear()
         self._stop_reason, self._exit_code = None, None
         self.pending_switch = self._trap_exit = None
         stub = None
@@ -132,11 +149,13 @@ class GuestRuntime:
                 stub, timeout = GdbStub(self, gdb_port), 0
                 err, secs = stub.serve(entry, max_insns)
             self._flush_partial()
+            if self._stop_reason in ("bug", "oops"):
+                self.reporter.make_task_dead()           # may panic: stop() lets that win
             reason = self._stop_reason or self._budget_reason(err, secs, timeout)
         if stub is not None:
             stub.finish(reason, self._status(reason))
         return RunResult(status=self._status(reason), reason=reason,
-                         exit_code=self._exit_code, console="".join(self._console),
+                         exit_code=self._exit_code, console=self._console.text(),
                          reports=list(self._reports), seconds=secs,
                          log=self.log.text(mark))
 
@@ -151,11 +170,21 @@ class GuestRuntime:
     def _arm_traps(self):
         if self._intr_hook is None:
             self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
+        if self._ud_hook is None:
+            self._ud_hook = self.machine.engine.hook_invalid_insn(self._on_invalid_opcode)
+        if self._bus_hook is None:
+            self._bus_hook = self.machine.engine.hook_unmapped(self._on_unbacked)
 
     def _disarm_traps(self):
         if self._intr_hook is not None:
             self.machine.engine.unhook(self._intr_hook)
             self._intr_hook = None
+        if self._ud_hook is not None:
+            self.machine.engine.unhook(self._ud_hook)
+            self._ud_hook = None
+        if self._bus_hook is not None:
+            self.machine.engine.unhook(self._bus_hook)
+            self._bus_hook = None
 
     @contextmanager
     def _serving(self):
@@ -184,6 +213,8 @@ class GuestRuntime:
         while True:
             left = max(timeout - secs, 0.001) if timeout else 0
             err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
+            if self._absorb_error:
+                err, self._absorb_error = None, False
             secs += dt
             switch = self.take_switch()
             if switch is None or err is not None or self._stop_reason is not None:
@@ -245,7 +276,8 @@ class GuestRuntime:
         return self._stop_reason
 
     def stop(self, reason):
-        if self._stop_reason is None:
+        """End the run for reason; the first reason stays, unless a panic follows."""
+        if self._stop_reason is None or reason == "panic":
             self._stop_reason = reason
         self.machine.engine.stop()
 
@@ -263,11 +295,15 @@ class GuestRuntime:
         for line in lines:
             self._console.append(line + "\n")
             self.log.printk(line, level if level is not None else 4)
+            if self.on_console is not None:
+                self.on_console(line + "\n")
 
     def _flush_partial(self):
         if self._partial:
             self._console.append(self._partial)
             self.log.printk(self._partial)
+            if self.on_console is not None:
+                self.on_console(self._partial)
             self._partial = ""
 
     def guest_bug(self, file_va, line, cond_va):
@@ -351,6 +387,50 @@ class GuestRuntime:
         from mmemu.runtime.faults import report_exception
         report_exception(self, trapnr, error_code)        # an oops: the run ends
 
+    def _on_invalid_opcode(self):
+        """#UD (ud2, an opcode the CPU does not know): handle_invalid_op() as a
+        trap, so a user task gets SIGILL and kernel code dies with "invalid
+        opcode: 0000 [#1]" (an oops: EXIT_OOPS).  Unicorn raises no interrupt
+        for #UD, so this is a hook of its own, owned as the interrupt hook's
+        traps are (runtime/traps.py).  True when the CPU may go on."""
+        eng = self.machine.engine
+        if eng.host and not owns(self.trap_policy, Trap(X86_TRAP_UD, eng.running, eng),
+                                 self.task_running()):
+            return False                   # the host's: Unicorn's UC_ERR_INSN_INVALID
+        self._in_trap = True
+        try:
+            self._on_exception(X86_TRAP_UD, 0)
+        finally:
+            self._in_trap = False
+        return self._stop_reason is None         # a task killed: the switch is pending
+
+    def _on_unbacked(self, kind, pa, size):
+        """The CPU reached physical memory nothing backs: a guest page table
+        entry pointing past RAM and every device.  On a PC the bus answers
+        there: reads give all ones, writes are lost, and Linux reports
+        nothing.  mmemu maps its all-ones catch-all (DeviceBus.map_unbacked)
+        over that 4 MiB of physical space, notes it once, and the access is
+        retried.  Code fetched from there is all 0xff bytes (ff ff is no
+        instruction), so a fetch is the #UD the CPU would raise.  A host's
+        ranges and a host's own runs are left alone (Unicorn's error)."""
+        eng = self.machine.engine
+        if eng.host and not eng.running:
+            return False
+        if kind == "fetch":
+            self._absorb_error = self._on_invalid_opcode()   # a task killed: go on
+            return False
+        bus = self.machine.devices
+        chunk = pa & ~(LARGE_CHUNK - 1)
+        before = len(bus.holes)
+        bus.map_unbacked(chunk, chunk + LARGE_CHUNK)
+        if bus.find(pa) is None:
+            return False                 # a host range, or mapped by the host program
+        if len(bus.holes) != before:
+            self.reporter.info(f"mmemu: {kind} of physical {pa:#x}: nothing is there (a page "
+                               "table entry points past RAM); the bus reads all ones and "
+                               "drops writes", KERN_WARNING)
+        return True
+
     def _handler_failed(self, name, exc):
         import traceback
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -373,6 +453,13 @@ class GuestRuntime:
         except MmemuError:
             return "?"
         return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def fault_context(self, addr):
+        """For an oops of modelled kernel code at addr: dump_pagetable()'s lines
+        and mmemu's words for the region addr is in."""
+        from mmemu.runtime.faults import describe_address, pagetable_lines
+        m = self.machine
+        return pagetable_lines(m, addr), describe_address(m, addr, self.region_describers)
 
     def symbolize(self, addr):
         return self.image.symbolize(addr) if self.image is not None else None
@@ -408,3 +495,42 @@ class GuestRuntime:
                 break
             eip, ebp = ret, nxt or 0
         return img.symbolize(eip) or f"0x{eip:08x}"
+
+
+def _check_budget(max_insns, timeout, gdb_port):
+    """Refuse budgets Unicorn cannot take (it wants a 64-bit count and microseconds)."""
+    import math
+    from mmemu.errors import UsageError
+    if isinstance(max_insns, bool) or not isinstance(max_insns, int) \
+            or not 0 <= max_insns < 1 << 63:
+        raise UsageError(f"max_insns must be a count of instructions, 0 or more, "
+                         f"not {str(max_insns)[:40]}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not (math.isfinite(timeout) and 0 <= timeout <= 1e9):
+        raise UsageError(f"timeout must be seconds, 0 or more and finite, not {str(timeout)[:40]}")
+    if gdb_port is not None and (isinstance(gdb_port, bool) or not isinstance(gdb_port, int)
+                                 or not 0 <= gdb_port <= 65535):
+        raise UsageError(f"gdb_port must be a TCP port (0 .. 65535), not {str(gdb_port)[:40]}")
+
+
+class _Tail:
+    """The last `keep` bytes of text appended line by line (whole lines)."""
+
+    def __init__(self, keep):
+        self.keep = keep
+        self.parts = deque()
+        self.size = 0
+
+    def append(self, text):
+        self.parts.append(text)
+        self.size += len(text)
+        while self.size > self.keep and len(self.parts) > 1:
+            self.size -= len(self.parts.popleft())
+
+    def clear(self):
+        self.parts.clear()
+        self.size = 0
+
+    def text(self):
+        return "".join(self.parts)
+

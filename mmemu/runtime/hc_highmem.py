@@ -33,6 +33,8 @@ def register(rt, table, hm, fixmap):
         if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0 \
                 and off // STRUCT_PAGE_SIZE < max_pfn:
             return off // STRUCT_PAGE_SIZE
+        if m.mm.kernel_word(page) is None:       # PageHighMem(page): page->flags
+            rt.reporter.die(page, what)
         rt.reporter.report(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
                            f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
                            f"{rt.guest_caller()}")

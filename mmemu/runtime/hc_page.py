@@ -1,8 +1,11 @@
 """Page allocator hypercalls: the guest's alloc_pages() family.
 
 The guest holds `struct page *` values (addresses inside mem_map) where the
-host API uses pfns; this layer converts, and refuses pointers that are not a
-struct page, which Linux would dereference blindly.
+host API uses pfns; this layer converts.  A pointer Linux would dereference
+where nothing is mapped (NULL, the first page, a hole) is the oops of that
+dereference (page->flags, the first field read); one that is readable but
+not a struct page in mem_map is refused with mmemu's report (6.1 would take
+whatever is there for a struct page).
 
 alloc_pages and __free_pages are on every guest page allocation's path: they
 are also registered in the mailbox form (the doorbell callback reads their arguments
@@ -32,6 +35,8 @@ def register(rt, table):
         off = page - base
         if 0 <= off < nr * STRUCT_PAGE_SIZE and off % STRUCT_PAGE_SIZE == 0:
             return off // STRUCT_PAGE_SIZE
+        if mm.kernel_word(page) is None:         # PageHead(page): page->flags
+            rt.reporter.die(page, what)
         rt.reporter.report(f"mmemu: {what}: 0x{page:08x} is not a struct page in mem_map "
                            f"(0x{base:08x}-0x{base + nr * STRUCT_PAGE_SIZE:08x}), called from "
                            f"{rt.guest_caller()}")
@@ -42,8 +47,6 @@ def register(rt, table):
         return 0 if pfn is None else base + pfn * STRUCT_PAGE_SIZE
 
     def hc_free_pages(page, order):
-        if page == 0:
-            return 0
         pfn = to_pfn(page, "__free_pages")
         if pfn is not None:
             free(mm, pfn, order)

@@ -91,7 +91,9 @@ def _cstr(machine, va, limit=256):
 # each: (index of the gfp argument, or None, and the might_sleep() site).
 # wrap_sleeping_calls() puts the check in front of the ones a machine serves
 # when their own subsystem does not make it (the slab fast path runs in the
-# guest: guest/include/mmemu/sched.h's might_alloc() is for that).
+# guest: guest/lib/slab.c calls sched.h's might_alloc() before it, so
+# __slab_alloc, its slow path, is not checked again here; kmap() and
+# kunmap() check in mm/highmem.py).
 SLEEPING_CALLS = {
     "alloc_pages": (0, None),
     "__get_free_pages": (0, None),
@@ -100,6 +102,12 @@ SLEEPING_CALLS = {
     "vmalloc": ("GFP_KERNEL", None),
     "vzalloc": ("GFP_KERNEL", None),
     "vmalloc_node": ("GFP_KERNEL", None),
+    "__vmalloc_node": (2, None),
+    "ioremap": ("GFP_KERNEL", None),                  # get_vm_area's kzalloc_node()
+    "ioremap_prot": ("GFP_KERNEL", None),
+    "iounmap": (None, MIGHT_SLEEP_SITES["remove_vm_area"]),
+    "kmem_cache_create": (None, MIGHT_SLEEP_SITES["cpus_read_lock"]),
+    "kmem_cache_destroy": (None, MIGHT_SLEEP_SITES["cpus_read_lock"]),
     "vmap": (None, MIGHT_SLEEP_SITES["vmap"]),
     "vunmap": (None, MIGHT_SLEEP_SITES["vunmap"]),
     "vfree": (None, MIGHT_SLEEP_SITES["vfree"]),      # might_sleep_if(!in_interrupt())

@@ -13,10 +13,13 @@ hypercall, and mmemu never sees their ports.
 Subsystems extend the table with register(); the mechanism never changes.
 A number with no handler, and a handler that raises, give the guest an error
 return (-ENOSYS / -EINVAL as Linux's syscall table would) and the user a
-warning; a host exception never escapes into Unicorn.
+warning; a host exception never escapes into Unicorn.  KernelOops is not a
+failure of the handler: modelled kernel code reported an oops or a BUG on
+guest-corrupted state and stopped; the run is ending, and the call returns 0.
 """
 from dataclasses import dataclass
 
+from mmemu.errors import KernelOops
 from mmemu.layout import PAGE_SHIFT
 from mmemu.runtime.abi import HC_DOORBELL_SIZE, HC_MAILBOX_PHYS, HC_MAX, HC_WORD_RET2
 
@@ -139,6 +142,8 @@ class HypercallTable:
                 return 0
             try:
                 ret = thunk()
+            except KernelOops:             # reported; the task is being killed
+                ret = 0
             except BaseException as exc:   # a host bug must not unwind through Unicorn
                 ret = self._failed(offset >> 2, exc, on_read)
             return 0 if ret is None else ret & U32

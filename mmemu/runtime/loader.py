@@ -13,20 +13,26 @@ The result, a GuestImage, also carries the symbol table: it symbolizes
 addresses the way Linux's %pS does ("main+0x1c/0x80") and tells SDK code
 (between __mmemu_sdk_start and __mmemu_sdk_end) from the program's own.
 """
-import struct
 import io
+import struct
 from bisect import bisect_right
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
+from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
-from mmemu.errors import LoaderError
+from mmemu.errors import LoaderError, clip
 from mmemu.kernel.image import KernelConfig, KernelImage
 
 EM_386 = 3
+PHDR_SIZE, SHDR_SIZE = 32, 40       # sizeof(Elf32_Phdr), sizeof(Elf32_Shdr)
+# What pyelftools raises on a damaged file (its parser's own errors included).
+ELF_ERRORS = (ELFError, ConstructError, ValueError, KeyError, struct.error, UnicodeDecodeError)
 PF_X, PF_W, PF_R = 1, 2, 4
 PAGE_OFFSET = 0xC0000000
 REFERENCE_IMAGE = KernelImage.from_config(KernelConfig())
@@ -216,15 +222,16 @@ def load_elf(path_or_bytes, physmem, image=REFERENCE_IMAGE):
     """
     name, data = _read_input(path_or_bytes)
     elf = _open_elf(name, data)
-    segments = _load_segments(elf)
-    _check_fits(name, segments, image, physmem)
-    for seg, payload in segments:
-        if seg.filesz:
-            physmem.write(seg.paddr, payload)
-        if seg.memsz > seg.filesz:
-            physmem.fill(seg.paddr + seg.filesz, seg.memsz - seg.filesz, 0)
-    image = _make_image(elf, name, [seg for seg, _ in segments])
-    image.ex_table = _read_ex_table(image, physmem)
+    with _damaged(name):
+        segments = _load_segments(elf)
+        _check_fits(name, segments, image, physmem)
+        for seg, payload in segments:
+            if seg.filesz:
+                physmem.write(seg.paddr, payload)
+            if seg.memsz > seg.filesz:
+                physmem.fill(seg.paddr + seg.filesz, seg.memsz - seg.filesz, 0)
+        image = _make_image(elf, name, [seg for seg, _ in segments])
+        image.ex_table = _read_ex_table(name, image, physmem)
     return image
 
 
@@ -232,7 +239,18 @@ def read_image(path_or_bytes):
     """The GuestImage of an ELF without loading it anywhere (for symbols)."""
     name, data = _read_input(path_or_bytes)
     elf = _open_elf(name, data)
-    return _make_image(elf, name, [seg for seg, _ in _load_segments(elf)])
+    with _damaged(name):
+        return _make_image(elf, name, [seg for seg, _ in _load_segments(elf)])
+
+
+@contextmanager
+def _damaged(name):
+    """pyelftools' complaints about a file _check_headers() let through
+    (a symbol table with a bad link, a string past its table): one line."""
+    try:
+        yield
+    except ELF_ERRORS as e:
+        raise LoaderError(f"{name}: a damaged ELF file ({clip(e)})") from None
 
 
 def _read_input(path_or_bytes):
@@ -252,8 +270,8 @@ def _open_elf(name, data):
     try:
         elf = ELFFile(io.BytesIO(data))
         machine = elf["e_machine"]
-    except (ELFError, ValueError, KeyError) as e:
-        raise LoaderError(f"{name}: a damaged ELF file ({e})") from None
+    except ELF_ERRORS as e:
+        raise LoaderError(f"{name}: a damaged ELF file ({clip(e)})") from None
     if machine != "EM_386" or elf.elfclass != 32:
         what = MACHINE_NAMES.get(machine, str(machine).replace("EM_", ""))
         if machine == "EM_386":
@@ -261,6 +279,7 @@ def _open_elf(name, data):
         raise LoaderError(f"{name}: {what} ELF, mmemu runs i386 guests")
     if not elf.little_endian:
         raise LoaderError(f"{name}: big-endian ELF, mmemu runs i386 guests")
+    _check_headers(name, elf, len(data))
     _refuse_user_program(name, elf)
     if elf["e_type"] != "ET_EXEC":
         kind = {"ET_REL": "a relocatable object (link it first)",
@@ -268,6 +287,49 @@ def _open_elf(name, data):
         raise LoaderError(f"{name}: {kind.get(elf['e_type'], elf['e_type'])}, "
                           "mmemu runs statically linked i386 executables")
     return elf
+
+
+def _check_headers(name, elf, size):
+    """Every table and segment the headers claim lies inside the file and the
+    32-bit address space: nothing is read, allocated or copied for a size the
+    file does not back (a PT_LOAD claiming 2 GiB past the end of the file)."""
+    def damaged(what):
+        raise LoaderError(f"{name}: a damaged ELF file ({what}; the file has {size} bytes)")
+    h = elf.header
+    if h["e_phnum"]:
+        if h["e_phentsize"] != PHDR_SIZE:
+            damaged(f"program headers of {h['e_phentsize']} bytes, not {PHDR_SIZE}")
+        if h["e_phoff"] + h["e_phnum"] * PHDR_SIZE > size:
+            damaged(f"{h['e_phnum']} program headers at offset {h['e_phoff']:#x} "
+                    "run past its end")
+    if h["e_shnum"]:
+        if h["e_shentsize"] != SHDR_SIZE:
+            damaged(f"section headers of {h['e_shentsize']} bytes, not {SHDR_SIZE}")
+        if h["e_shoff"] + h["e_shnum"] * SHDR_SIZE > size:
+            damaged(f"{h['e_shnum']} section headers at offset {h['e_shoff']:#x} "
+                    "run past its end")
+        if h["e_shstrndx"] >= h["e_shnum"]:
+            damaged(f"section name table {h['e_shstrndx']} of {h['e_shnum']} sections")
+    for i in range(h["e_phnum"]):
+        ph = elf.get_segment(i).header
+        if ph["p_offset"] + ph["p_filesz"] > size:
+            damaged(f"segment {i}: {ph['p_filesz']} bytes at offset {ph['p_offset']:#x} "
+                    "run past its end")
+        if ph["p_type"] == "PT_LOAD":
+            if ph["p_filesz"] > ph["p_memsz"]:
+                damaged(f"segment {i}: {ph['p_filesz']} bytes in the file but "
+                        f"{ph['p_memsz']} in memory")
+            if max(ph["p_vaddr"], ph["p_paddr"]) + ph["p_memsz"] > 1 << 32:
+                damaged(f"segment {i}: {ph['p_memsz']} bytes at {ph['p_vaddr']:#x} "
+                        "wrap around 4 GiB")
+    for i in range(h["e_shnum"]):
+        try:
+            sh = elf.get_section(i).header
+        except ELF_ERRORS as e:
+            damaged(f"section {i}: {clip(e, 60)}")
+        if sh["sh_type"] != "SHT_NOBITS" and sh["sh_offset"] + sh["sh_size"] > size:
+            damaged(f"section {i}: {sh['sh_size']} bytes at offset {sh['sh_offset']:#x} "
+                    "run past its end")
 
 
 def _refuse_user_program(name, elf):
@@ -283,7 +345,7 @@ def _refuse_user_program(name, elf):
         if seg["p_type"] == "PT_INTERP":
             try:
                 interp = seg.get_interp_name()
-            except (ELFError, ValueError, UnicodeDecodeError):
+            except ELF_ERRORS:
                 interp = "?"
             raise LoaderError(f"{name}: a dynamically linked user-space program (interpreter "
                               f"{interp}); mmemu runs kernel code: {how}")
@@ -362,21 +424,25 @@ def _build_id(elf):
             for note in seg.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     return note["n_desc"]
-    except (ELFError, ValueError, KeyError):
+    except ELF_ERRORS:
         return None
     return None
 
 
-def _read_ex_table(image, physmem):
+def _read_ex_table(name, image, physmem):
     """The exception table, from the loaded image: faulting insn -> fixup.
 
     Like Linux's __ex_table between __start___ex_table and __stop___ex_table
     (differs: absolute addresses, not relative offsets, and no handler types).
+    A table outside what was loaded is a damaged file, not a read of GiBs.
     """
     try:
         start, stop = image.lookup("__start___ex_table"), image.lookup("__stop___ex_table")
     except KeyError:
         return {}
+    if not any(seg.vaddr <= start <= stop <= seg.vend for seg in image.segments):
+        raise LoaderError(f"{name}: a damaged ELF file (__ex_table [{start:#x}, {stop:#x}) "
+                          "is not inside a loaded segment)")
     pa = start - 0xC0000000
     words = struct.unpack(f"<{(stop - start) // 4}I", physmem.read(pa, (stop - start) // 4 * 4))
     return {words[i]: words[i + 1] for i in range(0, len(words) - 1, 2)}
@@ -386,7 +452,7 @@ def _read_symbols(elf):
     """Globals by name (dict) and locals (list: static names repeat across files)."""
     symtab = elf.get_section_by_name(".symtab")
     globals_, locals_ = {}, []
-    if symtab is None:
+    if not isinstance(symtab, SymbolTableSection):      # none, or not SHT_SYMTAB
         return globals_, locals_
     kinds = {"STT_FUNC": "func", "STT_OBJECT": "object", "STT_NOTYPE": "notype"}
     for s in symtab.iter_symbols():

@@ -20,7 +20,7 @@ from mmemu.arch.x86.fault import decode_pf_error
 from mmemu.arch.x86.pgd import pgd_alloc, user_page_tables, vmalloc_sync_one
 from mmemu.arch.x86.pgtable import PageTable, walk, _PAGE_USER
 from mmemu.arch.x86.segment import USER_SEGMENTS
-from mmemu.engine import X86_TRAP_GP, X86_TRAP_PF
+from mmemu.engine import X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_UD
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_INFO
 from mmemu.mm import gfp, page_alloc
@@ -32,6 +32,7 @@ STACK_PAGES = 4
 PAGE_READONLY_EXEC = 0x025         # P | USER | ACCESSED
 PAGE_SHARED_EXEC = 0x067           # P | RW | USER | ACCESSED | DIRTY
 _PAGE_TABLE = 0x067
+SIGILL = 4
 SIGSEGV = 11
 X86_EFLAGS_FIXED = 0x2          # IF clear: Unicorn has no interrupt controller to enable
 NR_exit, NR_write, NR_getpid = 1, 4, 20
@@ -161,6 +162,9 @@ class Tasks:
             n = min(PAGE_SIZE, end - va)
             src = seg.paddr + (va - seg.vaddr)
             self.m.pm.write(pfn << PAGE_SHIFT, self.m.pm.read(src, n))
+        # The pages may have held code the CPU translated (an earlier task's):
+        # the host's copy is invisible to Unicorn, so drop every translation.
+        self.m.engine.flush_code()
         return (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
     def _map_page(self, task, pt, va, prot):
@@ -256,6 +260,9 @@ class Tasks:
         if user and trapnr in (X86_TRAP_PF, X86_TRAP_GP):
             self.force_sig_segv(task, trapnr, error_code)
             return True
+        if user and trapnr == X86_TRAP_UD:
+            self.force_sig_ill(task)
+            return True
         return False
 
     def syscall(self, task):
@@ -300,6 +307,17 @@ class Tasks:
             self.m.engine.set_reg("esp", esp)
             return self.trampoline
         self._switch(enter)
+
+    def force_sig_ill(self, task):
+        """do_error_trap() for #UD from user mode: show_signal() and SIGILL."""
+        eng = self.m.engine
+        ip, sp = eng.reg("eip"), eng.reg("esp")
+        lo, hi = task.vma
+        where = f" in {task.comm}[{lo:x}+{hi - lo:x}]" if lo <= ip < hi else ""
+        self.rt.reporter.info(f"traps: {task.comm}[{task.pid}] trap invalid opcode ip:{ip:x} "
+                              f"sp:{sp:x} error:0{where}", KERN_INFO)
+        self.killed.append((task.pid, SIGILL))
+        self._exit(128 + SIGILL)
 
     def force_sig_segv(self, task, trapnr, error_code):
         """show_signal_msg() and SIGSEGV: the task dies, the machine goes on."""

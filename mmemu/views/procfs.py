@@ -101,15 +101,20 @@ PAGETYPEINFO_WALK_CAP = 100000
 
 
 def _free_count(mm, head):
-    """pagetypeinfo_showfree_print()'s count of one list, walked in guest memory."""
+    """pagetypeinfo_showfree_print()'s count of one list, walked in guest memory.
+
+    Differs: a link the guest broke (not a struct page of mem_map) ends the
+    walk where the kernel would follow it wherever it points.
+    """
     from mmemu.mm.mmzone import PAGE_WORDS, STRUCT_PAGE_SIZE, W_NEXT
     n, pfn, u32, base = 0, head.first, mm.u32, mm.mbase
-    while pfn >= 0:
+    while 0 <= pfn < mm.max_pfn:
         n += 1
         if n >= PAGETYPEINFO_WALK_CAP:
             return f">{n:6d} "
         nxt = u32[base + (pfn * PAGE_WORDS) + W_NEXT]
-        pfn = (nxt - mm.mvirt) // STRUCT_PAGE_SIZE if nxt else -1
+        off = nxt - mm.mvirt
+        pfn = off // STRUCT_PAGE_SIZE if nxt and off % STRUCT_PAGE_SIZE == 0 else -1
     return f"{n:6d} "
 
 

@@ -21,7 +21,13 @@ write_snapshot(machine, path) writes a 32-bit i386 ELF core (ET_CORE):
 load_snapshot(path) returns a Snapshot with the attributes the views use
 (cfg, layout, pm, pgtable.pgd, mem_map, image) and proc_text(name).  A file
 that is not ELF, not an i386 core, not mmemu's, of another format version,
-or truncated raises SnapshotError with a message that says which.
+or truncated raises SnapshotError with a message that says which.  Nothing
+the file says is trusted: every key of the MMEMU note is checked for its
+type, the config in it as a config file would be, and every size and
+address against the file and the machine it describes (mem_map inside the
+memory the file holds, as many struct pages as that machine has page
+frames, ...) before anything is built from it, so a hostile file is one
+line and exit status 2, never a traceback or gigabytes of host memory.
 """
 import dataclasses
 import importlib
@@ -32,7 +38,8 @@ import struct
 import types
 
 from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
-from mmemu.errors import MmemuError
+from mmemu.config_schema import E820_MAX_ENTRIES, MAX_NUMNODES
+from mmemu.errors import MmemuError, clip
 from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.mm.mmzone import (
@@ -59,6 +66,9 @@ PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "g
 PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo",
               "iomem")
 CHUNK = 1 << 20
+MAX_NOTES = 64 << 20                   # bytes of PT_NOTE read: the MMEMU note of pc-4g is ~100 KiB
+MAX_PHYS = 1 << 36                     # the highest physical address a config may describe (PAE)
+PCP_MAX_ORDER = 3                      # PAGE_ALLOC_COSTLY_ORDER: the per-cpu lists' orders
 
 
 class SnapshotError(MmemuError):
@@ -275,10 +285,10 @@ class Snapshot:
     vmalloc = None
     highmem = None
 
-    def __init__(self, path, meta, pm, regs, fileobj, mapping):
+    def __init__(self, path, meta, pm, regs, fileobj, mapping, cfg=None):
         self.path = path
         self.meta = meta
-        self.cfg = _config_from_dict(meta["config"])
+        self.cfg = cfg if cfg is not None else _config_from_dict(meta["config"])
         self.layout = compute_layout(self.cfg)
         self.pm = pm
         self.pgtable = types.SimpleNamespace(pgd=meta["pgd"])
@@ -323,8 +333,9 @@ def load_snapshot(path):
         phdrs = [PHDR.unpack_from(raw, i * PHDR.size) for i in range(phnum)]
         notes = _read_notes(path, f, phdrs, size)
         meta = _check_meta(path, notes)
+        cfg = _check_config(path, meta)
         regs = _read_regs(notes.get(("CORE", NT_PRSTATUS)))
-        return _map_snapshot(path, f, phdrs, size, meta, regs)
+        return _map_snapshot(path, f, phdrs, size, meta, regs, cfg)
     except BaseException:
         f.close()
         raise
@@ -349,6 +360,9 @@ def _read_notes(path, f, phdrs, size):
         if off + filesz > size:
             raise SnapshotError(f"{path}: truncated: the notes end at byte {off + filesz}, "
                                 f"the file has {size}")
+        if filesz > MAX_NOTES:
+            raise SnapshotError(f"{path}: a PT_NOTE segment of {filesz} bytes is not a "
+                                f"snapshot's (at most {MAX_NOTES >> 20} MiB)")
         f.seek(off)
         data = f.read(filesz)
         pos = 0
@@ -369,14 +383,124 @@ def _check_meta(path, notes):
                             "(it has no MMEMU note)")
     try:
         meta = json.loads(raw.decode())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise SnapshotError(f"{path}: the MMEMU note is damaged (not JSON)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SnapshotError(f"{path}: the MMEMU note is not an {FORMAT} description")
     if meta.get("version") != VERSION:
-        raise SnapshotError(f"{path}: written in snapshot format version {meta.get('version')}; "
-                            f"this mmemu reads version {VERSION}")
+        raise SnapshotError(f"{path}: written in snapshot format version "
+                            f"{_short(meta.get('version'))}; this mmemu reads version {VERSION}")
+    _check_note_types(path, meta)
     return meta
+
+
+# -- what the MMEMU note may hold -------------------------------------------------
+
+def _short(value, limit=40):
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _bad(path, where, what, value):
+    return SnapshotError(f"{path}: the MMEMU note is damaged: {where} must be {what}, "
+                         f"not {_short(value)}")
+
+
+def _get(path, obj, key, where, kinds, what, optional=False):
+    """obj[key], which must be one of kinds (int never means bool)."""
+    if key not in obj:
+        if optional:
+            return None
+        raise SnapshotError(f"{path}: the MMEMU note is damaged: it has no {where}")
+    value = obj[key]
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise _bad(path, where, what, value)
+    return value
+
+
+def _address(path, obj, key, where, optional=False):
+    value = _get(path, obj, key, where, (int,), "an address", optional)
+    if value is not None and not 0 <= value < MAX_PHYS:
+        raise _bad(path, where, f"an address below {MAX_PHYS:#x}", value)
+    return value
+
+
+def _check_note_types(path, meta):
+    """Every key a view reads, of the type it reads it as."""
+    _get(path, meta, "config", "config", (dict,), "a mapping")
+    _address(path, meta, "pgd", "pgd")
+    mem_map = _get(path, meta, "mem_map", "mem_map", (dict,), "a mapping")
+    _address(path, mem_map, "phys", "mem_map.phys")
+    _get(path, mem_map, "nr_pages", "mem_map.nr_pages", (int,), "a number of pages")
+    proc = _get(path, meta, "proc", "proc", (dict,), "a mapping", optional=True) or {}
+    for name in proc:
+        _get(path, proc, name, f"proc.{_short(name, 20)}", (str,), "a text")
+    for i, block in enumerate(_get(path, meta, "pcp", "pcp", (list,), "a list",
+                                   optional=True) or []):
+        if not (isinstance(block, list) and len(block) == 3 and isinstance(block[0], str)
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in block[1:])):
+            raise _bad(path, f"pcp[{i}]", "[zone, order, pfn]", block)
+    _get(path, meta, "state", "state", (dict,), "a mapping", optional=True)
+    image = _get(path, meta, "image", "image", (dict,), "a mapping", optional=True)
+    if image is not None:
+        _get(path, image, "path", "image.path", (str,), "a path", optional=True)
+        segments = _get(path, image, "segments", "image.segments", (list,), "a list",
+                        optional=True) or []
+        for i, seg in enumerate(segments):
+            seg = _get(path, {"s": seg}, "s", f"image.segments[{i}]", (dict,), "a mapping")
+            if set(seg) != SEGMENT_KEYS:
+                raise _bad(path, f"image.segments[{i}]", "{" + ", ".join(sorted(SEGMENT_KEYS))
+                           + "}", seg)
+            for key in SEGMENT_KEYS:
+                _address(path, seg, key, f"image.segments[{i}].{key}")
+
+
+SEGMENT_KEYS = {"vaddr", "paddr", "filesz", "memsz", "flags"}
+
+
+def _check_config(path, meta):
+    """The MachineConfig of the note, checked as a config file is (check_layout())."""
+    from mmemu.config import check_layout
+    try:
+        cfg = _config_from_dict(meta["config"])
+        check_layout(cfg)
+    except SnapshotError:
+        raise
+    except MmemuError as e:
+        raise SnapshotError(f"{path}: the MMEMU note's machine config is refused: "
+                            f"{clip(str(e).split(': ', 1)[-1], 100)}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
+            ZeroDivisionError, IndexError) as e:
+        raise SnapshotError(f"{path}: the MMEMU note's machine config is damaged: "
+                            f"{clip(e, 100)}") from None
+    return cfg
+
+
+def _check_against_memory(path, meta, cfg, layout, top):
+    """Sizes and addresses of the note against the memory the file holds."""
+    ram_end = (max(r.end for r in cfg.ram) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    if top != ram_end:
+        raise SnapshotError(f"{path}: the memory in the file ends at {top:#x}, but the "
+                            f"machine's RAM ends at {ram_end:#x}")
+    nr_pages, phys = meta["mem_map"]["nr_pages"], meta["mem_map"]["phys"]
+    if nr_pages != layout.max_pfn:
+        raise SnapshotError(f"{path}: the MMEMU note is damaged: mem_map.nr_pages is "
+                            f"{_short(nr_pages)}, but the machine has {layout.max_pfn} page "
+                            "frames")
+    if phys % PAGE_SIZE or phys + nr_pages * STRUCT_PAGE_SIZE > top:
+        raise SnapshotError(f"{path}: the MMEMU note is damaged: mem_map at {phys:#x} "
+                            f"({nr_pages} struct pages) is not inside the memory the file "
+                            f"holds (up to {top:#x})")
+    pgd = meta["pgd"]
+    if pgd % 32 or pgd + 32 > top:
+        raise SnapshotError(f"{path}: the MMEMU note is damaged: swapper_pg_dir at "
+                            f"{pgd:#x} is not inside the memory the file holds")
+    for i, (zone, order, pfn) in enumerate(meta.get("pcp") or []):
+        if not (0 <= order <= PCP_MAX_ORDER and 0 <= pfn and pfn + (1 << order) <= nr_pages):
+            raise SnapshotError(f"{path}: the MMEMU note is damaged: pcp[{i}] is order "
+                                f"{order} at pfn {pfn:#x}, outside mem_map")
 
 
 def _read_regs(raw):
@@ -386,13 +510,16 @@ def _read_regs(raw):
     return dict(zip(PR_REGS, values[-18:-1]))
 
 
-def _map_snapshot(path, f, phdrs, size, meta, regs):
+def _map_snapshot(path, f, phdrs, size, meta, regs, cfg):
     loads = [p for p in phdrs if p[0] == PT_LOAD]
     if not loads:
         raise SnapshotError(f"{path}: the snapshot holds no memory (no PT_LOAD)")
     data_start = min(off - paddr for _, off, _, paddr, _, _, _, _ in loads)
     top = max(paddr + filesz for _, _, _, paddr, filesz, _, _, _ in loads)
     top = (top + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    if data_start < 0:
+        raise SnapshotError(f"{path}: a PT_LOAD segment lies before the file's memory")
+    _check_against_memory(path, meta, cfg, compute_layout(cfg), top)
     if data_start + top > size:
         raise SnapshotError(f"{path}: truncated: memory runs to byte {data_start + top}, "
                             f"the file has {size}")
@@ -400,22 +527,115 @@ def _map_snapshot(path, f, phdrs, size, meta, regs):
         raise SnapshotError(f"{path}: memory is not page-aligned in the file")
     mapping = mmap.mmap(f.fileno(), top, access=mmap.ACCESS_COPY, offset=data_start)
     pm = PhysMem(top, mapping)
-    return Snapshot(path, meta, pm, regs, f, mapping)
+    return Snapshot(path, meta, pm, regs, f, mapping, cfg)
 
 
 def _config_from_dict(d):
+    """The MachineConfig a snapshot's note describes; a value of the wrong type,
+    a range that is not one, too many of anything, is a TypeError or ValueError."""
     d = dict(d)
-    d["ram"] = [Range(r["start"], r["end"]) for r in d.get("ram", [])]
-    d["reserved"] = [Range(r["start"], r["end"]) for r in d.get("reserved", [])]
-    d["nodes"] = [NodeConfig(n["nid"], [Range(r["start"], r["end"]) for r in n["ram"]],
-                             n.get("distance")) for n in d.get("nodes", [])]
-    d["devices"] = [DeviceConfig(**dev) for dev in d.get("devices", [])]
-    if isinstance(d.get("kernel"), dict):
-        from mmemu.kernel.image import KernelConfig
-        d["kernel"] = KernelConfig(**d["kernel"])
-    d["host"] = [HostRange(**h) for h in d.get("host", [])]
-    known = {f.name for f in dataclasses.fields(MachineConfig)}
-    return MachineConfig(**{k: v for k, v in d.items() if k in known})
+    d["ram"] = _ranges(d.get("ram", []), "ram")
+    d["reserved"] = _ranges(d.get("reserved", []), "reserved")
+    nodes = _list(d.get("nodes", []), "nodes", MAX_NUMNODES)
+    if not d["ram"] or not nodes:
+        raise ValueError("it has no RAM" if not d["ram"] else "it has no node")
+    d["nodes"] = [NodeConfig(_int(n["nid"], "nodes[].nid"), _ranges(n["ram"], "nodes[].ram"),
+                             _distances(n.get("distance"), len(nodes))) for n in nodes]
+    d["devices"] = [_device(dev) for dev in _list(d.get("devices", []), "devices", 64)]
+    if "kernel" in d:
+        d["kernel"] = _kernel(d["kernel"])
+    d["host"] = [_host_range(h) for h in _list(d.get("host", []), "host", E820_MAX_ENTRIES)]
+    fields = {f.name: f for f in dataclasses.fields(MachineConfig)}
+    for name, f in fields.items():
+        if name in d and name not in ("ram", "reserved", "nodes", "devices", "kernel", "host"):
+            _scalar(d[name], f, name)
+    return MachineConfig(**{k: v for k, v in d.items() if k in fields})
+
+
+def _kernel(k):
+    """The kernel: section (KernelConfig), each field of its type."""
+    from mmemu.kernel.image import KernelConfig
+    if not isinstance(k, dict) or not set(k) <= {f.name for f in dataclasses.fields(KernelConfig)}:
+        raise ValueError(f"kernel holds {_short(k)}, not a kernel section")
+    if "image" in k:
+        image = k["image"]
+        if not isinstance(image, dict) or len(image) > 16 or not all(
+                isinstance(key, str) for key in image):
+            raise ValueError("kernel.image must be a mapping of section sizes")
+        for key, value in image.items():
+            _int(value, f"kernel.image.{key[:20]}")
+    for key in ("load_address", "initrd"):
+        if key in k:
+            _int(k[key], f"kernel.{key}")
+    if "cmdline" in k and not (isinstance(k["cmdline"], str) and len(k["cmdline"]) <= 4096):
+        raise ValueError("kernel.cmdline must be a string (at most 4096 characters)")
+    return KernelConfig(**k)
+
+
+def _host_range(h):
+    if not isinstance(h, dict) or not set(h) <= {"start", "end", "name", "key"} \
+            or not isinstance(h.get("name", ""), str) or not isinstance(h.get("key", ""), str):
+        raise ValueError(f"host holds {_short(h)}, not a host range")
+    start, end = _int(h.get("start"), "host[].start"), _int(h.get("end"), "host[].end")
+    return HostRange(start, end, h.get("name", "")[:64], h.get("key", "host")[:64])
+
+
+def _list(value, what, limit):
+    if not isinstance(value, list) or len(value) > limit:
+        raise ValueError(f"{what} must be a list of at most {limit}")
+    return value
+
+
+def _int(value, what, lo=0, hi=MAX_PHYS):
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi:#x}, "
+                         f"not {_short(value)}")
+    return value
+
+
+def _ranges(value, what):
+    out = []
+    for r in _list(value, what, E820_MAX_ENTRIES):
+        if not isinstance(r, dict):
+            raise ValueError(f"{what} holds {_short(r)}, not a range")
+        start, end = _int(r.get("start"), f"{what}[].start"), _int(r.get("end"), f"{what}[].end")
+        if end <= start:
+            raise ValueError(f"{what} holds [{start:#x}, {end:#x}), an empty range")
+        out.append(Range(start, end))
+    return out
+
+
+def _distances(value, n):
+    if value is None:
+        return None
+    return [_int(x, "nodes[].distance", 0, 255) for x in _list(value, "nodes[].distance", n)]
+
+
+def _device(dev):
+    if not isinstance(dev, dict) or set(dev) != {"name", "model", "base", "size", "options"}:
+        raise ValueError(f"devices holds {_short(dev)}, not a device")
+    if not (isinstance(dev["name"], str) and isinstance(dev["model"], str)
+            and isinstance(dev["options"], dict)):
+        raise ValueError(f"device {_short(dev['name'])} is damaged")
+    return DeviceConfig(dev["name"][:64], dev["model"][:64], _int(dev["base"], "devices[].base"),
+                        _int(dev["size"], "devices[].size"), dev["options"])
+
+
+def _scalar(value, f, name):
+    """A MachineConfig field's value of the type its default says (None where allowed)."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if value is None and default is None:
+        return
+    kind = type(default) if default is not None else _FIELD_TYPES.get(f.type, str)
+    if kind is int:
+        _int(value, name, 0, MAX_PHYS)
+    elif not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"{name} must be {kind.__name__}, not {_short(value)}")
+    elif isinstance(value, str) and len(value) > 4096:
+        raise ValueError(f"{name} is {len(value)} characters long")
+
+
+_FIELD_TYPES = {"int": int, int: int, "str": str, str: str, "bool": bool, bool: bool}
 
 
 def _image_from_dict(d):

@@ -107,8 +107,8 @@ class Fixmap:
                          notes=[f"mmemu: __set_fixmap: index {idx} >= __end_of_fixed_addresses "
                                 f"({END_OF_FIXED}); nothing was mapped"])
             return False
-        self.set_pte_vaddr(_fix_to_virt(idx), mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0)
-        return True
+        return self.set_pte_vaddr(_fix_to_virt(idx),
+                                  mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0)
 
     def set_fixmap(self, idx, phys):
         """set_fixmap(): map slot idx to the page holding phys, PAGE_KERNEL."""
@@ -119,11 +119,23 @@ class Fixmap:
         return self._set_fixmap(idx, 0, FIXMAP_PAGE_CLEAR)
 
     def set_pte_vaddr(self, vaddr, pte):
-        """set_pte_vaddr(): write (or clear) one kernel PTE and flush it."""
+        """set_pte_vaddr(): write (or clear) one kernel PTE and flush it.
+
+        Models arch/x86/mm/pgtable_32.c:set_pte_vaddr(): the fixmap's page
+        table is made at boot, so a page-directory entry that is none (the
+        guest cleared it) is its BUG() (nothing is changed, False); one that
+        is not a table is refused as PageTable refuses it.
+        """
+        vaddr, pte = vaddr & 0xFFFFFFFF, pte & 0xFFFFFFFF
+        if not self.pt.pde(vaddr) & _PAGE_PRESENT:
+            self.rep.bug("arch/x86/mm/pgtable_32.c", None, "set_pte_vaddr", notes=[
+                f"mmemu: pmd_none(*pmd): the page-directory entry of 0x{vaddr:08x} was "
+                "cleared in guest memory; nothing mapped"])
+            return False
         if pte:
-            self.pt.set_pte(vaddr & PAGE_MASK, pte)
-        else:
-            self.pt.clear_pte(vaddr & PAGE_MASK)
+            return self.pt.set_pte(vaddr & PAGE_MASK, pte) is not None
+        self.pt.clear_pte(vaddr & PAGE_MASK)
+        return True
 
     def pte(self, idx):
         """The PTE of slot idx (0 when not present)."""

@@ -6,10 +6,20 @@ pgtable_32.h/pgtable-2level.h (index arithmetic), and the kernel's own walk
 through a PhysMem, so the emulated MMU walks exactly what this module writes.
 Finding an entry is kept apart from changing it; every change to an entry
 that was present goes through flush_tlb, which the owner supplies.
+
+The tables are guest memory: a guest can write any value into a
+page-directory entry.  The walker never follows a table outside RAM (such
+an entry translates nothing); the changing side does what 6.1 does with
+such an entry, through the owner's Reporter (``PageTable.reporter``): a
+large or bad entry where a page table should be is pmd_clear_bad()'s
+"mm/pgtable-generic.c:51: bad pgd %08lx" (the 2-level pmd_ERROR() is
+pgd_ERROR()), a page table outside RAM is the oops of touching it, a PTE
+slot that is not empty where vmap() maps is its WARN and -EBUSY.
 """
 from dataclasses import dataclass
 
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE
+from mmemu.errors import KernelOops
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE
 
 _PAGE_PRESENT = 0x001
 _PAGE_RW = 0x002
@@ -36,6 +46,16 @@ PAGE_KERNEL = __PAGE_KERNEL
 PAGE_KERNEL_IO = __PAGE_KERNEL_NOCACHE
 
 PG_LEVEL_NONE, PG_LEVEL_4K, PG_LEVEL_4M = 0, 1, 2
+
+# pmd_clear_bad()'s pmd_ERROR() in 6.1's mm/pgtable-generic.c, and the WARN of
+# vmap_pages_pte_range() when a slot it maps is not empty.
+PMD_ERROR_WHERE = "mm/pgtable-generic.c:51"
+VMAP_PTE_BUSY_WHERE = ("mm/vmalloc.c", None, "vmap_pages_pte_range")
+
+
+def pmd_bad(pde):
+    """pmd_bad() of 2-level i386: present, but not a kernel page table's flags."""
+    return (pde & PTE_FLAGS_MASK & ~_PAGE_USER) != _KERNPG_TABLE
 
 
 def pgd_index(va):
@@ -83,6 +103,8 @@ def walk(pm, pgd_phys, va):
         w.level = PG_LEVEL_4M
         w.phys = (pde & PDE_LARGE_MASK) | (va & ~PDE_LARGE_MASK & 0xFFFFFFFF)
         return w
+    if (pde & PTE_PFN_MASK) + PAGE_SIZE > len(pm.u32) * 4:
+        return w                 # a table outside RAM (a guest wrote the entry): nothing
     w.pte_addr = (pde & PTE_PFN_MASK) + pte_index(va) * 4
     w.pte = pm.u32[w.pte_addr >> 2]
     if w.pte & _PAGE_PRESENT:
@@ -101,8 +123,12 @@ class PageTable:
 
     alloc_table() returns the physical address of a zeroed page for a new
     page table (memblock at boot, the page allocator later); flush_tlb()
-    makes the CPU forget stale translations.
+    makes the CPU forget stale translations.  ``reporter`` (machine.py sets
+    it) gets the reports of a corrupted directory (see the module docstring);
+    without one, such an entry is a ValueError.
     """
+
+    reporter = None
 
     def __init__(self, pm, pgd_phys, alloc_table, flush_tlb):
         self.pm = pm
@@ -122,8 +148,13 @@ class PageTable:
     def set_pde(self, va, entry):
         self.pm.u32[(self.pgd >> 2) + pgd_index(va)] = entry
 
-    def pte_alloc_kernel(self, va):
-        """The physical address of va's PTE slot, making the page table if needed."""
+    def pte_alloc_kernel(self, va, function="vmap_pte_range"):
+        """The physical address of va's PTE slot, making the page table if needed.
+
+        None when no table can be had: no memory, or a 4 MiB page where a
+        table should be (a bad pgd report: 6.1 would write its PTEs into
+        that large page's frames).  A table outside RAM is function's oops.
+        """
         pde = self.pde(va)
         if not pde & _PAGE_PRESENT:
             table = self.alloc_table()
@@ -132,19 +163,61 @@ class PageTable:
             pde = table | _KERNPG_TABLE
             self.set_pde(va, pde)
         elif pde & _PAGE_PSE:
-            raise ValueError(f"0x{va:08x} is inside a 4 MiB page")
-        return (pde & PTE_PFN_MASK) + pte_index(va) * 4
+            self._pmd_error(va, pde, f"0x{va:08x} is inside a 4 MiB page; nothing mapped")
+            return None
+        return self._table_slot(va, pde, function)
+
+    def _table_slot(self, va, pde, function, write=True):
+        """pte_offset_kernel(): va's slot in the table pde points to.  A table
+        outside RAM is the oops of touching __va() of it (KernelOops)."""
+        slot = (pde & PTE_PFN_MASK) + pte_index(va) * 4
+        if slot + 4 <= len(self.pm.u32) * 4:
+            return slot
+        where = (PAGE_OFFSET + slot) & 0xFFFFFFFF
+        if self.reporter is None:
+            raise ValueError(f"the page table of 0x{va:08x} is outside RAM (pde {pde:08x})")
+        self.reporter.die(where, function, write, notes=[
+            f"the page-directory entry of 0x{va:08x} is {pde:08x}: its table lies "
+            "outside RAM (overwritten in guest memory)"])
+
+    def _pmd_error(self, va, pde, note):
+        """pmd_ERROR() (pgd_ERROR() on 2 levels): the bad entry's line, no more."""
+        if self.reporter is None:
+            raise ValueError(note)
+        self.reporter.report(f"{PMD_ERROR_WHERE}: bad pgd {pde:08x}\nmmemu: {note}")
+
+    def unmap_pte_slot(self, va):
+        """va's PTE slot for an unmap, or None, as vunmap_pmd_range() meets the
+        directory entry: none is nothing to do, a 4 MiB page is cleared whole
+        (pmd_clear_huge()), a bad entry reported and cleared
+        (pmd_none_or_clear_bad()), a table outside RAM the oops of reading it."""
+        pde = self.pde(va)
+        if not pde & _PAGE_PRESENT:
+            return None
+        if pde & _PAGE_PSE or pmd_bad(pde):
+            if not pde & _PAGE_PSE:
+                self._pmd_error(va, pde, f"the page-directory entry of 0x{va:08x} is not a "
+                                "page table's; cleared")
+            self.set_pde(va, 0)
+            self.flush_tlb()
+            return None
+        return self._table_slot(va, pde, "vunmap_pte_range")
 
     def pte_slot(self, va):
-        """The physical address of va's PTE, or None when no table covers it."""
+        """The physical address of va's PTE, or None when no table covers it
+        (not present, a 4 MiB page, or a table outside RAM)."""
         pde = self.pde(va)
         if not pde & _PAGE_PRESENT or pde & _PAGE_PSE:
             return None
-        return (pde & PTE_PFN_MASK) + pte_index(va) * 4
+        slot = (pde & PTE_PFN_MASK) + pte_index(va) * 4
+        return slot if slot + 4 <= len(self.pm.u32) * 4 else None
 
-    def set_pte(self, va, entry):
-        """set_pte_at() for a kernel address; flushes if it replaced a present entry."""
-        slot = self.pte_alloc_kernel(va)
+    def set_pte(self, va, entry, function="set_pte_vaddr"):
+        """set_pte_at() for a kernel address; flushes if it replaced a present
+        entry.  Returns the old entry, or None when no table could be had."""
+        slot = self.pte_alloc_kernel(va, function)
+        if slot is None:
+            return None
         old = self.pm.u32[slot >> 2]
         self.pm.u32[slot >> 2] = entry
         if old & _PAGE_PRESENT:
@@ -152,8 +225,11 @@ class PageTable:
         return old
 
     def clear_pte(self, va, flush=True):
-        """pte_clear(); returns the old entry.  flush=False lets a caller batch."""
-        slot = self.pte_slot(va)
+        """pte_clear(); returns the old entry.  flush=False lets a caller batch.
+
+        The directory entry is met as unmap_pte_slot() says.
+        """
+        slot = self.unmap_pte_slot(va)
         if slot is None:
             return 0
         old = self.pm.u32[slot >> 2]
@@ -171,12 +247,24 @@ class PageTable:
         i = 0
         n = len(entries)
         while i < n:
-            slot = self.pte_alloc_kernel(va + i * PAGE_SIZE)
+            slot = self.pte_alloc_kernel(va + i * PAGE_SIZE, "vmap_pages_pte_range")
             if slot is None:
                 return False
             room = PTRS_PER_PTE - pte_index(va + i * PAGE_SIZE)
             chunk = entries[i:i + room]
             w = slot >> 2
+            if any(self.pm.u32[w:w + len(chunk)]):
+                return self._pte_busy(va + i * PAGE_SIZE)
             self.pm.u32[w:w + len(chunk)] = chunk
             i += len(chunk)
         return True
+
+    def _pte_busy(self, va):
+        """WARN_ON(!pte_none(*pte)) of vmap_pages_pte_range(): -EBUSY (False)."""
+        if self.reporter is None:
+            raise ValueError(f"the PTE of 0x{va:08x} is not empty")
+        file, line, function = VMAP_PTE_BUSY_WHERE
+        self.reporter.warn(file, line, function, notes=[
+            f"mmemu: a PTE at or after 0x{va:08x} is already present: the page table "
+            "was overwritten in guest memory; nothing is mapped there"])
+        return False

@@ -1,0 +1,86 @@
+"""CONFIG_DEBUG_LIST: list_add() and list_del() check the neighbours' links.
+
+Models lib/list_debug.c of 6.1 (__list_add_valid(), __list_del_entry_valid())
+with include/linux/bug.h's CHECK_DATA_CORRUPTION() under
+CONFIG_BUG_ON_DATA_CORRUPTION, which Debian's 686 kernel sets: the message
+is printed (pr_err) and then BUG() at the check's line, which kills the
+task.  The list operation is not made: the caller refuses what it was
+doing, as the kernel's list_add()/list_del() return early.
+
+The callers describe their list in mmemu's terms: an entry's links as the
+values stored (``nxt``, ``prv``), and readers of the neighbours' links that
+return None for an address the kernel cannot read (then the dereference
+itself oopses, as it would in 6.1's check).  The list head is 0: mmemu's
+free lists are chains that end in 0 with host-side first/last, where
+Linux's close through a list_head in struct zone (differs: the head prints
+as 00000000), and their links hold struct page pointers, not &page->lru.
+"""
+
+LIST_POISON1 = 0x00000100              # include/linux/poison.h, no POISON_POINTER_DELTA
+LIST_POISON2 = 0x00000122
+LIST_DEBUG_C = "lib/list_debug.c"
+
+# The lines of each CHECK_DATA_CORRUPTION() in 6.1's lib/list_debug.c.
+ADD_NEXT_PREV, ADD_PREV_NEXT, ADD_DOUBLE = 27, 30, 33
+DEL_POISON1, DEL_POISON2, DEL_PREV_NEXT, DEL_NEXT_PREV = 53, 56, 59, 62
+
+
+def check_data_corruption(rep, line, function, message, notes=()):
+    """CHECK_DATA_CORRUPTION() with CONFIG_BUG_ON_DATA_CORRUPTION: pr_err(), BUG()."""
+    rep.bug(LIST_DEBUG_C, line, function, notes=notes, before=[message])
+    return False
+
+
+def list_del_entry_valid(rep, entry, nxt, prv, prev_next, next_prev, link_offsets):
+    """__list_del_entry_valid(): may entry, linked to nxt and prv, be unlinked?
+
+    prev_next() and next_prev() read prv->next and nxt->prev (the head's for
+    0); they return None when the pointer cannot be read, and the read
+    oopses at that address (link_offsets: the offsets of next and prev
+    inside an entry).  Returns True when the list is sound around entry.
+    """
+    fn = "__list_del_entry_valid"
+    if nxt == LIST_POISON1:
+        return check_data_corruption(rep, DEL_POISON1, fn, f"list_del corruption, {entry:08x}"
+                                     f"->next is LIST_POISON1 ({LIST_POISON1:08x})")
+    if prv == LIST_POISON2:
+        return check_data_corruption(rep, DEL_POISON2, fn, f"list_del corruption, {entry:08x}"
+                                     f"->prev is LIST_POISON2 ({LIST_POISON2:08x})")
+    got = prev_next()
+    if got is None:
+        rep.kernel_fault((prv + link_offsets[0]) & 0xFFFFFFFF, fn)
+        return False
+    if got != entry:
+        return check_data_corruption(rep, DEL_PREV_NEXT, fn, f"list_del corruption. prev->next "
+                                     f"should be {entry:08x}, but was {got:08x}. "
+                                     f"(prev={prv:08x})")
+    got = next_prev()
+    if got is None:
+        rep.kernel_fault((nxt + link_offsets[1]) & 0xFFFFFFFF, fn)
+        return False
+    if got != entry:
+        return check_data_corruption(rep, DEL_NEXT_PREV, fn, f"list_del corruption. next->prev "
+                                     f"should be {entry:08x}, but was {got:08x}. "
+                                     f"(next={nxt:08x})")
+    return True
+
+
+def list_add_valid(rep, new, prv, nxt, next_prev, prev_next):
+    """__list_add_valid(): may new go between prv and nxt?
+
+    next_prev and prev_next are the values read from nxt->prev and
+    prv->next.  Returns True when it may.
+    """
+    fn = "__list_add_valid"
+    if next_prev != prv:
+        return check_data_corruption(rep, ADD_NEXT_PREV, fn, f"list_add corruption. next->prev "
+                                     f"should be prev ({prv:08x}), but was {next_prev:08x}. "
+                                     f"(next={nxt:08x}).")
+    if prev_next != nxt:
+        return check_data_corruption(rep, ADD_PREV_NEXT, fn, f"list_add corruption. prev->next "
+                                     f"should be next ({nxt:08x}), but was {prev_next:08x}. "
+                                     f"(prev={prv:08x}).")
+    if new in (prv, nxt):
+        return check_data_corruption(rep, ADD_DOUBLE, fn, f"list_add double add: new={new:08x}, "
+                                     f"prev={prv:08x}, next={nxt:08x}.")
+    return True
