@@ -5,6 +5,8 @@
  * frames it spans and holding its zones.  A PC is UMA: one node, node 0.
  * A NUMA machine has one per memory controller; alloc_pages_node() asks
  * for memory on a given node, alloc_pages() for memory on this CPU's node.
+ *
+ * Returns 0 when each page came from the node asked for.
  */
 #include <mmemu.h>
 
@@ -36,6 +38,8 @@ int main(void)
 			return 1;
 		pr_info("alloc_pages_node(%d, GFP_KERNEL, 0): pfn %#07lx, page_to_nid() %d\n",
 			nid, page_to_pfn(page), page_to_nid(page));
+		if (page_to_nid(page) != nid)
+			return 2;
 		__free_page(page);
 	}
 	return 0;

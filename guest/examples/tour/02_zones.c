@@ -12,6 +12,7 @@
 int main(void)
 {
 	struct zone *zone;
+	unsigned long managed = 0;
 
 	pr_info("lowmem ends at pfn %#lx (high_memory %p); max_pfn %#lx\n",
 		max_low_pfn, high_memory, max_pfn);
@@ -21,8 +22,9 @@ int main(void)
 			zone->node, zone->name, zone->zone_start_pfn, zone_end_pfn(zone),
 			zone->spanned_pages, zone->present_pages,
 			zone_managed_pages(zone), is_highmem(zone) ? " highmem" : "");
+		managed += zone_managed_pages(zone);
 	}
 	pr_info("totalram_pages() %lu, totalhigh_pages() %lu\n",
 		totalram_pages(), totalhigh_pages());
-	return 0;
+	return managed == totalram_pages() ? 0 : 1;	/* the sum of the zones' */
 }

@@ -36,8 +36,10 @@ int main(void)
 	show("alloc_page()", page);
 	get_page(page);			/* a second user */
 	show("after get_page()", page);
+	if (page_count(page) != 2)
+		return 2;
 	put_page(page);
 	put_page(page);			/* the last reference frees it */
 	show("after put_page() x2", page);
-	return 0;
+	return page_count(page) == 0 && PageReserved(pfn_to_page(0)) ? 0 : 3;
 }

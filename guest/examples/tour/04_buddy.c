@@ -20,6 +20,8 @@ static struct page *take(gfp_t gfp, unsigned int order)
 	if (!page)
 		return NULL;
 	pfn = page_to_pfn(page);
+	if (pfn % (1UL << order))		/* never: blocks are aligned */
+		return NULL;
 	pr_info("order %u (%4lu KiB): pfn %#07lx-%#07lx, aligned %s, buddy pfn %#07lx %s\n",
 		order, (PAGE_SIZE << order) >> 10, pfn, pfn + (1UL << order) - 1,
 		pfn % (1UL << order) ? "no" : "yes", pfn ^ (1UL << order),
@@ -29,10 +31,12 @@ static struct page *take(gfp_t gfp, unsigned int order)
 
 int main(void)
 {
+	struct page *first, *second;
+
 	/* From ZONE_DMA, whose free memory is a few large blocks at boot. */
-	if (!take(GFP_DMA, 0))
-		return 1;
-	if (!take(GFP_DMA, 0))		/* the buddy of the first */
+	first = take(GFP_DMA, 0);
+	second = take(GFP_DMA, 0);	/* the buddy of the first */
+	if (!first || !second || page_to_pfn(second) != (page_to_pfn(first) ^ 1))
 		return 1;
 	if (!take(GFP_DMA, 3))
 		return 1;

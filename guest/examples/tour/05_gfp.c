@@ -17,29 +17,31 @@
 static const char *const zone_names[MAX_NR_ZONES] = { "DMA", "Normal", "HighMem", "Movable" };
 static struct page *blocks[NR_BLOCKS];
 
-static void show(const char *mask, gfp_t gfp)
+static int show(const char *mask, gfp_t gfp)
 {
 	struct page *page = alloc_page(gfp);
+	int zone;
 
-	if (!page) {
-		pr_info("%-32s NULL\n", mask);
-		return;
-	}
+	if (!page)
+		return -1;
+	zone = page_zonenum(page);
 	pr_info("%-32s gfp %#07x -> pfn %#07lx in %s\n", mask, gfp,
-		page_to_pfn(page), zone_names[page_zonenum(page)]);
+		page_to_pfn(page), zone_names[zone]);
 	__free_page(page);
+	return zone;
 }
 
 int main(void)
 {
 	int n;
 
-	show("GFP_KERNEL", GFP_KERNEL);
-	show("GFP_ATOMIC", GFP_ATOMIC);
-	show("GFP_DMA", GFP_DMA);
-	show("GFP_KERNEL | __GFP_MOVABLE", GFP_KERNEL | __GFP_MOVABLE);
-	show("GFP_HIGHUSER", GFP_HIGHUSER);
-	show("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE);
+	if (show("GFP_KERNEL", GFP_KERNEL) != ZONE_NORMAL ||
+	    show("GFP_ATOMIC", GFP_ATOMIC) != ZONE_NORMAL ||
+	    show("GFP_DMA", GFP_DMA) != ZONE_DMA ||
+	    show("GFP_KERNEL | __GFP_MOVABLE", GFP_KERNEL | __GFP_MOVABLE) != ZONE_NORMAL ||
+	    show("GFP_HIGHUSER", GFP_HIGHUSER) != ZONE_HIGHMEM ||
+	    show("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE) != ZONE_MOVABLE)
+		return 3;
 
 	/* Fill ZONE_MOVABLE with 4 MiB blocks: then the next comes from HighMem. */
 	for (n = 0; n < NR_BLOCKS; n++) {
@@ -53,5 +55,5 @@ int main(void)
 		return 2;
 	pr_info("GFP_HIGHUSER_MOVABLE, order %d: %d blocks from Movable, then pfn %#07lx from %s\n",
 		MAX_ORDER - 1, n, page_to_pfn(blocks[n]), zone_names[page_zonenum(blocks[n])]);
-	return 0;
+	return page_zonenum(blocks[n]) == ZONE_HIGHMEM ? 0 : 4;	/* the next zone down */
 }

@@ -32,6 +32,8 @@ int main(void)
 	pr_info("alloc_pages_exact(5 pages)        address %p, pfn %#lx, get_order() %d\n",
 		exact, virt_to_pfn(exact), get_order(5 * PAGE_SIZE));
 
+	if (*(unsigned long *)zeroed || virt_to_phys((void *)dma) >= (16UL << 20))
+		return 2;
 	free_pages_exact(exact, 5 * PAGE_SIZE);
 	free_pages(dma, 1);
 	free_page(zeroed);

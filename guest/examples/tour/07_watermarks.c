@@ -30,7 +30,7 @@ static unsigned long drain(gfp_t gfp)
 int main(void)
 {
 	struct zone *dma = &NODE_DATA(0)->node_zones[ZONE_DMA];
-	unsigned long n;
+	unsigned long n, min = min_wmark_pages(dma), left;
 
 	pr_info("ZONE_DMA: %lu pages free; watermarks min %lu low %lu high %lu\n",
 		zone_page_state(dma, NR_FREE_PAGES), min_wmark_pages(dma),
@@ -39,9 +39,13 @@ int main(void)
 	n = drain(GFP_DMA);
 	pr_info("GFP_DMA:            %4lu pages, then NULL with %lu free\n",
 		n, zone_page_state(dma, NR_FREE_PAGES));
+	if (zone_page_state(dma, NR_FREE_PAGES) != min)
+		return 1;
 	n = drain(GFP_ATOMIC | GFP_DMA);
-	pr_info("GFP_ATOMIC|GFP_DMA: %4lu more, then NULL with %lu free\n",
-		n, zone_page_state(dma, NR_FREE_PAGES));
+	left = zone_page_state(dma, NR_FREE_PAGES);
+	pr_info("GFP_ATOMIC|GFP_DMA: %4lu more, then NULL with %lu free\n", n, left);
+	if (left != min - min / 2 - (min - min / 2) / 4)
+		return 2;
 
 	while (chain) {
 		unsigned long next = *(unsigned long *)chain;

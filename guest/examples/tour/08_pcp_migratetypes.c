@@ -47,5 +47,9 @@ int main(void)
 	if (!reclaimable)
 		return 1;
 	show("GFP_KERNEL | __GFP_RECLAIMABLE", reclaimable, free);
+	if (get_pageblock_migratetype(page) != MIGRATE_UNMOVABLE ||
+	    get_pageblock_migratetype(movable) != MIGRATE_MOVABLE ||
+	    get_pageblock_migratetype(reclaimable) != MIGRATE_RECLAIMABLE)
+		return 2;
 	return 0;			/* keeps the two pages: see pagetypeinfo */
 }

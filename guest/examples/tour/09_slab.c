@@ -42,6 +42,8 @@ int main(void)
 	show("kmalloc(20)", small);
 	show("kzalloc(200)", zeroed);
 	show("kmalloc(100 KiB)", big);
+	if (ksize(small) != 32 || ksize(zeroed) != 256 || PageSlab(virt_to_page(big)))
+		return 4;
 	kfree(small);
 	kfree(zeroed);
 	kfree(big);

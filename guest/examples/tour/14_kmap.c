@@ -16,7 +16,7 @@ int main(void)
 	struct page *low = alloc_page(GFP_KERNEL);
 	char *p, *q;
 
-	if (!page || !low || !PageHighMem(page))
+	if (!page || !low || !PageHighMem(page) || page_address(page))
 		return 1;
 	pr_info("HighMem page pfn %#07lx: page_address() %p\n",
 		page_to_pfn(page), page_address(page));
@@ -28,6 +28,8 @@ int main(void)
 
 	q = kmap_local_page(page);	/* a second, short-lived mapping */
 	pr_info("kmap_local_page() = %p (fixmap), reads \"%s\"\n", q, q);
+	if (page_address(page) != p || strcmp(q, p))
+		return 2;
 	kunmap_local(q);
 
 	pr_info("kmap(lowmem page) = %p, its page_address()\n", kmap(low));

@@ -19,7 +19,7 @@ int main(void)
 	void __iomem *uart = ioremap(UART_PHYS, PAGE_SIZE);
 	const char *s = "hello from the UART\n";
 
-	if (!uart)
+	if (!uart || !is_vmalloc_addr((void *)uart))
 		return 1;
 	pr_info("ioremap(%#lx, 4 KiB) = %p, is_vmalloc_addr() %d\n",
 		UART_PHYS, uart, is_vmalloc_addr((void *)uart));

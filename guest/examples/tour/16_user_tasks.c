@@ -27,7 +27,11 @@ static void __user_text peek(void)
 
 int main(void)
 {
-	pr_info("greet: exit status %ld\n", run_user("greet", greet));
-	pr_info("peek:  exit status %ld (128 + SIGSEGV)\n", run_user("peek", peek));
-	return 0;
+	long greeted = run_user("greet", greet);
+	long peeked;
+
+	pr_info("greet: exit status %ld\n", greeted);
+	peeked = run_user("peek", peek);
+	pr_info("peek:  exit status %ld (128 + SIGSEGV)\n", peeked);
+	return greeted == 0 && peeked == 128 + SIGSEGV ? 0 : 1;
 }
