@@ -28,7 +28,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from mmemu.harness.readme import _BLOCK, read_block, replace_block
+from mmemu.harness.readme import block_commands, read_block, replace_block
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR = ROOT / "docs" / "tour.md"
@@ -43,7 +43,7 @@ class TourError(RuntimeError):
 
 def blocks(text):
     """(name, command) of every generated block in the tour, in order."""
-    found = [(m.group("name"), m.group("cmd")) for m in _BLOCK.finditer(text)]
+    found = block_commands(text)
     opened = text.count("<!-- begin generated:")
     if opened != len(found):
         raise TourError(f"{opened} blocks opened but {len(found)} well formed "
