@@ -5,7 +5,7 @@
  * "low" kswapd is woken to reclaim until "high"; an ordinary allocation
  * fails rather than take a zone below "min".  GFP_ATOMIC callers, which
  * cannot wait for reclaim, may go further: __GFP_HIGH lowers the bar by
- * half of min, and not being able to sleep by a quarter more.
+ * half of min, and not being able to sleep as well by a quarter more.
  *
  * This program drains ZONE_DMA with GFP_DMA pages until the allocator
  * says no, then again with GFP_ATOMIC, and gives every page back.  The
