@@ -5,7 +5,8 @@
  * high_memory, so page_address() is NULL.  To touch it the kernel maps it
  * for a while: kmap() into the pkmap area (may sleep; the mapping is
  * global, and page_address() finds it), kmap_local_page() into this CPU's
- * fixmap slots (cannot sleep in between; unmapped in reverse order).
+ * fixmap slots (for this task only, which stays on this CPU until
+ * kunmap_local(); unmapped in reverse order).
  * A lowmem page needs neither: kmap() just returns its direct-map address.
  */
 #include <mmemu.h>
