@@ -54,3 +54,9 @@ def update_file(path, name, body):
     path = Path(path)
     path.write_text(replace_block(path.read_text(), name, body))
     return path
+
+
+def block_commands(text):
+    """(name, command) of every generated block in text, in order (command
+    None when the begin marker names none)."""
+    return [(m.group("name"), m.group("cmd")) for m in _BLOCK.finditer(text)]

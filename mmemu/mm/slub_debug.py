@@ -18,8 +18,11 @@ no stack depot trace; the line numbers in WARNING/BUG lines are those of
 6.1's sources as this module names them (KERNEL_LINES); non-debug caches get
 the invalid-pointer and already-free checks on the slow path too (6.1 would
 corrupt its freelist), so a guest's bad free never damages the allocator.
+mmemu has no timer interrupt, so jiffies stand still at INITIAL_JIFFIES and
+a track's age is always 0, where Linux counts the 4 ms ticks since the
+allocation or free: a report is the same on every run (host time would
+make it depend on the host's speed and load).
 """
-import time
 from dataclasses import dataclass
 
 from mmemu.errors import SlabCorruptionError
@@ -37,6 +40,7 @@ from mmemu.mm.slab import (
 RULE = "=" * 77
 DASHES = "-" * 77
 HZ = 250                                    # the 686 build's CONFIG_HZ: jiffies in tracks
+INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF  # include/linux/jiffies.h: wraps 5 minutes after boot
 
 # Where 6.1's sources print these (file:line of the WARN/BUG).
 KERNEL_LINES = {
@@ -138,7 +142,8 @@ class SlubDebug:
     """The checks and reports of one slab allocator.
 
     slub: the Slub core (guest memory, slab fields); reporter: the machine's
-    Reporter (kernel/panic.py).  ``jiffies()`` dates the tracks.
+    Reporter (kernel/panic.py).  ``jiffies()`` dates the tracks: without a
+    timer interrupt it stays at INITIAL_JIFFIES (a test may set a clock).
     """
 
     def __init__(self, slub, reporter):
@@ -147,8 +152,7 @@ class SlubDebug:
         self.buf = []            # the lines of the report being built
         self.taint = ""          # the taint the report being built sets ("B"), when it goes out
         self.errors = 0          # slab_bug() calls so far (validate counts them)
-        t0 = time.monotonic()
-        self.jiffies = lambda: int((time.monotonic() - t0) * HZ)
+        self.jiffies = lambda: INITIAL_JIFFIES
 
     # -- report plumbing ---------------------------------------------------
     def flush(self):
