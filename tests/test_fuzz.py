@@ -1,13 +1,17 @@
-"""The hypercall fuzzers (mmemu/fuzz.py): CI-sized seeded runs of both
+"""The hypercall fuzzers (mmemu/harness/): CI-sized seeded runs of both
 drivers, and broken states made on purpose to prove each check fires.
 
 The long run is tools/fuzz.py.
 """
 import pytest
 
-from mmemu.fuzz import (
-    HC_DEBUG_BASE, Call, GuestFuzzer, HostFuzzer, fuzz_config, minimize, replay, report_kind,
-)
+from mmemu.harness.checks import report_kind
+from mmemu.harness.guestfuzz import GuestFuzzer
+from mmemu.harness.hostfuzz import HostFuzzer
+from mmemu.harness.machines import fuzz_config
+from mmemu.harness.minimize import minimize, replay
+from mmemu.harness.records import Call
+from mmemu.runtime.abi import HC_DEBUG_BASE
 
 HC_BROKEN = HC_DEBUG_BASE + 15
 
@@ -94,7 +98,7 @@ def test_fuzzer_catches_a_handler_exception_and_minimizes_it(pc16m):
     assert replay(pc16m, [Call(HC_BROKEN, (4,), "broken")], replayer=BrokenCallFuzzer) is None
 
 
-class CorruptingFuzzer(HostFuzzer):
+class DamagingFuzzer(HostFuzzer):
     """Damages the machine after a given call, in a given way."""
 
     at, how = 300, "counter"
@@ -122,7 +126,7 @@ class CorruptingFuzzer(HostFuzzer):
     ("freelist", "check", "free_area["),            # only machine.check() sees it
 ])
 def test_fuzzer_catches_damage(pc16m, how, kind, words):
-    f = CorruptingFuzzer(pc16m, seed=5, check_every=100)
+    f = DamagingFuzzer(pc16m, seed=5, check_every=100)
     f.how = how
     f.sample = 10**6                                # every pattern after every call
     r = f.run(1000)
@@ -161,7 +165,7 @@ def test_report_kind_blanks_numbers():
     assert report_kind(text) == "BUG: Bad page state in process fuzz_stub  pfn:#"
 
 
-# -- mmemu bugs the fuzzer found (KNOWN_BUGS), as minimal reproductions -------------
+# -- mmemu bugs the fuzzer found, as minimal reproductions ------------------------
 # Each was fixed; the reproductions stay as regression tests.
 
 def test_found_bug_free_block_past_end_of_mem_map_is_refused(pc16m):
@@ -231,7 +235,8 @@ def test_checker_catches_a_slab_page_open_to_the_fast_free_path():
     m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
     pfn = (m.slab.kmalloc(64, gfp.GFP_KERNEL) - 0xC0000000) >> 12
     m.mm.fast_zone[pfn] = page_alloc.page_zone(m.mm, pfn).zone_id      # open it again
-    with pytest.raises(PageAllocCorruption, match="slab page .PG_slab., yet its free would take the unchecked fast path"):
+    with pytest.raises(PageAllocCorruption,
+                       match="slab page .PG_slab., yet its free would take the unchecked fast path"):
         m.check()
 
 

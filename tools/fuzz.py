@@ -26,9 +26,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.fuzz import (  # noqa: E402
-    FUZZ_CONFIGS, GuestFuzzer, HostFuzzer, format_calls, fuzz_config, minimize,
-)
+from mmemu.harness.guestfuzz import GuestFuzzer  # noqa: E402
+from mmemu.harness.hostfuzz import HostFuzzer  # noqa: E402
+from mmemu.harness.machines import FUZZ_CONFIGS, fuzz_config  # noqa: E402
+from mmemu.harness.minimize import format_calls, minimize  # noqa: E402
 
 DRIVERS = ("host", "host", "host", "guest")     # the host driver covers more ground per second
 
@@ -45,7 +46,7 @@ def parser():
     ap.add_argument("--no-debug-vm", action="store_true",
                     help="the configs as shipped (without CONFIG_DEBUG_VM-style free checks)")
     ap.add_argument("--known", action="store_true",
-                    help="do not steer around the mmemu bugs already known (KNOWN_BUGS)")
+                    help="accepted for old command lines; no known bug is steered around today")
     ap.add_argument("--check-every", type=int, default=500)
     ap.add_argument("--minimize", action="store_true", help="shrink host-driver failures")
     ap.add_argument("--json", help="write the totals and failures here")
@@ -59,11 +60,11 @@ def plan(args, k):
     return args.seed + k, drivers[k % len(drivers)], configs[(k // len(drivers)) % len(configs)]
 
 
-def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline, shrink):
+def one_seed(seed, driver, config, calls, check_every, debug_vm, deadline, shrink):
     """Run one seed; a plain dict (it crosses a process boundary)."""
     cfg = fuzz_config(config, debug_vm=debug_vm)
     fuzzer = HostFuzzer if driver == "host" else GuestFuzzer
-    f = fuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
+    f = fuzzer(cfg, seed=seed, check_every=check_every)
     r = f.run(calls, deadline=deadline)
     failures = []
     for fl in r.failures:
@@ -92,8 +93,8 @@ def main(argv=None):
                 seed, driver, config = plan(args, k)
                 k += 1
                 running.add(pool.submit(one_seed, seed, driver, config, args.calls,
-                                        args.check_every, not args.no_debug_vm, args.known,
-                                        end, args.minimize))
+                                        args.check_every, not args.no_debug_vm, end,
+                                        args.minimize))
             if not running:
                 break
             done, running = wait(running, timeout=30, return_when=FIRST_COMPLETED)

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.soak import Soak  # noqa: E402
+from mmemu.harness.soak import Soak  # noqa: E402
 
 
 def parser():

@@ -33,9 +33,10 @@ import traceback
 from collections import Counter
 
 from mmemu.errors import MmemuError
-from mmemu.fuzz import (
-    PAGE_WORDS, STRUCT_PAGE, U32, Call, HostFuzzer, killed_by_bug, report_kind, trim_log,
-)
+from mmemu.harness.checks import killed_by_bug, report_kind, trim_log
+from mmemu.harness.hostcalls import PAGE_WORDS, STRUCT_PAGE, U32
+from mmemu.harness.hostfuzz import HostFuzzer
+from mmemu.harness.records import Call
 from mmemu.layout import PAGE_OFFSET
 from mmemu.mm.node_data import MMZONE_PHYS, MMZONE_SIZE
 from mmemu.runtime.abi import (
