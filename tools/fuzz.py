@@ -15,9 +15,13 @@ calls survived, reports by kind, and every failure with its seed, so that
     tools/fuzz.py --seed S --driver D --config C --calls N --minimize
 
 reproduces it (and, for the host driver, shrinks it to a short call list).
+
+--json FILE stores the run's totals (docs/figures/fuzz.json is the one the
+README quotes); --summary FILE prints the README's figures lines for a
+stored run without running anything, and --readme rewrites the README's
+generated block "fuzz" with them (after a run, with that run's figures).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,10 +30,14 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mmemu.harness.figures import (  # noqa: E402
+    fuzz_record, publish, read_record, run_info, write_record,
+)
 from mmemu.harness.guestfuzz import GuestFuzzer  # noqa: E402
 from mmemu.harness.hostfuzz import HostFuzzer  # noqa: E402
 from mmemu.harness.machines import FUZZ_CONFIGS, fuzz_config  # noqa: E402
 from mmemu.harness.minimize import format_calls, minimize  # noqa: E402
+from mmemu.harness.readme import README  # noqa: E402
 
 DRIVERS = ("host", "host", "host", "guest")     # the host driver covers more ground per second
 
@@ -49,7 +57,11 @@ def parser():
                     help="accepted for old command lines; no known bug is steered around today")
     ap.add_argument("--check-every", type=int, default=500)
     ap.add_argument("--minimize", action="store_true", help="shrink host-driver failures")
-    ap.add_argument("--json", help="write the totals and failures here")
+    ap.add_argument("--json", metavar="FILE", help="store the run's totals here")
+    ap.add_argument("--summary", metavar="FILE",
+                    help="print the README figures of this stored run (runs nothing)")
+    ap.add_argument("--readme", nargs="?", const=str(README), metavar="FILE",
+                    help="rewrite the generated block 'fuzz' of README.md (or FILE)")
     return ap
 
 
@@ -81,6 +93,32 @@ def one_seed(seed, driver, config, calls, check_every, debug_vm, deadline, shrin
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.summary:
+        try:
+            publish(read_record(args.summary, "fuzz"), args.readme)
+        except ValueError as e:
+            print(f"fuzz: {e}", file=sys.stderr)
+            return 2
+        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    run = run_info(argv, "fuzz.py")
+    totals, seconds = fuzz(args)
+    print(report(totals, seconds))
+    if args.json or args.readme:
+        options = {"minutes": args.minutes, "jobs": args.jobs, "seed": args.seed,
+                   "calls_per_seed": args.calls, "driver": args.driver,
+                   "configs": [args.config] if args.config else list(FUZZ_CONFIGS),
+                   "no_debug_vm": args.no_debug_vm, "check_every": args.check_every}
+        record = fuzz_record(totals, seconds, run, options)
+        if args.json:
+            write_record(args.json, record)
+        if args.readme:
+            publish(record, args.readme)
+    return 1 if totals["failures"] else 0
+
+
+def fuzz(args):
+    """Run seeds in args.jobs processes until args.minutes pass (or one seed): (totals, seconds)."""
     t0 = time.monotonic()
     end = t0 + args.minutes * 60 if args.minutes else None
     totals = {"calls": 0, "seeds": 0, "by_driver": Counter(), "reports": Counter(),
@@ -103,11 +141,7 @@ def main(argv=None):
             if time.monotonic() - last > 60:
                 last = time.monotonic()
                 print(progress(totals, last - t0), flush=True)
-    print(report(totals, time.monotonic() - t0))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({**totals, "seconds": time.monotonic() - t0}, fh, indent=1, default=dict)
-    return 1 if totals["failures"] else 0
+    return totals, time.monotonic() - t0
 
 
 def add(totals, res):

@@ -12,7 +12,8 @@ Nothing in the model imports this package.  Split by what each part drives:
 - records.py: Call, Failure, FuzzResult; machines.py: the machines they run on;
 - minimize.py: replay() and minimize() of a failure's raw calls;
 - soak.py: Soak, every zone driven to exhaustion and back, cycle after cycle;
-- readme.py: the generated blocks of README.md that tools rewrite.
+- figures.py and readme.py: the figures of a stored run, and the generated
+  blocks of README.md they fill.
 
 Long, seeded, reproducible runs are tools/fuzz.py and tools/soak.py;
 tests/test_fuzz.py and tests/test_soak.py are CI-sized runs.
