@@ -27,7 +27,6 @@
 
 enum { P_SEED, P_CALLS, P_CHECK_EVERY, P_FLAGS, P_DEV_BASE, P_DEV_SIZE };
 #define F_HOSTILE	2	/* also make the bad calls */
-#define F_NO_POISON	4	/* no SLAB_POISON caches (a known mmemu bug: KNOWN_BUGS) */
 
 /* What HC_FUZZ_FAIL reports (mmemu/harness/guestfuzz.py GUEST_FAILS mirrors these). */
 enum { FAIL_PATTERN = 1, FAIL_ZERO, FAIL_ZONE, FAIL_CHECK, FAIL_VALIDATE, FAIL_KSIZE,
@@ -466,8 +465,6 @@ static void op_cache_create(void)
 	snprintf(name, sizeof(name), "fuzz-%lu", step);
 	caches[i].size = 1 + (below(4) ? below(512) : below(8192));
 	sf = sflags[below(ARRAY_SIZE(sflags))];
-	if (flags & F_NO_POISON)
-		sf &= ~SLAB_POISON;
 	caches[i].s = kmem_cache_create(name, caches[i].size, aligns[below(ARRAY_SIZE(aligns))],
 					sf, below(4) ? NULL : fuzz_ctor);
 	caches[i].live = 0;
