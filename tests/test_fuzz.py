@@ -3,9 +3,11 @@ drivers, and broken states made on purpose to prove each check fires.
 
 The long run is tools/fuzz.py.
 """
+import types
+
 import pytest
 
-from mmemu.harness.checks import report_kind
+from mmemu.harness.checks import killed_by_bug, report_kind
 from mmemu.harness.guestfuzz import GuestFuzzer
 from mmemu.harness.hostfuzz import HostFuzzer
 from mmemu.harness.machines import fuzz_config
@@ -285,3 +287,18 @@ def test_fuzzer_oracle_the_stack_guard_page_is_unmapped_on_purpose(pc16m):
     assert f.m.virt_to_phys(guard.start) is None
     assert f._maps("kmap_atomic", pfn)(guard.start) is None
     assert "does not map it" in f._maps("kmap_atomic", pfn)(guard.start + 4096)
+
+
+def test_a_kill_in_interrupt_context_ends_in_make_task_deads_panic():
+    """The calls may leave preempt_count with hardirq bits: an oops then ends
+    in 6.1's 'Aiee, killing interrupt handler!' panic, which is still the
+    kernel killing the call, not a fault of mmemu's; other panics are not."""
+    oops = ("BUG: unable to handle page fault for address: 001056f7\n"
+            "mmemu: in __free_pages(), called from main+0x54/0x61\nOops: 0000 [#1] PREEMPT SMP")
+    aiee = "Kernel panic - not syncing: Aiee, killing interrupt handler!"
+    run = lambda reason, *reports: types.SimpleNamespace(reason=reason, reports=list(reports))  # noqa: E731
+    assert killed_by_bug(run("oops", oops))
+    assert killed_by_bug(run("panic", "a warning", oops, aiee))
+    assert not killed_by_bug(run("panic", aiee))                       # no kill before it
+    assert not killed_by_bug(run("panic", oops, "Kernel panic - not syncing: Out of memory"))
+    assert not killed_by_bug(run("oops", "BUG: unable to handle page fault for address: 0\n"))

@@ -18,7 +18,9 @@ import time
 from collections import Counter, deque
 from pathlib import Path
 
-from mmemu.harness.checks import Obj, Patterns, Watch, killed_by_bug, report_kind, trim_log
+from mmemu.harness.checks import (
+    KILLS, Obj, Patterns, Watch, killed_by_bug, report_kind, trim_log,
+)
 from mmemu.harness.hostcalls import (
     GFP_MASKS, GFP_NOWARN_, PAGE_TYPE_BASE, PAGE_WORDS, STRUCT_PAGE, U32, W_FLAGS, W_MAPCOUNT,
     W_REFCOUNT, WEIGHTS, CoreCalls, Helpers, HighmemCalls, PageCalls, PG_reserved, PG_slab,
@@ -121,7 +123,7 @@ class HostFuzzer(Helpers, CoreCalls, PageCalls, VmallocCalls, HighmemCalls,
         pending, self.pending = self.pending, None
         asked = pending is not None and (
             (res.reason, pending.name) in (("exit", "exit"), ("bug", "BUG"))
-            or (res.reason in ("bug", "oops") and killed_by_bug(res))   # a kernel BUG or oops
+            or (res.reason in KILLS and killed_by_bug(res))   # a kernel BUG or oops
             or (res.reason == "panic" and pending.name == "kmem_cache_create"))   # SLAB_PANIC
         if res.reason == "error" or self.watch.errors:
             self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
