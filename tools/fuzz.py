@@ -7,7 +7,10 @@
 Each job takes seeds in turn (base + job, base + job + jobs, ...) and runs
 one driver on one machine per seed: the raw host driver (hostile mailbox
 words for every registered hypercall) or the guest program (the realistic
-mix through the SDK), on the FUZZ_CONFIGS machines in rotation.  A seed
+mix through the SDK), on the FUZZ_CONFIGS machines in rotation;
+--driver corrupt runs the corrupting fuzzer instead (the host driver's
+mix with the guest's stores into the kernel's own structures, where every
+run must end in a kernel report or go on).  A seed
 stops at its first failure (a host exception in a handler, a consistency
 checker, a damaged pattern, a wrong result); the others go on.  At the end:
 calls survived, reports by kind, and every failure with its seed, so that
@@ -33,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmemu.harness.figures import (  # noqa: E402
     fuzz_record, publish, read_record, run_info, write_record,
 )
+from mmemu.harness.corruptfuzz import CorruptingFuzzer  # noqa: E402
 from mmemu.harness.guestfuzz import GuestFuzzer  # noqa: E402
 from mmemu.harness.hostfuzz import HostFuzzer  # noqa: E402
 from mmemu.harness.machines import FUZZ_CONFIGS, fuzz_config  # noqa: E402
@@ -40,6 +44,7 @@ from mmemu.harness.minimize import format_calls, minimize  # noqa: E402
 from mmemu.harness.readme import README  # noqa: E402
 
 DRIVERS = ("host", "host", "host", "guest")     # the host driver covers more ground per second
+FUZZERS = {"host": HostFuzzer, "guest": GuestFuzzer, "corrupt": CorruptingFuzzer}
 
 
 def parser():
@@ -48,13 +53,12 @@ def parser():
     ap.add_argument("--jobs", type=int, default=1, help="processes")
     ap.add_argument("--seed", type=int, default=1, help="first seed")
     ap.add_argument("--calls", type=int, default=20000, help="calls per seed")
-    ap.add_argument("--driver", choices=("host", "guest", "both"), default="both")
+    ap.add_argument("--driver", choices=("host", "guest", "both", "corrupt"), default="both",
+                    help="both: host and guest in turn; corrupt: the corrupting fuzzer")
     ap.add_argument("--config", default=None,
                     help=f"one machine (default: rotate {', '.join(FUZZ_CONFIGS)})")
     ap.add_argument("--no-debug-vm", action="store_true",
                     help="the configs as shipped (without CONFIG_DEBUG_VM-style free checks)")
-    ap.add_argument("--known", action="store_true",
-                    help="accepted for old command lines; no known bug is steered around today")
     ap.add_argument("--check-every", type=int, default=500)
     ap.add_argument("--minimize", action="store_true", help="shrink host-driver failures")
     ap.add_argument("--json", metavar="FILE", help="store the run's totals here")
@@ -75,14 +79,14 @@ def plan(args, k):
 def one_seed(seed, driver, config, calls, check_every, debug_vm, deadline, shrink):
     """Run one seed; a plain dict (it crosses a process boundary)."""
     cfg = fuzz_config(config, debug_vm=debug_vm)
-    fuzzer = HostFuzzer if driver == "host" else GuestFuzzer
+    fuzzer = FUZZERS[driver]
     f = fuzzer(cfg, seed=seed, check_every=check_every)
     r = f.run(calls, deadline=deadline)
     failures = []
     for fl in r.failures:
         item = {"seed": seed, "driver": driver, "config": config, "kind": fl.kind,
                 "step": fl.step, "text": str(fl)[:6000]}
-        if shrink and fl.calls:
+        if shrink and fl.calls and driver == "host":
             small = minimize(fl.config, fl.calls, fl.kind, deadline=time.monotonic() + 300)
             item["minimized"] = format_calls(small)
         failures.append(item)

@@ -137,18 +137,26 @@ def fuzz_record(totals, seconds, run, options):
     }
 
 
+DRIVER_NAMES = {"host": "host driver", "guest": "guest program", "corrupt": "corrupting driver"}
+
+
+def _driver_order(item):
+    return list(DRIVER_NAMES).index(item[0])
+
+
 def fuzz_markdown(record):
     """The figures lines of the README's fuzzing paragraph for a stored fuzz run."""
     opts = record["options"]
     drivers = record["by_driver"]
     checks = "without" if opts.get("no_debug_vm") else "with"
+    by_driver = [f"{DRIVER_NAMES[d]} {_n(n)}" for d, n in sorted(drivers.items(), key=_driver_order)]
     lines = [
         f"Last run: `{record['run']['command']}` {_where(record['run'])}, "
         f"{_duration(record['seconds'])} on {', '.join(opts['configs'])}, "
         f"{checks} CONFIG_DEBUG_VM-style free checks:",
         "",
         f"- calls survived: **{_n(record['calls'])}** over {record['seeds']} seeds "
-        f"(host driver {_n(drivers.get('host', 0))}, guest program {_n(drivers.get('guest', 0))})",
+        f"({', '.join(by_driver)})",
         f"- distinct calls made (hypercalls and guest-program ops): {record['distinct_calls']}",
         f"- kernel-style reports along the way: {_n(record['reports'])} "
         f"({record['report_kinds']} kinds)",
