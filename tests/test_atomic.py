@@ -110,18 +110,14 @@ def test_might_alloc_reports_only_masks_that_may_reclaim(m):
 
 def test_a_gfp_kernel_page_allocation_in_atomic_context_is_reported(m):
     m.sched.preempt_count = 1
-    mark = m.log.mark()
-    if hasattr(m.mm, "might_alloc"):
-        pfn = m.alloc_pages(GFP_KERNEL, 0)
-        m.free_pages(pfn, 0)
-    else:
-        call = m.runtime.table.calls[HC_ALLOC_PAGES]
-        if call is None:
-            pytest.skip("no page allocator hypercalls on this machine")
-        page = call.fn(GFP_HIGHUSER, 0, 0xFFFFFFFF)
-        m.free_pages((page - m.mem_map.virt) // STRUCT_PAGE_SIZE, 0)
-    assert "BUG: sleeping function called from invalid context at " \
-           "include/linux/sched/mm.h:274" in m.log.text(mark)
+    hypercall = m.runtime.table.calls[HC_ALLOC_PAGES].fn
+    for alloc in (lambda: m.alloc_pages(GFP_KERNEL, 0),                      # host API
+                  lambda: (hypercall(GFP_HIGHUSER, 0, 0xFFFFFFFF) - m.mem_map.virt)
+                  // STRUCT_PAGE_SIZE):                                      # the hypercall
+        mark = m.log.mark()
+        m.free_pages(alloc(), 0)
+        assert "BUG: sleeping function called from invalid context at " \
+               "include/linux/sched/mm.h:274" in m.log.text(mark)
 
 
 @pytest.mark.parametrize("context", ["preempt_count", "irqs"])
@@ -144,11 +140,9 @@ def test_the_order0_fast_path_checks_the_context_too(m, context):
 def test_gfp_atomic_in_atomic_context_is_fine(m):
     m.sched.preempt_count = 1
     mark = m.log.mark()
-    call = m.runtime.table.calls[HC_ALLOC_PAGES]
-    if call is not None:
-        page = call.fn(GFP_ATOMIC, 0, 0xFFFFFFFF)
-        assert page
-        m.free_pages((page - m.mem_map.virt) // STRUCT_PAGE_SIZE, 0)
+    page = m.runtime.table.calls[HC_ALLOC_PAGES].fn(GFP_ATOMIC, 0, 0xFFFFFFFF)
+    assert page
+    m.free_pages((page - m.mem_map.virt) // STRUCT_PAGE_SIZE, 0)
     assert "sleeping function" not in m.log.text(mark)
 
 
@@ -246,8 +240,7 @@ def test_hc_preempt_count_sub_refuses_an_underflow(m):
 
 def call_named(m, name, *args):
     calls = [c for c in m.runtime.table.calls if c is not None and c.name == name]
-    if not calls:
-        pytest.skip(f"this machine serves no {name} hypercall")
+    assert calls, f"this machine serves no {name} hypercall"
     return calls[0].fn(*args)
 
 

@@ -5,8 +5,8 @@ runs, and a broken view made on purpose to prove the oracle fires.
 
 The long runs are tools/fuzz.py --driver corrupt.
 """
-from mmemu.fuzz import fuzz_config
 from mmemu.harness.corruptfuzz import TARGETS, CorruptingFuzzer
+from mmemu.harness.machines import fuzz_config
 
 
 def test_every_corruption_ends_in_a_report_not_a_host_exception():

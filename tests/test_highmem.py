@@ -167,8 +167,6 @@ def test_kmap_refuses_a_pfn_beyond_ram(m):
 
 
 def test_page_address_of_the_page_allocator_sees_pkmap(m):
-    if not hasattr(m.mm, "page_address_highmem"):
-        pytest.skip("the page allocator has no page_address_highmem hook")
     from mmemu.mm import page_alloc
     pfn = high(m)
     assert page_alloc.page_address(m.mm, pfn) is None

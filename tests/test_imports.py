@@ -31,8 +31,7 @@ LAYERS = [
     {"mmemu.runtime"},
     {"mmemu.views"},
     {"mmemu.machine"},
-    {"mmemu", "mmemu.cli", "mmemu.harness", "mmemu.oracle", "mmemu.testing", "mmemu.fuzz",
-     "mmemu.soak"},
+    {"mmemu", "mmemu.cli", "mmemu.harness", "mmemu.oracle", "mmemu.testing"},
 ]
 
 def _modules():

@@ -11,7 +11,7 @@ blocks), plus a few frames whose owner the tests know: an allocated page, a
 two-page slab of a named cache, a page table, a vmalloc'd page, a kmap'd
 page and an order-2 compound page.  ``truth`` maps those pfns to the owner
 kind the views must report.  (The tests also run the views on a booted
-mmemu.Machine where they can; this machine is the one whose truth is known.)
+mmemu.Machine; this machine is the one whose truth is known.)
 """
 import types
 from array import array

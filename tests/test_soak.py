@@ -1,4 +1,4 @@
-"""Soak and exhaustion (mmemu/soak.py with guest/tests/soak.c): every zone
+"""Soak and exhaustion (mmemu/harness/soak.py with guest/tests/soak.c): every zone
 driven to exhaustion and back, cycle after cycle; buddyinfo, slabinfo and
 vmallocinfo back to their boot state, and no page lost.  CI-sized; the
 long run is tools/soak.py.
@@ -7,7 +7,7 @@ import pytest
 
 from mmemu.machine import Machine
 from mmemu.mm import gfp
-from mmemu.soak import MARK_FREED, Soak, compare, preallocate_vmalloc_tables, quiesce, snapshot
+from mmemu.harness.soak import MARK_FREED, Soak, compare, preallocate_vmalloc_tables, quiesce, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """mmemu's benchmark: every figure as a ratio against a baseline measured in
-the same run (median of several rounds), so a noisy machine does not move it.
+the same run, each the fastest of several rounds (another process on the
+machine only ever adds time), so a noisy machine moves it as little as can be.
 
     python3 tools/bench.py            # table
-    python3 tools/bench.py --json out.json
     python3 tools/bench.py --only hypercall,boot
+    python3 tools/bench.py --json docs/figures/bench.json --markdown
+    python3 tools/bench.py --from docs/figures/bench.json --readme
 
 Targets are DESIGN.md's; a figure that misses its target is marked "MISS".
+--json stores the run (figures, command, date, host); --markdown prints the
+README's table; --readme rewrites the README's generated block "bench"
+with it; --from renders a stored run instead of measuring.
 """
 import argparse
-import json
 import os
-import statistics
 import sys
 import time
 import tracemalloc
@@ -20,6 +23,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_HOOK_INSN  # noqa: E402
 from unicorn.x86_const import UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4  # noqa: E402
+
+from mmemu.harness.figures import publish, read_record, run_info, write_record  # noqa: E402
+from mmemu.harness.readme import README  # noqa: E402
 
 ROUNDS = 5
 FIGURES = {}
@@ -32,13 +38,21 @@ def figure(name, target=None, unit="x", lower_is_better=True):
     return deco
 
 
-def median_time(fn, rounds=ROUNDS):
-    times = []
+def best_time(fn, rounds=ROUNDS):
+    """The fastest of rounds timed calls of fn (s)."""
+    return best_times(fn, rounds=rounds)[0]
+
+
+def best_times(*fns, rounds=ROUNDS):
+    """The fastest of rounds timed calls of each fn, the calls taking turns
+    (fn1, fn2, ..., fn1, ...) so that a burst of load falls on all alike."""
+    times = [[] for _ in fns]
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [min(ts) for ts in times]
 
 
 # -- guest code shared by the baseline and mmemu ------------------------------
@@ -113,20 +127,15 @@ def doorbell_body(nr):
 
 @figure("empty hypercall / raw Unicorn in-hook", target=1.5)
 def bench_hypercall():
-    """mmemu's empty hypercall (a doorbell read, rounds interleaved with the
-    baseline) against the round trip of an `in` instruction to an IN hook
+    """mmemu's empty hypercall (a doorbell read, rounds taking turns with the
+    baselines) against the round trip of an `in` instruction to an IN hook
     added with the binding's hook_add(), each in a loop of N_HC."""
     from mmemu.runtime.abi import HC_NOP
     code = loop_code(N_HC, in_body(0x4D00))
     raw_run = run_bare(code, lambda uc, port, size, ud: 0)
     ctypes_run = run_bare_ctypes_in(code)
     ours_run = run_on_machine(machine(), loop_code(N_HC, doorbell_body(HC_NOP)))
-    raw, raw_ctypes, ours = [], [], []
-    for _ in range(ROUNDS):
-        raw.append(median_time(raw_run, rounds=1))
-        raw_ctypes.append(median_time(ctypes_run, rounds=1))
-        ours.append(median_time(ours_run, rounds=1))
-    raw, raw_ctypes, ours = (statistics.median(t) for t in (raw, raw_ctypes, ours))
+    raw, raw_ctypes, ours = best_times(raw_run, ctypes_run, ours_run)
     return ours / raw, (f"raw {raw / N_HC * 1e6:.2f} us (a ctypes IN hook "
                         f"{raw_ctypes / N_HC * 1e6:.2f} us), mmemu {ours / N_HC * 1e6:.2f} us")
 
@@ -153,13 +162,19 @@ LOOPS = {"nothing": 0, "empty": 1, "page": 2, "kmalloc": 3, "vmalloc": 4, "iorem
          "kmap": 6, "kmap_atomic": 7, "mmio": 8}
 
 
-def guest_loop_cost(kind, n, config="pc-1g"):
-    """Seconds per iteration of one loop of tools/bench_guest/loops.c."""
+def guest_loop_costs(loops, config="pc-1g"):
+    """Seconds per iteration of loops of tools/bench_guest/loops.c, {kind: iterations}.
+
+    Each loop runs on a fresh machine with its iterations and with none
+    (what starting the program costs), three times, the runs of every loop
+    taking turns; a loop's cost is the difference of its fastest runs.
+    Only the guest's run is timed, not the machine's boot.
+    """
     from mmemu.machine import Machine
     from mmemu.runtime.build import build
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_guest", "loops.c")
 
-    def once(iterations):
+    def once(kind, iterations):
         m = Machine(config, echo=False)
         img = m.load(build(src, image=m.kernel_image))
         m.write32(img.lookup("which"), LOOPS[kind])
@@ -170,13 +185,19 @@ def guest_loop_cost(kind, n, config="pc-1g"):
         if r.status != 0:
             raise RuntimeError(f"bench loop {kind} failed: {r.reason}\n{r.log}")
         return dt
-    base = statistics.median(once(0) for _ in range(3))
-    return (statistics.median(once(n) for _ in range(3)) - base) / n
+
+    runs = [(kind, iters) for kind, n in loops.items() for iters in (0, n)]
+    times = {run: [] for run in runs}
+    for _ in range(3):
+        for run in runs:
+            times[run].append(once(*run))
+    best = {run: min(ts) for run, ts in times.items()}
+    return {kind: (best[kind, n] - best[kind, 0]) / n for kind, n in loops.items()}
 
 
 def _guest_pair_vs_empty(kind, n):
-    empty = guest_loop_cost("empty", 50_000)
-    pair = guest_loop_cost(kind, n)
+    costs = guest_loop_costs({"empty": 200_000, kind: n})
+    empty, pair = costs["empty"], costs[kind]
     return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
 
 
@@ -192,14 +213,27 @@ def bench_guest_kmalloc_pair():
 
 @figure("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9, lower_is_better=False)
 def bench_compute():
-    code = loop_code(20_000_000, compute_body())
-    bare = median_time(run_bare(code), rounds=3)
-    ours = median_time(run_on_machine(machine(), code), rounds=3)
+    code = loop_code(100_000_000, compute_body())
+    bare, ours = best_times(run_bare(code), run_on_machine(machine(), code))
     return bare / ours, f"bare {bare:.3f} s, mmemu {ours:.3f} s"
 
 
 def _empty():
     pass
+
+
+@figure("guest store loop / guest load loop, bare Unicorn with paging on")
+def bench_store_vs_load():
+    """A loop iteration with one 32-bit store against one with a load: stores
+    take a slow path in Unicorn, loads do not."""
+    n = 2_000_000
+    addr = (CODE_BASE + (1 << 20)).to_bytes(4, "little")
+    empty, load, store = best_times(run_bare(loop_code(n, b"\x90")),            # nop
+                                    run_bare(loop_code(n, b"\xa1" + addr)),     # mov eax, [addr]
+                                    run_bare(loop_code(n, b"\xa3" + addr)),     # mov [addr], eax
+                                    rounds=3)
+    return store / load, (f"store {store / n * 1e9:.1f} ns, load {load / n * 1e9:.1f} ns per "
+                          f"iteration, {empty / n * 1e9:.1f} ns of it the loop")
 
 
 @figure("host order-0 alloc+free pair / empty Python call", target=10.0)
@@ -240,16 +274,10 @@ def _host_pair(order):
 
 
 def _pair_vs_empty_call(pairs, empties, n):
-    """Both loops of n iterations, warmed up, then alternating round by round
-    (load on the machine falls on both alike): the ratio of their medians."""
+    """Both loops of n iterations, warmed up, then taking turns round by round
+    (load on the machine falls on both alike): the ratio of their fastest rounds."""
     pairs()
-    times = {pairs: [], empties: []}
-    for _ in range(ROUNDS):
-        for fn, ts in times.items():
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    t_pair, t_empty = statistics.median(times[pairs]), statistics.median(times[empties])
+    t_pair, t_empty = best_times(pairs, empties)
     return t_pair / t_empty, f"pair {t_pair / n * 1e6:.2f} us, empty call {t_empty / n * 1e6:.3f} us"
 
 
@@ -266,7 +294,7 @@ def bench_boot_4g():
 def _boot(name):
     from mmemu.machine import Machine
     Machine(name, echo=False)          # warm: imports, the one-time CPU probe
-    t = median_time(lambda: Machine(name, echo=False), rounds=3)
+    t = best_time(lambda: Machine(name, echo=False), rounds=3)
     return t, ""
 
 
@@ -321,7 +349,7 @@ def bench_guest_kmap_atomic():
 @figure("MMIO read through ioremap (paging) / plain Unicorn MMIO (paging off)")
 def bench_mmio():
     n = 100_000
-    ours = guest_loop_cost("mmio", n)
+    ours = guest_loop_costs({"mmio": n})["mmio"]
     # the same 32-bit read loop on a bare Unicorn, paging off, one MMIO page
     code = loop_code(n, b"\xa1" + (0xFE001000).to_bytes(4, "little"))
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
@@ -329,7 +357,7 @@ def bench_mmio():
     uc.mmio_map(0xFE001000, 0x1000, lambda uc_, off, size, ud: 0, None,
                 lambda uc_, off, size, val, ud: None, None)
     uc.mem_write(CODE_PHYS, code)
-    bare = median_time(lambda: uc.emu_start(CODE_PHYS, CODE_PHYS + len(code))) / n
+    bare = best_time(lambda: uc.emu_start(CODE_PHYS, CODE_PHYS + len(code))) / n
     return ours / bare, f"ioremap {ours * 1e6:.2f} us, bare MMIO {bare * 1e6:.2f} us per read"
 
 
@@ -338,7 +366,7 @@ def bench_ptdump():
     from mmemu.views.ptdump import ptdump_text
     m = machine("pc-4g")
     ptdump_text(m)
-    return median_time(lambda: ptdump_text(m)), ""
+    return best_time(lambda: ptdump_text(m)), ""
 
 
 @figure("snapshot of pc-1g after a workload (s)", unit="s")
@@ -351,35 +379,62 @@ def bench_snapshot():
                            "examples", "page_tour.c"))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "core")
-        t = median_time(lambda: write_snapshot(m, path), rounds=3)
+        t = best_time(lambda: write_snapshot(m, path), rounds=3)
         size = os.stat(path).st_blocks * 512
     return t, f"{size >> 20} MiB on disk, guest status {r.status}"
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+def parser():
+    ap = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--json", metavar="FILE", help="also store the run (figures and where they ran)")
     ap.add_argument("--only", help="comma-separated substrings of figure names")
-    args = ap.parse_args(argv)
+    ap.add_argument("--markdown", action="store_true", help="print the README's table")
+    ap.add_argument("--readme", nargs="?", const=str(README), metavar="FILE",
+                    help="rewrite the generated block 'bench' of README.md (or FILE)")
+    ap.add_argument("--from", dest="stored", metavar="FILE",
+                    help="render this stored run instead of measuring")
+    return ap
+
+
+def measure(only=None):
+    """Run the figures (those matching only); a list of result dicts, printed as they come."""
     results = []
     for name, (fn, target, unit, lower) in FIGURES.items():
-        if args.only and not any(s in name for s in args.only.split(",")):
+        if only and not any(s in name for s in only.split(",")):
             continue
         try:
             value, detail = fn()
         except Exception as e:  # a missing subsystem must not hide the other figures
             results.append({"figure": name, "error": repr(e)})
-            print(f"{name:62s} ERROR {e!r}")
+            print(f"{name:62s} ERROR {e!r}", flush=True)
             continue
         ok = None if target is None else (value <= target if lower else value >= target)
         mark = "" if ok is None else ("ok" if ok else "MISS")
         tgt = "" if target is None else (f"<= {target}" if lower else f">= {target}")
-        print(f"{name:62s} {value:8.3f} {unit:2s} {tgt:8s} {mark:4s} {detail}")
+        print(f"{name:62s} {value:8.3f} {unit:2s} {tgt:8s} {mark:4s} {detail}", flush=True)
         results.append({"figure": name, "value": value, "unit": unit, "target": target,
                         "lower_is_better": lower, "ok": ok, "detail": detail})
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    return results
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.readme and args.only:
+        print("bench: --readme needs every figure (no --only)", file=sys.stderr)
+        return 2
+    if args.stored:
+        try:
+            record = read_record(args.stored, "bench")
+        except ValueError as e:
+            print(f"bench: {e}", file=sys.stderr)
+            return 2
+    else:
+        argv = sys.argv[1:] if argv is None else argv
+        record = {"tool": "bench", "run": run_info(argv, "bench.py"), "figures": measure(args.only)}
+        if args.json:
+            write_record(args.json, record)
+    if args.markdown or args.readme or args.stored:
+        publish(record, args.readme)
     return 0
 
 

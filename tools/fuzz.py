@@ -7,7 +7,10 @@
 Each job takes seeds in turn (base + job, base + job + jobs, ...) and runs
 one driver on one machine per seed: the raw host driver (hostile mailbox
 words for every registered hypercall) or the guest program (the realistic
-mix through the SDK), on the FUZZ_CONFIGS machines in rotation.  A seed
+mix through the SDK), on the FUZZ_CONFIGS machines in rotation;
+--driver corrupt runs the corrupting fuzzer instead (the host driver's
+mix with the guest's stores into the kernel's own structures, where every
+run must end in a kernel report or go on).  A seed
 stops at its first failure (a host exception in a handler, a consistency
 checker, a damaged pattern, a wrong result); the others go on.  At the end:
 calls survived, reports by kind, and every failure with its seed, so that
@@ -15,9 +18,13 @@ calls survived, reports by kind, and every failure with its seed, so that
     tools/fuzz.py --seed S --driver D --config C --calls N --minimize
 
 reproduces it (and, for the host driver, shrinks it to a short call list).
+
+--json FILE stores the run's totals (docs/figures/fuzz.json is the one the
+README quotes); --summary FILE prints the README's figures lines for a
+stored run without running anything, and --readme rewrites the README's
+generated block "fuzz" with them (after a run, with that run's figures).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,11 +33,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.fuzz import (  # noqa: E402
-    FUZZ_CONFIGS, GuestFuzzer, HostFuzzer, format_calls, fuzz_config, minimize,
+from mmemu.harness.figures import (  # noqa: E402
+    fuzz_record, publish, read_record, run_info, write_record,
 )
+from mmemu.harness.corruptfuzz import CorruptingFuzzer  # noqa: E402
+from mmemu.harness.guestfuzz import GuestFuzzer  # noqa: E402
+from mmemu.harness.hostfuzz import HostFuzzer  # noqa: E402
+from mmemu.harness.machines import FUZZ_CONFIGS, fuzz_config  # noqa: E402
+from mmemu.harness.minimize import format_calls, minimize  # noqa: E402
+from mmemu.harness.readme import README  # noqa: E402
 
 DRIVERS = ("host", "host", "host", "guest")     # the host driver covers more ground per second
+FUZZERS = {"host": HostFuzzer, "guest": GuestFuzzer, "corrupt": CorruptingFuzzer}
 
 
 def parser():
@@ -39,16 +53,19 @@ def parser():
     ap.add_argument("--jobs", type=int, default=1, help="processes")
     ap.add_argument("--seed", type=int, default=1, help="first seed")
     ap.add_argument("--calls", type=int, default=20000, help="calls per seed")
-    ap.add_argument("--driver", choices=("host", "guest", "both"), default="both")
+    ap.add_argument("--driver", choices=("host", "guest", "both", "corrupt"), default="both",
+                    help="both: host and guest in turn; corrupt: the corrupting fuzzer")
     ap.add_argument("--config", default=None,
                     help=f"one machine (default: rotate {', '.join(FUZZ_CONFIGS)})")
     ap.add_argument("--no-debug-vm", action="store_true",
                     help="the configs as shipped (without CONFIG_DEBUG_VM-style free checks)")
-    ap.add_argument("--known", action="store_true",
-                    help="do not steer around the mmemu bugs already known (KNOWN_BUGS)")
     ap.add_argument("--check-every", type=int, default=500)
     ap.add_argument("--minimize", action="store_true", help="shrink host-driver failures")
-    ap.add_argument("--json", help="write the totals and failures here")
+    ap.add_argument("--json", metavar="FILE", help="store the run's totals here")
+    ap.add_argument("--summary", metavar="FILE",
+                    help="print the README figures of this stored run (runs nothing)")
+    ap.add_argument("--readme", nargs="?", const=str(README), metavar="FILE",
+                    help="rewrite the generated block 'fuzz' of README.md (or FILE)")
     return ap
 
 
@@ -59,17 +76,17 @@ def plan(args, k):
     return args.seed + k, drivers[k % len(drivers)], configs[(k // len(drivers)) % len(configs)]
 
 
-def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline, shrink):
+def one_seed(seed, driver, config, calls, check_every, debug_vm, deadline, shrink):
     """Run one seed; a plain dict (it crosses a process boundary)."""
     cfg = fuzz_config(config, debug_vm=debug_vm)
-    fuzzer = HostFuzzer if driver == "host" else GuestFuzzer
-    f = fuzzer(cfg, seed=seed, check_every=check_every, **({"avoid": ()} if known else {}))
+    fuzzer = FUZZERS[driver]
+    f = fuzzer(cfg, seed=seed, check_every=check_every)
     r = f.run(calls, deadline=deadline)
     failures = []
     for fl in r.failures:
         item = {"seed": seed, "driver": driver, "config": config, "kind": fl.kind,
                 "step": fl.step, "text": str(fl)[:6000]}
-        if shrink and fl.calls:
+        if shrink and fl.calls and driver == "host":
             small = minimize(fl.config, fl.calls, fl.kind, deadline=time.monotonic() + 300)
             item["minimized"] = format_calls(small)
         failures.append(item)
@@ -80,6 +97,32 @@ def one_seed(seed, driver, config, calls, check_every, debug_vm, known, deadline
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.summary:
+        try:
+            publish(read_record(args.summary, "fuzz"), args.readme)
+        except ValueError as e:
+            print(f"fuzz: {e}", file=sys.stderr)
+            return 2
+        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    run = run_info(argv, "fuzz.py")
+    totals, seconds = fuzz(args)
+    print(report(totals, seconds))
+    if args.json or args.readme:
+        options = {"minutes": args.minutes, "jobs": args.jobs, "seed": args.seed,
+                   "calls_per_seed": args.calls, "driver": args.driver,
+                   "configs": [args.config] if args.config else list(FUZZ_CONFIGS),
+                   "no_debug_vm": args.no_debug_vm, "check_every": args.check_every}
+        record = fuzz_record(totals, seconds, run, options)
+        if args.json:
+            write_record(args.json, record)
+        if args.readme:
+            publish(record, args.readme)
+    return 1 if totals["failures"] else 0
+
+
+def fuzz(args):
+    """Run seeds in args.jobs processes until args.minutes pass (or one seed): (totals, seconds)."""
     t0 = time.monotonic()
     end = t0 + args.minutes * 60 if args.minutes else None
     totals = {"calls": 0, "seeds": 0, "by_driver": Counter(), "reports": Counter(),
@@ -92,8 +135,8 @@ def main(argv=None):
                 seed, driver, config = plan(args, k)
                 k += 1
                 running.add(pool.submit(one_seed, seed, driver, config, args.calls,
-                                        args.check_every, not args.no_debug_vm, args.known,
-                                        end, args.minimize))
+                                        args.check_every, not args.no_debug_vm, end,
+                                        args.minimize))
             if not running:
                 break
             done, running = wait(running, timeout=30, return_when=FIRST_COMPLETED)
@@ -102,11 +145,7 @@ def main(argv=None):
             if time.monotonic() - last > 60:
                 last = time.monotonic()
                 print(progress(totals, last - t0), flush=True)
-    print(report(totals, time.monotonic() - t0))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({**totals, "seconds": time.monotonic() - t0}, fh, indent=1, default=dict)
-    return 1 if totals["failures"] else 0
+    return totals, time.monotonic() - t0
 
 
 def add(totals, res):

@@ -10,6 +10,11 @@ spent (every node on NUMA), a kmem_cache filled and emptied for the
 shrinker; then everything freed and buddyinfo, slabinfo and vmallocinfo
 compared with their boot state, and machine.check() run.  With --minutes,
 runs go on (new seeds) until the time is up.  Exit status 1 on any problem.
+
+--json FILE stores the run's totals (docs/figures/soak.json is the one the
+README quotes); --summary FILE prints the README's figures lines for a
+stored run without running anything, and --readme rewrites the README's
+generated block "soak" with them (after a run, with that run's figures).
 """
 import argparse
 import os
@@ -18,7 +23,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmemu.soak import Soak  # noqa: E402
+from mmemu.harness.figures import (  # noqa: E402
+    publish, read_record, run_info, soak_record, write_record,
+)
+from mmemu.harness.readme import README  # noqa: E402
+from mmemu.harness.soak import Soak  # noqa: E402
 
 
 def parser():
@@ -28,19 +37,49 @@ def parser():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--minutes", type=float, default=None, help="keep going this long")
     ap.add_argument("-v", "--verbose", action="store_true", help="a line per cycle")
+    ap.add_argument("--json", metavar="FILE", help="store the run's totals here")
+    ap.add_argument("--summary", metavar="FILE",
+                    help="print the README figures of this stored run (runs nothing)")
+    ap.add_argument("--readme", nargs="?", const=str(README), metavar="FILE",
+                    help="rewrite the generated block 'soak' of README.md (or FILE)")
     return ap
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    configs = args.config.split(",")
+    if args.summary:
+        try:
+            publish(read_record(args.summary, "soak"), args.readme)
+        except ValueError as e:
+            print(f"soak: {e}", file=sys.stderr)
+            return 2
+        return 0
+    argv = sys.argv[1:] if argv is None else argv
+    run = run_info(argv, "soak.py")
+    t0 = time.monotonic()
+    results = soak(args)
+    total = sum(r.cycles for r in results)
+    problems = sum(len(r.problems) for r in results)
+    print(f"{total} cycles, {problems} problems")
+    if args.json or args.readme:
+        options = {"configs": args.config.split(","), "cycles_per_run": args.cycles,
+                   "seed": args.seed, "minutes": args.minutes}
+        record = soak_record(results, time.monotonic() - t0, run, options)
+        if args.json:
+            write_record(args.json, record)
+        if args.readme:
+            publish(record, args.readme)
+    return 1 if problems else 0
+
+
+def soak(args):
+    """Run every config with seed, seed + 1, ... until args.minutes pass: the SoakResults."""
     end = time.monotonic() + args.minutes * 60 if args.minutes else None
-    total, problems, seed = 0, 0, args.seed
+    results, seed = [], args.seed
     while True:
-        for config in configs:
+        for config in args.config.split(","):
             r = Soak(config, cycles=args.cycles, seed=seed).run()
-            total += r.cycles
-            problems += len(r.problems)
+            results.append(r)
             print(f"seed {seed}: {r.summary()}", flush=True)
             if args.verbose:
                 for st in r.stats:
@@ -53,9 +92,7 @@ def main(argv=None):
                 print(f"  PROBLEM: {p}")
         seed += 1
         if end is None or time.monotonic() > end:
-            break
-    print(f"{total} cycles, {problems} problems")
-    return 1 if problems else 0
+            return results
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 /*
- * fuzz.c - the guest half of mmemu's end-to-end fuzzer (mmemu/fuzz.py,
+ * fuzz.c - the guest half of mmemu's end-to-end fuzzer (mmemu/harness/guestfuzz.py,
  * GuestFuzzer).
  *
  * A seeded PRNG picks, op after op, a call of the memory API through the
@@ -27,9 +27,8 @@
 
 enum { P_SEED, P_CALLS, P_CHECK_EVERY, P_FLAGS, P_DEV_BASE, P_DEV_SIZE };
 #define F_HOSTILE	2	/* also make the bad calls */
-#define F_NO_POISON	4	/* no SLAB_POISON caches (a known mmemu bug: KNOWN_BUGS) */
 
-/* What HC_FUZZ_FAIL reports (mmemu/fuzz.py GUEST_FAILS mirrors these). */
+/* What HC_FUZZ_FAIL reports (mmemu/harness/guestfuzz.py GUEST_FAILS mirrors these). */
 enum { FAIL_PATTERN = 1, FAIL_ZERO, FAIL_ZONE, FAIL_CHECK, FAIL_VALIDATE, FAIL_KSIZE,
        FAIL_MAP, FAIL_REALLOC, FAIL_ALIGN };
 
@@ -70,7 +69,7 @@ static int started, finished, stop_chunk;
 static unsigned long last_ret, last_a0, last_a1;
 static DEFINE_SPINLOCK(fuzz_lock);
 
-/* The ops, in the order mmemu/fuzz.py GUEST_OPS names them. */
+/* The ops, in the order mmemu/harness/guestfuzz.py GUEST_OPS names them. */
 enum { OP_ALLOC_PAGES, OP_FREE_PAGES, OP_GFP, OP_FREE_GFP, OP_KMALLOC, OP_KFREE, OP_KREALLOC,
        OP_CACHE_CREATE, OP_CACHE_ALLOC, OP_CACHE_FREE, OP_CACHE_DESTROY, OP_CACHE_SHRINK,
        OP_VMALLOC, OP_VFREE, OP_VMAP, OP_VUNMAP, OP_IOREMAP, OP_IOUNMAP, OP_KMAP, OP_KUNMAP,
@@ -466,8 +465,6 @@ static void op_cache_create(void)
 	snprintf(name, sizeof(name), "fuzz-%lu", step);
 	caches[i].size = 1 + (below(4) ? below(512) : below(8192));
 	sf = sflags[below(ARRAY_SIZE(sflags))];
-	if (flags & F_NO_POISON)
-		sf &= ~SLAB_POISON;
 	caches[i].s = kmem_cache_create(name, caches[i].size, aligns[below(ARRAY_SIZE(aligns))],
 					sf, below(4) ? NULL : fuzz_ctor);
 	caches[i].live = 0;

@@ -1,5 +1,5 @@
 /*
- * fuzz_stub.c - the guest half of mmemu's raw hypercall fuzzer (mmemu/fuzz.py).
+ * fuzz_stub.c - the guest half of mmemu's raw hypercall fuzzer (mmemu/harness/hostfuzz.py).
  *
  * It makes no decision of its own: it tells the host where its scratch
  * buffer is, then loops asking the host for the next call.  The host

@@ -1,5 +1,5 @@
 /*
- * soak.c - the guest half of mmemu's soak test (mmemu/soak.py).
+ * soak.c - the guest half of mmemu's soak test (mmemu/harness/soak.py).
  *
  * Cycle after cycle it drives every zone to exhaustion and back:
  *

@@ -33,9 +33,10 @@ import traceback
 from collections import Counter
 
 from mmemu.errors import MmemuError
-from mmemu.fuzz import (
-    PAGE_WORDS, STRUCT_PAGE, U32, Call, HostFuzzer, killed_by_bug, report_kind, trim_log,
-)
+from mmemu.harness.checks import KILLS, killed_by_bug, report_kind, trim_log
+from mmemu.harness.hostcalls import PAGE_WORDS, STRUCT_PAGE, U32
+from mmemu.harness.hostfuzz import HostFuzzer
+from mmemu.harness.records import Call
 from mmemu.layout import PAGE_OFFSET
 from mmemu.mm.node_data import MMZONE_PHYS, MMZONE_SIZE
 from mmemu.runtime.abi import (
@@ -96,7 +97,7 @@ class CorruptingFuzzer(HostFuzzer):
                 and not (pending is not None and pending.name == "exit"):
             self._fail("stopped", f"stub exited with {res.exit_code}")
         elif res.reason not in ("exit",) and not (
-                (res.reason in ("bug", "oops") and (killed_by_bug(res) or (
+                (res.reason in KILLS and (killed_by_bug(res) or (
                     pending is not None and pending.name == "BUG")))
                 or (res.reason == "panic" and pending is not None
                     and pending.name == "kmem_cache_create")):

@@ -294,6 +294,7 @@ class PerCpuPages:
 
     high: int = 0
     batch: int = 1
+    free_factor: int = 0         # drains since the last allocation (nr_pcp_free doubles per drain)
     lists: list = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
     budget: list = field(default_factory=lambda: [0] * MIGRATE_PCPTYPES)
     thp_order: int = PAGEBLOCK_ORDER

@@ -520,9 +520,11 @@ def _remember_fast(mm, gfp, mask, ac):
     zone.fast_mark keeps the highest such mark, MmState.zone_free_dropped()
     drops the plans when NR_FREE_PAGES falls to it, reserves_changed() when
     a boost or reserve moves it.  The hook is left out when the mask cannot
-    reclaim or no hook is installed.  Masks the fast path cannot serve
-    (__GFP_ZERO must clear the page; a migratetype with no pcp list) get
-    None.
+    reclaim or no hook is installed.  No plan is made while the zone's pcp
+    free_factor is set (a drain that sets it drops the plans:
+    rmqueue_pcplist() has to halve it on the next allocations).  Masks the
+    fast path cannot serve (__GFP_ZERO must clear the page; a migratetype
+    with no pcp list) get None.
     """
     if len(mm.fast_alloc) >= FAST_CACHE_MAX:
         mm.fast_alloc.clear()
@@ -533,8 +535,8 @@ def _remember_fast(mm, gfp, mask, ac):
     zone = zones[0]
     mark = (wmark_pages(zone, ALLOC_WMARK_LOW) + zone.lowmem_reserve[highest]
             + zone.nr_reserved_highatomic)
-    if zone.nr_free_pages <= mark:
-        return
+    if zone.nr_free_pages <= mark or zone.per_cpu_pageset.free_factor:
+        return                                   # (rmqueue_pcplist() must halve free_factor)
     zone.fast_mark = max(zone.fast_mark, mark)
     hook = mm.might_alloc
     if not mask & __GFP_DIRECT_RECLAIM or hook is no_might_alloc:

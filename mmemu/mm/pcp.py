@@ -9,15 +9,17 @@ from the buddy lists batch pages at a time (rmqueue_bulk(), which may
 steal through __rmqueue_fallback()) and drained back once pcp->count
 reaches pcp->high (free_pcppages_bulk(), round robin over the lists, each
 page to the free list of the migratetype it cached in page->index when it
-was freed); batch and high follow zone_batchsize() and zone_highsize()
+was freed): batch pages, twice as many at each further drain without an
+allocation between (free_factor, capped by CONFIG_PCP_BATCH_SCALE_MAX),
+and every list when a block of order 1-3 is freed after a drain
+(free_high); batch and high follow zone_batchsize() and zone_highsize()
 (high = the zone's low watermark; the boot pageset's high 0 and batch 1
 until setup_per_cpu_pageset()).
 
 The lists are host Python lists of pfns (bounded by high), head at the end;
 the pages on them have _refcount 0, no page type and clear lru words, and
 page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
-no free_factor (frees always drain batch pages, never the whole list).
-Pages that fail the checks at drain or refill are reported and leaked, as
+no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the checks at drain or refill are reported and leaked, as
 in 6.1 (kept in mm.leaked, so the checker still accounts for them).
 """
 from mmemu.mm.fallback import _rmqueue
@@ -32,6 +34,7 @@ from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad
 from mmemu.mm.pageblock import get_pfnblock_migratetype
 
 SZ_1M_PAGES = 256
+PCP_BATCH_SCALE_MAX = 5          # CONFIG_PCP_BATCH_SCALE_MAX, as Debian's 6.1 config sets it
 
 
 def pcp_allowed_order(order, thp_order):
@@ -112,13 +115,15 @@ def rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags):
 
     Models mm/page_alloc.c:rmqueue_pcplist()/__rmqueue_pcplist(): an empty
     list is refilled with batch blocks (batch >> order, at least 2, for
-    order > 0).  Returns the pfn or None.  Differs: a migratetype beyond
+    order > 0); every allocation halves free_factor.  Returns the pfn or
+    None.  Differs: a migratetype beyond
     the pcp types (a mask with both __GFP_MOVABLE and __GFP_RECLAIMABLE,
     which 6.1 would file on another order's list) is not served here.
     """
+    pcp = zone.per_cpu_pageset
+    pcp.free_factor >>= 1                  # an allocation: the next drain frees less
     if migratetype >= MIGRATE_PCPTYPES:
         return None
-    pcp = zone.per_cpu_pageset
     lst = pcp.lists[order_to_pindex(migratetype, order, pcp.thp_order)]
     if not lst:
         batch = pcp.batch
@@ -130,27 +135,46 @@ def rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags):
     return lst.pop()
 
 
-def nr_pcp_free(pcp, high, batch):
-    """nr_pcp_free(): how many pages a drain frees (batch, leaving at least batch)."""
+def nr_pcp_free(pcp, high, batch, free_high):
+    """nr_pcp_free(): how many pages a drain gives back to the buddy lists.
+
+    All of them for free_high; one for a boot pageset (high < batch);
+    else batch << free_factor clamped to [batch, high - batch], and
+    free_factor grows by one while that stays below high - batch and
+    below PCP_BATCH_SCALE_MAX.
+    """
+    if free_high:
+        return pcp.count
     if high < batch:
         return 1
-    # clamp(batch << free_factor, batch, high - batch) with free_factor 0
-    return min(batch, high - batch)
+    min_nr_free, max_nr_free = batch, high - batch
+    batch <<= pcp.free_factor
+    if batch < max_nr_free and pcp.free_factor < PCP_BATCH_SCALE_MAX:
+        pcp.free_factor += 1
+    return min(max(batch, min_nr_free), max_nr_free)       # clamp()
 
 
-def nr_pcp_high(pcp):
-    """nr_pcp_high(): the count at which a free drains (no reclaim: pcp->high)."""
+def nr_pcp_high(pcp, free_high):
+    """nr_pcp_high(): the count at which a free drains: pcp->high (no reclaim,
+    so never less), 0 (drain now) for free_high."""
+    if not pcp.high or free_high:
+        return 0
     return pcp.high
 
 
-def pcp_count_reached(mm, zone, pindex):
+def pcp_count_reached(mm, zone, pindex, free_high=False):
     """free_unref_page_commit()'s test, once a free may have filled the lists:
-    pcp->count reaching pcp->high drains nr_pcp_free() pages, starting with
-    list pindex; then the fast path's budgets are set again (PerCpuPages)."""
+    pcp->count reaching nr_pcp_high() drains nr_pcp_free() pages, starting
+    with list pindex; then the fast path's budgets are set again
+    (PerCpuPages).  A drain that leaves free_factor set drops the order-0
+    allocation plans: the fast path pops pages without rmqueue_pcplist(),
+    which must halve free_factor on the next allocations."""
     pcp = zone.per_cpu_pageset
-    count, high = pcp.count, nr_pcp_high(pcp)
+    count, high = pcp.count, nr_pcp_high(pcp, free_high)
     if count >= high:
-        free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch), pcp, pindex)
+        free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch, free_high), pcp, pindex)
+        if pcp.free_factor:
+            mm.fast_alloc.clear()
         count = pcp.count
     pcp.rebudget(pindex, high - count)
 
@@ -177,11 +201,15 @@ def free_unref_page(mm, zone, pfn, order, migratetype=None):
 
 def free_unref_page_commit(mm, zone, pfn, order, migratetype):
     """free_unref_page_commit(): the block on its list; a drain if pcp->count
-    reached pcp->high.  (ZONE_RECLAIM_ACTIVE and free_factor not modelled.)"""
+    reached nr_pcp_high().  A block of order 1-3 freed while free_factor is
+    set (a drain since the last allocation) drains every list (free_high):
+    such blocks fragment memory while they sit there.  (No reclaim, so
+    ZONE_RECLAIM_ACTIVE is never set.)"""
     pcp = zone.per_cpu_pageset
     pindex = order_to_pindex(migratetype, order, pcp.thp_order)
     pcp.lists[pindex].append(pfn)
-    pcp_count_reached(mm, zone, pindex)
+    free_high = bool(pcp.free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
+    pcp_count_reached(mm, zone, pindex, free_high)
 
 
 def make_fast_free_commit(mm, zone, migratetype):

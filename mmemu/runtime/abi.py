@@ -78,7 +78,7 @@ BOOTINFO_MAGIC = 0x4D4D454D      # "MEMM"
 # Hypercall numbers, by subsystem range.  A subsystem adds its numbers here,
 # in its range, and registers them in its runtime/hc_<name>.py; the mechanism
 # (runtime/hypercall.py) never changes for it.  The debug range belongs to
-# the test drivers (mmemu/fuzz.py, mmemu/soak.py and their guest programs).
+# the test drivers (mmemu/harness/ and their guest programs).
 HC_NOP = 0
 HC_EXIT = 1                # (status)
 HC_PRINTK = 2              # (buf, len)

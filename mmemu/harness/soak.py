@@ -29,7 +29,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmemu import views
 from mmemu.errors import MmemuError
+from mmemu.machine import Machine
+from mmemu.mm.pcp import drain_all_pages
 from mmemu.runtime.abi import HC_DEBUG_BASE
 
 HC_SOAK_PARAM = HC_DEBUG_BASE + 8    # (index) -> value
@@ -37,7 +40,7 @@ HC_SOAK_MARK = HC_DEBUG_BASE + 9     # (what, cycle, a, b, c) -> 0 to go on
 P_SEED, P_CYCLES, P_NR_NODES, P_MAX_BLOCKS = range(4)
 MARK_START, MARK_EXHAUSTED, MARK_EXHAUSTED_LOW, MARK_FREED = range(4)
 VIEWS = ("buddyinfo", "slabinfo", "vmallocinfo")
-PROGRAM = Path(__file__).resolve().parent.parent / "guest" / "tests" / "soak.c"
+PROGRAM = Path(__file__).resolve().parents[2] / "guest" / "tests" / "soak.c"
 PGDIR_SIZE = 4 << 20
 
 
@@ -87,7 +90,6 @@ class SoakResult:
 def quiesce(machine):
     """Put back what is only cached: drain the per-cpu page lists, flush every
     cpu slab and free every empty slab (kmem_cache_shrink() of each cache)."""
-    from mmemu.mm.pcp import drain_all_pages
     sl = getattr(machine, "slab", None)
     if sl is not None:
         for s in list(sl.caches):
@@ -97,7 +99,6 @@ def quiesce(machine):
 
 def snapshot(machine):
     """The /proc texts that must return to their boot state: {name: text}."""
-    from mmemu import views
     return {name: views.show(machine, name) for name in VIEWS}
 
 
@@ -144,7 +145,6 @@ class Soak:
         self.result = SoakResult(name)
 
     def run(self):
-        from mmemu.machine import Machine
         t0 = time.monotonic()
         m = self.m = Machine(self.config, echo=False)
         m.load(str(PROGRAM))
