@@ -49,6 +49,9 @@ CR0_PE = 1 << 0
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 CR4_PSE = 1 << 4
+CR4_PAE = 1 << 5
+MSR_EFER = 0xC0000080
+EFER_NX = 1 << 11
 
 X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_GP, X86_TRAP_PF = 0, 6, 13, 14
 
@@ -302,12 +305,30 @@ class Engine:
         self.uc.ctl_flush_tb()
 
     # -- CPU ------------------------------------------------------------
-    def enable_paging(self, cr3):
-        """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does)."""
+    def enable_paging(self, cr3, pae=False):
+        """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does).
+
+        pae: also CR4.PAE, and EFER.NXE as 6.1's x86_configure_nx() sets it
+        when the CPU has NX ("NX (Execute Disable) protection: active"), so
+        that bit 63 of an entry forbids instruction fetches.
+        """
         uc = self.uc
         uc.reg_write(UC_X86_REG_CR3, cr3)
-        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | CR4_PSE)
+        cr4 = CR4_PSE | (CR4_PAE if pae else 0)
+        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | cr4)
+        if pae:
+            try:
+                uc.msr_write(MSR_EFER, uc.msr_read(MSR_EFER) | EFER_NX)
+            except UcError as e:
+                raise EngineError(f"cannot set EFER.NXE: {e}") from None
         uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | CR0_PE | CR0_PG | CR0_WP)
+
+    def nx_enabled(self):
+        """Whether EFER.NXE is set (PAE with NX: execute-disable bits are honoured)."""
+        try:
+            return bool(self.uc.msr_read(MSR_EFER) & EFER_NX)
+        except UcError:
+            return False
 
     def load_gdt(self, base, limit, segments):
         """Load GDTR and the segment registers (name -> selector)."""

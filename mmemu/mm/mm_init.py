@@ -329,7 +329,7 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone, mm.movable_start = movable_zone, movable_start
     mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
-    mm.pageblock_order = pageblock_order_for()
+    mm.pageblock_order = pageblock_order_for(layout.flavour.hpage_pmd_order)
     _build_nodes(mm, spans)
     for zone in mm.zones:
         setup_usemap(mm, mb, zone)
