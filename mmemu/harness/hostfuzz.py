@@ -341,5 +341,5 @@ class HostFuzzer(Helpers, CoreCalls, PageCalls, VmallocCalls, HighmemCalls,
             return True             # reserved at boot: refused even without CONFIG_DEBUG_VM
         typed = mapc & PAGE_TYPE_BASE == PAGE_TYPE_BASE and mapc != U32
         # 6.1 without CONFIG_DEBUG_VM would free a slab or page-table page under
-        # its user; mmemu checks those pages always (page.checked_free_only()).
+        # its user; mmemu checks those pages always (page_alloc._free_pages()).
         return bool(flags & (1 << PG_slab) or typed)
