@@ -17,6 +17,12 @@ DESIGN.md):
   offset of one Unicorn build is hard-coded.
 * after the host changes a present PTE the CPU keeps the stale translation
   until a TLB flush, which the binding does not wrap (flush_tlb()).
+* emu_start(timeout=) starts a watchdog thread that wakes every few
+  microseconds to look at the clock: on a busy host it takes a core's share
+  from the guest (a compute loop ran 1.5x slower with it).  A time budget
+  here is one thread, shared by every engine, that sleeps until the
+  earliest deadline and then calls uc_emu_stop(), as Unicorn's own
+  watchdog does (_Watchdog).
 
 On a Uc that a host program made and keeps driving (the plugin case) the
 engine is a guest in someone else's emulator: it refuses a Uc of the wrong
@@ -25,6 +31,7 @@ free (check_free()), remembers what it added (hooks, RAM, MMIO windows) and
 the CPU state it found, and close() gives all of it back.
 """
 import ctypes
+import threading
 import time
 
 from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE
@@ -478,17 +485,23 @@ class Engine:
 
     # -- running --------------------------------------------------------
     def run(self, begin, until=0xFFFFFFFF, timeout_s=0, max_insns=0):
-        """emu_start(); returns (error or None, seconds elapsed)."""
+        """emu_start(), stopped after timeout_s seconds (0: no limit) or
+        max_insns instructions (0: no count; Unicorn counts with a hook on
+        every instruction); returns (error or None, seconds elapsed)."""
         self.stop_cell[0] = False
         self.clear_exception_state()
         t0 = time.perf_counter()
         self.running = True
+        if timeout_s:
+            _WATCHDOG.arm(self, timeout_s)
         try:
-            self.uc.emu_start(begin, until, timeout=int(timeout_s * 1e6), count=max_insns)
+            self.uc.emu_start(begin, until, count=max_insns)
             err = None
         except UcError as e:
             err = e
         finally:
+            if timeout_s:
+                _WATCHDOG.disarm(self)
             self.running = False
         return err, time.perf_counter() - t0
 
@@ -565,3 +578,51 @@ def _merge_pages(ranges):
         else:
             out.append([s, e])
     return [tuple(r) for r in out]
+
+
+class _Watchdog:
+    """The time budget of running engines: one daemon thread that sleeps
+    until the earliest deadline and stops that engine's CPU (uc_emu_stop(),
+    which Unicorn's own timeout calls from its thread too), again each
+    millisecond until the run ends.  It holds an engine's Uc only while the
+    engine runs with a budget."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._armed = {}                 # id(engine) -> (deadline, uc)
+        self._thread = None
+
+    def arm(self, engine, seconds):
+        with self._cond:
+            self._armed[id(engine)] = (time.monotonic() + seconds, engine.uc)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="mmemu-budget",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self, engine):
+        with self._cond:
+            self._armed.pop(id(engine), None)
+
+    def _watch(self):
+        with self._cond:
+            while True:
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                key, (deadline, uc) = min(self._armed.items(), key=lambda kv: kv[1][0])
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                # A stop landing just before emu_start() begins is forgotten,
+                # so it is repeated each millisecond until the run ends.
+                self._armed[key] = (deadline + 0.001, uc)
+                try:
+                    uc.emu_stop()
+                except UcError:
+                    pass                 # the thread must live on for the next budget
+
+
+_WATCHDOG = _Watchdog()

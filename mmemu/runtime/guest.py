@@ -38,8 +38,10 @@ REPORTS_KEEP = 1024
 # per-instruction count hook (emu_start(count=N)), which halves the speed of
 # memory-heavy guest code and slows a compute loop tenfold (tools/bench.py's
 # "default run / --max-insns 0"), so it is opt-in (max_insns, --max-insns):
-# a deterministic stop for tests and fuzzing.  Unicorn's time budget is a
-# watchdog thread and costs nothing per instruction.
+# a deterministic stop for tests and fuzzing.  The time budget is a thread
+# that sleeps until the deadline (engine._Watchdog; Unicorn's own timeout
+# polls the clock every few microseconds and cost a compute loop a third of
+# its speed) and costs nothing per instruction.
 DEFAULT_MAX_INSNS = 0
 DEFAULT_TIMEOUT = 60.0
 X86_EFLAGS_IF = 0x200
