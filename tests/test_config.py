@@ -643,6 +643,20 @@ def test_pae_true_boots_the_686_pae_flavour(tmp_path):
     assert load_config(write(tmp_path, PC_128M)).pae is False
 
 
+def test_a_config_without_pae_boots_686_pae_unless_mmemu_kernel_says(tmp_path, monkeypatch):
+    """The default flavour is Debian's most common i386 kernel, 686-pae;
+    $MMEMU_KERNEL picks either for configs that do not name theirs."""
+    path = write(tmp_path, PC_128M)
+    monkeypatch.delenv("MMEMU_KERNEL", raising=False)
+    assert load_config(path).pae is True
+    monkeypatch.setenv("MMEMU_KERNEL", "686")
+    assert load_config(path).pae is False
+    assert load_config(write(tmp_path, PC_128M + "pae: true\n", "named.yaml")).pae is True
+    monkeypatch.setenv("MMEMU_KERNEL", "686-pea")
+    with pytest.raises(ConfigError, match="did you mean '686-pae'"):
+        load_config(path)
+
+
 def test_memory_size_above_3_5g_with_pae_puts_ram_above_4g(tmp_path):
     cfg = load_config(write(tmp_path, "memory: {size: 6G}\npae: true\n"))
     assert cfg.ram[-1] == Range(1 << 32, (1 << 32) + (3 << 30))
