@@ -43,6 +43,10 @@ REPORTS_KEEP = 1024
 # polls the clock every few microseconds and cost a compute loop a third of
 # its speed) and costs nothing per instruction.
 DEFAULT_MAX_INSNS = 0
+# The instruction budget the fuzzers opt into: a guest their corruption
+# sends into an endless loop stops, at the same instruction for the same
+# seed, in seconds rather than at the time budget.
+FUZZ_MAX_INSNS = 2_000_000_000
 DEFAULT_TIMEOUT = 60.0
 X86_EFLAGS_IF = 0x200
 
@@ -551,7 +555,7 @@ class GuestRuntime:
 
 
 def _check_budget(max_insns, timeout, gdb_port):
-    """Refuse budgets Unicorn cannot take (it wants a 64-bit count and microseconds)."""
+    """Refuse budgets that are not a 64-bit count (Unicorn's) or finite seconds."""
     import math
     from mmemu.errors import UsageError
     if isinstance(max_insns, bool) or not isinstance(max_insns, int) \
