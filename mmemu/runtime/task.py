@@ -107,6 +107,12 @@ class Tasks:
         def enter():
             # The CPU stopped on the doorbell read: run_user() returns past it.
             task.kernel_eip = self.rt.after_hypercall()
+            # The task's pages may have held code the CPU translated (an
+            # earlier task's): the host's copy is invisible to Unicorn, so
+            # every translation goes.  Here, between emu_start()s: flushed
+            # inside the doorbell's callback, the block running the call is
+            # gone before the stop can put EIP back on the doorbell read.
+            self.m.engine.flush_code()
             return self._iret_to_user(task, {"esp": STACK_TOP - 16, "ebp": 0}, entry)
         self._switch(enter)
         return 0
@@ -163,9 +169,6 @@ class Tasks:
             n = min(PAGE_SIZE, end - va)
             src = seg.paddr + (va - seg.vaddr)
             self.m.pm.write(pfn << PAGE_SHIFT, self.m.pm.read(src, n))
-        # The pages may have held code the CPU translated (an earlier task's):
-        # the host's copy is invisible to Unicorn, so drop every translation.
-        self.m.engine.flush_code()
         return (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
     def _map_page(self, task, pt, va, prot):
