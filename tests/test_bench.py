@@ -59,8 +59,9 @@ def test_a_figure_runs_and_the_kernel_it_names_is_booted(bench, monkeypatch, cap
     assert os.environ["MMEMU_KERNEL"] == "686"
     assert bench.main(["--only", "boot of pc-1g", "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"\| boot of pc-1g, config to paging on \(s\) \| [0-9.]+ s \| · \| ≤ 0.1 s \|",
-                     out)
+    # the value is in the 686 column (a slow moment may mark it a miss: no timing is asserted)
+    assert re.search(r"\| boot of pc-1g, config to paging on \(s\) \| [0-9.]+ s( \*\*miss\*\*)? "
+                     r"\| · \| ≤ 0.1 s \|", out)
 
 
 def test_readme_block_is_the_tools_table_with_both_flavours():

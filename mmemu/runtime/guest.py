@@ -110,7 +110,6 @@ class GuestRuntime:
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
         self._ud_hook = None          # #UD: Unicorn has no interrupt for it
-        self._bus_hook = None         # a PTE to where no memory is: the open bus
         self._absorb_error = False    # Unicorn's error after a trap already delivered
         self._in_trap = False
         self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
@@ -206,8 +205,7 @@ class GuestRuntime:
             self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
         if self._ud_hook is None:
             self._ud_hook = self.machine.engine.hook_invalid_insn(self._on_invalid_opcode)
-        if self._bus_hook is None:
-            self._bus_hook = self.machine.engine.hook_unmapped(self._on_unbacked)
+        self.machine.engine.on_unmapped = self._on_unbacked     # no hook: see Engine.run()
 
     def _disarm_traps(self):
         if self._intr_hook is not None:
@@ -216,9 +214,7 @@ class GuestRuntime:
         if self._ud_hook is not None:
             self.machine.engine.unhook(self._ud_hook)
             self._ud_hook = None
-        if self._bus_hook is not None:
-            self.machine.engine.unhook(self._bus_hook)
-            self._bus_hook = None
+        self.machine.engine.on_unmapped = None
 
     @contextmanager
     def _serving(self):
