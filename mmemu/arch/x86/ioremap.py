@@ -50,9 +50,9 @@ def ioremap(machine, phys_addr, size, caller=None):
 def ioremap_caller(machine, phys_addr, size, prot, caller=None):
     """__ioremap_caller(): see the module docstring."""
     vm = machine.vmalloc
-    phys_addr, size = phys_addr & PHYS_ADDR_MAX, size & 0xFFFFFFFF   # as the C call takes them
-    last_addr = phys_addr + size - 1
     limit = PHYS_ADDR_MAX_PAE if machine.pgtable.pae else PHYS_ADDR_MAX
+    phys_addr, size = phys_addr & limit, size & 0xFFFFFFFF   # as the C call takes them
+    last_addr = phys_addr + size - 1
     if not size or last_addr > limit:
         return None
     if ioremap_check_ram(machine, phys_addr, last_addr):
