@@ -64,9 +64,10 @@ def _parser():
     p.add_argument("program")
     _add_config(p)
     p.add_argument("--max-insns", type=_count, default=None,
-                   help="instruction budget (0: none)")
+                   help="instruction budget: a deterministic stop, at the cost of a per-"
+                        "instruction count (none by default; 0 = none)")
     p.add_argument("--timeout", type=_seconds, default=None,
-                   help="wall-time budget in seconds (0: none)")
+                   help="wall-time budget in seconds (default 60; 0 = none)")
     p.add_argument("--quiet", "-q", action="store_true", help="do not echo the kernel log")
     p.add_argument("--dump", metavar="FILE", help="write a vmcore-style snapshot at exit")
     p.add_argument("--gdb", metavar="PORT", type=_port,
@@ -116,10 +117,11 @@ def _dispatch(args):
         return 0
     if args.cmd == "build":
         from mmemu.runtime.build import build
-        from mmemu.config import load_config
+        from mmemu.config import flavour_of, load_config
         from mmemu.kernel.image import KernelImage
-        image = KernelImage.from_config(load_config(args.config).kernel)
-        print(build(args.source, output=args.output, image=image))
+        cfg = load_config(args.config)
+        image = KernelImage.from_config(cfg.kernel)
+        print(build(args.source, output=args.output, image=image, pae=flavour_of(cfg).pae))
         return 0
     if args.cmd == "run":
         return _run(args)

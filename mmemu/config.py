@@ -36,7 +36,7 @@ taken as memparse() takes them, KiB-based)::
     host:                        # ranges an embedding program keeps (page aligned):
       - {start: 0x30000, size: 64K, name: gdt}   # memblock-reserved, never mapped by mmemu
     debug: {vm: true, slub: FZPU, panic_on_warn: false}
-    pae: false                   # true is refused: mmemu models the 686 kernel
+    pae: false                   # true: the 686-pae kernel (PAE tables, NX, RAM to 64 GiB)
 
 Ranges are ``{start, end}`` (end exclusive) or ``{start, size}``.  ``vmalloc``
 is the argument of Linux's ``vmalloc=``, so MachineConfig.vmalloc holds
@@ -54,14 +54,19 @@ from pathlib import Path
 
 from mmemu.config_schema import (  # noqa: F401  (re-exported: what a config is)
     DEFAULT_VMALLOC_RESERVE, DEVICE_MODELS, FOUR_GIB, GiB, KiB, LOCAL_DISTANCE, MIN_VMALLOC,
-    MiB, PAE_MESSAGE, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
+    MiB, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
     DeviceConfig, HostRange, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
     did_you_mean, e820_table, format_size, is_qemu_pc, memparse, parse_config_file,
     qemu_pc_e820, qemu_pc_ram_size,
 )
+from mmemu.config_schema import (  # noqa: F401  (re-exported: the kernel flavours)
+    DEFAULT_KERNEL, KERNEL_ENV, KERNEL_FLAVOURS, PAE_MAX_PHYS,
+    default_kernel, qemu_pc_ram_size,
+)
 from mmemu.errors import ConfigError
+from mmemu.flavour import flavour_of
 from mmemu.layout import (  # noqa: F401  (VMALLOC_OFFSET re-exported)
-    PAGE_OFFSET, PAGE_SHIFT, VMALLOC_END, VMALLOC_OFFSET, ZONE_HIGHMEM, ZONE_NAMES,
+    PAGE_OFFSET, PAGE_SHIFT, VMALLOC_OFFSET, ZONE_HIGHMEM, ZONE_NAMES,
     compute_layout, memblock_memory,
 )
 
@@ -128,16 +133,17 @@ def check_layout(cfg):
     vmalloc= and movablecore=.  Returns the Layout; raises ConfigError.
     """
     _check_4gib_boundary(cfg)
-    if not memblock_memory(cfg):
+    if not memblock_memory(cfg, flavour_of(cfg).pae):
         raise ConfigError(cfg.path, "memory.ram", "no whole usable page frame outside "
                           "page 0 and the BIOS hole [0xa0000, 0x100000)")
-    maxmem = VMALLOC_END - PAGE_OFFSET - cfg.vmalloc
+    vmalloc_end = flavour_of(cfg).vmalloc_end
+    maxmem = vmalloc_end - PAGE_OFFSET - cfg.vmalloc
     if maxmem < MIN_LOWMEM:
-        largest = VMALLOC_END - PAGE_OFFSET - MIN_LOWMEM - VMALLOC_OFFSET
+        largest = vmalloc_end - PAGE_OFFSET - MIN_LOWMEM - VMALLOC_OFFSET
         raise ConfigError(cfg.path, "vmalloc", f"a {format_size(cfg.vmalloc - VMALLOC_OFFSET)} "
                           f"vmalloc area leaves only {maxmem >> 20} MiB for lowmem (MAXMEM); "
                           f"at most {largest >> 20} MiB keeps {MIN_LOWMEM >> 20} MiB")
-    max_pfn = max(end for _, _, end in memblock_memory(cfg))
+    max_pfn = max(end for _, _, end in memblock_memory(cfg, flavour_of(cfg).pae))
     _check_highmem(cfg, max_pfn << PAGE_SHIFT, maxmem)
     layout = compute_layout(cfg)
     lowmem_end = layout.max_low_pfn << PAGE_SHIFT
@@ -156,7 +162,7 @@ def _check_4gib_boundary(cfg):
     does not fit its 32-bit phys_addr_t.  Such a config is refused, since the
     machine it would boot is not the one it describes (RAM wholly above 4 GiB
     stays accepted and unused, as QEMU's pc map puts it there)."""
-    if getattr(cfg, "pae", False):
+    if flavour_of(cfg).pae:
         return
     for i, r in enumerate(sorted(cfg.ram, key=lambda r: r.start)):
         if r.start < FOUR_GIB <= r.end:
@@ -195,8 +201,8 @@ def boot_warnings(cfg):
     """
     if cfg.highmem is None:
         return []
-    maxmem_pfn = (VMALLOC_END - PAGE_OFFSET - cfg.vmalloc) >> PAGE_SHIFT
-    max_pfn = max(end for _, _, end in memblock_memory(cfg))
+    maxmem_pfn = (flavour_of(cfg).vmalloc_end - PAGE_OFFSET - cfg.vmalloc) >> PAGE_SHIFT
+    max_pfn = max(end for _, _, end in memblock_memory(cfg, flavour_of(cfg).pae))
     highmem_pages = cfg.highmem >> PAGE_SHIFT
     if max_pfn <= maxmem_pfn or highmem_pages + maxmem_pfn <= max_pfn:
         return []

@@ -109,7 +109,7 @@ class MachineConfig:
     debug_vm: bool = False         # CONFIG_DEBUG_VM-style checking at every hypercall
     slub_debug: str = None         # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
     panic_on_warn: bool = False
-    pae: bool = False
+    pae: bool = False              # the 686-pae flavour (CONFIG_X86_PAE, HIGHMEM64G)
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +129,31 @@ QEMU_PC_MAX_BELOW_4G = 0xE0000000      # QEMU pc splits RAM at and above 3.5 GiB
 QEMU_PC_BELOW_4G_SPLIT = 0xC0000000    # ... keeping 3 GiB below 4 GiB (gigabyte_align)
 QEMU_PC_MAX_RAM = 64 * GiB             # the most a config may describe
 QEMU_PC_TOP_RESERVED = 128 * KiB       # the BIOS keeps the last 128 KiB of RAM
-PAE_MESSAGE = "RAM above 4 GiB needs PAE, which mmemu does not model"
+PAE_MAX_PHYS = 64 * GiB                # max_arch_pfn of a HIGHMEM64G kernel (MAX_PHYSMEM_BITS 36)
+
+# The kernel flavour a config boots when it does not say (no `pae:` key):
+# MMEMU_KERNEL in the environment ("686" or "686-pae"), else DEFAULT_KERNEL:
+# 686-pae, the kernel Debian's installer picks on any i386 processor with
+# PAE (686 only where PAE is missing), so the one most i386 Debian systems
+# run; measured, it also runs guest code faster (NX keeps Unicorn's stores
+# to data pages on its fast path: README, "Kernel flavours").
+KERNEL_FLAVOURS = ("686", "686-pae")
+DEFAULT_KERNEL = "686-pae"
+KERNEL_ENV = "MMEMU_KERNEL"
+
+
+def default_kernel():
+    """The flavour of configs without a `pae:` key: $MMEMU_KERNEL, else DEFAULT_KERNEL.
+
+    Raises ConfigError for a value that names no flavour.
+    """
+    import os
+    value = os.environ.get(KERNEL_ENV, "").strip() or DEFAULT_KERNEL
+    if value not in KERNEL_FLAVOURS:
+        raise ConfigError(f"${KERNEL_ENV}", None, f"'{value}' is not a kernel flavour "
+                          f"(one of: {', '.join(KERNEL_FLAVOURS)})"
+                          f"{did_you_mean(value, KERNEL_FLAVOURS)}")
+    return value
 
 
 def close_match(word, choices):
@@ -214,7 +238,8 @@ def qemu_pc_e820(size):
 
     Returns [(Range, "usable"|"reserved"), ...] by address, as the BIOS-e820
     lines print it.  From 3.5 GiB up QEMU keeps 3 GiB below 4 GiB and puts
-    the rest at 4 GiB (the 686 kernel lists it and leaves it unused).
+    the rest at 4 GiB (as `-m 8G` does: usable up to 0x23fffffff); the 686
+    kernel lists it and leaves it unused, the 686-pae kernel uses it.
     Raises ValueError for sizes the shape does not hold.
     """
     if size % PAGE_SIZE_4K or size <= MiB + QEMU_PC_TOP_RESERVED:
@@ -396,17 +421,17 @@ def parse_config_data(path, data):
         raise r.error("kernel_image", "replaced by the kernel section: guest programs live in "
                       "the kernel image's sections (kernel: {image: {code: ..., rwdata: ...}})")
     r.keys(data, None, TOP_KEYS, required=("memory",))
-    if data.get("pae", False) is not False:
-        _refuse_pae(r, data["pae"])
-    ram, reserved = _parse_memory(r, data["memory"])
+    pae = r.boolean(data["pae"], "pae") if "pae" in data else default_kernel() == "686-pae"
+    ram, reserved = _parse_memory(r, data["memory"], pae)
     cfg = MachineConfig(
         name=_parse_name(r, data, path), path=str(path),
         ram=_sorted(e.range for e in ram), reserved=_sorted(e.range for e in reserved),
         nodes=_parse_nodes(r, data.get("nodes"), ram),
-        description=r.string(data.get("description", ""), "description", empty=True))
+        description=r.string(data.get("description", ""), "description", empty=True),
+        pae=pae)
     _parse_zones(r, data.get("zones", {}), cfg)
     _parse_boot_options(r, data, cfg)
-    cfg.kernel = _parse_kernel(r, data.get("kernel", {}), ram)
+    cfg.kernel = _parse_kernel(r, data.get("kernel", {}), ram, pae)
     cfg.transparent_hugepage = _parse_thp(r, data.get("transparent_hugepage", "always"))
     cfg.devices = _parse_devices(r, data.get("devices", []), ram, reserved)
     cfg.host = _parse_host(r, data.get("host", []), cfg)
@@ -519,12 +544,6 @@ def _span(rng):
     return f"[{rng.start:#x}, {rng.end:#x})"
 
 
-def _refuse_pae(r, value):
-    r.boolean(value, "pae")
-    raise r.error("pae", "PAE is not modelled: mmemu models the non-PAE 686 kernel "
-                  "(two-level page tables, RAM below 4 GiB)")
-
-
 def _parse_name(r, data, path):
     if "name" not in data:
         return Path(path).stem
@@ -534,7 +553,7 @@ def _parse_name(r, data, path):
 # ---------------------------------------------------------------------------
 # The RAM map
 
-def _parse_memory(r, value):
+def _parse_memory(r, value, pae=False):
     """memory: QEMU pc's map for a size, or explicit e820 usable/reserved lists."""
     mem = r.mapping(value, "memory")
     r.keys(mem, "memory", MEMORY_KEYS)
@@ -546,7 +565,7 @@ def _parse_memory(r, value):
     else:
         raise r.error("memory", "needs either size (QEMU pc's e820 for that much RAM) "
                       "or ram (a list of e820 usable ranges)")
-    _check_ram_map(r, ram, reserved)
+    _check_ram_map(r, ram, reserved, pae)
     return ram, reserved
 
 
@@ -593,21 +612,24 @@ def _parse_range(r, value, key, aligned):
     return Entry(Range(start, end), key, end_key)
 
 
-def _check_ram_map(r, ram, reserved):
+def _check_ram_map(r, ram, reserved, pae=False):
     """RAM some of it below 4 GiB, no two ranges over the same bytes, RAM apart
-    from reserved.  RAM at or above 4 GiB is accepted: the 686 kernel lists it
-    and leaves it unused (a range that crosses 4 GiB as well, whole), as
-    e820__memblock_setup() does with what a 32-bit phys_addr_t cannot hold."""
+    from reserved.  RAM at or above 4 GiB is accepted: the 686-pae kernel
+    uses it up to 64 GiB; the 686 kernel lists it and leaves it unused (a
+    range that crosses 4 GiB as well, whole), as e820__memblock_setup() does
+    with what a 32-bit phys_addr_t cannot hold."""
     for e in ram:
         if e.range.end > QEMU_PC_MAX_RAM:
             raise r.error(e.end_key, f"{_span(e.range)} is beyond "
                           f"{format_size(QEMU_PC_MAX_RAM)}")
     if not any(e.range.end < FOUR_GIB for e in ram):
-        raise r.error("memory", f"no usable RAM below 4 GiB; {PAE_MESSAGE}")
+        raise r.error("memory", "no usable RAM below 4 GiB (the kernel's lowmem is there)")
+    limit = QEMU_PC_MAX_RAM if pae else FOUR_GIB
     for e in reserved:
-        if e.range.end > FOUR_GIB:
-            raise r.error(e.end_key, f"{_span(e.range)} is beyond the 4 GiB physical "
-                          "address space (no PAE)")
+        if e.range.end > limit:
+            raise r.error(e.end_key, f"{_span(e.range)} is beyond the "
+                          f"{limit >> 30} GiB physical address space"
+                          + ("" if pae else " (no PAE)"))
     _check_no_overlap(r, ram, "RAM")
     for res in reserved:
         for e in ram:
@@ -797,12 +819,13 @@ def _parse_core_options(r, data):
     return out["kernelcore"], out["movablecore"]
 
 
-def _parse_kernel(r, value, ram):
-    """kernel: the load address, the image's sections, the initrd and the command line."""
+def _parse_kernel(r, value, ram, pae=False):
+    """kernel: the load address, the image's sections, the initrd and the command
+    line; what is not given is the flavour's reference kernel's."""
     from mmemu.kernel.image import KernelImage, image_sizes
     kernel = r.mapping(value, "kernel")
     r.keys(kernel, "kernel", KERNEL_KEYS)
-    defaults = KernelConfig()
+    defaults = KernelConfig.reference(pae)
     load = defaults.load_address
     if "load_address" in kernel:
         load = r.size(kernel["load_address"], "kernel.load_address", aligned=True)
@@ -820,7 +843,7 @@ def _parse_kernel(r, value, ram):
     cmdline = defaults.cmdline
     if "cmdline" in kernel:
         cmdline = r.string(kernel["cmdline"], "kernel.cmdline")
-    cfg = KernelConfig(load_address=load, image=image_sizes(given), initrd=initrd,
+    cfg = KernelConfig(load_address=load, image=image_sizes(given, pae), initrd=initrd,
                        cmdline=" ".join(cmdline.split()))
     layout = KernelImage.from_config(cfg)
     for problem in layout.check():

@@ -17,6 +17,16 @@ DESIGN.md):
   offset of one Unicorn build is hard-coded.
 * after the host changes a present PTE the CPU keeps the stale translation
   until a TLB flush, which the binding does not wrap (flush_tlb()).
+* emu_start(timeout=) starts a watchdog thread that wakes every few
+  microseconds to look at the clock: on a busy host it takes a core's share
+  from the guest (a compute loop ran 1.5x slower with it).  A time budget
+  here is one thread, shared by every engine, that sleeps until the
+  earliest deadline and then calls uc_emu_stop(), as Unicorn's own
+  watchdog does (_Watchdog).
+* any UC_HOOK_MEM_*_UNMAPPED hook sends every guest store through Unicorn's
+  slow path, so the open bus (on_unmapped) is no standing hook: run()
+  replays the one instruction that met unbacked memory with the hook added
+  (_replay_unmapped()).
 
 On a Uc that a host program made and keeps driving (the plugin case) the
 engine is a guest in someone else's emulator: it refuses a Uc of the wrong
@@ -25,6 +35,7 @@ free (check_free()), remembers what it added (hooks, RAM, MMIO windows) and
 the CPU state it found, and close() gives all of it back.
 """
 import ctypes
+import threading
 import time
 
 from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE
@@ -49,6 +60,9 @@ CR0_PE = 1 << 0
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 CR4_PSE = 1 << 4
+CR4_PAE = 1 << 5
+MSR_EFER = 0xC0000080
+EFER_NX = 1 << 11
 
 X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_GP, X86_TRAP_PF = 0, 6, 13, 14
 
@@ -65,6 +79,10 @@ REGS = {
 _uclib.uc_vmem_translate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
                                      ctypes.POINTER(ctypes.c_uint64)]
 _uclib.uc_vmem_translate.restype = ctypes.c_int
+
+# emu_start()'s errors for an access to physical memory nothing is mapped at.
+_UNMAPPED_ERRORS = (ucc.UC_ERR_READ_UNMAPPED, ucc.UC_ERR_WRITE_UNMAPPED,
+                    ucc.UC_ERR_FETCH_UNMAPPED)
 
 # uc_cb_mmio_read_t: uint64_t (uc_engine *uc, uint64_t offset, unsigned size, void *user_data)
 MMIO_READ_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64,
@@ -200,6 +218,10 @@ class Engine:
         self._found_cpu = self.uc.context_save()   # what close() puts back
         self._found_regs = self.host_registers()
         self.running = False             # inside run(): hooks are serving the guest
+        # on_unmapped(kind, paddr, size) -> bool: what run() does when the guest
+        # reaches physical memory nothing backs (see run()); None: Unicorn's error.
+        self.on_unmapped = None
+        self._stopped = False            # stop() was asked for during run()
         self.closed = False
         self.stop_cell = [False]         # set by request_stop(): the doorbell stops before a call
         self._old_exc_off, self._err_off = probe_cpu_state_offsets()
@@ -302,12 +324,30 @@ class Engine:
         self.uc.ctl_flush_tb()
 
     # -- CPU ------------------------------------------------------------
-    def enable_paging(self, cr3):
-        """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does)."""
+    def enable_paging(self, cr3, pae=False):
+        """Load CR3 and set CR4.PSE and CR0.PG|WP (paging on, as head_32.S does).
+
+        pae: also CR4.PAE, and EFER.NXE as 6.1's x86_configure_nx() sets it
+        when the CPU has NX ("NX (Execute Disable) protection: active"), so
+        that bit 63 of an entry forbids instruction fetches.
+        """
         uc = self.uc
         uc.reg_write(UC_X86_REG_CR3, cr3)
-        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | CR4_PSE)
+        cr4 = CR4_PSE | (CR4_PAE if pae else 0)
+        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | cr4)
+        if pae:
+            try:
+                uc.msr_write(MSR_EFER, uc.msr_read(MSR_EFER) | EFER_NX)
+            except UcError as e:
+                raise EngineError(f"cannot set EFER.NXE: {e}") from None
         uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | CR0_PE | CR0_PG | CR0_WP)
+
+    def nx_enabled(self):
+        """Whether EFER.NXE is set (PAE with NX: execute-disable bits are honoured)."""
+        try:
+            return bool(self.uc.msr_read(MSR_EFER) & EFER_NX)
+        except UcError:
+            return False
 
     def load_gdt(self, base, limit, segments):
         """Load GDTR and the segment registers (name -> selector)."""
@@ -457,19 +497,50 @@ class Engine:
 
     # -- running --------------------------------------------------------
     def run(self, begin, until=0xFFFFFFFF, timeout_s=0, max_insns=0):
-        """emu_start(); returns (error or None, seconds elapsed)."""
+        """emu_start(), stopped after timeout_s seconds (0: no limit) or
+        max_insns instructions (0: no count; Unicorn counts with a hook on
+        every instruction); returns (error or None, seconds elapsed)."""
         self.stop_cell[0] = False
         self.clear_exception_state()
         t0 = time.perf_counter()
-        self.running = True
+        self.running, self._stopped = True, False
+        if timeout_s:
+            _WATCHDOG.arm(self, timeout_s)
         try:
-            self.uc.emu_start(begin, until, timeout=int(timeout_s * 1e6), count=max_insns)
-            err = None
-        except UcError as e:
-            err = e
+            err = self._emulate(begin, until, max_insns)
+            while err is not None and err.errno in _UNMAPPED_ERRORS and self.on_unmapped \
+                    and not self._stopped:
+                err = self._replay_unmapped(until)
+                if err is None and not self._stopped:
+                    err = self._emulate(self.reg("eip"), until, max_insns)
         finally:
+            if timeout_s:
+                _WATCHDOG.disarm(self)
             self.running = False
         return err, time.perf_counter() - t0
+
+    def _emulate(self, begin, until, count):
+        try:
+            self.uc.emu_start(begin, until, count=count)
+        except UcError as e:
+            return e
+        return None
+
+    def _replay_unmapped(self, until):
+        """The instruction that reached unbacked physical memory, once more,
+        with on_unmapped as Unicorn's unmapped-memory hook: the hook learns
+        the address and may map something there, and the access is retried.
+
+        Only for that one instruction: while any UC_HOOK_MEM_*_UNMAPPED hook
+        is added, Unicorn 2.1.4 takes its slow path for every guest store
+        (a 64 KiB memset ran 10x slower on PAE tables with NX data).  EIP is
+        exact after such an error (the access faulted), so nothing runs
+        twice.  A budget's instruction count starts again after it."""
+        hook = self.hook_unmapped(self.on_unmapped)
+        try:
+            return self._emulate(self.reg("eip"), until, 1)
+        finally:
+            self.unhook(hook)
 
     def stop(self):
         """emu_stop() from inside a hook: the CPU stops at once.
@@ -478,6 +549,7 @@ class Engine:
         for inside an MMIO callback (a hypercall) abandons that instruction:
         EIP stays on it and the destination register keeps its old value.
         """
+        self._stopped = True
         self.uc.emu_stop()
 
     def request_stop(self):
@@ -544,3 +616,51 @@ def _merge_pages(ranges):
         else:
             out.append([s, e])
     return [tuple(r) for r in out]
+
+
+class _Watchdog:
+    """The time budget of running engines: one daemon thread that sleeps
+    until the earliest deadline and stops that engine's CPU (uc_emu_stop(),
+    which Unicorn's own timeout calls from its thread too), again each
+    millisecond until the run ends.  It holds an engine's Uc only while the
+    engine runs with a budget."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._armed = {}                 # id(engine) -> (deadline, uc)
+        self._thread = None
+
+    def arm(self, engine, seconds):
+        with self._cond:
+            self._armed[id(engine)] = (time.monotonic() + seconds, engine.uc)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="mmemu-budget",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self, engine):
+        with self._cond:
+            self._armed.pop(id(engine), None)
+
+    def _watch(self):
+        with self._cond:
+            while True:
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                key, (deadline, uc) = min(self._armed.items(), key=lambda kv: kv[1][0])
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                # A stop landing just before emu_start() begins is forgotten,
+                # so it is repeated each millisecond until the run ends.
+                self._armed[key] = (deadline + 0.001, uc)
+                try:
+                    uc.emu_stop()
+                except UcError:
+                    pass                 # the thread must live on for the next budget
+
+
+_WATCHDOG = _Watchdog()

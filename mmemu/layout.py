@@ -7,6 +7,10 @@ arch/x86/include/asm/pgtable_32_areas.h and fixmap.h, and
 mm/page_alloc.c (zone spans).  The numbers reproduce a real 6.1.176 686
 kernel booted on QEMU's pc machine (see tests/test_layout.py).
 
+The module constants (PKMAP_BASE, VMALLOC_END, FIXMAP, ...) are the 686
+flavour's; a machine's Layout carries its own flavour's (686-pae moves the
+top of the address space, see mmemu/flavour.py).
+
 Differs: the CPU entry area's size per CPU (43 pages) is reconstructed from
 struct cpu_entry_area in a 686 build rather than computed from C struct
 sizes; it makes PKMAP_BASE come out at the measured 0xfec00000.
@@ -29,58 +33,36 @@ LAST_PKMAP = 1024                      # 512 with PAE
 FIXADDR_TOP = 0xFFFFF000               # __FIXADDR_TOP without a hypervisor
 MAX_DMA_ADDRESS = 16 << 20
 
-# The 686 build: NR_CPUS=32, 16 kmap_local slots per CPU, 64 IO-APICs.
-NR_CPUS = 32
-KM_MAX_IDX = 16
-MAX_IO_APICS = 64
-NR_FIX_BTMAPS = 64
-FIX_BTMAPS_SLOTS = 8
-TOTAL_FIX_BTMAPS = NR_FIX_BTMAPS * FIX_BTMAPS_SLOTS
-CPU_ENTRY_AREA_PAGES = NR_CPUS * 43
+# The 686 flavour's areas; a machine's own are in its Layout (the 686-pae
+# flavour's differ: mmemu/flavour.py computes both).
+from mmemu.flavour import (  # noqa: E402
+    CPU_ENTRY_AREA_PAGES, FIX_BTMAPS_SLOTS, FLAVOUR_686, KM_MAX_IDX, MAX_IO_APICS,
+    NR_CPUS, NR_FIX_BTMAPS, TOTAL_FIX_BTMAPS,
+)
+from mmemu.flavour import fixmap_indices  # noqa: E402,F401
 
 
 def _fixmap_indices():
     """enum fixed_addresses of arch/x86/include/asm/fixmap.h for the 686 build."""
-    idx = {}
-    idx["FIX_HOLE"] = 0
-    idx["FIX_APIC_BASE"] = 1
-    idx["FIX_IO_APIC_BASE_0"] = 2
-    idx["FIX_IO_APIC_BASE_END"] = 2 + MAX_IO_APICS - 1
-    idx["FIX_KMAP_BEGIN"] = idx["FIX_IO_APIC_BASE_END"] + 1
-    idx["FIX_KMAP_END"] = idx["FIX_KMAP_BEGIN"] + KM_MAX_IDX * NR_CPUS - 1
-    idx["FIX_PCIE_MCFG"] = idx["FIX_KMAP_END"] + 1
-    idx["FIX_TEXT_POKE1"] = idx["FIX_PCIE_MCFG"] + 1
-    idx["FIX_TEXT_POKE0"] = idx["FIX_TEXT_POKE1"] + 1
-    end_perm = idx["FIX_TEXT_POKE0"] + 1
-    idx["__end_of_permanent_fixed_addresses"] = end_perm
-    # The boot-time slots must not cross a page-table boundary.
-    if (end_perm ^ (end_perm + TOTAL_FIX_BTMAPS - 1)) & -PTRS_PER_PTE:
-        btmap_end = end_perm + TOTAL_FIX_BTMAPS - (end_perm & (TOTAL_FIX_BTMAPS - 1))
-    else:
-        btmap_end = end_perm
-    idx["FIX_BTMAP_END"] = btmap_end
-    idx["FIX_BTMAP_BEGIN"] = btmap_end + TOTAL_FIX_BTMAPS - 1
-    idx["FIX_TBOOT_BASE"] = idx["FIX_BTMAP_BEGIN"] + 1
-    idx["__end_of_fixed_addresses"] = idx["FIX_TBOOT_BASE"] + 1
-    return idx
+    return fixmap_indices(PTRS_PER_PTE)
 
 
-FIXMAP = _fixmap_indices()
+FIXMAP = FLAVOUR_686.fixmap
 FIX_HOLE = FIXMAP["FIX_HOLE"]
 FIX_KMAP_BEGIN = FIXMAP["FIX_KMAP_BEGIN"]
 FIX_KMAP_END = FIXMAP["FIX_KMAP_END"]
 END_OF_PERMANENT_FIXED = FIXMAP["__end_of_permanent_fixed_addresses"]
 END_OF_FIXED = FIXMAP["__end_of_fixed_addresses"]
 FIXADDR_SIZE = END_OF_PERMANENT_FIXED << PAGE_SHIFT
-FIXADDR_START = FIXADDR_TOP - FIXADDR_SIZE
+FIXADDR_START = FLAVOUR_686.fixaddr_start
 FIXADDR_TOT_SIZE = END_OF_FIXED << PAGE_SHIFT
-FIXADDR_TOT_START = FIXADDR_TOP - FIXADDR_TOT_SIZE
+FIXADDR_TOT_START = FLAVOUR_686.fixaddr_tot_start
 
-CPU_ENTRY_AREA_BASE = (FIXADDR_TOT_START - PAGE_SIZE * (CPU_ENTRY_AREA_PAGES + 1)) & PMD_MASK
-LDT_BASE_ADDR = (CPU_ENTRY_AREA_BASE - PAGE_SIZE) & PMD_MASK
-LDT_END_ADDR = LDT_BASE_ADDR + PMD_SIZE
-PKMAP_BASE = (LDT_BASE_ADDR - PAGE_SIZE) & PMD_MASK
-VMALLOC_END = PKMAP_BASE - 2 * PAGE_SIZE
+CPU_ENTRY_AREA_BASE = FLAVOUR_686.cpu_entry_area_base
+LDT_BASE_ADDR = FLAVOUR_686.ldt_base_addr
+LDT_END_ADDR = FLAVOUR_686.ldt_end_addr
+PKMAP_BASE = FLAVOUR_686.pkmap_base
+VMALLOC_END = FLAVOUR_686.vmalloc_end
 
 ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM, ZONE_MOVABLE = range(4)
 MAX_NR_ZONES = 4
@@ -150,6 +132,27 @@ class Layout:
     fixaddr_tot_start: int = FIXADDR_TOT_START
     fixaddr_top: int = FIXADDR_TOP
     memblock: list = None              # memblock.memory: all RAM, even above max_pfn
+    flavour: object = None             # mmemu.flavour.Flavour (686 when None)
+    last_pkmap: int = LAST_PKMAP
+
+    @classmethod
+    def for_flavour(cls, flavour, **fields):
+        """A Layout whose top-of-space areas are the flavour's (686 or 686-pae)."""
+        return cls(vmalloc_end=flavour.vmalloc_end, pkmap_base=flavour.pkmap_base,
+                   ldt_base=flavour.ldt_base_addr,
+                   cpu_entry_area_base=flavour.cpu_entry_area_base,
+                   fixaddr_start=flavour.fixaddr_start,
+                   fixaddr_tot_start=flavour.fixaddr_tot_start, flavour=flavour,
+                   last_pkmap=flavour.last_pkmap, **fields)
+
+    @property
+    def ldt_end(self):
+        return self.ldt_base + (self.flavour.pmd_size if self.flavour else PMD_SIZE)
+
+    @property
+    def fixmap(self):
+        """enum fixed_addresses of the flavour: name -> index."""
+        return self.flavour.fixmap if self.flavour else FIXMAP
 
     @property
     def maxmem(self):
@@ -166,7 +169,7 @@ class Layout:
 
     @property
     def pkmap_end(self):
-        return self.pkmap_base + LAST_PKMAP * PAGE_SIZE
+        return self.pkmap_base + self.last_pkmap * PAGE_SIZE
 
     def zone(self, nid, zid):
         for z in self.zones:
@@ -178,17 +181,19 @@ class Layout:
         return [z for z in self.zones if z.nid == nid]
 
 
-def memblock_memory(cfg):
+def memblock_memory(cfg, pae=False):
     """The pfn ranges Linux hands to memblock: e820 RAM minus what trim_bios_range
     takes (page 0 and 640K-1M), rounded inward to whole pages, tagged by node.
 
-    RAM that ends at or above 4 GiB is left out: the 686 kernel's 32-bit
-    phys_addr_t cannot hold it (e820__memblock_setup() skips it silently).
+    On the 686 kernel RAM that ends at or above 4 GiB is left out: its
+    32-bit phys_addr_t cannot hold it (e820__memblock_setup() skips it
+    silently).  The 686-pae kernel's 64-bit one takes all of it (configs
+    keep RAM below 64 GiB, MAX_PHYSMEM_BITS 36).
     """
     out = []
     for node in cfg.nodes:
         for r in node.ram:
-            if r.end >= 1 << 32:
+            if r.end >= 1 << 32 and not pae:
                 continue
             for s, e in _trim_bios(r.start, r.end):
                 sp, ep = pfn_up(s), pfn_down(e)
@@ -235,10 +240,17 @@ def find_low_pfn_range(max_pfn, maxmem_pfn, highmem_pages):
 
 
 def compute_layout(cfg):
-    """Everything Linux computes from the memory map before the page allocator runs."""
-    memory = memblock = memblock_memory(cfg)
+    """Everything Linux computes from the memory map before the page allocator runs.
+
+    The flavour (686 or 686-pae, cfg.pae) fixes the top of the address
+    space, so VMALLOC_END and MAXMEM, and which RAM memblock gets (the 686
+    kernel none above 4 GiB); find_low_pfn_range() is the same.
+    """
+    from mmemu.flavour import flavour_of
+    flavour = flavour_of(cfg)
+    memory = memblock = memblock_memory(cfg, flavour.pae)
     max_pfn = max(e for _, _, e in memory)
-    maxmem = VMALLOC_END - PAGE_OFFSET - cfg.vmalloc
+    maxmem = flavour.vmalloc_end - PAGE_OFFSET - cfg.vmalloc
     hp = cfg.highmem >> PAGE_SHIFT if cfg.highmem else None
     max_low_pfn, max_pfn = find_low_pfn_range(max_pfn, maxmem >> PAGE_SHIFT, hp)
     memory = [(n, s, min(e, max_pfn)) for n, s, e in memory if s < max_pfn]
@@ -249,9 +261,10 @@ def compute_layout(cfg):
     for nid in nids:
         ranges = [(s, e) for n, s, e in memory if n == nid]
         zones.extend(_node_zone_spans(nid, ranges, limits))
-    return Layout(memory=memory, max_pfn=max_pfn, max_low_pfn=max_low_pfn,
-                  highstart_pfn=max_low_pfn, vmalloc_reserve=cfg.vmalloc,
-                  dma_pfn=dma_pfn, zones=zones, nr_nodes=len(nids), memblock=memblock)
+    return Layout.for_flavour(flavour, memory=memory, max_pfn=max_pfn,
+                              max_low_pfn=max_low_pfn, highstart_pfn=max_low_pfn,
+                              vmalloc_reserve=cfg.vmalloc, dma_pfn=dma_pfn, zones=zones,
+                              nr_nodes=len(nids), memblock=memblock)
 
 
 def _node_zone_spans(nid, ranges, limits):

@@ -17,9 +17,14 @@ through the page tables.
 import struct
 
 from mmemu.arch.x86.fixmap import Fixmap
-from mmemu.arch.x86.init import mark_rodata_ro, paging_init
+from mmemu.arch.x86.init import (
+    debug_checkwx, free_init_pages, idt_table_ro, mark_rodata_ro, paging_init,
+    set_real_mode_permissions,
+)
+from mmemu.arch.x86.pgtable_3level import pgd_cache_init
 from mmemu.arch.x86.ioremap import describe_ioremap_address
 from mmemu.arch.x86.pgtable import walk
+from mmemu.arch.x86.pgtable_3level import pgd_cache_init
 from mmemu.arch.x86.segment import GDT_PHYS, KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
 from mmemu.devices import devices_init
@@ -96,13 +101,36 @@ class Machine:
                                             "core_initcall": self._core_initcall})
         self.memblock, self.kernel_image = self.boot.memblock, self.boot.image
         self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
-        mark_rodata_ro(self.pgtable, self.kernel_image, self._alloc_pgtable_page)
+        self._protect_kernel_image()
         self.pgtable.reporter = self.reporter
         self.mm_globals = publish_node_data(self.mm)
         self._write_bootinfo()
-        self.engine.enable_paging(self.pgtable.pgd)
+        self.engine.enable_paging(self.pgtable.pgd, pae=self.pgtable.pae)
         self._load_gdt()
         self._attach_runtime()
+
+    def _protect_kernel_image(self):
+        """What the rest of the boot does to the direct map's attributes, in
+        6.1's order: the SMP alternatives freed (free_init_pages(): NX and
+        writable), the IDT read-only, the real-mode trampoline's permissions,
+        the init sections freed, then mark_rodata_ro() (read-only text and
+        rodata, NX data on 686-pae) and its W+X check, whose lines end the
+        boot log."""
+        pt, image, alloc = self.pgtable, self.kernel_image, self._alloc_pgtable_page
+        free_init_pages(pt, image, image.smp_locks, image.smp_locks_end, alloc)
+        idt_table_ro(pt, image, alloc)
+        for event in self.memblock.events:
+            if event.op == "alloc" and event.caller == "reserve_real_mode":
+                set_real_mode_permissions(pt, event.base, event.end - event.base, alloc)
+        free_init_pages(pt, image, image.init_begin, image.init_end, alloc)
+        echo, self.log.echo = self.log.echo, False        # quiet, as the boot's lines
+        try:
+            for line in mark_rodata_ro(pt, image, alloc) + [debug_checkwx(pt)]:
+                if line:
+                    self.log.printk(line)
+        finally:
+            self.log.echo = echo
+        self.boot.log_end = self.log.mark()
 
     def _paging_init(self, mb, image):
         self.pgtable = paging_init(self.pm, self.layout, self.cfg, mb, image,
@@ -153,6 +181,8 @@ class Machine:
         self._set_bootinfo("kmalloc_caches", self.slab.kmalloc_table)
         hc_slab.register(self.runtime, self.runtime.table, self.slab)
         self.checkers.append(lambda: check_slab_caches(self.slab))
+        if self.pgtable.pae:                  # pgtable_cache_init(): PAE pgds are slab objects
+            self.pgd_cache = pgd_cache_init(self.slab)
 
     def _attach_highmem(self):
         """Atomic context (the per-cpu words), the fixmap, kmap; then every
@@ -210,9 +240,14 @@ class Machine:
         self.pm.write32(HC_MAILBOX_PHYS + BOOTINFO_OFFSET + 4 * BOOTINFO_FIELDS.index(name), value)
 
     # -- guest memory by virtual address --------------------------------
+    @property
+    def flavour(self):
+        """The kernel flavour this machine boots (mmemu/flavour.py): 686 or 686-pae."""
+        return self.pgtable.flavour
+
     def virt_to_phys(self, va, pgd=None):
         """The physical address va maps to through the page tables, or None."""
-        return walk(self.pm, pgd if pgd is not None else self.pgtable.pgd, va).phys
+        return self.pgtable.walk(va, pgd).phys
 
     def read(self, va, n):
         """Read n bytes of guest memory at virtual address va (through the tables)."""
@@ -281,7 +316,7 @@ class Machine:
         path = str(program)
         self.reporter.comm = _comm(path)
         if path.endswith(".c"):
-            path = build(path, image=self.kernel_image)
+            path = build(path, image=self.kernel_image, pae=self.pgtable.pae)
         self.image = self.runtime.load(path)
         return self.image
 

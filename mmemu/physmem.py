@@ -7,23 +7,34 @@ emulates; tests give one backed by a bytearray.
 """
 import mmap
 import struct
+import sys
+
+# Linux's MAP_NORESERVE, which Python's mmap module does not name: without
+# it the kernel's overcommit heuristic refuses a mapping larger than the
+# host's RAM and swap (a 16 GiB guest on an 8 GiB host).
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
 
 class PhysMem:
     """Guest physical memory as a host buffer: offset == physical address.
 
     ``u32`` is a memoryview of 32-bit words (index = pa >> 2) for the hot
-    paths; ``u8`` is the byte view.  ``size`` is the highest RAM address + 1.
+    paths, ``u64`` of 64-bit words (index = pa >> 3: PAE page-table
+    entries); ``u8`` is the byte view.  ``size`` is the highest RAM
+    address + 1, which may lie above 4 GiB (a 686-pae machine).
     """
 
     def __init__(self, size, buf=None):
         self.size = size
         if buf is None:
-            # Anonymous and private: untouched pages cost the host nothing.
-            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            # Anonymous, private and not reserved against swap: untouched
+            # pages cost the host nothing, however much RAM the guest has.
+            buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                            | MAP_NORESERVE)
         self.buf = buf
         self.u8 = memoryview(buf)
         self.u32 = self.u8.cast("I")
+        self.u64 = self.u8.cast("Q") if size % 8 == 0 else None
 
     def read(self, pa, n):
         return bytes(self.u8[pa:pa + n])

@@ -12,6 +12,8 @@ from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
 from mmemu.runtime.abi import HC_ALLOC_PAGES, HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET
 from mmemu.runtime import hc_sched
 
+pytestmark = pytest.mark.flavours
+
 
 def boot(config="pc-1g"):
     from mmemu.machine import Machine
@@ -19,7 +21,7 @@ def boot(config="pc-1g"):
 
 
 @pytest.fixture(scope="module")
-def shared():
+def shared(kernel_flavour):
     return boot()
 
 

@@ -28,6 +28,8 @@ from mmemu.runtime import abi, build as buildmod, hc_highmem, hc_io, hc_slab, hc
 from mmemu.runtime.build import build, compiler_family, find_guest_dir
 from mmemu.runtime.loader import load_elf, read_image
 
+pytestmark = pytest.mark.flavours
+
 GUEST = find_guest_dir()
 # pc-16m's small kernel: text at 1 MiB, so the bare CPU's 8 MiB hold a program
 SMALL = KernelImage.from_config(load_config("pc-16m").kernel)
@@ -61,7 +63,7 @@ def symbols_of(elf):
 
 
 @pytest.fixture(scope="module")
-def built():
+def built(kernel_flavour):
     """Every shipped guest program, built with zig (cached between runs)."""
     return {name: build(GUEST / name) for name in PROGRAMS}
 

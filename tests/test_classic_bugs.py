@@ -15,6 +15,8 @@ from mmemu.runtime.build import build, find_guest_dir
 from mmemu.runtime.guest import EXIT_OOPS
 from mmemu.testing import run_guest
 
+pytestmark = pytest.mark.flavours
+
 GUEST = find_guest_dir()
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.flavours
+
 REFERENCE_1G = """\
 Zone ranges:
   DMA      [mem 0x0000000000001000-0x0000000000ffffff]

@@ -17,11 +17,12 @@ from mmemu.config import (
 from mmemu.errors import ConfigError
 from mmemu.layout import compute_layout
 
-SHIPPED = ["numa-2n", "pc-128m", "pc-16m", "pc-1g", "pc-1g-movable", "pc-4g",
-           "qemu-pc-128m", "qemu-pc-1g", "qemu-pc-1g-highmem256", "qemu-pc-1g-highmem512",
-           "qemu-pc-1g-highmem64", "qemu-pc-1g-movablecore64", "qemu-pc-1g-vmalloc256",
-           "qemu-pc-1g-vmalloc64", "qemu-pc-2g", "qemu-pc-3g", "qemu-pc-4g", "qemu-pc-512m",
-           "qemu-pc-512m-highmem128", "qemu-pc-64m", "qemu-pc-896m"]
+SHIPPED = ["numa-2n", "pc-128m", "pc-16m", "pc-1g", "pc-1g-movable", "pc-1g-pae", "pc-4g",
+           "qemu-pc-128m", "qemu-pc-16g-pae", "qemu-pc-1g", "qemu-pc-1g-highmem256",
+           "qemu-pc-1g-highmem512", "qemu-pc-1g-highmem64", "qemu-pc-1g-movablecore64",
+           "qemu-pc-1g-pae", "qemu-pc-1g-vmalloc256", "qemu-pc-1g-vmalloc64", "qemu-pc-2g",
+           "qemu-pc-3g", "qemu-pc-4g", "qemu-pc-4g-pae", "qemu-pc-512m",
+           "qemu-pc-512m-highmem128", "qemu-pc-64m", "qemu-pc-896m", "qemu-pc-8g-pae"]
 SMALL_KERNEL = ("kernel:\n  load_address: 1M\n  initrd: 0\n"
                 "  image: {code: 1M, rodata: 256K, rwdata: 512K, init: 128K, bss: 128K}\n")
 
@@ -286,6 +287,16 @@ def test_qemu_pc_e820_4g_puts_the_last_gib_above_4g():
                          (0x100000000, 0x13FFFFFFF, "usable")]
     with pytest.raises(ValueError, match="more than 64G"):
         qemu_pc_e820(65 * GiB)
+
+
+def test_qemu_pc_e820_above_4g_with_pae_is_qemus_split():
+    """-m 8G on QEMU pc, as the real 686-pae kernel printed it: 3 GiB below
+    4 GiB (the last 128 KiB reserved), the other 5 GiB from 0x100000000."""
+    table = qemu_pc_e820(8 << 30)
+    assert table[3] == (Range(0x100000, 0xBFFE0000), "usable")
+    assert table[4] == (Range(0xBFFE0000, 0xC0000000), "reserved")
+    assert table[5] == (Range(0xFFFC0000, 1 << 32), "reserved")
+    assert table[6] == (Range(1 << 32, 0x240000000), "usable")
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("qemu-pc")])
@@ -581,6 +592,7 @@ def test_ram_above_4g_is_listed_and_left_unused(tmp_path):
           ram:
             - {start: 1M, end: 3G}
             - {start: 4G, end: 5G}
+        pae: false
         """))
     layout = check_layout(cfg)
     assert cfg.ram[-1] == Range(4 * GiB, 5 * GiB)
@@ -588,9 +600,26 @@ def test_ram_above_4g_is_listed_and_left_unused(tmp_path):
     assert layout.memblock == layout.memory
 
 
-def test_ram_only_above_4g_needs_pae(tmp_path):
+def test_ram_above_4g_is_used_by_the_pae_kernel(tmp_path):
+    cfg = load_config(write(tmp_path, """\
+        memory:
+          ram:
+            - {start: 1M, end: 3G}
+            - {start: 4G, end: 5G}
+        pae: true
+        """))
+    layout = check_layout(cfg)
+    assert max(e for _, _, e in layout.memory) == 5 * GiB >> 12
+
+
+def test_ram_only_above_4g_is_refused(tmp_path):
     expect(tmp_path, "memory:\n  ram: [{start: 4G, size: 2G}]\n", "memory",
-           "needs PAE")
+           "no usable RAM below 4 GiB")
+
+
+def test_ram_above_64g_even_with_pae(tmp_path):
+    expect(tmp_path, "memory:\n  ram: [{start: 1M, end: 3G}, {start: 4G, end: 65G}]\n"
+           "pae: true\n", "memory.ram[1].end", "beyond 64G")
 
 
 def test_reserved_above_4g(tmp_path):
@@ -608,8 +637,31 @@ def test_memory_size_too_small(tmp_path):
     expect(tmp_path, "memory: {size: 1M}\n", "memory.size", "more than")
 
 
-def test_pae_true_refused(tmp_path):
-    expect(tmp_path, PC_128M + "pae: true\n", "pae", "PAE is not modelled")
+def test_pae_true_boots_the_686_pae_flavour(tmp_path):
+    cfg = load_config(write(tmp_path, PC_128M + "pae: true\n"))
+    assert cfg.pae is True
+    assert load_config(write(tmp_path, PC_128M)).pae is False
+
+
+def test_a_config_without_pae_boots_686_pae_unless_mmemu_kernel_says(tmp_path, monkeypatch):
+    """The default flavour is Debian's most common i386 kernel, 686-pae;
+    $MMEMU_KERNEL picks either for configs that do not name theirs."""
+    path = write(tmp_path, PC_128M)
+    monkeypatch.delenv("MMEMU_KERNEL", raising=False)
+    assert load_config(path).pae is True
+    monkeypatch.setenv("MMEMU_KERNEL", "686")
+    assert load_config(path).pae is False
+    assert load_config(write(tmp_path, PC_128M + "pae: true\n", "named.yaml")).pae is True
+    monkeypatch.setenv("MMEMU_KERNEL", "686-pea")
+    with pytest.raises(ConfigError, match="did you mean '686-pae'"):
+        load_config(path)
+
+
+def test_memory_size_above_3_5g_with_pae_puts_ram_above_4g(tmp_path):
+    cfg = load_config(write(tmp_path, "memory: {size: 6G}\npae: true\n"))
+    assert cfg.ram[-1] == Range(1 << 32, (1 << 32) + (3 << 30))
+    ok, why = is_qemu_pc(cfg)
+    assert ok and why == "QEMU pc, -m 6G"
 
 
 def test_pae_not_a_boolean(tmp_path):

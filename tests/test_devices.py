@@ -21,6 +21,8 @@ from mmemu.errors import ConfigError
 from mmemu.log import KernelLog
 from mmemu.machine import Machine
 
+pytestmark = pytest.mark.flavours
+
 
 class FakeMachine:
     """What a device model needs of a machine: a log (and a config for errors)."""

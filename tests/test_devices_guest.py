@@ -8,6 +8,9 @@ from pathlib import Path
 
 from mmemu.devices.regs import RegAccess
 from mmemu.machine import Machine
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 

@@ -3,6 +3,9 @@ repeated faults (the double-fault trap of Unicorn issue #1883)."""
 from mmemu.arch.x86.pgtable import PageTable, __PAGE_KERNEL, _KERNPG_TABLE, mk_pte
 from mmemu.engine import Engine, X86_TRAP_PF, probe_cpu_state_offsets
 from mmemu.physmem import PhysMem
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 RAM = 8 << 20
 PGD, PT, CODE, DATA = 0x1000, 0x2000, 0x100000, 0x200000

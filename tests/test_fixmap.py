@@ -15,6 +15,8 @@ from mmemu.layout import (
     KM_MAX_IDX, LAST_PKMAP, NR_CPUS, PKMAP_BASE,
 )
 
+pytestmark = pytest.mark.flavours
+
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 FIX_TEXT_POKE0 = FIXMAP["FIX_TEXT_POKE0"]
 
@@ -25,7 +27,7 @@ def boot(config="pc-1g"):
 
 
 @pytest.fixture(scope="module")
-def m():
+def m(kernel_flavour):
     return boot()
 
 
@@ -68,8 +70,9 @@ def test_set_fixmap_maps_the_page_for_the_walker_and_the_mmu(m):
     assert m.engine.translate(va + 4) == 0x123004
     m.write32(va + 8, 0xFEEDBEEF)
     assert m.pm.read32(0x123008) == 0xFEEDBEEF
+    kernel = m.pgtable.flavour.PAGE_KERNEL           # 0x163, and NX on 686-pae
     assert m.fixmap.entries(FIX_TEXT_POKE0, FIX_TEXT_POKE0 + 1) == [
-        FixmapEntry(FIX_TEXT_POKE0, "FIX_TEXT_POKE0", va, 0x123163)]
+        FixmapEntry(FIX_TEXT_POKE0, "FIX_TEXT_POKE0", va, 0x123000 | kernel)]
     m.fixmap.clear_fixmap(FIX_TEXT_POKE0)
 
 
@@ -84,12 +87,14 @@ def test_set_fixmap_over_a_present_slot_flushes_the_tlb(m):
 
 
 def test__set_fixmap_takes_the_flags(m):
-    m.fixmap._set_fixmap(FIX_TEXT_POKE0, 0x5000, FIXMAP_PAGE_RO)
-    assert m.fixmap.pte(FIX_TEXT_POKE0) == 0x5000 | FIXMAP_PAGE_RO
+    nx = m.pgtable.flavour._PAGE_NX
+    m.fixmap._set_fixmap(FIX_TEXT_POKE0, 0x5000, m.fixmap.FIXMAP_PAGE_RO)
+    assert m.fixmap.pte(FIX_TEXT_POKE0) == 0x5000 | FIXMAP_PAGE_RO | nx
     assert m.engine.translate(fix_to_virt(FIX_TEXT_POKE0), write=True) is None
-    m.fixmap._set_fixmap(FIX_TEXT_POKE0, 0x5000, FIXMAP_PAGE_NOCACHE)
-    assert m.fixmap.pte(FIX_TEXT_POKE0) == 0x517B
+    m.fixmap._set_fixmap(FIX_TEXT_POKE0, 0x5000, m.fixmap.FIXMAP_PAGE_NOCACHE)
+    assert m.fixmap.pte(FIX_TEXT_POKE0) == 0x517B | nx
     m.fixmap.clear_fixmap(FIX_TEXT_POKE0)
+
 
 
 def test_set_fixmap_past_the_end_is_the_bug_of_pgtable_c_661(m):
@@ -109,12 +114,13 @@ def test_describe_names_the_slot(m):
     m.fixmap.set_fixmap(FIX_TEXT_POKE0, 0x9000)
     assert m.fixmap.describe(va + 5).endswith("mapped to phys 0x00009000")
     m.fixmap.clear_fixmap(FIX_TEXT_POKE0)
-    assert m.fixmap.describe(PKMAP_BASE) is None
+    assert m.fixmap.describe(m.layout.pkmap_base) is None
     assert m.fixmap.describe in m.runtime.region_describers
 
 
 def test_the_pkmap_and_fixmap_tables_exist_from_boot(m):
-    for va in (PKMAP_BASE, PKMAP_BASE + (LAST_PKMAP - 1) * 4096,
+    lay = m.layout
+    for va in (lay.pkmap_base, lay.pkmap_base + (lay.last_pkmap - 1) * 4096,
                fix_to_virt(FIX_KMAP_BEGIN), fix_to_virt(FIX_KMAP_END), fix_to_virt(1)):
         assert m.pgtable.pte_slot(va) is not None
 
@@ -127,14 +133,20 @@ def _defines(header):
     return {name: value.strip() for name, value in found}
 
 
-def test_highmem_header_constants_match_layout():
-    d = _defines("highmem.h")
-    assert int(d["LAST_PKMAP"]) == LAST_PKMAP
-    assert int(d["PKMAP_BASE"].rstrip("UL"), 16) == PKMAP_BASE
-    assert int(d["FIXADDR_TOP"].rstrip("UL"), 16) == FIXADDR_TOP
-    assert int(d["KM_MAX_IDX"]) == KM_MAX_IDX
-    assert int(d["MMEMU_NR_CPUS"]) == NR_CPUS
-    assert int(d["FIXMAP_PAGE_NOCACHE"].rstrip("UL"), 16) == FIXMAP_PAGE_NOCACHE
+def test_highmem_header_constants_match_layout(m, tmp_path):
+    """Compiled for the machine's flavour: the header's values are the host's."""
+    from mmemu.runtime.build import build
+    lay, fix = m.layout, m.fixmap
+    checks = {"LAST_PKMAP": lay.last_pkmap, "PKMAP_BASE": lay.pkmap_base,
+              "FIXADDR_TOP": FIXADDR_TOP, "KM_MAX_IDX": KM_MAX_IDX, "MMEMU_NR_CPUS": NR_CPUS,
+              "FIXMAP_PAGE_NOCACHE": fix.FIXMAP_PAGE_NOCACHE,
+              "FIXMAP_PAGE_NORMAL": fix.FIXMAP_PAGE_NORMAL}
+    asserts = "\n".join(f"_Static_assert({name} == {value:#x}ULL, \"{name}\");"
+                        for name, value in checks.items())
+    src = tmp_path / "highmem_consts.c"
+    src.write_text("#include <mmemu.h>\n#include <mmemu/highmem.h>\n" + asserts +
+                   "\nint main(void) { return 0; }\n")
+    build(src, pae=m.pgtable.pae)
 
 
 def test_fixmap_enum_of_the_guest_header_matches_layout(tmp_path):

@@ -15,16 +15,18 @@ from mmemu.harness.minimize import minimize, replay
 from mmemu.harness.records import Call
 from mmemu.runtime.abi import HC_DEBUG_BASE
 
+pytestmark = pytest.mark.flavours
+
 HC_BROKEN = HC_DEBUG_BASE + 15
 
 
 @pytest.fixture(scope="module")
-def pc16m():
+def pc16m(kernel_flavour):
     return fuzz_config("pc-16m")
 
 
 @pytest.fixture(scope="module")
-def highmem():
+def highmem(kernel_flavour):
     return fuzz_config("pc-128m-highmem")
 
 
@@ -119,6 +121,7 @@ class DamagingFuzzer(HostFuzzer):
                 zone = self.m.mm.zone_by_id[zone]
                 zone.free_area[order].nr_free -= 1
                 zone.nr_free_pages -= 1 << order
+                self.broken_order = order
         return super()._after(call, ret)
 
 
@@ -134,6 +137,8 @@ def test_fuzzer_catches_damage(pc16m, how, kind, words):
     r = f.run(1000)
     assert len(r.failures) == 1, r.summary()
     fl = r.failures[0]
+    if how == "freelist":
+        words = f"free_area[{f.broken_order}]"
     assert fl.kind == kind and words in fl.detail, fl.detail
     assert 300 <= fl.step <= 400
 

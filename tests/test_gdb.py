@@ -15,6 +15,8 @@ import pytest
 
 from mmemu.runtime.build import build
 
+pytestmark = pytest.mark.flavours
+
 GDB = shutil.which("gdb")
 needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
 WAIT_S = 30
@@ -116,7 +118,10 @@ class _Client:
 
 def test_gdb_protocol_memory_registers_interrupt_kill():
     # spin.c never returns: read and write memory and registers, continue, Ctrl-C, kill.
-    elf = build("guest/tests/spin.c")
+    from mmemu.config import load_config
+    from mmemu.kernel.image import KernelImage
+    cfg = load_config("pc-1g")                   # what _start() runs: built the same
+    elf = build("guest/tests/spin.c", image=KernelImage.from_config(cfg.kernel), pae=cfg.pae)
     with open(elf, "rb") as f:
         image = f.read()
     proc, port = _start("guest/tests/spin.c", 0)

@@ -10,6 +10,8 @@ from mmemu.mm.gfp import (
 )
 from mmemu.mm.mmzone import PglistData, Zone
 
+pytestmark = pytest.mark.flavours
+
 
 def test_gfp_bits_are_6_1_values():
     # include/linux/gfp_types.h of 6.1, bit by bit

@@ -6,15 +6,14 @@ Translations are checked twice: with mmemu's walker and with Unicorn's own
 MMU (machine.engine.translate), the independent reference."""
 import pytest
 
-from mmemu.arch.x86.pgtable import PAGE_KERNEL, mk_pte
 from mmemu.errors import UsageError
-from mmemu.layout import (
-    FIX_KMAP_BEGIN, KM_MAX_IDX, LAST_PKMAP, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE, fix_to_virt,
-)
+from mmemu.layout import FIX_KMAP_BEGIN, KM_MAX_IDX, PAGE_OFFSET, PAGE_SHIFT, fix_to_virt
 from mmemu.mm.highmem import (
-    HighmemCorruption, KmapLocalSlot, PKMAP_ADDR, PkmapSlot, check_highmem, kmap_atomic_slots,
+    HighmemCorruption, KmapLocalSlot, PkmapSlot, check_highmem, kmap_atomic_slots,
     pkmap_slots,
 )
+
+pytestmark = pytest.mark.flavours
 
 
 def boot(config="pc-1g"):
@@ -23,7 +22,7 @@ def boot(config="pc-1g"):
 
 
 @pytest.fixture(scope="module")
-def shared():
+def shared(kernel_flavour):
     return boot()
 
 
@@ -72,7 +71,7 @@ def test_kmap_highmem_maps_a_pkmap_slot(m):
     pfn = high(m)
     assert m.highmem.page_address(pfn) is None
     va = m.highmem.kmap(pfn)
-    assert PKMAP_BASE <= va < PKMAP_BASE + LAST_PKMAP * 4096
+    assert m.layout.pkmap_base <= va < m.layout.pkmap_base + m.layout.last_pkmap * 4096
     assert maps_to(m, va, pfn)
     assert m.highmem.page_address(pfn) == va
     m.write32(va + 8, 0xC0FFEE)
@@ -83,7 +82,7 @@ def test_kmap_twice_gives_the_same_address_and_counts_users(m):
     pfn = high(m)
     va = m.highmem.kmap(pfn)
     assert m.highmem.kmap(pfn) == va
-    slot = (va - PKMAP_BASE) >> PAGE_SHIFT
+    slot = (va - m.layout.pkmap_base) >> PAGE_SHIFT
     assert m.highmem.pkmap_count[slot] == 3
     assert pkmap_slots(m) == [PkmapSlot(slot, va, pfn, 3)]
     assert pkmap_slots(m)[0].users == 2
@@ -93,7 +92,7 @@ def test_kunmap_leaves_the_slot_mapped_until_the_flush(m):
     pfn = high(m)
     va = m.highmem.kmap(pfn)
     m.highmem.kunmap(pfn)
-    slot = (va - PKMAP_BASE) >> PAGE_SHIFT
+    slot = (va - m.layout.pkmap_base) >> PAGE_SHIFT
     assert m.highmem.pkmap_count[slot] == 1
     assert m.highmem.page_address(pfn) == va          # Linux: still set until the flush
     assert m.highmem.kmap(pfn) == va                  # and reused as it is
@@ -110,15 +109,15 @@ def test_map_new_virtual_recycles_with_one_flush_when_it_wraps(m, monkeypatch):
     flushes = []
     real = m.pgtable.flush_tlb
     monkeypatch.setattr(m.pgtable, "flush_tlb", lambda: (flushes.append(1), real()))
-    pfns = [high(m, k) for k in range(LAST_PKMAP - 1)]       # slots 1..1023
+    pfns = [high(m, k) for k in range(m.layout.last_pkmap - 1)]       # slots 1..1023
     vas = [hm.kmap(p) for p in pfns]
-    assert vas[0] == PKMAP_ADDR(1) and vas[-1] == PKMAP_ADDR(LAST_PKMAP - 1)
+    assert vas[0] == m.highmem.PKMAP_ADDR(1) and vas[-1] == m.highmem.PKMAP_ADDR(m.layout.last_pkmap - 1)
     for p in pfns:
         hm.kunmap(p)
     assert flushes == []
     before = hm.pkmap_flushes
     va = hm.kmap(high(m, 5000))                                # wraps to slot 0
-    assert va == PKMAP_ADDR(0)
+    assert va == m.highmem.PKMAP_ADDR(0)
     assert len(flushes) == 1 and hm.pkmap_flushes == before + 1
     assert all(hm.page_address(p) is None for p in pfns)
     assert [s.slot for s in hm.pkmap_slots()] == [0]
@@ -128,16 +127,16 @@ def test_map_new_virtual_recycles_with_one_flush_when_it_wraps(m, monkeypatch):
 
 def test_kmap_when_every_slot_is_in_use_reports_and_returns_null(m):
     hm = m.highmem
-    for k in range(LAST_PKMAP):
+    for k in range(m.layout.last_pkmap):
         assert hm.kmap(high(m, k)) is not None
     n = m.log.mark()
-    assert hm.kmap(high(m, LAST_PKMAP)) is None
+    assert hm.kmap(high(m, m.layout.last_pkmap)) is None
     text = since(m, n)
-    assert text.startswith("mmemu: kmap: all 1024 pkmap slots are in use; Linux would sleep "
+    assert text.startswith(f"mmemu: kmap: all {m.layout.last_pkmap} pkmap slots are in use; Linux would sleep "
                            "in map_new_virtual() until one is freed")
-    assert hm.page_address(high(m, LAST_PKMAP)) is None
+    assert hm.page_address(high(m, m.layout.last_pkmap)) is None
     hm.kunmap(high(m, 7))                 # one freed: the next kmap finds it
-    assert hm.kmap(high(m, LAST_PKMAP)) is not None
+    assert hm.kmap(high(m, m.layout.last_pkmap)) is not None
     m.check()
 
 
@@ -157,7 +156,7 @@ def test_kunmap_once_too_often_is_bug_368_and_changes_nothing(m):
     n = m.log.mark()
     assert m.highmem.kunmap(pfn) is False
     assert "kernel BUG at mm/highmem.c:368!" in since(m, n)
-    assert m.highmem.pkmap_count[(va - PKMAP_BASE) >> PAGE_SHIFT] == 1
+    assert m.highmem.pkmap_count[(va - m.layout.pkmap_base) >> PAGE_SHIFT] == 1
     check_highmem(m)
 
 
@@ -288,13 +287,15 @@ def test_kmap_local_into_a_slot_set_by_hand_is_bug_552(m):
 def test_describe_names_the_pkmap_slot_and_its_page(m):
     pfn = high(m)
     va = m.highmem.kmap(pfn)
-    slot = (va - PKMAP_BASE) >> PAGE_SHIFT
+    slot = (va - m.layout.pkmap_base) >> PAGE_SHIFT
     assert m.highmem.describe(va + 12) == (
         f"the address is in pkmap slot {slot} (persistent kmap area, 0x{va:08x}), "
         f"mapped to pfn 0x{pfn:x} (pkmap_count 2: 1 kmap() user(s))")
-    free = PKMAP_BASE + 900 * 4096
-    assert m.highmem.describe(free) == ("the address is in pkmap slot 900 (persistent kmap "
-                                        "area, 0xfef84000), not mapped: no kmap() holds this slot")
+    nr = m.layout.last_pkmap - 124                    # 900 of 1024, 388 of 512
+    free = m.layout.pkmap_base + nr * 4096
+    assert m.highmem.describe(free) == (f"the address is in pkmap slot {nr} (persistent kmap "
+                                        f"area, 0x{free:08x}), not mapped: no kmap() holds "
+                                        "this slot")
     assert m.highmem.describe(0xC0000000) is None
     assert m.highmem.describe in m.runtime.region_describers
 
@@ -309,7 +310,7 @@ def test_describe_names_the_kmap_atomic_slot(m):
 
 def test_oops_in_the_pkmap_area_names_the_slot(m):
     from mmemu.runtime.faults import describe_address
-    text = describe_address(m, PKMAP_BASE + 12 * 4096 + 4, m.runtime.region_describers)
+    text = describe_address(m, m.layout.pkmap_base + 12 * 4096 + 4, m.runtime.region_describers)
     assert text.startswith("the address is in pkmap slot 12")
 
 
@@ -332,10 +333,10 @@ def test_check_highmem_catches_a_count_without_a_pte(m):
 
 
 def test_check_highmem_catches_a_stray_pkmap_pte(m):
-    m.pgtable.set_pte(PKMAP_ADDR(300), mk_pte(high(m), PAGE_KERNEL))
+    m.pgtable.set_pte(m.highmem.PKMAP_ADDR(300), m.pgtable.mk_pte(high(m), m.pgtable.flavour.PAGE_KERNEL))
     with pytest.raises(HighmemCorruption, match="pkmap slot 300: mapped"):
         check_highmem(m)
-    m.pgtable.clear_pte(PKMAP_ADDR(300))
+    m.pgtable.clear_pte(m.highmem.PKMAP_ADDR(300))
 
 
 def test_check_highmem_catches_a_lost_page_address(m):
@@ -344,7 +345,7 @@ def test_check_highmem_catches_a_lost_page_address(m):
     del m.highmem.page_address_htable[pfn]
     with pytest.raises(HighmemCorruption, match="whose page_address is None"):
         check_highmem(m)
-    m.highmem.page_address_htable[pfn] = PKMAP_ADDR(m.highmem.last_pkmap_nr)
+    m.highmem.page_address_htable[pfn] = m.highmem.PKMAP_ADDR(m.highmem.last_pkmap_nr)
 
 
 def test_check_highmem_catches_a_per_cpu_depth_the_stack_does_not_match(m):

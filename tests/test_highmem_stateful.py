@@ -18,6 +18,8 @@ from mmemu.layout import (
 )
 from mmemu.mm.highmem import PKMAP_NR, check_highmem
 
+pytestmark = pytest.mark.flavours
+
 N_HIGH, N_LOW = 24, 4
 _machine = []
 
@@ -149,7 +151,7 @@ TestKmapSequences = KmapMachine.TestCase
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _no_pkmap_left():
+def _no_pkmap_left(kernel_flavour):
     yield
     if _machine:
         m = _machine[0]

@@ -5,7 +5,8 @@ level imports included, since hiding a cycle in a function only defers it),
 so the graph is the one a reader sees, not the one a lucky import order
 happens to load.  Layers, lowest first (docs/DEVELOPING.md draws them):
 
-    layout, errors, log, physmem       constants and the simplest records
+    layout, flavour, errors, log,      constants and the simplest records
+    physmem
     config_schema, config, kernel/image   what a machine is (and the kernel it boots)
     mm/, arch/, kernel/, devices/, init/  the model (no cycles among them either);
                                           init/main.py boots it in the kernel's order
@@ -24,7 +25,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mmemu"
 
 LAYERS = [
-    {"mmemu.layout", "mmemu.errors", "mmemu.log", "mmemu.physmem"},
+    {"mmemu.layout", "mmemu.flavour", "mmemu.errors", "mmemu.log", "mmemu.physmem"},
     {"mmemu.config_schema", "mmemu.config", "mmemu.kernel.image"},
     {"mmemu.mm", "mmemu.arch", "mmemu.kernel", "mmemu.devices", "mmemu.init"},
     {"mmemu.engine"},

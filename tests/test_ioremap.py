@@ -15,6 +15,8 @@ from mmemu.mm.gfp import GFP_KERNEL
 from mmemu.mm.vmalloc import VM_IOREMAP
 from mmemu.testing import boot_areas
 
+pytestmark = pytest.mark.flavours
+
 UART0, FB0, REGS0 = 0xFE000000, 0xFD000000, 0xFE001000
 NOTHING = 0xFE100000            # no device, no RAM
 
@@ -44,7 +46,8 @@ def test_ioremap_maps_device_uncached(machine):
     assert machine.vmalloc.is_vmalloc_addr(addr)
     assert area.flags == VM_IOREMAP and area.phys_addr == REGS0
     w = machine.pgtable.walk(addr)
-    assert w.pte == REGS0 | __PAGE_KERNEL_NOCACHE == REGS0 | 0x173
+    nx = machine.pgtable.flavour._PAGE_NX                    # NX on 686-pae
+    assert w.pte == REGS0 | __PAGE_KERNEL_NOCACHE | nx == REGS0 | 0x173 | nx
     assert machine.engine.translate(addr) == REGS0
     mmio_write(machine, addr + 4, 4, 0xCAFEF00D)
     assert mmio_read(machine, addr + 4, 4) == 0xCAFEF00D
@@ -81,7 +84,9 @@ def test_ioremap_ram_in_use_refused_warn_once(machine):
     phys = pfn * PAGE_SIZE
     mark, warnings = machine.log.mark(), machine.reporter.warnings
     assert ioremap(machine, phys, PAGE_SIZE) is None
-    assert f"ioremap on RAM at 0x{phys:08x} - 0x{phys + PAGE_SIZE - 1:08x}" in machine.log.text(mark)
+    width = 16 if machine.pgtable.pae else 8                 # %pa: a phys_addr_t
+    assert (f"ioremap on RAM at 0x{phys:0{width}x} - 0x{phys + PAGE_SIZE - 1:0{width}x}"
+            in machine.log.text(mark))
     assert ioremap(machine, phys, 2 * PAGE_SIZE) is None
     assert machine.reporter.warnings == warnings + 1       # WARN_ONCE
     assert machine.vmalloc.areas() == boot_areas(machine)
@@ -107,9 +112,11 @@ def test_ioremap_part_of_a_ram_page_allowed_as_61(machine):
 
 
 def test_ioremap_size_zero_and_wrap_return_null(machine):
+    """A range that wraps phys_addr_t: 32 bits on 686, 64 bits on 686-pae."""
     mark = machine.log.mark()
+    top = (1 << 64) if machine.pgtable.pae else (1 << 32)
     assert ioremap(machine, UART0, 0) is None
-    assert ioremap(machine, 0xFFFFF000, 0x2000) is None
+    assert ioremap(machine, top - 0x1000, 0x2000) is None
     assert machine.log.text(mark) == ""
 
 

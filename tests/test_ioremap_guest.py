@@ -3,8 +3,12 @@ ioremap()/iounmap() refuse, reported in the kernel's words.
 """
 from pathlib import Path
 
+import pytest
+
 from mmemu.machine import Machine
 from mmemu.testing import boot_areas
+
+pytestmark = pytest.mark.flavours
 
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 

@@ -4,6 +4,8 @@ import pytest
 from mmemu.config import MachineConfig, NodeConfig, Range, MiB, GiB
 from mmemu import layout as L
 
+pytestmark = pytest.mark.flavours
+
 
 def qemu_pc(size, **kw):
     """QEMU pc's e820 for a RAM size (what the BIOS hands a real kernel)."""
@@ -105,11 +107,12 @@ def test_every_shipped_config_follows_the_6_1_arithmetic(name):
     from mmemu.config import load_config
     cfg = load_config(name)
     lay = L.compute_layout(cfg)
-    assert lay.maxmem == L.VMALLOC_END - L.PAGE_OFFSET - cfg.vmalloc
+    vmalloc_end, pkmap_base = (0xFEFFE000, 0xFF000000) if cfg.pae else (0xFEBFE000, 0xFEC00000)
+    assert lay.maxmem == vmalloc_end - L.PAGE_OFFSET - cfg.vmalloc
     assert lay.max_low_pfn <= lay.maxmem >> L.PAGE_SHIFT
     assert lay.high_memory == L.PAGE_OFFSET + (lay.max_low_pfn << L.PAGE_SHIFT)
     assert lay.vmalloc_start == lay.high_memory + L.VMALLOC_OFFSET
-    assert lay.vmalloc_end == 0xFEBFE000 and lay.pkmap_base == 0xFEC00000
+    assert lay.vmalloc_end == vmalloc_end and lay.pkmap_base == pkmap_base
     present = sum(e - s for _, s, e in lay.memory)
     assert sum(z.present_pages for z in lay.zones) == present
     for nid in {n for n, _, _ in lay.memory}:

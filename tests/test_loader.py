@@ -14,6 +14,8 @@ from mmemu.physmem import bytearray_physmem
 from mmemu.runtime.build import build, find_guest_dir
 from mmemu.runtime.loader import AddrRange, load_elf, read_image
 
+pytestmark = pytest.mark.flavours
+
 GUEST = find_guest_dir()
 MiB = 1 << 20
 # pc-16m's small kernel: text at 1 MiB (so an 8 MiB physmem holds the image)
@@ -21,7 +23,7 @@ SMALL = KernelImage.from_config(load_config("pc-16m").kernel)
 
 
 @pytest.fixture(scope="module")
-def null_deref():
+def null_deref(kernel_flavour):
     return build(GUEST / "tests/null_deref.c", image=SMALL)
 
 

@@ -11,11 +11,13 @@ from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE, FIXADDR_TOP
 from mmemu.machine import Machine
 
+pytestmark = pytest.mark.flavours
+
 SMALL = ["pc-16m", "pc-128m", "pc-1g", "numa-2n"]
 
 
 @pytest.fixture(scope="module")
-def pc1g():
+def pc1g(kernel_flavour):
     return Machine("pc-1g", echo=False)
 
 
@@ -63,7 +65,8 @@ def test_direct_map_covers_lowmem_with_large_pages_where_linux_does(pc1g):
     assert pc1g.pgtable.walk(lay.high_memory - PAGE_SIZE).level == PG_LEVEL_4K
     assert pc1g.pgtable.walk(lay.high_memory).phys is None
     w = pc1g.pgtable.walk(PAGE_OFFSET + (64 << 20) + 0x1234)
-    assert w.phys == (64 << 20) + 0x1234 and w.flags == 0x1E3
+    # __PAGE_KERNEL_LARGE: 4 MiB pages on 686, 2 MiB pages and NX on 686-pae
+    assert w.phys == (64 << 20) + 0x1234 and w.flags == pc1g.pgtable.flavour.PAGE_KERNEL_LARGE
 
 
 def test_direct_map_with_4k_pages_only():
@@ -82,9 +85,10 @@ def test_nothing_mapped_below_page_offset(pc1g):
 
 
 def test_pkmap_and_fixmap_tables_are_preallocated(pc1g):
-    assert pc1g.pgtable.pte_slot(PKMAP_BASE) is not None
+    pkmap = pc1g.layout.pkmap_base
+    assert pc1g.pgtable.pte_slot(pkmap) is not None
     assert pc1g.pgtable.pte_slot(pc1g.layout.fixaddr_start) is not None
-    assert pc1g.pgtable.translate(PKMAP_BASE) is None
+    assert pc1g.pgtable.translate(pkmap) is None
 
 
 def test_read_write_by_virtual_address(pc1g):
@@ -100,9 +104,11 @@ def test_loaded_text_is_read_only(tmp_path):
     m = Machine("pc-16m", echo=False)
     img = m.load("guest/examples/hello.c")
     w = m.pgtable.walk(img.text[0])
+    # read-only and executable: 0x161 on both flavours (PAGE_KERNEL_RX on 686-pae)
     assert w.level == PG_LEVEL_4K and w.flags == __PAGE_KERNEL_RO
-    data = m.pgtable.walk(img.data[0] if img.data[1] > img.data[0] else img.bss[0])
-    assert data.flags & 0x2
+    data = m.pgtable.walk(img.lookup("init_stack"))     # .bss (below it: the guard page)
+    assert data.level == PG_LEVEL_4K and data.flags & 0x2
+    assert data.flags & (1 << 63) == m.pgtable.flavour._PAGE_NX       # NX data on 686-pae
 
 
 def test_two_machines_in_one_process_do_not_interfere():

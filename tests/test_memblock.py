@@ -18,6 +18,8 @@ from mmemu.oracle.parse import parse_memblock, real_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 
+pytestmark = pytest.mark.flavours
+
 
 def _mb(limit=0x100000):
     mb = Memblock(current_limit=limit)

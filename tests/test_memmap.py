@@ -34,6 +34,8 @@ HOLD = str(ROOT / "guest" / "examples" / "hold_memory.c")
 SVG = "{http://www.w3.org/2000/svg}"
 RED, BLUE = CHANGE_RGB[memmap.ALLOCATED], CHANGE_RGB[memmap.FREED]
 
+pytestmark = pytest.mark.flavours
+
 
 def decode_png(data):
     """(width, height, rows of RGB tuples) of an 8-bit indexed PNG."""
@@ -86,12 +88,12 @@ def held_pfns(console):
 
 
 @pytest.fixture(scope="module")
-def m16():
+def m16(kernel_flavour):
     return build_machine("pc-16m")
 
 
 @pytest.fixture(scope="module")
-def after_hold_1g(tmp_path_factory):
+def after_hold_1g(tmp_path_factory, kernel_flavour):
     """pc-1g before and after hold_memory.c: its console, the target and PNG rows."""
     target, pic = picture(options(config="pc-1g", after=HOLD))
     console = target.machine.log.text()

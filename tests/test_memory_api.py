@@ -13,6 +13,8 @@ from mmemu.runtime.build import find_guest_dir
 from mmemu.testing import run_guest
 from mmemu.views import show
 
+pytestmark = pytest.mark.flavours
+
 GUEST = find_guest_dir()
 
 
@@ -36,7 +38,7 @@ def meminfo_kb(text, key):
 
 
 @pytest.fixture(scope="module", params=["pc-1g", "numa-2n", "pc-16m"])
-def api_run(request):
+def api_run(request, kernel_flavour):
     """memory_api.c on a machine with HighMem, one with two nodes, a tiny one."""
     return run_guest(GUEST / "tests/memory_api.c", config=request.param)
 
@@ -90,12 +92,13 @@ def test_vmalloc_user_area_in_vmallocinfo(api_run):
                         line), line
 
 
-def test_memory_api_errors_report_as_linux():
+def test_memory_api_errors_report_as_linux(kernel_flavour):
+    pa = 16 if kernel_flavour == "686-pae" else 8          # %pa: a phys_addr_t
     r = run_guest(GUEST / "tests/memory_api_errors.c", config="pc-1g", expect_report=[
         re.compile(r"^WARNING: CPU: 0 PID: 1 at guest/lib/page_alloc\.c:\d+ main\+", re.M),
         "WARNING: CPU: 0 PID: 1 at mm/page_alloc.c:5581 __alloc_pages",
         "VM_BUG_ON_PAGE(page_ref_count(page) == 0)",
-        re.compile(r"^ioremap on RAM at 0x[0-9a-f]{8} - 0x[0-9a-f]{8}$", re.M),
+        re.compile(rf"^ioremap on RAM at 0x[0-9a-f]{{{pa}}} - 0x[0-9a-f]{{{pa}}}$", re.M),
         re.compile(r"^WARNING: CPU: 0 PID: 1 at guest/lib/util\.c:\d+ main\+", re.M),
     ])
     assert (r.reason, r.status) == ("bug", 134), r.console   # put_page(): VM_BUG_ON_PAGE

@@ -33,6 +33,11 @@ from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.vmalloc import check_vmalloc_not_movable
 from mmemu.views.procfs import buddyinfo, meminfo, zoneinfo
 
+# The expected numbers are the 686 reference's (pc-1g-movable is one of the
+# configs the oracle boots), so this module runs on 686 only; the ZONE_MOVABLE
+# arithmetic is the flavour's zone spans fed to the same algorithm, and
+# tests/test_pae.py checks it on a 686-pae machine.
+
 # QEMU pc -m 1G: RAM pfns [1, 0x9f) and [0x100, 0x3ffe0), lowmem ends at 0x36bfe.
 PC_1G_PAGES = 0x9f - 1 + 0x3ffe0 - 0x100            # 262014 = early_calculate_totalpages()
 PC_1G_LOWMEM = 0x9f - 1 + 0x36bfe - 0x100           # 224156 pages below HighMem
@@ -352,7 +357,7 @@ def test_get_free_pages_highuser_movable_is_lowmem(mm_boot):
 # -- the checker: no kernel memory in ZONE_MOVABLE ---------------------------------------
 
 @pytest.fixture(scope="module")
-def machine():
+def machine(kernel_flavour):
     from mmemu.machine import Machine
     return Machine("pc-1g-movable", echo=False)
 

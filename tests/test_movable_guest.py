@@ -4,6 +4,9 @@ program states its intent in its header comment."""
 from pathlib import Path
 
 from mmemu.layout import ZONE_MOVABLE
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 MOVABLE_FROM_NORMAL = "memory: {size: 128M}\nmovablecore: 64M\n"

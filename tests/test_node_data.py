@@ -16,9 +16,11 @@ from mmemu.mm.mmzone import NR_FREE_PAGES
 from mmemu.mm.page_alloc import min_free_kbytes_sysctl_handler
 from mmemu.runtime.abi import BOOTINFO_FIELDS, BOOTINFO_OFFSET, HC_MAILBOX_VIRT
 
+pytestmark = pytest.mark.flavours
+
 
 @pytest.fixture(scope="module")
-def numa():
+def numa(kernel_flavour):
     return Machine("numa-2n", echo=False)
 
 

@@ -10,6 +10,8 @@ from mmemu.arch.x86.dumpstack import (
 from mmemu.arch.x86.fault import decode_pf_error, dump_pagetable_line
 from mmemu.kernel.panic import cpu_line, format_bug, format_oops, format_warn, print_tainted
 
+pytestmark = pytest.mark.flavours
+
 EIP = 0xC0100042
 # 42 nops, then at EIP `movl $0x2a,(%eax)`, `pop %ebp`, `ret`, int3 padding: 64 bytes.
 CODE = bytes([0x90] * 42) + bytes.fromhex("c7002a000000") + bytes.fromhex("5dc3") + \

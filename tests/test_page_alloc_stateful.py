@@ -30,6 +30,8 @@ from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.pcp import drain_all_pages
 from mmemu.views.procfs import buddyinfo
 
+pytestmark = pytest.mark.flavours
+
 GFP_MASKS = [GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_NOIO, GFP_USER, GFP_DMA, GFP_HIGHUSER,
              GFP_HIGHUSER_MOVABLE, GFP_KERNEL | _GFP_ZERO, GFP_KERNEL | _GFP_COMP,
              GFP_HIGHUSER | _GFP_COMP | _GFP_ZERO, GFP_KERNEL | _GFP_HIGH,

@@ -11,11 +11,13 @@ from mmemu.views.page_types import KPF
 
 from test_ptdump_fixtures import build_machine, free_pages
 
+pytestmark = pytest.mark.flavours
+
 SUMMARY_LINE = re.compile(r"^0x[0-9a-f]{16}\t[ 0-9]{9}\d [ 0-9]{7}\d  [A-Za-z0-9_]{45}\t[a-z0-9_,]*$")
 
 
 @pytest.fixture(scope="module")
-def m16():
+def m16(kernel_flavour):
     return build_machine("pc-16m")
 
 

@@ -13,6 +13,8 @@ from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC, TAINT_LETTERS, p
 from mmemu.machine import Machine
 from mmemu.mm.gfp import GFP_ATOMIC, GFP_KERNEL
 
+pytestmark = pytest.mark.flavours
+
 RESERVED_PFN = 0x100            # the guest image's reservation at 1 MiB: never free
 
 

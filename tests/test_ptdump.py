@@ -32,6 +32,9 @@ from mmemu.views.ptdump import MarkerLine, PgState, PtRange
 
 from test_ptdump_fixtures import CACHE_NAME, build_machine
 
+# The format, the walk and the golden files of a two-level (686) table; the
+# three-level (686-pae) ones are tests/test_ptdump_pae.py's.
+
 GOLDEN = Path(__file__).parent / "golden"
 
 # "0x%08lx-0x%08lx   %9lu%c " + printk_prot() columns + level name
@@ -404,7 +407,7 @@ def test_wx_check_is_silent_without_nx():
 # -- lookup ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def m16():
+def m16(kernel_flavour):
     return build_machine("pc-16m")
 
 
@@ -491,7 +494,7 @@ def test_walk_copes_with_a_directory_entry_pointing_outside_ram():
 # -- on a live machine ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def live1g():
+def live1g(kernel_flavour):
     from mmemu.machine import Machine
     return Machine("pc-1g", echo=False)
 

@@ -27,6 +27,9 @@ from mmemu.mm.mmzone import (
     STRUCT_PAGE_SIZE, MemMap, page_flags_word,
 )
 from mmemu.physmem import PhysMem
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 CACHE_NAME = "kmalloc-64"
 MAX_ORDER = 10

@@ -6,6 +6,8 @@ from mmemu.machine import Machine
 from mmemu.runtime.guest import EXIT_BUDGET, EXIT_BUG, EXIT_OOPS
 from mmemu.testing import run_guest
 
+pytestmark = pytest.mark.flavours
+
 
 def test_hello_prints_and_exits_zero():
     r = run_guest("guest/examples/hello.c", config="pc-16m")

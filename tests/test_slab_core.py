@@ -30,6 +30,8 @@ from mmemu.mm.slub_debug import check_slab_caches, parse_slub_debug
 from mmemu.physmem import bytearray_physmem
 from mmemu.views.slabinfo import HEADER, cache_show
 
+pytestmark = pytest.mark.flavours
+
 GEOMETRY = """kmalloc-8 8 512 1, kmalloc-16 16 256 1, kmalloc-32 32 128 1,
 kmalloc-64 64 64 1, kmalloc-96 96 42 1, kmalloc-128 128 32 1, kmalloc-192 192 21 1,
 kmalloc-256 256 16 1, kmalloc-512 512 8 1, kmalloc-1k 1024 8 2, kmalloc-2k 2048 8 4,

@@ -11,6 +11,8 @@ from mmemu.config import load_config
 from mmemu.machine import Machine
 from mmemu.views.slabinfo import slab_meminfo, slabinfo
 
+pytestmark = pytest.mark.flavours
+
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 HEX = r"0x[0-9a-f]{8}"
 

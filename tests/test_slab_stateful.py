@@ -16,6 +16,9 @@ from mmemu.mm.gfp import (
     _GFP_RECLAIMABLE, _GFP_ZERO,
 )
 from mmemu.mm.slab import SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 GFPS = st.sampled_from([GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_KERNEL | _GFP_DMA,
                         GFP_KERNEL | _GFP_RECLAIMABLE, GFP_KERNEL | _GFP_ZERO,

@@ -11,12 +11,14 @@ from mmemu.machine import Machine
 from mmemu.runtime.build import build
 from mmemu.views.snapshot import write_snapshot
 
+pytestmark = pytest.mark.flavours
+
 GDB = shutil.which("gdb")
 pytestmark = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
 
 
 @pytest.fixture(scope="module")
-def hello_core(tmp_path_factory):
+def hello_core(tmp_path_factory, kernel_flavour):
     """(elf, core, machine) after hello.c ran to its end on pc-1g."""
     elf = build("guest/examples/hello.c")
     m = Machine("pc-1g", echo=False)

@@ -9,14 +9,16 @@ from mmemu.machine import Machine
 from mmemu.mm import gfp
 from mmemu.harness.soak import MARK_FREED, Soak, compare, preallocate_vmalloc_tables, quiesce, snapshot
 
+pytestmark = pytest.mark.flavours
+
 
 @pytest.fixture(scope="module")
-def pc4g():
+def pc4g(kernel_flavour):
     return Soak("pc-4g", cycles=2, seed=1).run()
 
 
 @pytest.fixture(scope="module")
-def numa():
+def numa(kernel_flavour):
     return Soak("numa-2n", cycles=3, seed=2).run()
 
 

@@ -13,6 +13,8 @@ from mmemu.views.snapshot import write_snapshot
 
 from test_ptdump_fixtures import build_machine
 
+pytestmark = pytest.mark.flavours
+
 TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
 TOOLS = ["ptdump", "buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "page_types",
          "memmap"]
@@ -59,7 +61,7 @@ def test_tool_runs_on_pc_16m(name, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def snapshot_file(tmp_path_factory):
+def snapshot_file(tmp_path_factory, kernel_flavour):
     path = tmp_path_factory.mktemp("snap") / "pc-16m.vmcore"
     write_snapshot(build_machine("pc-16m"), path)
     return path

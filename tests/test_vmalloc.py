@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mmemu.errors import VmallocCorruption
-from mmemu.layout import PAGE_SIZE, PMD_MASK, PMD_SIZE
+from mmemu.layout import PAGE_SIZE
 from mmemu.machine import Machine
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import GFP_KERNEL, __GFP_HIGHMEM
@@ -23,17 +23,20 @@ from mmemu.mm.vmalloc import (
 )
 from mmemu.views.vmallocinfo import vmalloc_meminfo, vmallocinfo
 
-VMALLOC_START_1G = 0xF73FE000      # the reference kernel's, read from its page tables
-VMALLOC_END_1G = 0xFEBFE000
+pytestmark = pytest.mark.flavours
+
+# The reference kernels' bounds on 1 GiB, read from their page tables: 686, 686-pae.
+VMALLOC_1G = {"686": (0xF73FE000, 0xFEBFE000), "686-pae": (0xF77FE000, 0xFEFFE000)}
 
 
 def boot(config="pc-1g"):
     """A machine with every vmalloc page table made, so page counts compare exactly."""
     m = Machine(config, echo=False)
-    va = m.layout.vmalloc_start & PMD_MASK
+    size = m.pgtable.pmd_size                       # 4 MiB, or 2 MiB on 686-pae
+    va = m.layout.vmalloc_start & ~(size - 1)
     while va < m.layout.vmalloc_end:
         m.pgtable.pte_alloc_kernel(va)
-        va += PMD_SIZE
+        va += size
     return m
 
 
@@ -149,15 +152,16 @@ def test_alloc_vmap_area_matches_bruteforce(ops):
 
 # -- vmalloc on a machine -----------------------------------------------------------
 
-def test_vmalloc_starts_at_vmalloc_start(machine):
-    assert (machine.vmalloc.vstart, machine.vmalloc.vend) == (VMALLOC_START_1G, VMALLOC_END_1G)
+def test_vmalloc_starts_at_vmalloc_start(machine, kernel_flavour):
+    start, end = VMALLOC_1G[kernel_flavour]
+    assert (machine.vmalloc.vstart, machine.vmalloc.vend) == (start, end)
     # the boot's BPF program (ptp_classifier_init()) holds the first area: a page and its guard
     [bpf] = machine.vmalloc.areas()
-    assert (bpf.addr, bpf.size, bpf.caller) == (VMALLOC_START_1G, 2 * PAGE_SIZE,
+    assert (bpf.addr, bpf.size, bpf.caller) == (start, 2 * PAGE_SIZE,
                                                 "bpf_prog_alloc_no_stats+0x2b/0x1b0")
     addr = machine.vmalloc.vmalloc(10000, caller="test")
     area = machine.vmalloc.find_vm_area(addr)
-    assert addr == VMALLOC_START_1G + 2 * PAGE_SIZE
+    assert addr == start + 2 * PAGE_SIZE
     assert (area.size, area.nr_pages, area.flags) == (4 * PAGE_SIZE, 3, VM_ALLOC)
     machine.check()
 
@@ -351,10 +355,11 @@ def test_vmalloc_to_page_of_unmapped_is_none(machine):
     assert vm.vmalloc_to_page(vm.vend - PAGE_SIZE) is None
 
 
-def test_is_vmalloc_addr(machine):
+def test_is_vmalloc_addr(machine, kernel_flavour):
     vm = machine.vmalloc
-    assert vm.is_vmalloc_addr(VMALLOC_START_1G) and vm.is_vmalloc_addr(VMALLOC_END_1G - 1)
-    assert not vm.is_vmalloc_addr(VMALLOC_END_1G) and not vm.is_vmalloc_addr(0xC0000000)
+    start, end = VMALLOC_1G[kernel_flavour]
+    assert vm.is_vmalloc_addr(start) and vm.is_vmalloc_addr(end - 1)
+    assert not vm.is_vmalloc_addr(end) and not vm.is_vmalloc_addr(0xC0000000)
 
 
 def test_vmalloc_reuses_lowest_freed_range(machine):
@@ -477,8 +482,9 @@ def test_vmallocinfo_lines(machine):
     b = vm.vmap([pfn], 1)
     from mmemu.arch.x86.ioremap import ioremap
     c = ioremap(machine, 0xFE000000, 8, caller="main+0x30/0x80")
+    start = machine.vmalloc.vstart
     assert vmallocinfo(machine).splitlines() == [
-        f"0x{VMALLOC_START_1G:08x}-0x{VMALLOC_START_1G + 0x2000:08x}    8192 "
+        f"0x{start:08x}-0x{start + 0x2000:08x}    8192 "
         "bpf_prog_alloc_no_stats+0x2b/0x1b0 pages=1 vmalloc",
         f"0x{a:08x}-0x{a + 0x4000:08x}   16384 main+0x1c/0x80 pages=3 vmalloc",
         f"0x{b:08x}-0x{b + 0x2000:08x}    8192 vmap",

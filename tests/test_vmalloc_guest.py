@@ -8,6 +8,9 @@ from pathlib import Path
 from mmemu.machine import Machine
 from mmemu.testing import boot_areas
 from mmemu.views.vmallocinfo import vmallocinfo
+import pytest
+
+pytestmark = pytest.mark.flavours
 
 GUEST = Path(__file__).resolve().parent.parent / "guest"
 

@@ -24,7 +24,11 @@ from mmemu.mm.gfp import GFP_KERNEL, __GFP_HIGHMEM, __GFP_NOWARN
 from mmemu.mm.page_alloc_debug import check_zone
 from mmemu.mm.pcp import drain_all_pages
 from mmemu.mm.vmalloc import validate_vmap_areas
+import pytest
+
 from mmemu.testing import boot_areas
+
+pytestmark = pytest.mark.flavours
 
 PHYS_CHOICES = [0xFE000000, 0xFE001000, 0xFD000000, 0xFD100000, 0xFE100000, 0xFEF00000]
 VMAP_GFP = GFP_KERNEL | __GFP_HIGHMEM     # module level: a class body would mangle the names

@@ -8,12 +8,18 @@ machine only ever adds time), so a noisy machine moves it as little as can be.
     python3 tools/bench.py --json docs/figures/bench.json --markdown
     python3 tools/bench.py --from docs/figures/bench.json --readme
 
-Targets are DESIGN.md's; a figure that misses its target is marked "MISS".
+Targets are DESIGN.md's and issue 20's; a figure that misses its target is
+marked "MISS".  A figure measured on both kernel flavours is listed twice,
+"[686]" (pc-1g, 2-level tables) and "[686-pae]" (pc-1g-pae, PAE tables with
+NX data), in adjacent rows, each against a bare Unicorn with the same kind
+of page tables; every figure boots the flavour it names ($MMEMU_KERNEL is
+set while it runs), the others 686.
 --json stores the run (figures, command, date, host); --markdown prints the
 README's table; --readme rewrites the README's generated block "bench"
 with it; --from renders a stored run instead of measuring.
 """
 import argparse
+import functools
 import os
 import sys
 import time
@@ -22,7 +28,9 @@ import tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_32, UC_PROT_ALL, UC_HOOK_INSN  # noqa: E402
-from unicorn.x86_const import UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4  # noqa: E402
+from unicorn.x86_const import (  # noqa: E402
+    UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4,
+)
 
 from mmemu.harness.figures import publish, read_record, run_info, write_record  # noqa: E402
 from mmemu.harness.readme import README  # noqa: E402
@@ -31,11 +39,54 @@ ROUNDS = 5
 FIGURES = {}
 
 
-def figure(name, target=None, unit="x", lower_is_better=True):
+KERNELS = {}                 # figure name -> the flavour it boots (None: no mmemu)
+
+
+def figure(name, target=None, unit="x", lower_is_better=True, kernel="686"):
+    """A figure measured on one kernel flavour: configs without a `pae:` key
+    (pc-1g, pc-4g) boot `kernel` while fn runs."""
     def deco(fn):
-        FIGURES[name] = (fn, target, unit, lower_is_better)
+        FIGURES[name] = (_on_kernel(kernel, fn), target, unit, lower_is_better)
+        KERNELS[name] = kernel
         return fn
     return deco
+
+
+# The kernel flavours a "both" figure is measured on, and the config for each.
+FLAVOURS = (("686", "pc-1g"), ("686-pae", "pc-1g-pae"))
+
+
+def figure_both(name, target=None, unit="x", lower_is_better=True):
+    """A figure measured once per kernel flavour: fn(config, pae), registered
+    as "name [686]" and "name [686-pae]"."""
+    def deco(fn):
+        for flavour, config in FLAVOURS:
+            run = functools.partial(fn, config, flavour == "686-pae")
+            FIGURES[f"{name} [{flavour}]"] = (_on_kernel(flavour, run), target, unit,
+                                              lower_is_better)
+            KERNELS[f"{name} [{flavour}]"] = flavour
+        return fn
+    return deco
+
+
+def _on_kernel(flavour, fn):
+    """fn() with $MMEMU_KERNEL naming flavour (the machines it boots, the
+    programs it builds), the environment restored after; None: fn itself."""
+    if flavour is None:
+        return fn
+
+    @functools.wraps(fn)
+    def run():
+        old = os.environ.get("MMEMU_KERNEL")
+        os.environ["MMEMU_KERNEL"] = flavour
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ["MMEMU_KERNEL"]
+            else:
+                os.environ["MMEMU_KERNEL"] = old
+    return run
 
 
 def best_time(fn, rounds=ROUNDS):
@@ -77,21 +128,42 @@ def compute_body():
     return b"\x01\xc8\x31\xc3\xd1\xe3"
 
 
-def bare_unicorn(code):
-    """A bare Unicorn with paging on (4 MiB page at PAGE_OFFSET), no mmemu."""
+MSR_EFER, EFER_NX = 0xC0000080, 1 << 11
+# The bare Unicorn's data buffers (NX on PAE): 64 KiB apart, as two
+# kmalloc(65536) blocks lie; 1 MiB apart they would share entries of
+# Unicorn's 256-entry TLB and every byte copied would miss it.
+DATA_A, DATA_B = 0xC0400000, 0xC0410000
+
+
+def bare_unicorn(code, pae=False):
+    """A bare Unicorn with paging on and the first 8 MiB mapped at PAGE_OFFSET,
+    no mmemu.  686: two 4 MiB pages (2-level tables, PSE).  686-pae: a PDPT
+    and a PMD of 2 MiB pages, the first (the code's) executable, the rest NX,
+    EFER.NXE on: as the 686-pae kernel maps its text and its data."""
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     uc.mem_map(0, 8 << 20, UC_PROT_ALL)
-    pd = 0x2000
-    uc.mem_write(pd + 768 * 4, (0x1E3).to_bytes(4, "little") + (0x4001E3).to_bytes(4, "little"))
+    if pae:
+        pdpt, pmd = 0x2000, 0x3000
+        uc.mem_write(pdpt + 3 * 8, (pmd | 1).to_bytes(8, "little"))
+        for i in range(4):
+            entry = (i << 21) | 0x1E3 | ((1 << 63) if i else 0)
+            uc.mem_write(pmd + i * 8, entry.to_bytes(8, "little"))
+        uc.reg_write(UC_X86_REG_CR3, pdpt)
+        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | 0x30)   # PSE | PAE
+        uc.msr_write(MSR_EFER, uc.msr_read(MSR_EFER) | EFER_NX)
+    else:
+        pd = 0x2000
+        uc.mem_write(pd + 768 * 4, (0x1E3).to_bytes(4, "little")
+                     + (0x4001E3).to_bytes(4, "little"))
+        uc.reg_write(UC_X86_REG_CR3, pd)
+        uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | 0x10)
     uc.mem_write(CODE_PHYS, code)
-    uc.reg_write(UC_X86_REG_CR3, pd)
-    uc.reg_write(UC_X86_REG_CR4, uc.reg_read(UC_X86_REG_CR4) | 0x10)
     uc.reg_write(UC_X86_REG_CR0, uc.reg_read(UC_X86_REG_CR0) | 0x80010001)
     return uc
 
 
-def run_bare(code, hook=None):
-    uc = bare_unicorn(code)
+def run_bare(code, hook=None, pae=False):
+    uc = bare_unicorn(code, pae)
     if hook:
         uc.hook_add(UC_HOOK_INSN, hook, None, 1, 0, UC_X86_INS_IN)
     return lambda: uc.emu_start(CODE_BASE, CODE_BASE + len(code))
@@ -111,9 +183,10 @@ _machines = {}
 
 def machine(name="pc-1g"):
     from mmemu.machine import Machine
-    if name not in _machines:
-        _machines[name] = Machine(name, echo=False)
-    return _machines[name]
+    key = (name, os.environ.get("MMEMU_KERNEL"))
+    if key not in _machines:
+        _machines[key] = Machine(name, echo=False)
+    return _machines[key]
 
 
 N_HC = 100_000
@@ -125,27 +198,27 @@ def doorbell_body(nr):
     return b"\xa1" + (HC_DOORBELL_VIRT + 4 * nr).to_bytes(4, "little")
 
 
-@figure("empty hypercall / raw Unicorn in-hook", target=1.5)
-def bench_hypercall():
+@figure_both("empty hypercall / raw Unicorn in-hook", target=1.5)
+def bench_hypercall(config, pae):
     """mmemu's empty hypercall (a doorbell read, rounds taking turns with the
     baselines) against the round trip of an `in` instruction to an IN hook
     added with the binding's hook_add(), each in a loop of N_HC."""
     from mmemu.runtime.abi import HC_NOP
     code = loop_code(N_HC, in_body(0x4D00))
-    raw_run = run_bare(code, lambda uc, port, size, ud: 0)
-    ctypes_run = run_bare_ctypes_in(code)
-    ours_run = run_on_machine(machine(), loop_code(N_HC, doorbell_body(HC_NOP)))
+    raw_run = run_bare(code, lambda uc, port, size, ud: 0, pae=pae)
+    ctypes_run = run_bare_ctypes_in(code, pae)
+    ours_run = run_on_machine(machine(config), loop_code(N_HC, doorbell_body(HC_NOP)))
     raw, raw_ctypes, ours = best_times(raw_run, ctypes_run, ours_run)
     return ours / raw, (f"raw {raw / N_HC * 1e6:.2f} us (a ctypes IN hook "
                         f"{raw_ctypes / N_HC * 1e6:.2f} us), mmemu {ours / N_HC * 1e6:.2f} us")
 
 
-def run_bare_ctypes_in(code):
+def run_bare_ctypes_in(code, pae=False):
     """run_bare() with the IN hook registered through ctypes (uc_hook_add), as
     mmemu registers its doorbell callback: no binding wrapper layers."""
     import ctypes
     from unicorn.unicorn_py3.unicorn import uclib
-    uc = bare_unicorn(code)
+    uc = bare_unicorn(code, pae)
     cb = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                           ctypes.c_void_p)(lambda handle, port, size, ud: 0)
     handle = ctypes.c_size_t()
@@ -159,16 +232,18 @@ def run_bare_ctypes_in(code):
 
 
 LOOPS = {"nothing": 0, "empty": 1, "page": 2, "kmalloc": 3, "vmalloc": 4, "ioremap": 5,
-         "kmap": 6, "kmap_atomic": 7, "mmio": 8}
+         "kmap": 6, "kmap_atomic": 7, "mmio": 8, "memset": 9, "memcpy": 10, "compute": 11}
+_loop_elves = {}
 
 
-def guest_loop_costs(loops, config="pc-1g"):
+def guest_loop_costs(loops, config="pc-1g", **run_kw):
     """Seconds per iteration of loops of tools/bench_guest/loops.c, {kind: iterations}.
 
     Each loop runs on a fresh machine with its iterations and with none
     (what starting the program costs), three times, the runs of every loop
     taking turns; a loop's cost is the difference of its fastest runs.
-    Only the guest's run is timed, not the machine's boot.
+    Only the guest's run is timed, not the machine's boot.  The program is
+    built for the config's kernel; run_kw goes to Machine.run() (budgets).
     """
     from mmemu.machine import Machine
     from mmemu.runtime.build import build
@@ -176,11 +251,14 @@ def guest_loop_costs(loops, config="pc-1g"):
 
     def once(kind, iterations):
         m = Machine(config, echo=False)
-        img = m.load(build(src, image=m.kernel_image))
+        key = (config, m.pgtable.pae)
+        if key not in _loop_elves:
+            _loop_elves[key] = build(src, image=m.kernel_image, pae=m.pgtable.pae)
+        img = m.load(_loop_elves[key])
         m.write32(img.lookup("which"), LOOPS[kind])
         m.write32(img.lookup("iterations"), iterations)
         t0 = time.perf_counter()
-        r = m.run()
+        r = m.run(**run_kw)
         dt = time.perf_counter() - t0
         if r.status != 0:
             raise RuntimeError(f"bench loop {kind} failed: {r.reason}\n{r.log}")
@@ -201,28 +279,124 @@ def _guest_pair_vs_empty(kind, n):
     return pair / empty, f"pair {pair * 1e6:.2f} us, empty hypercall {empty * 1e6:.2f} us"
 
 
-@figure("guest alloc_page+__free_pages pair / empty hypercall", target=3.0)
-def bench_guest_page_pair():
-    return _guest_pair_vs_empty("page", 50_000)
+def raw_in_hook(pae=False, n=N_HC):
+    """Seconds per round trip of `in` to an IN hook added with the binding's
+    hook_add(), on a bare Unicorn with the flavour's page tables."""
+    run = run_bare(loop_code(n, in_body(0x4D00)), lambda uc, port, size, ud: 0, pae=pae)
+    return best_time(run) / n
 
 
-@figure("guest kmalloc(64)+kfree pair / empty hypercall", target=3.0)
-def bench_guest_kmalloc_pair():
-    return _guest_pair_vs_empty("kmalloc", 50_000)
+def _guest_pair_vs_raw(kind, n, config, pae):
+    """A guest loop's pair against the raw in-hook, the two measured in turns."""
+    pairs, raws = [], []
+    for _ in range(2):
+        pairs.append(guest_loop_costs({kind: n}, config)[kind])
+        raws.append(raw_in_hook(pae))
+    pair, raw = min(pairs), min(raws)
+    return pair / raw, f"pair {pair * 1e6:.2f} us, raw in-hook {raw * 1e6:.2f} us"
 
 
-@figure("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9, lower_is_better=False)
-def bench_compute():
+@figure_both("guest alloc_page+__free_pages pair / raw Unicorn in-hook", target=3.0)
+def bench_guest_page_pair(config, pae):
+    return _guest_pair_vs_raw("page", 50_000, config, pae)
+
+
+@figure_both("guest kmalloc(64)+kfree pair / raw Unicorn in-hook", target=1.5)
+def bench_guest_kmalloc_pair(config, pae):
+    return _guest_pair_vs_raw("kmalloc", 50_000, config, pae)
+
+
+@figure_both("guest compute loop: mmemu / bare Unicorn (speed)", target=0.9,
+             lower_is_better=False)
+def bench_compute(config, pae):
     code = loop_code(100_000_000, compute_body())
-    bare, ours = best_times(run_bare(code), run_on_machine(machine(), code))
+    bare, ours = best_times(run_bare(code, pae=pae), run_on_machine(machine(config), code),
+                            rounds=3)
     return bare / ours, f"bare {bare:.3f} s, mmemu {ours:.3f} s"
+
+
+def bare_string_op(body, pae, n=40):
+    """Seconds per 64 KiB rep stosb/movsb on a bare Unicorn (the SDK's
+    memset/memcpy instructions), the data in an NX page on PAE."""
+    def loop(k):
+        # mov ebx, k; l: <body>; dec ebx; jnz l; hlt
+        code = b"\xbb" + k.to_bytes(4, "little") + body + b"\x4b"
+        code += b"\x75" + ((-(len(body) + 3)) & 0xFF).to_bytes(1, "little") + b"\xf4"
+        uc = bare_unicorn(code, pae)
+        return lambda: uc.emu_start(CODE_BASE, CODE_BASE + len(code))
+    many, one = best_times(loop(n + 1), loop(1))
+    return (many - one) / n
+
+
+def _le32(v):
+    return v.to_bytes(4, "little")
+
+
+# mov edi, DATA_A; mov ecx, 65536; mov eax, ebx; rep stosb
+STOSB_64K = b"\xbf" + _le32(DATA_A) + b"\xb9" + _le32(65536) + b"\x89\xd8\xf3\xaa"
+# mov edi, DATA_B; mov esi, DATA_A; mov ecx, 65536; rep movsb
+MOVSB_64K = b"\xbf" + _le32(DATA_B) + b"\xbe" + _le32(DATA_A) + b"\xb9" + _le32(65536) + b"\xf3\xa4"
+
+
+def _string_op_vs_bare(kind, body, config, pae):
+    ours, bare = [], []
+    for _ in range(3):
+        ours.append(guest_loop_costs({kind: 200}, config)[kind])
+        bare.append(bare_string_op(body, pae))
+    ours, bare = min(ours), min(bare)
+    return bare / ours, f"mmemu {ours * 1e6:.0f} us, bare {bare * 1e6:.0f} us"
+
+
+@figure_both("guest memset 64 KiB: mmemu / bare Unicorn (speed)", target=0.9,
+             lower_is_better=False)
+def bench_memset(config, pae):
+    return _string_op_vs_bare("memset", STOSB_64K, config, pae)
+
+
+@figure_both("guest memcpy 64 KiB: mmemu / bare Unicorn (speed)", target=0.9,
+             lower_is_better=False)
+def bench_memcpy(config, pae):
+    return _string_op_vs_bare("memcpy", MOVSB_64K, config, pae)
+
+
+@figure("bare Unicorn 64 KiB memset: 2-level tables / PAE tables with NX data", kernel=None)
+def bench_bare_paging():
+    """Why 686-pae runs guest code faster: Unicorn sends a store to a page
+    its TLB holds as executable through a slow path, and without NX every
+    page is executable."""
+    two, pae = bare_string_op(STOSB_64K, False), bare_string_op(STOSB_64K, True)
+    return two / pae, f"2-level {two * 1e6:.0f} us, PAE+NX {pae * 1e6:.0f} us"
+
+
+@figure_both("guest compute loop: default run / no budget (speed)", target=0.9,
+             lower_is_better=False)
+def bench_default_budget(config, pae):
+    """The default `mmemu run` (a time budget) against no budget at all
+    (--max-insns 0 --timeout 0), the runs taking turns."""
+    n = 100_000_000
+    default, none = [], []
+    for _ in range(2):
+        default.append(guest_loop_costs({"compute": n}, config)["compute"])
+        none.append(guest_loop_costs({"compute": n}, config, max_insns=0, timeout=0)["compute"])
+    default, none = min(default), min(none)
+    return none / default, (f"default {default * 1e9:.2f} ns, no budget {none * 1e9:.2f} ns "
+                            "per iteration")
+
+
+@figure_both("guest memset 64 KiB: run with --max-insns / without (speed)",
+             lower_is_better=False)
+def bench_insn_budget(config, pae):
+    """The price of an instruction budget (Unicorn's per-instruction count)."""
+    counted = guest_loop_costs({"memset": 100}, config, max_insns=2_000_000_000)["memset"]
+    default = guest_loop_costs({"memset": 100}, config)["memset"]
+    return default / counted, f"with {counted * 1e6:.0f} us, without {default * 1e6:.0f} us"
 
 
 def _empty():
     pass
 
 
-@figure("guest store loop / guest load loop, bare Unicorn with paging on")
+@figure("guest store loop / guest load loop, bare Unicorn with paging on", kernel=None)
 def bench_store_vs_load():
     """A loop iteration with one 32-bit store against one with a load: stores
     take a slow path in Unicorn, loads do not."""
@@ -289,6 +463,49 @@ def bench_boot_1g():
 @figure("boot of pc-4g, config to paging on (s)", target=0.3, unit="s")
 def bench_boot_4g():
     return _boot("pc-4g")
+
+
+@figure("boot of qemu-pc-16g-pae, config to paging on (s)", target=1.0, unit="s",
+        kernel="686-pae")
+def bench_boot_16g_pae():
+    return _boot("qemu-pc-16g-pae")
+
+
+RSS_PROBE = """
+import sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) << 10
+from mmemu.machine import Machine
+from mmemu.mm.mmzone import STRUCT_PAGE_SIZE
+m = Machine(sys.argv[1], echo=False)
+print(rss(), m.layout.max_pfn * STRUCT_PAGE_SIZE)
+"""
+
+
+def _rss_beyond_mem_map(name):
+    """The whole process's resident memory after booting name, in a fresh
+    interpreter, less mem_map's size (which boot writes all of): what the
+    host pays beyond it (Python, Unicorn, the touched guest pages), bytes."""
+    import subprocess
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, name], capture_output=True,
+                         text=True, check=True, cwd=root).stdout.split()
+    rss, mem_map = int(out[0]), int(out[1])
+    return rss - mem_map, f"{(rss - mem_map) / (1 << 20):.1f} MiB: RSS {rss >> 20} MiB, " \
+                          f"mem_map {mem_map >> 20} MiB"
+
+
+@figure("host RSS after booting qemu-pc-16g-pae beyond mem_map (bytes)", target=64 << 20,
+        unit="B", kernel="686-pae")
+def bench_rss_16g_pae():
+    return _rss_beyond_mem_map("qemu-pc-16g-pae")
+
+
+@figure("host RSS after booting qemu-pc-4g beyond mem_map (bytes)", target=64 << 20, unit="B")
+def bench_rss_4g():
+    return _rss_beyond_mem_map("qemu-pc-4g")
 
 
 def _boot(name):

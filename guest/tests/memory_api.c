@@ -362,7 +362,7 @@ static int pte_bits(void *addr, unsigned int *level)
 static noinline void check_page_tables(void)
 {
 	unsigned long text = (unsigned long)&check_page_tables;
-	/* The last whole 4 MiB of lowmem: a large page (unless direct_map: 4K). */
+	/* The last whole PMD of lowmem: a large page (unless direct_map: 4K). */
 	unsigned long big = ((unsigned long)high_memory & PMD_MASK) - PMD_SIZE + 0x1234;
 	unsigned int level;
 	pgd_t *pgd;
@@ -374,7 +374,7 @@ static noinline void check_page_tables(void)
 
 	EXPECT(init_mm.pgd == swapper_pg_dir);
 	pgd = pgd_offset_k(text);
-	EXPECT(pgd == swapper_pg_dir + (text >> 22));
+	EXPECT(pgd == swapper_pg_dir + pgd_index(text));	/* text >> 22, or >> 30 (PAE) */
 	p4d = p4d_offset(pgd, text);
 	pud = pud_offset(p4d, text);
 	pmd = pmd_offset(pud, text);
@@ -394,6 +394,7 @@ static noinline void check_page_tables(void)
 		EXPECT(lookup_address(text, &level) == pte && level == PG_LEVEL_4K);
 	}
 	EXPECT(!pte_write(*pte) && pte_global(*pte));		/* text is read-only */
+	EXPECT(pte_exec(*pte));				/* and executable, NX or not */
 
 	/* The direct map beyond the image: 4 MiB pages, PG_LEVEL_2M at the pmd. */
 	pmd = pmd_offset(pud_offset(p4d_offset(pgd_offset_k(big), big), big), big);
@@ -410,13 +411,23 @@ static noinline void check_page_tables(void)
 	v = vmalloc(PAGE_SIZE);
 	pte = lookup_address((unsigned long)v, &level);
 	EXPECT(pte && level == PG_LEVEL_4K && pte_present(*pte) && pte_write(*pte));
+#ifdef CONFIG_X86_PAE
+	EXPECT(pte && !pte_exec(*pte));			/* PAGE_KERNEL: NX on 686-pae */
+#else
+	EXPECT(pte && pte_exec(*pte));			/* no NX bit on 686 */
+#endif
 	EXPECT(pte && pte_page(*pte) == vmalloc_to_page(v));
 	pte = lookup_address((unsigned long)v + PAGE_SIZE, &level);
 	EXPECT(pte && level == PG_LEVEL_4K && !pte_present(*pte) && pte_none(*pte));
 	vfree(v);
 
-	/* No table at all: user space in swapper_pg_dir. */
-	EXPECT(lookup_address(0x40000000UL, &level) == NULL && level == PG_LEVEL_1G);
+	/*
+	 * No table at all: user space in swapper_pg_dir.  Two levels stop at
+	 * the (folded) pmd, having passed the pud: PG_LEVEL_1G.  PAE stops at
+	 * the pud, the PDPT entry, which is absent: PG_LEVEL_512G.
+	 */
+	EXPECT(lookup_address(0x40000000UL, &level) == NULL &&
+	       level == (CONFIG_PGTABLE_LEVELS == 3 ? PG_LEVEL_512G : PG_LEVEL_1G));
 }
 
 /* -- ioremap in every cache mode ---------------------------------------------------- */

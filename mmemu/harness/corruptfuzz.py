@@ -42,6 +42,7 @@ from mmemu.mm.node_data import MMZONE_PHYS, MMZONE_SIZE
 from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET,
 )
+from mmemu.runtime.guest import FUZZ_MAX_INSNS
 
 FUZZ_STORE = 0x10000          # the stub's own step: *(u32 *)mailbox[0] = mailbox[1]
 LIST_POISON1, LIST_POISON2 = 0x100, 0x122
@@ -81,7 +82,7 @@ class CorruptingFuzzer(HostFuzzer):
     def _one_run(self):
         m = self.m
         self.chunk_end = min(self.target, self.result.calls + self.chunk)
-        res = m.run(timeout=600)
+        res = m.run(max_insns=FUZZ_MAX_INSNS, timeout=600)
         self.result.runs += 1
         self.result.reports.update(report_kind(r) for r in res.reports)
         trim_log(m)

@@ -16,6 +16,7 @@ from mmemu.harness.machines import machine_config
 from mmemu.harness.records import Failure, FuzzResult
 from mmemu.machine import Machine
 from mmemu.runtime.abi import HC_DEBUG_BASE
+from mmemu.runtime.guest import FUZZ_MAX_INSNS
 
 HC_FUZZ_PARAM = HC_DEBUG_BASE + 2    # (index) -> a parameter of the guest fuzzer
 HC_FUZZ_STEP = HC_DEBUG_BASE + 3     # (step, op, a0, a1, ret) -> 1 to stop the chunk
@@ -78,7 +79,7 @@ class GuestFuzzer:
         self._boot(ncalls)
         while not self.done and not self.result.failures:
             self.chunk_end = self.result.calls + self.chunk
-            res = self.m.run(timeout=3600)
+            res = self.m.run(max_insns=FUZZ_MAX_INSNS, timeout=3600)
             self.result.runs += 1
             self.result.reports.update(report_kind(r) for r in res.reports)
             trim_log(self.m)

@@ -432,7 +432,10 @@ class VmallocCalls:
         flags = VM_MAP if r.random() < 0.8 else r.getrandbits(32) & ~VM_MAP_PUT_PAGES
         prot = 0x163 if r.random() < 0.8 else r.choice((0, 0x161, 0x173, r.getrandbits(12)))
         data = b"".join(e.to_bytes(4, "little") for e in array)
-        return self._call("vmap", self.scratch, count, flags, prot,
+        extra = ()
+        if self.m.pgtable.pae:       # pgprot_t's high word (NX) follows the caller's address
+            extra = (0, r.choice((0, 0x80000000)))
+        return self._call("vmap", self.scratch, count, flags, prot, *extra,
                           pokes=[(self.scratch_phys, data)],
                           post=lambda ret: self._vmapped(ret, pfns, clean, prot))
 
@@ -491,7 +494,10 @@ class VmallocCalls:
                 return f"ioremap(0x{phys:x}) = 0x{ret:08x} does not map phys 0x{phys:x}"
             self._new_obj("ioremap", ret, size=size)
             return None
-        return self._call("ioremap", phys, size, post=post)
+        # 686-pae: resource_size_t's high word follows the caller's address (0 here:
+        # the phys the oracle checks is the low word's)
+        extra = (0, 0) if self.m.pgtable.pae else ()
+        return self._call("ioremap", phys, size, *extra, post=post)
 
     def g_iounmap(self):
         r = self.rng
@@ -597,7 +603,8 @@ class HighmemCalls:
     def g___set_fixmap(self):
         r = self.rng
         flags = r.choice((0x163, 0x161, 0x17b, 0, 0x173, r.getrandbits(12), r.getrandbits(32)))
-        return self._call("__set_fixmap", self._fix_idx(), self.wild(), flags)
+        extra = (0, r.choice((0, 0x80000000))) if self.m.pgtable.pae else ()   # phys_hi, flags_hi
+        return self._call("__set_fixmap", self._fix_idx(), self.wild(), flags, *extra)
 
     def g_clear_fixmap(self):
         return self._call("clear_fixmap", self._fix_idx())

@@ -34,6 +34,7 @@ from mmemu.runtime.abi import (
     HC_DEBUG_BASE, HC_DOORBELL_SIZE, HC_MAILBOX_PHYS, HC_MAX, PERCPU_FIELDS, PERCPU_OFFSET,
 )
 from mmemu.runtime.build import build
+from mmemu.runtime.guest import FUZZ_MAX_INSNS
 
 HC_FUZZ_NEXT = HC_DEBUG_BASE + 0     # (previous result) -> next nr, or -1; args in the mailbox
 HC_FUZZ_HELLO = HC_DEBUG_BASE + 1    # (scratch, size): where the stub's scratch buffer is
@@ -116,7 +117,7 @@ class HostFuzzer(Helpers, CoreCalls, PageCalls, VmallocCalls, HighmemCalls,
     def _one_run(self):
         m = self.m
         self.chunk_end = min(self.target, self.result.calls + self.chunk)
-        res = m.run(timeout=3600)
+        res = m.run(max_insns=FUZZ_MAX_INSNS, timeout=3600)
         self.result.runs += 1
         self.result.reports.update(report_kind(r) for r in res.reports)
         trim_log(m)
@@ -341,5 +342,5 @@ class HostFuzzer(Helpers, CoreCalls, PageCalls, VmallocCalls, HighmemCalls,
             return True             # reserved at boot: refused even without CONFIG_DEBUG_VM
         typed = mapc & PAGE_TYPE_BASE == PAGE_TYPE_BASE and mapc != U32
         # 6.1 without CONFIG_DEBUG_VM would free a slab or page-table page under
-        # its user; mmemu checks those pages always (page.checked_free_only()).
+        # its user; mmemu checks those pages always (page_alloc._free_pages()).
         return bool(flags & (1 << PG_slab) or typed)

@@ -41,7 +41,6 @@ P_SEED, P_CYCLES, P_NR_NODES, P_MAX_BLOCKS = range(4)
 MARK_START, MARK_EXHAUSTED, MARK_EXHAUSTED_LOW, MARK_FREED = range(4)
 VIEWS = ("buddyinfo", "slabinfo", "vmallocinfo")
 PROGRAM = Path(__file__).resolve().parents[2] / "guest" / "tests" / "soak.c"
-PGDIR_SIZE = 4 << 20
 
 
 @dataclass
@@ -116,7 +115,8 @@ def compare(before, after):
 def preallocate_vmalloc_tables(machine):
     """Make every page table of the vmalloc area now (they are never freed)."""
     lay, pt = machine.layout, machine.pgtable
-    for va in range(lay.vmalloc_start & ~(PGDIR_SIZE - 1), lay.vmalloc_end, PGDIR_SIZE):
+    step = pt.pmd_size                         # a page table maps 4 MiB, or 2 MiB on PAE
+    for va in range(lay.vmalloc_start & ~(step - 1), lay.vmalloc_end, step):
         pt.pte_alloc_kernel(va)
 
 

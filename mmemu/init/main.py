@@ -8,8 +8,9 @@ initcalls that change it, on the 686 kernel:
     free_area_init()        zones, mem_map, pageblock flags
     (rest of setup_arch)    firmware allocations
     setup_command_line(), setup_per_cpu_areas(), build_all_zonelists(),
-    print_unknown_bootoptions(), vfs_caches_init_early()
-    mm_init(): mem_init()   memblock_free_all(), the Memory: line; the SLUB line
+    print_unknown_bootoptions(), vfs_caches_init_early(), trap_init()'s CPU entry area
+    mm_init(): mem_init()   the swiotlb bounce buffer (RAM above 4 GiB),
+                            memblock_free_all(), the Memory: line; the SLUB line
                kmem_cache_init(), vmalloc_init()    (the machine's: initcalls["mm_init"])
     setup_per_cpu_pageset() the pcp lists leave the boot pageset
     arch_cpu_finalize_init() frees the SMP alternatives (one CPU)
@@ -121,7 +122,8 @@ def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None, initcall
     {"mm_init": fn(mm), "core_initcall": fn(mm)}, the machine's parts of
     the boot that need more than the page allocator (slab, vmalloc)."""
     initcalls = initcalls or {}
-    from mmemu.arch.x86.setup import setup_arch, setup_arch_late
+    from mmemu.arch.x86.setup import e820_end_of_ram_pfn, setup_arch, setup_arch_late
+    from mmemu.kernel import swiotlb
     from mmemu.config import boot_warnings
     from mmemu.mm import huge_memory, mm_init, percpu, system_hash
     from mmemu.mm.page_alloc import min_free_kbytes_sysctl_handler
@@ -133,12 +135,16 @@ def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None, initcall
         mm = mm_init.free_area_init(cfg, layout, physmem, mb, log, reporter)
         setup_arch_late(mb, cfg, layout.max_pfn, log.printk)
         setup_command_line(mb, cmdline)
-        percpu.setup_per_cpu_areas(mb, log.printk)
+        percpu.setup_per_cpu_areas(mb, log.printk, layout.flavour.pae)
         estimates, nr_kernel, nr_all = mm_init.managed_estimates(mm)
         log.printk(built_zonelists_line(mm, estimates))
         log.printk(f"Kernel command line: {cmdline}")
         print_unknown_bootoptions(mb, log.printk, cmdline)
         system_hash.vfs_caches_init_early(mb, log.printk, nr_kernel, nr_all)
+        if pgtable is not None:
+            from mmemu.arch.x86.init import setup_cpu_entry_area_ptes
+            setup_cpu_entry_area_ptes(pgtable, layout)      # trap_init()
+        swiotlb.pci_iommu_alloc(mb, e820_end_of_ram_pfn(cfg))      # mem_init()
         mm_init.memblock_free_all(mm, mb)
         log.printk(memory_line(mm, image))
         log.printk(SLUB_LINE.format(align=CACHE_LINE_SIZE, nodes=layout.nr_nodes))

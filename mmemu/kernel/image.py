@@ -40,6 +40,13 @@ REFERENCE_IMAGE = {"code": 9327 * KiB, "rodata": 3188 * KiB, "rwdata": 1246 * Ki
                    "init": 912 * KiB, "bss": 464 * KiB, "reserved": 15256 * KiB,
                    "brk": 64 * KiB, "smp_locks": 32 * KiB}
 REFERENCE_INITRD = 1044 * KiB             # the oracle's initramfs, padded to this size
+# The 686-pae kernel (6.1.0-50-686-pae, same source): its own sizes, and
+# nopti on its command line: mmemu models no page-table isolation, which
+# the PAE kernel turns on by default on a CPU without PCID (QEMU's qemu32).
+REFERENCE_IMAGE_PAE = {"code": 9423 * KiB, "rodata": 3188 * KiB, "rwdata": 1265 * KiB,
+                       "init": 928 * KiB, "bss": 476 * KiB, "reserved": 15404 * KiB,
+                       "brk": 100 * KiB, "smp_locks": 32 * KiB}
+DEFAULT_CMDLINE_PAE = DEFAULT_CMDLINE + " nopti"
 # Boot options the kernel knows; anything else is handed to init (and printed
 # as "Unknown kernel command line parameters").  nokaslr is consumed by the
 # decompressor, not by the kernel.
@@ -61,12 +68,20 @@ class KernelConfig:
     initrd: int = REFERENCE_INITRD
     cmdline: str = DEFAULT_CMDLINE
 
+    @classmethod
+    def reference(cls, pae=False):
+        """The reference kernel's defaults: the 686 build's, or the 686-pae build's."""
+        if pae:
+            return cls(image=dict(REFERENCE_IMAGE_PAE), cmdline=DEFAULT_CMDLINE_PAE)
+        return cls()
 
-def image_sizes(given):
-    """The image's sizes from the keys a config gave: the reference's for the
-    rest, and ``reserved`` the sum of the parts when any part was given but
-    not it (the reference's own 15256K holds sections the parts leave out)."""
-    sizes = dict(REFERENCE_IMAGE)
+
+def image_sizes(given, pae=False):
+    """The image's sizes from the keys a config gave: the reference's (the
+    flavour's) for the rest, and ``reserved`` the sum of the parts when any
+    part was given but not it (the reference's own 15256K holds sections
+    the parts leave out)."""
+    sizes = dict(REFERENCE_IMAGE_PAE if pae else REFERENCE_IMAGE)
     sizes.update(given)
     if given and "reserved" not in given:
         sizes["reserved"] = minimal_reserve(sizes)

@@ -124,13 +124,14 @@ def _die_block(header, regs, where, code_bytes, code_addr, symbolize, backtrace,
 
 def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
                 region, backtrace, comm, pdes, *, taint="", hardware=HARDWARE_NAME,
-                die_counter=1, pid=1, where=None):
+                die_counter=1, pid=1, where=None, first=()):
     """The whole oops for one CPU exception, as 6.1 i386 prints it.
 
     kind is "page fault" (page_fault_oops(): the BUG/#PF/page-table lines,
     then "Oops: ...", and the CR2 summary), or the trap's name for die()
     ("invalid opcode", "general protection fault", "divide error", ...).
-    addr is CR2 for a page fault; pdes the dump_pagetable() lines; region
+    addr is CR2 for a page fault; pdes the dump_pagetable() lines; first
+    the lines show_fault_oops() prints before the rest (the NX line); region
     mmemu's words for where addr is (or None).  Ends with oops_end()'s
     "executive summary" (EIP, Code and registers once more).  where
     overrides the EIP line's symbol (a fault of modelled kernel code names
@@ -141,7 +142,7 @@ def format_oops(kind, addr, error_code, regs, code_bytes, code_addr, symbolize,
     lines = []
     is_pf = kind in ("page fault", "page_fault", "pf")
     if is_pf:
-        lines += show_fault_oops_lines(addr, error_code, pdes)
+        lines += show_fault_oops_lines(addr, error_code, pdes, first)
         header = f"Oops: {error_code & 0xFFFF:04x} [#{die_counter}]{DIE_FLAGS}"
     else:
         header = f"{kind}: {error_code & 0xFFFF:04x} [#{die_counter}]{DIE_FLAGS}"
@@ -379,17 +380,19 @@ class Reporter:
         self._after(BUG if taken else KERNEL_BUG)
 
     def oops(self, kind, addr, error_code, code_bytes, code_addr, symbolize, region, pdes,
-             before=()):
+             before=(), first=()):
         """die() for a CPU exception of the guest: the oops, TAINT_DIE, the task killed.
 
         before: lines the trap handler printed ahead of die() (e.g.
-        handle_stack_overflow()'s "BUG: TASK stack guard page was hit ...").
+        handle_stack_overflow()'s "BUG: TASK stack guard page was hit ...");
+        first: the lines show_fault_oops() prints ahead of the #PF lines (the
+        NX line).
         """
         self.die_counter += 1
         text = format_oops(kind, addr, error_code, self.regs(), code_bytes, code_addr,
                            symbolize, region, self.backtrace(with_caller=False), self.comm, pdes,
                            taint=self.taint, die_counter=self.die_counter,
-                           pid=self.current_pid())
+                           pid=self.current_pid(), first=first)
         if before:
             text = "\n".join([*before, text])
         self._emit(text, KERN_ALERT, counted=False)

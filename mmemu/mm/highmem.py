@@ -40,7 +40,7 @@ does (guest/include/mmemu/highmem.h).
 """
 from typing import NamedTuple
 
-from mmemu.arch.x86.pgtable import PAGE_KERNEL, _PAGE_PRESENT, mk_pte
+from mmemu.arch.x86.pgtable import PAGE_KERNEL, _PAGE_PRESENT
 from mmemu.errors import CorruptionError, UsageError
 from mmemu.layout import (
     FIX_KMAP_BEGIN, FIX_KMAP_END, KM_MAX_IDX, LAST_PKMAP, NR_CPUS, PAGE_MASK, PAGE_OFFSET,
@@ -77,12 +77,14 @@ class HighmemCorruption(CorruptionError):
     """pkmap_count, page_address_htable, kmap_ctrl and the PTEs disagree."""
 
 
-def PKMAP_ADDR(nr):
-    return PKMAP_BASE + (nr << PAGE_SHIFT)
+def PKMAP_ADDR(nr, base=PKMAP_BASE):
+    """PKMAP_ADDR(): the address of pkmap slot nr (base: the machine's PKMAP_BASE)."""
+    return base + (nr << PAGE_SHIFT)
 
 
-def PKMAP_NR(vaddr):
-    return (vaddr - PKMAP_BASE) >> PAGE_SHIFT
+def PKMAP_NR(vaddr, base=PKMAP_BASE):
+    """PKMAP_NR(): the pkmap slot of vaddr."""
+    return (vaddr - base) >> PAGE_SHIFT
 
 
 def kmap_local_calc_idx(idx, cpu=0):
@@ -130,27 +132,46 @@ class Highmem:
     """The kmap state of one machine.
 
     pt is swapper_pg_dir's PageTable (the pkmap and fixmap page tables were
-    made at boot), layout gives max_low_pfn, sched is the AtomicContext
-    (per-cpu words), reporter the machine's Reporter (kernel/panic.py).
+    made at boot), layout gives max_low_pfn and the flavour's PKMAP_BASE and
+    LAST_PKMAP (1024 slots on 686, 512 on 686-pae), sched is the
+    AtomicContext (per-cpu words), reporter the machine's Reporter
+    (kernel/panic.py).  ``u32`` is the view of guest RAM that holds
+    page-table entries (64-bit ones on PAE), indexed by a slot's address
+    >> pt.pte_shift.
     """
 
     def __init__(self, pt, layout, sched, reporter):
         self.pt = pt
         self.rep = reporter
-        self.u32 = pt.pm.u32
+        self.u32 = pt.ptes
         self.max_low_pfn = layout.max_low_pfn
         self.max_pfn = layout.max_pfn
         self.sched = sched
-        self.pkmap_count = [0] * LAST_PKMAP
+        self.pkmap_base = layout.pkmap_base
+        self.last_pkmap = layout.last_pkmap
+        self.pkmap_end = layout.pkmap_end
+        self.kmap_prot = pt.flavour.PAGE_KERNEL
+        self.pkmap_count = [0] * self.last_pkmap
         self.page_address_htable = {}           # pfn -> pkmap address
         self.last_pkmap_nr = 0
         self.kmap_pteval = [0] * KM_MAX_IDX     # current->kmap_ctrl.pteval[]
         self.pkmap_flushes = 0                  # TLB flushes by flush_all_zero_pkmaps()
-        self._pkmap_pte = pt.pte_slot(PKMAP_BASE) >> 2      # pkmap_page_table, as a u32 index
-        # kmap_get_pte() of every kmap_local slot, as u32 indexes: the fixmap's
+        shift = pt.pte_shift
+        self._pkmap_pte = pt.pte_slot(self.pkmap_base) >> shift   # pkmap_page_table's index
+        # kmap_get_pte() of every kmap_local slot, as entry indexes: the fixmap's
         # page table is made at boot (arch/x86/init.py) and never replaced.
-        self._kmap_local_pte = [pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot)) >> 2
+        self._kmap_local_pte = [pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot)) >> shift
                                 for slot in range(KMAP_LOCAL_SLOTS)]
+
+    def PKMAP_ADDR(self, nr):
+        return self.pkmap_base + (nr << PAGE_SHIFT)
+
+    def pte_pfn(self, pte):
+        """pte_pfn(): the frame of an entry (NX and the flags dropped)."""
+        return (pte & self.pt.pfn_mask) >> PAGE_SHIFT
+
+    def PKMAP_NR(self, vaddr):
+        return (vaddr - self.pkmap_base) >> PAGE_SHIFT
 
     # -- reports ----------------------------------------------------------
     def _bug(self, file, line, function, note):
@@ -211,43 +232,43 @@ class Highmem:
             vaddr = self.map_new_virtual(pfn)
             if vaddr is None:
                 return None
-        self.pkmap_count[PKMAP_NR(vaddr)] += 1
+        self.pkmap_count[self.PKMAP_NR(vaddr)] += 1
         return vaddr
 
     def map_new_virtual(self, pfn):
         """map_new_virtual(): find a free pkmap slot (count 0) and map pfn there.
 
         Scans from last_pkmap_nr on; wrapping to slot 0 first recycles every
-        slot at count 1 (flush_all_zero_pkmaps()).  When all LAST_PKMAP
+        slot at count 1 (flush_all_zero_pkmaps()).  When all self.last_pkmap
         slots have users Linux sleeps until a kunmap(); mmemu reports and
         returns None.
         """
-        count = LAST_PKMAP
+        count = self.last_pkmap
         while True:
-            self.last_pkmap_nr = (self.last_pkmap_nr + 1) & LAST_PKMAP_MASK
+            self.last_pkmap_nr = (self.last_pkmap_nr + 1) & (self.last_pkmap - 1)
             if self.last_pkmap_nr == 0:
                 self.flush_all_zero_pkmaps()
-                count = LAST_PKMAP
+                count = self.last_pkmap
             if not self.pkmap_count[self.last_pkmap_nr]:
                 break
             count -= 1
             if not count:
-                self.rep.report(f"mmemu: kmap: all {LAST_PKMAP} pkmap slots are in use; "
+                self.rep.report(f"mmemu: kmap: all {self.last_pkmap} pkmap slots are in use; "
                                 "Linux would sleep in map_new_virtual() until one is freed "
                                 f"(kmap of pfn 0x{pfn:x} returns NULL), called from "
                                 f"{self.rep.caller()}")
                 return None
         nr = self.last_pkmap_nr
-        self.u32[self._pkmap_pte + nr] = mk_pte(pfn, kmap_prot)   # was not present: no flush
+        self.u32[self._pkmap_pte + nr] = self.pt.mk_pte(pfn, self.kmap_prot)   # was not present: no flush
         self.pkmap_count[nr] = 1
-        self.page_address_htable[pfn] = PKMAP_ADDR(nr)
-        return PKMAP_ADDR(nr)
+        self.page_address_htable[pfn] = self.PKMAP_ADDR(nr)
+        return self.PKMAP_ADDR(nr)
 
     def flush_all_zero_pkmaps(self):
         """flush_all_zero_pkmaps(): unmap every slot at count 1, then one TLB flush."""
         need_flush = False
         counts, u32, base = self.pkmap_count, self.u32, self._pkmap_pte
-        for i in range(LAST_PKMAP):
+        for i in range(self.last_pkmap):
             if counts[i] != 1:
                 continue
             counts[i] = 0
@@ -257,8 +278,8 @@ class Highmem:
                           f"mmemu: pkmap slot {i} had count 1 but no PTE")
                 continue
             u32[base + i] = 0
-            pfn = pte >> PAGE_SHIFT
-            if self.page_address_htable.get(pfn) == PKMAP_ADDR(i):
+            pfn = self.pte_pfn(pte)
+            if self.page_address_htable.get(pfn) == self.PKMAP_ADDR(i):
                 del self.page_address_htable[pfn]      # set_page_address(page, NULL)
             need_flush = True
         if need_flush:
@@ -281,7 +302,7 @@ class Highmem:
                       f"mmemu: kunmap of pfn 0x{pfn:x}, which is not kmapped "
                       "(page_address() is NULL); nothing changed")
             return False
-        nr = PKMAP_NR(vaddr)
+        nr = self.PKMAP_NR(vaddr)
         if self.pkmap_count[nr] - 1 == 0:
             self._bug(HIGHMEM_C, BUG_KUNMAP_COUNT_ZERO, "kunmap_high",
                       f"mmemu: kunmap of pfn 0x{pfn:x} (pkmap slot {nr}), which has no kmap "
@@ -302,7 +323,7 @@ class Highmem:
             return self.page_address(pfn)
         return self.kmap_local_pfn(pfn)
 
-    def kmap_local_pfn(self, pfn, prot=kmap_prot):
+    def kmap_local_pfn(self, pfn, prot=None):
         """__kmap_local_pfn_prot(): push a slot on this CPU's kmap stack and map pfn there.
 
         Returns the slot's address, or None after reporting the BUG when the
@@ -314,15 +335,17 @@ class Highmem:
                       f"mmemu: kmap_local/kmap_atomic nested {depth + 1} deep; 6.1 allows "
                       f"{KM_MAX_IDX - 1} (KM_MAX_IDX is {KM_MAX_IDX}); nothing was mapped")
             return None
+        if prot is None:
+            prot = self.kmap_prot
         idx = kmap_local_calc_idx(depth)
         vaddr = _fix_to_virt(FIX_KMAP_BEGIN + idx)
         slot = self._kmap_local_pte[idx]
         if self.u32[slot] & _PAGE_PRESENT:
             self._bug(HIGHMEM_C, BUG_KMAP_LOCAL_PTE, "__kmap_local_pfn_prot",
                       f"mmemu: kmap_local slot {depth} (0x{vaddr:08x}) is still mapped "
-                      f"(pte {self.u32[slot]:08x}); nothing was mapped")
+                      f"(pte {self.pt.entry_str(self.u32[slot])}); nothing was mapped")
             return None
-        pteval = mk_pte(pfn, prot)
+        pteval = self.pt.mk_pte(pfn, prot)
         self.u32[slot] = pteval                  # was not present: no flush
         self.kmap_pteval[depth] = pteval
         self.sched.kmap_local_idx = depth + 1
@@ -433,10 +456,10 @@ class Highmem:
     def pkmap_slots(self):
         """The pkmap slots that are mapped or counted, as PkmapSlot records."""
         out = []
-        for i in range(LAST_PKMAP):
+        for i in range(self.last_pkmap):
             pte = self.u32[self._pkmap_pte + i]
             if self.pkmap_count[i] or pte & _PAGE_PRESENT:
-                out.append(PkmapSlot(i, PKMAP_ADDR(i), pte >> PAGE_SHIFT, self.pkmap_count[i]))
+                out.append(PkmapSlot(i, self.PKMAP_ADDR(i), self.pte_pfn(pte), self.pkmap_count[i]))
         return out
 
     def kmap_local_pte(self, slot):
@@ -455,13 +478,13 @@ class Highmem:
             if pte & _PAGE_PRESENT:
                 live = int(slot < min(depth, KM_MAX_IDX) and pte == self.kmap_pteval[slot])
                 out.append(KmapLocalSlot(slot, _fix_to_virt(FIX_KMAP_BEGIN + slot),
-                                         pte >> PAGE_SHIFT, live))
+                                         self.pte_pfn(pte), live))
         return out
 
     def describe(self, addr):
         """A region describer for oopses: what the pkmap or kmap slot at addr holds."""
-        if PKMAP_BASE <= addr < PKMAP_END:
-            return self._describe_pkmap(PKMAP_NR(addr))
+        if self.pkmap_base <= addr < self.pkmap_end:
+            return self._describe_pkmap(self.PKMAP_NR(addr))
         if KMAP_LOCAL_LOW <= addr < KMAP_LOCAL_HIGH + PAGE_SIZE:
             return self._describe_kmap_local(_virt_to_fix(addr) - FIX_KMAP_BEGIN)
         return None
@@ -469,14 +492,14 @@ class Highmem:
     def _describe_pkmap(self, nr):
         pte = self.u32[self._pkmap_pte + nr]
         count = self.pkmap_count[nr]
-        where = f"the address is in pkmap slot {nr} (persistent kmap area, 0x{PKMAP_ADDR(nr):08x})"
+        where = f"the address is in pkmap slot {nr} (persistent kmap area, 0x{self.PKMAP_ADDR(nr):08x})"
         if not pte & _PAGE_PRESENT:
             return f"{where}, not mapped: no kmap() holds this slot"
         if count == 1:
             state = "kunmapped: no kmap() user left, awaiting flush_all_zero_pkmaps()"
         else:
             state = f"pkmap_count {count}: {count - 1} kmap() user(s)"
-        return f"{where}, mapped to pfn 0x{pte >> PAGE_SHIFT:x} ({state})"
+        return f"{where}, mapped to pfn 0x{self.pte_pfn(pte):x} ({state})"
 
     def _describe_kmap_local(self, slot):
         cpu, idx = divmod(slot, KM_MAX_IDX)
@@ -484,7 +507,7 @@ class Highmem:
         where = (f"the address is in the fixmap, kmap_local/kmap_atomic slot {idx} of CPU {cpu} "
                  f"(FIX_KMAP_BEGIN+{slot})")
         if pte & _PAGE_PRESENT:
-            return f"{where}, mapped to pfn 0x{pte >> PAGE_SHIFT:x}"
+            return f"{where}, mapped to pfn 0x{self.pte_pfn(pte):x}"
         depth = self.sched.kmap_local_idx if cpu == 0 else 0
         return (f"{where}, not mapped (CPU {cpu}'s kmap_atomic depth is {depth}: the mapping "
                 "was kunmap_atomic()ed or never made)")
@@ -500,23 +523,23 @@ class Highmem:
     def _check_pkmap(self):
         problems = []
         owners = {}
-        for i in range(LAST_PKMAP):
+        for i in range(self.last_pkmap):
             count, pte = self.pkmap_count[i], self.u32[self._pkmap_pte + i]
             present = pte & _PAGE_PRESENT
             if count < 0:
                 problems.append(f"pkmap slot {i}: pkmap_count is {count}")
             elif count == 0 and present:
-                problems.append(f"pkmap slot {i}: mapped (pte {pte:08x}) but pkmap_count is 0")
+                problems.append(f"pkmap slot {i}: mapped (pte {self.pt.entry_str(pte)}) but pkmap_count is 0")
             elif count > 0 and not present:
                 problems.append(f"pkmap slot {i}: pkmap_count {count} but the PTE is not present")
             elif count > 0:
-                pfn = pte >> PAGE_SHIFT
+                pfn = self.pte_pfn(pte)
                 owners[pfn] = i
-                if self.page_address_htable.get(pfn) != PKMAP_ADDR(i):
+                if self.page_address_htable.get(pfn) != self.PKMAP_ADDR(i):
                     problems.append(f"pkmap slot {i}: maps pfn 0x{pfn:x}, whose page_address "
                                     f"is {self.page_address_htable.get(pfn)}")
         for pfn, va in self.page_address_htable.items():
-            if owners.get(pfn) != PKMAP_NR(va):
+            if owners.get(pfn) != self.PKMAP_NR(va):
                 problems.append(f"page_address(pfn 0x{pfn:x}) is 0x{va:08x}, "
                                 "but no counted pkmap slot maps it there")
             if not self.PageHighMem(pfn):
@@ -534,11 +557,11 @@ class Highmem:
             live = slot < depth
             want = self.kmap_pteval[slot] & ~_PTE_AD if slot < KM_MAX_IDX else 0
             if live and (not pte & _PAGE_PRESENT or pte != want):
-                problems.append(f"kmap_local slot {slot}: on the stack as pte {want:08x}, "
-                                f"but the PTE is {pte:08x}")
+                problems.append(f"kmap_local slot {slot}: on the stack as pte {self.pt.entry_str(want)}, "
+                                f"but the PTE is {self.pt.entry_str(pte)}")
             elif not live and (pte & _PAGE_PRESENT or want):
                 problems.append(f"kmap_local slot {slot}: above the stack (depth {depth}) "
-                                f"but pte {pte:08x}, kmap_ctrl.pteval {want:08x}")
+                                f"but pte {self.pt.entry_str(pte)}, kmap_ctrl.pteval {self.pt.entry_str(want)}")
         if self.sched.pagefault_disabled < 0:
             problems.append(f"pagefault_disabled is {self.sched.pagefault_disabled}")
         return problems

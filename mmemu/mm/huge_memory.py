@@ -49,7 +49,8 @@ def set_recommended_min_free_kbytes(mm):
     from mmemu.mm.page_alloc import setup_per_zone_wmarks
     from mmemu.mm.watermark import nr_free_buffer_pages
     nr_zones = sum(1 for z in mm.zones if z.present_pages and z.zone_idx <= ZONE_NORMAL)
-    recommended = recommended_min_free_kbytes(nr_zones, nr_free_buffer_pages(mm))
+    recommended = recommended_min_free_kbytes(nr_zones, nr_free_buffer_pages(mm),
+                                              1 << mm.pageblock_order)
     if recommended > mm.min_free_kbytes:
         mm.min_free_kbytes = recommended
     setup_per_zone_wmarks(mm)

@@ -83,8 +83,13 @@ class Memblock:
     debug: bool = False                             # memblock=debug: print every call
     printk: object = None                           # fn(line) for the boot log
     memory_total: int = 0                           # memblock.memory.total_size
+    pa_format: str = "#010x"                        # %pa: phys_addr_t is 64-bit on PAE
 
     # -- the log --------------------------------------------------------
+    def pa(self, addr):
+        """%pa: 0x and 8 hex digits, or 16 with PAE's 64-bit phys_addr_t."""
+        return format(addr, self.pa_format)
+
     def _dbg(self, line):
         if self.debug and self.printk is not None:
             self.printk(line)
@@ -95,7 +100,7 @@ class Memblock:
     # -- memory and reserved --------------------------------------------
     def add_node(self, base, size, nid, caller="e820__memblock_setup"):
         """memblock_add_node(): RAM [base, base + size) on node nid."""
-        self._dbg(f"memblock_add: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._dbg(f"memblock_add: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("add", base, base + size, caller)
         self.memory_total += size
         self.memory.append(MemblockRegion(base, size, nid))
@@ -113,7 +118,7 @@ class Memblock:
 
     def reserve(self, base, size, caller="", name=""):
         """memblock_reserve(): mark [base, base + size) as taken."""
-        self._dbg(f"memblock_reserve: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._dbg(f"memblock_reserve: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("reserve", base, base + size, caller)
         self._add_reserved(base, size, name or caller)
 
@@ -124,7 +129,7 @@ class Memblock:
 
     def phys_free(self, base, size, caller=""):
         """memblock_phys_free(): drop the reservations inside [base, base + size)."""
-        self._dbg(f"memblock_phys_free: [{base:#010x}-{base + size - 1:#010x}] {caller}")
+        self._dbg(f"memblock_phys_free: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("free", base, base + max(size, 0), caller)
         end = base + size
         keep = []
@@ -199,7 +204,7 @@ class Memblock:
             limit = end or self.current_limit
             raise MmemuError(f"memblock_alloc: cannot allocate {size:#x} bytes "
                              f"align={align:#x} for {name or 'unnamed'} below {limit:#x}")
-        self._dbg(f"memblock_reserve: [{found:#010x}-{found + size - 1:#010x}] "
+        self._dbg(f"memblock_reserve: [{self.pa(found)}-{self.pa(found + size - 1)}] "
                   f"memblock_alloc_range_nid")
         self._add_reserved(found, size, name)
         return found
@@ -207,7 +212,7 @@ class Memblock:
     def phys_alloc_range(self, size, align, start, end, caller, name=""):
         """memblock_phys_alloc_range(): size bytes in [start, end); returns the address."""
         self._dbg(f"memblock_phys_alloc_range: {size} bytes align={align:#x} "
-                  f"from={start:#010x} max_addr={end:#010x} {caller}")
+                  f"from={self.pa(start)} max_addr={self.pa(end)} {caller}")
         found = self.alloc_range_nid(size, align, start, end, NUMA_NO_NODE, name or caller)
         self._record("alloc", found, found + size, caller, size, align)
         return found
@@ -218,8 +223,10 @@ class Memblock:
         """memblock_alloc_try_nid() (and _raw, memblock_alloc(), memblock_alloc_node(),
         memblock_alloc_from(), which are it with defaults): returns the physical address."""
         fn = "memblock_alloc_try_nid_raw" if raw else "memblock_alloc_try_nid"
-        self._dbg(f"{fn}: {size} bytes align={align:#x} nid={nid} from={min_addr:#010x} "
-                  f"max_addr={max_addr:#010x} {caller}")
+        self._dbg(f"{fn}: {size} bytes align={align:#x} nid={nid} from={self.pa(min_addr)} "
+                  f"max_addr={self.pa(max_addr)} {caller}")
+        if max_addr > self.current_limit:            # memblock_alloc_internal()
+            max_addr = self.current_limit
         found = self.alloc_range_nid(size, align, min_addr, max_addr, nid, name or caller)
         self._record("alloc", found, found + size, caller, size, align)
         return found
@@ -236,14 +243,14 @@ class Memblock:
     def dump_all(self):
         """memblock_dump_all()'s ``MEMBLOCK configuration:`` lines."""
         lines = ["MEMBLOCK configuration:",
-                 f" memory size = {self.memory_total:#010x} reserved size = "
-                 f"{self.reserved_total():#010x}"]
+                 f" memory size = {self.pa(self.memory_total)} reserved size = "
+                 f"{self.pa(self.reserved_total())}"]
         for kind, ranges in (("memory", [(r.base, r.end) for r in self.memory]),
                              ("reserved", self.reserved_ranges())):
             lines.append(f" {kind}.cnt  = {len(ranges):#x}")
             for i, (base, end) in enumerate(ranges):
-                lines.append(f" {kind}[{i:#x}]\t[{base:#010x}-{end - 1:#010x}], "
-                             f"{end - base:#010x} bytes flags: 0x0")
+                lines.append(f" {kind}[{i:#x}]\t[{self.pa(base)}-{self.pa(end - 1)}], "
+                             f"{self.pa(end - base)} bytes flags: 0x0")
         return lines
 
     def dump(self):

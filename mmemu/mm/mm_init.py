@@ -41,13 +41,14 @@ from mmemu.mm.watermark import (
 )
 
 
-def struct_page_template(zid, nid, reserved):
+def struct_page_template(zid, nid, reserved, index=0):
     """The 40 bytes __init_single_page() leaves: zone/node links, _mapcount -1,
     _refcount 1 and PG_reserved for a page memblock still holds; _refcount 0
-    and no flags for a page about to be freed (__free_pages_core())."""
+    and no flags for a page about to be freed (__free_pages_core()).  index:
+    page->index (the migratetype a freed page caches)."""
     flags = page_flags_word(zid, nid, (1 << PG_reserved) if reserved else 0)
-    return struct.pack("<10I", flags, 0, 0, 0, 0, 0, PAGE_MAPCOUNT_NONE, 1 if reserved else 0,
-                       0, 0)
+    return struct.pack("<10I", flags, 0, 0, 0, index, 0, PAGE_MAPCOUNT_NONE,
+                       1 if reserved else 0, 0, 0)
 
 
 def _fill_pages(mm, start, end, template):
@@ -329,7 +330,7 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone, mm.movable_start = movable_zone, movable_start
     mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
-    mm.pageblock_order = pageblock_order_for()
+    mm.pageblock_order = pageblock_order_for(layout.flavour.hpage_pmd_order)
     _build_nodes(mm, spans)
     for zone in mm.zones:
         setup_usemap(mm, mb, zone)
@@ -476,21 +477,25 @@ def _free_highmem_pages(mm, zone, start, end):
     before it are free then); page->index is the migratetype each page's
     free cached.
     """
-    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False))
+    common = get_pfnblock_migratetype(zone, start)
+    _fill_pages(mm, start, end, struct_page_template(zone.zone_idx, zone.node, False, common))
     set_fast_free(mm, zone, start, end)
-    _cache_migratetypes(mm, zone, start, end)
+    _cache_migratetypes(mm, zone, start, end, common)
     zone.managed_pages += end - start
     for pfn, order in _buddy_blocks(start, end):
         _free_one_page(mm, zone, pfn, order, get_pfnblock_migratetype(zone, pfn))
 
 
-def _cache_migratetypes(mm, zone, start, end):
-    """page->index of [start, end): each page's pageblock migratetype."""
+def _cache_migratetypes(mm, zone, start, end, common):
+    """page->index of [start, end): each page's pageblock migratetype, where
+    it is not common (which the pages' template already wrote)."""
     order = zone.pageblock_flags.order
     pfn = start
     while pfn < end:
         stop = min((pfn | ((1 << order) - 1)) + 1, end)
-        mm.page_index[pfn:stop] = array("I", [get_pfnblock_migratetype(zone, pfn)]) * (stop - pfn)
+        mt = get_pfnblock_migratetype(zone, pfn)
+        if mt != common:
+            mm.page_index[pfn:stop] = array("I", [mt]) * (stop - pfn)
         pfn = stop
 
 

@@ -19,27 +19,31 @@ MAX_DMA_ADDRESS = 16 << 20
 STATIC_SIZE = 103316
 RESERVED_SIZE = 0
 DYNAMIC_SIZE = 31852
+# The 686-pae build's static per-cpu variables are larger (64-bit pte_t and
+# phys_addr_t in some of them); the unit is the same 33 pages.
+STATIC_SIZE_PAE, DYNAMIC_SIZE_PAE = 104276, 30892
 UNIT_SIZE = 135168                  # 33 pages
 NR_SLOTS_BYTES = 152                # pcpu_chunk_lists: (pcpu_nr_slots) list heads
 FIRST_CHUNK_ALLOCS = (96, 1024, 1028, 256)   # struct pcpu_chunk, alloc_map, bound_map, md_blocks
 
 
-def setup_per_cpu_areas(mb, log):
+def setup_per_cpu_areas(mb, log, pae=False):
     """setup_per_cpu_areas(): the first chunk; returns its physical address."""
+    static, dynamic = (STATIC_SIZE_PAE, DYNAMIC_SIZE_PAE) if pae else (STATIC_SIZE, DYNAMIC_SIZE)
     ai = mb.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="pcpu_build_alloc_info",
                           name="pcpu alloc info")
     areas = mb.alloc_try_nid(PAGE_SIZE, SMP_CACHE_BYTES, caller="pcpu_embed_first_chunk",
                              name="pcpu areas")
     chunk = mb.alloc_try_nid(UNIT_SIZE, PAGE_SIZE, min_addr=MAX_DMA_ADDRESS,
                              caller="pcpu_embed_first_chunk", name="percpu first chunk")
-    used = STATIC_SIZE + RESERVED_SIZE + DYNAMIC_SIZE
+    used = static + RESERVED_SIZE + dynamic
     size_sum = -(-used // PAGE_SIZE) * PAGE_SIZE
     mb.free(chunk + size_sum, UNIT_SIZE - size_sum)          # the unused tail (none)
-    log(f"percpu: Embedded {UNIT_SIZE // PAGE_SIZE} pages/cpu s{STATIC_SIZE} r{RESERVED_SIZE} "
-        f"d{DYNAMIC_SIZE} u{UNIT_SIZE}")
+    log(f"percpu: Embedded {UNIT_SIZE // PAGE_SIZE} pages/cpu s{static} r{RESERVED_SIZE} "
+        f"d{dynamic} u{UNIT_SIZE}")
     for _ in range(4):              # group_offsets, group_sizes, unit_map, unit_off
         mb.alloc_try_nid(4, caller="pcpu_setup_first_chunk", name="pcpu maps")
-    log(f"pcpu-alloc: s{STATIC_SIZE} r{RESERVED_SIZE} d{DYNAMIC_SIZE} u{UNIT_SIZE} "
+    log(f"pcpu-alloc: s{static} r{RESERVED_SIZE} d{dynamic} u{UNIT_SIZE} "
         f"alloc={UNIT_SIZE // PAGE_SIZE}*{PAGE_SIZE}")
     log("pcpu-alloc: [0] 0 ")
     mb.alloc_try_nid(NR_SLOTS_BYTES, caller="pcpu_setup_first_chunk", name="pcpu slots")

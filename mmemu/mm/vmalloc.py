@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT, _PAGE_RW
 from mmemu.errors import PageAllocCorruption, VmallocCorruption
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE, ZONE_MOVABLE
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_MOVABLE
 from mmemu.log import KERN_DEBUG
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside classes
@@ -82,7 +82,6 @@ PTE_IGNORED_BITS = 0x060                     # Accessed and Dirty: the CPU sets 
 RECENTLY_FREED = 64                          # freed areas remembered for oops texts
 
 PAGE_KERNEL = __PAGE_KERNEL
-_NO_PTES = memoryview(array("I", bytes(4 * PTRS_PER_PTE)))    # a page table's worth of pte_none
 
 
 def page_align(size):
@@ -275,6 +274,13 @@ class Vmalloc:
         self.rep = reporter
         self.nr_nodes = nr_nodes
         self.page_nid = page_nid or (lambda pfn: 0)
+        # The flavour's page-table entries: 32-bit (686) or 64-bit with NX (686-pae).
+        self.ptes, self.pte_shift = pgtable.ptes, pgtable.pte_shift
+        self.pte_typecode = pgtable.pte_typecode
+        self.PAGE_KERNEL = pgtable.flavour.PAGE_KERNEL
+        self.entry_mask = (1 << (8 * pgtable.flavour.pte_size)) - 1
+        self.ptrs_per_pte = pgtable.ptrs_per_pte
+        self._no_ptes = memoryview(array(self.pte_typecode, bytes(4096)))
         self.nr_vmalloc_pages = 0
         self.leaked_vmalloc_pages = 0              # vunmap()ed vmalloc pages, still counted
         self.recently_freed = deque(maxlen=RECENTLY_FREED)
@@ -380,7 +386,8 @@ class Vmalloc:
 
         Returns False when a page table could not be allocated.
         """
-        entries = array("I", [((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF for pfn in pfns])
+        mask = self.entry_mask
+        entries = array(self.pte_typecode, [((pfn << PAGE_SHIFT) | prot) & mask for pfn in pfns])
         return self.pgtable.set_ptes(addr, entries)
 
     def ioremap_page_range(self, addr, end, phys_addr, prot):
@@ -389,23 +396,23 @@ class Vmalloc:
         The PTEs must not have been present.  Returns False when a page
         table could not be allocated.
         """
-        first = (phys_addr | prot) & 0xFFFFFFFF
-        entries = array("I", range(first, first + (end - addr), PAGE_SIZE))
+        first = (phys_addr | prot) & self.entry_mask
+        entries = array(self.pte_typecode, range(first, first + (end - addr), PAGE_SIZE))
         return self.pgtable.set_ptes(addr, entries)
 
     def vunmap_range(self, start, end):
         """vunmap_range_noflush(): clear the PTEs of [start, end); the caller flushes."""
-        u32 = self.pm.u32
+        ptes, shift, per_table = self.ptes, self.pte_shift, self.ptrs_per_pte
         pte_slot = self.pgtable.unmap_pte_slot
         start, end = start & 0xFFFFF000, min((end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), 1 << 32)
         va = start
         while va < end:
-            room = PTRS_PER_PTE - ((va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
+            room = per_table - ((va >> PAGE_SHIFT) & (per_table - 1))
             n = min(room, (end - va) >> PAGE_SHIFT)
             slot = pte_slot(va)
             if slot is not None:
-                w = slot >> 2
-                u32[w:w + n] = _NO_PTES[:n]
+                w = slot >> shift
+                ptes[w:w + n] = self._no_ptes[:n]
             va += n << PAGE_SHIFT
 
     # -- vmalloc ----------------------------------------------------------------
@@ -423,7 +430,7 @@ class Vmalloc:
     def _vmalloc(self, size, gfp_mask, caller=None, nid=NUMA_NO_NODE):
         """void *__vmalloc(unsigned long size, gfp_t gfp_mask)."""
         return self.vmalloc_node_range(size & 0xFFFFFFFF, 1, self.vstart, self.vend,
-                                       gfp_mask & 0xFFFFFFFF, PAGE_KERNEL, 0, nid, caller)
+                                       gfp_mask & 0xFFFFFFFF, self.PAGE_KERNEL, 0, nid, caller)
 
     def vmalloc_node_range(self, size, align, start, end, gfp_mask, prot, vm_flags,
                            nid, caller):
@@ -513,12 +520,15 @@ class Vmalloc:
             u32[w:w + len(chunk)] = chunk
 
     # -- vmap ----------------------------------------------------------------
-    def vmap(self, pfns, count=None, flags=VM_MAP, prot=PAGE_KERNEL, caller=None):
+    def vmap(self, pfns, count=None, flags=VM_MAP, prot=None, caller=None):
         """void *vmap(struct page **pages, unsigned int count, unsigned long flags, pgprot_t prot).
 
         Maps the given pfns contiguously; the pages stay the caller's (vunmap
-        leaves them allocated).  Returns the address, or None.
+        leaves them allocated).  prot None is PAGE_KERNEL (NX on 686-pae).
+        Returns the address, or None.
         """
+        if prot is None:
+            prot = self.PAGE_KERNEL
         pfns = list(pfns if count is None else pfns[:count])
         count = len(pfns)
         # A vmap area is always VM_MAP: flags that would make it look like
@@ -694,19 +704,19 @@ def _pte_words(vm, start, end):
     """The PTE values of [start, end) as a list (0 where no table exists)."""
     out = []
     va = start
-    u32 = vm.pm.u32
+    ptes, shift, per_table = vm.ptes, vm.pte_shift, vm.ptrs_per_pte
     while va < end:
-        room = PTRS_PER_PTE - ((va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1))
+        room = per_table - ((va >> PAGE_SHIFT) & (per_table - 1))
         n = min(room, (end - va) >> PAGE_SHIFT)
         slot = vm.pgtable.pte_slot(va)
-        out += u32[slot >> 2:(slot >> 2) + n].tolist() if slot is not None else [0] * n
+        out += ptes[slot >> shift:(slot >> shift) + n].tolist() if slot is not None else [0] * n
         va += n << PAGE_SHIFT
     return out
 
 
 def _check_ptes(vm):
     ptes = _pte_words(vm, vm.vstart, vm.vend)
-    mask = ~PTE_IGNORED_BITS & 0xFFFFFFFF
+    mask = ~PTE_IGNORED_BITS & vm.entry_mask
     expected = [0] * len(ptes)
     for area in vm.areas():
         first = (area.addr - vm.vstart) >> PAGE_SHIFT
@@ -738,7 +748,8 @@ def _pte_problem(vm, va, have, want):
              else "outside every area")
     if area is not None and va >= area.addr + area.get_vm_area_size():
         where = f"the guard page of {area.kind} area 0x{area.addr:08x}-0x{area.end:08x}"
-    return f"PTE of 0x{va:08x} ({where}) is {have:08x}, expected {want:08x}"
+    show = vm.pgtable.entry_str
+    return f"PTE of 0x{va:08x} ({where}) is {show(have)}, expected {show(want)}"
 
 
 def _check_counts(vm):

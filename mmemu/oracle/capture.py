@@ -22,7 +22,9 @@ fixture compares exactly as the whole capture does (tests check it).
 import re
 from pathlib import Path
 
-from mmemu.oracle.parse import (PAGE_OFFSET, PGDIR_SHIFT, dmesg_lines, page_directory_base,
+from mmemu.oracle.parse import (PAGE_OFFSET, PGDIR_SHIFT, dmesg_lines,
+                                page_directory_base, page_directory_is_pmd,
+                                parse_page_directory, pmd_runs,
                                 parse_kcore_header, split_sections)
 
 VMALLOCINFO_HEAD = 12
@@ -145,12 +147,19 @@ def _info_mem(text, sections):
 
 def _page_directory(text, sections):
     """The ``xp`` lines from the entry of VMALLOC_END's 4 MiB up (pkmap's table),
-    after a ``# base`` line naming the directory's address."""
+    after a ``# base`` line naming the directory's address (a PAE kernel
+    PMD whole, after its PDPT's line)."""
     end = _vmalloc_end(sections)
     base = page_directory_base(text)
     lines = [line for line in text.splitlines() if ":" in line and not line.startswith("#")]
     if end is None or base is None:
         return text
+    if page_directory_is_pmd(text):
+        # A PAE kernel PMD (512 entries) is kept whole, the comparison looks at
+        # the direct map's entries too: as runs of entries one 2 MiB step apart.
+        pdpt = [line for line in text.splitlines() if line.startswith("# pdpt ")]
+        return "\n".join(pdpt + [f"# base {base:#x}"]
+                         + pmd_runs(parse_page_directory(text))) + "\n"
     keep = [line for line in lines
             if (int(line.split(":")[0], 16) - base) // 4 + 3 >= end >> PGDIR_SHIFT]
     return "\n".join([f"# base {base:#x}"] + keep) + "\n"

@@ -33,7 +33,7 @@ address, not on mmemu.
 import re
 from dataclasses import dataclass
 
-from mmemu.oracle.parse import MemblockOp
+from mmemu.oracle.parse import PAGE_OFFSET, MemblockOp
 
 EXACT, SPREAD, FOLLOWS, CHECK = "exact", "spread", "follows", "check"
 FACT_KINDS = (EXACT, SPREAD, FOLLOWS)
@@ -163,6 +163,7 @@ def compare(linux, mmemu):
     rows += buddyinfo_rows(linux, mmemu)
     rows += pagetypeinfo_rows(linux, mmemu)
     rows += layout_rows(linux, mmemu)
+    rows += kernel_pmd_rows(linux, mmemu)
     rows += slab_rows(linux, mmemu)
     return Comparison(rows, kaslr)
 
@@ -310,9 +311,10 @@ def kaslr_follows(linux):
     for word in linux.cmdline.split():
         if word.startswith("transparent_hugepage="):
             thp = word.split("=", 1)[1]
+    pageblock = 512 if "pae" in linux.kernel else 1024      # pageblock_order 9 or 10
     return zone_limits_for_managed(managed, linux.lowmem_reserve_ratio or (256, 32, 0, 0),
                                    linux.watermark_scale_factor or 10,
-                                   _movable_is_highmem(linux), thp)
+                                   _movable_is_highmem(linux), thp, pageblock)
 
 
 class _StubZone:
@@ -330,7 +332,8 @@ class _StubZone:
         return self._watermark[2]
 
 
-def zone_limits_for_managed(managed, ratio, scale_factor, movable_is_highmem, thp="always"):
+def zone_limits_for_managed(managed, ratio, scale_factor, movable_is_highmem, thp="always",
+                            pageblock_nr_pages=1024):
     """The watermarks, reserves, pcp limits and thresholds 6.1's boot derives
     from each zone's managed pages, by mmemu's functions on stand-in zones.
 
@@ -358,7 +361,7 @@ def zone_limits_for_managed(managed, ratio, scale_factor, movable_is_highmem, th
             huge_memory.hugepage_flags_enabled(thp):
         nr_zones = sum(1 for z in zones[:2] if z.managed_pages)
         mm.min_free_kbytes = max(mm.min_free_kbytes, huge_memory.recommended_min_free_kbytes(
-            nr_zones, watermark.nr_free_buffer_pages(mm)))
+            nr_zones, watermark.nr_free_buffer_pages(mm), pageblock_nr_pages))
         watermark._setup_per_zone_wmarks(mm)
     out = {("sysctls", "vm.min_free_kbytes"): mm.min_free_kbytes}
     for name, z in zip(ZONE_ORDER, zones):
@@ -519,6 +522,57 @@ def layout_rows(linux, mmemu):
                         f"{getattr(b, attr):#010x}"))
     for what, ok, detail in linux.layout_checks:
         rows.append(Row("the capture's cross-checks", what, detail, "", CHECK, passed=ok))
+    return rows
+
+
+PMD_SHIFT_PAE = 21
+_NX = 1 << 63
+
+
+def describe_pmd_entry(index, entry):
+    """A kernel PMD entry as the comparison sees it: its kind and flags, and
+    for a 2 MiB page whether it is the direct map's (PAGE_OFFSET + phys), not
+    a page table's frame (which page the boot got for a table is the
+    allocator's business)."""
+    if not entry & 1:
+        return "none"
+    flags = f"{entry & 0xFFF:03x}{' NX' if entry & _NX else ''}"
+    if entry & 0x80:
+        frame = entry & 0xFFFFFFFE00000
+        return f"2M {'direct' if frame == index << PMD_SHIFT_PAE else hex(frame)} {flags}"
+    return f"table {flags}"
+
+
+def kernel_pmd_rows(linux, mmemu):
+    """PAE: the kernel PMD, entry by entry, in runs: the direct map (2 MiB pages,
+    NX, the first and last PMDs' tables), the image's splits and protections,
+    and the pkmap, CPU entry area and fixmap tables above VMALLOC_END.  The
+    vmalloc area between is left out: what a real boot vmallocs is not mmemu's."""
+    if linux.kernel_pmd is None or mmemu.kernel_pmd is None:
+        return []
+    lowmem_end = (linux.layout.lowmem_end - PAGE_OFFSET + (1 << PMD_SHIFT_PAE) - 1) \
+        >> PMD_SHIFT_PAE
+    top = (linux.layout.vmalloc_end - PAGE_OFFSET) >> PMD_SHIFT_PAE
+    indices = [i for i in range(512) if i < lowmem_end or i > top]
+    rows, run = [], []
+
+    def key(i):
+        return tuple(describe_pmd_entry(i, r.kernel_pmd.get(i, 0)) for r in (linux, mmemu))
+
+    def flush():
+        if not run:
+            return
+        lo = PAGE_OFFSET + (run[0] << PMD_SHIFT_PAE)
+        hi = PAGE_OFFSET + ((run[-1] + 1) << PMD_SHIFT_PAE)
+        real, mine = key(run[0])
+        label = f"{lo:#010x}-{hi & 0xFFFFFFFF:#010x} ({len(run)})"
+        rows.append(Row("kernel pmd (PAE)", label, real, mine))
+        run.clear()
+    for i in indices:
+        if run and (i != run[-1] + 1 or key(i) != key(run[-1])):
+            flush()
+        run.append(i)
+    flush()
     return rows
 
 

@@ -22,6 +22,7 @@ from mmemu.oracle.initramfs import MARK_BEGIN, MARK_END, MARK_SUFFIX
 PAGE_OFFSET = 0xC0000000
 PAGE_SIZE = 4096
 PGDIR_SHIFT = 22
+PMD_SHIFT_PAE = 21
 PT_LOAD = 1
 _PTE_PRESENT = 0x1
 _PTE_PSE = 0x80
@@ -137,6 +138,7 @@ class KernelReport:
     cmdline: str = ""
     kernel: str = ""             # uname -r -v, or "mmemu"
     package: str = ""            # where the kernel came from (the oracle's notes)
+    kernel_pmd: dict = None      # PAE: {index: entry} of the kernel's PMD (monitor, or mmemu's)
 
     def zone(self, name, node=0):
         for z in self.zones or ():
@@ -472,15 +474,60 @@ def page_directory_base(text):
     return None
 
 
+PMD_RUN_STEP = 1 << 21        # a 2 MiB page further on
+
+
+def page_directory_is_pmd(text):
+    """Whether an ``xp`` dump holds 64-bit entries: a PAE kernel PMD (``/512gx``),
+    or its trimmed form (pmd_runs())."""
+    for line in text.splitlines():
+        if line.startswith("# run "):
+            return True
+        if ":" in line and not line.startswith("#"):
+            words = line.split(":", 1)[1].split()
+            return bool(words) and len(words[0]) == 18
+    return False
+
+
+def pmd_runs(entries):
+    """A PAE kernel PMD {index: entry} as ``# run`` lines: "# run FIRST-LAST
+    ENTRY" stands for entries FIRST..LAST, ENTRY then each 2 MiB on (a run
+    of one page table is one line; empty entries are left out)."""
+    lines, i = [], 0
+    while i < 512:
+        entry = entries.get(i, 0)
+        if not entry:
+            i += 1
+            continue
+        step = PMD_RUN_STEP if entry & 0x80 else 0
+        last = i
+        while (step and last + 1 < 512
+               and entries.get(last + 1, 0) == entry + (last + 1 - i) * step):
+            last += 1
+        lines.append(f"# run {i}-{last} {entry:#018x}")
+        i = last + 1
+    return lines
+
+
 def parse_page_directory(text):
-    """{index: entry} of an HMP ``xp /1024wx CR3`` dump (or a trimmed one)."""
+    """{index: entry} of an HMP ``xp /1024wx CR3`` dump, or of a PAE kernel
+    PMD's ``xp /512gx`` (64-bit entries), or a trimmed one."""
     base = page_directory_base(text)
+    size = 8 if page_directory_is_pmd(text) else 4
     out = {}
     for line in text.splitlines():
+        if line.startswith("# run "):
+            span, entry = line.split()[2:4]
+            first, last = (int(n) for n in span.split("-"))
+            entry = int(entry, 16)
+            step = PMD_RUN_STEP if entry & 0x80 else 0
+            for i in range(first, last + 1):
+                out[i] = entry + (i - first) * step
+            continue
         if ":" not in line or line.startswith("#"):
             continue
         addr, words = line.split(":", 1)
-        first = (int(addr, 16) - base) // 4
+        first = (int(addr, 16) - base) // size
         for i, word in enumerate(words.split()):
             out[first + i] = int(word, 16)
     return out
@@ -500,12 +547,18 @@ def direct_map_end(info_mem):
     return end
 
 
-def first_table_at_or_above(pgd, addr):
+def first_table_at_or_above(pgd, addr, pmd=False):
     """The address of the first present page-directory entry at or above addr.
 
-    pgd: {index: entry} (parse_page_directory) or a list of the 1024 entries.
+    pgd: {index: entry} (parse_page_directory) or a list of the 1024 entries;
+    pmd: they are a PAE kernel PMD's 512 (each 2 MiB from PAGE_OFFSET).
     """
     entries = pgd if isinstance(pgd, dict) else dict(enumerate(pgd))
+    if pmd:
+        for index in range(max(0, -(-(addr - PAGE_OFFSET) >> PMD_SHIFT_PAE)), 512):
+            if entries.get(index, 0) & _PTE_PRESENT:
+                return PAGE_OFFSET + (index << PMD_SHIFT_PAE)
+        return None
     for index in range(-(-addr >> PGDIR_SHIFT), 1024):
         if entries.get(index, 0) & _PTE_PRESENT:
             return index << PGDIR_SHIFT
@@ -547,7 +600,8 @@ def real_layout(sections, low_ram):
                        f"direct map ends at {mapped:#010x}" if mapped else "no direct map"))
     pgd_text = sections.get("monitor:page directory")
     if pgd_text:
-        table = first_table_at_or_above(parse_page_directory(pgd_text), vm_end)
+        table = first_table_at_or_above(parse_page_directory(pgd_text), vm_end,
+                                        page_directory_is_pmd(pgd_text))
         checks.append(("page directory: pkmap table", table == pkmap,
                        f"first page table above VMALLOC_END at {table:#010x}" if table
                        else "no page table above VMALLOC_END"))
@@ -586,7 +640,15 @@ def real_report(sections):
         pagetypeinfo=parse_pagetypeinfo(sections.get("pagetypeinfo")),
         log=log, memblock=parse_memblock(log),
         cmdline=(sections.get("cmdline") or "").strip(),
-        kernel=(sections.get("uname") or "").strip(), package=notes.get("kernel", ""))
+        kernel=(sections.get("uname") or "").strip(), package=notes.get("kernel", ""),
+        kernel_pmd=_kernel_pmd(sections.get("monitor:page directory")))
+
+
+def _kernel_pmd(text):
+    """{index: entry} of a PAE kernel PMD dump, or None (no dump, or a 686 one)."""
+    if not text or not page_directory_is_pmd(text):
+        return None
+    return parse_page_directory(text)
 
 
 def _int(text):

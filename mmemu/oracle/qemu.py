@@ -27,6 +27,7 @@ A boot of the 686 kernel under TCG takes about 10 s on two cores.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -193,7 +194,7 @@ def boot(kernel, busybox, params, timeout=DEFAULT_TIMEOUT, log=None):
         log(f"oracle: booting {Path(vmlinuz).name} with -m {params.qemu_m} "
             f"\"{params.cmdline}\"")
         start = time.monotonic()
-        console, monitor = _run_qemu(cmd, qmp_path, timeout)
+        console, monitor = _run_qemu(cmd, qmp_path, timeout, params.flavour == "686-pae")
         seconds = time.monotonic() - start
     text = console + "".join(_section(f"monitor:{name}", body) for name, body in monitor)
     if MARK_MONITOR not in console:
@@ -227,7 +228,7 @@ def _incomplete(console, timeout, seconds):
     return f"the real kernel {why}; last console lines:\n{tail}"
 
 
-def _run_qemu(cmd, qmp_path, timeout):
+def _run_qemu(cmd, qmp_path, timeout, pae=False):
     """Run QEMU; returns (console text, [(monitor command, answer)])."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -236,7 +237,7 @@ def _run_qemu(cmd, qmp_path, timeout):
     monitor = []
     try:
         if reader.monitor_ready.wait(timeout):
-            monitor = _ask_monitor(qmp_path)
+            monitor = _ask_monitor(qmp_path, pae)
     finally:
         _stop(proc, qmp_path)
         reader.join(5)
@@ -279,17 +280,27 @@ def _stop(proc, qmp_path):
         proc.wait()
 
 
-def _ask_monitor(qmp_path):
+def _ask_monitor(qmp_path, pae=False):
     """The monitor's answers: info registers, info mem, the page directory.
 
-    Returns [] when the monitor cannot be reached (the console captures
-    still give the layout; compare.py says which checks were skipped).
+    With PAE, CR3 holds a 32-byte PDPT: the "page directory" is then the
+    kernel's PMD (``xp /512gx`` of the PDPT's last entry), after a comment
+    line with the PDPT itself.  Returns [] when the monitor cannot be
+    reached (the console captures still give the layout; compare.py says
+    which checks were skipped).
     """
     try:
         with _Qmp(qmp_path) as qmp:
             out = [(c, qmp.hmp(c)) for c in MONITOR_COMMANDS]
             cr3 = _cr3(out[0][1])
-            if cr3 is not None:
+            if cr3 is not None and pae:
+                pdpt = qmp.hmp(f"xp /4gx {cr3 & ~0x1F:#x}")
+                entries = re.findall(r"0x([0-9a-f]{16})", pdpt)
+                pmd = int(entries[3], 16) & 0xFFFFFFFFFF000
+                head = f"# pdpt {cr3 & ~0x1F:#x} = " + " ".join(f"0x{e}" for e in entries)
+                out.append(("page directory",
+                            head + "\n" + qmp.hmp(f"xp /512gx {pmd:#x}")))
+            elif cr3 is not None:
                 command = f"xp /1024wx {cr3 & ~0xFFF:#x}"
                 out.append(("page directory", qmp.hmp(command)))
             return out

@@ -15,7 +15,7 @@ from mmemu.errors import MmemuError
 
 FAMILY_PREFIX = "qemu-pc-"
 # Shipped configs outside the prefix that QEMU pc boots the same way.
-EXTRA_CONFIGS = ("pc-1g-movable",)
+EXTRA_CONFIGS = ("pc-1g-movable", "pc-1g-pae")
 README_BLOCK = "oracle"
 
 METHOD_NOTES = """\
@@ -117,8 +117,16 @@ def write_results(results, path, readme=None):
 
 
 def kernel_named(results):
-    """The real kernel of the runs, by release and package ("(no run)" if none ran)."""
-    return next((r.kernel for _, r, _ in results if r), "(no run)")
+    """The real kernel of the runs, by release and package ("(no run)" if none ran);
+    the 686-pae kernel of the -pae configs after the 686 one."""
+    kernels = []
+    for _, r, _ in results:
+        if r and r.kernel not in kernels:
+            kernels.append(r.kernel)
+    if not kernels:
+        return "(no run)"
+    kernels.sort(key=lambda k: "pae" in k)
+    return "; for the -pae configs ".join(kernels)
 
 
 def summary_table(results):

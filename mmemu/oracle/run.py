@@ -178,7 +178,16 @@ def machine_report(machine):
         buddyinfo=parse.parse_buddyinfo(_view(machine, "buddyinfo")),
         pagetypeinfo=parse.parse_pagetypeinfo(_view(machine, "pagetypeinfo")),
         log=log, memblock=parse.parse_memblock(log), kernel="mmemu",
-        cmdline=machine.boot.cmdline)
+        cmdline=machine.boot.cmdline, kernel_pmd=_kernel_pmd(machine))
+
+
+def _kernel_pmd(machine):
+    """PAE: {index: entry} of swapper_pg_dir's kernel PMD (the PDPT's last entry)."""
+    pt = machine.pgtable
+    if not pt.pae:
+        return None
+    pmd = machine.pm.u64[(pt.pgd >> 3) + 3] & pt.pfn_mask
+    return dict(enumerate(machine.pm.u64[pmd >> 3:(pmd >> 3) + 512]))
 
 
 def _view(machine, name):

@@ -140,7 +140,8 @@ HC_KMAP_ATOMIC = HC_HIGHMEM_BASE + 2       # (page) -> address        kmap_atomi
 HC_KUNMAP_ATOMIC = HC_HIGHMEM_BASE + 3     # (address)                kunmap_atomic()
 HC_KMAP_LOCAL_PAGE = HC_HIGHMEM_BASE + 4   # (page) -> address        kmap_local_page()
 HC_KUNMAP_LOCAL = HC_HIGHMEM_BASE + 5      # (address)                kunmap_local()
-HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6        # (idx, phys, flags) -> 0 / -EINVAL   __set_fixmap()
+HC_SET_FIXMAP = HC_HIGHMEM_BASE + 6        # (idx, phys, flags[, phys_hi, flags_hi]) -> 0 / -EINVAL
+#                                            __set_fixmap(): the high words on 686-pae
 HC_CLEAR_FIXMAP = HC_HIGHMEM_BASE + 7      # (idx) -> 0 / -EINVAL     clear_fixmap()
 HC_KMAP_FLUSH_UNUSED = HC_HIGHMEM_BASE + 8  # ()                      kmap_flush_unused()
 HC_KMAP_LOCAL_PFN = HC_HIGHMEM_BASE + 9    # (pfn) -> address         kmap_local_pfn()

@@ -12,6 +12,7 @@ mapping as it is.  mmemu's own pages in the reserved first MiB (the
 mailbox, the GDT, the node data, the doorbell) are fixed and cannot be the
 host's.
 """
+from mmemu.flavour import flavour_of
 from mmemu.arch.x86.segment import GDT_PHYS
 from mmemu.arch.x86.setup import qemu_initrd_address
 from mmemu.engine import AttachError
@@ -24,6 +25,7 @@ FIXED_PAGES = (
     (HC_MAILBOX_PHYS, "the hypercall mailbox and boot information"),
     (GDT_PHYS, "the GDT (gdt_page)"),
     (MMZONE_PHYS, "the node and zone data (pg_data_t) the guest reads"),
+    (MMZONE_PHYS + PAGE_SIZE, "the node and zone data (pg_data_t) the guest reads"),
     (HC_DOORBELL_PHYS, "the hypercall doorbell (MMIO)"),
 )
 
@@ -45,7 +47,11 @@ def check_host_ranges(cfg):
 
 
 def usable_ram(cfg):
-    """The RAM ranges the 686 kernel uses: those below 4 GiB."""
+    """The RAM ranges the kernel uses: the 686 kernel those below 4 GiB, the
+    686-pae kernel all of them (host memory for RAM mmemu maps itself is
+    reserved, not committed: PhysMem)."""
+    if flavour_of(cfg).pae:
+        return list(cfg.ram)
     return [r for r in cfg.ram if r.end < 1 << 32]
 
 

@@ -184,15 +184,29 @@ def compile_args(source, guest, cmd, cflags=(), image=None):
     return args
 
 
-def build(source, output=None, cc=None, cflags=(), image=None):
+PAE_CFLAGS = ("-DCONFIG_X86_PAE=1",)      # what the 686-pae kernel's autoconf.h defines
+
+
+def flavour_cflags(pae):
+    """The defines that select a kernel flavour in the guest headers."""
+    return PAE_CFLAGS if pae else ()
+
+
+def build(source, output=None, cc=None, cflags=(), image=None, pae=None):
     """Compile a guest C program with the SDK into an i386 ELF; return its path.
 
     image: the KernelImage whose sections it is linked into (a machine's
-    ``kernel_image``; the reference kernel's by default).  A cached result
-    is returned without running the compiler.  ``output``
-    copies the result there; otherwise the path is inside the cache.  Raises
+    ``kernel_image``; the reference kernel's by default).  pae: build for
+    the 686-pae kernel (CONFIG_X86_PAE: 64-bit pte_t and phys_addr_t in the
+    headers); None takes the default flavour ($MMEMU_KERNEL).  A cached
+    result is returned without running the compiler.  ``output`` copies
+    the result there; otherwise the path is inside the cache.  Raises
     BuildError with the compiler's own output when it fails.
     """
+    if pae is None:
+        from mmemu.config import default_kernel
+        pae = default_kernel() == "686-pae"
+    cflags = tuple(flavour_cflags(pae)) + tuple(cflags)
     src = Path(source).resolve()
     if not src.is_file():
         raise BuildError(f"{source}: no such file")

@@ -37,7 +37,7 @@ GDB_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
             "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs")
 SEGMENT_REGS = frozenset(("cs", "ss", "ds", "es", "fs", "gs"))
 FAULT_SIGNALS = {"oops": SIGSEGV, "bug": SIGABRT, "panic": SIGKILL}
-END_SIGNALS = {**FAULT_SIGNALS, "insn-budget": SIGXCPU, "time-budget": SIGXCPU,
+END_SIGNALS = {**FAULT_SIGNALS, "insn-budget": SIGXCPU, "time-budget": SIGXCPU, "halt": SIGXCPU,
                "error": SIGSEGV, "killed": SIGKILL}
 MAX_READ = 2048                 # bytes per 'm' reply; PacketSize below allows it
 MAX_PACKET = 64 * 1024          # a packet without its '#' by then is noise: dropped
@@ -117,7 +117,7 @@ class GdbStub:
         """Tell gdb how the run ended (W status, or X signal) and hang up."""
         if self.conn is None or self.conn.closed:
             return
-        if reason in ("exit", "halt"):
+        if reason == "exit":
             self.conn.send(f"W{status & 0xFF:02x}")
         else:
             self.conn.send(f"X{END_SIGNALS.get(reason, SIGKILL):02x}")
@@ -328,7 +328,7 @@ class GdbStub:
     def _phys(self, va):
         """va through the page tables the CPU has loaded (CR3), or None if unmapped or not RAM."""
         m = self.rt.machine
-        pa = m.virt_to_phys(va, self.eng.reg("cr3") & ~0xFFF)
+        pa = m.virt_to_phys(va, self.eng.reg("cr3") & (~0x1F if m.pgtable.pae else ~0xFFF))
         return pa if pa is not None and pa < m.pm.size else None
 
 

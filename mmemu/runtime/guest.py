@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from mmemu.engine import X86_TRAP_PF, X86_TRAP_UD
 from mmemu.errors import MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
+from mmemu.layout import PAGE_OFFSET as PAGE_OFFSET_VA
 from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
 from mmemu.runtime import hc_core
 from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE
@@ -33,8 +34,21 @@ BUGFLAG_NO_CUT_HERE = 8
 CONSOLE_KEEP = 1 << 17
 REPORTS_KEEP = 1024
 
-DEFAULT_MAX_INSNS = 2_000_000_000
+# The default budget is wall time only.  An instruction budget is Unicorn's
+# per-instruction count hook (emu_start(count=N)), which halves the speed of
+# memory-heavy guest code and slows a compute loop tenfold (tools/bench.py's
+# "default run / --max-insns 0"), so it is opt-in (max_insns, --max-insns):
+# a deterministic stop for tests and fuzzing.  The time budget is a thread
+# that sleeps until the deadline (engine._Watchdog; Unicorn's own timeout
+# polls the clock every few microseconds and cost a compute loop a third of
+# its speed) and costs nothing per instruction.
+DEFAULT_MAX_INSNS = 0
+# The instruction budget the fuzzers opt into: a guest their corruption
+# sends into an endless loop stops, at the same instruction for the same
+# seed, in seconds rather than at the time budget.
+FUZZ_MAX_INSNS = 2_000_000_000
 DEFAULT_TIMEOUT = 60.0
+X86_EFLAGS_IF = 0x200
 
 
 @dataclass
@@ -43,6 +57,7 @@ class RunResult:
 
     status: int                    # the exit status `mmemu run` gives
     reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
+    #                                halt: hlt with interrupts off, which no interrupt ends
     exit_code: int = None          # main()'s return value, when it returned
     console: str = ""              # what the guest printed (the last CONSOLE_KEEP bytes)
     reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports
@@ -95,7 +110,6 @@ class GuestRuntime:
         # their emu_start() with UC_ERR_EXCEPTION, as it would without mmemu.
         self._intr_hook = None
         self._ud_hook = None          # #UD: Unicorn has no interrupt for it
-        self._bus_hook = None         # a PTE to where no memory is: the open bus
         self._absorb_error = False    # Unicorn's error after a trap already delivered
         self._in_trap = False
         self._trap_exit = None        # EIP after a trap of mmemu's in a host's Uc
@@ -114,11 +128,30 @@ class GuestRuntime:
         from mmemu.runtime.loader import load_elf
         m = self.machine
         self.image = load_elf(program, m.pm, m.kernel_image)
+        self._check_flavour(self.image)
         for seg in self.image.segments:
             m.engine.remove_code_cache(seg.vaddr, seg.vaddr + seg.memsz)
         guard_stack(self, self.image)
         self.fixups = dict(getattr(self.image, "ex_table", {}) or {})
         return self.image
+
+    def _check_flavour(self, image):
+        """Refuse a program built for the other kernel flavour (its pte_t and
+        phys_addr_t would not be the machine's).  The SDK records the
+        flavour in __mmemu_x86_pae; an ELF without it is taken as it is."""
+        from mmemu.errors import LoaderError
+        m = self.machine
+        try:
+            addr = image.lookup("__mmemu_x86_pae")
+        except KeyError:
+            return
+        built_pae = bool(m.pm.read32(addr - PAGE_OFFSET_VA)) if addr >= PAGE_OFFSET_VA else None
+        if built_pae is None or built_pae == m.pgtable.pae:
+            return
+        built, runs = ("686-pae", "686") if built_pae else ("686", "686-pae")
+        raise LoaderError(f"{image.path}: built for the {built} kernel, but this machine "
+                          f"({m.cfg.name}) runs {runs}; rebuild it for {runs} "
+                          f"(mmemu build --config with a {runs} machine), or run the .c file")
 
     # -- running --------------------------------------------------------
     def run(self, max_insns=DEFAULT_MAX_INSNS, timeout=DEFAULT_TIMEOUT, entry=None,
@@ -172,8 +205,7 @@ class GuestRuntime:
             self._intr_hook = self.machine.engine.hook_interrupts(self._on_trap)
         if self._ud_hook is None:
             self._ud_hook = self.machine.engine.hook_invalid_insn(self._on_invalid_opcode)
-        if self._bus_hook is None:
-            self._bus_hook = self.machine.engine.hook_unmapped(self._on_unbacked)
+        self.machine.engine.on_unmapped = self._on_unbacked     # no hook: see Engine.run()
 
     def _disarm_traps(self):
         if self._intr_hook is not None:
@@ -182,9 +214,7 @@ class GuestRuntime:
         if self._ud_hook is not None:
             self.machine.engine.unhook(self._ud_hook)
             self._ud_hook = None
-        if self._bus_hook is not None:
-            self.machine.engine.unhook(self._bus_hook)
-            self._bus_hook = None
+        self.machine.engine.on_unmapped = None
 
     @contextmanager
     def _serving(self):
@@ -208,18 +238,37 @@ class GuestRuntime:
     def _run_segments(self, pc, max_insns, timeout):
         """emu_start() until the guest ends; a mode switch (a user task
         starting, a syscall, a task's exit) stops the CPU, is applied here,
-        and the run goes on.  The instruction budget applies per stretch."""
+        and the run goes on.  The instruction budget applies per stretch.
+
+        Kernel code runs with EFLAGS.IF set, as after boot.  A hlt with IF
+        set waits for an interrupt: on a PC the next timer tick comes and
+        the code goes on after the hlt, so the run resumes there (Unicorn
+        has no interrupt controller; the wait costs no time here).  A hlt
+        with IF clear (cli; hlt) never wakes: the run ends as its time
+        budget would (see _budget_reason())."""
         secs = 0.0
+        eng = self.machine.engine
+        eng.set_reg("eflags", eng.reg("eflags") | X86_EFLAGS_IF)
         while True:
             left = max(timeout - secs, 0.001) if timeout else 0
-            err, dt = self.machine.engine.run(pc, 0xFFFFFFFF, left, max_insns)
+            err, dt = eng.run(pc, 0xFFFFFFFF, left, max_insns)
             if self._absorb_error:
                 err, self._absorb_error = None, False
             secs += dt
             switch = self.take_switch()
+            if switch is None and err is None and self._stop_reason is None \
+                    and self._halted_waiting(secs, timeout):
+                pc = eng.reg("eip")                 # the tick came: on past the hlt
+                continue
             if switch is None or err is not None or self._stop_reason is not None:
                 return err, secs
             pc = switch()
+
+    def _halted_waiting(self, secs, timeout):
+        """The CPU stopped on a hlt with interrupts enabled, and time is left."""
+        eng = self.machine.engine
+        return (self._halted(eng.reg("eip")) and eng.reg("eflags") & X86_EFLAGS_IF
+                and not (timeout and secs >= timeout * 0.98))
 
     def _budget_reason(self, err, secs, timeout):
         info = self.reporter.info
@@ -232,6 +281,10 @@ class GuestRuntime:
             return "time-budget"
         eip = self.machine.engine.reg("eip")
         if self._halted(eip):
+            self._report("mmemu: the CPU halted with interrupts disabled (hlt with EFLAGS.IF "
+                         "clear) at " + (self.symbolize(eip - 1) or hex(eip - 1)) + ": no "
+                         "interrupt can wake it, so it would wait forever; stopped as the time "
+                         "budget would stop it", KERN_WARNING)
             return "halt"
         info("mmemu: instruction budget exhausted; guest stopped at "
              f"{self.symbolize(eip) or hex(eip)}", KERN_WARNING)
@@ -268,7 +321,7 @@ class GuestRuntime:
             return self._exit_code & 0xFF
         return {"oops": EXIT_OOPS, "bug": EXIT_BUG, "panic": EXIT_PANIC,
                 "insn-budget": EXIT_BUDGET, "time-budget": EXIT_BUDGET,
-                "halt": 0, "error": EXIT_INTERNAL, "killed": EXIT_PANIC}[reason]
+                "halt": EXIT_BUDGET, "error": EXIT_INTERNAL, "killed": EXIT_PANIC}[reason]
 
     @property
     def stop_reason(self):
@@ -498,7 +551,7 @@ class GuestRuntime:
 
 
 def _check_budget(max_insns, timeout, gdb_port):
-    """Refuse budgets Unicorn cannot take (it wants a 64-bit count and microseconds)."""
+    """Refuse budgets that are not a 64-bit count (Unicorn's) or finite seconds."""
     import math
     from mmemu.errors import UsageError
     if isinstance(max_insns, bool) or not isinstance(max_insns, int) \

@@ -66,7 +66,13 @@ def register(rt, table, hm, fixmap):
         if hm.PageHighMem(pfn):
             hm.kunmap_high(pfn)
 
-    def set_fixmap(idx, phys, flags):
+    # On 686-pae phys_addr_t and pgprot_t are 64 bits: their high words follow.
+    pae = m.pgtable.pae
+    flag_mask = m.pgtable.flavour.pte_flags_mask
+
+    def set_fixmap(idx, phys, flags, phys_hi=0, flags_hi=0):
+        phys |= phys_hi << 32
+        flags = (flags | flags_hi << 32) & flag_mask
         return 0 if fixmap._set_fixmap(idx, phys, flags) else -EINVAL
 
     def clear_fixmap(idx):
@@ -81,7 +87,7 @@ def register(rt, table, hm, fixmap):
                    by_page("kmap_local_page", hm._kmap_local_page), 1)
     table.register(HC_KUNMAP_LOCAL, "kunmap_local",
                    lambda va: int(hm.kunmap_local(va, flush=False)), 1)
-    table.register(HC_SET_FIXMAP, "__set_fixmap", set_fixmap, 3)
+    table.register(HC_SET_FIXMAP, "__set_fixmap", set_fixmap, 5 if pae else 3)
     table.register(HC_CLEAR_FIXMAP, "clear_fixmap", clear_fixmap, 1)
     table.register(HC_KMAP_FLUSH_UNUSED, "kmap_flush_unused", hm.kmap_flush_unused, 0)
     table.register(HC_KMAP_LOCAL_PFN, "kmap_local_pfn",

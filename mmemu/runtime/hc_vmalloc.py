@@ -69,11 +69,16 @@ def register(rt, table, vm):
     def hc_vunmap(addr, ip=0):
         return to_flush(vm.vunmap(addr, caller=caller(ip), flush=False))
 
-    def hc_vmap(pages, count, flags, prot, ip=0):
+    # pgprot_t is 64 bits on 686-pae: the SDK passes its high word (NX) last.
+    pae = rt.machine.pgtable.pae
+    prot_mask = rt.machine.pgtable.flavour.pte_flags_mask
+
+    def hc_vmap(pages, count, flags, prot, ip=0, prot_hi=0):
         pfns = _read_pages_array(rt, pages, count, base, nr, vm.totalram_pages())
         if pfns is None:
             return 0
-        return vm.vmap(pfns, count, flags or VM_MAP, prot & 0xFFF, caller=caller(ip)) or 0
+        prot = (prot | prot_hi << 32) & prot_mask
+        return vm.vmap(pfns, count, flags or VM_MAP, prot, caller=caller(ip)) or 0
 
     def hc_vmalloc_to_page(addr):
         return page_ptr(vm.vmalloc_to_page(addr))
@@ -82,7 +87,7 @@ def register(rt, table, vm):
     table.register(HC_VZALLOC, "vzalloc", hc_vzalloc, 2)
     table.register(HC___VMALLOC, "__vmalloc", hc___vmalloc, 3)
     table.register(HC_VFREE, "vfree", hc_vfree, 2)
-    table.register(HC_VMAP, "vmap", hc_vmap, 5)
+    table.register(HC_VMAP, "vmap", hc_vmap, 6 if pae else 5)
     table.register(HC_VUNMAP, "vunmap", hc_vunmap, 2)
     table.register(HC_VMALLOC_TO_PAGE, "vmalloc_to_page", hc_vmalloc_to_page, 1)
     table.register(HC_VMALLOC_NODE, "vmalloc_node", hc_vmalloc_node, 3)

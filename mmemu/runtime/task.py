@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from mmemu.arch.x86.fault import decode_pf_error
 from mmemu.arch.x86.pgd import pgd_alloc, user_page_tables, vmalloc_sync_one
-from mmemu.arch.x86.pgtable import PageTable, walk, _PAGE_USER
+from mmemu.arch.x86.pgtable import PageTable, _PAGE_USER
 from mmemu.arch.x86.segment import USER_SEGMENTS
 from mmemu.engine import X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_UD
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
@@ -33,6 +33,8 @@ PAGE_READONLY_EXEC = 0x025         # P | USER | ACCESSED
 PAGE_SHARED_EXEC = 0x067           # P | RW | USER | ACCESSED | DIRTY
 _PAGE_TABLE = 0x067
 SIGILL = 4
+# On 686-pae the writable user pages (data, stack) are NX, as a VMA without
+# PROT_EXEC gets (PAGE_SHARED / PAGE_COPY); on 686 every page is executable.
 SIGSEGV = 11
 X86_EFLAGS_FIXED = 0x2          # IF clear: Unicorn has no interrupt controller to enable
 NR_exit, NR_write, NR_getpid = 1, 4, 20
@@ -41,6 +43,7 @@ X86_PF_USER = 4
 SAVED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eflags")
 
 _GFP_PGD = gfp.GFP_KERNEL | gfp.__GFP_ZERO
+_GFP_PGTABLE_USER = _GFP_PGD | gfp.__GFP_ACCOUNT
 _GFP_USER_PAGE = gfp.GFP_HIGHUSER | gfp.__GFP_ZERO
 
 
@@ -104,6 +107,12 @@ class Tasks:
         def enter():
             # The CPU stopped on the doorbell read: run_user() returns past it.
             task.kernel_eip = self.rt.after_hypercall()
+            # The task's pages may have held code the CPU translated (an
+            # earlier task's): the host's copy is invisible to Unicorn, so
+            # every translation goes.  Here, between emu_start()s: flushed
+            # inside the doorbell's callback, the block running the call is
+            # gone before the stop can put EIP back on the doorbell read.
+            self.m.engine.flush_code()
             return self._iret_to_user(task, {"esp": STACK_TOP - 16, "ebp": 0}, entry)
         self._switch(enter)
         return 0
@@ -134,17 +143,15 @@ class Tasks:
     def exec_task(self, comm, seg):
         """pgd_alloc() and the user mappings of a new task; None when out of memory."""
         m = self.m
-        pgd_pfn = page_alloc.alloc_pages(m.mm, _GFP_PGD, 0)
-        if pgd_pfn is None:
+        pgd = self._pgd_alloc()
+        if pgd is None:
             return None
-        pgd = pgd_pfn << PAGE_SHIFT
-        pgd_alloc(m.pm, m.pgtable.pgd, pgd)
         task = Task(self.next_pid, comm[:15], pgd)
         self.next_pid += 1
-        pt = PageTable(m.pm, pgd, self._alloc_table, m.engine.flush_tlb)
+        pt = PageTable(m.pm, pgd, self._alloc_table, m.engine.flush_tlb, m.pgtable.flavour)
         code_end = self._map_image(task, pt, seg)
         for i in range(STACK_PAGES):
-            if not self._map_page(task, pt, STACK_TOP - (i + 1) * PAGE_SIZE, PAGE_SHARED_EXEC):
+            if not self._map_page(task, pt, STACK_TOP - (i + 1) * PAGE_SIZE, self._page_shared):
                 return self._free_task(task) or None
         task.vma = (seg.vaddr, code_end)
         return task
@@ -155,16 +162,13 @@ class Tasks:
         data_start = _lookup(img, "__user_data_start", seg.vaddr + seg.memsz)
         end = seg.vaddr + seg.memsz
         for va in range(seg.vaddr & ~(PAGE_SIZE - 1), end, PAGE_SIZE):
-            prot = PAGE_READONLY_EXEC if va + PAGE_SIZE <= data_start else PAGE_SHARED_EXEC
+            prot = PAGE_READONLY_EXEC if va + PAGE_SIZE <= data_start else self._page_shared
             pfn = self._map_page(task, pt, va, prot)
             if pfn is None:
                 break
             n = min(PAGE_SIZE, end - va)
             src = seg.paddr + (va - seg.vaddr)
             self.m.pm.write(pfn << PAGE_SHIFT, self.m.pm.read(src, n))
-        # The pages may have held code the CPU translated (an earlier task's):
-        # the host's copy is invisible to Unicorn, so drop every translation.
-        self.m.engine.flush_code()
         return (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
     def _map_page(self, task, pt, va, prot):
@@ -175,10 +179,57 @@ class Tasks:
         slot = pt.pte_alloc_kernel(va)
         if slot is None:
             return None
-        self.m.pm.u32[slot >> 2] = (pfn << PAGE_SHIFT) | prot
-        pde_i = (pt.pgd >> 2) + (va >> 22)
-        self.m.pm.u32[pde_i] = (self.m.pm.u32[pde_i] & ~0xFFF) | _PAGE_TABLE
+        pt.ptes[slot >> pt.pte_shift] = pt.mk_pte(pfn, prot)
+        pde = pt.pde_slot(va) >> pt.pte_shift
+        pt.ptes[pde] = (pt.ptes[pde] & pt.pfn_mask) | _PAGE_TABLE
         return pfn
+
+    @property
+    def _page_shared(self):
+        """A writable user page: executable on 686, NX on 686-pae (PAGE_SHARED)."""
+        return PAGE_SHARED_EXEC | self.m.pgtable.flavour._PAGE_NX
+
+    def _pgd_alloc(self):
+        """pgd_alloc(): a page directory with the kernel half of swapper_pg_dir.
+
+        686: a zeroed page.  686-pae: a 32-byte PDPT from pgd_cache with
+        three fresh user PMDs.  Returns its physical address, or None.
+        """
+        m = self.m
+        if not m.pgtable.pae:
+            pgd_pfn = page_alloc.alloc_pages(m.mm, _GFP_PGD, 0)
+            if pgd_pfn is None:
+                return None
+            pgd_alloc(m.pm, m.pgtable.pgd, pgd_pfn << PAGE_SHIFT)
+            return pgd_pfn << PAGE_SHIFT
+        from mmemu.arch.x86.pgtable_3level import PgdAllocFailure, pgd_alloc_pae
+        obj = m.slab.kmem_cache_alloc(m.pgd_cache, _GFP_PGTABLE_USER)
+        if not obj:
+            return None
+        pgd = obj - PAGE_OFFSET
+        got = pgd_alloc_pae(m.pm, m.pgtable.pgd, pgd, self._alloc_pmd)
+        if isinstance(got, PgdAllocFailure):
+            for pmd in got.free_pmds:
+                self._free_table(pmd)
+            m.slab.kmem_cache_free(m.pgd_cache, obj)
+            return None
+        return pgd
+
+    def _pgd_free(self, pgd):
+        """pgd_free(): the page, or the PDPT back to pgd_cache."""
+        m = self.m
+        if m.pgtable.pae:
+            m.slab.kmem_cache_free(m.pgd_cache, pgd + PAGE_OFFSET)
+        else:
+            page_alloc._free_pages(m.mm, pgd >> PAGE_SHIFT, 0)
+
+    def _alloc_pmd(self):
+        return self._alloc_table()
+
+    def _free_table(self, table):
+        mm = self.m.mm
+        page_alloc.pgtable_page_dtor(mm, table >> PAGE_SHIFT)
+        page_alloc._free_pages(mm, table >> PAGE_SHIFT, 0)
 
     def _alloc_table(self):
         pfn = page_alloc.alloc_pages(self.m.mm, _GFP_PGD, 0)
@@ -192,10 +243,14 @@ class Tasks:
         mm = self.m.mm
         for pfn in task.pages:
             page_alloc._free_pages(mm, pfn, 0)
-        for table in user_page_tables(self.m.pm, task.pgd):
-            page_alloc.pgtable_page_dtor(mm, table >> PAGE_SHIFT)
-            page_alloc._free_pages(mm, table >> PAGE_SHIFT, 0)
-        page_alloc._free_pages(mm, task.pgd >> PAGE_SHIFT, 0)
+        if self.m.pgtable.pae:
+            from mmemu.arch.x86.pgtable_3level import user_page_tables_3level, user_pmds
+            tables = user_page_tables_3level(self.m.pm, task.pgd) + user_pmds(self.m.pm, task.pgd)
+        else:
+            tables = user_page_tables(self.m.pm, task.pgd)
+        for table in tables:
+            self._free_table(table)
+        self._pgd_free(task.pgd)
         task.pages = []
 
     # -- mode switches ------------------------------------------------------
@@ -253,7 +308,9 @@ class Tasks:
             return True
         if trapnr == X86_TRAP_PF and not user:
             cr2 = self.m.engine.reg("cr2")
-            if vmalloc_sync_one(self.m.pm, task.pgd, self.m.pgtable.pgd, cr2):
+            # On PAE the kernel PMD is shared: nothing is ever missing to sync.
+            if not self.m.pgtable.pae and vmalloc_sync_one(self.m.pm, task.pgd,
+                                                           self.m.pgtable.pgd, cr2):
                 self.vmalloc_faults += 1
                 return True
             return False
@@ -286,7 +343,7 @@ class Tasks:
         count = min(count, 4096)
         data = bytearray()
         for va in range(buf, buf + count):
-            w = walk(self.m.pm, task.pgd, va)
+            w = self.m.pgtable.walk(va, task.pgd)
             if va >= PAGE_OFFSET or w.phys is None or not w.flags & _PAGE_USER:
                 return -EFAULT
             data.append(self.m.pm.u8[w.phys])

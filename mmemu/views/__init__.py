@@ -9,7 +9,8 @@ def meminfo_extra(machine):
         from mmemu.arch.x86.init import direct_map_counts
         from mmemu.mm.percpu import UNIT_SIZE
         small, large = direct_map_counts(machine.pgtable, machine.layout.max_low_pfn)
-        extra.update({"DirectMap4k": small * 4, "DirectMap4M": large * 4096,
+        huge_kb = machine.pgtable.pmd_size >> 10            # DirectMap4M, DirectMap2M on PAE
+        extra.update({"DirectMap4k": small * 4, f"DirectMap{huge_kb >> 10}M": large * huge_kb,
                       "Percpu": UNIT_SIZE >> 10})
     if getattr(machine, "vmalloc", None) is not None:
         from mmemu.views.vmallocinfo import vmalloc_meminfo

@@ -7,7 +7,9 @@ Initmem setup, the per-cpu chunk, Built 1 zonelists, the command line, the
 hash tables, Initializing HighMem, the Memory: line, the SLUB line and the
 late frees.  ``mmemu info`` prints them, then the "virtual kernel memory
 layout:" block that 6.1 no longer prints but kernels up to 4.x did, in that
-classic form.
+classic form.  On 686-pae the boot log has the NX line of
+arch/x86/mm/setup_nx.c's x86_report_nx() after the e820 map, and
+mark_rodata_ro()'s W+X check line.
 """
 from mmemu.layout import (
     CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START, LAST_PKMAP, PAGE_OFFSET, PAGE_SIZE,
@@ -32,8 +34,8 @@ def virtual_layout_lines(layout, image=None):
         return (b - a) >> 20
 
     fix_s, fix_e = layout.fixaddr_start, layout.fixaddr_top
-    cea_s, cea_e = CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START
-    pk_s, pk_e = layout.pkmap_base, layout.pkmap_base + LAST_PKMAP * PAGE_SIZE
+    cea_s, cea_e = layout.cpu_entry_area_base, layout.fixaddr_tot_start
+    pk_s, pk_e = layout.pkmap_base, layout.pkmap_end
     vm_s, vm_e = layout.vmalloc_start, layout.vmalloc_end
     lo_s, lo_e = PAGE_OFFSET, layout.high_memory
     lines = [

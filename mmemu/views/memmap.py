@@ -195,13 +195,7 @@ def _mark_reservations(machine, codes, nr):
     image, in that order (swapper_pg_dir and the .brk page tables lie in the
     image: they are shown as the page tables they are, as the lookup says)."""
     reserved = KIND_CODE["reserved"]
-    u32 = machine.pm.u32
-    pgd = owner._pgd_of(machine)
-    tables = [pgd >> PAGE_SHIFT]
-    for pde in u32[pgd >> 2:(pgd >> 2) + 1024]:
-        if pde & 1 and not pde & 0x80:
-            tables.append(pde >> PAGE_SHIFT)
-    for pfn in tables:
+    for pfn in owner.page_table_pfns(machine):
         if pfn < nr and codes[pfn] == reserved:
             codes[pfn] = KIND_CODE["boot-pgtable"]
     mem_map = machine.mem_map

@@ -28,6 +28,7 @@ from mmemu.mm.mmzone import (
 from mmemu.mm.slab import KMC_NAME
 
 NR_PAGE_ORDERS = 11                   # orders 0..MAX_ORDER (10) on 6.1
+_PAGE_NX = 1 << 63                    # only a PAE entry has it
 
 
 # -- struct page ------------------------------------------------------------
@@ -157,9 +158,17 @@ def slab_cache_name(machine, cache_ptr):
     return f"kmem_cache 0x{cache_ptr:08x}"
 
 
+def _walk(machine, va, pgd=None):
+    """lookup_address() through the machine's own tables (either flavour)."""
+    pgtable = getattr(machine, "pgtable", None)
+    if hasattr(pgtable, "walk"):
+        return pgtable.walk(va, pgd)
+    return walk(machine.pm, _pgd_of(machine) if pgd is None else pgd, va)
+
+
 def _read_kernel_u32(machine, va):
     """A word of guest memory at a kernel virtual address, or None if unmapped."""
-    phys = walk(machine.pm, _pgd_of(machine), va & 0xFFFFFFFF).phys
+    phys = _walk(machine, va & 0xFFFFFFFF).phys
     if phys is None or phys + 4 > machine.pm.size:
         return None
     return machine.pm.u32[phys >> 2] if not phys & 3 else machine.pm.unpack("<I", phys)[0]
@@ -169,7 +178,7 @@ def read_kernel_cstr(machine, va, limit=64):
     """A printable C string at a kernel virtual address, or None."""
     if not va:
         return None
-    phys = walk(machine.pm, _pgd_of(machine), va).phys
+    phys = _walk(machine, va).phys
     if phys is None or phys >= machine.pm.size:
         return None
     raw = bytes(machine.pm.u8[phys:min(phys + limit, machine.pm.size)])
@@ -296,27 +305,84 @@ def kernel_rmap(machine, start=None):
     """
     pm, lay = machine.pm, machine.layout
     start = lay.vmalloc_start if start is None else start
-    u32 = pm.u32
-    pgd = _pgd_of(machine) >> 2
+    geo = _geometry(machine)
     rmap = {}
-    for index in range(pgd_index(start), PTRS_PER_PTE):
-        pde = u32[pgd + index]
-        if not pde & _PAGE_PRESENT or pde & _PAGE_PSE:
-            continue
-        table = pde & PTE_PFN_MASK
-        if table + PAGE_SIZE > pm.size:
-            continue
-        w = table >> 2
-        entries = u32[w:w + PTRS_PER_PTE]
+    for base, table in _kernel_page_tables(machine, start):
+        w = table >> geo.shift
+        entries = geo.view[w:w + geo.per_table]
         if not any(entries):
             continue
-        base = index << PGDIR_SHIFT
         for i, pte in enumerate(entries):
             if pte & _PAGE_PRESENT:
                 va = base + (i << PAGE_SHIFT)
                 if va >= start:
-                    rmap.setdefault(pte >> PAGE_SHIFT, []).append(va)
+                    rmap.setdefault((pte & geo.pfn_mask) >> PAGE_SHIFT, []).append(va)
     return rmap
+
+
+@dataclass
+class _Geometry:
+    """How a machine's page-table entries sit in guest RAM (its flavour's)."""
+
+    view: object          # PhysMem.u32 or u64
+    shift: int            # a slot's address >> shift indexes view
+    per_table: int        # PTRS_PER_PTE
+    pfn_mask: int
+    pae: bool
+
+
+def _geometry(machine):
+    pgtable = getattr(machine, "pgtable", None)
+    flavour = getattr(pgtable, "flavour", None) or getattr(machine.layout, "flavour", None)
+    if flavour is not None and flavour.pae:
+        return _Geometry(machine.pm.u64, 3, flavour.ptrs_per_pte, flavour.pte_pfn_mask, True)
+    return _Geometry(machine.pm.u32, 2, PTRS_PER_PTE, PTE_PFN_MASK, False)
+
+
+def _kernel_page_tables(machine, start=PAGE_OFFSET):
+    """(first address mapped, physical address) of every page table of
+    swapper_pg_dir that maps addresses at or above start (large pages and
+    tables outside RAM left out)."""
+    geo, pm = _geometry(machine), machine.pm
+    for base, entry, size in _pmd_entries(machine):
+        if base + size <= start or not entry & _PAGE_PRESENT or entry & _PAGE_PSE:
+            continue
+        table = entry & geo.pfn_mask
+        if table + PAGE_SIZE <= pm.size:
+            yield base, table
+
+
+def page_table_pfns(machine):
+    """The frames of swapper_pg_dir's tables: the pgd (the PDPT and the PMDs
+    on PAE) and every page table under it."""
+    geo, pgd = _geometry(machine), _pgd_of(machine)
+    out = [pgd >> PAGE_SHIFT]
+    if geo.pae:
+        for index in range(4):
+            pdpte = machine.pm.u64[(pgd >> 3) + index]
+            if pdpte & _PAGE_PRESENT:
+                out.append((pdpte & geo.pfn_mask) >> PAGE_SHIFT)
+    out += [table >> PAGE_SHIFT for _, table in _kernel_page_tables(machine, 0)]
+    return out
+
+
+def _pmd_entries(machine):
+    """(address, entry, size) of every entry above the page tables: the pgd's
+    on 686, the pmd's under every present PDPT entry on PAE."""
+    geo, pgd = _geometry(machine), _pgd_of(machine)
+    if not geo.pae:
+        u32 = machine.pm.u32
+        for index in range(PTRS_PER_PTE):
+            yield index << PGDIR_SHIFT, u32[(pgd >> 2) + index], 1 << PGDIR_SHIFT
+        return
+    u64 = machine.pm.u64
+    for index in range(4):
+        pdpte = u64[(pgd >> 3) + index]
+        pmd = pdpte & geo.pfn_mask
+        if not pdpte & _PAGE_PRESENT or pmd + PAGE_SIZE > machine.pm.size:
+            continue
+        for i, entry in enumerate(u64[pmd >> 3:(pmd >> 3) + 512].tolist()):
+            yield (index << 30) + (i << 21), entry, 1 << 21
 
 
 def _pgd_of(machine):
@@ -327,13 +393,17 @@ def _pgd_of(machine):
 def page_table_span(machine, pfn):
     """[start, end) of the addresses the page table at pfn maps in
     swapper_pg_dir, or None when no directory entry points at it."""
-    u32 = machine.pm.u32
-    pgd = _pgd_of(machine) >> 2
+    geo = _geometry(machine)
     target = pfn << PAGE_SHIFT
-    for index in range(PTRS_PER_PTE):
-        pde = u32[pgd + index]
-        if pde & _PAGE_PRESENT and not pde & _PAGE_PSE and pde & PTE_PFN_MASK == target:
-            return index << PGDIR_SHIFT, (index + 1) << PGDIR_SHIFT
+    if geo.pae:                                      # a PMD: the PDPT entry's gigabyte
+        pgd = _pgd_of(machine)
+        for index in range(4):
+            pdpte = machine.pm.u64[(pgd >> 3) + index]
+            if pdpte & _PAGE_PRESENT and pdpte & geo.pfn_mask == target:
+                return index << 30, (index + 1) << 30
+    for base, entry, size in _pmd_entries(machine):
+        if entry & _PAGE_PRESENT and not entry & _PAGE_PSE and entry & geo.pfn_mask == target:
+            return base, base + size
     return None
 
 
@@ -356,9 +426,10 @@ def describe_va(machine, va):
         return f"{region}: {_describe_vmalloc(machine, va)}"
     if region == "Persistent kmap() Area":
         slot = (va - lay.pkmap_base) >> PAGE_SHIFT
-        if slot < LAST_PKMAP:
-            return f"{region}: pkmap slot {slot} of {LAST_PKMAP}"
-        return f"{region}: above the {LAST_PKMAP} pkmap slots"
+        last = getattr(lay, "last_pkmap", LAST_PKMAP)
+        if slot < last:
+            return f"{region}: pkmap slot {slot} of {last}"
+        return f"{region}: above the {last} pkmap slots"
     if va >= lay.fixaddr_tot_start and va < FIXADDR_TOP + PAGE_SIZE:
         return f"{region}: fixmap {_describe_fixmap(va)}"
     if region == "vmalloc() End":
@@ -580,25 +651,34 @@ def decode_entry(entry, large=False):
         names.insert(1, "ro")
     if entry & 0x80:
         names.append("PSE" if large else "PAT")
+    if entry & _PAGE_NX:
+        names.append("NX")
     if not entry & _PAGE_PRESENT:
         names.insert(0, "not-present")
     return " ".join(names)
 
 
 def ptdump_lookup(machine, va):
-    """Everything about one virtual address, as (label, value) rows."""
-    pgd = _pgd_of(machine)
-    w = walk(machine.pm, pgd, va)
+    """Everything about one virtual address, as (label, value) rows.
+
+    686: the pgd entry ("pde") and the pte.  686-pae walks three levels:
+    the PDPT entry ("pgd", swapper_pg_dir[0..3]), the pmd entry and the
+    pte, each 64 bits.
+    """
+    w = _walk(machine, va)
     rows = [("address", f"0x{va:08x}  {describe_va(machine, va)}")]
-    rows.append(("pde", f"swapper_pg_dir[{pgd_index(va)}] at phys 0x{w.pde_addr:08x} = "
-                        f"0x{w.pde:08x}  {decode_entry(w.pde, large=True)}"))
-    if w.level == PG_LEVEL_4M:
-        rows.append(("pte", "none: a 4M page (PSE)"))
-    elif w.pte_addr is not None:
-        rows.append(("pte", f"[{(va >> PAGE_SHIFT) & 0x3FF}] at phys 0x{w.pte_addr:08x} = "
-                            f"0x{w.pte:08x}  {decode_entry(w.pte)}"))
+    if _geometry(machine).pae:
+        rows += _lookup_rows_3level(w, va)
     else:
-        rows.append(("pte", "none: no page table"))
+        rows.append(("pde", f"swapper_pg_dir[{pgd_index(va)}] at phys 0x{w.pde_addr:08x} = "
+                            f"0x{w.pde:08x}  {decode_entry(w.pde, large=True)}"))
+        if w.level == PG_LEVEL_4M:
+            rows.append(("pte", "none: a 4M page (PSE)"))
+        elif w.pte_addr is not None:
+            rows.append(("pte", f"[{(va >> PAGE_SHIFT) & 0x3FF}] at phys 0x{w.pte_addr:08x} = "
+                                f"0x{w.pte:08x}  {decode_entry(w.pte)}"))
+        else:
+            rows.append(("pte", "none: no page table"))
     if w.phys is None:
         rows.append(("phys", "not mapped"))
         return rows
@@ -613,6 +693,31 @@ def ptdump_lookup(machine, va):
                              f"_refcount {page.refcount}  _mapcount {mapcount}  "
                              f"private 0x{page.private:x}"))
     rows.append(("owner", page_owner(machine, pfn).text))
+    return rows
+
+
+def _decode_pdpte(entry):
+    """A PDPT entry has only a present bit to speak of (RW, USR are reserved there)."""
+    if not entry:
+        return "none"
+    return "present" if entry & _PAGE_PRESENT else "not-present"
+
+
+def _lookup_rows_3level(w, va):
+    """The PDPT, pmd and pte rows of a PAE lookup."""
+    rows = [("pgd", f"swapper_pg_dir[{(va >> 30) & 3}] at phys 0x{w.pdpte_addr:08x} = "
+                    f"0x{w.pdpte:016x}  {_decode_pdpte(w.pdpte)}")]
+    if w.pde_addr is None:
+        return rows + [("pmd", "none: no PMD (the PDPT entry is not present)")]
+    rows.append(("pmd", f"[{(va >> 21) & 511}] at phys 0x{w.pde_addr:08x} = "
+                        f"0x{w.pde:016x}  {decode_entry(w.pde, large=True)}"))
+    if w.level == PG_LEVEL_4M:
+        rows.append(("pte", "none: a 2M page (PSE)"))
+    elif w.pte_addr is not None:
+        rows.append(("pte", f"[{(va >> PAGE_SHIFT) & 511}] at phys 0x{w.pte_addr:08x} = "
+                            f"0x{w.pte:016x}  {decode_entry(w.pte)}"))
+    else:
+        rows.append(("pte", "none: no page table"))
     return rows
 
 

@@ -34,7 +34,7 @@ ZONE_STAT_ITEMS = (
     "nr_zone_write_pending", "nr_mlock", "nr_bounce", "nr_zspages", "nr_free_cma")
 NUMA_STAT_ITEMS = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave",
                    "numa_local", "numa_other")
-HPAGE_KB = 4096                         # a non-PAE huge page is 4 MiB
+HPAGE_KB = 4096                         # a non-PAE huge page is 4 MiB (2 MiB with PAE)
 
 
 def _mm(obj):
@@ -202,13 +202,20 @@ def _kb(label, kbytes):
     return f"{label:<16s}{kbytes:>8d} kB\n"
 
 
+def _hpage_kb(mm):
+    flavour = getattr(mm.layout, "flavour", None)
+    return flavour.hpage_size >> 10 if flavour is not None else HPAGE_KB
+
+
 def meminfo(mm, extra=None):
     """/proc/meminfo as 6.1's meminfo_proc_show() prints it.
 
     ``extra`` supplies kB values other subsystems own: "SReclaimable",
     "SUnreclaim" (Slab is their sum), "VmallocUsed", "VmallocChunk",
     "Percpu", "KernelStack", "Committed_AS", and "DirectMap4k"/"DirectMap4M"
-    (printed only when given: the page tables know them, not mm).
+    (printed only when given, as the page-table code knows them; on
+    686-pae "DirectMap2M", the huge page of a PMD).  Hugepagesize is the
+    flavour's PMD page: 4096 kB on 686, 2048 kB on 686-pae.
     """
     mm = _mm(mm)
     x = dict(extra or {})
@@ -240,9 +247,9 @@ def meminfo(mm, extra=None):
                              "FileHugePages:", "FilePmdMapped:")]
     text += "".join(_kb(label, value) for label, value in rows)
     text += ("HugePages_Total:       0\nHugePages_Free:        0\nHugePages_Rsvd:        0\n"
-             f"HugePages_Surp:        0\nHugepagesize:   {HPAGE_KB:>8d} kB\n")
+             f"HugePages_Surp:        0\nHugepagesize:   {_hpage_kb(mm):>8d} kB\n")
     text += _kb("Hugetlb:", 0)
-    for key in ("DirectMap4k", "DirectMap4M"):
+    for key in ("DirectMap4k", "DirectMap2M", "DirectMap4M"):
         if key in x:
             text += _kb(key + ":", x[key])
     return text

@@ -1,9 +1,9 @@
 """The kernel page-table dump, as arch/x86/mm/dump_pagetables.c prints it.
 
-Models Linux 6.1 on a 32-bit non-PAE kernel (/sys/kernel/debug/page_tables/
-kernel): the generic walker of mm/ptdump.c and mm/pagewalk.c feeding x86's
-note_page(), effective_prot() and printk_prot().  What that gives on a
-two-level table, and what this module reproduces:
+Models Linux 6.1 on a 32-bit kernel, 686 or 686-pae (/sys/kernel/debug/
+page_tables/kernel): the generic walker of mm/ptdump.c and mm/pagewalk.c
+feeding x86's note_page(), effective_prot() and printk_prot().  What that
+gives on a two-level table, and what this module reproduces:
 
 * markers, from address_markers[] for CONFIG_X86_32 with HIGHMEM and
   MODIFY_LDT_SYSCALL: "User Space" (0), "Kernel Mapping" (PAGE_OFFSET),
@@ -20,6 +20,19 @@ two-level table, and what this module reproduces:
   Dirty too), the effective US/RW bits, the level or the marker change, and
   a marker is crossed only at the first entry noted at or after it;
 * the last range ends at 0x00000000: the walker's final note_page(st, 0, -1, 0).
+
+On 686-pae (three levels: PDPT, PMD, page table; PTEs of 64 bits):
+
+* an empty PDPT entry is a hole at real_depth(2) == 0, "pgd"; an empty pmd
+  entry a hole at real_depth(3) == 3, "pmd"; a 2 MiB page is noted by the
+  pmd callback, "pmd"; a page-table entry is "pte";
+* the last column is ``NX `` or ``x  ``: PTE_FLAGS_MASK takes bit 63;
+* effective_prot() starts from the PDPT entry, which holds only
+  _PAGE_PRESENT (pud_populate()), so the effective RW and USR bits of every
+  entry below are 0 and only NX survives: 6.1's W+X check, which tests the
+  effective RW bit, cannot find a W+X page on 686-pae, and prints "passed"
+  (ptdump_check_wx()).  mmemu adds its own check of the leaf entries' bits,
+  in its own words (ptdump_check_wx_leaves()).
 
 mmemu adds what Linux does not have: one region only, every entry listed
 (--all-ptes), and a lookup of one address down to the owner of its page.
@@ -43,9 +56,11 @@ from mmemu.errors import UsageError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PMD_SIZE, PTRS_PER_PTE
 
 PTE_FLAGS_MASK = 0xFFF               # ~PTE_PFN_MASK on a non-PAE kernel
+PTE_FLAGS_MASK_PAE = 0xFFF0000000000FFF   # and on a PAE kernel: bits 52-63 too
 _PAGE_PAT = 0x080                    # bit 7 in a PTE
 _PAGE_PAT_LARGE = 0x1000             # bit 12 in a PDE: outside PTE_FLAGS_MASK, never shown
 _PAGE_NX = 0                         # no NX bit without PAE
+_PAGE_NX_PAE = 1 << 63               # bit 63 with it
 _PAGE_KNL_ERRATUM_MASK = _PAGE_DIRTY | _PAGE_ACCESSED
 SPACE_END = 1 << 32
 
@@ -116,10 +131,15 @@ class PgState:
     merge=False breaks at every present entry (mmemu's --all-ptes).
     """
 
-    def __init__(self, markers, first_marker=0, merge=True):
+    def __init__(self, markers, first_marker=0, merge=True, flavour=None):
         self.markers = markers + [AddrMarker(0xFFFFFFFF, None)]   # END_OF_SPACE_NR
         self.marker = first_marker
         self.merge = merge
+        pae = flavour is not None and flavour.pae
+        self.flags_mask = PTE_FLAGS_MASK_PAE if pae else PTE_FLAGS_MASK
+        self.nx = _PAGE_NX_PAE if pae else 0
+        self.phys_masks = ((flavour.pmd_large_mask, flavour.pte_pfn_mask) if pae
+                           else (PDE_LARGE_MASK, PTE_PFN_MASK))
         self.level = -1
         self.current_prot = 0
         self.effective_prot = 0
@@ -142,9 +162,19 @@ class PgState:
         """effective_prot() at the pte level."""
         return self.prot_levels[3] & pte & (_PAGE_USER | _PAGE_RW)
 
+    def level_effective_prot(self, level, val):
+        """x86's effective_prot() callback: the US/RW bits every level grants, and NX
+        if any level sets it, stored in prot_levels[level] and returned."""
+        prot = val & self.flags_mask
+        if level:
+            higher = self.prot_levels[level - 1]
+            prot = (higher & prot & (_PAGE_USER | _PAGE_RW)) | ((higher | prot) & self.nx)
+        self.prot_levels[level] = prot
+        return prot
+
     def note_page(self, addr, level, val, eff=None):
         """note_page(): start a new range when anything but the address changes."""
-        new_prot = val & PTE_FLAGS_MASK
+        new_prot = val & self.flags_mask
         if not val:
             new_eff = 0
         elif eff is None:
@@ -186,41 +216,48 @@ class PgState:
         self.effective_prot = eff
         self.level = level
         if not self.merge:
-            self.phys = _entry_phys(val, level) if prot & _PAGE_PRESENT else None
+            self.phys = _entry_phys(val, level, self.phys_masks) if prot & _PAGE_PRESENT else None
 
     def _flush(self, addr):
         self.items.append(PtRange(self.start_address, addr, self.current_prot,
                                   self.effective_prot, self.level, self.phys))
 
 
-def _entry_phys(val, level):
-    return val & (PDE_LARGE_MASK if level == PMD_LEVEL else PTE_PFN_MASK)
+def _entry_phys(val, level, masks=(PDE_LARGE_MASK, PTE_PFN_MASK)):
+    return val & (masks[0] if level == PMD_LEVEL else masks[1])
 
 
 # -- the walk ---------------------------------------------------------------
 
 # Byte 1 of an entry holds flag bits 8-11 in its low nibble (the rest is frame).
 _LOW_NIBBLE = bytes(b & 0x0F for b in range(256))
+_HIGH_NIBBLE = bytes(b & 0xF0 for b in range(256))       # byte 6 of a PAE entry: bits 52-55
 _RUN = re.compile(rb"(..)\1*", re.DOTALL)
+_RUN4 = re.compile(rb"(....)\1*", re.DOTALL)
 
 
-def pte_runs(pm, table, first=0, last=PTRS_PER_PTE):
+def pte_runs(pm, table, first=0, last=PTRS_PER_PTE, size=4):
     """Runs of equal flag bits in entries first..last-1 of the page table at
     physical address ``table``: a list of entry indexes where a run starts.
 
-    Reads the table as bytes, never entry by entry: one run costs two
-    comparisons, a mixed table one regular-expression scan.
+    size is the entry size, 4 (686) or 8 (PAE, whose flag bits include bits
+    52-63 in the top bytes).  Reads the table as bytes, never entry by
+    entry: one run costs a few comparisons, a mixed table one
+    regular-expression scan.
     """
-    raw = pm.u8[table + 4 * first:table + 4 * last]
+    raw = pm.u8[table + size * first:table + size * last]
     n = last - first
-    lo = bytes(raw[0::4])
-    hi = bytes(raw[1::4]).translate(_LOW_NIBBLE)
-    if lo.count(lo[0]) == n and hi.count(hi[0]) == n:
+    cols = [bytes(raw[0::size]), bytes(raw[1::size]).translate(_LOW_NIBBLE)]
+    if size == 8:
+        cols += [bytes(raw[6::8]).translate(_HIGH_NIBBLE), bytes(raw[7::8])]
+    if all(c.count(c[0]) == n for c in cols):
         return [first]
-    keys = bytearray(2 * n)
-    keys[0::2] = lo
-    keys[1::2] = hi
-    return [first + (m.start() >> 1) for m in _RUN.finditer(keys)]
+    width = len(cols)
+    keys = bytearray(width * n)
+    for i, col in enumerate(cols):
+        keys[i::width] = col
+    run = _RUN if width == 2 else _RUN4
+    return [first + m.start() // width for m in run.finditer(keys)]
 
 
 def pmd_none(pde):
@@ -256,6 +293,78 @@ def ptdump_walk_pgd(st, pm, pgd, start=0, end=SPACE_END):
             _walk_pte_table(st, pm, table, addr, lo, hi)
     st.finish(end)
     return st.items
+
+
+def ptdump_walk_pgd_3level(st, pm, pgd, start=0, end=SPACE_END):
+    """ptdump_walk_pgd() on PAE tables over [start, end).
+
+    Models mm/ptdump.c and mm/pagewalk.c with PGTABLE_LEVELS 3: p4d and pud
+    are folded into the 4-entry pgd (the PDPT).  An empty PDPT entry is a
+    "pgd" hole (real_depth(2) is 0), an empty pmd entry a "pmd" hole, a
+    2 MiB page a "pmd" note, a page table's entries "pte" notes (run by
+    run).  The pgd, p4d and pud callbacks all see the PDPT entry, and each
+    runs effective_prot() on it.
+    """
+    from mmemu.arch.x86.pgtable_3level import (PGDIR_SHIFT as shift3, PMD_SHIFT as pmd_shift,
+                                               PTE_PFN_MASK as pfn_mask)
+    u64 = pm.u64
+    pmd_size = 1 << pmd_shift
+    for index in range(start >> shift3, ((end - 1) >> shift3) + 1):
+        base = index << shift3
+        pdpte = u64[(pgd >> 3) + index]
+        if pmd_none(pdpte):
+            st.note_page(max(base, start), PGD_LEVEL, 0)
+            continue
+        for level in (0, 1, 2):                  # pgd, p4d, pud: the same entry
+            st.level_effective_prot(level, pdpte)
+        pmd = pdpte & pfn_mask
+        if not pdpte & _PAGE_PRESENT or pmd + PAGE_SIZE > pm.size:
+            continue
+        lo_i = max(start, base) >> pmd_shift & 511
+        hi_i = ((min(end, base + (1 << shift3)) - 1) >> pmd_shift & 511) + 1
+        for i in range(lo_i, hi_i):
+            addr = base + (i << pmd_shift)
+            lo = max(addr, start)
+            entry = u64[(pmd >> 3) + i]
+            if pmd_none(entry):
+                st.note_page(lo, PMD_LEVEL, 0)
+                continue
+            st.level_effective_prot(PMD_LEVEL, entry)
+            table = entry & pfn_mask
+            if entry & _PAGE_PSE or (entry & _PAGE_PRESENT and table + PAGE_SIZE > pm.size):
+                st.note_page(lo, PMD_LEVEL, entry, st.prot_levels[PMD_LEVEL])
+            elif entry & _PAGE_PRESENT:
+                _walk_pte_table_3level(st, pm, table, addr, lo, min(addr + pmd_size, end))
+    st.finish(end)
+    return st.items
+
+
+def _walk_pte_table_3level(st, pm, table, addr, lo, hi):
+    """walk_pte_range() on a PAE page table, run by run (see _walk_pte_table())."""
+    u64 = pm.u64
+    w = table >> 3
+    first = (lo >> PAGE_SHIFT) & 511
+    last = ((hi - 1) >> PAGE_SHIFT & 511) + 1
+    if not st.merge:
+        for i in range(first, last):
+            pte = u64[w + i]
+            st.note_page(addr + (i << PAGE_SHIFT), PTE_LEVEL, pte,
+                         st.level_effective_prot(PTE_LEVEL, pte))
+        return
+    runs = pte_runs(pm, table, first, last, size=8)
+    runs.append(last)
+    for r in range(len(runs) - 1):
+        at = addr + (runs[r] << PAGE_SHIFT)
+        run_end = addr + (runs[r + 1] << PAGE_SHIFT)
+        pte = u64[w + runs[r]]
+        eff = st.level_effective_prot(PTE_LEVEL, pte)
+        st.note_page(at, PTE_LEVEL, pte, eff)
+        while st.next_marker_start() < run_end:
+            nxt = (st.next_marker_start() + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+            at = max(nxt, at + PAGE_SIZE)
+            if at >= run_end:
+                break
+            st.note_page(at, PTE_LEVEL, u64[w + ((at - addr) >> PAGE_SHIFT)], eff)
 
 
 def _walk_pte_table(st, pm, table, addr, lo, hi):
@@ -345,9 +454,19 @@ def ptdump_walk(machine, start=0, end=SPACE_END, all_ptes=False, pgd=None):
     >>> [r for r in ptdump_walk(m) if isinstance(r, PtRange) and r.present][0]
     """
     markers = address_markers(machine.layout)
-    st = PgState(markers, _marker_index(markers, start), merge=not all_ptes)
+    flavour = _flavour_of(machine)
+    st = PgState(markers, _marker_index(markers, start), merge=not all_ptes, flavour=flavour)
     pgd = _pgd_of(machine) if pgd is None else pgd
+    if flavour is not None and flavour.pae:
+        return ptdump_walk_pgd_3level(st, machine.pm, pgd, start, end)
     return ptdump_walk_pgd(st, machine.pm, pgd, start, end)
+
+
+def _flavour_of(machine):
+    """The machine's kernel flavour (a snapshot keeps it in its layout)."""
+    pgtable = getattr(machine, "pgtable", None)
+    flavour = getattr(pgtable, "flavour", None)
+    return flavour if flavour is not None else getattr(machine.layout, "flavour", None)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -365,7 +484,7 @@ def printk_prot(pr, level):
             "PAT " if ((level == PTE_LEVEL and pr & _PAGE_PAT)
                        or (level in (2, 3) and pr & _PAGE_PAT_LARGE)) else "    ",
             "GLB " if pr & _PAGE_GLOBAL else "    ",
-            "NX " if pr & _PAGE_NX else "x  ",
+            "NX " if pr & _PAGE_NX_PAE else "x  ",
         ))
     return cols + LEVEL_NAMES[level]
 
@@ -407,28 +526,65 @@ def ptdump_text(machine, region=None, all_ptes=False):
 
 # -- checks -----------------------------------------------------------------
 
-def ptdump_check_wx(items):
-    """ptdump_walk_pgd_level_checkwx(), as a 686 (non-PAE) kernel runs it: not at all.
+def ptdump_check_wx(items, flavour=None):
+    """ptdump_walk_pgd_level_checkwx() as 6.1 runs it at mark_rodata_ro() time.
 
-    mark_rodata_ro() calls debug_checkwx() only when __supported_pte_mask
-    has _PAGE_NX, which needs PAE; every writable kernel page is executable
-    here, so the check would find them all.  Returns the lines the kernel
-    prints: none.
+    686: not at all.  mark_rodata_ro() calls debug_checkwx() only when
+    __supported_pte_mask has _PAGE_NX, which needs PAE; every writable
+    kernel page is executable there, so the check would find them all.
+    686-pae: note_page() counts the pages of ranges whose *effective* prot
+    is RW and not NX.  Effective RW comes down from the PDPT entry, which
+    never has it, so 6.1 finds none: "passed" (see the module doc, and
+    ptdump_check_wx_leaves() for mmemu's own check).  Returns the lines the
+    kernel prints.
     """
-    if not _PAGE_NX:
+    if flavour is None or not flavour.pae:
         return []
-    return []  # pragma: no cover - no NX without PAE
+    pages = sum(r.pages for r in items if isinstance(r, PtRange) and r.present
+                and r.eff & _PAGE_RW and not r.eff & _PAGE_NX_PAE)
+    if pages:
+        return [f"x86/mm: Checked W+X mappings: FAILED, {pages} W+X pages found."]
+    return [WX_PASSED]
 
 
-def ptdump_check_user(items):
+WX_PASSED = "x86/mm: Checked W+X mappings: passed, no W+X pages found."
+
+
+def ptdump_check_wx_leaves(items, flavour=None):
+    """Kernel ranges that are writable and executable by their own entries (PAE).
+
+    Not a Linux check: 6.1's looks at effective permissions, which on
+    686-pae never include RW (see ptdump_check_wx()), so it cannot see what
+    this finds: a present kernel mapping with RW set and NX clear, at the
+    pte or pmd level.  Returns warning lines, in mmemu's words.
+    """
+    if flavour is None or not flavour.pae:
+        return []
+    out = []
+    for r in items:
+        if (isinstance(r, PtRange) and r.end > PAGE_OFFSET and r.present
+                and r.prot & _PAGE_RW and not r.prot & _PAGE_NX_PAE):
+            start = max(r.start, PAGE_OFFSET)
+            out.append(f"W+X mapping at 0x{start:08x}-0x{r.end & 0xFFFFFFFF:08x} "
+                       f"({(r.end - start) >> PAGE_SHIFT} pages, {LEVEL_NAMES[r.level]}): "
+                       f"writable and executable; 6.1's own check passes it (the PDPT "
+                       f"entry grants no effective RW)")
+    return out
+
+
+def ptdump_check_user(items, flavour=None):
     """Ranges in the kernel half that user mode can reach (effective USR).
 
     Not a Linux check (it trusts its own tables); mmemu flags them because a
-    guest program can build them by mistake.  Returns warning lines.
+    guest program can build them by mistake.  On PAE the hardware takes
+    USR from the pmd and pte only (a PDPT entry has no such bit), so the
+    leaf entry's bit is checked there.  Returns warning lines.
     """
     out = []
+    pae = flavour is not None and flavour.pae
     for r in items:
-        if isinstance(r, PtRange) and r.end > PAGE_OFFSET and r.present and r.eff & _PAGE_USER:
+        user = (r.prot if pae else r.eff) & _PAGE_USER if isinstance(r, PtRange) else 0
+        if isinstance(r, PtRange) and r.end > PAGE_OFFSET and r.present and user:
             start = max(r.start, PAGE_OFFSET)
             out.append(f"x86/mm: Found user-accessible mapping in kernel space at "
                        f"0x{start:08x}-0x{r.end & 0xFFFFFFFF:08x} "
@@ -437,10 +593,15 @@ def ptdump_check_user(items):
 
 
 def ptdump_check(machine, items=None):
-    """Every check on a walk's items: W+X (silent without NX) and user-in-kernel."""
+    """Every check on a walk's items: W+X (silent without NX; 6.1's and, on
+    PAE, mmemu's own on the leaf entries) and user-in-kernel."""
     if items is None:
         items = ptdump_walk(machine, PAGE_OFFSET, SPACE_END)
-    return ptdump_check_wx(items) + ptdump_check_user(items)
+    flavour = _flavour_of(machine)
+    # mmemu's own W+X check looks once a program is loaded, as 6.1 checks once
+    # mark_rodata_ro() has run: until then the image is writable and executable.
+    leaves = ptdump_check_wx_leaves(items, flavour) if getattr(machine, "image", None) else []
+    return ptdump_check_wx(items, flavour) + leaves + ptdump_check_user(items, flavour)
 
 
 # -- the CLI --------------------------------------------------------------

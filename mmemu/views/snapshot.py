@@ -1,7 +1,10 @@
 """Snapshots: a machine's memory and metadata as an ELF core in kdump's
 vmcore layout, and the object the views read in place of a live machine.
 
-write_snapshot(machine, path) writes a 32-bit i386 ELF core (ET_CORE):
+write_snapshot(machine, path) writes an i386 ELF core (ET_CORE, EM_386):
+32-bit (ELFCLASS32), or 64-bit when RAM reaches above 4 GiB (a 686-pae
+machine), whose physical addresses p_paddr cannot hold otherwise, as
+kexec-tools writes a PAE kernel's vmcore headers in that case:
 
 * PT_NOTE first, with the notes a kdump vmcore carries: NT_PRSTATUS
   ("CORE", struct elf_prstatus with the CPU's registers) and VMCOREINFO
@@ -59,6 +62,10 @@ NT_PRSTATUS = 1
 NT_MMEMU = 0x4D4D                       # 'MM'
 EHDR = struct.Struct("<16sHHIIIIIHHHHHH")
 PHDR = struct.Struct("<IIIIIIII")
+EHDR64 = struct.Struct("<16sHHIQQQIHHHHHH")
+PHDR64 = struct.Struct("<IIQQQQQQ")        # p_type, p_flags, then the 64-bit fields
+ELFCLASS32, ELFCLASS64 = 1, 2
+FOUR_GIB = 1 << 32
 # struct elf_prstatus (i386): info, cursig, sigpend, sighold, pids, times, regs, fpvalid.
 PRSTATUS = struct.Struct("<3ih2xII4I8I17II")
 PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
@@ -87,15 +94,17 @@ def write_snapshot(machine, path):
     ram = _ram_ranges(machine)
     loads = _load_segments(machine, ram)
     notes = _notes(machine)
-    header_size = EHDR.size + PHDR.size * (1 + len(loads))
-    data_start = (header_size + len(notes) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     top = (max(e for _, e in ram) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    elf64 = top > FOUR_GIB
+    ehdr, phdr = (EHDR64, PHDR64) if elf64 else (EHDR, PHDR)
+    header_size = ehdr.size + phdr.size * (1 + len(loads))
+    data_start = (header_size + len(notes) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     with open(path, "wb") as f:
-        f.write(_ehdr(1 + len(loads)))
-        f.write(PHDR.pack(PT_NOTE, header_size, 0, 0, len(notes), len(notes), 0, 4))
+        f.write(_ehdr(1 + len(loads), elf64))
+        f.write(_phdr(elf64, PT_NOTE, header_size, 0, 0, len(notes), 0, 4))
         for paddr, vaddr, size in loads:
-            f.write(PHDR.pack(PT_LOAD, data_start + paddr, vaddr, paddr, size, size,
-                              PF_R | PF_W | PF_X, PAGE_SIZE))
+            f.write(_phdr(elf64, PT_LOAD, data_start + paddr, vaddr, paddr, size,
+                          PF_R | PF_W | PF_X, PAGE_SIZE))
         f.write(notes)
         f.truncate(data_start + top)
         return sum(_write_nonzero(f, machine.pm, data_start, s, e) for s, e in ram)
@@ -126,10 +135,26 @@ def _load_segments(machine, ram):
     return out
 
 
-def _ehdr(phnum):
-    ident = b"\x7fELF" + bytes([1, 1, EV_CURRENT, 0]) + bytes(8)
-    return EHDR.pack(ident, ET_CORE, EM_386, EV_CURRENT, 0, EHDR.size, 0, 0,
-                     EHDR.size, PHDR.size, phnum, 0, 0, 0)
+def _ehdr(phnum, elf64=False):
+    ehdr, phdr = (EHDR64, PHDR64) if elf64 else (EHDR, PHDR)
+    ident = b"\x7fELF" + bytes([ELFCLASS64 if elf64 else ELFCLASS32, 1, EV_CURRENT, 0]) + bytes(8)
+    return ehdr.pack(ident, ET_CORE, EM_386, EV_CURRENT, 0, ehdr.size, 0, 0,
+                     ehdr.size, phdr.size, phnum, 0, 0, 0)
+
+
+def _phdr(elf64, ptype, offset, vaddr, paddr, size, flags, align):
+    if elf64:
+        return PHDR64.pack(ptype, flags, offset, vaddr, paddr, size, size, align)
+    return PHDR.pack(ptype, offset, vaddr, paddr, size, size, flags, align)
+
+
+def _unpack_phdr(elf64, raw, pos):
+    """A program header as the 32-bit tuple order: type, offset, vaddr, paddr,
+    filesz, memsz, flags, align."""
+    if not elf64:
+        return PHDR.unpack_from(raw, pos)
+    ptype, flags, offset, vaddr, paddr, filesz, memsz, align = PHDR64.unpack_from(raw, pos)
+    return ptype, offset, vaddr, paddr, filesz, memsz, flags, align
 
 
 def _note(name, ntype, desc):
@@ -291,7 +316,10 @@ class Snapshot:
         self.cfg = cfg if cfg is not None else _config_from_dict(meta["config"])
         self.layout = compute_layout(self.cfg)
         self.pm = pm
-        self.pgtable = types.SimpleNamespace(pgd=meta["pgd"])
+        from mmemu.flavour import flavour_of
+        from mmemu.arch.x86.pgtable import PageTable
+        self.pgtable = PageTable(pm, meta["pgd"], lambda: None, lambda: None,
+                                 flavour_of(self.cfg))
         self.mem_map = MemMap(meta["mem_map"]["phys"], meta["mem_map"]["nr_pages"])
         self.image = _image_from_dict(meta.get("image"))
         self.regs = regs
@@ -306,6 +334,8 @@ class Snapshot:
     def close(self):
         """Let go of the file (views over pm must be gone by now)."""
         if self.pm is not None:
+            if self.pm.u64 is not None:
+                self.pm.u64.release()
             self.pm.u32.release()
             self.pm.u8.release()
             self.pm = None
@@ -322,15 +352,16 @@ def load_snapshot(path):
         raise SnapshotError(f"{path}: cannot open: {e.strerror}") from None
     try:
         size = os.fstat(f.fileno()).st_size
-        head = f.read(EHDR.size)
-        _check_ehdr(path, head)
-        fields = EHDR.unpack(head)
+        head = f.read(EHDR64.size)
+        elf64 = _check_ehdr(path, head)
+        ehdr, phdr = (EHDR64, PHDR64) if elf64 else (EHDR, PHDR)
+        fields = ehdr.unpack(head[:ehdr.size])
         phoff, phnum = fields[5], fields[10]
         f.seek(phoff)
-        raw = f.read(PHDR.size * phnum)
-        if len(raw) < PHDR.size * phnum:
+        raw = f.read(phdr.size * phnum)
+        if len(raw) < phdr.size * phnum:
             raise SnapshotError(f"{path}: truncated: the program headers end past the file")
-        phdrs = [PHDR.unpack_from(raw, i * PHDR.size) for i in range(phnum)]
+        phdrs = [_unpack_phdr(elf64, raw, i * phdr.size) for i in range(phnum)]
         notes = _read_notes(path, f, phdrs, size)
         meta = _check_meta(path, notes)
         cfg = _check_config(path, meta)
@@ -342,14 +373,18 @@ def load_snapshot(path):
 
 
 def _check_ehdr(path, head):
+    """Check the ELF header of an i386 core; returns True for ELFCLASS64."""
     if len(head) < 4 or head[:4] != b"\x7fELF":
         raise SnapshotError(f"{path}: not an ELF file (no \\x7fELF magic): not an mmemu snapshot")
-    if len(head) < EHDR.size:
+    elf64 = len(head) > 4 and head[4] == ELFCLASS64
+    if len(head) < (EHDR64 if elf64 else EHDR).size:
         raise SnapshotError(f"{path}: truncated: the ELF header is cut short")
     ident, etype, machine = head[:16], *struct.unpack_from("<HH", head, 16)
-    if ident[4] != 1 or ident[5] != 1 or machine != EM_386 or etype != ET_CORE:
-        raise SnapshotError(f"{path}: an ELF file, but not a 32-bit i386 core dump "
+    if ident[4] not in (ELFCLASS32, ELFCLASS64) or ident[5] != 1 or machine != EM_386 \
+            or etype != ET_CORE:
+        raise SnapshotError(f"{path}: an ELF file, but not an i386 core dump "
                             f"(class {ident[4]}, type {etype}, machine {machine})")
+    return elf64
 
 
 def _read_notes(path, f, phdrs, size):

@@ -160,3 +160,26 @@ def test_a_dead_tasks_atomic_context_is_reset_for_the_next_run():
     assert r.status == 139
     assert "note: ud2_kernel[1] exited with preempt_count 1" in r.log
     assert m.sched.preempt_count == 0
+
+
+def test_the_open_bus_is_no_standing_hook(monkeypatch):
+    """A guest run adds Unicorn's unmapped-memory hook only to replay an
+    instruction that met unbacked memory (such a hook slows every store):
+    none for a run that never does, one for each such access, none left."""
+    from mmemu.engine import Engine
+    from mmemu.machine import Machine
+    added = []
+    real = Engine.hook_unmapped
+
+    def counting(self, callback):
+        added.append(callback)
+        return real(self, callback)
+    monkeypatch.setattr(Engine, "hook_unmapped", counting)
+    m = Machine("pc-16m", echo=False)
+    assert m.run("guest/examples/hello.c").status == 0
+    assert added == []
+    hooks = len(m.engine._hooks)
+    r = m.run(str(HERE / "pte_unbacked.c"))
+    assert r.status == 0 and "read ffffffff, then ffffffff after writing 5" in r.console
+    assert len(added) == 1                   # the read: then the range is mapped
+    assert len(m.engine._hooks) == hooks

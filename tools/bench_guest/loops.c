@@ -8,10 +8,17 @@ volatile unsigned long which;
 volatile unsigned long iterations;
 
 enum { NOTHING, EMPTY_HC, PAGE_PAIR, KMALLOC_PAIR, VMALLOC_PAIR, IOREMAP_PAIR,
-       KMAP_PAIR, KMAP_ATOMIC_PAIR, MMIO_READS };
+       KMAP_PAIR, KMAP_ATOMIC_PAIR, MMIO_READS, MEMSET_64K, MEMCPY_64K, COMPUTE };
 
 static struct page *highpage;
 static void *mmio;
+static char *buf_a, *buf_b;
+volatile unsigned long sink;
+
+/* The SDK's own memset/memcpy (rep stosb/movsb), called as functions: the
+ * builtins the macros name could be inlined another way. */
+static void *(*volatile memset_fn)(void *, int, size_t) = memset;
+static void *(*volatile memcpy_fn)(void *, const void *, size_t) = memcpy;
 
 static void setup(void)
 {
@@ -21,6 +28,10 @@ static void setup(void)
 	if (which == MMIO_READS)
 		mmio = ioremap(0xfe001000, 4096);
 #endif
+	if (which == MEMSET_64K || which == MEMCPY_64K) {
+		buf_a = kmalloc(65536, GFP_KERNEL);
+		buf_b = kmalloc(65536, GFP_KERNEL);
+	}
 }
 
 int main(void)
@@ -67,6 +78,25 @@ int main(void)
 		for (i = 0; i < n; i++)
 			kunmap_atomic(kmap_atomic(highpage));
 		break;
+	case MEMSET_64K:
+		for (i = 0; i < n; i++)
+			memset_fn(buf_a, (int)i, 65536);
+		break;
+	case MEMCPY_64K:
+		for (i = 0; i < n; i++)
+			memcpy_fn(buf_b, buf_a, 65536);
+		break;
+	case COMPUTE: {
+		unsigned long a = 0, b = 0;
+
+		for (i = 0; i < n; i++) {
+			a += i;
+			b ^= a;
+			b <<= 1;
+		}
+		sink = b;
+		break;
+	}
 	}
 	return 0;
 }

@@ -22,7 +22,7 @@
  * the page tables; the depth of the kmap_local stack is the per-cpu word
  * kmap_atomic_idx (mmemu/sched.h), shared with the host.
  *
- * 6.1 facts worth knowing: LAST_PKMAP is 1024 slots; pkmap slots are
+ * 6.1 facts worth knowing: LAST_PKMAP is 1024 slots (512 on 686-pae); pkmap slots are
  * recycled in bulk, with one TLB flush, when the search for a free slot
  * wraps; kmap_local nests at most KM_MAX_IDX - 1 = 15 deep (the 16th push
  * is "kernel BUG at mm/highmem.c:467!"); kunmap of a page that is not
@@ -39,6 +39,7 @@
 #include <mmemu/mmzone.h>
 #include <mmemu/sched.h>
 #include <mmemu/tlbflush.h>
+#include <mmemu/pgtable.h>
 
 /* Hypercalls (mmemu/runtime/hc_highmem.py; range HC_HIGHMEM_BASE..+15). */
 #define HC_KMAP			(HC_HIGHMEM_BASE + 0)	/* (page) -> address */
@@ -53,10 +54,18 @@
 #define HC_KMAP_LOCAL_PFN	(HC_HIGHMEM_BASE + 9)	/* (pfn) -> address */
 #define HC_KMAP_ATOMIC_PFN	(HC_HIGHMEM_BASE + 10)	/* (pfn) -> address */
 
-/* The persistent kmap area (pgtable_32_areas.h, highmem.h; mmemu/layout.py). */
+/*
+ * The persistent kmap area (pgtable_32_areas.h, highmem.h; mmemu/arch/x86/
+ * flavour.py): below the LDT remap, PMD aligned, so it moves with the flavour.
+ */
+#ifdef CONFIG_X86_PAE
+#define LAST_PKMAP		512
+#define PKMAP_BASE		0xff000000UL
+#else
 #define LAST_PKMAP		1024
-#define LAST_PKMAP_MASK		(LAST_PKMAP - 1)
 #define PKMAP_BASE		0xfec00000UL
+#endif
+#define LAST_PKMAP_MASK		(LAST_PKMAP - 1)
 #define PKMAP_ADDR(nr)		(PKMAP_BASE + ((unsigned long)(nr) << PAGE_SHIFT))
 #define PKMAP_NR(virt)		(((unsigned long)(virt) - PKMAP_BASE) >> PAGE_SHIFT)
 
@@ -102,21 +111,27 @@ static __always_inline unsigned long virt_to_fix(const unsigned long vaddr)
 	return __virt_to_fix(vaddr);
 }
 
-/* PTE flags for __set_fixmap() (pgtable_types.h, non-PAE). */
-#define FIXMAP_PAGE_NORMAL	0x163UL		/* PAGE_KERNEL */
-#define FIXMAP_PAGE_RO		0x161UL		/* PAGE_KERNEL_RO */
-#define FIXMAP_PAGE_NOCACHE	0x17bUL		/* PAGE_KERNEL_NOCACHE: PCD | PWT */
-#define FIXMAP_PAGE_CLEAR	0UL
+/* PTE flags for __set_fixmap() (pgtable_types.h; NX on 686-pae). */
+#define FIXMAP_PAGE_NORMAL	__PAGE_KERNEL			/* PAGE_KERNEL */
+#define FIXMAP_PAGE_RO		__PAGE_KERNEL_RO		/* PAGE_KERNEL_RO */
+#define FIXMAP_PAGE_NOCACHE	(__PAGE_KERNEL | _PAGE_PCD | _PAGE_PWT)	/* UC */
+#define FIXMAP_PAGE_CLEAR	((pgprotval_t)0)
 
 /*
  * __set_fixmap(): map fixmap slot idx to the page holding phys (flags 0
  * clears it).  An index past __end_of_fixed_addresses is 6.1's BUG() in
  * __native_set_fixmap(): reported, nothing mapped, -EINVAL returned.
+ * On 686-pae phys and flags are 64 bits: their high words follow.
  */
 static __always_inline int __set_fixmap(unsigned int idx, phys_addr_t phys,
-					unsigned long flags)
+					pgprotval_t flags)
 {
+#ifdef CONFIG_X86_PAE
+	return (int)hypercall5(HC_SET_FIXMAP, idx, __mmemu_lo32(phys), __mmemu_lo32(flags),
+			       __mmemu_hi32(phys), __mmemu_hi32(flags));
+#else
 	return (int)hypercall3(HC_SET_FIXMAP, idx, phys, flags);
+#endif
 }
 
 #define set_fixmap(idx, phys)		__set_fixmap((idx), (phys), FIXMAP_PAGE_NORMAL)

@@ -43,9 +43,14 @@ enum page_cache_mode {
  * vmalloc area is full.  An unaligned offset is mapped page-aligned and
  * the returned pointer carries the offset.
  */
-static __always_inline void __iomem *ioremap(phys_addr_t offset, unsigned long size)
+static __always_inline void __iomem *ioremap(resource_size_t offset, unsigned long size)
 {
+#ifdef CONFIG_X86_PAE		/* a 64-bit resource_size_t: the high word last */
+	return (void __iomem *)hypercall4(HC_IOREMAP, (unsigned long)offset, size, _THIS_IP_,
+					  (unsigned long)((u64)offset >> 32));
+#else
 	return (void __iomem *)hypercall3(HC_IOREMAP, offset, size, _THIS_IP_);
+#endif
 }
 
 /*
@@ -62,7 +67,12 @@ static __always_inline void __iomem *__ioremap_caller(phys_addr_t offset, unsign
 						      enum page_cache_mode pcm,
 						      unsigned long caller)
 {
+#ifdef CONFIG_X86_PAE		/* a 64-bit phys_addr_t: the high word last */
+	return (void __iomem *)hypercall5(HC_IOREMAP_PCM, (unsigned long)offset, size, pcm,
+					  caller, (unsigned long)((u64)offset >> 32));
+#else
 	return (void __iomem *)hypercall4(HC_IOREMAP_PCM, offset, size, pcm, caller);
+#endif
 }
 
 static __always_inline void __iomem *ioremap_uc(phys_addr_t offset, unsigned long size)

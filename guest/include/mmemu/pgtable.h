@@ -64,14 +64,23 @@ typedef struct { pgprotval_t pgprot; } pgprot_t;
 #define _PAGE_GLOBAL		0x100
 #define _PAGE_PROTNONE		_PAGE_GLOBAL	/* only when not present */
 #define _PAGE_KNL_ERRATUM_MASK	(_PAGE_DIRTY | _PAGE_ACCESSED)
-#define __PAGE_KERNEL		0x163	/* P RW A D G */
-#define __PAGE_KERNEL_RO	0x161
-#define __PAGE_KERNEL_NOCACHE	0x173	/* | PCD: UC_MINUS (ioremap) */
-#define __PAGE_KERNEL_LARGE	0x1e3	/* | PSE */
+#define __PAGE_KERNEL		((pgprotval_t)0x163 | _PAGE_NX)	/* P RW A D G (NX) */
+#define __PAGE_KERNEL_RO	((pgprotval_t)0x161 | _PAGE_NX)
+#define __PAGE_KERNEL_NOCACHE	((pgprotval_t)0x173 | _PAGE_NX)	/* | PCD: UC_MINUS */
+#define __PAGE_KERNEL_LARGE	((pgprotval_t)0x1e3 | _PAGE_NX)	/* | PSE */
 #define _KERNPG_TABLE		0x063	/* a kernel page table: P RW A D */
 #define PAGE_KERNEL		__pgprot(__PAGE_KERNEL)
 #define PAGE_KERNEL_RO		__pgprot(__PAGE_KERNEL_RO)
 #define PAGE_KERNEL_NOCACHE	__pgprot(__PAGE_KERNEL_NOCACHE)
+/*
+ * What __supported_pte_mask leaves of _PAGE_NX on the CPU: every
+ * protection above is NX on 686-pae (only kernel text is executable there);
+ * PAGE_KERNEL_EXEC and PAGE_KERNEL_RX are the executable ones.
+ */
+#define __PAGE_KERNEL_EXEC	((pgprotval_t)0x163)
+#define __PAGE_KERNEL_RX	((pgprotval_t)0x161)
+#define PAGE_KERNEL_EXEC	__pgprot(__PAGE_KERNEL_EXEC)
+#define PAGE_KERNEL_RX		__pgprot(__PAGE_KERNEL_RX)
 #endif
 
 /* -- the geometry: two levels, or three under PAE --------------------------- */
@@ -86,8 +95,10 @@ typedef u64 pgdval_t;
 #define PMD_SHIFT		21
 #define PTRS_PER_PMD		512
 #define PTRS_PER_PTE		512
-#define __PHYSICAL_MASK_SHIFT	36
-#define _PAGE_NX		(1ULL << 63)
+/* 52, not 44: inverted PROT_NONE entries keep every host bit (page_32_types.h) */
+#define __PHYSICAL_MASK_SHIFT	52
+#define _PAGE_BIT_NX		63
+#define _PAGE_NX		(1ULL << _PAGE_BIT_NX)
 #else
 typedef unsigned long pteval_t;
 typedef unsigned long pmdval_t;
@@ -100,8 +111,12 @@ typedef unsigned long pgdval_t;
 #define PTRS_PER_PMD		1
 #define PTRS_PER_PTE		1024
 #define __PHYSICAL_MASK_SHIFT	32
-#define _PAGE_NX		0
+#define _PAGE_NX		0UL
 #endif
+
+/* Split a 64-bit value into the two 32-bit mailbox words hypercalls carry. */
+#define __mmemu_lo32(x)		((unsigned long)((u64)(x) & 0xffffffffu))
+#define __mmemu_hi32(x)		((unsigned long)((u64)(x) >> 32))
 #define P4D_SHIFT		PGDIR_SHIFT	/* folded */
 #define PTRS_PER_P4D		1
 #define PUD_SHIFT		PGDIR_SHIFT	/* folded */

@@ -21,10 +21,11 @@ typedef int64_t  s64;
 
 typedef int ssize_t;		/* __kernel_ssize_t on i386 */
 #ifdef CONFIG_X86_PAE
-typedef u64 phys_addr_t;	/* PAE: physical addresses above 4 GiB */
+typedef u64 phys_addr_t;	/* 686-pae: physical addresses up to 64 GiB and beyond */
 #else
-typedef u32 phys_addr_t;	/* non-PAE: 32-bit physical addresses */
+typedef u32 phys_addr_t;	/* 686: 32-bit physical addresses */
 #endif
+typedef phys_addr_t resource_size_t;
 typedef unsigned long pgoff_t;
 typedef unsigned int gfp_t;
 

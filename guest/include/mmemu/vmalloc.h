@@ -163,13 +163,20 @@ static __always_inline void vfree(const void *addr)
 
 /*
  * void *vmap(struct page **pages, unsigned int count, unsigned long flags,
- *            pgprot_t prot): map count pages contiguously.
+ *            pgprot_t prot): map count pages contiguously (PAGE_KERNEL is NX on
+ *            686-pae: pass PAGE_KERNEL_EXEC for code).
  */
 static __always_inline void *vmap(struct page **pages, unsigned int count,
 				  unsigned long flags, pgprot_t prot)
 {
+#ifdef CONFIG_X86_PAE		/* a 64-bit pgprot_t: its high word (NX) goes last */
+	return (void *)hypercall6(HC_VMAP, (unsigned long)pages, count, flags,
+				  __mmemu_lo32(pgprot_val(prot)), _THIS_IP_,
+				  __mmemu_hi32(pgprot_val(prot)));
+#else
 	return (void *)hypercall5(HC_VMAP, (unsigned long)pages, count, flags,
 				  pgprot_val(prot), _THIS_IP_);
+#endif
 }
 
 /* void vunmap(const void *addr): undo vmap(); the pages stay allocated. */

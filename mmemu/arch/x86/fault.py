@@ -1,8 +1,9 @@
 """The page-fault words of an oops: the error code decoded, the faulting
 address explained, the page-table entries behind it.
 
-Models the text of arch/x86/mm/fault.c on 32-bit non-PAE (show_fault_oops(),
-dump_pagetable()) and the error code bits of arch/x86/include/asm/trap_pf.h.
+Models the text of arch/x86/mm/fault.c on 32-bit, 686 and 686-pae
+(show_fault_oops(), dump_pagetable()) and the error code bits of
+arch/x86/include/asm/trap_pf.h.
 Pure formatting: the runtime reads CR2, the error code and the entries.
 """
 
@@ -47,19 +48,37 @@ def decode_pf_error(error_code, user_mode=None):
             f"#PF: error_code(0x{error_code:04x}) - {why}")
 
 
-def dump_pagetable_line(pde, pte=None):
-    """dump_pagetable() on 32-bit non-PAE: "*pde = 00000000 " (and the pte)."""
-    line = f"*pde = {pde:08x} "
-    if pte is not None:
-        line += f"*pte = {pte:08x} "
+def dump_pagetable_line(pde, pte=None, pdpte=None):
+    """dump_pagetable() on 32-bit: "*pde = 00000000 " (and the pte).
+
+    With pdpte (686-pae): "*pdpt = %016Lx ", then the pmd entry and the pte
+    as %016Lx each; pde None when the PDPT entry was not present (6.1 stops
+    there), pte None after an absent or large pmd.
+    """
+    if pdpte is None:
+        line = f"*pde = {pde:08x} "
+        return line + (f"*pte = {pte:08x} " if pte is not None else "")
+    line = f"*pdpt = {pdpte:016x} "
+    if pde is not None:
+        line += f"*pde = {pde:016x} "
+        if pte is not None:
+            line += f"*pte = {pte:016x} "
     return line
 
 
-def show_fault_oops_lines(addr, error_code, pdes):
-    """show_fault_oops(): what was touched, how, and the page-table entries."""
+def nx_line(uid=0):
+    """show_fault_oops()'s line for an instruction fetch from a present NX page."""
+    return f"kernel tried to execute NX-protected page - exploit attempt? (uid: {uid})"
+
+
+def show_fault_oops_lines(addr, error_code, pdes, first=()):
+    """show_fault_oops(): what was touched, how, and the page-table entries.
+
+    first: the lines 6.1 prints before the rest (nx_line() for a fetch
+    from an NX page)."""
     addr &= 0xFFFFFFFF
     if addr < PAGE_SIZE:
-        first = f"BUG: kernel NULL pointer dereference, address: {addr:08x}"
+        bug = f"BUG: kernel NULL pointer dereference, address: {addr:08x}"
     else:
-        first = f"BUG: unable to handle page fault for address: {addr:08x}"
-    return [first, *decode_pf_error(error_code, user_mode=False), *(pdes or ())]
+        bug = f"BUG: unable to handle page fault for address: {addr:08x}"
+    return [*first, bug, *decode_pf_error(error_code, user_mode=False), *(pdes or ())]

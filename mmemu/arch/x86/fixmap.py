@@ -16,7 +16,7 @@ is reported as the BUG() it is and changes nothing.
 from typing import NamedTuple
 
 from mmemu.arch.x86.pgtable import (
-    PAGE_KERNEL, PTE_PFN_MASK, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT, mk_pte,
+    PAGE_KERNEL, PTE_PFN_MASK, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT,
 )
 from mmemu.errors import UsageError
 from mmemu.layout import (
@@ -31,6 +31,8 @@ FIXMAP_PAGE_NOCACHE = PAGE_KERNEL | _PAGE_PCD | _PAGE_PWT    # PAGE_KERNEL_NOCAC
 FIXMAP_PAGE_CLEAR = 0
 
 SET_FIXMAP_BUG = ("arch/x86/mm/pgtable.c", 661)    # __native_set_fixmap(): BUG()
+# The frame bits of an entry of either flavour: a 686 entry has none above bit 31.
+_ANY_PTE_PFN_MASK = 0x000FFFFFFFFFF000
 
 
 class FixmapEntry(NamedTuple):
@@ -43,11 +45,11 @@ class FixmapEntry(NamedTuple):
 
     @property
     def pfn(self):
-        return self.pte >> PAGE_SHIFT
+        return self.phys >> PAGE_SHIFT
 
     @property
     def phys(self):
-        return self.pte & PTE_PFN_MASK
+        return self.pte & _ANY_PTE_PFN_MASK
 
 
 def fix_to_virt(idx):
@@ -87,12 +89,17 @@ class Fixmap:
     """The fixmap slots of one page directory.
 
     pt is the PageTable (swapper_pg_dir); reporter the machine's Reporter
-    (kernel/panic.py), which gets the BUG reports.
+    (kernel/panic.py), which gets the BUG reports.  The slots' protections
+    are the flavour's (NX on 686-pae).
     """
 
     def __init__(self, pt, reporter):
         self.pt = pt
         self.rep = reporter
+        f = pt.flavour
+        self.FIXMAP_PAGE_NORMAL = f.PAGE_KERNEL
+        self.FIXMAP_PAGE_RO = f.PAGE_KERNEL_RO
+        self.FIXMAP_PAGE_NOCACHE = f.PAGE_KERNEL | _PAGE_PCD | _PAGE_PWT
 
     def _set_fixmap(self, idx, phys, flags):
         """__set_fixmap(idx, phys, flags): map slot idx to phys, or clear it.
@@ -107,12 +114,12 @@ class Fixmap:
                          notes=[f"mmemu: __set_fixmap: index {idx} >= __end_of_fixed_addresses "
                                 f"({END_OF_FIXED}); nothing was mapped"])
             return False
-        return self.set_pte_vaddr(_fix_to_virt(idx),
-                                  mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0)
+        pte = self.pt.mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0
+        return self.set_pte_vaddr(_fix_to_virt(idx), pte)
 
     def set_fixmap(self, idx, phys):
         """set_fixmap(): map slot idx to the page holding phys, PAGE_KERNEL."""
-        return self._set_fixmap(idx, phys, FIXMAP_PAGE_NORMAL)
+        return self._set_fixmap(idx, phys, self.FIXMAP_PAGE_NORMAL)
 
     def clear_fixmap(self, idx):
         """clear_fixmap(): unmap slot idx."""
@@ -126,7 +133,9 @@ class Fixmap:
         guest cleared it) is its BUG() (nothing is changed, False); one that
         is not a table is refused as PageTable refuses it.
         """
-        vaddr, pte = vaddr & 0xFFFFFFFF, pte & 0xFFFFFFFF
+        vaddr = vaddr & 0xFFFFFFFF
+        if not self.pt.pae:
+            pte &= 0xFFFFFFFF
         if not self.pt.pde(vaddr) & _PAGE_PRESENT:
             self.rep.bug("arch/x86/mm/pgtable_32.c", None, "set_pte_vaddr", notes=[
                 f"mmemu: pmd_none(*pmd): the page-directory entry of 0x{vaddr:08x} was "
@@ -140,7 +149,7 @@ class Fixmap:
     def pte(self, idx):
         """The PTE of slot idx (0 when not present)."""
         slot = self.pt.pte_slot(_fix_to_virt(idx))
-        return self.pt.pm.u32[slot >> 2] if slot is not None else 0
+        return self.pt.ptes[slot >> self.pt.pte_shift] if slot is not None else 0
 
     def describe(self, addr):
         """A region describer for oopses: the fixmap slot at addr and what it maps."""
@@ -152,7 +161,7 @@ class Fixmap:
             return f"{where}, below the last slot: nothing is ever mapped there"
         pte = self.pte(idx)
         if pte & _PAGE_PRESENT:
-            return f"{where}, mapped to phys 0x{pte & PTE_PFN_MASK:08x}"
+            return f"{where}, mapped to phys 0x{pte & self.pt.pfn_mask:08x}"
         return f"{where}, not mapped (set_fixmap() was not called for it, or clear_fixmap() was)"
 
     def entries(self, first=0, end=END_OF_FIXED):

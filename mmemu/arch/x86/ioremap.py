@@ -1,6 +1,6 @@
 """ioremap: map device memory into the vmalloc area, uncached.
 
-Models arch/x86/mm/ioremap.c of Linux 6.1 (i386, non-PAE):
+Models arch/x86/mm/ioremap.c of Linux 6.1 (i386, 686 and 686-pae):
 
 * __ioremap_caller(): refuses size 0 and ranges that wrap; refuses RAM in
   use (__ioremap_check_ram(): a whole page of "System RAM" whose struct
@@ -9,7 +9,8 @@ Models arch/x86/mm/ioremap.c of Linux 6.1 (i386, non-PAE):
   plus the offset; takes a VM_IOREMAP area (aligned to the size's power of
   two, at most 128 pages, as __get_vm_area_node() does for ioremap) and
   fills it with __PAGE_KERNEL_NOCACHE PTEs (0x173: PCD, which is what
-  _PAGE_CACHE_MODE_UC_MINUS comes to without PAT); warns "resource sanity
+  _PAGE_CACHE_MODE_UC_MINUS comes to without PAT; with NX on 686-pae, where
+  phys_addr_t is 64 bits and a device may sit above 4 GiB); warns "resource sanity
   check ... mapping multiple BARs" when the range runs past a device window
   (kernel/resource.c:iomem_map_sanity_check());
 * iounmap(): addresses at or below high_memory are ignored, as in 6.1;
@@ -33,6 +34,7 @@ from mmemu.mm.mmzone import PG_reserved, W_FLAGS, PAGE_WORDS
 from mmemu.mm.vmalloc import VM_IOREMAP
 
 PHYS_ADDR_MAX = 0xFFFFFFFF           # phys_addr_t is 32 bits without PAE
+PHYS_ADDR_MAX_PAE = (1 << 64) - 1    # and 64 bits with it
 PAGE_KERNEL_IO_NOCACHE = __PAGE_KERNEL_NOCACHE
 
 
@@ -41,23 +43,28 @@ def ioremap(machine, phys_addr, size, caller=None):
 
     Returns the virtual address for phys_addr, or None (NULL).
     """
-    return ioremap_caller(machine, phys_addr, size, PAGE_KERNEL_IO_NOCACHE, caller)
+    prot = machine.pgtable.flavour.PAGE_KERNEL_NOCACHE
+    return ioremap_caller(machine, phys_addr, size, prot, caller)
 
 
 def ioremap_caller(machine, phys_addr, size, prot, caller=None):
     """__ioremap_caller(): see the module docstring."""
     vm = machine.vmalloc
-    phys_addr, size = phys_addr & PHYS_ADDR_MAX, size & 0xFFFFFFFF   # as the C call takes them
+    limit = PHYS_ADDR_MAX_PAE if machine.pgtable.pae else PHYS_ADDR_MAX
+    phys_addr, size = phys_addr & limit, size & 0xFFFFFFFF   # as the C call takes them
     last_addr = phys_addr + size - 1
-    if not size or last_addr > PHYS_ADDR_MAX:
+    if not size or last_addr > limit:
         return None
     if ioremap_check_ram(machine, phys_addr, last_addr):
-        _warn_once(vm, "ioremap on RAM", f"ioremap on RAM at 0x{phys_addr:08x} - "
-                   f"0x{last_addr:08x}", "__ioremap_caller")
+        width = 16 if machine.pgtable.pae else 8          # %pa: a phys_addr_t
+        _warn_once(vm, "ioremap on RAM", f"ioremap on RAM at 0x{phys_addr:0{width}x} - "
+                   f"0x{last_addr:0{width}x}", "__ioremap_caller")
         return None
-    offset = phys_addr & ~PAGE_MASK
-    phys_addr &= PAGE_MASK
-    size = (((last_addr + 1 + PAGE_SIZE - 1) & PAGE_MASK) - phys_addr) & PHYS_ADDR_MAX
+    offset = phys_addr & (PAGE_SIZE - 1)
+    phys_addr &= ~(PAGE_SIZE - 1)
+    size = ((last_addr + 1 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - phys_addr
+    if size >= 1 << 32:
+        return None                    # unsigned long size: no area that big
     area = vm.get_vm_area_caller(size, VM_IOREMAP, caller)
     if area is None:
         return None

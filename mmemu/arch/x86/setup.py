@@ -19,16 +19,18 @@ puts one (section 4, "early").
 from dataclasses import dataclass
 
 from mmemu.kernel.image import KernelImage
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
+from mmemu.flavour import flavour_of
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE
 from mmemu.mm.memblock import Memblock
 
 MiB = 1 << 20
 X86_RESERVE_LOW = 64 << 10          # CONFIG_X86_RESERVE_LOW=64
 ISA_END_ADDRESS = 0x100000
-MAX_ARCH_PFN = 1 << (32 - PAGE_SHIFT)     # non-PAE: 4 GiB
+MAX_ARCH_PFN = 1 << (32 - PAGE_SHIFT)     # non-PAE: 4 GiB (see max_arch_pfn())
+NX_ACTIVE = "NX (Execute Disable) protection: active"
 REAL_MODE_SIZE = 16 << 10           # the trampoline reserve_real_mode() takes below 1 MiB
 INITRD_ADDR_MAX = 0x7FFFFFFF        # the 686 bzImage's initrd_addr_max
-SIZEOF_RESOURCE = 32                # struct resource (32-bit)
+SIZEOF_RESOURCE = 32                # struct resource (32-bit resource_size_t; 40 on PAE)
 SIZEOF_FIRMWARE_MAP_ENTRY = 64      # struct firmware_map_entry, SMP_CACHE_BYTES rounded
 SIZEOF_NOSAVE_REGION = 16           # struct nosave_region
 HPET_RESOURCE = 41                  # acpi_parse_hpet(): struct resource + "HPET %u" name
@@ -82,10 +84,16 @@ def e820_log_lines(cfg):
     return lines
 
 
+def max_arch_pfn(cfg):
+    """max_arch_pfn: 4 GiB on 686, 64 GiB on 686-pae (MAX_PHYSMEM_BITS 36)."""
+    return flavour_of(cfg).max_arch_pfn
+
+
 def e820_end_of_ram_pfn(cfg):
-    """e820__end_of_ram_pfn(): the end of RAM below max_arch_pfn (4 GiB)."""
-    return max(min(r.end >> PAGE_SHIFT, MAX_ARCH_PFN) for r in cfg.ram
-               if r.start >> PAGE_SHIFT < MAX_ARCH_PFN)
+    """e820__end_of_ram_pfn(): the end of RAM below max_arch_pfn."""
+    limit = max_arch_pfn(cfg)
+    return max(min(r.end >> PAGE_SHIFT, limit) for r in cfg.ram
+               if r.start >> PAGE_SHIFT < limit)
 
 
 def qemu_initrd_address(cfg, size):
@@ -120,7 +128,7 @@ def e820_memblock_setup(mb, cfg):
     boundaries (mmemu's NUMA configs).
     """
     for start, end, kind in e820_table(cfg):
-        if kind != "usable" or end >= 1 << 32:
+        if kind != "usable" or (end >= 1 << 32 and not flavour_of(cfg).pae):
             continue
         for node in cfg.nodes:
             for r in node.ram:
@@ -164,24 +172,31 @@ def setup_arch(cfg, layout, log, cmdline, warnings=()):
     Initrd or None).
     """
     image = KernelImage.from_config(cfg.kernel)
-    mb = Memblock(current_limit=layout.max_low_pfn << PAGE_SHIFT, printk=log)
+    mb = Memblock(current_limit=layout.max_low_pfn << PAGE_SHIFT, printk=log,
+                  pa_format="#018x" if flavour_of(cfg).pae else "#010x")
     size = cfg.kernel.initrd
     initrd_image = qemu_initrd_address(cfg, size) if size else None
     early_reserve_memory(mb, cfg, image, initrd_image, size)
     reserve_host_ranges(mb, cfg)
     mb.debug = "memblock=debug" in cmdline.split()
-    for line in e820_log_lines(cfg):
+    flavour = flavour_of(cfg)
+    lines = e820_log_lines(cfg)
+    if flavour.pae:                     # x86_report_nx(), after e820__memory_setup()
+        last = max(i for i, line in enumerate(lines) if line.startswith("BIOS-e820: "))
+        lines.insert(last + 1, NX_ACTIVE)
+    for line in lines:
         log(line)
-    log(f"last_pfn = {e820_end_of_ram_pfn(cfg):#x} max_arch_pfn = {MAX_ARCH_PFN:#x}")
+    log(f"last_pfn = {e820_end_of_ram_pfn(cfg):#x} max_arch_pfn = {max_arch_pfn(cfg):#x}")
     mb.reserve(image.brk_start, image.brk_end - image.brk_start, "setup_arch", "brk")
     e820_memblock_setup(mb, cfg)
     real_mode = mb.phys_alloc_range(REAL_MODE_SIZE, PAGE_SIZE, 0, ISA_END_ADDRESS,
                                     "reserve_real_mode", "real mode trampoline")
     mb.reserve(0, ISA_END_ADDRESS, "reserve_real_mode", "first MiB")
     assert real_mode < ISA_END_ADDRESS
-    probe = mb.phys_alloc_range(PMD_SIZE, PMD_SIZE, ISA_END_ADDRESS,
+    pmd_size = flavour.pmd_size
+    probe = mb.phys_alloc_range(pmd_size, pmd_size, ISA_END_ADDRESS,
                                 layout.max_low_pfn << PAGE_SHIFT, "init_mem_mapping")
-    mb.phys_free(probe, PMD_SIZE, "init_mem_mapping")
+    mb.phys_free(probe, pmd_size, "init_mem_mapping")
     initrd = reserve_initrd(mb, log, initrd_image, size, layout.max_low_pfn) if size else None
     for line in initmem_init_lines(layout, warnings):
         log(line)
@@ -212,11 +227,19 @@ def nosave_regions(cfg, max_pfn):
     return out
 
 
+def sizeof_resource(cfg):
+    """sizeof(struct resource): its start and end are resource_size_t, which
+    is 64-bit with PAE (phys_addr_t), so 40 bytes there."""
+    return SIZEOF_RESOURCE + (8 if flavour_of(cfg).pae else 0)
+
+
 def setup_arch_late(mb, cfg, max_pfn, log):
     """The rest of setup_arch() after paging_init(): the firmware's boot allocations."""
-    mb.alloc_try_nid(HPET_RESOURCE, caller="acpi_parse_hpet", name="HPET resource")
-    mb.alloc_try_nid(IOAPIC_RESOURCE, caller="io_apic_init_mappings", name="IO-APIC resource")
-    mb.alloc_try_nid(SIZEOF_RESOURCE * len(e820_table(cfg)), caller="e820__reserve_resources",
+    grow = sizeof_resource(cfg) - SIZEOF_RESOURCE
+    mb.alloc_try_nid(HPET_RESOURCE + grow, caller="acpi_parse_hpet", name="HPET resource")
+    mb.alloc_try_nid(IOAPIC_RESOURCE + grow, caller="io_apic_init_mappings",
+                     name="IO-APIC resource")
+    mb.alloc_try_nid(sizeof_resource(cfg) * len(e820_table(cfg)), caller="e820__reserve_resources",
                      name="e820 resources")
     for _ in e820_entries(cfg):
         mb.alloc_try_nid(SIZEOF_FIRMWARE_MAP_ENTRY, caller="firmware_map_add_early",
