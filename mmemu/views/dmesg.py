@@ -59,5 +59,5 @@ def virtual_layout_lines(layout, image=None):
 def boot_summary(machine):
     """Everything `mmemu info` prints: the boot log, then the classic layout block."""
     lines = boot_log(machine)
-    lines += virtual_layout_lines(machine.layout, getattr(machine, "kernel_image", None))
+    lines += virtual_layout_lines(machine.layout, machine.kernel_image)
     return "\n".join(lines) + "\n"
