@@ -439,7 +439,7 @@ def _keep_alive(uc, buf):
     kept = getattr(uc, "_mmemu_kept_ram", None)
     if kept is None:
         kept = []
-        setattr(uc, "_mmemu_kept_ram", kept)
+        uc._mmemu_kept_ram = kept
     kept.append(buf)
 
 

@@ -23,7 +23,8 @@ finds nothing to reclaim (wakeup_kswapd()).
 from mmemu.mm.freelist import _rmqueue_smallest, free_area_empty, move_to_free_list
 from mmemu.mm.mmzone import (
     MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
-    PAGE_TYPE_BASE, PAGE_WORDS, PG_buddy, PG_lru, W_FLAGS, W_MAPCOUNT, W_MAPPING, W_PRIVATE, WMARK_HIGH, migratetype_is_mergeable,
+    PAGE_TYPE_BASE, PAGE_WORDS, PG_buddy, PG_lru, W_FLAGS, W_MAPCOUNT, W_MAPPING, W_PRIVATE, WMARK_HIGH,
+    migratetype_is_mergeable,
 )
 from mmemu.mm.pageblock import (
     change_pageblock_range, get_pfnblock_migratetype, pageblock_end_pfn, pageblock_start_pfn,

@@ -295,7 +295,8 @@ class _ZoneView:
         return self.raw[k::STRUCT_PAGE_SIZE]
 
     def word(self, i, w):
-        return int.from_bytes(self.raw[i * STRUCT_PAGE_SIZE + 4 * w:i * STRUCT_PAGE_SIZE + 4 * w + 4], "little")
+        off = i * STRUCT_PAGE_SIZE + 4 * w
+        return int.from_bytes(self.raw[off:off + 4], "little")
 
     def refcount_nonzero(self):
         """Big int: byte i nonzero when page i's _refcount is."""

@@ -13,7 +13,8 @@ from mmemu.mm import pcp as _pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
-    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS, STRUCT_PAGE_SIZE,
+    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS,
+    STRUCT_PAGE_SIZE,
 )
 from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
 from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
@@ -141,7 +142,8 @@ def _flags_clean(flags, mask):
 def _tails_clean(mm, pfn, words, compound):
     """The bulk tail checks: True when every tail is plainly fine to free."""
     n = len(words) // PAGE_WORDS
-    if words[W_REFCOUNT::PAGE_WORDS].count(0) != n or words[W_MAPCOUNT::PAGE_WORDS].count(PAGE_MAPCOUNT_NONE) != n:
+    if (words[W_REFCOUNT::PAGE_WORDS].count(0) != n
+            or words[W_MAPCOUNT::PAGE_WORDS].count(PAGE_MAPCOUNT_NONE) != n):
         return False
     if words[W_MAPPING::PAGE_WORDS].count(0) != n:
         return False

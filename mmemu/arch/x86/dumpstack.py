@@ -76,7 +76,7 @@ def _decode_synced(code, base, eip, func_start):
     starts = []
     if func_start is not None and base <= func_start <= eip:
         starts.append(func_start - base)
-    starts += range(0, eip - base + 1)
+    starts += range(eip - base + 1)
     for off in starts:
         insns = list(md.disasm(code[off:], base + off))
         if any(ins.address == eip for ins in insns):
