@@ -15,7 +15,7 @@ allocators the guest can, and read and write guest memory by virtual address
 through the page tables.
 """
 import struct
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from mmemu.arch.x86.fixmap import Fixmap
 from mmemu.arch.x86.init import (
@@ -62,7 +62,7 @@ from mmemu.runtime.loader import GuestImage
 from mmemu.runtime.task import Tasks
 from mmemu.views import PROC_FILES, show
 from mmemu.views.owner import live_pcp_blocks
-from mmemu.views.target import PcpBlock
+from mmemu.views.target import LiveTarget, PcpBlock
 
 
 # GFP_KERNEL | __GFP_ZERO, named at module level: inside a class body Python
@@ -412,6 +412,10 @@ class Machine:
         self.__dict__.clear()
         self.__class__ = ClosedMachine    # type: ignore[assignment]  # what it becomes
         self._name = name
+
+
+if TYPE_CHECKING:       # the type checker holds a Machine to what the views read
+    _MACHINE_IS_A_LIVE_TARGET: type[LiveTarget] = Machine
 
 
 class MachineClosed(UsageError):

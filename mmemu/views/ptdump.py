@@ -112,7 +112,7 @@ class PtRange:
     prot: int
     eff: int
     level: int
-    phys: int = None
+    phys: Optional[int] = None
 
     @property
     def present(self):

@@ -73,7 +73,8 @@ def caches_from_proc(text):
         if line.startswith(("slabinfo", "#")) or ":" not in line:
             continue
         f = line.split()
-        name, active, _, size, per_slab, pages = f[0], *map(int, f[1:6])
+        name = f[0]
+        active, _, size, per_slab, pages = map(int, f[1:6])
         slabs = int(f[f.index("slabdata") + 2])
         out.append(SlabCacheUsage(name, active, size, slabs, 0, 0, per_slab,
                                   max(pages.bit_length() - 1, 0), ""))

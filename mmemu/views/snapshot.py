@@ -40,7 +40,7 @@ import json
 import mmap
 import os
 import struct
-from typing import Any, BinaryIO, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional
 
 from mmemu.arch.x86.pgtable import PageTable
 from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
@@ -348,6 +348,10 @@ class Snapshot:
         self._file.close()
 
 
+if TYPE_CHECKING:       # the type checker holds a Snapshot to what the views read
+    _SNAPSHOT_IS_A_TARGET: type[Target] = Snapshot
+
+
 def load_snapshot(path):
     """Open a snapshot written by write_snapshot(); SnapshotError if it is not one."""
     path = str(path)
@@ -384,7 +388,8 @@ def _check_ehdr(path, head):
     elf64 = len(head) > 4 and head[4] == ELFCLASS64
     if len(head) < (EHDR64 if elf64 else EHDR).size:
         raise SnapshotError(f"{path}: truncated: the ELF header is cut short")
-    ident, etype, machine = head[:16], *struct.unpack_from("<HH", head, 16)
+    ident = head[:16]
+    etype, machine = struct.unpack_from("<HH", head, 16)
     if ident[4] not in (ELFCLASS32, ELFCLASS64) or ident[5] != 1 or machine != EM_386 \
             or etype != ET_CORE:
         raise SnapshotError(f"{path}: an ELF file, but not an i386 core dump "
