@@ -680,7 +680,10 @@ def _scalar(value, f, name):
         raise ValueError(f"{name} is {len(value)} characters long")
 
 
-_FIELD_TYPES = {"int": int, int: int, "str": str, str: str, "bool": bool, bool: bool}
+_FIELD_TYPES: dict[object, type] = {
+    "int": int, int: int, "str": str, str: str, "bool": bool, bool: bool,
+    Optional[int]: int, Optional[str]: str,     # MachineConfig's options that may be unset
+}
 
 
 def _image_from_dict(d: Optional[dict[str, Any]]) -> Optional[GuestImage]:
