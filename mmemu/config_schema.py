@@ -454,7 +454,8 @@ class _Reader:
     def error(self, key: Optional[str], message: str) -> ConfigError:
         return ConfigError(self.path, key, message)
 
-    def mapping(self, value: object, key: Optional[str], what: Optional[str] = None) -> dict[Any, Any]:
+    def mapping(self, value: object, key: Optional[str],
+                what: Optional[str] = None) -> dict[Any, Any]:
         if not isinstance(value, dict):
             raise self.error(key, f"{what or 'this'} must be a mapping "
                              f"(key: value lines), not {_kind(value)}")
@@ -490,7 +491,8 @@ class _Reader:
             raise self.error(key, f"{nbytes:#x} is not page aligned (a multiple of 4K)")
         return nbytes
 
-    def integer(self, value: object, key: str, minimum: int = 0, what: str = "a whole number") -> int:
+    def integer(self, value: object, key: str, minimum: int = 0,
+                what: str = "a whole number") -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be {what}, not {_kind(value)}")
         if value < minimum:

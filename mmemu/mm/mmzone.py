@@ -378,7 +378,8 @@ class Zone:
     watermark_boost: int = 0
     nr_reserved_highatomic: int = 0
     lowmem_reserve: list[int] = field(default_factory=lambda: [0] * MAX_NR_ZONES)
-    free_area: list[FreeArea] = field(default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
+    free_area: list[FreeArea] = field(
+        default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
     vm_stat: memoryview = field(default_factory=lambda: _zero_stat())      # int words
     vm_zone_stat: memoryview = field(default_factory=lambda: _zero_stat())
     per_cpu_pageset: PerCpuPages = field(default_factory=PerCpuPages)
