@@ -36,6 +36,7 @@ as page_zonenum()/page_to_nid() take them (differs: Linux packs sections and
 the last-cpupid field there too; a FLATMEM 686 build has neither).
 """
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -457,6 +458,12 @@ class PglistData:
 
 
 ZONELIST_FALLBACK, ZONELIST_NOFALLBACK = 0, 1
+
+
+def online_pgdats(node_data: Sequence[Optional[PglistData]]) -> list[PglistData]:
+    """for_each_online_pgdat(): the nodes that have memory (node_data[] holds
+    None for a node id whose RAM the kernel does not use)."""
+    return [pgdat for pgdat in node_data if pgdat is not None]
 
 
 def is_highmem_idx(zid: int, movable_is_highmem: bool) -> bool:
