@@ -181,7 +181,7 @@ def _check_4gib_boundary(cfg: MachineConfig) -> None:
     stays accepted and unused, as QEMU's pc map puts it there)."""
     if flavour_of(cfg).pae:
         return
-    for i, r in enumerate(sorted(cfg.ram, key=lambda r: r.start)):
+    for r in sorted(cfg.ram, key=lambda r: r.start):
         if r.start < FOUR_GIB <= r.end:
             raise ConfigError(cfg.path, "memory.ram", f"[{r.start:#x}, {r.end:#x}) ends at or "
                               "beyond 4 GiB: the 686 kernel (32-bit phys_addr_t) skips such a "

@@ -542,7 +542,7 @@ def _check_against_memory(path, meta, cfg, layout, top):
     if pgd % 32 or pgd + 32 > top:
         raise SnapshotError(f"{path}: the MMEMU note is damaged: swapper_pg_dir at "
                             f"{pgd:#x} is not inside the memory the file holds")
-    for i, (zone, order, pfn) in enumerate(meta.get("pcp") or []):
+    for i, (_zone, order, pfn) in enumerate(meta.get("pcp") or []):
         if not (order in PCP_ORDERS and 0 <= pfn and pfn + (1 << order) <= nr_pages):
             raise SnapshotError(f"{path}: the MMEMU note is damaged: pcp[{i}] is order "
                                 f"{order} at pfn {pfn:#x}, outside mem_map")
