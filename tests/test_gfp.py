@@ -153,3 +153,34 @@ def test_a_node_without_usable_memory_is_offline(tmp_path):
     assert alloc_pages(m.mm, GFP_KERNEL, 0, 2) is not None
     m.check()
     m.close()
+
+
+CUT_NODE_CONFIG = """\
+name: cut-node
+memory:
+  ram:
+    - {start: 0x0, end: 0x9fc00}
+    - {start: 0x100000, end: 0x20000000}
+    - {start: 0x20000000, end: 0x40000000}
+    - {start: 0x40000000, end: 0x80000000}
+nodes:
+  - {id: 0, ram: [{start: 0x0, end: 0x9fc00}, {start: 0x100000, end: 0x20000000}]}
+  - {id: 1, ram: [{start: 0x20000000, end: 0x40000000}]}
+  - {id: 2, ram: [{start: 0x40000000, end: 0x80000000}]}
+zones:
+  highmem: 64M
+"""
+
+
+def test_a_node_beyond_a_lowered_max_pfn_is_offline(tmp_path):
+    # highmem=64M ends RAM (max_pfn) inside node 1: node 2's RAM, still in
+    # memblock, is past it, so node 2 is offline and memblock_free_all() and
+    # the pageblock marking skip it (they raised IndexError before).
+    from mmemu.machine import Machine
+    path = tmp_path / "cut.yaml"
+    path.write_text(CUT_NODE_CONFIG)
+    m = Machine(str(path), echo=False)
+    assert [p is not None for p in m.mm.node_data] == [True, True]
+    assert m.layout.max_pfn < 0x40000000 >> 12
+    m.check()
+    m.close()

@@ -142,6 +142,7 @@ class MemMap:
 
     phys: int
     nr_pages: int
+    pfn_limit: Optional[int] = None      # pfn_valid(): the pfns mem_map covers, if past nr_pages
 
     @property
     def virt(self) -> int:
