@@ -38,13 +38,21 @@ Differs: the CPU entry area and LDT remap are not mapped (no code runs
 there); where in .bss swapper_pg_dir lies on 686 is mmemu's choice (its
 first page).
 """
+from __future__ import annotations
+
 from array import array
+from collections.abc import Callable
+from typing import Optional
 
 from mmemu.arch.x86.pgtable import (
     PageTable, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _KERNPG_TABLE, pgd_index,
 )
 from mmemu.flavour import _PAGE_BIT_NX, _PAGE_GLOBAL, flavour_of
-from mmemu.layout import FIXADDR_TOP, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.config_schema import MachineConfig
+from mmemu.kernel.image import KernelImage
+from mmemu.layout import FIXADDR_TOP, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, Layout
+from mmemu.mm.memblock import Memblock
+from mmemu.physmem import PhysMem
 
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
@@ -69,7 +77,7 @@ class PgtBuf:
         self.pm, self.mb, self.next, self.end = pm, mb, start, end
         self.mapped_end = mapped_end
 
-    def alloc(self):
+    def alloc(self) -> int:
         """alloc_low_page(): the physical address of a zeroed page for a boot page table."""
         if self.next + PAGE_SIZE <= self.end:
             page = self.next
@@ -81,7 +89,8 @@ class PgtBuf:
         return page
 
 
-def paging_init(pm, layout, cfg, mb, image, flush_tlb):
+def paging_init(pm: PhysMem, layout: Layout, cfg: MachineConfig, mb: Memblock, image: KernelImage,
+                flush_tlb: Callable[[], object]) -> PageTable:
     """Build swapper_pg_dir and the boot tables; returns the PageTable.
 
     swapper_pg_dir is in the image's .bss; the page tables come from .brk

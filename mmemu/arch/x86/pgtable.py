@@ -22,6 +22,12 @@ pmd_ERROR() ("mm/pgtable-generic.c:51: bad pgd %08lx" on 686, where the
 page table outside RAM is the oops of touching it, a PTE slot that is not
 empty where vmap() maps is its WARN and -EBUSY.
 """
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Optional
+
 from mmemu.arch.x86.pgtable_types import (  # noqa: F401  (re-exported: the entry bits)
     PDE_LARGE_MASK, PG_LEVEL_2M, PG_LEVEL_4K, PG_LEVEL_4M, PG_LEVEL_NONE, PAGE_KERNEL,
     PAGE_KERNEL_IO, PTE_FLAGS_MASK, PTE_PFN_MASK, Walk, _KERNPG_TABLE, _PAGE_ACCESSED,
@@ -32,6 +38,10 @@ from mmemu.arch.x86.pgtable_types import (  # noqa: F401  (re-exported: the entr
 from mmemu.arch.x86.pgtable_3level import pmd_slot, walk_3level
 from mmemu.flavour import FLAVOUR_686
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE
+from mmemu.physmem import PhysMem
+
+if TYPE_CHECKING:
+    from mmemu.kernel.panic import Reporter
 
 # pmd_clear_bad()'s pmd_ERROR() in 6.1's mm/pgtable-generic.c, and the WARN of
 # vmap_pages_pte_range() when a slot it maps is not empty.
@@ -45,15 +55,15 @@ def pmd_bad(pde, flags_mask=PTE_FLAGS_MASK):
     return (pde & flags_mask & ~_PAGE_USER) != _KERNPG_TABLE
 
 
-def pgd_index(va):
+def pgd_index(va: int) -> int:
     return (va >> PGDIR_SHIFT) & 0x3FF
 
 
-def pte_index(va):
+def pte_index(va: int) -> int:
     return (va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
 
-def mk_pte(pfn, prot):
+def mk_pte(pfn: int, prot: int) -> int:
     return ((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF
 
 
@@ -78,7 +88,7 @@ def walk(pm, pgd_phys, va):
     return w
 
 
-def translate(pm, pgd_phys, va):
+def translate(pm: PhysMem, pgd_phys: int, va: int) -> Optional[int]:
     """The physical address va maps to under pgd_phys, or None (not present)."""
     return walk(pm, pgd_phys, va).phys
 
@@ -99,7 +109,7 @@ class PageTable:
     ValueError.
     """
 
-    reporter = None
+    reporter: Optional[Reporter] = None
 
     def __init__(self, pm, pgd_phys, alloc_table, flush_tlb, flavour=FLAVOUR_686):
         self.pm = pm
@@ -154,7 +164,7 @@ class PageTable:
         return (pde & self.pfn_mask) + ((va >> PAGE_SHIFT) & (self.ptrs_per_pte - 1)) \
             * (1 << self.pte_shift)
 
-    def pte_alloc_kernel(self, va, function="vmap_pte_range"):
+    def pte_alloc_kernel(self, va: int, function: str = "vmap_pte_range") -> Optional[int]:
         """The physical address of va's PTE slot, making the page table if needed.
 
         None when no table can be had: no memory, or a large page where a
@@ -204,7 +214,7 @@ class PageTable:
             line = f"bad pgd {pde:08x}"
         self.reporter.report(f"{PMD_ERROR_WHERE}: {line}\nmmemu: {note}")
 
-    def unmap_pte_slot(self, va):
+    def unmap_pte_slot(self, va: int) -> Optional[int]:
         """va's PTE slot for an unmap, or None, as vunmap_pmd_range() meets the
         directory entry: none is nothing to do, a large page is cleared whole
         (pmd_clear_huge()), a bad entry reported and cleared
@@ -224,7 +234,7 @@ class PageTable:
             return None
         return self._table_slot(va, pde, "vunmap_pte_range")
 
-    def pte_slot(self, va):
+    def pte_slot(self, va: int) -> Optional[int]:
         """The physical address of va's PTE, or None when no table covers it
         (not present, a large page, or a table outside RAM)."""
         pde = self.pde(va)
@@ -233,7 +243,7 @@ class PageTable:
         slot = self._pte_offset(pde, va)
         return slot if self._in_ram(slot) else None
 
-    def set_pte(self, va, entry, function="set_pte_vaddr"):
+    def set_pte(self, va: int, entry: int, function: str = "set_pte_vaddr") -> Optional[int]:
         """set_pte_at() for a kernel address; flushes if it replaced a present
         entry.  Returns the old entry, or None when no table could be had."""
         slot = self.pte_alloc_kernel(va, function)
@@ -246,7 +256,7 @@ class PageTable:
             self.flush_tlb()
         return old
 
-    def clear_pte(self, va, flush=True):
+    def clear_pte(self, va: int, flush: bool = True) -> int:
         """pte_clear(); returns the old entry.  flush=False lets a caller batch.
 
         The directory entry is met as unmap_pte_slot() says.
@@ -260,7 +270,7 @@ class PageTable:
             self.flush_tlb()
         return old
 
-    def set_ptes(self, va, entries):
+    def set_ptes(self, va: int, entries: array[int]) -> bool:
         """Write consecutive PTEs from va on (one table at most per call chunk).
 
         entries: an array of this flavour's entry type (``pte_typecode``).
@@ -284,7 +294,7 @@ class PageTable:
             i += len(chunk)
         return True
 
-    def _pte_busy(self, va):
+    def _pte_busy(self, va: int) -> bool:
         """WARN_ON(!pte_none(*pte)) of vmap_pages_pte_range(): -EBUSY (False)."""
         if self.reporter is None:
             raise ValueError(f"the PTE of 0x{va:08x} is not empty")
