@@ -335,8 +335,9 @@ class Reporter:
 
     # -- the reports -------------------------------------------------------------
     def warn(self, file: str, line: Optional[int], function: Optional[str], *,
-             message: Optional[str] = None, notes: Sequence[str] = (), after: Sequence[str] = (),
-             once: object = None, regs: Optional[Mapping[str, int]] = None, cut_here: bool = True,
+             message: Optional[str] = None, notes: Sequence[Optional[str]] = (),
+             after: Sequence[str] = (), once: object = None,
+             regs: Optional[Mapping[str, int]] = None, cut_here: bool = True,
              condition: Optional[str] = None) -> bool:
         """WARN()/WARN_ON() at file:line in function (line None: the file alone).
 
