@@ -121,6 +121,7 @@ def test_build_all_zonelists_single_node(mm_16m):
 
 GAP_NODE_CONFIG = """\
 name: gap-node
+pae: false                  # the 686 kernel: RAM above 4 GiB unused
 memory:
   ram:
     - {start: 0x0, end: 0x9fc00}
@@ -157,6 +158,7 @@ def test_a_node_without_usable_memory_is_offline(tmp_path):
 
 CUT_NODE_CONFIG = """\
 name: cut-node
+pae: false
 memory:
   ram:
     - {start: 0x0, end: 0x9fc00}
