@@ -19,8 +19,9 @@ until setup_per_cpu_pageset()).
 The lists are host Python lists of pfns (bounded by high), head at the end;
 the pages on them have _refcount 0, no page type and clear lru words, and
 page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
-no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the checks at drain or refill are reported and leaked, as
-in 6.1 (kept in mm.leaked, so the checker still accounts for them).
+no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the
+checks at drain or refill are reported and leaked, as in 6.1 (kept in
+mm.leaked, so the checker still accounts for them).
 """
 from __future__ import annotations
 
