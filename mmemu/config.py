@@ -58,7 +58,7 @@ from mmemu.config_schema import (  # noqa: F401  (re-exported: what a config is)
     MiB, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
     DeviceConfig, HostRange, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
     did_you_mean, e820_table, format_size, is_qemu_pc, memparse, parse_config_file,
-    qemu_pc_e820, qemu_pc_ram_size,
+    qemu_pc_e820,
 )
 from mmemu.config_schema import (  # noqa: F401  (re-exported: the kernel flavours)
     DEFAULT_KERNEL, KERNEL_ENV, KERNEL_FLAVOURS, PAE_MAX_PHYS,
@@ -74,11 +74,12 @@ from mmemu.layout import (  # noqa: F401  (VMALLOC_OFFSET re-exported)
 __all__ = [
     # re-exported from config_schema: what a config is, and reading one
     "DEFAULT_VMALLOC_RESERVE", "DEVICE_MODELS", "FOUR_GIB", "GiB", "KiB", "LOCAL_DISTANCE",
-    "MIN_VMALLOC", "MiB", "PAE_MESSAGE", "PAGE_SIZE_4K", "QEMU_PC_MAX_BELOW_4G",
+    "MIN_VMALLOC", "MiB", "PAGE_SIZE_4K", "QEMU_PC_MAX_BELOW_4G",
     "QEMU_PC_TOP_RESERVED", "SIZE_HINT", "DeviceConfig", "HostRange", "MachineConfig",
     "NodeConfig", "Range", "close_match", "cmdline_parse_core", "did_you_mean", "e820_table",
     "format_size", "is_qemu_pc", "memparse", "parse_config_file", "qemu_pc_e820",
-    "qemu_pc_ram_size",
+    "qemu_pc_ram_size", "DEFAULT_KERNEL", "KERNEL_ENV", "KERNEL_FLAVOURS", "PAE_MAX_PHYS",
+    "default_kernel",
     # re-exported from layout
     "VMALLOC_OFFSET",
     # this module's

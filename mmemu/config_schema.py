@@ -143,7 +143,7 @@ DEFAULT_KERNEL = "686-pae"
 KERNEL_ENV = "MMEMU_KERNEL"
 
 
-def default_kernel():
+def default_kernel() -> str:
     """The flavour of configs without a `pae:` key: $MMEMU_KERNEL, else DEFAULT_KERNEL.
 
     Raises ConfigError for a value that names no flavour.

@@ -37,7 +37,7 @@ MAX_DMA_ADDRESS = 16 << 20
 
 # The 686 flavour's areas; a machine's own are in its Layout (the 686-pae
 # flavour's differ: mmemu/flavour.py computes both).
-from mmemu.flavour import (  # noqa: E402
+from mmemu.flavour import (  # noqa: E402,F401  (the 686 flavour's constants, re-exported)
     CPU_ENTRY_AREA_PAGES, FIX_BTMAPS_SLOTS, FLAVOUR_686, KM_MAX_IDX, MAX_IO_APICS, Flavour,
     NR_CPUS, NR_FIX_BTMAPS, TOTAL_FIX_BTMAPS,
 )

@@ -23,9 +23,9 @@ from mmemu.arch.x86.init import (
     set_real_mode_permissions,
 )
 from mmemu.arch.x86.pgtable_3level import pgd_cache_init
+from mmemu.flavour import Flavour
 from mmemu.arch.x86.ioremap import describe_ioremap_address
-from mmemu.arch.x86.pgtable import PageTable, walk
-from mmemu.arch.x86.pgtable_3level import pgd_cache_init
+from mmemu.arch.x86.pgtable import PageTable
 from mmemu.arch.x86.segment import GDT_PHYS, KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
 from mmemu.devices import DeviceBus, devices_init
@@ -277,7 +277,7 @@ class Machine:
 
     # -- guest memory by virtual address --------------------------------
     @property
-    def flavour(self) -> str:
+    def flavour(self) -> Flavour:
         """The kernel flavour this machine boots (mmemu/flavour.py): 686 or 686-pae."""
         return self.pgtable.flavour
 

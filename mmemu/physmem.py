@@ -40,7 +40,7 @@ class PhysMem:
         self.buf: WriteableBuffer = buf
         self.u8 = memoryview(buf)
         self.u32 = self.u8.cast("I")
-        self.u64 = self.u8.cast("Q") if size % 8 == 0 else None
+        self.u64: Optional[memoryview] = self.u8.cast("Q") if size % 8 == 0 else None
 
     def read(self, pa: int, n: int) -> bytes:
         return bytes(self.u8[pa:pa + n])

@@ -198,14 +198,14 @@ class Highmem:
         self._kmap_local_pte = [_boot_pte(pt, _fix_to_virt(FIX_KMAP_BEGIN + slot)) >> shift
                                 for slot in range(KMAP_LOCAL_SLOTS)]
 
-    def PKMAP_ADDR(self, nr):
+    def PKMAP_ADDR(self, nr: int) -> int:
         return self.pkmap_base + (nr << PAGE_SHIFT)
 
-    def pte_pfn(self, pte):
+    def pte_pfn(self, pte: int) -> int:
         """pte_pfn(): the frame of an entry (NX and the flags dropped)."""
         return (pte & self.pt.pfn_mask) >> PAGE_SHIFT
 
-    def PKMAP_NR(self, vaddr):
+    def PKMAP_NR(self, vaddr: int) -> int:
         return (vaddr - self.pkmap_base) >> PAGE_SHIFT
 
     # -- reports ----------------------------------------------------------
@@ -596,7 +596,8 @@ class Highmem:
                                 f"but the PTE is {self.pt.entry_str(pte)}")
             elif not live and (pte & _PAGE_PRESENT or want):
                 problems.append(f"kmap_local slot {slot}: above the stack (depth {depth}) "
-                                f"but pte {self.pt.entry_str(pte)}, kmap_ctrl.pteval {self.pt.entry_str(want)}")
+                                f"but pte {self.pt.entry_str(pte)}, "
+                                f"kmap_ctrl.pteval {self.pt.entry_str(want)}")
         if self.sched.pagefault_disabled < 0:
             problems.append(f"pagefault_disabled is {self.sched.pagefault_disabled}")
         return problems

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Optional
 
 from mmemu.config import MachineConfig, core_option_pages, movablecore_rounded
+from mmemu.flavour import FLAVOUR_686
 from mmemu.kernel.panic import Reporter
 from mmemu.layout import (
     MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES, Layout, pfn_down, pfn_up,
@@ -341,7 +342,8 @@ def free_area_init(cfg: MachineConfig, layout: Layout, physmem: PhysMem, mb: Mem
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone, mm.movable_start = movable_zone, movable_start
     mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
-    mm.pageblock_order = pageblock_order_for(layout.flavour.hpage_pmd_order)
+    flavour = layout.flavour if layout.flavour is not None else FLAVOUR_686
+    mm.pageblock_order = pageblock_order_for(flavour.hpage_pmd_order)
     _build_nodes(mm, spans)
     for zone in mm.zones:
         setup_usemap(mm, mb, zone)

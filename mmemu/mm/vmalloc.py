@@ -752,7 +752,7 @@ def _check_tiling(vm: Vmalloc) -> Optional[str]:
 
 def _pte_words(vm: Vmalloc, start: int, end: int) -> list[int]:
     """The PTE values of [start, end) as a list (0 where no table exists)."""
-    out = []
+    out: list[int] = []
     va = start
     ptes, shift, per_table = vm.ptes, vm.pte_shift, vm.ptrs_per_pte
     while va < end:

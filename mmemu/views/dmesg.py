@@ -11,9 +11,7 @@ classic form.  On 686-pae the boot log has the NX line of
 arch/x86/mm/setup_nx.c's x86_report_nx() after the e820 map, and
 mark_rodata_ro()'s W+X check line.
 """
-from mmemu.layout import (
-    CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START, LAST_PKMAP, PAGE_OFFSET, PAGE_SIZE,
-)
+from mmemu.layout import PAGE_OFFSET
 
 
 def boot_log(machine):

@@ -258,7 +258,7 @@ def kernel_rmap(machine, start=None):
 
     The direct map is left out: it maps every lowmem frame by construction.
     """
-    pm, lay = machine.pm, machine.layout
+    lay = machine.layout
     start = lay.vmalloc_start if start is None else start
     geo = _geometry(machine)
     rmap = {}

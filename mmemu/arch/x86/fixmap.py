@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from mmemu.arch.x86.pgtable import (
-    PAGE_KERNEL, PTE_PFN_MASK, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT,
+    PAGE_KERNEL, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT, PageTable,
 )
 from mmemu.errors import UsageError
 from mmemu.layout import (
@@ -49,11 +49,11 @@ class FixmapEntry(NamedTuple):
     pte: int
 
     @property
-    def pfn(self):
+    def pfn(self) -> int:
         return self.phys >> PAGE_SHIFT
 
     @property
-    def phys(self):
+    def phys(self) -> int:
         return self.pte & _ANY_PTE_PFN_MASK
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional, Protocol
 
-from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE
+from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE, PageTable
 from mmemu.config_schema import MachineConfig
 from mmemu.kernel.panic import Reporter
 from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, Layout
@@ -64,6 +64,8 @@ class IoremapMachine(Protocol):
 
     @property
     def vmalloc(self) -> Vmalloc: ...
+    @property
+    def pgtable(self) -> PageTable: ...
     @property
     def layout(self) -> Layout: ...
     @property

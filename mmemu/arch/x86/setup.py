@@ -89,12 +89,12 @@ def e820_log_lines(cfg: MachineConfig) -> list[str]:
     return lines
 
 
-def max_arch_pfn(cfg):
+def max_arch_pfn(cfg: MachineConfig) -> int:
     """max_arch_pfn: 4 GiB on 686, 64 GiB on 686-pae (MAX_PHYSMEM_BITS 36)."""
     return flavour_of(cfg).max_arch_pfn
 
 
-def e820_end_of_ram_pfn(cfg):
+def e820_end_of_ram_pfn(cfg: MachineConfig) -> int:
     """e820__end_of_ram_pfn(): the end of RAM below max_arch_pfn."""
     limit = max_arch_pfn(cfg)
     return max(min(r.end >> PAGE_SHIFT, limit) for r in cfg.ram
@@ -236,13 +236,14 @@ def nosave_regions(cfg: MachineConfig, max_pfn: int) -> list[tuple[int, int]]:
     return out
 
 
-def sizeof_resource(cfg):
+def sizeof_resource(cfg: MachineConfig) -> int:
     """sizeof(struct resource): its start and end are resource_size_t, which
     is 64-bit with PAE (phys_addr_t), so 40 bytes there."""
     return SIZEOF_RESOURCE + (8 if flavour_of(cfg).pae else 0)
 
 
-def setup_arch_late(mb, cfg, max_pfn, log):
+def setup_arch_late(mb: Memblock, cfg: MachineConfig, max_pfn: int, log: Callable[[str],
+                    object]) -> None:
     """The rest of setup_arch() after paging_init(): the firmware's boot allocations."""
     grow = sizeof_resource(cfg) - SIZEOF_RESOURCE
     mb.alloc_try_nid(HPET_RESOURCE + grow, caller="acpi_parse_hpet", name="HPET resource")
