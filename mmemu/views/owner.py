@@ -19,10 +19,10 @@ from typing import Optional
 
 from mmemu.arch.x86.pgtable import (
     _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT,
-    _PAGE_RW, _PAGE_USER, PTE_PFN_MASK, PG_LEVEL_4M, pgd_index, walk,
+    _PAGE_RW, _PAGE_USER, PTE_PFN_MASK, PG_LEVEL_4M, Walk, pgd_index,
 )
 from mmemu.layout import (
-    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KM_MAX_IDX, LAST_PKMAP,
+    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KM_MAX_IDX,
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE, ZONE_NAMES, virt_to_fix,
 )
 from mmemu.mm.mmzone import (
@@ -152,12 +152,9 @@ def slab_cache_name(machine: Target, cache_ptr: int) -> str:
     return f"kmem_cache 0x{cache_ptr:08x}"
 
 
-def _walk(machine, va, pgd=None):
+def _walk(machine: Target, va: int, pgd: Optional[int] = None) -> Walk:
     """lookup_address() through the machine's own tables (either flavour)."""
-    pgtable = getattr(machine, "pgtable", None)
-    if hasattr(pgtable, "walk"):
-        return pgtable.walk(va, pgd)
-    return walk(machine.pm, _pgd_of(machine) if pgd is None else pgd, va)
+    return machine.pgtable.walk(va, pgd)
 
 
 def _read_kernel_u32(machine, va):
@@ -379,7 +376,7 @@ def describe_va(machine, va):
         return f"{region}: {_describe_vmalloc(machine, va)}"
     if region == "Persistent kmap() Area":
         slot = (va - lay.pkmap_base) >> PAGE_SHIFT
-        last = getattr(lay, "last_pkmap", LAST_PKMAP)
+        last = lay.last_pkmap
         if slot < last:
             return f"{region}: pkmap slot {slot} of {last}"
         return f"{region}: above the {last} pkmap slots"

@@ -59,6 +59,7 @@ from mmemu.errors import UsageError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PMD_SIZE, PTRS_PER_PTE
 
 if TYPE_CHECKING:
+    from mmemu.flavour import Flavour
     from mmemu.views.target import Target
 
 PTE_FLAGS_MASK = 0xFFF               # ~PTE_PFN_MASK on a non-PAE kernel
@@ -468,11 +469,9 @@ def ptdump_walk(machine: Target, start: int = 0, end: int = SPACE_END, all_ptes:
     return ptdump_walk_pgd(st, machine.pm, pgd, start, end)
 
 
-def _flavour_of(machine):
-    """The machine's kernel flavour (a snapshot keeps it in its layout)."""
-    pgtable = getattr(machine, "pgtable", None)
-    flavour = getattr(pgtable, "flavour", None)
-    return flavour if flavour is not None else getattr(machine.layout, "flavour", None)
+def _flavour_of(machine: Target) -> Flavour:
+    """The machine's kernel flavour (its page tables')."""
+    return machine.pgtable.flavour
 
 
 @functools.lru_cache(maxsize=4096)
@@ -607,7 +606,7 @@ def ptdump_check(machine: Target,
     flavour = _flavour_of(machine)
     # mmemu's own W+X check looks once a program is loaded, as 6.1 checks once
     # mark_rodata_ro() has run: until then the image is writable and executable.
-    leaves = ptdump_check_wx_leaves(items, flavour) if getattr(machine, "image", None) else []
+    leaves = ptdump_check_wx_leaves(items, flavour) if machine.image is not None else []
     return ptdump_check_wx(items, flavour) + leaves + ptdump_check_user(items, flavour)
 
 
