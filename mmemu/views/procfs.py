@@ -196,7 +196,7 @@ def _kb(label, kbytes):
 
 
 def _hpage_kb(mm):
-    flavour = getattr(mm.layout, "flavour", None)
+    flavour = mm.layout.flavour
     return flavour.hpage_size >> 10 if flavour is not None else HPAGE_KB
 
 
