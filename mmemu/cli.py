@@ -84,7 +84,8 @@ def _parser():
     sub.add_parser("configs", help="list the shipped machine configs")
     for cmd in COMMANDS.values():            # the same definitions as tools/<view>.py
         add_subcommand(sub, cmd)
-    p = sub.add_parser("oracle", help="boot a real Linux 6.1 i386 kernel under QEMU and compare it with mmemu")
+    p = sub.add_parser("oracle", help="boot a real Linux 6.1 i386 kernel under QEMU and compare "
+                                      "it with mmemu")
     from mmemu.oracle.command import add_arguments
     add_arguments(p)
     return ap

@@ -9,13 +9,18 @@ subcommand cannot drift apart: same options, same output, same exit
 statuses.  This is the command layer: it opens machines and snapshots;
 the views (mmemu/views/) only read what they are given.
 """
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from mmemu.errors import MmemuError, UsageError
+
+if TYPE_CHECKING:
+    from mmemu.views.target import Target
 
 EXIT_SIGPIPE = 128 + 13          # what a shell shows for a reader gone away (`yes | head`)
 
@@ -136,7 +141,8 @@ def tool_main(name, argv=None):
     return run_view(cmd, args, cmd.name)
 
 
-def open_target(config="pc-1g", after=None, snapshot=None):
+def open_target(config: str = "pc-1g", after: Optional[str] = None,
+                snapshot: Optional[str] = None) -> Target:
     """A booted Machine (after running ``after`` on it), or a loaded Snapshot."""
     if snapshot:
         if after:
@@ -156,9 +162,8 @@ def _open_default(args):
 
 # -- /proc views -----------------------------------------------------------
 
-def proc_view(target, name, what):
-    from mmemu.views.snapshot import proc_text
-    text = proc_text(target, name)
+def proc_view(target: Target, name: str, what: str) -> str:
+    text = target.proc_text(name)
     if text is None:
         raise MmemuError(f"no {name}: {what} is not there")
     return text

@@ -51,13 +51,14 @@ here); the checks that need the kernel's layout (zone spans, MAXMEM) are
 check_layout() below.
 """
 from pathlib import Path
+from typing import Optional, Union
 
 from mmemu.config_schema import (  # noqa: F401  (re-exported: what a config is)
     DEFAULT_VMALLOC_RESERVE, DEVICE_MODELS, FOUR_GIB, GiB, KiB, LOCAL_DISTANCE, MIN_VMALLOC,
     MiB, PAGE_SIZE_4K, QEMU_PC_MAX_BELOW_4G, QEMU_PC_TOP_RESERVED, SIZE_HINT,
     DeviceConfig, HostRange, MachineConfig, NodeConfig, Range, close_match, cmdline_parse_core,
     did_you_mean, e820_table, format_size, is_qemu_pc, memparse, parse_config_file,
-    qemu_pc_e820, qemu_pc_ram_size,
+    qemu_pc_e820,
 )
 from mmemu.config_schema import (  # noqa: F401  (re-exported: the kernel flavours)
     DEFAULT_KERNEL, KERNEL_ENV, KERNEL_FLAVOURS, PAE_MAX_PHYS,
@@ -66,9 +67,26 @@ from mmemu.config_schema import (  # noqa: F401  (re-exported: the kernel flavou
 from mmemu.errors import ConfigError
 from mmemu.flavour import flavour_of
 from mmemu.layout import (  # noqa: F401  (VMALLOC_OFFSET re-exported)
-    PAGE_OFFSET, PAGE_SHIFT, VMALLOC_OFFSET, ZONE_HIGHMEM, ZONE_NAMES,
+    PAGE_OFFSET, PAGE_SHIFT, VMALLOC_OFFSET, ZONE_HIGHMEM, ZONE_NAMES, Layout,
     compute_layout, memblock_memory,
 )
+
+__all__ = [
+    # re-exported from config_schema: what a config is, and reading one
+    "DEFAULT_VMALLOC_RESERVE", "DEVICE_MODELS", "FOUR_GIB", "GiB", "KiB", "LOCAL_DISTANCE",
+    "MIN_VMALLOC", "MiB", "PAGE_SIZE_4K", "QEMU_PC_MAX_BELOW_4G",
+    "QEMU_PC_TOP_RESERVED", "SIZE_HINT", "DeviceConfig", "HostRange", "MachineConfig",
+    "NodeConfig", "Range", "close_match", "cmdline_parse_core", "did_you_mean", "e820_table",
+    "format_size", "is_qemu_pc", "memparse", "parse_config_file", "qemu_pc_e820",
+    "qemu_pc_ram_size", "DEFAULT_KERNEL", "KERNEL_ENV", "KERNEL_FLAVOURS", "PAE_MAX_PHYS",
+    "default_kernel",
+    # re-exported from layout
+    "VMALLOC_OFFSET",
+    # this module's
+    "DEFAULT_CONFIG", "CONFIG_SUFFIXES", "MIN_LOWMEM", "MAX_ORDER_NR_PAGES", "configs_dir",
+    "list_configs", "resolve_config_path", "load_config", "check_layout", "boot_warnings",
+    "core_option_pages", "movablecore_rounded",
+]
 
 # ---------------------------------------------------------------------------
 # Names
@@ -79,12 +97,12 @@ MIN_LOWMEM = 64 * MiB                  # find_low_pfn_range()'s floor for lowmem
 MAX_ORDER_NR_PAGES = 1024              # ZONE_MOVABLE starts on a 4 MiB block
 
 
-def configs_dir():
+def configs_dir() -> Path:
     """The shipped configs folder: <repo>/configs, beside the mmemu package."""
     return Path(__file__).resolve().parent.parent / "configs"
 
 
-def list_configs():
+def list_configs() -> list[str]:
     """Names of the shipped configs, sorted (``pc-1g``, ``qemu-pc-1g``, ...)."""
     folder = configs_dir()
     if not folder.is_dir():
@@ -95,7 +113,7 @@ def list_configs():
 # ---------------------------------------------------------------------------
 # Loading
 
-def resolve_config_path(name_or_path):
+def resolve_config_path(name_or_path: Union[str, Path]) -> Path:
     """The file a config name stands for: a shipped name or a path."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or "/" in text or text.endswith(CONFIG_SUFFIXES):
@@ -111,7 +129,7 @@ def resolve_config_path(name_or_path):
     return path
 
 
-def load_config(name_or_path=DEFAULT_CONFIG):
+def load_config(name_or_path: Union[str, Path] = DEFAULT_CONFIG) -> MachineConfig:
     """Read, parse and check a machine config; returns a MachineConfig.
 
     name_or_path is a shipped name (``pc-1g``) or a path to a YAML file.
@@ -125,7 +143,7 @@ def load_config(name_or_path=DEFAULT_CONFIG):
 # ---------------------------------------------------------------------------
 # Checks that need the kernel's layout
 
-def check_layout(cfg):
+def check_layout(cfg: MachineConfig) -> Layout:
     """Refuse what Linux would only warn about once it has split RAM into zones.
 
     Models the complaints of arch/x86/mm/init_32.c:find_low_pfn_range()
@@ -156,7 +174,7 @@ def check_layout(cfg):
     return layout
 
 
-def _check_4gib_boundary(cfg):
+def _check_4gib_boundary(cfg: MachineConfig) -> None:
     """A RAM range that starts below 4 GiB and ends at or above it is lost
     whole on the 686 kernel: e820__memblock_setup() skips an entry whose end
     does not fit its 32-bit phys_addr_t.  Such a config is refused, since the
@@ -164,7 +182,7 @@ def _check_4gib_boundary(cfg):
     stays accepted and unused, as QEMU's pc map puts it there)."""
     if flavour_of(cfg).pae:
         return
-    for i, r in enumerate(sorted(cfg.ram, key=lambda r: r.start)):
+    for r in sorted(cfg.ram, key=lambda r: r.start):
         if r.start < FOUR_GIB <= r.end:
             raise ConfigError(cfg.path, "memory.ram", f"[{r.start:#x}, {r.end:#x}) ends at or "
                               "beyond 4 GiB: the 686 kernel (32-bit phys_addr_t) skips such a "
@@ -172,7 +190,7 @@ def _check_4gib_boundary(cfg):
                               f"{FOUR_GIB:#x}")
 
 
-def _check_highmem(cfg, ram_end, maxmem):
+def _check_highmem(cfg: MachineConfig, ram_end: int, maxmem: int) -> None:
     """highmem= must leave lowmem its 64 MiB and be less than all of RAM.
 
     Models lowmem_pfn_init()'s two complaints, and refuses a highmem= of all
@@ -192,7 +210,7 @@ def _check_highmem(cfg, ram_end, maxmem):
                           f"Linux needs at least {MIN_LOWMEM >> 20} MiB")
 
 
-def boot_warnings(cfg):
+def boot_warnings(cfg: MachineConfig) -> list[str]:
     """The warnings Linux 6.1 prints for this config's boot options and accepts.
 
     Models arch/x86/mm/init_32.c:highmem_pfn_init()'s MSG_HIGHMEM_TOO_SMALL:
@@ -210,7 +228,7 @@ def boot_warnings(cfg):
             f"ignoring highmem size of {highmem_pages >> 8}MB!"]
 
 
-def _check_kernel(cfg, lowmem_end):
+def _check_kernel(cfg: MachineConfig, lowmem_end: int) -> None:
     """The kernel image, with its .brk, lies in lowmem (the direct map)."""
     from mmemu.kernel.image import KernelImage
     image = KernelImage.from_config(cfg.kernel)
@@ -218,13 +236,14 @@ def _check_kernel(cfg, lowmem_end):
                         image.brk_end, lowmem_end)
 
 
-def _check_below_lowmem(cfg, key, what, addr, lowmem_end):
+def _check_below_lowmem(cfg: MachineConfig, key: str, what: str, addr: int,
+                        lowmem_end: int) -> None:
     if addr > lowmem_end:
         raise ConfigError(cfg.path, key, f"{what} {addr:#x} is beyond the end of "
                           f"lowmem {lowmem_end:#x}")
 
 
-def _check_min_free_kbytes(cfg, layout):
+def _check_min_free_kbytes(cfg: MachineConfig, layout: Layout) -> None:
     """The sysctl's reserve has to fit in lowmem, where the watermarks live."""
     lowmem_kb = 4 * sum(z.present_pages for z in layout.zones if z.zid < ZONE_HIGHMEM)
     if cfg.min_free_kbytes is not None and cfg.min_free_kbytes >= lowmem_kb:
@@ -232,7 +251,7 @@ def _check_min_free_kbytes(cfg, layout):
                           f"not less than the {lowmem_kb} kB of lowmem")
 
 
-def core_option_pages(value, totalpages):
+def core_option_pages(value: Optional[str], totalpages: int) -> int:
     """A kernelcore=/movablecore= value in pages: a size, or a percent of totalpages.
 
     Models the conversions of mm/page_alloc.c: cmdline_parse_core() (a size
@@ -244,15 +263,16 @@ def core_option_pages(value, totalpages):
     nbytes, percent = cmdline_parse_core(value)
     if percent is not None:
         return totalpages * 100 * percent // 10000
+    assert nbytes is not None           # a size, when not a percent
     return nbytes // PAGE_SIZE_4K
 
 
-def movablecore_rounded(movable_pages, totalpages):
+def movablecore_rounded(movable_pages: int, totalpages: int) -> int:
     """required_movablecore as Linux uses it: whole MAX_ORDER blocks, at most all of RAM."""
     return min(totalpages, -(-movable_pages // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
 
 
-def _check_core_options(cfg, layout):
+def _check_core_options(cfg: MachineConfig, layout: Layout) -> None:
     """kernelcore=/movablecore= must ask for a ZONE_MOVABLE the highest zone can hold.
 
     Models what mm/page_alloc.c:find_zone_movable_pfns_for_nodes() would
@@ -274,7 +294,7 @@ def _check_core_options(cfg, layout):
         _check_kernelcore(cfg, zone, total)
 
 
-def _check_core_options_agree(cfg, total):
+def _check_core_options_agree(cfg: MachineConfig, total: int) -> None:
     """Both given: Linux takes max(kernelcore, RAM - movablecore); they must not overlap."""
     kernel = core_option_pages(cfg.kernelcore, total)
     movable = movablecore_rounded(core_option_pages(cfg.movablecore, total), total)
@@ -288,7 +308,7 @@ def _check_core_options_agree(cfg, total):
                           f"{total - movable} pages")
 
 
-def _check_movablecore(cfg, zone, total):
+def _check_movablecore(cfg: MachineConfig, zone: tuple[str, int], total: int) -> None:
     """movablecore= can only take pages from the highest populated zone."""
     name, zone_pages = zone
     pages = core_option_pages(cfg.movablecore, total)
@@ -298,7 +318,7 @@ def _check_movablecore(cfg, zone, total):
                           f"{name}, holds ({zone_pages} pages)")
 
 
-def _check_kernelcore(cfg, zone, total):
+def _check_kernelcore(cfg: MachineConfig, zone: tuple[str, int], total: int) -> None:
     """kernelcore= must leave some RAM, and no more than the highest zone, to ZONE_MOVABLE.
 
     The pages of the zones below the highest one are kernel memory whatever

@@ -16,9 +16,10 @@ Every fault raises ConfigError(path, keypath, message) with a key path such as
 import difflib
 import reprlib
 import re
-from collections import namedtuple
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple, Optional, Union
 
 import yaml
 
@@ -39,10 +40,10 @@ class Range:
     end: int
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.end - self.start
 
-    def overlaps(self, other):
+    def overlaps(self, other: "Range") -> bool:
         return self.start < other.end and other.start < self.end
 
 
@@ -51,8 +52,8 @@ class NodeConfig:
     """One NUMA node: its id, its RAM, and its distance to every node."""
 
     nid: int
-    ram: list
-    distance: list = None
+    ram: list[Range]
+    distance: Optional[list[int]] = None
 
 
 @dataclass
@@ -66,7 +67,7 @@ class DeviceConfig:
     model: str
     base: int
     size: int
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class HostRange:
     key: str = "host"
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.end - self.start
 
 
@@ -91,23 +92,23 @@ class MachineConfig:
 
     name: str
     path: str
-    ram: list                      # e820 "usable" Ranges, sorted
-    reserved: list                 # e820 "reserved" Ranges, sorted
-    nodes: list                    # NodeConfig, by nid
+    ram: list[Range]               # e820 "usable", sorted
+    reserved: list[Range]          # e820 "reserved", sorted
+    nodes: list[NodeConfig]        # by nid
     description: str = ""
     dma_limit: int = 16 * MiB      # end of ZONE_DMA (MAX_DMA_ADDRESS)
-    highmem: int = None            # like highmem=: HighMem size; None = Linux's split
+    highmem: Optional[int] = None  # like highmem=: HighMem size; None = Linux's split
     vmalloc: int = 128 * MiB       # like vmalloc=: __VMALLOC_RESERVE
     direct_map: str = "4M"         # "4M": PSE pages where Linux uses them; "4K": PTEs only
-    min_free_kbytes: int = None    # like the sysctl; None = int_sqrt(lowmem_kbytes * 16)
-    kernelcore: str = None         # like kernelcore= (size or percent); ZONE_MOVABLE
-    movablecore: str = None        # like movablecore=
+    min_free_kbytes: Optional[int] = None   # like the sysctl; None = int_sqrt(lowmem_kbytes * 16)
+    kernelcore: Optional[str] = None   # like kernelcore= (size or percent); ZONE_MOVABLE
+    movablecore: Optional[str] = None  # like movablecore=
     kernel: KernelConfig = field(default_factory=KernelConfig)   # image, initrd, cmdline
     transparent_hugepage: str = "always"   # CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS
-    devices: list = field(default_factory=list)
-    host: list = field(default_factory=list)   # HostRange: the embedding program's, by start
+    devices: list[DeviceConfig] = field(default_factory=list)
+    host: list[HostRange] = field(default_factory=list)   # the embedding program's, by start
     debug_vm: bool = False         # CONFIG_DEBUG_VM-style checking at every hypercall
-    slub_debug: str = None         # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
+    slub_debug: Optional[str] = None   # like slub_debug= ("FZPU", "FZ,kmalloc-64", ...)
     panic_on_warn: bool = False
     pae: bool = False              # the 686-pae flavour (CONFIG_X86_PAE, HIGHMEM64G)
 
@@ -142,7 +143,7 @@ DEFAULT_KERNEL = "686-pae"
 KERNEL_ENV = "MMEMU_KERNEL"
 
 
-def default_kernel():
+def default_kernel() -> str:
     """The flavour of configs without a `pae:` key: $MMEMU_KERNEL, else DEFAULT_KERNEL.
 
     Raises ConfigError for a value that names no flavour.
@@ -156,7 +157,7 @@ def default_kernel():
     return value
 
 
-def close_match(word, choices):
+def close_match(word: object, choices: Iterable[str]) -> Optional[str]:
     """The one choice that looks like a typo of word, or None."""
     word = str(word)
     if len(word) > 64:                 # no name is that long; and difflib is quadratic
@@ -165,7 +166,7 @@ def close_match(word, choices):
     return found[0] if found else None
 
 
-def did_you_mean(word, choices):
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """" (did you mean 'x'?)" for a close match, else ""."""
     match = close_match(word, choices)
     return f" (did you mean '{match}'?)" if match else ""
@@ -179,7 +180,7 @@ _SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30}
 SIZE_HINT = "a size is a number (decimal or 0x hex) with an optional K, M or G suffix"
 
 
-def memparse(value):
+def memparse(value: object) -> int:
     """Turn a size (int, or a string like ``4K``, ``0x10M``, ``1G``) into bytes.
 
     Models lib/cmdline.c:memparse(); differs: the whole string must be a size,
@@ -204,7 +205,7 @@ def memparse(value):
     return number
 
 
-def format_size(nbytes):
+def format_size(nbytes: int) -> str:
     """Write a byte count the way a config would: ``128M``, ``4K``, ``0x9fc00``."""
     for suffix, shift in (("G", 30), ("M", 20), ("K", 10)):
         if nbytes and nbytes % (1 << shift) == 0:
@@ -212,7 +213,7 @@ def format_size(nbytes):
     return hex(nbytes) if nbytes >= 1024 else str(nbytes)
 
 
-def cmdline_parse_core(value):
+def cmdline_parse_core(value: object) -> tuple[Optional[int], Optional[int]]:
     """Parse a kernelcore=/movablecore= value: returns (bytes, None) or (None, percent).
 
     Models mm/page_alloc.c:cmdline_parse_core(): a memparse() size, or a whole
@@ -233,7 +234,7 @@ def cmdline_parse_core(value):
 # ---------------------------------------------------------------------------
 # e820 maps and QEMU's pc machine
 
-def qemu_pc_e820(size):
+def qemu_pc_e820(size: int) -> list[tuple[Range, str]]:
     """The e820 map QEMU's pc machine (SeaBIOS) hands over for ``-m size``.
 
     Returns [(Range, "usable"|"reserved"), ...] by address, as the BIOS-e820
@@ -261,7 +262,7 @@ def qemu_pc_e820(size):
     ] + above
 
 
-def qemu_pc_ram_size(cfg):
+def qemu_pc_ram_size(cfg: MachineConfig) -> int:
     """The -m size a QEMU pc RAM map stands for: below 4 GiB with the BIOS's
     last 128 KiB, plus what lies above 4 GiB."""
     below = [r for r in cfg.ram if r.end <= FOUR_GIB]
@@ -269,13 +270,13 @@ def qemu_pc_ram_size(cfg):
     return max(r.end for r in below) + QEMU_PC_TOP_RESERVED + above
 
 
-def e820_table(cfg):
+def e820_table(cfg: MachineConfig) -> list[tuple[Range, str]]:
     """A config's RAM map in qemu_pc_e820()'s form: [(Range, kind), ...] by address."""
     table = [(r, "usable") for r in cfg.ram] + [(r, "reserved") for r in cfg.reserved]
     return sorted(table, key=lambda entry: (entry[0].start, entry[0].end))
 
 
-def is_qemu_pc(cfg):
+def is_qemu_pc(cfg: MachineConfig) -> tuple[bool, str]:
     """Whether cfg's RAM map is exactly QEMU pc's for its RAM size.
 
     Returns (True, "QEMU pc, -m 1G") or (False, the first difference).  The
@@ -303,7 +304,7 @@ def is_qemu_pc(cfg):
     return True, f"QEMU pc, -m {format_size(size)}"
 
 
-def _describe_e820(entry):
+def _describe_e820(entry: tuple[Range, str]) -> str:
     rng, kind = entry
     return f"[{rng.start:#x}, {rng.end:#x}) {kind}"
 
@@ -336,8 +337,13 @@ NODES_SHIFT = 3                        # arch/x86/Kconfig's default for X86_32 w
 MAX_NUMNODES = 1 << NODES_SHIFT
 REPR_LIMIT = 60                        # characters of a user's value an error message repeats
 
-# A range as the file gave it: its key path, and the key that set its end.
-Entry = namedtuple("Entry", "range key end_key")
+
+class Entry(NamedTuple):
+    """A range as the file gave it: its key path, and the key that set its end."""
+
+    range: Range
+    key: str
+    end_key: str
 
 
 class _AliasRefused(yaml.composer.ComposerError):
@@ -354,18 +360,18 @@ class _StrictLoader(yaml.SafeLoader):
     few hundred bytes becomes gigabytes), and no config needs them.
     """
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: Optional[yaml.Node], index: int) -> Optional[yaml.Node]:
         if self.check_event(yaml.events.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()   # type: ignore[no-untyped-call]  # untyped in the stubs
             raise _AliasRefused(None, None, f"YAML alias *{_clip(event.anchor, 20)}: aliases "
                                 "are not allowed in a config; write the value out",
                                 event.start_mark)
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             self.flatten_mapping(node)
-            seen = set()
+            seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
                 try:
@@ -380,7 +386,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def parse_config_file(path):
+def parse_config_file(path: Union[str, Path]) -> MachineConfig:
     """Read one config file and build its MachineConfig (no layout checks)."""
     try:
         size = Path(path).stat().st_size
@@ -395,7 +401,7 @@ def parse_config_file(path):
     return parse_config_data(path, load_yaml(path, text))
 
 
-def load_yaml(path, text):
+def load_yaml(path: object, text: str) -> Any:
     """Parse YAML text; a syntax error becomes a ConfigError with its line number."""
     try:
         return yaml.load(text, Loader=_StrictLoader)
@@ -411,7 +417,7 @@ def load_yaml(path, text):
         raise ConfigError(path, None, "YAML nested too deeply") from None
 
 
-def parse_config_data(path, data):
+def parse_config_data(path: Union[str, Path], data: Any) -> MachineConfig:
     """Build a MachineConfig from the parsed YAML of the file at path."""
     r = _Reader(path)
     if data is None:
@@ -442,26 +448,28 @@ def parse_config_data(path, data):
 class _Reader:
     """Typed reads of one file's values that fail with the file's name and key path."""
 
-    def __init__(self, path):
+    def __init__(self, path: object) -> None:
         self.path = str(path)
 
-    def error(self, key, message):
+    def error(self, key: Optional[str], message: str) -> ConfigError:
         return ConfigError(self.path, key, message)
 
-    def mapping(self, value, key, what=None):
+    def mapping(self, value: object, key: Optional[str],
+                what: Optional[str] = None) -> dict[Any, Any]:
         if not isinstance(value, dict):
             raise self.error(key, f"{what or 'this'} must be a mapping "
                              f"(key: value lines), not {_kind(value)}")
         return value
 
-    def sequence(self, value, key, empty=False):
+    def sequence(self, value: object, key: str, empty: bool = False) -> list[Any]:
         if not isinstance(value, list):
             raise self.error(key, f"must be a list, not {_kind(value)}")
         if not value and not empty:
             raise self.error(key, "must not be an empty list")
         return value
 
-    def keys(self, mapping, key, allowed, required=()):
+    def keys(self, mapping: Mapping[Any, Any], key: Optional[str], allowed: Sequence[str],
+             required: Sequence[str] = ()) -> None:
         """Strict keys: each must be allowed (with a "did you mean"), required ones present."""
         for name in mapping:
             if name not in allowed:
@@ -471,7 +479,7 @@ class _Reader:
             if name not in mapping:
                 raise self.error(_join(key, name), f"missing required key '{name}'")
 
-    def size(self, value, key, zero=False, aligned=False):
+    def size(self, value: object, key: str, zero: bool = False, aligned: bool = False) -> int:
         """A memparse() size in bytes; zero only where allowed, page aligned where asked."""
         try:
             nbytes = memparse(value)
@@ -483,19 +491,20 @@ class _Reader:
             raise self.error(key, f"{nbytes:#x} is not page aligned (a multiple of 4K)")
         return nbytes
 
-    def integer(self, value, key, minimum=0, what="a whole number"):
+    def integer(self, value: object, key: str, minimum: int = 0,
+                what: str = "a whole number") -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be {what}, not {_kind(value)}")
         if value < minimum:
             raise self.error(key, f"must be at least {minimum}, not {value}")
         return value
 
-    def boolean(self, value, key):
+    def boolean(self, value: object, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.error(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def string(self, value, key, empty=False):
+    def string(self, value: object, key: str, empty: bool = False) -> str:
         if not isinstance(value, str):
             raise self.error(key, f"must be a string, not {_kind(value)}")
         if not value.strip() and not empty:
@@ -503,19 +512,19 @@ class _Reader:
         return value
 
 
-def _join(key, name):
+def _join(key: Optional[str], name: object) -> str:
     return f"{key}.{name}" if key else _clip(name, 40)
 
 
-def _clip(value, limit=REPR_LIMIT):
+def _clip(value: object, limit: int = REPR_LIMIT) -> str:
     return clip(value, limit)
 
 
-def _one_line(text):
+def _one_line(text: object) -> str:
     return _clip(" ".join(str(text).split()), 160)
 
 
-def _repr(value, limit=REPR_LIMIT):
+def _repr(value: object, limit: int = REPR_LIMIT) -> str:
     """repr(value) of a user's value, bounded: built by reprlib, so a huge
     list or string is never turned into text whole."""
     return _clip(_REPR.repr(value), limit)
@@ -527,7 +536,7 @@ _REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 4
 _REPR.maxlevel = 2
 
 
-def _kind(value):
+def _kind(value: object) -> str:
     """How a YAML value looks to the user, for "must be X, not Y" messages."""
     if value is None:
         return "empty (null)"
@@ -536,15 +545,15 @@ def _kind(value):
     return f"{names.get(type(value), type(value).__name__)} ({_repr(value)})"
 
 
-def _sorted(ranges):
+def _sorted(ranges: Iterable[Range]) -> list[Range]:
     return sorted(ranges, key=lambda rng: (rng.start, rng.end))
 
 
-def _span(rng):
+def _span(rng: Range) -> str:
     return f"[{rng.start:#x}, {rng.end:#x})"
 
 
-def _parse_name(r, data, path):
+def _parse_name(r: _Reader, data: dict[Any, Any], path: Union[str, Path]) -> str:
     if "name" not in data:
         return Path(path).stem
     return r.string(data["name"], "name")
@@ -553,7 +562,8 @@ def _parse_name(r, data, path):
 # ---------------------------------------------------------------------------
 # The RAM map
 
-def _parse_memory(r, value, pae=False):
+def _parse_memory(r: _Reader, value: object,
+                  pae: bool = False) -> tuple[list[Entry], list[Entry]]:
     """memory: QEMU pc's map for a size, or explicit e820 usable/reserved lists."""
     mem = r.mapping(value, "memory")
     r.keys(mem, "memory", MEMORY_KEYS)
@@ -569,7 +579,7 @@ def _parse_memory(r, value, pae=False):
     return ram, reserved
 
 
-def _qemu_pc_memory(r, mem):
+def _qemu_pc_memory(r: _Reader, mem: dict[Any, Any]) -> tuple[list[Entry], list[Entry]]:
     """memory.size: QEMU pc's e820 map (see mmemu.config.qemu_pc_e820)."""
     if "ram" in mem or "reserved" in mem:
         raise r.error("memory.size", "give either memory.size (QEMU pc's whole e820 "
@@ -585,7 +595,8 @@ def _qemu_pc_memory(r, mem):
     return ram, reserved
 
 
-def _parse_ranges(r, value, key, empty=False, aligned=False):
+def _parse_ranges(r: _Reader, value: object, key: str, empty: bool = False,
+                  aligned: bool = False) -> list[Entry]:
     """A list of {start, end} / {start, size} ranges, as Entries."""
     items = r.sequence(value, key, empty=empty)
     if len(items) > E820_MAX_ENTRIES:
@@ -594,7 +605,7 @@ def _parse_ranges(r, value, key, empty=False, aligned=False):
     return [_parse_range(r, item, f"{key}[{i}]", aligned) for i, item in enumerate(items)]
 
 
-def _parse_range(r, value, key, aligned):
+def _parse_range(r: _Reader, value: object, key: str, aligned: bool) -> Entry:
     """One physical range [start, end): {start, end} or {start, size}."""
     item = r.mapping(value, key)
     r.keys(item, key, RANGE_KEYS, required=("start",))
@@ -612,7 +623,7 @@ def _parse_range(r, value, key, aligned):
     return Entry(Range(start, end), key, end_key)
 
 
-def _check_ram_map(r, ram, reserved, pae=False):
+def _check_ram_map(r: _Reader, ram: list[Entry], reserved: list[Entry], pae: bool = False) -> None:
     """RAM some of it below 4 GiB, no two ranges over the same bytes, RAM apart
     from reserved.  RAM at or above 4 GiB is accepted: the 686-pae kernel
     uses it up to 64 GiB; the 686 kernel lists it and leaves it unused (a
@@ -638,7 +649,7 @@ def _check_ram_map(r, ram, reserved, pae=False):
                               f"RAM {e.key} {_span(e.range)}")
 
 
-def _check_no_overlap(r, entries, what):
+def _check_no_overlap(r: _Reader, entries: list[Entry], what: str) -> None:
     """No two entries share a byte; the later-starting one is named."""
     ordered = sorted(entries, key=lambda e: (e.range.start, e.range.end))
     for before, after in zip(ordered, ordered[1:]):
@@ -647,7 +658,7 @@ def _check_no_overlap(r, entries, what):
                           f"{before.key} {_span(before.range)}")
 
 
-def _subtract(ranges, holes):
+def _subtract(ranges: Iterable[Range], holes: Iterable[Range]) -> list[Range]:
     """The parts of ranges that no hole covers, as Ranges."""
     pieces = list(ranges)
     for hole in holes:
@@ -667,7 +678,7 @@ def _subtract(ranges, holes):
 # ---------------------------------------------------------------------------
 # NUMA nodes
 
-def _parse_nodes(r, value, ram):
+def _parse_nodes(r: _Reader, value: object, ram: list[Entry]) -> list[NodeConfig]:
     """nodes: ids 0..N-1 whose ranges cover the RAM exactly; default one node 0."""
     if value is None:
         return [NodeConfig(0, _sorted(e.range for e in ram), [LOCAL_DISTANCE])]
@@ -676,7 +687,9 @@ def _parse_nodes(r, value, ram):
         raise r.error("nodes", f"{len(items)} nodes; 6.1 i386 encodes at most {MAX_NUMNODES} "
                       f"in page->flags (NODES_SHIFT {NODES_SHIFT}, CONFIG_NUMA's default "
                       "on X86_32)")
-    nodes, entries, seen = [], [], {}
+    nodes: list[NodeConfig] = []
+    entries: list[Entry] = []
+    seen: dict[int, str] = {}
     for i, item in enumerate(items):
         key = f"nodes[{i}]"
         node = r.mapping(item, key)
@@ -691,13 +704,13 @@ def _parse_nodes(r, value, ram):
     _check_node_ids(r, nodes)
     _check_node_boundaries(r, entries, ram)
     _check_node_coverage(r, entries, ram)
-    for i, node in enumerate(nodes):
-        node.distance = _parse_distance(r, node.distance, f"nodes[{i}].distance",
-                                        node.nid, len(nodes))
+    for i, nc in enumerate(nodes):
+        nc.distance = _parse_distance(r, nc.distance, f"nodes[{i}].distance",
+                                      nc.nid, len(nodes))
     return sorted(nodes, key=lambda n: n.nid)
 
 
-def _check_node_ids(r, nodes):
+def _check_node_ids(r: _Reader, nodes: list[NodeConfig]) -> None:
     """Node ids index the distance table, so they must be 0..N-1."""
     ids = sorted(n.nid for n in nodes)
     if ids != list(range(len(nodes))):
@@ -706,7 +719,7 @@ def _check_node_ids(r, nodes):
                       f"{len(nodes)} nodes have ids 0..{len(nodes) - 1}")
 
 
-def _check_node_boundaries(r, entries, ram):
+def _check_node_boundaries(r: _Reader, entries: list[Entry], ram: list[Entry]) -> None:
     """Nodes split RAM at page boundaries; only where an e820 range ends may they not."""
     e820_ends = {e.range.start for e in ram} | {e.range.end for e in ram}
     for e in entries:
@@ -716,7 +729,7 @@ def _check_node_boundaries(r, entries, ram):
                               "the ends of e820 RAM ranges (like 0x9fc00) may be")
 
 
-def _check_node_coverage(r, entries, ram):
+def _check_node_coverage(r: _Reader, entries: list[Entry], ram: list[Entry]) -> None:
     """Every byte of RAM in exactly one node, and nothing else in any node."""
     _check_no_overlap(r, entries, "node RAM")
     ram_ranges = [e.range for e in ram]
@@ -731,7 +744,7 @@ def _check_node_coverage(r, entries, ram):
                       "ranges must cover all usable RAM")
 
 
-def _parse_distance(r, value, key, nid, nr_nodes):
+def _parse_distance(r: _Reader, value: object, key: str, nid: int, nr_nodes: int) -> list[int]:
     """One row of the SLIT: 10 to itself, 11..255 to the others (default 20)."""
     if value is None:
         return [LOCAL_DISTANCE if j == nid else REMOTE_DISTANCE for j in range(nr_nodes)]
@@ -753,7 +766,7 @@ def _parse_distance(r, value, key, nid, nr_nodes):
 # ---------------------------------------------------------------------------
 # Zones and boot options
 
-def _parse_zones(r, value, cfg):
+def _parse_zones(r: _Reader, value: object, cfg: MachineConfig) -> None:
     """zones: the end of ZONE_DMA and highmem= (the size of ZONE_HIGHMEM)."""
     zones = r.mapping(value, "zones")
     r.keys(zones, "zones", ZONES_KEYS)
@@ -769,7 +782,7 @@ def _parse_zones(r, value, cfg):
         cfg.highmem = r.size(zones["highmem"], "zones.highmem", aligned=True)
 
 
-def _parse_boot_options(r, data, cfg):
+def _parse_boot_options(r: _Reader, data: dict[Any, Any], cfg: MachineConfig) -> None:
     """The command-line options: vmalloc=, the direct map, min_free_kbytes, kernelcore=."""
     if "vmalloc" in data:
         area = r.size(data["vmalloc"], "vmalloc", aligned=True)
@@ -788,7 +801,7 @@ def _parse_boot_options(r, data, cfg):
     cfg.kernelcore, cfg.movablecore = _parse_core_options(r, data)
 
 
-def _parse_direct_map(r, value):
+def _parse_direct_map(r: _Reader, value: object) -> str:
     """direct_map: 4M (PSE pages where Linux uses them) or 4K (PTEs only)."""
     try:
         page = memparse(value)
@@ -800,14 +813,14 @@ def _parse_direct_map(r, value):
     return DIRECT_MAP_SIZES[page]
 
 
-def _parse_core_options(r, data):
+def _parse_core_options(r: _Reader, data: dict[Any, Any]) -> tuple[Optional[str], Optional[str]]:
     """kernelcore= and movablecore=: a size or a percent, stored normalized ("64M", "50%").
 
     Whether the two agree when both are given, and whether ZONE_MOVABLE fits
     in the highest zone, needs the zones: config.check_layout() decides.
     """
     given = [k for k in ("kernelcore", "movablecore") if k in data]
-    out = {"kernelcore": None, "movablecore": None}
+    out: dict[str, Optional[str]] = {"kernelcore": None, "movablecore": None}
     for key in given:
         try:
             nbytes, percent = cmdline_parse_core(data[key])
@@ -815,11 +828,11 @@ def _parse_core_options(r, data):
             raise r.error(key, str(exc)) from None
         if nbytes == 0:
             raise r.error(key, "must not be zero (leave it out for no ZONE_MOVABLE)")
-        out[key] = f"{percent}%" if percent is not None else format_size(nbytes)
+        out[key] = f"{percent}%" if nbytes is None else format_size(nbytes)
     return out["kernelcore"], out["movablecore"]
 
 
-def _parse_kernel(r, value, ram, pae=False):
+def _parse_kernel(r: _Reader, value: object, ram: list[Entry], pae: bool = False) -> KernelConfig:
     """kernel: the load address, the image's sections, the initrd and the command
     line; what is not given is the flavour's reference kernel's."""
     from mmemu.kernel.image import KernelImage, image_sizes
@@ -856,7 +869,7 @@ def _parse_kernel(r, value, ram, pae=False):
     return cfg
 
 
-def _parse_thp(r, value):
+def _parse_thp(r: _Reader, value: object) -> str:
     """transparent_hugepage: always, madvise or never (the boot option)."""
     if value not in THP_MODES:
         raise r.error("transparent_hugepage", f"must be one of {', '.join(THP_MODES)}, "
@@ -867,10 +880,13 @@ def _parse_thp(r, value):
 # ---------------------------------------------------------------------------
 # Devices and debug options
 
-def _parse_devices(r, value, ram, reserved):
+def _parse_devices(r: _Reader, value: object, ram: list[Entry],
+                   reserved: list[Entry]) -> list[DeviceConfig]:
     """devices: MMIO windows of known models, apart from RAM, reserved ranges and each other."""
     items = r.sequence(value, "devices", empty=True)
-    devices, windows, names = [], [], {}
+    devices: list[DeviceConfig] = []
+    windows: list[Entry] = []
+    names: dict[str, str] = {}
     for i, item in enumerate(items):
         key = f"devices[{i}]"
         dev = _parse_device(r, item, key)
@@ -885,7 +901,7 @@ def _parse_devices(r, value, ram, reserved):
     return devices
 
 
-def _parse_device(r, value, key):
+def _parse_device(r: _Reader, value: object, key: str) -> DeviceConfig:
     """One device: name, model, base, size; its other keys become options."""
     item = r.mapping(value, key)
     _check_device_keys(r, item, key)
@@ -904,7 +920,7 @@ def _parse_device(r, value, key):
     return DeviceConfig(name=name, model=model, base=base, size=size, options=options)
 
 
-def _check_device_keys(r, item, key):
+def _check_device_keys(r: _Reader, item: dict[Any, Any], key: str) -> None:
     """A device's own keys are free, so a missing one is most likely misspelt."""
     for name in item:
         if not isinstance(name, str):
@@ -916,7 +932,8 @@ def _check_device_keys(r, item, key):
             raise r.error(f"{key}.{name}", f"missing required key '{name}'{hint}")
 
 
-def _check_device_window(r, window, ram, reserved, others):
+def _check_device_window(r: _Reader, window: Entry, ram: list[Entry], reserved: list[Entry],
+                         others: list[Entry]) -> None:
     """An MMIO window must not shadow RAM, firmware's reserved ranges or another device."""
     for what, entries in (("RAM", ram), ("reserved range", reserved), ("device", others)):
         for e in entries:
@@ -925,12 +942,12 @@ def _check_device_window(r, window, ram, reserved, others):
                               f"overlaps {what} {e.key} {_span(e.range)}")
 
 
-def _parse_host(r, value, cfg):
+def _parse_host(r: _Reader, value: object, cfg: MachineConfig) -> list[HostRange]:
     """host: page-aligned ranges the embedding program keeps, apart from each
     other, the devices and the kernel image."""
     from mmemu.kernel.image import KernelImage
     items = r.sequence(value, "host", empty=True)
-    out = []
+    out: list[HostRange] = []
     for i, item in enumerate(items):
         key = f"host[{i}]"
         mapping = r.mapping(item, key)
@@ -952,7 +969,7 @@ def _parse_host(r, value, cfg):
     return sorted(out, key=lambda h: h.start)
 
 
-def _parse_debug(r, value, cfg):
+def _parse_debug(r: _Reader, value: object, cfg: MachineConfig) -> None:
     """debug: the VM checker, slub_debug= and panic_on_warn."""
     debug = r.mapping(value, "debug")
     r.keys(debug, "debug", DEBUG_KEYS)
@@ -961,7 +978,7 @@ def _parse_debug(r, value, cfg):
     cfg.slub_debug = _parse_slub_debug(r, debug.get("slub"), "debug.slub")
 
 
-def _parse_slub_debug(r, value, key):
+def _parse_slub_debug(r: _Reader, value: object, key: str) -> Optional[str]:
     """slub_debug=: ``FZPU``, ``FZ,kmalloc-64;P,kmalloc-128``; true means bare slub_debug."""
     if value is None or value is False:
         return None

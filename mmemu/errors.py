@@ -6,19 +6,20 @@ prints the message and exits with the error's ``exit_status``, never a
 traceback.
 """
 import reprlib
+from typing import Optional
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
 
 
-def clip(text, limit=80):
+def clip(text: object, limit: int = 80) -> str:
     """str(text) cut to limit characters: an error message never echoes
     unbounded input (a 100 KiB YAML value, a name from a damaged file)."""
     text = str(text)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def clip_repr(value, limit=40):
+def clip_repr(value: object, limit: int = 40) -> str:
     """repr(value) cut to limit characters, built by reprlib, so a huge list
     or string is never turned into text whole."""
     return clip(_REPR.repr(value), limit)
@@ -35,7 +36,7 @@ class ConfigError(MmemuError):
 
     exit_status = 2
 
-    def __init__(self, path, key, message):
+    def __init__(self, path: object, key: Optional[str], message: str) -> None:
         self.path = str(path)
         self.key = key
         self.message = message

@@ -54,7 +54,7 @@ _PAGE_GLOBAL = 0x100
 _PAGE_BIT_NX = 63
 
 
-def fixmap_indices(ptrs_per_pte):
+def fixmap_indices(ptrs_per_pte: int) -> dict[str, int]:
     """enum fixed_addresses of arch/x86/include/asm/fixmap.h for both Debian builds.
 
     Only the boot-time slots depend on the flavour: they are moved up so that
@@ -101,143 +101,143 @@ class Flavour:
     physical_mask_shift: int     # __PHYSICAL_MASK_SHIFT
     max_arch_pfn: int            # 1 << (MAX_PHYSMEM_BITS - PAGE_SHIFT)
     hpage_pmd_order: int         # HPAGE_PMD_ORDER, which is pageblock_order here
-    fixmap: dict = field(default=None, compare=False, repr=False)
+    fixmap: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "fixmap", fixmap_indices(self.ptrs_per_pte))
 
     # -- page-table geometry --------------------------------------------
     @property
-    def pte_shift(self):
+    def pte_shift(self) -> int:
         """log2(sizeof(pte_t)): a byte address >> pte_shift indexes an entry view."""
         return self.pte_size.bit_length() - 1
 
     @property
-    def pte_typecode(self):
+    def pte_typecode(self) -> str:
         """The array/memoryview typecode of one entry: "I" or "Q"."""
         return "Q" if self.pte_size == 8 else "I"
 
     @property
-    def pmd_size(self):
+    def pmd_size(self) -> int:
         return 1 << self.pmd_shift
 
     @property
-    def pmd_mask(self):
+    def pmd_mask(self) -> int:
         return ~(self.pmd_size - 1) & 0xFFFFFFFF
 
     @property
-    def pgdir_size(self):
+    def pgdir_size(self) -> int:
         return 1 << self.pgdir_shift
 
     @property
-    def kernel_pgd_boundary(self):
+    def kernel_pgd_boundary(self) -> int:
         """KERNEL_PGD_BOUNDARY: pgd_index(PAGE_OFFSET), 768 or 3."""
         return PAGE_OFFSET >> self.pgdir_shift
 
     @property
-    def physical_mask(self):
+    def physical_mask(self) -> int:
         return (1 << self.physical_mask_shift) - 1
 
     @property
-    def pte_pfn_mask(self):
+    def pte_pfn_mask(self) -> int:
         """PTE_PFN_MASK: the frame bits of an entry."""
         return self.physical_mask & ~(PAGE_SIZE - 1)
 
     @property
-    def pte_flags_mask(self):
+    def pte_flags_mask(self) -> int:
         """PTE_FLAGS_MASK: everything but the frame (NX and the low 12 bits on PAE)."""
         return ((1 << (8 * self.pte_size)) - 1) & ~self.pte_pfn_mask
 
     @property
-    def pmd_large_mask(self):
+    def pmd_large_mask(self) -> int:
         """The frame bits of a large-page pmd entry (a 4 MiB or 2 MiB page)."""
         return self.pte_pfn_mask & ~(self.pmd_size - 1)
 
     @property
-    def max_phys(self):
+    def max_phys(self) -> int:
         """The first physical address past what the flavour can map."""
         return self.max_arch_pfn << PAGE_SHIFT
 
     @property
-    def pageblock_order(self):
+    def pageblock_order(self) -> int:
         """pageblock_order with CONFIG_TRANSPARENT_HUGEPAGE: HPAGE_PMD_ORDER."""
         return self.hpage_pmd_order
 
     @property
-    def hpage_size(self):
+    def hpage_size(self) -> int:
         """The huge page size /proc/meminfo reports (Hugepagesize)."""
         return self.pmd_size
 
     # -- entry bits and protections (asm/pgtable_types.h) ---------------
     @property
-    def _PAGE_NX(self):
+    def _PAGE_NX(self) -> int:
         """_PAGE_NX, as __supported_pte_mask keeps it on a CPU with NX."""
         return 1 << _PAGE_BIT_NX if self.pae else 0
 
     @property
-    def PAGE_KERNEL(self):
+    def PAGE_KERNEL(self) -> int:
         return 0x163 | self._PAGE_NX               # P RW A D G NX
 
     @property
-    def PAGE_KERNEL_EXEC(self):
+    def PAGE_KERNEL_EXEC(self) -> int:
         return 0x163
 
     @property
-    def PAGE_KERNEL_RO(self):
+    def PAGE_KERNEL_RO(self) -> int:
         return 0x161 | self._PAGE_NX
 
     @property
-    def PAGE_KERNEL_RX(self):
+    def PAGE_KERNEL_RX(self) -> int:
         return 0x161
 
     @property
-    def PAGE_KERNEL_NOCACHE(self):
+    def PAGE_KERNEL_NOCACHE(self) -> int:
         """PAGE_KERNEL_NOCACHE with UC_MINUS (PCD) and without PAT: ioremap()'s."""
         return 0x173 | self._PAGE_NX
 
     @property
-    def PAGE_KERNEL_LARGE(self):
+    def PAGE_KERNEL_LARGE(self) -> int:
         return 0x1E3 | self._PAGE_NX
 
     @property
-    def PAGE_KERNEL_LARGE_EXEC(self):
+    def PAGE_KERNEL_LARGE_EXEC(self) -> int:
         return 0x1E3
 
     # -- the areas at the top of the address space ----------------------
     @property
-    def end_of_permanent_fixed(self):
+    def end_of_permanent_fixed(self) -> int:
         return self.fixmap["__end_of_permanent_fixed_addresses"]
 
     @property
-    def end_of_fixed(self):
+    def end_of_fixed(self) -> int:
         return self.fixmap["__end_of_fixed_addresses"]
 
     @property
-    def fixaddr_start(self):
+    def fixaddr_start(self) -> int:
         return FIXADDR_TOP - (self.end_of_permanent_fixed << PAGE_SHIFT)
 
     @property
-    def fixaddr_tot_start(self):
+    def fixaddr_tot_start(self) -> int:
         return FIXADDR_TOP - (self.end_of_fixed << PAGE_SHIFT)
 
     @property
-    def cpu_entry_area_base(self):
+    def cpu_entry_area_base(self) -> int:
         return (self.fixaddr_tot_start - PAGE_SIZE * (CPU_ENTRY_AREA_PAGES + 1)) & self.pmd_mask
 
     @property
-    def ldt_base_addr(self):
+    def ldt_base_addr(self) -> int:
         return (self.cpu_entry_area_base - PAGE_SIZE) & self.pmd_mask
 
     @property
-    def ldt_end_addr(self):
+    def ldt_end_addr(self) -> int:
         return self.ldt_base_addr + self.pmd_size
 
     @property
-    def pkmap_base(self):
+    def pkmap_base(self) -> int:
         return (self.ldt_base_addr - PAGE_SIZE) & self.pmd_mask
 
     @property
-    def vmalloc_end(self):
+    def vmalloc_end(self) -> int:
         return self.pkmap_base - 2 * PAGE_SIZE
 
 
@@ -254,6 +254,6 @@ FLAVOUR_686_PAE = Flavour(
 FLAVOURS = {f.name: f for f in (FLAVOUR_686, FLAVOUR_686_PAE)}
 
 
-def flavour_of(cfg):
+def flavour_of(cfg: object) -> Flavour:
     """The flavour a machine config boots: 686-pae with ``pae: true``, else 686."""
     return FLAVOUR_686_PAE if getattr(cfg, "pae", False) else FLAVOUR_686

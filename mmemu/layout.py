@@ -15,7 +15,9 @@ Differs: the CPU entry area's size per CPU (43 pages) is reconstructed from
 struct cpu_entry_area in a 686 build rather than computed from C struct
 sizes; it makes PKMAP_BASE come out at the measured 0xfec00000.
 """
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -35,14 +37,14 @@ MAX_DMA_ADDRESS = 16 << 20
 
 # The 686 flavour's areas; a machine's own are in its Layout (the 686-pae
 # flavour's differ: mmemu/flavour.py computes both).
-from mmemu.flavour import (  # noqa: E402
-    CPU_ENTRY_AREA_PAGES, FIX_BTMAPS_SLOTS, FLAVOUR_686, KM_MAX_IDX, MAX_IO_APICS,
+from mmemu.flavour import (  # noqa: E402,F401  (the 686 flavour's constants, re-exported)
+    CPU_ENTRY_AREA_PAGES, FIX_BTMAPS_SLOTS, FLAVOUR_686, KM_MAX_IDX, MAX_IO_APICS, Flavour,
     NR_CPUS, NR_FIX_BTMAPS, TOTAL_FIX_BTMAPS,
 )
 from mmemu.flavour import fixmap_indices  # noqa: E402,F401
 
 
-def _fixmap_indices():
+def _fixmap_indices() -> dict[str, int]:
     """enum fixed_addresses of arch/x86/include/asm/fixmap.h for the 686 build."""
     return fixmap_indices(PTRS_PER_PTE)
 
@@ -69,21 +71,21 @@ MAX_NR_ZONES = 4
 ZONE_NAMES = ("DMA", "Normal", "HighMem", "Movable")
 
 
-def fix_to_virt(idx):
+def fix_to_virt(idx: int) -> int:
     """__fix_to_virt(): the address of fixmap slot idx (slot 0 is the top page)."""
     return FIXADDR_TOP - (idx << PAGE_SHIFT)
 
 
-def virt_to_fix(vaddr):
+def virt_to_fix(vaddr: int) -> int:
     """__virt_to_fix(): the fixmap slot that holds vaddr."""
     return (FIXADDR_TOP - (vaddr & PAGE_MASK)) >> PAGE_SHIFT
 
 
-def pfn_up(addr):
+def pfn_up(addr: int) -> int:
     return (addr + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
-def pfn_down(addr):
+def pfn_down(addr: int) -> int:
     return addr >> PAGE_SHIFT
 
 
@@ -95,18 +97,18 @@ class ZoneSpan:
     zid: int
     start_pfn: int
     end_pfn: int                       # exclusive
-    present_ranges: list = field(default_factory=list)   # [(start_pfn, end_pfn)]
+    present_ranges: list[tuple[int, int]] = field(default_factory=list)   # [(start_pfn, end_pfn)]
 
     @property
-    def name(self):
+    def name(self) -> str:
         return ZONE_NAMES[self.zid]
 
     @property
-    def spanned_pages(self):
+    def spanned_pages(self) -> int:
         return self.end_pfn - self.start_pfn
 
     @property
-    def present_pages(self):
+    def present_pages(self) -> int:
         return sum(e - s for s, e in self.present_ranges)
 
 
@@ -114,13 +116,13 @@ class ZoneSpan:
 class Layout:
     """The boot-time numbers Linux derives from the machine (see module doc)."""
 
-    memory: list                       # RAM the zones hold: [(nid, start_pfn, end_pfn)]
+    memory: list[tuple[int, int, int]]   # RAM the zones hold: [(nid, start_pfn, end_pfn)]
     max_pfn: int
     max_low_pfn: int
     highstart_pfn: int
     vmalloc_reserve: int
     dma_pfn: int
-    zones: list                        # ZoneSpan for every node and zone, populated or not
+    zones: list[ZoneSpan]              # for every node and zone, populated or not
     nr_nodes: int
 
     page_offset: int = PAGE_OFFSET
@@ -131,12 +133,13 @@ class Layout:
     fixaddr_start: int = FIXADDR_START
     fixaddr_tot_start: int = FIXADDR_TOT_START
     fixaddr_top: int = FIXADDR_TOP
-    memblock: list = None              # memblock.memory: all RAM, even above max_pfn
-    flavour: object = None             # mmemu.flavour.Flavour (686 when None)
+    # memblock.memory: all RAM, even above max_pfn: [(nid, start_pfn, end_pfn)]
+    memblock: Optional[list[tuple[int, int, int]]] = None
+    flavour: Optional[Flavour] = None  # mmemu.flavour.Flavour (686 when None)
     last_pkmap: int = LAST_PKMAP
 
     @classmethod
-    def for_flavour(cls, flavour, **fields):
+    def for_flavour(cls, flavour: Flavour, **fields: Any) -> "Layout":
         """A Layout whose top-of-space areas are the flavour's (686 or 686-pae)."""
         return cls(vmalloc_end=flavour.vmalloc_end, pkmap_base=flavour.pkmap_base,
                    ldt_base=flavour.ldt_base_addr,
@@ -146,42 +149,77 @@ class Layout:
                    last_pkmap=flavour.last_pkmap, **fields)
 
     @property
-    def ldt_end(self):
+    def ldt_end(self) -> int:
         return self.ldt_base + (self.flavour.pmd_size if self.flavour else PMD_SIZE)
 
     @property
-    def fixmap(self):
+    def fixmap(self) -> dict[str, int]:
         """enum fixed_addresses of the flavour: name -> index."""
         return self.flavour.fixmap if self.flavour else FIXMAP
 
     @property
-    def maxmem(self):
+    def maxmem(self) -> int:
         """MAXMEM: the most lowmem the direct map can hold."""
         return self.vmalloc_end - PAGE_OFFSET - self.vmalloc_reserve
 
     @property
-    def high_memory(self):
+    def high_memory(self) -> int:
         return PAGE_OFFSET + (self.max_low_pfn << PAGE_SHIFT)
 
     @property
-    def vmalloc_start(self):
+    def vmalloc_start(self) -> int:
         return self.high_memory + VMALLOC_OFFSET
 
     @property
-    def pkmap_end(self):
+    def pkmap_end(self) -> int:
         return self.pkmap_base + self.last_pkmap * PAGE_SIZE
 
-    def zone(self, nid, zid):
+    def zone(self, nid: int, zid: int) -> ZoneSpan:
         for z in self.zones:
             if z.nid == nid and z.zid == zid:
                 return z
         raise KeyError((nid, zid))
 
-    def node_zones(self, nid):
+    def node_zones(self, nid: int) -> list[ZoneSpan]:
         return [z for z in self.zones if z.nid == nid]
 
 
-def memblock_memory(cfg, pae=False):
+class RamRange(Protocol):
+    """A physical range [start, end) (config_schema.Range)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+
+class MemoryNode(Protocol):
+    """A NUMA node's id and RAM (config_schema.NodeConfig)."""
+
+    @property
+    def nid(self) -> int: ...
+    @property
+    def ram(self) -> Sequence[RamRange]: ...
+
+
+class MemoryConfig(Protocol):
+    """What compute_layout() reads of a machine config (config_schema.MachineConfig,
+    a layer above this module): the nodes' RAM, the zone and vmalloc options
+    and the flavour (pae)."""
+
+    @property
+    def nodes(self) -> Sequence[MemoryNode]: ...
+    @property
+    def dma_limit(self) -> int: ...
+    @property
+    def highmem(self) -> Optional[int]: ...
+    @property
+    def vmalloc(self) -> int: ...
+    @property
+    def pae(self) -> bool: ...
+
+
+def memblock_memory(cfg: MemoryConfig, pae: bool = False) -> list[tuple[int, int, int]]:
     """The pfn ranges Linux hands to memblock: e820 RAM minus what trim_bios_range
     takes (page 0 and 640K-1M), rounded inward to whole pages, tagged by node.
 
@@ -203,7 +241,7 @@ def memblock_memory(cfg, pae=False):
     return out
 
 
-def _trim_bios(start, end):
+def _trim_bios(start: int, end: int) -> list[tuple[int, int]]:
     """Cut page 0 and the legacy BIOS hole [0xa0000, 0x100000) out of [start, end)."""
     pieces = [(start, end)]
     for hs, he in ((0, PAGE_SIZE), (0xA0000, 0x100000)):
@@ -220,7 +258,8 @@ def _trim_bios(start, end):
     return pieces
 
 
-def find_low_pfn_range(max_pfn, maxmem_pfn, highmem_pages):
+def find_low_pfn_range(max_pfn: int, maxmem_pfn: int,
+                       highmem_pages: Optional[int]) -> tuple[int, int]:
     """find_low_pfn_range(): split max_pfn into lowmem and HighMem.
 
     Returns (max_low_pfn, max_pfn); like Linux, a highmem= smaller than what
@@ -239,7 +278,7 @@ def find_low_pfn_range(max_pfn, maxmem_pfn, highmem_pages):
     return maxmem_pfn, max_pfn
 
 
-def compute_layout(cfg):
+def compute_layout(cfg: MemoryConfig) -> Layout:
     """Everything Linux computes from the memory map before the page allocator runs.
 
     The flavour (686 or 686-pae, cfg.pae) fixes the top of the address
@@ -267,7 +306,7 @@ def compute_layout(cfg):
                               nr_nodes=len(nids), memblock=memblock)
 
 
-def _node_zone_spans(nid, ranges, limits):
+def _node_zone_spans(nid: int, ranges: list[tuple[int, int]], limits: list[int]) -> list[ZoneSpan]:
     """zone_spanned_pages_in_node(): clamp the node's span to each zone's limits."""
     out = []
     lo = 0

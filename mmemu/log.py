@@ -17,6 +17,7 @@ counted as its length, without the data ring's block headers.
 import sys
 from collections import deque
 from dataclasses import dataclass
+from typing import Optional, TextIO
 
 KERN_EMERG, KERN_ALERT, KERN_CRIT, KERN_ERR = 0, 1, 2, 3
 KERN_WARNING, KERN_NOTICE, KERN_INFO, KERN_DEBUG = 4, 5, 6, 7
@@ -43,8 +44,9 @@ class KernelLog:
     counts the records that fell out.
     """
 
-    def __init__(self, console=None, echo=True, size=LOG_BUF_LEN, records=LOG_RECORDS):
-        self._ring = deque()
+    def __init__(self, console: Optional[TextIO] = None, echo: bool = True,
+                 size: int = LOG_BUF_LEN, records: int = LOG_RECORDS) -> None:
+        self._ring: deque[tuple[int, LogLine]] = deque()
         self._bytes = 0
         self._seq = 0                   # the sequence number of the next record
         self.size, self.max_records = size, records
@@ -53,11 +55,11 @@ class KernelLog:
         self.echo = echo
 
     @property
-    def lines(self):
+    def lines(self) -> list[LogLine]:
         """The records the ring holds, oldest first (LogLine)."""
         return [ln for _, ln in self._ring]
 
-    def printk(self, text, level=KERN_INFO):
+    def printk(self, text: str, level: int = KERN_INFO) -> None:
         """printk(): one or more lines at a level; a trailing newline is implied."""
         for line in text.rstrip("\n").split("\n"):
             line = line[:LINE_MAX]
@@ -66,7 +68,7 @@ class KernelLog:
                 out = self.console or sys.stdout
                 out.write(line + "\n")
 
-    def _store(self, record):
+    def _store(self, record: LogLine) -> None:
         ring = self._ring
         ring.append((self._seq, record))
         self._seq += 1
@@ -76,14 +78,14 @@ class KernelLog:
             self._bytes -= len(old.text) + 1
             self.dropped += 1
 
-    def text(self, since=0):
+    def text(self, since: int = 0) -> str:
         """The text of the records from sequence number since on (those still held)."""
         return "\n".join(ln.text for seq, ln in self._ring if seq >= since)
 
-    def mark(self):
+    def mark(self) -> int:
         return self._seq
 
-    def clear(self):
+    def clear(self) -> None:
         """dmesg -C: empty the ring (sequence numbers go on)."""
         self._ring.clear()
         self._bytes = 0

@@ -15,6 +15,7 @@ allocators the guest can, and read and write guest memory by virtual address
 through the page tables.
 """
 import struct
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from mmemu.arch.x86.fixmap import Fixmap
 from mmemu.arch.x86.init import (
@@ -22,28 +23,32 @@ from mmemu.arch.x86.init import (
     set_real_mode_permissions,
 )
 from mmemu.arch.x86.pgtable_3level import pgd_cache_init
+from mmemu.flavour import Flavour
 from mmemu.arch.x86.ioremap import describe_ioremap_address
-from mmemu.arch.x86.pgtable import walk
-from mmemu.arch.x86.pgtable_3level import pgd_cache_init
+from mmemu.arch.x86.pgtable import PageTable
 from mmemu.arch.x86.segment import GDT_PHYS, KERNEL_SEGMENTS, build_gdt
 from mmemu.config import MachineConfig, load_config
-from mmemu.devices import devices_init
+from mmemu.devices import DeviceBus, devices_init
 from mmemu.engine import AttachError, Engine
 from mmemu.errors import MmemuError, UsageError
 from mmemu.kernel.bpf import ptp_classifier_init
 from mmemu.kernel.panic import Reporter
+from mmemu.kernel.image import KernelImage
 from mmemu.kernel.sched import AtomicContext, might_alloc_hook
-from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, Layout, compute_layout
 from mmemu.log import KernelLog
 from mmemu.mm import gfp, page_alloc
-from mmemu.init.main import start_kernel
+from mmemu.mm.page_alloc import MmState
+from mmemu.init.main import Boot, start_kernel
 from mmemu.mm.highmem import Highmem
+from mmemu.mm.memblock import Memblock
+from mmemu.mm.mmzone import MemMap
 from mmemu.mm.node_data import publish_node_data
 from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.slab_common import MachinePages, SlabAllocator, slab_nodes
 from mmemu.mm.slub_debug import check_slab_caches
 from mmemu.mm.vmalloc import (
-    check_vmalloc_not_movable, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
+    Vmalloc, check_vmalloc_not_movable, describe_vmalloc_address, validate_vmap_areas, vmalloc_init,
 )
 from mmemu.physmem import PhysMem
 from mmemu.runtime import hc_highmem, hc_io, hc_page, hc_sched, hc_slab, hc_vmalloc
@@ -52,8 +57,12 @@ from mmemu.runtime.abi import (
     PERCPU_FIELDS, PERCPU_OFFSET,
 )
 from mmemu.runtime.attach import check_host_ranges, plan_attach, usable_ram
-from mmemu.runtime.guest import GuestRuntime
+from mmemu.runtime.guest import GuestRuntime, RunResult
+from mmemu.runtime.loader import GuestImage
 from mmemu.runtime.task import Tasks
+from mmemu.views import PROC_FILES, show
+from mmemu.views.owner import live_pcp_blocks
+from mmemu.views.target import LiveTarget, PcpBlock
 
 
 # GFP_KERNEL | __GFP_ZERO, named at module level: inside a class body Python
@@ -66,9 +75,37 @@ class Machine:
 
     >>> m = Machine("pc-1g")
     >>> pfn = m.alloc_pages(GFP_KERNEL, 0)
+
+    A Machine is a views.target.LiveTarget: what the views read of it is
+    declared there (the same a loaded snapshot offers, and the allocators).
     """
 
-    def __init__(self, config="pc-1g", uc=None, console=None, echo=True, ram=None):
+    cfg: MachineConfig
+    layout: Layout
+    log: KernelLog
+    reporter: Reporter
+    pm: PhysMem
+    engine: Engine
+    image: Optional[GuestImage]          # the guest program loaded last
+    boot: Boot
+    memblock: Memblock
+    kernel_image: KernelImage
+    pgtable: PageTable                   # swapper_pg_dir
+    mm: MmState
+    mem_map: MemMap
+    mm_globals: int                      # guest address of the mm globals (node_data.py)
+    slab: SlabAllocator
+    vmalloc: Vmalloc
+    runtime: GuestRuntime
+    tasks: Tasks
+    checkers: list[Callable[[], object]]
+    devices: DeviceBus
+    sched: AtomicContext
+    fixmap: Fixmap
+    highmem: Highmem
+
+    def __init__(self, config: Union[str, MachineConfig] = "pc-1g", uc: Any = None,
+                 console: Any = None, echo: bool = True, ram: Any = None) -> None:
         """config: a shipped name, a path or a MachineConfig.  uc: a Uc of the
         host's (x86, 32-bit mode) to live in; mmemu attaches fully or, with
         an AttachError naming the conflict, leaves it as it was.  ram: a
@@ -94,7 +131,6 @@ class Machine:
     def _boot(self, ram_to_map):
         cfg, layout = self.cfg, self.layout
         self.engine.map_ram(self.pm, ram_to_map)
-        self.slab = self.vmalloc = None
         self.boot = start_kernel(cfg, layout, self.pm, self.log, paging=self._paging_init,
                                  reporter=self.reporter,
                                  initcalls={"mm_init": self._mm_init,
@@ -219,7 +255,7 @@ class Machine:
 
     def _write_bootinfo(self):
         lay = self.layout
-        movable = self.mm.movable_is_highmem if hasattr(self.mm, "movable_is_highmem") else 1
+        movable = self.mm.movable_is_highmem
         values = {
             "magic": BOOTINFO_MAGIC, "mem_map": self.mem_map.virt,
             "max_pfn": lay.max_pfn, "max_low_pfn": lay.max_low_pfn,
@@ -241,15 +277,15 @@ class Machine:
 
     # -- guest memory by virtual address --------------------------------
     @property
-    def flavour(self):
+    def flavour(self) -> Flavour:
         """The kernel flavour this machine boots (mmemu/flavour.py): 686 or 686-pae."""
         return self.pgtable.flavour
 
-    def virt_to_phys(self, va, pgd=None):
+    def virt_to_phys(self, va: int, pgd: Optional[int] = None) -> Optional[int]:
         """The physical address va maps to through the page tables, or None."""
         return self.pgtable.walk(va, pgd).phys
 
-    def read(self, va, n):
+    def read(self, va: int, n: int) -> bytes:
         """Read n bytes of guest memory at virtual address va (through the tables)."""
         out = bytearray()
         while n > 0:
@@ -259,7 +295,7 @@ class Machine:
             va, n = va + chunk, n - chunk
         return bytes(out)
 
-    def write(self, va, data):
+    def write(self, va: int, data: bytes) -> None:
         """Write bytes to guest memory at virtual address va (through the tables).
 
         Code the guest ran from those bytes is translated again: the write
@@ -267,50 +303,63 @@ class Machine:
         remove_code_cache() needed after writing code)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"write: data must be bytes, not {type(data).__name__}")
-        data = memoryview(bytes(data))
-        start, end = va, va + len(data)
-        while data:
+        rest = memoryview(bytes(data))
+        start, end = va, va + len(rest)
+        while rest:
             pa = self._phys_or_raise(va)
-            chunk = min(len(data), PAGE_SIZE - (va & (PAGE_SIZE - 1)))
-            self.pm.write(pa, data[:chunk])
-            va, data = va + chunk, data[chunk:]
+            chunk = min(len(rest), PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            self.pm.write(pa, rest[:chunk])
+            va, rest = va + chunk, rest[chunk:]
         if end > start:
             self.engine.remove_code_cache(start, end)
 
-    def read32(self, va):
+    def read32(self, va: int) -> int:
         return struct.unpack("<I", self.read(va, 4))[0]
 
-    def write32(self, va, value):
+    def write32(self, va: int, value: int) -> None:
         self.write(va, struct.pack("<I", value & 0xFFFFFFFF))
 
-    def _phys_or_raise(self, va):
+    def _phys_or_raise(self, va: int) -> int:
         pa = self.virt_to_phys(va)
         if pa is None or pa >= self.pm.size:
             raise MmemuError(f"virtual address 0x{va:08x} is not mapped")
         return pa
 
     # -- the page allocator, as the guest sees it ------------------------
-    def alloc_pages(self, gfp, order=0, nid=None):
+    def alloc_pages(self, gfp: int, order: int = 0, nid: Optional[int] = None) -> Optional[int]:
         """alloc_pages(): the first pfn of 2^order pages, or None (Linux: NULL)."""
         return page_alloc.alloc_pages(self.mm, gfp, order, nid)
 
-    def free_pages(self, pfn, order=0):
+    def free_pages(self, pfn: int, order: int = 0) -> None:
         """__free_pages() by pfn."""
         return page_alloc._free_pages(self.mm, pfn, order)
 
-    def page_to_virt(self, pfn):
+    def page_to_virt(self, pfn: int) -> int:
         """struct page * of a pfn, as guest code holds it."""
         return self.mem_map.pfn_to_page(pfn)
 
-    def is_highmem_pfn(self, pfn):
+    def is_highmem_pfn(self, pfn: int) -> bool:
         """PageHighMem() by pfn; a pfn outside mem_map is a UsageError."""
         if not 0 <= pfn < self.mem_map.nr_pages:
             raise UsageError(f"is_highmem_pfn: pfn {pfn:#x} is not a page frame "
                              f"(max_pfn {self.mem_map.nr_pages:#x})")
         return bool(page_alloc.PageHighMem(self.mm, pfn))
 
+    # -- what the views read (views/target.py) ---------------------------
+    def registers(self) -> dict[str, int]:
+        """The CPU's registers by lower-case name."""
+        return self.engine.regs()
+
+    def proc_text(self, name: str) -> Optional[str]:
+        """The text of /proc/<name> as mmemu prints it, or None if mmemu has no such file."""
+        return show(self, name) if name in PROC_FILES else None
+
+    def pcp_blocks(self) -> list[PcpBlock]:
+        """Every block on the zones' per-cpu page lists."""
+        return live_pcp_blocks(self.mm)
+
     # -- guest programs -------------------------------------------------
-    def load(self, program):
+    def load(self, program: object) -> GuestImage:
         """Load a guest program: a C file (built and cached) or an i386 ELF."""
         from mmemu.runtime.build import build
         path = str(program)
@@ -320,7 +369,7 @@ class Machine:
         self.image = self.runtime.load(path)
         return self.image
 
-    def run(self, program=None, **budget):
+    def run(self, program: object = None, **budget: Any) -> RunResult:
         """Run a guest program (or the loaded one) to its end: a RunResult."""
         if program is not None:
             self.load(program)
@@ -338,12 +387,12 @@ class Machine:
     def trap_policy(self, policy):
         self.runtime.set_trap_policy(policy)
 
-    def check(self):
+    def check(self) -> None:
         """Run every consistency checker (like CONFIG_DEBUG_VM); raises on damage."""
         for checker in self.checkers:
             checker()
 
-    def close(self, keep_ram=False):
+    def close(self, keep_ram: bool = False) -> None:
         """Detach from the Uc and end this Machine.
 
         Removes everything mmemu added to the Uc (its hooks, the doorbell
@@ -361,8 +410,12 @@ class Machine:
             _keep_alive(eng.uc, self.pm.buf)
         name = self.cfg.name
         self.__dict__.clear()
-        self.__class__ = ClosedMachine
+        self.__class__ = ClosedMachine    # type: ignore[assignment]  # what it becomes
         self._name = name
+
+
+if TYPE_CHECKING:       # the type checker holds a Machine to what the views read
+    _MACHINE_IS_A_LIVE_TARGET: type[LiveTarget] = Machine
 
 
 class MachineClosed(UsageError):
@@ -390,7 +443,7 @@ def _keep_alive(uc, buf):
     kept = getattr(uc, "_mmemu_kept_ram", None)
     if kept is None:
         kept = []
-        setattr(uc, "_mmemu_kept_ram", kept)
+        uc._mmemu_kept_ram = kept
     kept.append(buf)
 
 

@@ -11,7 +11,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -164,11 +163,11 @@ def static_asserts():
         if name.startswith(("HC_", "BOOTINFO_M", "BOOTINFO_O")) and \
                 isinstance(getattr(abi, name), int):
             check(name, getattr(abi, name))
-    for struct, fields in (("mmemu_bootinfo", abi.BOOTINFO_FIELDS),
-                           ("mmemu_percpu", abi.PERCPU_FIELDS)):
+    for tag, fields in (("mmemu_bootinfo", abi.BOOTINFO_FIELDS),
+                        ("mmemu_percpu", abi.PERCPU_FIELDS)):
         for i, field in enumerate(fields):
-            check(f"offsetof(struct {struct}, {field})", 4 * i)
-        check(f"sizeof(struct {struct})", 4 * len(fields))
+            check(f"offsetof(struct {tag}, {field})", 4 * i)
+        check(f"sizeof(struct {tag})", 4 * len(fields))
     check("PERCPU_OFFSET", abi.PERCPU_OFFSET)
     for name in ("flags", "lru.next", "lru.prev", "mapping", "index", "private",
                  "_mapcount", "_refcount"):
@@ -187,14 +186,14 @@ def static_asserts():
                  "NR_PAGEBLOCK_BITS", "MIGRATETYPE_MASK"):
         check(name, getattr(mmzone, name))
     check("pageblock_order", mmzone.PAGEBLOCK_ORDER)
-    for struct, fields, size in (("zone", node_data.STRUCT_ZONE, node_data.SIZEOF_ZONE),
-                                 ("pglist_data", node_data.STRUCT_PGLIST_DATA,
-                                  node_data.SIZEOF_PGLIST_DATA),
-                                 ("mmemu_mm_globals", node_data.MM_GLOBALS,
-                                  node_data.SIZEOF_MM_GLOBALS)):
+    for tag, fields, size in (("zone", node_data.STRUCT_ZONE, node_data.SIZEOF_ZONE),
+                              ("pglist_data", node_data.STRUCT_PGLIST_DATA,
+                               node_data.SIZEOF_PGLIST_DATA),
+                              ("mmemu_mm_globals", node_data.MM_GLOBALS,
+                               node_data.SIZEOF_MM_GLOBALS)):
         for field, off in fields.items():
-            check(f"offsetof(struct {struct}, {field})", off)
-        check(f"sizeof(struct {struct})", size)
+            check(f"offsetof(struct {tag}, {field})", off)
+        check(f"sizeof(struct {tag})", size)
     for name in ("MAX_NUMNODES", "NR_FREE_PAGES", "NR_VM_ZONE_STAT_ITEMS"):
         check(name, getattr(node_data, name) if hasattr(node_data, name)
               else getattr(mmzone, name))
@@ -501,7 +500,8 @@ def test_sdk_page_flag_helpers_read_mem_map():
             cpu.uc.mem_write(0x600000 + pfn * mmzone.STRUCT_PAGE_SIZE + 4 * word, struct.pack("<I", value))
     cpu.run()
     assert cpu.exit == 0x3FF, bin(cpu.exit)
-    assert [c[1][0] for c in cpu.calls if c[0] == abi.HC_PAGE_ADDRESS] == [0xC0600000 + 6 * mmzone.STRUCT_PAGE_SIZE]
+    assert [c[1][0] for c in cpu.calls if c[0] == abi.HC_PAGE_ADDRESS] == \
+        [0xC0600000 + 6 * mmzone.STRUCT_PAGE_SIZE]
 
 
 def test_sdk_null_deref_faults_with_a_backtrace(built):

@@ -25,7 +25,9 @@ from mmemu.errors import ConfigError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.machine import Machine, MachineClosed
 from mmemu.mm.gfp import GFP_KERNEL
-from mmemu.runtime.abi import HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, HC_DOORBELL_VIRT, HC_KMALLOC, HC_MAILBOX_VIRT
+from mmemu.runtime.abi import (
+    HC_DOORBELL_PHYS, HC_DOORBELL_SIZE, HC_DOORBELL_VIRT, HC_KMALLOC, HC_MAILBOX_VIRT,
+)
 from mmemu.runtime.traps import Trap
 
 KERNEL = 0x800000                  # the host's kernel: 8 MiB .. 9 MiB

@@ -7,7 +7,6 @@ device, and Qiling runs its own blob before, with and after mmemu.
 Qiling is a test-only extra (``pip install -e '.[embed]'``; .ci/run installs
 it); without it these tests skip.
 """
-import struct
 
 import pytest
 

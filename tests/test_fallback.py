@@ -274,7 +274,7 @@ def test_migrate_tour_pagetypeinfo_after(tmp_path):
     r = m.run(str(GUEST / "examples/migrate_tour.c"))
     assert r.exit_code == 0
     from mmemu.views.procfs import pagetypeinfo
-    line = next(x for x in pagetypeinfo(m).splitlines() if x.startswith("Node 0, zone   Normal"))
+    line = next(x for x in pagetypeinfo(m.mm).splitlines() if x.startswith("Node 0, zone   Normal"))
     assert line.split()[4:] == ["2", "212", "1", "0", "0"]
     m.check()
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from mmemu.arch.x86.fixmap import (
-    FIXMAP_PAGE_NOCACHE, FIXMAP_PAGE_RO, FixmapEntry, fix_to_virt, fixmap_name, virt_to_fix,
+    FIXMAP_PAGE_RO, FixmapEntry, fix_to_virt, fixmap_name, virt_to_fix,
 )
 from mmemu.errors import UsageError
 from mmemu.layout import (
     END_OF_FIXED, FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, FIXADDR_TOT_START, FIXMAP,
-    KM_MAX_IDX, LAST_PKMAP, NR_CPUS, PKMAP_BASE,
+    KM_MAX_IDX, NR_CPUS, PKMAP_BASE,
 )
 
 pytestmark = pytest.mark.flavours

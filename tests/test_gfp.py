@@ -117,3 +117,72 @@ def test_build_all_zonelists_single_node(mm_16m):
     assert _zone_names(mm_16m.node_data[0].node_zonelists[0]) == [(0, "Normal"), (0, "DMA")]
     build_all_zonelists(mm_16m.node_data)      # rebuilding gives the same lists
     assert _zone_names(mm_16m.node_data[0].node_zonelists[0]) == [(0, "Normal"), (0, "DMA")]
+
+
+GAP_NODE_CONFIG = """\
+name: gap-node
+pae: false                  # the 686 kernel: RAM above 4 GiB unused
+memory:
+  ram:
+    - {start: 0x0, end: 0x9fc00}
+    - {start: 0x100000, end: 0x20000000}
+    - {start: 0x20000000, end: 0x40000000}
+    - {start: 0x100000000, end: 0x140000000}
+nodes:
+  - {id: 0, ram: [{start: 0x0, end: 0x9fc00}, {start: 0x100000, end: 0x20000000}]}
+  - {id: 1, ram: [{start: 0x100000000, end: 0x140000000}]}
+  - {id: 2, ram: [{start: 0x20000000, end: 0x40000000}]}
+"""
+
+
+def test_a_node_without_usable_memory_is_offline(tmp_path):
+    # Node 1's RAM lies above 4 GiB, which the 686 kernel leaves unused: node 1
+    # is offline between two online nodes.  The boot builds the others'
+    # zonelists around it, and an allocation on it is warn_if_node_offline()'s.
+    from mmemu.machine import Machine
+    from mmemu.mm.gfp import GFP_KERNEL
+    from mmemu.mm.page_alloc import alloc_pages
+    path = tmp_path / "gap.yaml"
+    path.write_text(GAP_NODE_CONFIG)
+    m = Machine(str(path), echo=False)
+    assert [p is not None for p in m.mm.node_data] == [True, False, True]
+    nodes = [nid for nid, _ in _zone_names(m.mm.node_data[2].node_zonelists[0])]
+    assert sorted(set(nodes), key=nodes.index) == [2, 0]     # its own first, then node 0
+    mark = m.log.mark()
+    assert alloc_pages(m.mm, GFP_KERNEL, 0, 1) is None
+    assert "GFP_KERNEL allocation from offline node 1" in m.log.text(mark)
+    assert alloc_pages(m.mm, GFP_KERNEL, 0, 2) is not None
+    m.check()
+    m.close()
+
+
+CUT_NODE_CONFIG = """\
+name: cut-node
+pae: false
+memory:
+  ram:
+    - {start: 0x0, end: 0x9fc00}
+    - {start: 0x100000, end: 0x20000000}
+    - {start: 0x20000000, end: 0x40000000}
+    - {start: 0x40000000, end: 0x80000000}
+nodes:
+  - {id: 0, ram: [{start: 0x0, end: 0x9fc00}, {start: 0x100000, end: 0x20000000}]}
+  - {id: 1, ram: [{start: 0x20000000, end: 0x40000000}]}
+  - {id: 2, ram: [{start: 0x40000000, end: 0x80000000}]}
+zones:
+  highmem: 64M
+"""
+
+
+def test_a_node_beyond_a_lowered_max_pfn_is_offline(tmp_path):
+    # highmem=64M ends RAM (max_pfn) inside node 1: node 2's RAM, still in
+    # memblock, is past it, so node 2 is offline and memblock_free_all() and
+    # the pageblock marking skip it (they raised IndexError before).
+    from mmemu.machine import Machine
+    path = tmp_path / "cut.yaml"
+    path.write_text(CUT_NODE_CONFIG)
+    m = Machine(str(path), echo=False)
+    assert [p is not None for p in m.mm.node_data] == [True, True]
+    assert m.layout.max_pfn < 0x40000000 >> 12
+    m.check()
+    m.close()

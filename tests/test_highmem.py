@@ -132,8 +132,8 @@ def test_kmap_when_every_slot_is_in_use_reports_and_returns_null(m):
     n = m.log.mark()
     assert hm.kmap(high(m, m.layout.last_pkmap)) is None
     text = since(m, n)
-    assert text.startswith(f"mmemu: kmap: all {m.layout.last_pkmap} pkmap slots are in use; Linux would sleep "
-                           "in map_new_virtual() until one is freed")
+    assert text.startswith(f"mmemu: kmap: all {m.layout.last_pkmap} pkmap slots are in use; "
+                           "Linux would sleep in map_new_virtual() until one is freed")
     assert hm.page_address(high(m, m.layout.last_pkmap)) is None
     hm.kunmap(high(m, 7))                 # one freed: the next kmap finds it
     assert hm.kmap(high(m, m.layout.last_pkmap)) is not None

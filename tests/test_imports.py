@@ -3,7 +3,10 @@
 Every import statement of every module is read from its source (function-
 level imports included, since hiding a cycle in a function only defers it),
 so the graph is the one a reader sees, not the one a lucky import order
-happens to load.  Layers, lowest first (docs/DEVELOPING.md draws them):
+happens to load.  Imports under ``if TYPE_CHECKING:`` (the types of an
+annotation) never run: they may close a loop (watermark.py naming
+page_alloc.py's MmState), but they too must keep to the layers.  Layers,
+lowest first (docs/DEVELOPING.md draws them):
 
     layout, flavour, errors, log,      constants and the simplest records
     physmem
@@ -71,13 +74,27 @@ def _own_module(target):
     return target or None
 
 
-def _graph():
-    """{module: {the mmemu modules it imports anywhere in its source}}."""
+def _type_only(tree):
+    """The import statements under ``if TYPE_CHECKING:`` (typing.TYPE_CHECKING too)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and (
+                isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                or isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING"):
+            out.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return out
+
+
+def _graph(type_only=False):
+    """{module: {the mmemu modules it imports anywhere in its source}}: the imports
+    that run, or with type_only those under ``if TYPE_CHECKING:`` as well."""
     graph = {}
     for name, (path, is_package) in MODULES.items():
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        skip = set() if type_only else _type_only(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skip:
                 for target in _targets(name, is_package, node):
                     module = _own_module(target)
                     if module and module != name:
@@ -86,7 +103,8 @@ def _graph():
     return graph
 
 
-GRAPH = _graph()
+GRAPH = _graph()                       # what runs: no cycle in it
+TYPED_GRAPH = _graph(type_only=True)   # and what annotations name: no layer above
 
 
 def _cycles(graph):
@@ -151,6 +169,16 @@ def test_the_graph_sees_function_level_imports():
     assert "mmemu.kernel.panic" in GRAPH["mmemu.mm.page_alloc"]
 
 
+def test_type_checking_imports_are_type_only():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                     "    from mmemu.mm.page_alloc import MmState\nimport mmemu.layout\n")
+    skip = _type_only(tree)
+    names = [n.module if isinstance(n, ast.ImportFrom) else n.names[0].name
+             for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+             and id(n) not in skip]
+    assert names == ["typing", "mmemu.layout"]
+
+
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [{"a", "b", "c"}]
@@ -168,7 +196,7 @@ def test_every_module_has_a_layer():
 
 def test_no_module_imports_a_layer_above_its_own():
     upward = [f"{m} (layer {_layer(m)}) imports {d} (layer {_layer(d)})"
-              for m, deps in sorted(GRAPH.items()) for d in sorted(deps)
+              for m, deps in sorted(TYPED_GRAPH.items()) for d in sorted(deps)
               if _layer(d) > _layer(m)]
     assert not upward, "imports against the data flow:\n" + "\n".join(upward)
 

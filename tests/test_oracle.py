@@ -342,7 +342,7 @@ def test_compare_memblock_one_by_one(real_1g):
     ops = mine.memblock
     i = next(i for i, o in enumerate(ops) if o.caller == "setup_usemap")
     ops[i] = P.MemblockOp("alloc", ops[i].base - 64, ops[i].end - 64, "setup_usemap", 4, 64)
-    failed = [r for r in C.compare(real_1g, mine).failures]
+    failed = list(C.compare(real_1g, mine).failures)
     assert [r.section for r in failed] == ["memblock"]
     assert "setup_usemap" in failed[0].linux
 

@@ -15,7 +15,8 @@ from mmemu.mm.gfp import (
     GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, GFP_NOWAIT,
 )
 from mmemu.mm.mmzone import (
-    MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PG_dirty, PG_head, PG_reserved, PG_slab,
+    MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BUDDY, PG_dirty, PG_head,
+    PG_reserved, PG_slab,
     W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
 )
 from mmemu.mm.page_alloc_debug import check_page_alloc

@@ -129,9 +129,3 @@ def test_meminfo_lines_and_values(mm_boot, kernel_flavour):
     assert "HugePages_Total:       0" in lines and f"Hugepagesize:   {hpage_kb:>8d} kB" in lines
     order = [ln.split(":")[0] for ln in lines]
     assert order.index("MemAvailable") == 2 and order.index("HighTotal") < order.index("Slab")
-
-
-def test_views_take_a_machine_like_object(mm_16m):
-    class FakeMachine:
-        mm = mm_16m
-    assert buddyinfo(FakeMachine()) == buddyinfo(mm_16m)

@@ -57,7 +57,7 @@ def boot_tables(config, direct_map=None):
     mb, image, _ = setup_arch(cfg, lay, lambda line: None, "")
     pt = paging_init(pm, lay, cfg, mb, image, lambda: None)
     mark_rodata_ro(pt, image, lambda: mb.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="test"))
-    return types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt, memblock=mb)
+    return types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt, memblock=mb, image=None)
 
 
 def naive_walk(m, start=0, end=1 << 32):
@@ -485,7 +485,7 @@ def test_walk_copes_with_a_directory_entry_pointing_outside_ram():
     lay = compute_layout(load_config("pc-16m"))
     pt = PageTable(pm, 0x1000, None, lambda: None)
     pt.set_pde(0xC0000000, 0x7FFFF063)            # a table far beyond RAM
-    m = types.SimpleNamespace(layout=lay, pm=pm, pgtable=pt)
+    m = types.SimpleNamespace(layout=lay, pm=pm, pgtable=pt, image=None)
     items = [i for i in ptdump.ptdump_walk(m) if isinstance(i, PtRange)]
     assert any(r.start == 0xC0000000 and r.level == ptdump.PMD_LEVEL for r in items)
     assert [i.name for i in ptdump.ptdump_walk(m) if isinstance(i, MarkerLine)][0] == "User Space"

@@ -55,7 +55,10 @@ def build_machine(config="pc-16m"):
                                       name="mem_map"), nr)
     m = types.SimpleNamespace(cfg=cfg, layout=lay, pm=pm, pgtable=pt, mem_map=mem_map,
                               image=None, kernel_image=image, truth={},
-                              boot_allocs=[(r.base, r.size, r.name) for r in mb.reserved])
+                              boot_allocs=[(r.base, r.size, r.name) for r in mb.reserved],
+                              # the rest of a views.target.Target: nothing live, nothing kept
+                              mm=None, slab=None, vmalloc=None, memblock=None,
+                              proc_text=lambda name: None, pcp_blocks=list, registers=dict)
     words = _initial_mem_map(lay, nr)
     reserved = [(b >> PAGE_SHIFT, -(-e // PAGE_SIZE)) for b, e in mb.reserved_ranges()]
     for s, e in reserved:

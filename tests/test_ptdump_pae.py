@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from mmemu.arch.x86.pgtable import PageTable
 from mmemu.config import load_config
+from mmemu.flavour import FLAVOUR_686_PAE
 from mmemu.layout import PAGE_OFFSET, PAGE_SIZE, compute_layout
 from mmemu.machine import Machine
 from mmemu.physmem import PhysMem
@@ -60,7 +62,8 @@ def real_kernel_tables():
             for i in range(first, last + 1):
                 pm.u64[(base >> 3) + i] = entry + (i - first) * step
     lay = compute_layout(load_config("qemu-pc-1g-pae"))
-    return types.SimpleNamespace(pm=pm, layout=lay, pgd=cr3 & ~0x1F)
+    pt = PageTable(pm, cr3 & ~0x1F, lambda: None, lambda: None, FLAVOUR_686_PAE)
+    return types.SimpleNamespace(pm=pm, layout=lay, pgtable=pt)
 
 
 def naive_walk_3level(m, start=0, end=1 << 32):

@@ -13,7 +13,8 @@ def test_user_tasks_run_die_and_the_kernel_goes_on():
     assert (r.status, r.reason) == (0, "exit"), r.log
     assert "hello from ring 3\n" in r.console
     segv = [ln for ln in r.log.splitlines() if "segfault at" in ln]
-    pattern = r"^(\w+)\[(\d+)\]: segfault at ([0-9a-f]+) ip ([0-9a-f]{8}) sp ([0-9a-f]{8}) error (\d+) in \1\[8048000\+[0-9a-f]+\]$"
+    pattern = (r"^(\w+)\[(\d+)\]: segfault at ([0-9a-f]+) ip ([0-9a-f]{8}) sp ([0-9a-f]{8}) "
+               r"error (\d+) in \1\[8048000\+[0-9a-f]+\]$")
     parsed = [re.match(pattern, ln) for ln in segv]
     assert all(parsed), segv
     got = {m.group(1): (int(m.group(3), 16), int(m.group(6))) for m in parsed}

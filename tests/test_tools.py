@@ -150,3 +150,8 @@ def test_subcommands_have_the_tools_options(argv, expect):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert expect in r.stdout
+
+
+def test_slabinfo_validates_a_live_machine(capsys):
+    assert load_tool("slabinfo").main(["--config", "pc-16m", "-v"]) == 0
+    assert "slabinfo: every cache validated, no errors" in capsys.readouterr().out

@@ -38,7 +38,7 @@ def report_kind(text):
     """A report's kind: its first telling line with the numbers blanked."""
     for line in text.split("\n"):
         line = line.strip()
-        if not line or line.startswith("---") or line.startswith("mmemu: called from"):
+        if not line or line.startswith(("---", "mmemu: called from")):
             continue
         return _NUM.sub("#", line)[:90]
     return "?"

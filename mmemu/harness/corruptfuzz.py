@@ -127,10 +127,9 @@ class CorruptingFuzzer(HostFuzzer):
         """The checker and the views over the corrupted machine: a report or a
         CorruptionError (an MmemuError) is fine, anything else is mmemu's fault."""
         from mmemu.views.ptdump import ptdump_text
-        from mmemu.views.snapshot import proc_text
         m = self.m
         steps = [("check", m.check), ("ptdump", lambda: ptdump_text(m))]
-        steps += [(name, lambda name=name: proc_text(m, name)) for name in VIEWS]
+        steps += [(name, lambda name=name: m.proc_text(name)) for name in VIEWS]
         for name, step in steps:
             try:
                 step()

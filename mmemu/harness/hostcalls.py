@@ -294,7 +294,8 @@ class PageCalls:
         return self._call("page_address", ptr, post=post)
 
     def g_nr_free_pages(self):
-        return self._call("nr_free_pages", self.rng.choice((U32, 0, 1, 2, 3, 4, 63, self.rng.getrandbits(32))))
+        return self._call("nr_free_pages",
+                          self.rng.choice((U32, 0, 1, 2, 3, 4, 63, self.rng.getrandbits(32))))
 
 
 class VmallocCalls:
@@ -340,7 +341,8 @@ class VmallocCalls:
 
     def g_vmalloc_node(self):
         r = self.rng
-        return self._vmalloc_like("vmalloc_node", self.size(), r.choice((U32, 0, 1, 2, 64, r.getrandbits(32))))
+        return self._vmalloc_like("vmalloc_node", self.size(),
+                                  r.choice((U32, 0, 1, 2, 64, r.getrandbits(32))))
 
     def _area_target(self, name, own_kind, cross_kinds):
         """An address for vfree/vunmap/iounmap: ours, another kind's, dead, mid-area, or wild."""

@@ -25,6 +25,7 @@ and data sections (guest/link.ld), as code built into the kernel would be.
 Nothing here depends on the rest of mmemu: config parsing and the boot
 both use it.
 """
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 KiB = 1 << 10
@@ -55,7 +56,7 @@ KNOWN_PARAMS = ("console", "quiet", "panic", "memblock", "highmem", "vmalloc",
                 "loglevel", "debug", "mem", "earlyprintk")
 
 
-def _page_align(n):
+def _page_align(n: int) -> int:
     return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
@@ -64,19 +65,19 @@ class KernelConfig:
     """The ``kernel:`` section of a machine config (sizes in bytes)."""
 
     load_address: int = REFERENCE_LOAD_ADDRESS
-    image: dict = field(default_factory=lambda: dict(REFERENCE_IMAGE))
+    image: dict[str, int] = field(default_factory=lambda: dict(REFERENCE_IMAGE))
     initrd: int = REFERENCE_INITRD
     cmdline: str = DEFAULT_CMDLINE
 
     @classmethod
-    def reference(cls, pae=False):
+    def reference(cls, pae: bool = False) -> "KernelConfig":
         """The reference kernel's defaults: the 686 build's, or the 686-pae build's."""
         if pae:
             return cls(image=dict(REFERENCE_IMAGE_PAE), cmdline=DEFAULT_CMDLINE_PAE)
         return cls()
 
 
-def image_sizes(given, pae=False):
+def image_sizes(given: Mapping[str, int], pae: bool = False) -> dict[str, int]:
     """The image's sizes from the keys a config gave: the reference's (the
     flavour's) for the rest, and ``reserved`` the sum of the parts when any
     part was given but not it (the reference's own 15256K holds sections
@@ -88,7 +89,7 @@ def image_sizes(given, pae=False):
     return sizes
 
 
-def minimal_reserve(sizes):
+def minimal_reserve(sizes: Mapping[str, int]) -> int:
     """The smallest [_text, __end_of_kernel_reserve) that holds the parts, page aligned."""
     return (_page_align(sizes["code"]) + _page_align(sizes["rodata"])
             + _page_align(sizes["rwdata"]) + _page_align(sizes["init"])
@@ -119,10 +120,10 @@ class KernelImage:
     bss_stop: int               # = __end_of_kernel_reserve
     brk_start: int
     brk_end: int                # _brk_end: what reserve_brk() keeps
-    sizes: dict
+    sizes: dict[str, int]
 
     @classmethod
-    def from_config(cls, kernel):
+    def from_config(cls, kernel: KernelConfig) -> "KernelImage":
         """The layout of a KernelConfig's image."""
         s = kernel.image
         text = kernel.load_address
@@ -139,14 +140,14 @@ class KernelImage:
                    brk_start=end, brk_end=end + s["brk"], sizes=dict(s))
 
     @property
-    def end_of_kernel_reserve(self):
+    def end_of_kernel_reserve(self) -> int:
         return self.bss_stop
 
-    def virt(self, phys):
+    def virt(self, phys: int) -> int:
         """The image's virtual address of a physical one (PAGE_OFFSET + phys)."""
         return PAGE_OFFSET + phys
 
-    def check(self):
+    def check(self) -> list[str]:
         """Problems with the layout, as strings (empty when it holds together)."""
         s, out = self.sizes, []
         if self.init_begin < self.sdata + s["rwdata"]:
@@ -157,12 +158,12 @@ class KernelImage:
         return out
 
 
-def command_line(kernel, options=()):
+def command_line(kernel: KernelConfig, options: Iterable[str] = ()) -> str:
     """The kernel command line: the config's, then the boot options its keys imply."""
     return " ".join([kernel.cmdline] + [o for o in options if o])
 
 
-def unknown_params(cmdline):
+def unknown_params(cmdline: str) -> list[str]:
     """The words of a command line the kernel hands to init unparsed (print_unknown_bootoptions)."""
     out = []
     for word in cmdline.split():

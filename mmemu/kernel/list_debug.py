@@ -15,6 +15,13 @@ free lists are chains that end in 0 with host-side first/last, where
 Linux's close through a list_head in struct zone (differs: the head prints
 as 00000000), and their links hold struct page pointers, not &page->lru.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from mmemu.kernel.panic import Reporter
 
 LIST_POISON1 = 0x00000100              # include/linux/poison.h, no POISON_POINTER_DELTA
 LIST_POISON2 = 0x00000122
@@ -25,13 +32,16 @@ ADD_NEXT_PREV, ADD_PREV_NEXT, ADD_DOUBLE = 27, 30, 33
 DEL_POISON1, DEL_POISON2, DEL_PREV_NEXT, DEL_NEXT_PREV = 53, 56, 59, 62
 
 
-def check_data_corruption(rep, line, function, message, notes=()):
+def check_data_corruption(rep: Reporter, line: int, function: str, message: str,
+                          notes: Sequence[str] = ()) -> bool:
     """CHECK_DATA_CORRUPTION() with CONFIG_BUG_ON_DATA_CORRUPTION: pr_err(), BUG()."""
     rep.bug(LIST_DEBUG_C, line, function, notes=notes, before=[message])
     return False
 
 
-def list_del_entry_valid(rep, entry, nxt, prv, prev_next, next_prev, link_offsets):
+def list_del_entry_valid(rep: Reporter, entry: int, nxt: int, prv: int, prev_next: Callable[[],
+                         Optional[int]], next_prev: Callable[[], Optional[int]],
+                         link_offsets: tuple[int, int]) -> bool:
     """__list_del_entry_valid(): may entry, linked to nxt and prv, be unlinked?
 
     prev_next() and next_prev() read prv->next and nxt->prev (the head's for
@@ -65,7 +75,8 @@ def list_del_entry_valid(rep, entry, nxt, prv, prev_next, next_prev, link_offset
     return True
 
 
-def list_add_valid(rep, new, prv, nxt, next_prev, prev_next):
+def list_add_valid(rep: Reporter, new: int, prv: int, nxt: int, next_prev: int,
+                   prev_next: int) -> bool:
     """__list_add_valid(): may new go between prv and nxt?
 
     next_prev and prev_next are the values read from nxt->prev and

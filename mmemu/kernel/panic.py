@@ -48,11 +48,13 @@ task's name is the guest program's (machine.load() sets it) and its pid
 is 1 unless a user task runs.
 """
 import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn, Optional
 
 from mmemu.arch.x86.dumpstack import call_trace_lines, show_regs_lines
 from mmemu.arch.x86.fault import show_fault_oops_lines
 from mmemu.errors import KernelOops
-from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING
+from mmemu.log import KERN_ALERT, KERN_EMERG, KERN_WARNING, KernelLog
 
 UTS_RELEASE = "6.1.0-mmemu"
 UTS_VERSION = "#1"
@@ -81,7 +83,7 @@ WARN, BUG, OOPS, KERNEL_BUG, REPORT, INFO = "warn", "bug", "oops", "kernel-bug",
 
 # -- the pieces ------------------------------------------------------------------
 
-def print_tainted(taint=""):
+def print_tainted(taint: str = "") -> str:
     """print_tainted(): "Not tainted", or "Tainted: G        W          ".
 
     taint holds the letters of the set flags (e.g. "W" after a WARN, "D"
@@ -93,13 +95,14 @@ def print_tainted(taint=""):
     return "Tainted: " + flags
 
 
-def cpu_line(comm, taint="", pid=1, cpu=0):
+def cpu_line(comm: str, taint: str = "", pid: int = 1, cpu: int = 0) -> str:
     """dump_stack_print_info()'s first line: "CPU: 0 PID: 1 Comm: ... 6.1.0-mmemu #1"."""
     return (f"CPU: {cpu} PID: {pid} Comm: {comm[:15]} {print_tainted(taint)} "
             f"{UTS_RELEASE} {UTS_VERSION}")
 
 
-def dump_stack_print_info(comm, taint="", pid=1, hardware=HARDWARE_NAME):
+def dump_stack_print_info(comm: str, taint: str = "", pid: int = 1,
+                          hardware: str = HARDWARE_NAME) -> list[str]:
     """dump_stack_print_info(): the CPU line, then "Hardware name: ..."."""
     return [cpu_line(comm, taint, pid)] + ([f"Hardware name: {hardware}"] if hardware else [])
 
@@ -216,7 +219,7 @@ def format_warn(file, line, where, backtrace, *, regs=None, code_bytes=None,
 
 # -- the host as the caller ------------------------------------------------------
 
-def host_caller():
+def host_caller() -> str:
     """The host code that called into mmemu: "name [host file:line]".
 
     The first frame outside the mmemu package (a test, a tool, an embedder's
@@ -255,7 +258,7 @@ class Reporter:
       slots; machine.py wires them, the runtime calls make_task_dead()).
     """
 
-    def __init__(self, log, panic_on_warn=False):
+    def __init__(self, log: KernelLog, panic_on_warn: bool = False) -> None:
         self.log = log
         self.panic_on_warn = panic_on_warn
         self.taint = ""                  # tainted_mask, as the letters of the set flags
@@ -271,11 +274,11 @@ class Reporter:
         self._once = set()               # the WARN_ON_ONCE() sites that fired
 
     # -- taint -------------------------------------------------------------------
-    def print_tainted(self):
+    def print_tainted(self) -> str:
         """print_tainted() of this machine: "Not tainted" or "Tainted: G    B  ..."."""
         return print_tainted(self.taint)
 
-    def add_taint(self, flag, lockdep_ok=True):
+    def add_taint(self, flag: str, lockdep_ok: bool = True) -> None:
         """add_taint(flag, lockdep_ok): set a taint flag (a letter of TAINT_LETTERS).
 
         Like 6.1, a taint that makes lock debugging unreliable (lockdep_ok
@@ -287,21 +290,21 @@ class Reporter:
         if flag not in self.taint:
             self.taint += flag
 
-    def debug_locks_off(self):
+    def debug_locks_off(self) -> bool:
         """debug_locks_off(): True for the caller that turned lock debugging off."""
         was, self.debug_locks = self.debug_locks, False
         return was
 
     # -- the current task and its stack ------------------------------------------
-    def in_guest(self):
+    def in_guest(self) -> bool:
         """Whether the current call comes from guest code (a guest run is being served)."""
         return self.guest is not None and self.guest.in_guest()
 
-    def caller(self):
+    def caller(self) -> str:
         """The code that made the current call: "main+0x1c/0x80", or the host's caller."""
         return self.guest.guest_caller() if self.in_guest() else host_caller()
 
-    def backtrace(self, with_caller=True):
+    def backtrace(self, with_caller: bool = True) -> list[str]:
         """The call trace of a report: the caller first, then its callers.
 
         A guest call that the program's own function made inline is not a
@@ -317,11 +320,11 @@ class Reporter:
             frames.insert(0, caller)
         return frames
 
-    def regs(self):
+    def regs(self) -> Optional[dict[str, int]]:
         """The guest's registers at the current call, or None for a host call."""
         return self.guest.regs() if self.in_guest() else None
 
-    def dump_stack(self, taint=""):
+    def dump_stack(self, taint: str = "") -> list[str]:
         """dump_stack(): the task line, "Hardware name", the call trace (as lines).
 
         taint: flags the report being built sets, shown as if set already
@@ -331,8 +334,11 @@ class Reporter:
                 + call_trace_lines(self.backtrace()))
 
     # -- the reports -------------------------------------------------------------
-    def warn(self, file, line, function, *, message=None, notes=(), after=(), once=None,
-             regs=None, cut_here=True, condition=None):
+    def warn(self, file: str, line: Optional[int], function: Optional[str], *,
+             message: Optional[str] = None, notes: Sequence[Optional[str]] = (),
+             after: Sequence[str] = (), once: object = None,
+             regs: Optional[Mapping[str, int]] = None, cut_here: bool = True,
+             condition: Optional[str] = None) -> bool:
         """WARN()/WARN_ON() at file:line in function (line None: the file alone).
 
         message is WARN()'s text; notes and after are mmemu's lines (see
@@ -354,8 +360,9 @@ class Reporter:
         self._after(WARN, "kernel")
         return True
 
-    def bug(self, file, line, function=None, *, notes=(), before=(), after=(), condition=None,
-            taken=False):
+    def bug(self, file: str, line: Optional[int], function: Optional[str] = None, *,
+            notes: Sequence[str] = (), before: Sequence[str] = (), after: Sequence[str] = (),
+            condition: Optional[str] = None, taken: bool = False) -> None:
         """BUG()/BUG_ON()/VM_BUG_ON() at file:line (line None: file holds it).
 
         taken: the guest's own BUG(); else a BUG of kernel code mmemu
@@ -399,14 +406,15 @@ class Reporter:
         self.add_taint(TAINT_DIE, lockdep_ok=False)
         self._after(OOPS)
 
-    def die(self, addr, function, write=False, notes=()):
+    def die(self, addr: int, function: str, write: bool = False,
+            notes: Sequence[str] = ()) -> NoReturn:
         """kernel_fault(), then raise KernelOops: die() does not return, so the
         modelled kernel code that dereferenced addr stops right there."""
         self.kernel_fault(addr, function, write, notes)
         raise KernelOops(f"oops in {function}() at address 0x{addr & 0xFFFFFFFF:08x}: "
                          "kernel state in guest memory is corrupt (see the kernel log)")
 
-    def corrupt(self, file, function, notes):
+    def corrupt(self, file: str, function: str, notes: Sequence[str]) -> NoReturn:
         """A BUG of modelled kernel code that cannot go on with what the guest
         left in a kernel structure (notes say what): rep.bug(), then raise
         KernelOops.  6.1 would oops or corrupt memory at about this point;
@@ -414,7 +422,8 @@ class Reporter:
         self.bug(file, None, function, notes=notes)
         raise KernelOops(f"BUG in {function}(): {notes[0] if notes else 'corrupt kernel state'}")
 
-    def kernel_fault(self, addr, function, write=False, notes=()):
+    def kernel_fault(self, addr: int, function: str, write: bool = False,
+                     notes: Sequence[str] = ()) -> None:
         """The oops of kernel code mmemu models that dereferences addr, a pointer
         the guest left in a kernel structure, where nothing is mapped.
 
@@ -440,8 +449,8 @@ class Reporter:
         if self.in_guest():                      # the task is the guest program
             self._stop(OOPS)
 
-    def report(self, text, taint=None, lockdep_ok=False, level=KERN_WARNING,
-               panic_origin=None):
+    def report(self, text: str, taint: Optional[str] = None, lockdep_ok: bool = False,
+               level: int = KERN_WARNING, panic_origin: Optional[str] = None) -> None:
         """A BUG-class report the caller composed (Bad page state, slab_bug(), ...),
         or one of mmemu's own refusals; then the taint it names, if any.
 
@@ -454,17 +463,17 @@ class Reporter:
             self.add_taint(taint, lockdep_ok)
         self._after(REPORT, panic_origin)
 
-    def info(self, text, level=KERN_WARNING):
+    def info(self, text: str, level: int = KERN_WARNING) -> None:
         """A report that is only printed (warn_alloc(), a budget running out)."""
         self._emit(text, level, counted=False)
 
-    def panic(self, message):
+    def panic(self, message: str) -> None:
         """panic(): "Kernel panic - not syncing: ...", and the machine stops."""
         self._emit(f"Kernel panic - not syncing: {message}", KERN_EMERG, counted=False)
         self._stop("panic")
 
     # -- what happens next ---------------------------------------------------------
-    def _after(self, kind, panic_origin=None):
+    def _after(self, kind: str, panic_origin: Optional[str] = None) -> None:
         """What a report of this class does next (the module docstring's table)."""
         if kind in (BUG, OOPS):
             self._stop(kind)                     # die(): the task is killed
@@ -474,7 +483,7 @@ class Reporter:
         elif panic_origin is not None:
             self.check_panic_on_warn(panic_origin)
 
-    def make_task_dead(self):
+    def make_task_dead(self) -> None:
         """make_task_dead(): tidy up after the task a BUG or an oops stopped.
 
         Called by the runtime once the CPU has stopped (the modelled code
@@ -484,7 +493,7 @@ class Reporter:
         for hook in self.task_dead:
             hook()
 
-    def check_panic_on_warn(self, origin):
+    def check_panic_on_warn(self, origin: str) -> None:
         """check_panic_on_warn(origin): panic when panic_on_warn is set.
 
         Models kernel/panic.c's, 6.1.176; differs: no kernel.warn_limit.
@@ -492,11 +501,11 @@ class Reporter:
         if self.panic_on_warn:
             self.panic(f"{origin}: panic_on_warn set ...")
 
-    def _stop(self, reason):
+    def _stop(self, reason: str) -> None:
         if self.on_stop is not None:
             self.on_stop(reason)
 
-    def _emit(self, text, level, counted):
+    def _emit(self, text: str, level: int, counted: bool) -> None:
         if counted:
             self.warnings += 1
         if self.on_report is not None:

@@ -20,16 +20,25 @@ boosted (ZONE_BOOSTED_WATERMARK) has the boost dropped when rmqueue()
 wakes kswapd, as balance_pgdat() would after a pass that, in mmemu,
 finds nothing to reclaim (wakeup_kswapd()).
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Optional
+
 from mmemu.mm.freelist import _rmqueue_smallest, free_area_empty, move_to_free_list
 from mmemu.mm.mmzone import (
     MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
-    PAGE_TYPE_BASE, PAGE_WORDS, PG_buddy, PG_lru, W_FLAGS, W_MAPCOUNT, W_MAPPING, W_PRIVATE, WMARK_HIGH, migratetype_is_mergeable,
+    PAGE_TYPE_BASE, PAGE_WORDS, PG_buddy, PG_lru, W_FLAGS, W_MAPCOUNT, W_MAPPING, W_PRIVATE, WMARK_HIGH,
+    FreeArea, Zone, migratetype_is_mergeable,
 )
 from mmemu.mm.pageblock import (
     change_pageblock_range, get_pfnblock_migratetype, pageblock_end_pfn, pageblock_start_pfn,
     set_pageblock_migratetype,
 )
 from mmemu.mm.watermark import ALLOC_KSWAPD, mult_frac
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 FALLBACKS = {
     MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
@@ -41,7 +50,8 @@ PAGE_MAPPING_MOVABLE = 0x2
 _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
 
 
-def _rmqueue(mm, zone, order, migratetype, alloc_flags):
+def _rmqueue(mm: MmState, zone: Zone, order: int, migratetype: int,
+             alloc_flags: int) -> Optional[int]:
     """__rmqueue(): a block of the migratetype's own lists, else one stolen by fallback.
 
     Differs: 6.1 retries after every successful fallback, and one retry
@@ -58,7 +68,7 @@ def _rmqueue(mm, zone, order, migratetype, alloc_flags):
     return _rmqueue_smallest(mm, zone, order, migratetype)
 
 
-def can_steal_fallback(mm, order, start_mt, pageblock_order):
+def can_steal_fallback(mm: MmState, order: int, start_mt: int, pageblock_order: int) -> bool:
     """can_steal_fallback(): may a request of start_mt take the rest of a pageblock?"""
     if order >= pageblock_order:
         return True
@@ -66,7 +76,8 @@ def can_steal_fallback(mm, order, start_mt, pageblock_order):
             or mm.page_group_by_mobility_disabled)
 
 
-def find_suitable_fallback(mm, area, order, migratetype, only_stealable, pageblock_order):
+def find_suitable_fallback(mm: MmState, area: FreeArea, order: int, migratetype: int,
+                           only_stealable: bool, pageblock_order: int) -> tuple[int, bool]:
     """find_suitable_fallback(): (the fallback migratetype with a block of this
     order, or -1; whether the request can steal the pageblock)."""
     if area.nr_free == 0:
@@ -82,7 +93,8 @@ def find_suitable_fallback(mm, area, order, migratetype, only_stealable, pageblo
     return -1, can_steal
 
 
-def _rmqueue_fallback(mm, zone, order, start_migratetype, alloc_flags):
+def _rmqueue_fallback(mm: MmState, zone: Zone, order: int, start_migratetype: int,
+                      alloc_flags: int) -> bool:
     """__rmqueue_fallback(): move a block of another migratetype onto start's lists.
 
     The largest free block of a fallback type ("this roughly approximates
@@ -107,7 +119,8 @@ def _rmqueue_fallback(mm, zone, order, start_migratetype, alloc_flags):
     return False
 
 
-def _find_smallest(mm, zone, order, start_migratetype, order_pb):
+def _find_smallest(mm: MmState, zone: Zone, order: int, start_migratetype: int,
+                   order_pb: int) -> tuple[int, int, bool]:
     """__rmqueue_fallback()'s find_smallest: the smallest order with a fallback
     block (there is one: the search for the largest found it)."""
     for current in range(order, MAX_ORDER):
@@ -118,7 +131,8 @@ def _find_smallest(mm, zone, order, start_migratetype, order_pb):
     return current, fallback_mt, can_steal
 
 
-def steal_suitable_fallback(mm, zone, pfn, current_order, alloc_flags, start_type, whole_block):
+def steal_suitable_fallback(mm: MmState, zone: Zone, pfn: int, current_order: int,
+                            alloc_flags: int, start_type: int, whole_block: bool) -> None:
     """steal_suitable_fallback(): the block at pfn (free, of current_order) joins
     start_type's lists, with its pageblock if the request may and most of it
     is free or alike.
@@ -158,7 +172,7 @@ def steal_suitable_fallback(mm, zone, pfn, current_order, alloc_flags, start_typ
         set_pageblock_migratetype(mm, zone, pfn, start_type)
 
 
-def boost_watermark(mm, zone):
+def boost_watermark(mm: MmState, zone: Zone) -> bool:
     """boost_watermark(): raise the zone's watermark_boost by a pageblock, up to
     watermark_boost_factor of its high mark; False on small zones or before
     the watermarks are set."""
@@ -175,7 +189,7 @@ def boost_watermark(mm, zone):
     return True
 
 
-def wakeup_kswapd(mm, zone):
+def wakeup_kswapd(mm: MmState, zone: Zone) -> bool:
     """wakeup_kswapd(): kswapd balances the node; in mmemu it finds nothing to
     reclaim, and (as balance_pgdat() does after a boosted pass) drops the
     zone's watermark boost.  Returns True when a boost was dropped."""
@@ -185,7 +199,8 @@ def wakeup_kswapd(mm, zone):
     return True
 
 
-def move_freepages(mm, zone, start_pfn, end_pfn, migratetype):
+def move_freepages(mm: MmState, zone: Zone, start_pfn: int, end_pfn: int,
+                   migratetype: int) -> tuple[int, int]:
     """move_freepages(): the free blocks in [start_pfn, end_pfn] onto migratetype's
     lists; returns (free pages moved, pages that look movable: PageLRU or
     __PageMovable)."""
@@ -213,7 +228,7 @@ def move_freepages(mm, zone, start_pfn, end_pfn, migratetype):
     return moved, movable
 
 
-def move_freepages_block(mm, zone, pfn, migratetype):
+def move_freepages_block(mm: MmState, zone: Zone, pfn: int, migratetype: int) -> tuple[int, int]:
     """move_freepages_block(): move_freepages() over pfn's pageblock, within the zone.
 
     Returns (pages moved, movable pages); (0, 0) when the pageblock runs
@@ -228,7 +243,7 @@ def move_freepages_block(mm, zone, pfn, migratetype):
     return move_freepages(mm, zone, start, end, migratetype)
 
 
-def reserve_highatomic_pageblock(mm, pfn, zone):
+def reserve_highatomic_pageblock(mm: MmState, pfn: int, zone: Zone) -> None:
     """reserve_highatomic_pageblock(): after a high-order atomic allocation at
     pfn, set its pageblock aside for such requests (about 1% of the zone, at
     least a pageblock), if the pageblock is of a mergeable type."""
@@ -243,7 +258,8 @@ def reserve_highatomic_pageblock(mm, pfn, zone):
         mm.reserves_changed()
 
 
-def unreserve_highatomic_pageblock(mm, zones, migratetype, force):
+def unreserve_highatomic_pageblock(mm: MmState, zones: Iterable[Zone], migratetype: int,
+                                   force: bool) -> bool:
     """unreserve_highatomic_pageblock(): give a reserved pageblock back to the
     failing request's migratetype (keeping one pageblock per zone unless
     force).  zones: the request's zonelist.  Returns True when free pages

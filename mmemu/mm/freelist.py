@@ -27,6 +27,10 @@ task), and refused when it fails.  A block whose links could not be
 trusted stays where it is (off the lists, if it was being added: "leaked"
 in mm.leaked, as the kernel loses it); nothing here raises on guest data.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Optional, Union
+
 from mmemu.kernel.list_debug import (
     DEL_NEXT_PREV, check_data_corruption, list_add_valid, list_del_entry_valid,
 )
@@ -34,14 +38,17 @@ from mmemu.mm.mmzone import (
     LIST_POISON1, LIST_POISON2, MAX_ORDER, MIGRATE_ISOLATE, NODES_PGSHIFT, OFF_LRU_NEXT,
     OFF_LRU_PREV, PAGE_MAPCOUNT_NONE, PAGE_TYPE_BASE, PAGE_TYPE_BUDDY, PG_buddy, W_INDEX,
     W_MAPCOUNT, W_NEXT, W_PREV, W_PRIVATE, PAGE_WORDS, STRUCT_PAGE_SIZE,
-    migratetype_is_mergeable,
+    FreeArea, FreeList, Zone, migratetype_is_mergeable,
 )
 from mmemu.mm.pageblock import get_pfnblock_migratetype
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 _BUDDY_TYPE_MASK = PAGE_TYPE_BASE | PG_buddy
 
 
-def _mem_map_pfn(mm, ptr):
+def _mem_map_pfn(mm: MmState, ptr: int) -> Optional[int]:
     """The pfn of struct page pointer ptr, or None when ptr is not one in mem_map."""
     off = ptr - mm.mvirt
     if off % STRUCT_PAGE_SIZE or not 0 <= off < mm.max_pfn * STRUCT_PAGE_SIZE:
@@ -49,7 +56,7 @@ def _mem_map_pfn(mm, ptr):
     return off // STRUCT_PAGE_SIZE
 
 
-def _link(mm, ptr, word):
+def _link(mm: MmState, ptr: int, word: int) -> Optional[int]:
     """Word `word` of the struct page at ptr as the kernel would read it: from
     mem_map, or wherever ptr points (None if the kernel cannot read there)."""
     pfn = _mem_map_pfn(mm, ptr)
@@ -58,12 +65,13 @@ def _link(mm, ptr, word):
     return mm.kernel_word(ptr + 4 * word)
 
 
-def _page_ptr(mm, pfn):
+def _page_ptr(mm: MmState, pfn: int) -> int:
     """The struct page * of pfn; 0 for none (-1), mmemu's list head."""
     return mm.mvirt + pfn * STRUCT_PAGE_SIZE if pfn >= 0 else 0
 
 
-def leak_block(mm, zone, pfn, order, migratetype=None):
+def leak_block(mm: MmState, zone: Zone, pfn: int, order: int,
+               migratetype: Optional[int] = None) -> None:
     """A free block the lists can no longer hold: out of NR_FREE_PAGES (unless
     it was of MIGRATE_ISOLATE, never counted there), its PageBuddy mark
     cleared, remembered in mm.leaked so every page stays accounted for (the
@@ -77,14 +85,14 @@ def leak_block(mm, zone, pfn, order, migratetype=None):
     mm.leak(pfn, order)
 
 
-def set_buddy_order(mm, pfn, order):
+def set_buddy_order(mm: MmState, pfn: int, order: int) -> None:
     """set_buddy_order(): record the order in private and mark the head PageBuddy."""
     w = mm.mbase + (pfn * PAGE_WORDS)
     mm.u32[w + W_PRIVATE] = order
     mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_BUDDY
 
 
-def add_to_free_list(mm, zone, pfn, order, migratetype):
+def add_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
     """Put a free block at the head of its migratetype's list (it is taken first).
 
     Models mm/page_alloc.c:add_to_free_list().  Returns False, after
@@ -112,7 +120,7 @@ def add_to_free_list(mm, zone, pfn, order, migratetype):
     return True
 
 
-def add_to_free_list_tail(mm, zone, pfn, order, migratetype):
+def add_to_free_list_tail(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
     """Put a free block at the tail of its migratetype's list, so it is taken last.
 
     Models mm/page_alloc.c:add_to_free_list_tail(): used when the block's
@@ -143,7 +151,7 @@ def add_to_free_list_tail(mm, zone, pfn, order, migratetype):
     return True
 
 
-def _unlink(mm, zone, order, pfn):
+def _unlink(mm: MmState, zone: Zone, order: int, pfn: int) -> bool:
     """list_del() of a free block from whichever list of free_area[order] holds
     it, checked as __list_del_entry_valid() checks it: False, after the
     report, when a link does not hold (nothing is changed)."""
@@ -164,15 +172,17 @@ def _unlink(mm, zone, order, pfn):
     if nxt:
         u32[mbase + nxt_pfn * PAGE_WORDS + W_PREV] = prv
     else:
+        assert last                      # the list pfn ends (found above)
         last.last = prv_pfn
     if prv:
         u32[mbase + prv_pfn * PAGE_WORDS + W_NEXT] = nxt
     else:
+        assert first                     # the list pfn starts (found above)
         first.first = nxt_pfn
     return True
 
 
-def _list_ending(area, pfn, end):
+def _list_ending(area: FreeArea, pfn: int, end: str) -> Union[FreeList, Literal[False]]:
     """The FreeList of area whose first (or last) block is pfn; False if none
     is (the block's missing link points at a head that is not its own)."""
     for head in area.free_list:
@@ -181,13 +191,14 @@ def _list_ending(area, pfn, end):
     return False
 
 
-def _list_del_refused(mm, head, entry, nxt, prv):
+def _list_del_refused(mm: MmState, head: FreeList, entry: int, nxt: int,
+                      prv: int) -> Literal[False]:
     """__list_del_entry_valid()'s report for an entry whose links do not hold
     (head: the list a 0 link is taken to mean, the block's pageblock's)."""
-    def prev_next():
+    def prev_next() -> Optional[int]:
         return _page_ptr(mm, head.first) if not prv else _link(mm, prv, W_NEXT)
 
-    def next_prev():
+    def next_prev() -> Optional[int]:
         return _page_ptr(mm, head.last) if not nxt else _link(mm, nxt, W_PREV)
     rep = mm.reporter
     if list_del_entry_valid(rep, entry, nxt, prv, prev_next, next_prev,
@@ -203,7 +214,7 @@ def _list_del_refused(mm, head, entry, nxt, prv):
     return False
 
 
-def del_page_from_free_list(mm, zone, pfn, order):
+def del_page_from_free_list(mm: MmState, zone: Zone, pfn: int, order: int) -> bool:
     """Unlink a free block from its free list and clear its PageBuddy/order.
 
     Models mm/page_alloc.c:del_page_from_free_list(): list_del() leaves
@@ -223,7 +234,7 @@ def del_page_from_free_list(mm, zone, pfn, order):
     return True
 
 
-def move_to_free_list(mm, zone, pfn, order, migratetype):
+def move_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
     """move_to_free_list(): a free block onto the tail of migratetype's list.
 
     Models mm/page_alloc.c:move_to_free_list() (list_move_tail()): "so the
@@ -241,17 +252,17 @@ def move_to_free_list(mm, zone, pfn, order, migratetype):
     return True
 
 
-def get_page_from_free_area(area, migratetype):
+def get_page_from_free_area(area: FreeArea, migratetype: int) -> int:
     """get_page_from_free_area(): the first block of a migratetype's list, or -1."""
     return area.free_list[migratetype].first
 
 
-def free_area_empty(area, migratetype):
+def free_area_empty(area: FreeArea, migratetype: int) -> bool:
     """free_area_empty(): migratetype's list of this order holds no block."""
     return area.free_list[migratetype].first < 0
 
 
-def find_buddy_page_pfn(mm, pfn, order):
+def find_buddy_page_pfn(mm: MmState, pfn: int, order: int) -> Optional[int]:
     """The pfn of the block's buddy if that buddy is free at this order, else None.
 
     Models mm/page_alloc.c:find_buddy_page_pfn() with page_is_buddy(): the
@@ -274,7 +285,7 @@ def find_buddy_page_pfn(mm, pfn, order):
     return buddy
 
 
-def buddy_merge_likely(mm, pfn, buddy_pfn, order):
+def buddy_merge_likely(mm: MmState, pfn: int, buddy_pfn: int, order: int) -> bool:
     """buddy_merge_likely(): is the buddy of the next-order block free already?"""
     if order >= MAX_ORDER - 2:
         return False
@@ -282,7 +293,8 @@ def buddy_merge_likely(mm, pfn, buddy_pfn, order):
     return find_buddy_page_pfn(mm, higher, order + 1) is not None
 
 
-def _free_one_page(mm, zone, pfn, order, migratetype, to_tail=False):
+def _free_one_page(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int,
+                   to_tail: bool = False) -> tuple[int, int]:
     """Give a block back to the buddy lists, merging it with free buddies.
 
     Models mm/page_alloc.c:__free_one_page() (FPI_TO_TAIL as to_tail):
@@ -326,7 +338,7 @@ def _free_one_page(mm, zone, pfn, order, migratetype, to_tail=False):
     return pfn, order
 
 
-def expand(mm, zone, pfn, low, high, migratetype):
+def expand(mm: MmState, zone: Zone, pfn: int, low: int, high: int, migratetype: int) -> None:
     """Split a block of order high down to order low, freeing the upper halves.
 
     Models mm/page_alloc.c:expand(): each upper half goes on the head of
@@ -342,7 +354,7 @@ def expand(mm, zone, pfn, low, high, migratetype):
             leak_block(mm, zone, pfn + size, high)
 
 
-def _rmqueue_smallest(mm, zone, order, migratetype):
+def _rmqueue_smallest(mm: MmState, zone: Zone, order: int, migratetype: int) -> Optional[int]:
     """Take the first block of migratetype's lists of the smallest order >= order.
 
     Models mm/page_alloc.c:__rmqueue_smallest(): the block is split to size

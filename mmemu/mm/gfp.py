@@ -9,10 +9,13 @@ The kernel spells the flag bits ``__GFP_*``.  Those names work in module
 code; inside a class body Python would mangle them, so every ``__GFP_X``
 also exists as ``_GFP_X`` (STYLE.md rule 1).
 """
+from collections.abc import Iterable, Sequence
+from typing import Optional
+
 from mmemu.layout import ZONE_DMA, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NORMAL
 from mmemu.mm.mmzone import (
     MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, ZONELIST_FALLBACK,
-    ZONELIST_NOFALLBACK,
+    ZONELIST_NOFALLBACK, PglistData, Zone,
 )
 
 # Plain bits (include/linux/gfp_types.h, 6.1).
@@ -73,11 +76,56 @@ GFP_TRANSHUGE_LIGHT = ((GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | _
 GFP_TRANSHUGE = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM
 
 # The unmangled spellings, for code inside classes (see the module doc).
-for _name in [n for n in dir() if n.startswith("__GFP_")]:
-    globals()[_name[1:]] = globals()[_name]
-del _name
+_GFP_DMA = __GFP_DMA
+_GFP_HIGHMEM = __GFP_HIGHMEM
+_GFP_DMA32 = __GFP_DMA32
+_GFP_MOVABLE = __GFP_MOVABLE
+_GFP_RECLAIMABLE = __GFP_RECLAIMABLE
+_GFP_HIGH = __GFP_HIGH
+_GFP_IO = __GFP_IO
+_GFP_FS = __GFP_FS
+_GFP_ZERO = __GFP_ZERO
+_GFP_ATOMIC = __GFP_ATOMIC
+_GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+_GFP_KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
+_GFP_WRITE = __GFP_WRITE
+_GFP_NOWARN = __GFP_NOWARN
+_GFP_RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
+_GFP_NOFAIL = __GFP_NOFAIL
+_GFP_NORETRY = __GFP_NORETRY
+_GFP_MEMALLOC = __GFP_MEMALLOC
+_GFP_COMP = __GFP_COMP
+_GFP_NOMEMALLOC = __GFP_NOMEMALLOC
+_GFP_HARDWALL = __GFP_HARDWALL
+_GFP_THISNODE = __GFP_THISNODE
+_GFP_ACCOUNT = __GFP_ACCOUNT
+_GFP_ZEROTAGS = __GFP_ZEROTAGS
+_GFP_SKIP_ZERO = __GFP_SKIP_ZERO
+_GFP_SKIP_KASAN_UNPOISON = __GFP_SKIP_KASAN_UNPOISON
+_GFP_SKIP_KASAN_POISON = __GFP_SKIP_KASAN_POISON
+_GFP_NOLOCKDEP = __GFP_NOLOCKDEP
+_GFP_RECLAIM = __GFP_RECLAIM
+_GFP_BITS_SHIFT = __GFP_BITS_SHIFT
+_GFP_BITS_MASK = __GFP_BITS_MASK
 # `from mmemu.mm.gfp import *` brings both spellings and the GFP_* masks.
-__all__ = [n for n in dir() if n.lstrip("_").startswith("GFP_")]
+__all__ = [
+    "GFP_ATOMIC", "GFP_DMA", "GFP_DMA32", "GFP_HIGHUSER", "GFP_HIGHUSER_MOVABLE", "GFP_KERNEL",
+    "GFP_KERNEL_ACCOUNT", "GFP_MOVABLE_MASK", "GFP_MOVABLE_SHIFT", "GFP_NOFS", "GFP_NOIO",
+    "GFP_NOWAIT", "GFP_TRANSHUGE", "GFP_TRANSHUGE_LIGHT", "GFP_USER", "GFP_ZONEMASK",
+    "_GFP_ACCOUNT", "_GFP_ATOMIC", "_GFP_BITS_MASK", "_GFP_BITS_SHIFT", "_GFP_COMP",
+    "_GFP_DIRECT_RECLAIM", "_GFP_DMA", "_GFP_DMA32", "_GFP_FS", "_GFP_HARDWALL", "_GFP_HIGH",
+    "_GFP_HIGHMEM", "_GFP_IO", "_GFP_KSWAPD_RECLAIM", "_GFP_MEMALLOC", "_GFP_MOVABLE",
+    "_GFP_NOFAIL", "_GFP_NOLOCKDEP", "_GFP_NOMEMALLOC", "_GFP_NORETRY", "_GFP_NOWARN",
+    "_GFP_RECLAIM", "_GFP_RECLAIMABLE", "_GFP_RETRY_MAYFAIL", "_GFP_SKIP_KASAN_POISON",
+    "_GFP_SKIP_KASAN_UNPOISON", "_GFP_SKIP_ZERO", "_GFP_THISNODE", "_GFP_WRITE", "_GFP_ZERO",
+    "_GFP_ZEROTAGS", "__GFP_ACCOUNT", "__GFP_ATOMIC", "__GFP_BITS_MASK", "__GFP_BITS_SHIFT",
+    "__GFP_COMP", "__GFP_DIRECT_RECLAIM", "__GFP_DMA", "__GFP_DMA32", "__GFP_FS", "__GFP_HARDWALL",
+    "__GFP_HIGH", "__GFP_HIGHMEM", "__GFP_IO", "__GFP_KSWAPD_RECLAIM", "__GFP_MEMALLOC",
+    "__GFP_MOVABLE", "__GFP_NOFAIL", "__GFP_NOLOCKDEP", "__GFP_NOMEMALLOC", "__GFP_NORETRY",
+    "__GFP_NOWARN", "__GFP_RECLAIM", "__GFP_RECLAIMABLE", "__GFP_RETRY_MAYFAIL",
+    "__GFP_SKIP_KASAN_POISON", "__GFP_SKIP_KASAN_UNPOISON", "__GFP_SKIP_ZERO", "__GFP_THISNODE",
+    "__GFP_WRITE", "__GFP_ZERO", "__GFP_ZEROTAGS",
+]
 
 # show_gfp_flags()'s table (include/trace/events/mmflags.h, 6.1): the order
 # matters, composites first, so that %pGg names GFP_KERNEL rather than its bits.
@@ -121,7 +169,7 @@ GFPFLAG_NAMES = (
 )
 
 
-def format_gfp(gfp):
+def format_gfp(gfp: int) -> str:
     """%pGg: a gfp mask as its flag names, e.g. "GFP_KERNEL|__GFP_ZERO".
 
     Models lib/vsprintf.c:format_flags() over gfpflag_names: each table
@@ -132,7 +180,7 @@ def format_gfp(gfp):
     'GFP_KERNEL|__GFP_ZERO'
     """
     gfp &= 0xFFFFFFFF
-    names = []
+    names: list[str] = []
     for mask, name in GFPFLAG_NAMES:
         if not gfp:
             break
@@ -170,7 +218,7 @@ GFP_ZONE_BAD = (
 GFP_ZONE_BAD_LINE = "include/linux/gfp.h:136"     # VM_BUG_ON() in gfp_zone(), 6.1
 
 
-def gfp_zone(gfp):
+def gfp_zone(gfp: int) -> int:
     """gfp_zone(): the highest zone an allocation with this mask may use.
 
     Models include/linux/gfp.h:gfp_zone(); the combinations GFP_ZONE_BAD
@@ -181,12 +229,12 @@ def gfp_zone(gfp):
     return (GFP_ZONE_TABLE >> (bit * GFP_ZONES_SHIFT)) & ((1 << GFP_ZONES_SHIFT) - 1)
 
 
-def gfp_zone_bad(gfp):
+def gfp_zone_bad(gfp: int) -> bool:
     """The VM_BUG_ON of gfp_zone(): the zone modifiers contradict each other."""
     return bool((GFP_ZONE_BAD >> (gfp & GFP_ZONEMASK)) & 1)
 
 
-def gfp_zonelist(gfp):
+def gfp_zonelist(gfp: int) -> int:
     """gfp_zonelist(): __GFP_THISNODE asks for the node's own zones only."""
     return ZONELIST_NOFALLBACK if gfp & __GFP_THISNODE else ZONELIST_FALLBACK
 
@@ -197,14 +245,15 @@ PENALTY_FOR_NODE_WITH_CPUS = 1
 MAX_NUMNODES = 16                     # NODES_MASK in mmzone: four node bits
 
 
-def node_distance(pgdat, to_nid):
+def node_distance(pgdat: PglistData, to_nid: int) -> int:
     """node_distance(): the SLIT distance, LOCAL/REMOTE_DISTANCE if none was given."""
     if pgdat.distance and to_nid < len(pgdat.distance):
         return pgdat.distance[to_nid]
     return 10 if to_nid == pgdat.node_id else 20
 
 
-def find_next_best_node(node_data, node, used, node_load):
+def find_next_best_node(node_data: Sequence[Optional[PglistData]], node: int, used: set[int],
+                        node_load: list[int]) -> int:
     """find_next_best_node(): the nearest node not yet in the zonelist, or -1.
 
     Models mm/page_alloc.c:find_next_best_node(): local node first, then by
@@ -216,6 +265,7 @@ def find_next_best_node(node_data, node, used, node_load):
         return node
     best, min_val = -1, None
     me = node_data[node]
+    assert me is not None                       # the node whose zonelist is built
     for n, pgdat in enumerate(node_data):
         if pgdat is None or n in used or not pgdat.node_present_pages:
             continue
@@ -230,12 +280,13 @@ def find_next_best_node(node_data, node, used, node_load):
     return best
 
 
-def build_zonerefs_node(pgdat):
+def build_zonerefs_node(pgdat: PglistData) -> list[Zone]:
     """build_zonerefs_node(): a node's populated zones, highest first."""
     return [z for z in reversed(pgdat.node_zones) if z.populated]
 
 
-def build_zonelists(node_data, pgdat, node_load):
+def build_zonelists(node_data: Sequence[Optional[PglistData]], pgdat: PglistData,
+                    node_load: list[int]) -> None:
     """build_zonelists(): fill pgdat.node_zonelists, node-ordered.
 
     Models mm/page_alloc.c:build_zonelists() (NUMA): every zone of the
@@ -244,7 +295,9 @@ def build_zonelists(node_data, pgdat, node_load):
     node_load is shared by all nodes' builds, as the kernel's static array.
     """
     local = pgdat.node_id
-    used, order, prev = set(), [], local
+    used: set[int] = set()
+    order: list[int] = []
+    prev = local
     while True:
         node = find_next_best_node(node_data, local, used, node_load)
         if node < 0:
@@ -253,25 +306,28 @@ def build_zonelists(node_data, pgdat, node_load):
             node_load[node] += 1
         order.append(node)
         prev = node
-    fallback = []
+    fallback: list[Zone] = []
     for nid in order:
-        fallback.extend(build_zonerefs_node(node_data[nid]))
+        node_pgdat = node_data[nid]
+        assert node_pgdat is not None           # find_next_best_node() skips offline nodes
+        fallback.extend(build_zonerefs_node(node_pgdat))
     pgdat.node_zonelists = [fallback, build_zonerefs_node(pgdat)]
 
 
-def build_all_zonelists(node_data):
+def build_all_zonelists(node_data: Sequence[Optional[PglistData]]) -> None:
     """build_all_zonelists(): every node's zonelists."""
     node_load = [0] * len(node_data)
     for pgdat in node_data:
-        build_zonelists(node_data, pgdat, node_load)
+        if pgdat is not None:                   # for_each_online_node()
+            build_zonelists(node_data, pgdat, node_load)
 
 
-def zonelist_zones(zonelist, highest_zoneidx):
+def zonelist_zones(zonelist: Iterable[Zone], highest_zoneidx: int) -> tuple[Zone, ...]:
     """for_each_zone_zonelist(): the zones of a zonelist at or below highest_zoneidx."""
     return tuple(z for z in zonelist if z.zone_idx <= highest_zoneidx)
 
 
-def gfp_migratetype(gfp, mobility_disabled=False):
+def gfp_migratetype(gfp: int, mobility_disabled: bool = False) -> int:
     """gfp_migratetype(): the free lists a mask allocates from.
 
     __GFP_MOVABLE: MIGRATE_MOVABLE, __GFP_RECLAIMABLE: MIGRATE_RECLAIMABLE,

@@ -38,13 +38,18 @@ the hypercalls they only clear the PTE, and the guest flushes its own
 entry with invlpg when the call returns, as arch_kmap_local_post_unmap()
 does (guest/include/mmemu/highmem.h).
 """
-from typing import NamedTuple
+from __future__ import annotations
 
-from mmemu.arch.x86.pgtable import PAGE_KERNEL, _PAGE_PRESENT
+from collections.abc import Callable
+from typing import NamedTuple, Optional, Protocol
+
+from mmemu.arch.x86.pgtable import PAGE_KERNEL, _PAGE_PRESENT, PageTable
 from mmemu.errors import CorruptionError, UsageError
+from mmemu.kernel.panic import Reporter
 from mmemu.layout import (
     FIX_KMAP_BEGIN, FIX_KMAP_END, KM_MAX_IDX, LAST_PKMAP, NR_CPUS, PAGE_MASK, PAGE_OFFSET,
-    PAGE_SHIFT, PAGE_SIZE, PKMAP_BASE, fix_to_virt as _fix_to_virt, virt_to_fix as _virt_to_fix,
+    PAGE_SHIFT, PAGE_SIZE, PKMAP_BASE, Layout, fix_to_virt as _fix_to_virt,
+    virt_to_fix as _virt_to_fix,
 )
 
 LAST_PKMAP_MASK = LAST_PKMAP - 1
@@ -73,21 +78,50 @@ KUNMAP_SITE = "include/linux/highmem-internal.h:55"
 UNMAPPED, NOT_A_SLOT, REFUSED = "unmapped", "not-a-slot", "refused"
 
 
+class KmapContext(Protocol):
+    """What kmap reads and changes of the CPU's context: kernel/sched.py's
+    AtomicContext (per-cpu words in guest memory)."""
+
+    kmap_local_idx: int
+    preempt_count: int
+    pagefault_disabled: int
+
+    def might_sleep(self, where: str) -> object: ...
+    def preempt_disable(self) -> None: ...
+    def preempt_enable(self) -> None: ...
+    def pagefault_disable(self) -> None: ...
+    def pagefault_enable(self) -> None: ...
+
+
+class HighmemOwner(Protocol):
+    """A machine with its kmap state (what the views and the checker read)."""
+
+    @property
+    def highmem(self) -> Highmem: ...
+
+
+def _boot_pte(pt: PageTable, va: int) -> int:
+    """The PTE slot of va in a page table the boot made (pkmap, fixmap)."""
+    slot = pt.pte_slot(va)
+    assert slot is not None, f"no boot page table for 0x{va:08x}"
+    return slot
+
+
 class HighmemCorruption(CorruptionError):
     """pkmap_count, page_address_htable, kmap_ctrl and the PTEs disagree."""
 
 
-def PKMAP_ADDR(nr, base=PKMAP_BASE):
+def PKMAP_ADDR(nr: int, base: int = PKMAP_BASE) -> int:
     """PKMAP_ADDR(): the address of pkmap slot nr (base: the machine's PKMAP_BASE)."""
     return base + (nr << PAGE_SHIFT)
 
 
-def PKMAP_NR(vaddr, base=PKMAP_BASE):
+def PKMAP_NR(vaddr: int, base: int = PKMAP_BASE) -> int:
     """PKMAP_NR(): the pkmap slot of vaddr."""
     return (vaddr - base) >> PAGE_SHIFT
 
 
-def kmap_local_calc_idx(idx, cpu=0):
+def kmap_local_calc_idx(idx: int, cpu: int = 0) -> int:
     """kmap_local_calc_idx(): the fixmap slot offset of stack entry idx of cpu."""
     return idx + KM_MAX_IDX * cpu
 
@@ -98,10 +132,10 @@ class PkmapSlot(NamedTuple):
     slot: int
     va: int
     pfn: int
-    count: int
+    count: int      # type: ignore[assignment]  # the kernel's word; shadows tuple.count
 
     @property
-    def users(self):
+    def users(self) -> int:
         """How many kmap()s hold it (pkmap_count - 1)."""
         return max(self.count - 1, 0)
 
@@ -117,14 +151,14 @@ class KmapLocalSlot(NamedTuple):
     slot: int
     va: int
     pfn: int
-    count: int
+    count: int      # type: ignore[assignment]  # the kernel's word; shadows tuple.count
 
     @property
-    def cpu(self):
+    def cpu(self) -> int:
         return self.slot // KM_MAX_IDX
 
     @property
-    def depth(self):
+    def depth(self) -> int:
         return self.slot % KM_MAX_IDX
 
 
@@ -140,7 +174,8 @@ class Highmem:
     >> pt.pte_shift.
     """
 
-    def __init__(self, pt, layout, sched, reporter):
+    def __init__(self, pt: PageTable, layout: Layout, sched: KmapContext,
+                 reporter: Reporter) -> None:
         self.pt = pt
         self.rep = reporter
         self.u32 = pt.ptes
@@ -152,59 +187,59 @@ class Highmem:
         self.pkmap_end = layout.pkmap_end
         self.kmap_prot = pt.flavour.PAGE_KERNEL
         self.pkmap_count = [0] * self.last_pkmap
-        self.page_address_htable = {}           # pfn -> pkmap address
+        self.page_address_htable: dict[int, int] = {}   # pfn -> pkmap address
         self.last_pkmap_nr = 0
         self.kmap_pteval = [0] * KM_MAX_IDX     # current->kmap_ctrl.pteval[]
         self.pkmap_flushes = 0                  # TLB flushes by flush_all_zero_pkmaps()
         shift = pt.pte_shift
-        self._pkmap_pte = pt.pte_slot(self.pkmap_base) >> shift   # pkmap_page_table's index
+        self._pkmap_pte = _boot_pte(pt, self.pkmap_base) >> shift   # pkmap_page_table's index
         # kmap_get_pte() of every kmap_local slot, as entry indexes: the fixmap's
         # page table is made at boot (arch/x86/init.py) and never replaced.
-        self._kmap_local_pte = [pt.pte_slot(_fix_to_virt(FIX_KMAP_BEGIN + slot)) >> shift
+        self._kmap_local_pte = [_boot_pte(pt, _fix_to_virt(FIX_KMAP_BEGIN + slot)) >> shift
                                 for slot in range(KMAP_LOCAL_SLOTS)]
 
-    def PKMAP_ADDR(self, nr):
+    def PKMAP_ADDR(self, nr: int) -> int:
         return self.pkmap_base + (nr << PAGE_SHIFT)
 
-    def pte_pfn(self, pte):
+    def pte_pfn(self, pte: int) -> int:
         """pte_pfn(): the frame of an entry (NX and the flags dropped)."""
         return (pte & self.pt.pfn_mask) >> PAGE_SHIFT
 
-    def PKMAP_NR(self, vaddr):
+    def PKMAP_NR(self, vaddr: int) -> int:
         return (vaddr - self.pkmap_base) >> PAGE_SHIFT
 
     # -- reports ----------------------------------------------------------
-    def _bug(self, file, line, function, note):
+    def _bug(self, file: str, line: int, function: str, note: str) -> None:
         """BUG() in mm/highmem.c: reported, and the caller changes nothing."""
         self.rep.bug(file, line, function, notes=[note])
 
-    def _warn_once(self, file, line, function, note=None):
+    def _warn_once(self, file: str, line: int, function: str, note: Optional[str] = None) -> None:
         """WARN_ON_ONCE() in mm/highmem.c: the first time this site fires."""
         self.rep.warn(file, line, function, once=(file, line),
                       notes=[f"mmemu: called from {self.rep.caller()}", note])
 
     # -- pages ----------------------------------------------------------
-    def PageHighMem(self, pfn):
+    def PageHighMem(self, pfn: int) -> bool:
         """PageHighMem(): the page has no permanent kernel mapping (pfn >= max_low_pfn)."""
         return pfn >= self.max_low_pfn
 
-    def _check_pfn(self, pfn, what):
+    def _check_pfn(self, pfn: int, what: str) -> None:
         if not 0 <= pfn < self.max_pfn:
             raise UsageError(f"{what}: pfn 0x{pfn:x} is not a page frame "
                              f"(max_pfn 0x{self.max_pfn:x})")
 
-    def page_address(self, pfn):
+    def page_address(self, pfn: int) -> Optional[int]:
         """page_address(): a page's kernel address; None (NULL) for HighMem not kmapped."""
         if not self.PageHighMem(pfn):
             return PAGE_OFFSET + (pfn << PAGE_SHIFT)
         return self.page_address_htable.get(pfn)
 
-    def page_address_kmapped(self, pfn):
+    def page_address_kmapped(self, pfn: int) -> Optional[int]:
         """The pkmap address of a HighMem page, or None: the page allocator's hook."""
         return self.page_address_htable.get(pfn)
 
     # -- kmap / kunmap ----------------------------------------------------
-    def kmap(self, pfn):
+    def kmap(self, pfn: int) -> Optional[int]:
         """kmap(page): a kernel address for the page, which may sleep.
 
         Models include/linux/highmem-internal.h:kmap(): might_sleep(), the
@@ -217,7 +252,7 @@ class Highmem:
             return self.page_address(pfn)
         return self.kmap_high(pfn)
 
-    def kunmap(self, pfn):
+    def kunmap(self, pfn: int) -> bool:
         """kunmap(page): drop one kmap() of the page (nothing for lowmem)."""
         self._check_pfn(pfn, "kunmap")
         self.sched.might_sleep(KUNMAP_SITE)
@@ -225,7 +260,7 @@ class Highmem:
             return True
         return self.kunmap_high(pfn)
 
-    def kmap_high(self, pfn):
+    def kmap_high(self, pfn: int) -> Optional[int]:
         """kmap_high(): map a HighMem page in the pkmap area, or take another reference."""
         vaddr = self.page_address_htable.get(pfn)
         if vaddr is None:
@@ -235,7 +270,7 @@ class Highmem:
         self.pkmap_count[self.PKMAP_NR(vaddr)] += 1
         return vaddr
 
-    def map_new_virtual(self, pfn):
+    def map_new_virtual(self, pfn: int) -> Optional[int]:
         """map_new_virtual(): find a free pkmap slot (count 0) and map pfn there.
 
         Scans from last_pkmap_nr on; wrapping to slot 0 first recycles every
@@ -264,7 +299,7 @@ class Highmem:
         self.page_address_htable[pfn] = self.PKMAP_ADDR(nr)
         return self.PKMAP_ADDR(nr)
 
-    def flush_all_zero_pkmaps(self):
+    def flush_all_zero_pkmaps(self) -> None:
         """flush_all_zero_pkmaps(): unmap every slot at count 1, then one TLB flush."""
         need_flush = False
         counts, u32, base = self.pkmap_count, self.u32, self._pkmap_pte
@@ -286,11 +321,11 @@ class Highmem:
             self.pt.flush_tlb()       # flush_tlb_kernel_range() of the whole pkmap area
             self.pkmap_flushes += 1
 
-    def kmap_flush_unused(self):
+    def kmap_flush_unused(self) -> None:
         """kmap_flush_unused(): recycle the unused pkmap slots now."""
         self.flush_all_zero_pkmaps()
 
-    def kunmap_high(self, pfn):
+    def kunmap_high(self, pfn: int) -> bool:
         """kunmap_high(): drop one reference; the slot stays mapped until the next flush.
 
         A page that is not kmapped, or one whose every kmap() was already
@@ -312,18 +347,18 @@ class Highmem:
         return True
 
     # -- kmap_local / kmap_atomic -----------------------------------------
-    def kmap_local_page(self, pfn):
+    def kmap_local_page(self, pfn: int) -> Optional[int]:
         """kmap_local_page(): a CPU-local mapping; the direct-map address for lowmem."""
         self._check_pfn(pfn, "kmap_local_page")
         return self._kmap_local_page(pfn)
 
-    def _kmap_local_page(self, pfn):
+    def _kmap_local_page(self, pfn: int) -> Optional[int]:
         """kmap_local_page() of a pfn already known to be a page frame."""
         if not self.PageHighMem(pfn):
             return self.page_address(pfn)
         return self.kmap_local_pfn(pfn)
 
-    def kmap_local_pfn(self, pfn, prot=None):
+    def kmap_local_pfn(self, pfn: int, prot: Optional[int] = None) -> Optional[int]:
         """__kmap_local_pfn_prot(): push a slot on this CPU's kmap stack and map pfn there.
 
         Returns the slot's address, or None after reporting the BUG when the
@@ -351,11 +386,11 @@ class Highmem:
         self.sched.kmap_local_idx = depth + 1
         return vaddr
 
-    def kunmap_local(self, vaddr, flush=True):
+    def kunmap_local(self, vaddr: int, flush: bool = True) -> bool:
         """kunmap_local(): unmap the innermost kmap_local slot (see _kunmap_local_indexed)."""
         return self._kunmap_local_indexed(vaddr, flush) != REFUSED
 
-    def _kunmap_local_indexed(self, vaddr, flush=True):
+    def _kunmap_local_indexed(self, vaddr: int, flush: bool = True) -> str:
         """kunmap_local_indexed(): pop this CPU's kmap stack.
 
         An address outside the kmap slots (a lowmem page's) unmaps nothing
@@ -401,7 +436,7 @@ class Highmem:
         self.sched.kmap_local_idx = idx
         return UNMAPPED
 
-    def kmap_atomic(self, pfn):
+    def kmap_atomic(self, pfn: int) -> Optional[int]:
         """kmap_atomic(): preempt_disable(), pagefault_disable(), kmap_local_page().
 
         On failure (the BUG of a full stack) nothing is changed and None returned.
@@ -409,16 +444,16 @@ class Highmem:
         self._check_pfn(pfn, "kmap_atomic")
         return self._kmap_atomic(pfn)
 
-    def _kmap_atomic(self, pfn):
+    def _kmap_atomic(self, pfn: int) -> Optional[int]:
         """kmap_atomic() of a pfn already known to be a page frame (the hypercall's)."""
         return self._atomic(self._kmap_local_page, pfn)
 
-    def kmap_atomic_pfn(self, pfn):
+    def kmap_atomic_pfn(self, pfn: int) -> Optional[int]:
         """kmap_atomic_pfn(): kmap_atomic() of a page frame, HighMem or not, always a slot."""
         self._check_pfn(pfn, "kmap_atomic_pfn")
         return self._atomic(self.kmap_local_pfn, pfn)
 
-    def _atomic(self, kmap_local, pfn):
+    def _atomic(self, kmap_local: Callable[[int], Optional[int]], pfn: int) -> Optional[int]:
         """The body of kmap_atomic() for a pfn already known to be a page frame."""
         self.sched.preempt_disable()
         self.sched.pagefault_disable()
@@ -428,7 +463,7 @@ class Highmem:
             self.sched.preempt_count = self.sched.preempt_count - 1
         return vaddr
 
-    def kunmap_atomic(self, vaddr, flush=True):
+    def kunmap_atomic(self, vaddr: int, flush: bool = True) -> bool:
         """__kunmap_atomic(): kunmap_local_indexed(), pagefault_enable(), preempt_enable().
 
         After the BUG of an empty stack nothing is changed (False).  flush as
@@ -440,7 +475,7 @@ class Highmem:
         self.sched.preempt_enable()
         return True
 
-    def kmap_local_task_dead(self):
+    def kmap_local_task_dead(self) -> None:
         """The dead task's kmap_local/kmap_atomic slots go, as the last switch
         away from it does (__kmap_local_sched_out() clears their PTEs); the
         next task starts with an empty stack."""
@@ -453,26 +488,26 @@ class Highmem:
             self.pt.flush_tlb()
 
     # -- inspection -----------------------------------------------------
-    def pkmap_slots(self):
+    def pkmap_slots(self) -> list[PkmapSlot]:
         """The pkmap slots that are mapped or counted, as PkmapSlot records."""
-        out = []
+        out: list[PkmapSlot] = []
         for i in range(self.last_pkmap):
             pte = self.u32[self._pkmap_pte + i]
             if self.pkmap_count[i] or pte & _PAGE_PRESENT:
                 out.append(PkmapSlot(i, self.PKMAP_ADDR(i), self.pte_pfn(pte), self.pkmap_count[i]))
         return out
 
-    def kmap_local_pte(self, slot):
+    def kmap_local_pte(self, slot: int) -> int:
         """The PTE of kmap_local slot (offset from FIX_KMAP_BEGIN)."""
         if not 0 <= slot < KMAP_LOCAL_SLOTS:
             raise UsageError(f"kmap_local_pte: slot {slot} is not a kmap_local slot "
                              f"(0..{KMAP_LOCAL_SLOTS - 1})")
         return self.u32[self._kmap_local_pte[slot]]
 
-    def kmap_local_slots(self):
+    def kmap_local_slots(self) -> list[KmapLocalSlot]:
         """The mapped kmap_local/kmap_atomic slots of every CPU, as KmapLocalSlot records."""
         depth = self.sched.kmap_local_idx
-        out = []
+        out: list[KmapLocalSlot] = []
         for slot in range(KMAP_LOCAL_SLOTS):
             pte = self.kmap_local_pte(slot)
             if pte & _PAGE_PRESENT:
@@ -481,7 +516,7 @@ class Highmem:
                                          self.pte_pfn(pte), live))
         return out
 
-    def describe(self, addr):
+    def describe(self, addr: int) -> Optional[str]:
         """A region describer for oopses: what the pkmap or kmap slot at addr holds."""
         if self.pkmap_base <= addr < self.pkmap_end:
             return self._describe_pkmap(self.PKMAP_NR(addr))
@@ -489,7 +524,7 @@ class Highmem:
             return self._describe_kmap_local(_virt_to_fix(addr) - FIX_KMAP_BEGIN)
         return None
 
-    def _describe_pkmap(self, nr):
+    def _describe_pkmap(self, nr: int) -> str:
         pte = self.u32[self._pkmap_pte + nr]
         count = self.pkmap_count[nr]
         where = f"the address is in pkmap slot {nr} (persistent kmap area, 0x{self.PKMAP_ADDR(nr):08x})"
@@ -501,7 +536,7 @@ class Highmem:
             state = f"pkmap_count {count}: {count - 1} kmap() user(s)"
         return f"{where}, mapped to pfn 0x{self.pte_pfn(pte):x} ({state})"
 
-    def _describe_kmap_local(self, slot):
+    def _describe_kmap_local(self, slot: int) -> str:
         cpu, idx = divmod(slot, KM_MAX_IDX)
         pte = self.kmap_local_pte(slot)
         where = (f"the address is in the fixmap, kmap_local/kmap_atomic slot {idx} of CPU {cpu} "
@@ -513,16 +548,16 @@ class Highmem:
                 "was kunmap_atomic()ed or never made)")
 
     # -- consistency ------------------------------------------------------
-    def check(self):
+    def check(self) -> None:
         """Raise HighmemCorruption unless counts, htable, kmap stack and PTEs agree."""
         problems = self._check_pkmap() + self._check_kmap_local()
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise HighmemCorruption(problems[0] + more)
 
-    def _check_pkmap(self):
-        problems = []
-        owners = {}
+    def _check_pkmap(self) -> list[str]:
+        problems: list[str] = []
+        owners: dict[int, int] = {}
         for i in range(self.last_pkmap):
             count, pte = self.pkmap_count[i], self.u32[self._pkmap_pte + i]
             present = pte & _PAGE_PRESENT
@@ -546,8 +581,8 @@ class Highmem:
                 problems.append(f"page_address_htable holds lowmem pfn 0x{pfn:x}")
         return problems
 
-    def _check_kmap_local(self):
-        problems = []
+    def _check_kmap_local(self) -> list[str]:
+        problems: list[str] = []
         depth = self.sched.kmap_local_idx
         if depth >= KM_MAX_IDX:
             problems.append(f"per-cpu kmap_atomic_idx is {depth} (at most {KM_MAX_IDX - 1})")
@@ -561,23 +596,24 @@ class Highmem:
                                 f"but the PTE is {self.pt.entry_str(pte)}")
             elif not live and (pte & _PAGE_PRESENT or want):
                 problems.append(f"kmap_local slot {slot}: above the stack (depth {depth}) "
-                                f"but pte {self.pt.entry_str(pte)}, kmap_ctrl.pteval {self.pt.entry_str(want)}")
+                                f"but pte {self.pt.entry_str(pte)}, "
+                                f"kmap_ctrl.pteval {self.pt.entry_str(want)}")
         if self.sched.pagefault_disabled < 0:
             problems.append(f"pagefault_disabled is {self.sched.pagefault_disabled}")
         return problems
 
 
 # -- for the inspection views and the machine -------------------------------
-def pkmap_slots(machine):
+def pkmap_slots(machine: HighmemOwner) -> list[PkmapSlot]:
     """The pkmap area's slots in use: [PkmapSlot(slot, va, pfn, count)]."""
     return machine.highmem.pkmap_slots()
 
 
-def kmap_atomic_slots(machine):
+def kmap_atomic_slots(machine: HighmemOwner) -> list[KmapLocalSlot]:
     """The mapped kmap_local/kmap_atomic fixmap slots: [KmapLocalSlot(slot, va, pfn, count)]."""
     return machine.highmem.kmap_local_slots()
 
 
-def check_highmem(machine):
+def check_highmem(machine: HighmemOwner) -> None:
     """Raise HighmemCorruption if machine's kmap state and page tables disagree."""
     machine.highmem.check()

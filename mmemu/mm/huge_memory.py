@@ -11,8 +11,15 @@ That subsys_initcall runs after init_per_zone_wmark_min() (postcore) and
 before the initrd and the init sections are freed.  Differs: no khugepaged
 thread, no sysfs; THP itself (huge page faults) is not modelled.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from mmemu.layout import PAGE_SHIFT, ZONE_NORMAL
 from mmemu.mm.mmzone import PAGEBLOCK_ORDER
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 THP_MODES = ("always", "madvise", "never")
 DEFAULT_THP = "always"          # CONFIG_TRANSPARENT_HUGEPAGE_ALWAYS=y in the 686 kernel
@@ -20,13 +27,13 @@ MIGRATE_PCPTYPES = 3            # unmovable, movable, reclaimable
 HUGEPAGE_MIN_PAGES = 512 << (20 - PAGE_SHIFT)    # hugepage_init() skips smaller machines
 
 
-def hugepage_flags_enabled(mode):
+def hugepage_flags_enabled(mode: str) -> bool:
     """hugepage_flags_enabled(): THP for everyone (always) or on request (madvise)."""
     return mode in ("always", "madvise")
 
 
-def recommended_min_free_kbytes(nr_zones, free_buffer_pages,
-                                pageblock_nr_pages=1 << PAGEBLOCK_ORDER):
+def recommended_min_free_kbytes(nr_zones: int, free_buffer_pages: int,
+                                pageblock_nr_pages: int = 1 << PAGEBLOCK_ORDER) -> int:
     """The reserve set_recommended_min_free_kbytes() asks for, in kB.
 
     nr_zones: the populated zones GFP_USER may use (DMA, Normal);
@@ -39,7 +46,7 @@ def recommended_min_free_kbytes(nr_zones, free_buffer_pages,
     return pages << (PAGE_SHIFT - 10)
 
 
-def set_recommended_min_free_kbytes(mm):
+def set_recommended_min_free_kbytes(mm: MmState) -> None:
     """set_recommended_min_free_kbytes(): raise min_free_kbytes, set the watermarks.
 
     Models mm/khugepaged.c (6.1): the reserve only ever grows here, and the
@@ -56,7 +63,7 @@ def set_recommended_min_free_kbytes(mm):
     setup_per_zone_wmarks(mm)
 
 
-def hugepage_init(mm, mode=DEFAULT_THP):
+def hugepage_init(mm: MmState, mode: str = DEFAULT_THP) -> bool:
     """hugepage_init(): THP on machines of 512 MiB and more; returns whether it is on.
 
     The size test reads totalram_pages() when the subsys_initcall runs:

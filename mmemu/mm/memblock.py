@@ -18,10 +18,12 @@ keep a name each and are not merged (a view can say what holds a page),
 merged only where Linux shows them merged (the dump, the free ranges);
 allocations do not clear memory (guest RAM is zero at boot).
 """
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Optional
 
 from mmemu.errors import MmemuError
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, Layout
 
 SMP_CACHE_BYTES = 64            # L1_CACHE_BYTES of the 686 build (X86_L1_CACHE_SHIFT 6)
 MEMBLOCK_ALLOC_ACCESSIBLE = 0   # max_addr: up to memblock.current_limit
@@ -38,7 +40,7 @@ class MemblockRegion:
     name: str = ""
 
     @property
-    def end(self):
+    def end(self) -> int:
         return self.base + self.size
 
 
@@ -53,14 +55,14 @@ class MemblockEvent:
     base: int
     end: int
     caller: str
-    size: int = None
-    align: int = None
+    size: Optional[int] = None
+    align: Optional[int] = None
     logged: bool = True
 
 
-def _merged(regions):
+def _merged(regions: Iterable[MemblockRegion]) -> list[tuple[int, int]]:
     """[(base, end)] of regions merged where they touch or overlap, by base."""
-    out = []
+    out: list[list[int]] = []
     for r in sorted(regions, key=lambda r: r.base):
         if r.size <= 0:
             continue
@@ -68,37 +70,39 @@ def _merged(regions):
             out[-1][1] = max(out[-1][1], r.end)
         else:
             out.append([r.base, r.end])
-    return [tuple(x) for x in out]
+    return [(base, end) for base, end in out]
 
 
 @dataclass
 class Memblock:
     """struct memblock: the RAM it knows of, what is reserved in it, the log."""
 
-    memory: list = field(default_factory=list)      # MemblockRegion, by base
-    reserved: list = field(default_factory=list)    # MemblockRegion, by base
+    memory: list[MemblockRegion] = field(default_factory=list)      # by base
+    reserved: list[MemblockRegion] = field(default_factory=list)    # by base
     current_limit: int = 0                          # allocations end below this
     bottom_up: bool = False
-    events: list = field(default_factory=list)      # MemblockEvent, in call order
+    events: list[MemblockEvent] = field(default_factory=list)       # in call order
     debug: bool = False                             # memblock=debug: print every call
-    printk: object = None                           # fn(line) for the boot log
+    printk: Optional[Callable[[str], object]] = None   # fn(line) for the boot log
     memory_total: int = 0                           # memblock.memory.total_size
     pa_format: str = "#010x"                        # %pa: phys_addr_t is 64-bit on PAE
 
     # -- the log --------------------------------------------------------
-    def pa(self, addr):
+    def pa(self, addr: int) -> str:
         """%pa: 0x and 8 hex digits, or 16 with PAE's 64-bit phys_addr_t."""
         return format(addr, self.pa_format)
 
-    def _dbg(self, line):
+    def _dbg(self, line: str) -> None:
         if self.debug and self.printk is not None:
             self.printk(line)
 
-    def _record(self, op, base, end, caller, size=None, align=None):
+    def _record(self, op: str, base: int, end: int, caller: str, size: Optional[int] = None,
+                align: Optional[int] = None) -> None:
         self.events.append(MemblockEvent(op, base, end, caller, size, align, self.debug))
 
     # -- memory and reserved --------------------------------------------
-    def add_node(self, base, size, nid, caller="e820__memblock_setup"):
+    def add_node(self, base: int, size: int, nid: int,
+                 caller: str = "e820__memblock_setup") -> None:
         """memblock_add_node(): RAM [base, base + size) on node nid."""
         self._dbg(f"memblock_add: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("add", base, base + size, caller)
@@ -106,7 +110,7 @@ class Memblock:
         self.memory.append(MemblockRegion(base, size, nid))
         self.memory.sort(key=lambda r: r.base)
 
-    def trim_memory(self, align=PAGE_SIZE):
+    def trim_memory(self, align: int = PAGE_SIZE) -> None:
         """memblock_trim_memory(): round every RAM region inward to whole pages."""
         keep = []
         for r in self.memory:
@@ -116,18 +120,18 @@ class Memblock:
                 keep.append(MemblockRegion(base, end - base, r.nid, r.name))
         self.memory = keep
 
-    def reserve(self, base, size, caller="", name=""):
+    def reserve(self, base: int, size: int, caller: str = "", name: str = "") -> None:
         """memblock_reserve(): mark [base, base + size) as taken."""
         self._dbg(f"memblock_reserve: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("reserve", base, base + size, caller)
         self._add_reserved(base, size, name or caller)
 
-    def _add_reserved(self, base, size, name):
+    def _add_reserved(self, base: int, size: int, name: str) -> None:
         if size > 0:
             self.reserved.append(MemblockRegion(base, size, name=name))
             self.reserved.sort(key=lambda r: r.base)
 
-    def phys_free(self, base, size, caller=""):
+    def phys_free(self, base: int, size: int, caller: str = "") -> None:
         """memblock_phys_free(): drop the reservations inside [base, base + size)."""
         self._dbg(f"memblock_phys_free: [{self.pa(base)}-{self.pa(base + size - 1)}] {caller}")
         self._record("free", base, base + max(size, 0), caller)
@@ -143,19 +147,19 @@ class Memblock:
                 keep.append(MemblockRegion(end, r.end - end, name=r.name))
         self.reserved = sorted(keep, key=lambda r: r.base)
 
-    def is_reserved(self, addr):
+    def is_reserved(self, addr: int) -> bool:
         """memblock_is_reserved()."""
         return any(r.base <= addr < r.end for r in self.reserved)
 
-    def reserved_ranges(self):
+    def reserved_ranges(self) -> list[tuple[int, int]]:
         """[(base, end)] of memblock.reserved as Linux keeps it (merged)."""
         return _merged(self.reserved)
 
-    def reserved_total(self):
+    def reserved_total(self) -> int:
         """memblock.reserved.total_size."""
         return sum(end - base for base, end in self.reserved_ranges())
 
-    def free_ranges(self):
+    def free_ranges(self) -> list[tuple[int, int, int]]:
         """for_each_free_mem_range(): [(nid, start, end)] of memory not reserved, in bytes."""
         out = []
         taken = self.reserved_ranges()
@@ -172,7 +176,8 @@ class Memblock:
         return out
 
     # -- allocation ------------------------------------------------------
-    def find_range(self, size, align, start=0, end=MEMBLOCK_ALLOC_ACCESSIBLE):
+    def find_range(self, size: int, align: int, start: int = 0,
+                   end: int = MEMBLOCK_ALLOC_ACCESSIBLE) -> Optional[int]:
         """memblock_find_in_range_node() top-down: the highest aligned fit, or None.
 
         Models __memblock_find_range_top_down(): each free range from the
@@ -193,7 +198,8 @@ class Memblock:
                 return cand
         return None
 
-    def alloc_range_nid(self, size, align, start, end, nid, name):
+    def alloc_range_nid(self, size: int, align: int, start: int, end: int, nid: int,
+                        name: str) -> int:
         """memblock_alloc_range_nid(): find a place and reserve it (logged as such)."""
         if align <= 0:
             align = SMP_CACHE_BYTES        # memblock_alloc(size, 0) warns and does this
@@ -209,7 +215,8 @@ class Memblock:
         self._add_reserved(found, size, name)
         return found
 
-    def phys_alloc_range(self, size, align, start, end, caller, name=""):
+    def phys_alloc_range(self, size: int, align: int, start: int, end: int, caller: str,
+                         name: str = "") -> int:
         """memblock_phys_alloc_range(): size bytes in [start, end); returns the address."""
         self._dbg(f"memblock_phys_alloc_range: {size} bytes align={align:#x} "
                   f"from={self.pa(start)} max_addr={self.pa(end)} {caller}")
@@ -217,9 +224,9 @@ class Memblock:
         self._record("alloc", found, found + size, caller, size, align)
         return found
 
-    def alloc_try_nid(self, size, align=SMP_CACHE_BYTES, min_addr=0,
-                      max_addr=MEMBLOCK_ALLOC_ACCESSIBLE, nid=NUMA_NO_NODE, caller="",
-                      name="", raw=False):
+    def alloc_try_nid(self, size: int, align: int = SMP_CACHE_BYTES, min_addr: int = 0,
+                      max_addr: int = MEMBLOCK_ALLOC_ACCESSIBLE, nid: int = NUMA_NO_NODE,
+                      caller: str = "", name: str = "", raw: bool = False) -> int:
         """memblock_alloc_try_nid() (and _raw, memblock_alloc(), memblock_alloc_node(),
         memblock_alloc_from(), which are it with defaults): returns the physical address."""
         fn = "memblock_alloc_try_nid_raw" if raw else "memblock_alloc_try_nid"
@@ -231,16 +238,16 @@ class Memblock:
         self._record("alloc", found, found + size, caller, size, align)
         return found
 
-    def alloc(self, size, align=PAGE_SIZE, name=""):
+    def alloc(self, size: int, align: int = PAGE_SIZE, name: str = "") -> int:
         """memblock_alloc(): size bytes, align, anywhere below current_limit."""
         return self.alloc_try_nid(size, align, caller=name, name=name)
 
-    def free(self, phys, size, caller="memblock_free"):
+    def free(self, phys: int, size: int, caller: str = "memblock_free") -> None:
         """memblock_free(): memblock_phys_free() of an allocation (its __pa)."""
         self.phys_free(phys, size, caller)
 
     # -- the dump ----------------------------------------------------------
-    def dump_all(self):
+    def dump_all(self) -> list[str]:
         """memblock_dump_all()'s ``MEMBLOCK configuration:`` lines."""
         lines = ["MEMBLOCK configuration:",
                  f" memory size = {self.pa(self.memory_total)} reserved size = "
@@ -253,7 +260,7 @@ class Memblock:
                              f"{self.pa(end - base)} bytes flags: 0x0")
         return lines
 
-    def dump(self):
+    def dump(self) -> None:
         """memblock_dump_all(): the configuration, printed under memblock=debug
         and recorded as ``memory``/``reserved`` events either way."""
         for line in self.dump_all():
@@ -264,7 +271,7 @@ class Memblock:
             self._record("reserved", base, end, "")
 
 
-def memblock_init(layout, memory_ranges=None):
+def memblock_init(layout: Layout, memory_ranges: object = None) -> Memblock:
     """An empty memblock whose allocations end at lowmem's end (max_low_pfn).
 
     The RAM and the reservations are added by the boot (arch/x86/setup.py):

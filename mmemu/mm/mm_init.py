@@ -17,19 +17,25 @@ order-aligned blocks of up to 4 MiB, a few per MiB of RAM at most.
 """
 import struct
 from array import array
+from collections.abc import Iterator
+from typing import Optional
 
-from mmemu.config import core_option_pages, movablecore_rounded
+from mmemu.config import MachineConfig, core_option_pages, movablecore_rounded
+from mmemu.flavour import FLAVOUR_686
+from mmemu.kernel.panic import Reporter
 from mmemu.layout import (
-    MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES, pfn_down, pfn_up,
+    MAX_NR_ZONES, PAGE_SHIFT, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES, Layout, pfn_down, pfn_up,
 )
+from mmemu.log import KernelLog
 from mmemu.mm import pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.gfp import build_all_zonelists
 from mmemu.mm.mmzone import (
     MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, NODES_PGSHIFT, PAGE_MAPCOUNT_NONE,
     PG_reserved, ZONES_PGSHIFT, STRUCT_PAGE_SIZE, PglistData, Zone, is_highmem_idx,
-    page_flags_word, pageblock_order_for,
+    MemMap, page_flags_word, pageblock_order_for,
 )
+from mmemu.mm.memblock import Memblock
 from mmemu.mm.page_alloc import MmState, _free_pages
 from mmemu.mm.pageblock import (
     get_pfnblock_migratetype, init_pageblock_flags, set_fast_free, set_pageblock_migratetype,
@@ -39,9 +45,10 @@ from mmemu.mm.watermark import (
     _setup_per_zone_wmarks, calculate_min_free_kbytes, calculate_normal_threshold,
     setup_per_zone_lowmem_reserve,
 )
+from mmemu.physmem import PhysMem
 
 
-def struct_page_template(zid, nid, reserved, index=0):
+def struct_page_template(zid: int, nid: int, reserved: bool, index: int = 0) -> bytes:
     """The 40 bytes __init_single_page() leaves: zone/node links, _mapcount -1,
     _refcount 1 and PG_reserved for a page memblock still holds; _refcount 0
     and no flags for a page about to be freed (__free_pages_core()).  index:
@@ -51,7 +58,7 @@ def struct_page_template(zid, nid, reserved, index=0):
                        1 if reserved else 0, 0, 0)
 
 
-def _fill_pages(mm, start, end, template):
+def _fill_pages(mm: MmState, start: int, end: int, template: bytes) -> None:
     """Write one struct page template over mem_map[start:end].
 
     The template is written once, then the written part is copied onto the
@@ -73,7 +80,7 @@ def _fill_pages(mm, start, end, template):
 
 # -- ZONE_MOVABLE ------------------------------------------------------------------
 
-def arch_zone_pfn_limits(layout):
+def arch_zone_pfn_limits(layout: Layout) -> list[tuple[int, int]]:
     """free_area_init()'s arch_zone_lowest/highest_possible_pfn: [(low, high)] per zone.
 
     Each zone below ZONE_MOVABLE starts where the one before it ended (the
@@ -92,12 +99,13 @@ def arch_zone_pfn_limits(layout):
     return limits
 
 
-def find_usable_zone_for_movable(limits):
+def find_usable_zone_for_movable(limits: list[tuple[int, int]]) -> int:
     """find_usable_zone_for_movable(): the highest zone below ZONE_MOVABLE with a range."""
     return max(zid for zid, (low, high) in enumerate(limits[:ZONE_MOVABLE]) if high > low)
 
 
-def find_zone_movable_pfns_for_nodes(cfg, layout, movable_zone):
+def find_zone_movable_pfns_for_nodes(cfg: MachineConfig, layout: Layout,
+                                     movable_zone: int) -> dict[int, int]:
     """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node.
 
     Models mm/page_alloc.c's function (6.1) for kernelcore= and movablecore=
@@ -130,7 +138,8 @@ def find_zone_movable_pfns_for_nodes(cfg, layout, movable_zone):
     return out
 
 
-def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
+def _spread_kernelcore(ranges: list[tuple[int, int, int]], nids: list[int], zmp: dict[int, int],
+                       required: int, usable_startpfn: int) -> None:
     """The restart loop of find_zone_movable_pfns_for_nodes(): kernelcore per node.
 
     zmp ({nid: pfn}) ends holding, per node, the first pfn above its share
@@ -169,8 +178,8 @@ def _spread_kernelcore(ranges, nids, zmp, required, usable_startpfn):
             return
 
 
-def adjust_zone_range_for_zone_movable(zid, zone_movable_pfn, node_end_pfn, movable_end,
-                                       start, end):
+def adjust_zone_range_for_zone_movable(zid: int, zone_movable_pfn: int, node_end_pfn: int,
+                                       movable_end: int, start: int, end: int) -> tuple[int, int]:
     """adjust_zone_range_for_zone_movable(): one zone's (start, end) on a node with ZONE_MOVABLE.
 
     ZONE_MOVABLE runs from zone_movable_pfn to the node's end (at most the
@@ -186,7 +195,8 @@ def adjust_zone_range_for_zone_movable(zid, zone_movable_pfn, node_end_pfn, mova
     return start, end
 
 
-def _zone_spans(layout, movable, movable_zone):
+def _zone_spans(layout: Layout, movable: dict[int, int], movable_zone: int) -> dict[tuple[int,
+                int], tuple[int, int]]:
     """Each (nid, zid): (start_pfn, end_pfn), as zone_spanned_pages_in_node() gives them."""
     spans = {}
     movable_end = arch_zone_pfn_limits(layout)[movable_zone][1]
@@ -204,7 +214,7 @@ def _zone_spans(layout, movable, movable_zone):
 
 # -- free_area_init -----------------------------------------------------------------
 
-def _make_zone(mm, pgdat, zid, start, end):
+def _make_zone(mm: MmState, pgdat: PglistData, zid: int, start: int, end: int) -> Zone:
     """zone_init_internals(): a Zone over [start, end) with its present ranges."""
     nid = pgdat.node_id
     present = [(max(s, start), min(e, end)) for n, s, e in mm.layout.memory
@@ -217,7 +227,7 @@ def _make_zone(mm, pgdat, zid, start, end):
     return zone
 
 
-def _build_nodes(mm, spans):
+def _build_nodes(mm: MmState, spans: dict[tuple[int, int], tuple[int, int]]) -> None:
     """free_area_init_node() for every node: pg_data_t and its four zones."""
     nids = sorted({n for n, _, _ in mm.layout.memory})
     mm.node_data = [None] * (max(nids) + 1)
@@ -239,7 +249,7 @@ def _build_nodes(mm, spans):
     mm.numa_node_id = nids[0]
 
 
-def memmap_init(mm):
+def memmap_init(mm: MmState) -> None:
     """memmap_init(): every struct page of mem_map: PG_reserved, _refcount 1, its zone.
 
     Pages in no zone's span (page 0, holes between nodes) take the zone of
@@ -264,7 +274,7 @@ def memmap_init(mm):
                       f"ranges")
 
 
-def mark_pageblocks_movable(mm):
+def mark_pageblocks_movable(mm: MmState) -> None:
     """memmap_init_range()'s set_pageblock_migratetype(page, MIGRATE_MOVABLE)
     for every pageblock-aligned pfn it initialises: memblock's RAM ranges
     clipped to each populated zone.  A pageblock whose first pfn lies in a
@@ -272,9 +282,10 @@ def mark_pageblocks_movable(mm):
     first pageblock of ZONE_DMA, which starts at pfn 1; the head of a zone
     that starts inside a pageblock)."""
     step = 1 << mm.pageblock_order
-    ranges = getattr(mm.layout, "memblock", mm.layout.memory)
+    ranges = mm.layout.memblock if mm.layout.memblock is not None else mm.layout.memory
     for nid, start, end in ranges:
-        for zone in mm.node_data[nid].node_zones:
+        pgdat = mm.node_data[nid] if nid < len(mm.node_data) else None
+        for zone in pgdat.node_zones if pgdat is not None else ():
             if not zone.present_pages:
                 continue
             s = min(max(start, zone.zone_start_pfn), zone.zone_end_pfn)
@@ -283,7 +294,7 @@ def mark_pageblocks_movable(mm):
                 set_pageblock_migratetype(mm, zone, pfn, MIGRATE_MOVABLE)
 
 
-def unavailable_ranges(mm):
+def unavailable_ranges(mm: MmState) -> list[tuple[int, int, int]]:
     """[(nid, zid, pages)] the holes memmap_init() reports, in its order.
 
     Walks memblock's RAM ranges (layout.memblock: all of RAM, even above a
@@ -293,7 +304,7 @@ def unavailable_ranges(mm):
     """
     out, hole, last = [], 0, None
     zones = [z for z in mm.zones if z.present_pages]
-    ranges = getattr(mm.layout, "memblock", mm.layout.memory)
+    ranges = mm.layout.memblock if mm.layout.memblock is not None else mm.layout.memory
     for _, start, end in ranges:
         for zone in zones:
             s = min(max(start, zone.zone_start_pfn), zone.zone_end_pfn)
@@ -304,13 +315,14 @@ def unavailable_ranges(mm):
                 out.append((zone.node, zone.zone_idx, s - hole))
             hole, last = e, zone
     end = max(e for _, _, e in ranges)
-    limit = getattr(mm.memmap, "pfn_limit", mm.max_pfn)
+    limit = mm.memmap.pfn_limit if mm.memmap.pfn_limit is not None else mm.max_pfn
     if last is not None and hole < min(end, limit):
         out.append((last.node, last.zone_idx, min(end, limit) - hole))
     return out
 
 
-def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
+def free_area_init(cfg: MachineConfig, layout: Layout, physmem: PhysMem, mb: Memblock,
+                   log: KernelLog, reporter: Optional[Reporter] = None) -> MmState:
     """free_area_init(): the MmState with its nodes, zones and initialised mem_map.
 
     Models mm/page_alloc.c:free_area_init(): ZONE_MOVABLE carved out per
@@ -330,7 +342,8 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     mm = MmState(cfg, layout, physmem, memmap, log, reporter)
     mm.movable_zone, mm.movable_start = movable_zone, movable_start
     mm.movable_is_highmem = movable_zone == ZONE_HIGHMEM
-    mm.pageblock_order = pageblock_order_for(layout.flavour.hpage_pmd_order)
+    flavour = layout.flavour if layout.flavour is not None else FLAVOUR_686
+    mm.pageblock_order = pageblock_order_for(flavour.hpage_pmd_order)
     _build_nodes(mm, spans)
     for zone in mm.zones:
         setup_usemap(mm, mb, zone)
@@ -340,7 +353,7 @@ def free_area_init(cfg, layout, physmem, mb, log, reporter=None):
     return mm
 
 
-def zone_range_lines(layout, movable_start=None):
+def zone_range_lines(layout: Layout, movable_start: Optional[dict[int, int]] = None) -> list[str]:
     """free_area_init()'s Zone ranges / Movable zone start / Early memory node ranges.
 
     The node ranges and "Initmem setup" print memblock's RAM, all of it,
@@ -364,7 +377,7 @@ def zone_range_lines(layout, movable_start=None):
         if pfn:
             lines.append(f"  Node {nid}: {pfn << PAGE_SHIFT:#018x}")
     lines.append("Early memory node ranges")
-    memblock = getattr(layout, "memblock", layout.memory)
+    memblock = layout.memblock if layout.memblock is not None else layout.memory
     for nid, s, e in memblock:
         lines.append(f"  node {nid:3d}: [mem {s << PAGE_SHIFT:#018x}-{(e << PAGE_SHIFT) - 1:#018x}]")
     for nid in sorted({n for n, _, _ in memblock}):
@@ -374,7 +387,8 @@ def zone_range_lines(layout, movable_start=None):
     return lines
 
 
-def memmap_alloc(mb, layout, spans):
+def memmap_alloc(mb: Memblock, layout: Layout, spans: dict[tuple[int, int], tuple[int,
+                 int]]) -> MemMap:
     """alloc_node_mem_map() for FLATMEM: mem_map from memblock.
 
     Models mm/page_alloc.c:alloc_node_mem_map(): one struct page for every
@@ -384,7 +398,6 @@ def memmap_alloc(mb, layout, spans):
     end.  Differs: one mem_map for all nodes (FLATMEM), and mmemu keeps
     MemMap.nr_pages at max_pfn (the struct pages past it are never used).
     """
-    from mmemu.mm.mmzone import MemMap
     end = max(e for s, e in spans.values() if e > s)
     aligned = -(-end // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
     size = aligned * STRUCT_PAGE_SIZE
@@ -394,7 +407,7 @@ def memmap_alloc(mb, layout, spans):
     return memmap
 
 
-def setup_usemap(mm, mb, zone):
+def setup_usemap(mm: MmState, mb: Memblock, zone: Zone) -> None:
     """setup_usemap(): a zone's pageblock bitmap from memblock (none for an empty
     zone), every pageblock MIGRATE_UNMOVABLE (0) until memmap_init() marks it."""
     zone.per_cpu_pageset.thp_order = mm.pageblock_order
@@ -407,12 +420,12 @@ def setup_usemap(mm, mb, zone):
         init_pageblock_flags(mm, zone, phys, mm.pageblock_order)
 
 
-def calc_memmap_size(spanned_pages):
+def calc_memmap_size(spanned_pages: int) -> int:
     """calc_memmap_size(): the pages a zone's struct pages take (FLATMEM: spanned)."""
     return -(-spanned_pages * STRUCT_PAGE_SIZE // 4096)
 
 
-def managed_estimates(mm):
+def managed_estimates(mm: MmState) -> tuple[dict[Zone, int], int, int]:
     """free_area_init_core()'s estimates: ({zone: managed before memblock frees},
     nr_kernel_pages, nr_all_pages).
 
@@ -436,7 +449,7 @@ def managed_estimates(mm):
 
 # -- memblock_free_all ------------------------------------------------------------------
 
-def _buddy_blocks(start, end):
+def _buddy_blocks(start: int, end: int) -> Iterator[tuple[int, int]]:
     """__free_pages_memory()'s blocks of [start, end): (pfn, order), in address
     order, each as large as its alignment and the end allow (MAX_ORDER-1 at most)."""
     pfn = start
@@ -448,7 +461,7 @@ def _buddy_blocks(start, end):
         pfn += 1 << order
 
 
-def _free_pages_memory(mm, zone, start, end):
+def _free_pages_memory(mm: MmState, zone: Zone, start: int, end: int) -> None:
     """__free_pages_memory() for one zone's lowmem run: __free_pages_core() of
     order-aligned blocks of up to MAX_ORDER-1.
 
@@ -464,7 +477,7 @@ def _free_pages_memory(mm, zone, start, end):
         _free_one_page(mm, zone, pfn, order, get_pfnblock_migratetype(zone, pfn), to_tail=True)
 
 
-def _free_highmem_pages(mm, zone, start, end):
+def _free_highmem_pages(mm: MmState, zone: Zone, start: int, end: int) -> None:
     """add_highpages_with_active_regions() for one HighMem run: free_highmem_page()
     of every page, in address order.
 
@@ -486,7 +499,7 @@ def _free_highmem_pages(mm, zone, start, end):
         _free_one_page(mm, zone, pfn, order, get_pfnblock_migratetype(zone, pfn))
 
 
-def _cache_migratetypes(mm, zone, start, end, common):
+def _cache_migratetypes(mm: MmState, zone: Zone, start: int, end: int, common: int) -> None:
     """page->index of [start, end): each page's pageblock migratetype, where
     it is not common (which the pages' template already wrote)."""
     order = zone.pageblock_flags.order
@@ -499,18 +512,18 @@ def _cache_migratetypes(mm, zone, start, end, common):
         pfn = stop
 
 
-def _free_runs(mm, mb):
+def _free_runs(mm: MmState, mb: Memblock) -> Iterator[tuple[Zone, int, int]]:
     """The free memblock ranges as whole pages, cut at zone boundaries: (zone, start, end)."""
     for nid, start, end in mb.free_ranges():
         s, e = pfn_up(start), min(pfn_down(end), mm.max_pfn)
-        pgdat = mm.node_data[nid]
-        for zone in pgdat.node_zones:
+        pgdat = mm.node_data[nid] if nid < len(mm.node_data) else None
+        for zone in pgdat.node_zones if pgdat is not None else ():      # online nodes only
             a, b = max(s, zone.zone_start_pfn), min(e, zone.zone_end_pfn)
             if a < b:
                 yield zone, a, b
 
 
-def memblock_free_all(mm, mb):
+def memblock_free_all(mm: MmState, mb: Memblock) -> None:
     """mem_init(): set_highmem_pages_init() then memblock_free_all(): every page
     memblock does not hold goes to the buddy lists.
 
@@ -532,7 +545,7 @@ def memblock_free_all(mm, mb):
     mm.fast_paths_changed()
 
 
-def setup_per_cpu_pageset(mm):
+def setup_per_cpu_pageset(mm: MmState) -> None:
     """setup_per_cpu_pageset(): the populated zones leave the boot pageset
     (high 0, batch 1): batch from the zone's size, high 4 batches (no
     watermarks yet)."""
@@ -542,7 +555,7 @@ def setup_per_cpu_pageset(mm):
     mm.fast_paths_changed()
 
 
-def free_reserved_area(mm, start, end, what):
+def free_reserved_area(mm: MmState, start: int, end: int, what: str) -> int:
     """free_reserved_area(): give reserved pages [start, end) (bytes) back, and say so.
 
     Models mm/page_alloc.c:free_reserved_area() for the boot's late frees
@@ -564,7 +577,7 @@ def free_reserved_area(mm, start, end, what):
     return pages
 
 
-def free_reserved_page(mm, zone, pfn):
+def free_reserved_page(mm: MmState, zone: Zone, pfn: int) -> None:
     """free_reserved_page(): ClearPageReserved(), init_page_count(), __free_page(),
     adjust_managed_page_count()."""
     w = mm.memmap.page_word(pfn)
@@ -574,7 +587,7 @@ def free_reserved_page(mm, zone, pfn):
     zone.managed_pages += 1
 
 
-def init_per_zone_wmark_min(mm):
+def init_per_zone_wmark_min(mm: MmState) -> None:
     """init_per_zone_wmark_min(): min_free_kbytes (unless the config set it),
     watermarks, pcp limits, vmstat thresholds, lowmem reserves."""
     if mm.user_min_free_kbytes is None:

@@ -36,7 +36,9 @@ as page_zonenum()/page_to_nid() take them (differs: Linux packs sections and
 the last-cpupid field there too; a FLATMEM 686 build has neither).
 """
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Optional
 
 from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, ZONE_HIGHMEM, ZONE_MOVABLE,
                           ZONE_NAMES)
@@ -112,21 +114,21 @@ PAGE_TYPE_TABLE = PAGE_MAPCOUNT_NONE & ~PG_table
 COMPOUND_PAGE_DTOR = 1                    # enum compound_dtor_id
 
 
-def page_type_is(mapcount_word, pg_type):
+def page_type_is(mapcount_word: int, pg_type: int) -> bool:
     """PageType(): the type bit is clear and the base bits are set."""
     return (mapcount_word & (PAGE_TYPE_BASE | pg_type)) == PAGE_TYPE_BASE
 
 
-def page_flags_word(zid, nid, pg_bits=0):
+def page_flags_word(zid: int, nid: int, pg_bits: int = 0) -> int:
     """The initial flags word set_page_links() gives a page of zone zid, node nid."""
     return (zid << ZONES_PGSHIFT) | (nid << NODES_PGSHIFT) | pg_bits
 
 
-def page_zonenum(flags):
+def page_zonenum(flags: int) -> int:
     return (flags >> ZONES_PGSHIFT) & ZONES_MASK
 
 
-def page_to_nid_flags(flags):
+def page_to_nid_flags(flags: int) -> int:
     return (flags >> NODES_PGSHIFT) & NODES_MASK
 
 
@@ -140,24 +142,25 @@ class MemMap:
 
     phys: int
     nr_pages: int
+    pfn_limit: Optional[int] = None      # pfn_valid(): the pfns mem_map covers, if past nr_pages
 
     @property
-    def virt(self):
+    def virt(self) -> int:
         return PAGE_OFFSET + self.phys
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.nr_pages * STRUCT_PAGE_SIZE
 
-    def pfn_to_page(self, pfn):
+    def pfn_to_page(self, pfn: int) -> int:
         """pfn_to_page(): the struct page * (a guest virtual address)."""
         return self.virt + pfn * STRUCT_PAGE_SIZE
 
-    def page_to_pfn(self, page):
+    def page_to_pfn(self, page: int) -> int:
         """page_to_pfn(): the inverse of pfn_to_page()."""
         return (page - self.virt) // STRUCT_PAGE_SIZE
 
-    def page_word(self, pfn, word=0):
+    def page_word(self, pfn: int, word: int = 0) -> int:
         """Index into PhysMem.u32 of a struct page field (W_* constant)."""
         return (self.phys >> 2) + pfn * PAGE_WORDS + word
 
@@ -204,17 +207,17 @@ NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
 NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
 
 
-def pageblock_order_for(hpage_pmd_order=HPAGE_PMD_ORDER):
+def pageblock_order_for(hpage_pmd_order: int = HPAGE_PMD_ORDER) -> int:
     """pageblock_order for a flavour's huge page order (HUGETLB_PAGE_ORDER)."""
     return min(hpage_pmd_order, MAX_ORDER - 1)
 
 
-def migratetype_is_mergeable(mt):
+def migratetype_is_mergeable(mt: int) -> bool:
     """migratetype_is_mergeable(): blocks of these types may merge with each other."""
     return mt < MIGRATE_PCPTYPES
 
 
-def order_to_pindex(migratetype, order, thp_order=PAGEBLOCK_ORDER):
+def order_to_pindex(migratetype: int, order: int, thp_order: int = PAGEBLOCK_ORDER) -> int:
     """order_to_pindex(): the pcp list of a migratetype and order.
 
     Orders 0..3 have MIGRATE_PCPTYPES lists each (pindex = 3 * order + mt);
@@ -226,7 +229,7 @@ def order_to_pindex(migratetype, order, thp_order=PAGEBLOCK_ORDER):
     return MIGRATE_PCPTYPES * order + migratetype
 
 
-def pindex_to_order(pindex, thp_order=PAGEBLOCK_ORDER):
+def pindex_to_order(pindex: int, thp_order: int = PAGEBLOCK_ORDER) -> int:
     """pindex_to_order(): the order of the blocks on pcp list pindex."""
     if pindex >= NR_LOWORDER_PCP_LISTS:
         return thp_order
@@ -270,7 +273,8 @@ class FreeArea:
     """struct free_area: one order's free lists, one per migratetype, and
     nr_free, the blocks on all of them."""
 
-    free_list: list = field(default_factory=lambda: [FreeList() for _ in range(MIGRATE_TYPES)])
+    free_list: list[FreeList] = field(
+        default_factory=lambda: [FreeList() for _ in range(MIGRATE_TYPES)])
     nr_free: int = 0
 
 
@@ -295,13 +299,13 @@ class PerCpuPages:
     high: int = 0
     batch: int = 1
     free_factor: int = 0         # drains since the last allocation (nr_pcp_free doubles per drain)
-    lists: list = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
-    budget: list = field(default_factory=lambda: [0] * MIGRATE_PCPTYPES)
+    lists: list[list[int]] = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
+    budget: list[int] = field(default_factory=lambda: [0] * MIGRATE_PCPTYPES)
     thp_order: int = PAGEBLOCK_ORDER
-    zone: object = None
+    zone: Optional["Zone"] = None
 
     @property
-    def count(self):
+    def count(self) -> int:
         """pcp->count: the pages on every list (order_to_pindex()'s layout:
         three lists per order 0-3, then the two THP lists)."""
         lst = self.lists
@@ -311,7 +315,7 @@ class PerCpuPages:
                 + ((len(lst[9]) + len(lst[10]) + len(lst[11])) << 3)
                 + ((len(lst[12]) + len(lst[13])) << self.thp_order))
 
-    def rebudget(self, pindex=-1, headroom=0):
+    def rebudget(self, pindex: int = -1, headroom: int = 0) -> None:
         """After a change of the lists: every order-0 list's budget is its
         length, plus headroom for pindex's when that is an order-0 list."""
         lst, budget = self.lists, self.budget
@@ -340,6 +344,11 @@ class PageblockFlags:
     mt: bytearray = field(default_factory=bytearray)
 
 
+def _zero_stat() -> memoryview:
+    """A private vm_stat array, until mm/node_data.py puts the guest's in its place."""
+    return memoryview(array("i", [0] * NR_VM_ZONE_STAT_ITEMS))
+
+
 @dataclass(slots=True, eq=False)
 class Zone:
     """struct zone (the fields mmemu models, under the kernel's names).
@@ -365,68 +374,63 @@ class Zone:
     zone_start_pfn: int = 0
     spanned_pages: int = 0
     present_pages: int = 0
-    present_ranges: list = field(default_factory=list)   # [(start_pfn, end_pfn)]
+    present_ranges: list[tuple[int, int]] = field(default_factory=list)   # [(start_pfn, end_pfn)]
     managed_pages: int = 0
-    _watermark: list = field(default_factory=lambda: [0] * NR_WMARK)
+    _watermark: list[int] = field(default_factory=lambda: [0] * NR_WMARK)
     watermark_boost: int = 0
     nr_reserved_highatomic: int = 0
-    lowmem_reserve: list = field(default_factory=lambda: [0] * MAX_NR_ZONES)
-    free_area: list = field(default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
-    vm_stat: object = None
-    vm_zone_stat: object = None
+    lowmem_reserve: list[int] = field(default_factory=lambda: [0] * MAX_NR_ZONES)
+    free_area: list[FreeArea] = field(
+        default_factory=lambda: [FreeArea() for _ in range(MAX_ORDER)])
+    vm_stat: memoryview = field(default_factory=lambda: _zero_stat())      # int words
+    vm_zone_stat: memoryview = field(default_factory=lambda: _zero_stat())
     per_cpu_pageset: PerCpuPages = field(default_factory=PerCpuPages)
     pageblock_flags: PageblockFlags = field(default_factory=PageblockFlags)
-    zone_pgdat: object = None
+    zone_pgdat: Optional["PglistData"] = None
     zone_id: int = 0
     is_highmem: bool = False
     stat_threshold: int = 0
     fast_mark: int = -1          # page_alloc's order-0 fast path: its highest mark here
     boosted_watermark: bool = False   # ZONE_BOOSTED_WATERMARK in zone->flags
 
-    def __post_init__(self):
-        if self.vm_stat is None:
-            self.vm_stat = memoryview(array("i", [0] * NR_VM_ZONE_STAT_ITEMS))
-        if self.vm_zone_stat is None:
-            self.vm_zone_stat = memoryview(array("i", [0] * NR_VM_ZONE_STAT_ITEMS))
-
     @property
-    def nr_free_pages(self):
+    def nr_free_pages(self) -> int:
         """zone_page_state(zone, NR_FREE_PAGES)."""
         return self.vm_stat[NR_FREE_PAGES]
 
     @nr_free_pages.setter
-    def nr_free_pages(self, value):
+    def nr_free_pages(self, value: int) -> None:
         """__mod_zone_page_state(zone, NR_FREE_PAGES, delta): the zone's and the global count."""
         stat = self.vm_stat
         self.vm_zone_stat[NR_FREE_PAGES] += value - stat[NR_FREE_PAGES]
         stat[NR_FREE_PAGES] = value
 
     @property
-    def name(self):
+    def name(self) -> str:
         return ZONE_NAMES[self.zone_idx]
 
     @property
-    def zone_end_pfn(self):
+    def zone_end_pfn(self) -> int:
         return self.zone_start_pfn + self.spanned_pages
 
     @property
-    def populated(self):
+    def populated(self) -> bool:
         """populated_zone(): the zone has present pages."""
         return self.present_pages != 0
 
-    def min_wmark_pages(self):
+    def min_wmark_pages(self) -> int:
         return self._watermark[WMARK_MIN] + self.watermark_boost
 
-    def low_wmark_pages(self):
+    def low_wmark_pages(self) -> int:
         return self._watermark[WMARK_LOW] + self.watermark_boost
 
-    def high_wmark_pages(self):
+    def high_wmark_pages(self) -> int:
         return self._watermark[WMARK_HIGH] + self.watermark_boost
 
-    def zone_spans_pfn(self, pfn):
+    def zone_spans_pfn(self, pfn: int) -> bool:
         return self.zone_start_pfn <= pfn < self.zone_end_pfn
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Zone node {self.node} {self.name} [{self.zone_start_pfn:#x}, {self.zone_end_pfn:#x})>"
 
 
@@ -440,23 +444,29 @@ class PglistData:
     """
 
     node_id: int
-    node_zones: list = field(default_factory=list)
-    node_zonelists: list = field(default_factory=lambda: [[], []])
+    node_zones: list[Zone] = field(default_factory=list)
+    node_zonelists: list[list[Zone]] = field(default_factory=lambda: [[], []])
     node_start_pfn: int = 0
     node_spanned_pages: int = 0
     node_present_pages: int = 0
-    distance: list = field(default_factory=list)
+    distance: list[int] = field(default_factory=list)
     has_cpu: bool = False
     totalreserve_pages: int = 0
 
     @property
-    def node_end_pfn(self):
+    def node_end_pfn(self) -> int:
         return self.node_start_pfn + self.node_spanned_pages
 
 
 ZONELIST_FALLBACK, ZONELIST_NOFALLBACK = 0, 1
 
 
-def is_highmem_idx(zid, movable_is_highmem):
+def online_pgdats(node_data: Sequence[Optional[PglistData]]) -> list[PglistData]:
+    """for_each_online_pgdat(): the nodes that have memory (node_data[] holds
+    None for a node id whose RAM the kernel does not use)."""
+    return [pgdat for pgdat in node_data if pgdat is not None]
+
+
+def is_highmem_idx(zid: int, movable_is_highmem: bool) -> bool:
     """is_highmem_idx(): HighMem, or Movable when it was carved out of HighMem."""
     return zid == ZONE_HIGHMEM or (zid == ZONE_MOVABLE and movable_is_highmem)

@@ -29,8 +29,18 @@ lists, per-cpu pagesets, zonelists, lruvecs, locks and padding); vm_stat
 counts NR_FREE_PAGES only; the structures sit in the reserved first MiB
 (MMZONE_PHYS), where a kernel would have them in its .data and memblock.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from mmemu.layout import MAX_NR_ZONES, PAGE_OFFSET, ZONE_NAMES
-from mmemu.mm.mmzone import NODES_MASK, NR_FREE_PAGES, NR_VM_ZONE_STAT_ITEMS, NR_WMARK
+from mmemu.mm.mmzone import (
+    NODES_MASK, NR_FREE_PAGES, NR_VM_ZONE_STAT_ITEMS, NR_WMARK, PglistData, Zone, online_pgdats,
+)
+from mmemu.physmem import PhysMem
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 MAX_NUMNODES = NODES_MASK + 1          # 1 << NODES_SHIFT: the node bits of page->flags
 MMZONE_PHYS = 0x3000                   # in the first MiB, which 6.1 reserves whole
@@ -83,17 +93,17 @@ assert SIZEOF_MM_GLOBALS <= ZONE_NAMES_OFFSET
 assert PGDAT_OFFSET + MAX_NUMNODES * SIZEOF_PGLIST_DATA <= MMZONE_SIZE
 
 
-def pgdat_phys(nid):
+def pgdat_phys(nid: int) -> int:
     """The physical address of node nid's struct pglist_data."""
     return MMZONE_PHYS + PGDAT_OFFSET + nid * SIZEOF_PGLIST_DATA
 
 
-def zone_phys(nid, zid):
+def zone_phys(nid: int, zid: int) -> int:
     """The physical address of NODE_DATA(nid)->node_zones[zid]."""
     return pgdat_phys(nid) + zid * SIZEOF_ZONE
 
 
-def publish_node_data(mm):
+def publish_node_data(mm: MmState) -> int:
     """Write node_data[], every pg_data_t and struct zone into guest memory.
 
     From now on the zones' free-page counters are the guest's words, and
@@ -103,7 +113,7 @@ def publish_node_data(mm):
     pm = mm.physmem
     pm.fill(MMZONE_PHYS, MMZONE_SIZE, 0)
     names = _write_zone_names(pm)
-    online = [p for p in mm.node_data if p is not None]
+    online = online_pgdats(mm.node_data)
     g = MMZONE_PHYS
     pm.write32(g + MM_GLOBALS["node_online_map"], sum(1 << p.node_id for p in online))
     pm.write32(g + MM_GLOBALS["nr_online_nodes"], len(online))
@@ -119,7 +129,7 @@ def publish_node_data(mm):
     return PAGE_OFFSET + MMZONE_PHYS
 
 
-def sync_zones(mm):
+def sync_zones(mm: MmState) -> None:
     """Copy what setup_per_zone_wmarks(), the boot and the page allocator's
     reserves change: watermarks and their boost, the high-atomic reserve,
     lowmem_reserve, managed pages, totalram and totalhigh pages."""
@@ -133,19 +143,19 @@ def sync_zones(mm):
         for i in range(MAX_NR_ZONES):
             pm.write32(base + STRUCT_ZONE["lowmem_reserve"] + 4 * i, zone.lowmem_reserve[i])
         pm.write32(base + STRUCT_ZONE["managed_pages"], zone.managed_pages)
-    for pgdat in mm.node_data:
-        if pgdat is not None:
-            pm.write32(pgdat_phys(pgdat.node_id) + STRUCT_PGLIST_DATA["totalreserve_pages"],
-                       pgdat.totalreserve_pages)
+    for pgdat in online_pgdats(mm.node_data):
+        pm.write32(pgdat_phys(pgdat.node_id) + STRUCT_PGLIST_DATA["totalreserve_pages"],
+                   pgdat.totalreserve_pages)
     pm.write32(MMZONE_PHYS + MM_GLOBALS["_totalram_pages"],
                sum(z.managed_pages for z in mm.zones))
     pm.write32(MMZONE_PHYS + MM_GLOBALS["_totalhigh_pages"],
                sum(z.managed_pages for z in mm.zones if z.is_highmem))
 
 
-def _write_zone_names(pm):
+def _write_zone_names(pm: PhysMem) -> list[int]:
     """zone_names[]: the strings struct zone's name points at; their addresses."""
-    addrs, off = [], MMZONE_PHYS + ZONE_NAMES_OFFSET
+    addrs: list[int] = []
+    off = MMZONE_PHYS + ZONE_NAMES_OFFSET
     for name in ZONE_NAMES:
         pm.write(off, name.encode() + b"\0")
         addrs.append(PAGE_OFFSET + off)
@@ -153,7 +163,7 @@ def _write_zone_names(pm):
     return addrs
 
 
-def _write_pgdat(pm, pgdat, names):
+def _write_pgdat(pm: PhysMem, pgdat: PglistData, names: list[int]) -> None:
     """The fields of one node and its zones that do not change after boot."""
     base = pgdat_phys(pgdat.node_id)
     spanned = [z.zone_idx for z in pgdat.node_zones if z.spanned_pages]
@@ -175,7 +185,7 @@ def _write_pgdat(pm, pgdat, names):
             pm.write32(z + STRUCT_ZONE[field], value)
 
 
-def _place_vm_stat(pm, zone, global_stat):
+def _place_vm_stat(pm: PhysMem, zone: Zone, global_stat: memoryview) -> None:
     """Move the zone's counters into its guest struct zone (and the global's)."""
     stat = _words(pm, zone_phys(zone.node, zone.zone_idx) + STRUCT_ZONE["vm_stat"],
                   NR_VM_ZONE_STAT_ITEMS)
@@ -185,7 +195,7 @@ def _place_vm_stat(pm, zone, global_stat):
     zone.vm_stat, zone.vm_zone_stat = stat, global_stat
 
 
-def _words(pm, pa, n):
+def _words(pm: PhysMem, pa: int, n: int) -> memoryview:
     """A view of n signed 32-bit words of guest memory (atomic_long_t)."""
     return pm.u8[pa:pa + 4 * n].cast("i")
 

@@ -4,17 +4,24 @@ Models the helpers of include/linux/mm.h, page_ref.h and
 arch/x86/include/asm/page.h that take a struct page: here a pfn, with
 ``mm`` (page_alloc.MmState) to reach mem_map in guest memory.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT
 from mmemu.mm.mmzone import (
     NODES_PGSHIFT, PAGE_MAPCOUNT_NONE, PAGE_TYPE_TABLE, PG_table, W_MAPCOUNT, W_NEXT,
     W_REFCOUNT, is_highmem_idx, page_to_nid_flags, page_type_is,
-    page_zonenum as _flags_zonenum, PAGE_WORDS,
+    page_zonenum as _flags_zonenum, PAGE_WORDS, Zone,
 )
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
 
 
-def checked_free_only(mm, pfn):
+def checked_free_only(mm: MmState, pfn: int) -> None:
     """Make every free of this order-0 page take the checked path (mmemu's own rule).
 
     For pages whose owner keeps state in the struct page: slab pages
@@ -29,32 +36,36 @@ def checked_free_only(mm, pfn):
     mm.fast_zone[pfn] = NO_FAST_FREE
 
 
-def pfn_valid(mm, pfn):
+def pfn_valid(mm: MmState, pfn: object) -> bool:
     """pfn_valid(): the pfn has a struct page in mem_map."""
     return isinstance(pfn, int) and 0 <= pfn < mm.max_pfn
 
 
-def page_flags(mm, pfn):
+def page_flags(mm: MmState, pfn: int) -> int:
     """page->flags of a pfn."""
     return mm.u32[mm.mbase + (pfn * PAGE_WORDS)]
 
 
-def page_zonenum(mm, pfn):
+def page_zonenum(mm: MmState, pfn: int) -> int:
     """page_zonenum(): ZONE_DMA .. ZONE_MOVABLE of the page."""
     return _flags_zonenum(page_flags(mm, pfn))
 
 
-def page_to_nid(mm, pfn):
+def page_to_nid(mm: MmState, pfn: int) -> int:
     """page_to_nid(): the node of the page."""
     return page_to_nid_flags(page_flags(mm, pfn))
 
 
-def page_zone(mm, pfn):
-    """page_zone(): the Zone the page belongs to."""
-    return mm.zone_by_id[page_flags(mm, pfn) >> NODES_PGSHIFT]
+def page_zone(mm: MmState, pfn: int) -> Zone:
+    """page_zone(): the Zone the page belongs to (the zone and node bits of
+    page->flags name one: callers pass pages the allocator handed out or the
+    free path checked)."""
+    zone = mm.zone_by_id[page_flags(mm, pfn) >> NODES_PGSHIFT]
+    assert zone is not None, f"pfn {pfn:#x}: page->flags name no zone"
+    return zone
 
 
-def PageHighMem(mm, pfn):
+def PageHighMem(mm: MmState, pfn: int) -> bool:
     """PageHighMem(): the page is in ZONE_HIGHMEM (or a Movable zone made of HighMem).
 
     As 6.1's is_highmem_idx(page_zonenum(page)): the zone bits of page->flags
@@ -63,7 +74,7 @@ def PageHighMem(mm, pfn):
     return is_highmem_idx(page_zonenum(mm, pfn), mm.movable_is_highmem)
 
 
-def page_count(mm, pfn):
+def page_count(mm: MmState, pfn: int) -> int:
     """page_count(): the _refcount of the page's compound head."""
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     head = u32[w + W_NEXT]
@@ -73,12 +84,12 @@ def page_count(mm, pfn):
     return ref - (1 << 32) if ref & 0x80000000 else ref
 
 
-def lowmem_page_address(pfn):
+def lowmem_page_address(pfn: int) -> int:
     """lowmem_page_address(): the direct-map address of a lowmem page."""
     return PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
 
-def page_address(mm, pfn):
+def page_address(mm: MmState, pfn: int) -> Optional[int]:
     """page_address(): a page's kernel virtual address, or None (NULL).
 
     Lowmem pages have their direct-map address; a HighMem page has one only
@@ -91,18 +102,18 @@ def page_address(mm, pfn):
     return mm.page_address_highmem(pfn)
 
 
-def virt_to_page(mm, vaddr):
+def virt_to_page(mm: MmState, vaddr: int) -> int:
     """virt_to_page(): the pfn of a direct-map address (not checked, as in Linux)."""
     return (vaddr - PAGE_OFFSET) >> PAGE_SHIFT
 
 
-def virt_addr_valid(mm, vaddr):
+def virt_addr_valid(mm: MmState, vaddr: object) -> bool:
     """virt_addr_valid(): a direct-map address of a page in mem_map."""
     return (isinstance(vaddr, int) and PAGE_OFFSET <= vaddr < PAGE_OFFSET + (mm.max_low_pfn << PAGE_SHIFT)
             and pfn_valid(mm, virt_to_page(mm, vaddr)))
 
 
-def pgtable_page_ctor(mm, pfn):
+def pgtable_page_ctor(mm: MmState, pfn: int) -> None:
     """pgtable_pte_page_ctor(): mark a page-table page (PageTable) and count it."""
     w = mm.mbase + (pfn * PAGE_WORDS)
     if mm.u32[w + W_MAPCOUNT] == PAGE_MAPCOUNT_NONE:
@@ -111,7 +122,7 @@ def pgtable_page_ctor(mm, pfn):
         checked_free_only(mm, pfn)
 
 
-def pgtable_page_dtor(mm, pfn):
+def pgtable_page_dtor(mm: MmState, pfn: int) -> None:
     """pgtable_pte_page_dtor(): the page stops being a page table (before it is freed)."""
     w = mm.mbase + (pfn * PAGE_WORDS)
     if page_type_is(mm.u32[w + W_MAPCOUNT], PG_table):

@@ -26,8 +26,12 @@ re-exported here.  Boot (free_area_init, memblock_free_all) is mm/mm_init.py,
 which builds on this module; the boot itself runs from mmemu/init/main.py.
 """
 from array import array
+from collections.abc import Callable, Sequence
+from typing import Optional, Union
 
-from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM
+from mmemu.config_schema import MachineConfig
+from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM, Layout
+from mmemu.log import KernelLog
 from mmemu.mm import pcp as _pcp
 from mmemu.mm.fallback import (  # noqa: F401  (re-exported kernel names)
     WATERMARK_BOOST_FACTOR, _rmqueue, reserve_highatomic_pageblock,
@@ -46,8 +50,11 @@ from mmemu.mm.gfp import (
 from mmemu.mm.mmzone import (
     COMPOUND_PAGE_DTOR, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
     PAGE_FLAGS_CHECK_AT_PREP, PAGE_MAPCOUNT_NONE, PAGEBLOCK_ORDER, PAGE_WORDS, STRUCT_PAGE_SIZE,
-    PG_head, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT,
+    PG_head, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_PRIVATE, W_REFCOUNT, MemMap,
+    PglistData, Zone,
 )
+from mmemu.mm.memblock import Memblock
+from mmemu.physmem import PhysMem
 from mmemu.mm.pageblock import (
     FAST_FREE_LOOKUP, fast_free_code, get_pfnblock_migratetype, set_fast_free,
 )
@@ -74,6 +81,17 @@ FAST_CACHE_MAX = 4096            # distinct gfp masks remembered by the order-0 
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_ALLOC_ORDER = "mm/page_alloc.c:5581"        # WARN_ON_ONCE_GFP(order >= MAX_ORDER)
 WHERE_VIRT_VALID = "mm/page_alloc.c:5704"         # free_pages()
+
+# struct alloc_context as prepare_alloc_pages() fills it: the zonelist's zones
+# at or below highest_zoneidx, highest_zoneidx, the migratetype.
+AllocContext = tuple[tuple[Zone, ...], int, int]
+# might_alloc(gfp): the atomic-context check of an allocation that may sleep.
+MightAlloc = Callable[[int], object]
+# A shrinker: called by direct reclaim; returns the pages it freed.
+Shrinker = Callable[[], object]
+# The order-0 fast path's plan for one gfp mask (see _remember_fast()): the
+# pcp list, mm.refcounts, the hook's context words and index, the hook.
+FastPlan = tuple[list[int], memoryview, Sequence[int], int, MightAlloc]
 
 
 class MmState:
@@ -115,7 +133,52 @@ class MmState:
     here; machine.py may plug in a page-table walk).
     """
 
-    def __init__(self, cfg, layout, physmem, memmap, log, reporter=None):
+    cfg: MachineConfig
+    layout: Layout
+    physmem: PhysMem
+    memmap: MemMap
+    log: KernelLog
+    reporter: Reporter
+    u8: memoryview
+    u32: memoryview                          # guest RAM as words (PhysMem.u32)
+    mbase: int
+    mvirt: int
+    max_pfn: int
+    max_low_pfn: int
+    node_data: list[Optional[PglistData]]    # by nid; None: a node id without memory
+    zones: list[Zone]
+    zone_by_id: list[Optional[Zone]]
+    numa_node_id: int
+    movable_zone: int
+    movable_is_highmem: bool
+    movable_start: dict[int, int]
+    user_min_free_kbytes: Optional[int]
+    min_free_kbytes: int
+    watermark_scale_factor: int
+    lowmem_reserve_ratio: list[int]
+    percpu_pagelist_high_fraction: int
+    totalreserve_pages: int
+    nr_page_table_pages: int
+    page_address_highmem: Callable[[int], Optional[int]]
+    shrinkers: list[Callable[[], object]]
+    alloc_orders: dict[int, int]
+    _zonelists: dict[tuple[int, int, int], tuple[Zone, ...]]
+    fast_zone: bytearray
+    refcounts: memoryview
+    page_index: memoryview
+    fast_alloc: dict[int, Optional[FastPlan]]
+    pcp_commit: list[Optional[Callable[[int], None]]]
+    fast_free: tuple[Union[bytes, bytearray], memoryview, list[Optional[Callable[[int], None]]]]
+    pageblock_order: int
+    page_group_by_mobility_disabled: bool
+    watermark_boost_factor: int
+    _might_alloc: MightAlloc
+    zone_watchers: list[Callable[[], object]]
+    leaked: dict[int, int]
+    memblock: Memblock                       # set by the boot (mm_init)
+
+    def __init__(self, cfg: MachineConfig, layout: Layout, physmem: PhysMem, memmap: MemMap,
+                 log: KernelLog, reporter: Optional[Reporter] = None) -> None:
         self.cfg, self.layout, self.physmem, self.memmap, self.log = cfg, layout, physmem, memmap, log
         self.reporter = reporter if reporter is not None else Reporter(log)
         self.u8, self.u32 = physmem.u8, physmem.u32
@@ -147,7 +210,7 @@ class MmState:
         self.page_index = self.u32[w:w + (self.max_pfn * PAGE_WORDS):PAGE_WORDS]
         self.fast_alloc = {}
         self.pcp_commit = []                     # free_unref_page() by fast_zone code
-        self.fast_free = None
+        self.fast_free = (b"", self.refcounts, self.pcp_commit)   # until fast_paths_changed()
         self.pageblock_order = PAGEBLOCK_ORDER
         self.page_group_by_mobility_disabled = False
         self.watermark_boost_factor = WATERMARK_BOOST_FACTOR
@@ -155,13 +218,13 @@ class MmState:
         self.zone_watchers = []
         self.leaked = {}
 
-    def leak(self, pfn, order):
+    def leak(self, pfn: int, order: int) -> None:
         """Lose the block at pfn on purpose (see ``leaked``); its next free, if
         one comes, takes the checked path."""
         self.leaked[pfn] = order
         self.fast_zone[pfn] = NO_FAST_FREE
 
-    def kernel_word(self, va):
+    def kernel_word(self, va: int) -> Optional[int]:
         """The little-endian word at kernel virtual address va, or None if
         kernel code could not read it (outside the direct map of RAM)."""
         pa = va - PAGE_OFFSET
@@ -170,16 +233,16 @@ class MmState:
         return int.from_bytes(self.u8[pa:pa + 4], "little")
 
     @property
-    def might_alloc(self):
+    def might_alloc(self) -> MightAlloc:
         """The might_alloc(gfp) hook (see the class docstring)."""
         return self._might_alloc
 
     @might_alloc.setter
-    def might_alloc(self, fn):
+    def might_alloc(self, fn: Optional[MightAlloc]) -> None:
         self._might_alloc = fn if fn is not None else no_might_alloc
         self.fast_alloc.clear()                  # the plans hold the hook
 
-    def fast_paths_changed(self):
+    def fast_paths_changed(self) -> None:
         """Watermarks, reserves or pcp limits moved: rebuild the fast-path tables."""
         self.fast_alloc.clear()
         for zone in self.zones:
@@ -196,12 +259,12 @@ class MmState:
         for watcher in self.zone_watchers:
             watcher()
 
-    def reserves_changed(self):
+    def reserves_changed(self) -> None:
         """A zone's watermark boost or high-atomic reserve moved: the marks the
         fast allocation plans rely on moved, and struct zone's copies too."""
         self.fast_paths_changed()
 
-    def zone_free_dropped(self, zone):
+    def zone_free_dropped(self, zone: Zone) -> None:
         """NR_FREE_PAGES of zone went down: fast entries may now be under their mark."""
         if zone.nr_free_pages <= zone.fast_mark:
             self.fast_alloc.clear()
@@ -212,13 +275,13 @@ class MmState:
 _NEVER, _ALWAYS = (0,), (1,)     # fast-path plans: context words that never / always call
 
 
-def no_might_alloc(gfp):
+def no_might_alloc(gfp: int) -> None:
     """The default might_alloc hook: no atomic-context checks on this machine."""
 
 
 # -- the fast paths ---------------------------------------------------------------
 
-def alloc_pages(mm, gfp, order=0, nid=None):
+def alloc_pages(mm: MmState, gfp: int, order: int = 0, nid: Optional[int] = None) -> Optional[int]:
     """alloc_pages(): 2^order contiguous pages; returns the first pfn or None (NULL).
 
     Models mm/page_alloc.c:__alloc_pages() (alloc_pages_node() when nid is
@@ -238,7 +301,7 @@ def alloc_pages(mm, gfp, order=0, nid=None):
     """
     if not order and nid is None:
         try:
-            lst, refs, ctx, k, check = mm.fast_alloc[gfp]
+            lst, refs, ctx, k, check = mm.fast_alloc[gfp]   # type: ignore[misc]  # None: TypeError
         except (KeyError, TypeError):            # not seen yet, or not for the fast path
             return _alloc_pages(mm, gfp, order, nid)
         if ctx[k]:
@@ -251,7 +314,7 @@ def alloc_pages(mm, gfp, order=0, nid=None):
     return _alloc_pages(mm, gfp, order, nid)
 
 
-def _free_pages(mm, pfn, order=0):
+def _free_pages(mm: MmState, pfn: int, order: int = 0) -> None:
     """__free_pages(): drop a reference to 2^order pages at pfn; free them on the last.
 
     Models mm/page_alloc.c:__free_pages().  Order 0 has a fast path: a page
@@ -276,14 +339,14 @@ def _free_pages(mm, pfn, order=0):
             z = 255
         if z != 255 and refs[pfn] == 1:          # NO_FAST_FREE; put_page_testzero()
             refs[pfn] = 0
-            commit[z](pfn)                       # free_unref_page()
+            commit[z](pfn)                       # type: ignore[misc]  # free_unref_page()
             return
     _free_pages_slow(mm, pfn, order)
 
 
 # -- allocation -----------------------------------------------------------------
 
-def gfp_to_alloc_flags(gfp, order):
+def gfp_to_alloc_flags(gfp: int, order: int) -> int:
     """gfp_to_alloc_flags(): the slow path's rights, from the gfp mask (6.1.176).
 
     __GFP_HIGH gives ALLOC_MIN_RESERVE; a caller that cannot reclaim
@@ -301,24 +364,27 @@ def gfp_to_alloc_flags(gfp, order):
     return flags
 
 
-def _gfp_pfmemalloc_flags(gfp):
+def _gfp_pfmemalloc_flags(gfp: int) -> int:
     """__gfp_pfmemalloc_flags(): __GFP_MEMALLOC may ignore the watermarks."""
     if gfp & __GFP_NOMEMALLOC:
         return 0
     return ALLOC_NO_WATERMARKS if gfp & __GFP_MEMALLOC else 0
 
 
-def _node_zonelist(mm, nid, gfp, highest_zoneidx):
+def _node_zonelist(mm: MmState, nid: int, gfp: int, highest_zoneidx: int) -> tuple[Zone, ...]:
     """node_zonelist() filtered to highest_zoneidx, cached: a tuple of Zones."""
     key = (nid, gfp_zonelist(gfp), highest_zoneidx)
     zones = mm._zonelists.get(key)
     if zones is None:
-        zones = zonelist_zones(mm.node_data[nid].node_zonelists[key[1]], highest_zoneidx)
+        pgdat = mm.node_data[nid]
+        assert pgdat is not None            # prepare_alloc_pages() refused an offline node
+        zones = zonelist_zones(pgdat.node_zonelists[key[1]], highest_zoneidx)
         mm._zonelists[key] = zones
     return zones
 
 
-def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
+def prepare_alloc_pages(mm: MmState, gfp: int, nid: Optional[int],
+                        might_alloc: bool = True) -> Optional[AllocContext]:
     """prepare_alloc_pages(): the alloc_context of this mask.
 
     Returns (zones, highest_zoneidx, migratetype), or None after reporting
@@ -332,7 +398,8 @@ def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
         return None
     if nid is None or nid == NUMA_NO_NODE:
         nid = mm.numa_node_id
-    elif not (isinstance(nid, int) and 0 <= nid < len(mm.node_data)):
+    elif not (isinstance(nid, int) and 0 <= nid < len(mm.node_data)
+              and mm.node_data[nid] is not None):
         # warn_if_node_offline(): pr_warn() and dump_stack()
         lines = [f"{format_gfp(gfp)} allocation from offline node {nid}"]
         mm.reporter.info("\n".join(lines + mm.reporter.dump_stack()))
@@ -344,18 +411,19 @@ def prepare_alloc_pages(mm, gfp, nid, might_alloc=True):
     return zones, highest, gfp_migratetype(gfp, mm.page_group_by_mobility_disabled)
 
 
-def alloc_flags_nofragment(gfp):
+def alloc_flags_nofragment(gfp: int) -> int:
     """alloc_flags_nofragment(): ALLOC_KSWAPD for a mask that may wake kswapd
     (__GFP_KSWAPD_RECLAIM is that bit); no ALLOC_NOFRAGMENT without ZONE_DMA32."""
     return gfp & __GFP_KSWAPD_RECLAIM
 
 
-def wmark_pages(zone, i):
+def wmark_pages(zone: Zone, i: int) -> int:
     """wmark_pages(): watermark i of the zone, boost included."""
     return zone._watermark[i] + zone.watermark_boost
 
 
-def get_page_from_freelist(mm, gfp, order, alloc_flags, ac):
+def get_page_from_freelist(mm: MmState, gfp: int, order: int, alloc_flags: int,
+                           ac: AllocContext) -> Optional[int]:
     """get_page_from_freelist(): the first zone of the zonelist that passes its watermark.
 
     Models mm/page_alloc.c:get_page_from_freelist(): a high-order atomic
@@ -378,7 +446,8 @@ def get_page_from_freelist(mm, gfp, order, alloc_flags, ac):
     return None
 
 
-def rmqueue(mm, zone, order, alloc_flags, migratetype):
+def rmqueue(mm: MmState, zone: Zone, order: int, alloc_flags: int,
+            migratetype: int) -> Optional[int]:
     """rmqueue(): from the per-cpu lists for their orders, else from the buddy lists.
 
     Then, if a steal boosted the zone's watermark for a request that may
@@ -399,7 +468,8 @@ def rmqueue(mm, zone, order, alloc_flags, migratetype):
     return pfn
 
 
-def rmqueue_buddy(mm, zone, order, alloc_flags, migratetype):
+def rmqueue_buddy(mm: MmState, zone: Zone, order: int, alloc_flags: int,
+                  migratetype: int) -> Optional[int]:
     """rmqueue_buddy(): __rmqueue() under the zone lock, then check_new_pages().
 
     ALLOC_HIGHATOMIC requests try the high-atomic reserve first; when
@@ -426,7 +496,7 @@ def rmqueue_buddy(mm, zone, order, alloc_flags, migratetype):
         mm.leak(pfn, order)
 
 
-def check_new_pages(mm, pfn, order):
+def check_new_pages(mm: MmState, pfn: int, order: int) -> bool:
     """check_new_pages(): True (after bad_page()) unless every page of a block
     leaving the buddy lists looks free.
 
@@ -445,7 +515,7 @@ def check_new_pages(mm, pfn, order):
     return any(check_new_page(mm, p) for p in range(pfn, pfn + n))
 
 
-def prep_new_page(mm, pfn, order, gfp, alloc_flags):
+def prep_new_page(mm: MmState, pfn: int, order: int, gfp: int, alloc_flags: int) -> None:
     """prep_new_page(): a block's state as the caller receives it.
 
     Models post_alloc_hook() and prep_new_page(): private 0, _refcount 1
@@ -469,7 +539,7 @@ def prep_new_page(mm, pfn, order, gfp, alloc_flags):
         mm.fast_zone[pfn] = NO_FAST_FREE      # its free must check the order
 
 
-def prep_compound_page(mm, pfn, order):
+def prep_compound_page(mm: MmState, pfn: int, order: int) -> None:
     """prep_compound_page(): PG_head on the head, compound_head|1 in every tail,
     the destructor and order bytes in the first tail (lru.prev's low bytes)."""
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
@@ -483,7 +553,8 @@ def prep_compound_page(mm, pfn, order):
     u32[first + W_PREV] = COMPOUND_PAGE_DTOR | (order << 8)
 
 
-def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
+def _alloc_pages(mm: MmState, gfp: int, order: int, nid: Optional[int],
+                 might_alloc: bool = True) -> Optional[int]:
     """__alloc_pages(): the whole allocation path (the fast path's fallback).
 
     Out-of-range orders get the kernel's WARN_ON_ONCE (unless __GFP_NOWARN)
@@ -509,7 +580,7 @@ def _alloc_pages(mm, gfp, order, nid, might_alloc=True):
     return pfn
 
 
-def _remember_fast(mm, gfp, mask, ac):
+def _remember_fast(mm: MmState, gfp: int, mask: int, ac: AllocContext) -> None:
     """Make the order-0 fast path's plan for this gfp mask.
 
     The plan is (the preferred zone's order-0 pcp list of the mask's
@@ -548,7 +619,7 @@ def _remember_fast(mm, gfp, mask, ac):
     mm.fast_alloc[gfp] = (zone.per_cpu_pageset.lists[migratetype], mm.refcounts, ctx, k, hook)
 
 
-def _alloc_pages_slowpath(mm, gfp, order, ac):
+def _alloc_pages_slowpath(mm: MmState, gfp: int, order: int, ac: AllocContext) -> Optional[int]:
     """__alloc_pages_slowpath(): min watermark with the mask's rights, reserves, reclaim.
 
     kswapd is woken first (wake_all_kswapds(): in mmemu it drops the
@@ -584,14 +655,14 @@ def _alloc_pages_slowpath(mm, gfp, order, ac):
     return None
 
 
-def _may_reclaim_retry(gfp, order):
+def _may_reclaim_retry(gfp: int, order: int) -> bool:
     """Whether __alloc_pages_slowpath() reaches should_reclaim_retry() for this mask."""
     if gfp & __GFP_NORETRY:
         return False
     return order <= PAGE_ALLOC_COSTLY_ORDER or bool(gfp & __GFP_RETRY_MAYFAIL)
 
 
-def wake_all_kswapds(mm, ac):
+def wake_all_kswapds(mm: MmState, ac: AllocContext) -> None:
     """wake_all_kswapds(): wakeup_kswapd() for every zone of the zonelist."""
     changed = False
     for zone in ac[0]:
@@ -600,7 +671,8 @@ def wake_all_kswapds(mm, ac):
         mm.reserves_changed()
 
 
-def _alloc_pages_direct_reclaim(mm, gfp, order, alloc_flags, ac):
+def _alloc_pages_direct_reclaim(mm: MmState, gfp: int, order: int, alloc_flags: int,
+                                ac: AllocContext) -> Optional[int]:
     """__alloc_pages_direct_reclaim(): shrink, then unreserve a high-atomic
     pageblock and drain the pcp lists, and try once more.
 
@@ -617,13 +689,13 @@ def _alloc_pages_direct_reclaim(mm, gfp, order, alloc_flags, ac):
     return get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
 
 
-def register_shrinker(mm, fn):
+def register_shrinker(mm: MmState, fn: Shrinker) -> Shrinker:
     """register_shrinker(): fn() is called when direct reclaim runs; it returns pages freed."""
     mm.shrinkers.append(fn)
     return fn
 
 
-def unregister_shrinker(mm, fn):
+def unregister_shrinker(mm: MmState, fn: Shrinker) -> None:
     """unregister_shrinker()."""
     if fn in mm.shrinkers:
         mm.shrinkers.remove(fn)
@@ -631,12 +703,12 @@ def unregister_shrinker(mm, fn):
 
 # -- the family around alloc_pages -------------------------------------------------
 
-def alloc_page(mm, gfp):
+def alloc_page(mm: MmState, gfp: int) -> Optional[int]:
     """alloc_page(): one page; a pfn or None."""
     return alloc_pages(mm, gfp, 0)
 
 
-def _get_free_pages(mm, gfp, order=0):
+def _get_free_pages(mm: MmState, gfp: int, order: int = 0) -> int:
     """__get_free_pages(): the direct-map address of 2^order lowmem pages, or 0.
 
     __GFP_HIGHMEM is masked off: the result must have a permanent address.
@@ -647,12 +719,12 @@ def _get_free_pages(mm, gfp, order=0):
     return page_address(mm, pfn) or 0
 
 
-def get_zeroed_page(mm, gfp):
+def get_zeroed_page(mm: MmState, gfp: int) -> int:
     """get_zeroed_page(): one zeroed page's address, or 0."""
     return _get_free_pages(mm, gfp | __GFP_ZERO, 0)
 
 
-def free_pages(mm, addr, order=0):
+def free_pages(mm: MmState, addr: int, order: int = 0) -> None:
     """free_pages(): free by direct-map address; 0 is ignored.
 
     An address outside the direct map gets CONFIG_DEBUG_VM's
@@ -666,12 +738,12 @@ def free_pages(mm, addr, order=0):
     _free_pages(mm, virt_to_page(mm, addr), order)
 
 
-def free_page(mm, addr):
+def free_page(mm: MmState, addr: int) -> None:
     """free_page(): free_pages(addr, 0)."""
     free_pages(mm, addr, 0)
 
 
-def split_page(mm, pfn, order):
+def split_page(mm: MmState, pfn: int, order: int) -> None:
     """split_page(): a non-compound 2^order block becomes 2^order order-0 pages.
 
     Models mm/page_alloc.c:split_page(): every page gets a reference of its
@@ -687,7 +759,7 @@ def split_page(mm, pfn, order):
     set_fast_free(mm, page_zone(mm, pfn), pfn, pfn + n)
 
 
-def make_alloc_exact(mm, pfn, order, size):
+def make_alloc_exact(mm: MmState, pfn: int, order: int, size: int) -> None:
     """make_alloc_exact(): keep the pages size needs, free the rest of the block.
 
     Models mm/page_alloc.c:make_alloc_exact(): the block is split and its
@@ -703,7 +775,7 @@ def make_alloc_exact(mm, pfn, order, size):
             _free_pages_ok(mm, zone, p, 0, get_pfnblock_migratetype(zone, p), to_tail=True)
 
 
-def alloc_pages_exact(mm, size, gfp, nid=None):
+def alloc_pages_exact(mm: MmState, size: int, gfp: int, nid: Optional[int] = None) -> int:
     """alloc_pages_exact() (alloc_pages_exact_nid() with nid): the address, or 0.
 
     PAGE_ALIGN(size) bytes of lowmem as separate order-0 pages, freed with
@@ -722,7 +794,7 @@ def alloc_pages_exact(mm, size, gfp, nid=None):
     return lowmem_page_address(pfn)
 
 
-def get_order(size):
+def get_order(size: int) -> int:
     """get_order(): the order of the smallest block that holds size bytes.
 
     As include/asm-generic/getorder.h computes it on 32-bit: get_order(0),
@@ -733,27 +805,27 @@ def get_order(size):
 
 # -- counters -----------------------------------------------------------------
 
-def nr_free_pages(mm, zid=None):
+def nr_free_pages(mm: MmState, zid: Optional[int] = None) -> int:
     """nr_free_pages(): NR_FREE_PAGES of all zones, or of zone index zid on every node."""
     return sum(z.nr_free_pages for z in mm.zones if zid is None or z.zone_idx == zid)
 
 
-def totalram_pages(mm):
+def totalram_pages(mm: MmState) -> int:
     """totalram_pages(): the managed pages of every zone."""
     return sum(z.managed_pages for z in mm.zones)
 
 
-def totalhigh_pages(mm):
+def totalhigh_pages(mm: MmState) -> int:
     """totalhigh_pages(): the managed pages of the highmem zones."""
     return sum(z.managed_pages for z in mm.zones if z.is_highmem)
 
 
-def nr_free_highpages(mm):
+def nr_free_highpages(mm: MmState) -> int:
     """nr_free_highpages(): NR_FREE_PAGES of the highmem zones."""
     return sum(z.nr_free_pages for z in mm.zones if z.is_highmem)
 
 
-def setup_per_zone_wmarks(mm):
+def setup_per_zone_wmarks(mm: MmState) -> None:
     """setup_per_zone_wmarks(): watermarks from min_free_kbytes, then pcp high/batch."""
     from mmemu.mm.watermark import _setup_per_zone_wmarks
     _setup_per_zone_wmarks(mm)
@@ -762,7 +834,7 @@ def setup_per_zone_wmarks(mm):
     mm.fast_paths_changed()
 
 
-def min_free_kbytes_sysctl_handler(mm, kbytes):
+def min_free_kbytes_sysctl_handler(mm: MmState, kbytes: int) -> None:
     """Writing vm.min_free_kbytes: a new reserve, then new watermarks.
 
     Models mm/page_alloc.c:min_free_kbytes_sysctl_handler(); differs: no

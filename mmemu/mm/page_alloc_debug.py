@@ -13,8 +13,12 @@ Two kinds of code, kept apart from the allocation paths:
 Reports go to the machine's reporter (mm.reporter, kernel/panic.py), which
 adds the task line, the call trace and the taint, and decides what follows.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 from mmemu.errors import PageAllocCorruption
 from mmemu.kernel.panic import TAINT_BAD_PAGE
@@ -28,10 +32,14 @@ from mmemu.mm.mmzone import (
     PG_mlocked, PG_owner_priv_1, PG_private, PG_private_2, PG_reclaim, PG_referenced,
     PG_reserved, PG_slab, PG_swapbacked, PG_table, PG_unevictable, PG_uptodate, PG_waiters,
     PG_workingset, PG_writeback, STRUCT_PAGE_SIZE, W_INDEX, W_MAPCOUNT, W_MAPPING, W_NEXT,
-    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS, pindex_to_order,
+    W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS, FreeList, Zone,
+    pindex_to_order,
 )
 from mmemu.mm.page import NO_FAST_FREE
 from mmemu.mm.pageblock import fast_free_code, read_pageblock_bits
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 # __def_pageflag_names of include/trace/events/mmflags.h, in its order.
 PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
@@ -44,13 +52,13 @@ PAGEFLAG_NAMES = tuple((1 << bit, name) for bit, name in (
     (PG_reclaim, "reclaim"), (PG_swapbacked, "swapbacked"),
     (PG_unevictable, "unevictable"), (PG_mlocked, "mlocked")))
 
-def _s32(v):
+def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
 # -- formatting ------------------------------------------------------------------
 
-def format_flags(flags, names):
+def format_flags(flags: int, names: Iterable[tuple[int, str]]) -> str:
     """lib/vsprintf.c:format_flags(): matching names joined by '|', the rest in hex."""
     out = []
     for mask, name in names:
@@ -64,7 +72,7 @@ def format_flags(flags, names):
     return "|".join(out)
 
 
-def format_page_flags(mm, flags):
+def format_page_flags(mm: MmState, flags: int) -> str:
     """%pGp: "0x40001000(reserved|zone=1)", with node= when the build is NUMA.
 
     Models lib/vsprintf.c:format_page_flags(); a 686 FLATMEM build has only
@@ -80,7 +88,7 @@ def format_page_flags(mm, flags):
     return f"{flags:#x}({'|'.join(parts)})"
 
 
-def _raw_line(mm, prefix, pfn, refcount=None):
+def _raw_line(mm: MmState, prefix: str, pfn: int, refcount: Optional[int] = None) -> str:
     """print_hex_dump() of the struct page: rows of 32 bytes (8 words), so a
     40-byte struct page takes two ``raw:`` lines."""
     w = mm.mbase + (pfn * PAGE_WORDS)
@@ -91,7 +99,8 @@ def _raw_line(mm, prefix, pfn, refcount=None):
                      for i in range(0, len(words), 8))
 
 
-def dump_page_lines(mm, pfn, reason, refcount=None):
+def dump_page_lines(mm: MmState, pfn: int, reason: Optional[str],
+                    refcount: Optional[int] = None) -> list[str]:
     """dump_page(): the page's fields, flags, raw words and the reason.
 
     Models mm/debug.c:__dump_page() for 6.1 (pointers unhashed).  pfn must
@@ -132,7 +141,8 @@ def dump_page_lines(mm, pfn, reason, refcount=None):
 
 # -- the checks on the normal path -------------------------------------------------
 
-def page_bad_reason(mm, pfn, check_flags, refcount=None):
+def page_bad_reason(mm: MmState, pfn: int, check_flags: int,
+                    refcount: Optional[int] = None) -> Optional[str]:
     """page_bad_reason(): why a page is not in the state free/alloc expects, or None.
 
     The later tests win, as in the kernel.  refcount overrides the stored
@@ -152,7 +162,7 @@ def page_bad_reason(mm, pfn, check_flags, refcount=None):
     return reason
 
 
-def bad_page(mm, pfn, reason, refcount=None):
+def bad_page(mm: MmState, pfn: int, reason: str, refcount: Optional[int] = None) -> list[str]:
     """bad_page(): "BUG: Bad page state", the page dump, the stack; taints B.
 
     Models mm/page_alloc.c:bad_page(); differs: no rate limit.  The page is
@@ -173,7 +183,8 @@ def bad_page(mm, pfn, reason, refcount=None):
     return lines
 
 
-def vm_bug_on_page(mm, pfn, cond, where, before=()):
+def vm_bug_on_page(mm: MmState, pfn: int, cond: str, where: str,
+                   before: Sequence[str] = ()) -> None:
     """VM_BUG_ON_PAGE(cond, page) as CONFIG_DEBUG_VM reports it: the page, then
     the BUG at where ("file:line"); the caller refuses what it was doing.
     before: lines printed ahead of the page dump."""
@@ -181,17 +192,17 @@ def vm_bug_on_page(mm, pfn, cond, where, before=()):
                                                                     f"VM_BUG_ON_PAGE({cond})")])
 
 
-def vm_bug_on(mm, where):
+def vm_bug_on(mm: MmState, where: str) -> None:
     """VM_BUG_ON(cond) as CONFIG_DEBUG_VM reports it (the BUG is not taken)."""
     mm.reporter.bug(where, None)
 
 
-def warn_on_once(mm, where, function):
+def warn_on_once(mm: MmState, where: str, function: str) -> None:
     """WARN_ON_ONCE(1) at where ("file:line"): the first time this site fires."""
     mm.reporter.warn(where, None, function, once=True)
 
 
-def free_page_is_bad(mm, pfn, refcount=None):
+def free_page_is_bad(mm: MmState, pfn: int, refcount: Optional[int] = None) -> bool:
     """free_page_is_bad(): report and return True unless the page may be freed."""
     reason = page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE, refcount)
     if reason is None:
@@ -200,7 +211,7 @@ def free_page_is_bad(mm, pfn, refcount=None):
     return True
 
 
-def check_new_page(mm, pfn):
+def check_new_page(mm: MmState, pfn: int) -> bool:
     """check_new_page(): a page leaving the free lists must look free; report if not.
 
     Returns True when the page was bad (bad_page() reported it and reset
@@ -244,16 +255,16 @@ _TABLE_BIT_CLEAR = bytes(0 if b & (PG_table >> 8) else 1 for b in range(256))  #
 _TYPE_BASE = bytes(1 if b & 0xF0 == 0xF0 else 0 for b in range(256))          # _mapcount byte 3
 
 
-def _int(column):
+def _int(column: bytes | bytearray) -> int:
     return int.from_bytes(column, "little")
 
 
-def _first_page(zone, bits):
+def _first_page(zone: Zone, bits: int) -> int:
     """The pfn of the lowest nonzero byte of a column-sized big int (a byte a page)."""
     return zone.zone_start_pfn + ((bits & -bits).bit_length() - 1) // 8
 
 
-def _slab_and_table_pages(view):
+def _slab_and_table_pages(view: _ZoneView) -> tuple[tuple[int, str], ...]:
     """(big int, name) for the PG_slab pages and the PageTable pages of a zone view."""
     slab = _int(view.col(1).translate(_SLAB_BIT))
     table = (_int(view.col(25).translate(_TABLE_BIT_CLEAR))
@@ -261,11 +272,11 @@ def _slab_and_table_pages(view):
     return ((slab, "a slab page (PG_slab)"), (table, "a page-table page (PageTable)"))
 
 
-def _fail(zone, msg):
+def _fail(zone: Zone, msg: str) -> NoReturn:
     raise PageAllocCorruption(f"Node {zone.node} {zone.name}: {msg}")
 
 
-def _mark(zone, state, start, n, value, what):
+def _mark(zone: Zone, state: bytearray, start: int, n: int, value: int, what: str) -> None:
     """Claim [start, start + n) of the zone span for one owner; two owners is corruption."""
     a = start - zone.zone_start_pfn
     if a < 0 or a + n > len(state):
@@ -284,26 +295,28 @@ class _ZoneView:
     of looping over pages in Python.
     """
 
-    def __init__(self, mm, zone):
+    def __init__(self, mm: MmState, zone: Zone) -> None:
         n = zone.spanned_pages
         b0 = mm.memmap.phys + zone.zone_start_pfn * STRUCT_PAGE_SIZE
         self.raw = mm.u8[b0:b0 + n * STRUCT_PAGE_SIZE].tobytes()
         self.n = n
         self.all_ff = (1 << (8 * n)) - 1
 
-    def col(self, k):
+    def col(self, k: int) -> bytes:
         return self.raw[k::STRUCT_PAGE_SIZE]
 
-    def word(self, i, w):
-        return int.from_bytes(self.raw[i * STRUCT_PAGE_SIZE + 4 * w:i * STRUCT_PAGE_SIZE + 4 * w + 4], "little")
+    def word(self, i: int, w: int) -> int:
+        off = i * STRUCT_PAGE_SIZE + 4 * w
+        return int.from_bytes(self.raw[off:off + 4], "little")
 
-    def refcount_nonzero(self):
+    def refcount_nonzero(self) -> int:
         """Big int: byte i nonzero when page i's _refcount is."""
         return (_int(self.col(28)) | _int(self.col(29)) | _int(self.col(30))
                 | _int(self.col(31)))
 
 
-def _walk_free_area(mm, zone, view, state, heads, order):
+def _walk_free_area(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray, heads: bytearray,
+                    order: int) -> int:
     """Follow every migratetype's list of free_area[order]: symmetric links,
     counts, alignment, no cycles; nr_free is the sum of the lists."""
     area = zone.free_area[order]
@@ -317,7 +330,8 @@ def _walk_free_area(mm, zone, view, state, heads, order):
     return count
 
 
-def _walk_free_list(mm, zone, view, state, heads, order, mt, head, most):
+def _walk_free_list(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray, heads: bytearray,
+                    order: int, mt: int, head: FreeList, most: int) -> int:
     """One list, free_area[order].free_list[mt]; returns its blocks (at most most)."""
     mvirt, s = mm.mvirt, zone.zone_start_pfn
     where = f"free_area[{order}].free_list[{MIGRATETYPE_NAMES[mt]}]"
@@ -349,7 +363,7 @@ def _walk_free_list(mm, zone, view, state, heads, order, mt, head, most):
     return count
 
 
-def _mark_leaked(mm, zone, state):
+def _mark_leaked(mm: MmState, zone: Zone, state: bytearray) -> int:
     """The blocks the kernel lost on purpose (bad_page(), a corrupted list): mm.leaked."""
     n = 0
     for pfn, order in mm.leaked.items():
@@ -359,7 +373,7 @@ def _mark_leaked(mm, zone, state):
     return n
 
 
-def _mark_pcp(zone, view, state):
+def _mark_pcp(zone: Zone, view: _ZoneView, state: bytearray) -> int:
     """The per-cpu lists: blocks of their order, aligned, each page->index the
     list's migratetype (MIGRATE_HIGHATOMIC too on the movable lists)."""
     pcp_pages = 0
@@ -381,7 +395,7 @@ def _mark_pcp(zone, view, state):
     return pcp_pages
 
 
-def _pcp_list_migratetypes(pindex):
+def _pcp_list_migratetypes(pindex: int) -> tuple[int, ...]:
     """The page->index values the pages of pcp list pindex may cache."""
     if pindex >= NR_LOWORDER_PCP_LISTS:
         if pindex == NR_LOWORDER_PCP_LISTS:
@@ -391,7 +405,7 @@ def _pcp_list_migratetypes(pindex):
     return (mt, MIGRATE_HIGHATOMIC) if mt == MIGRATE_MOVABLE else (mt,)
 
 
-def _check_pageblocks(mm, zone):
+def _check_pageblocks(mm: MmState, zone: Zone) -> None:
     """The pageblock bitmap in guest memory agrees with the allocator's copy, every
     type is a migratetype, and nr_reserved_highatomic counts the high-atomic
     pageblocks."""
@@ -412,7 +426,8 @@ def _check_pageblocks(mm, zone):
               f"MIGRATE_HIGHATOMIC pageblocks")
 
 
-def _check_free_pages(zone, view, state, heads, blocks):
+def _check_free_pages(zone: Zone, view: _ZoneView, state: bytearray, heads: bytearray,
+                      blocks: int) -> None:
     """Free pages: no reference, no PG_ flags, only buddy heads typed; per-cpu
     pages: no reference (the rest of them is checked when their list drains,
     as 6.1 without CONFIG_DEBUG_VM does)."""
@@ -437,7 +452,7 @@ def _check_free_pages(zone, view, state, heads, blocks):
         _fail(zone, "a page in the zone's span carries another zone or node in its flags")
 
 
-def _check_fast_zone(mm, zone, view, state):
+def _check_fast_zone(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray) -> None:
     """The fast free path's table: free pages may use it, each with its zone's
     code for its pageblock's migratetype; order > 0 heads may not, nor
     (without debug.vm) an allocated slab or page-table page
@@ -462,7 +477,7 @@ def _check_fast_zone(mm, zone, view, state):
                   f"yet its free would take the unchecked fast path")
 
 
-def _check_fast_codes(zone, table):
+def _check_fast_codes(zone: Zone, table: bytearray) -> None:
     """Every open entry of the fast free table holds its pageblock's code."""
     pb = zone.pageblock_flags
     s, e = zone.zone_start_pfn, zone.zone_end_pfn
@@ -477,7 +492,8 @@ def _check_fast_codes(zone, table):
                   f"would be freed onto another zone's or migratetype's list")
 
 
-def _mark_allocations(mm, zone, view, state, reserved):
+def _mark_allocations(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray,
+                      reserved: bytes) -> int:
     """Every page with a reference is an allocated block's head (or reserved)."""
     s, n, orders = zone.zone_start_pfn, view.n, mm.alloc_orders
     referenced = view.refcount_nonzero().to_bytes(n, "little")
@@ -495,7 +511,7 @@ def _mark_allocations(mm, zone, view, state, reserved):
     return allocated
 
 
-def _check_coverage(zone, reserved_col, state):
+def _check_coverage(zone: Zone, reserved_col: bytes, state: bytearray) -> int:
     """Present pages: exactly one owner or reserved; holes: nobody's."""
     s = zone.zone_start_pfn
     covered = reserved = 0
@@ -516,7 +532,7 @@ def _check_coverage(zone, reserved_col, state):
     return reserved
 
 
-def check_zone(mm, zone):
+def check_zone(mm: MmState, zone: Zone) -> ZoneAccount:
     """check_page_alloc() for one populated zone; returns its ZoneAccount."""
     view = _ZoneView(mm, zone)
     state, heads = bytearray(view.n), bytearray(view.n)
@@ -544,7 +560,7 @@ def check_zone(mm, zone):
                        zone.present_pages, leaked)
 
 
-def check_page_alloc(mm):
+def check_page_alloc(mm: MmState) -> list[ZoneAccount]:
     """Prove free (buddy + per-cpu) + allocated + reserved (+ leaked) == present in every zone.
 
     Walks every free list in guest memory, one per migratetype and order
@@ -573,7 +589,7 @@ def check_page_alloc(mm):
 # Reserved pages (boot-time memblock allocations) are not the allocator's and
 # are not checked, as Linux cannot move them either.
 
-def _check_movable_pages(zone, view):
+def _check_movable_pages(zone: Zone, view: _ZoneView) -> None:
     """No slab page (PG_slab) and no page-table page (PageTable) in a ZONE_MOVABLE zone."""
     for bits, what in _slab_and_table_pages(view):
         if bits:

@@ -7,16 +7,24 @@ of CONFIG_DEBUG_VM) and refused: nothing changes, so every page stays
 accounted for.  Pfns stand for struct page pointers; ``mm`` is the
 machine's page_alloc.MmState.
 """
+from __future__ import annotations
+
 from array import array
+from typing import TYPE_CHECKING, Optional
 
 from mmemu.mm import pcp as _pcp
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
     MAX_ORDER, NODES_PGSHIFT, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP,
-    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS, STRUCT_PAGE_SIZE,
+    PAGE_MAPCOUNT_NONE, PG_head, W_MAPCOUNT, W_MAPPING, W_NEXT, W_PREV, W_REFCOUNT, PAGE_WORDS,
+    STRUCT_PAGE_SIZE, Zone,
 )
 from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
+from mmemu.mm.page import page_zone
 from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 # Where 6.1 (.129 numbering) reports what mmemu reports in its words.
 WHERE_REFCOUNT_ZERO = "include/linux/mm.h:769"    # put_page_testzero()
@@ -24,7 +32,7 @@ WHERE_COMPOUND_ORDER = "mm/page_alloc.c:1432"     # free_pages_prepare()
 WHERE_BAD_RANGE = "mm/page_alloc.c:1141"          # __free_one_page() (6.1.176)
 
 
-def _free_pages_slow(mm, pfn, order):
+def _free_pages_slow(mm: MmState, pfn: int, order: int) -> None:
     """__free_pages() for everything the fast path does not take.
 
     put_page_testzero(): a page with other references only loses one (a
@@ -65,7 +73,7 @@ def _free_pages_slow(mm, pfn, order):
     free_the_page(mm, pfn, order)
 
 
-def _zone_matches(mm, pfn, flags):
+def _zone_matches(mm: MmState, pfn: int, flags: int) -> bool:
     """The zone and node bits of page->flags name the zone that spans pfn, or
     CONFIG_DEBUG_VM's report of __free_one_page()'s VM_BUG_ON_PAGE(bad_range())
     (refused: the guest overwrote the bits; 6.1 would free into that zone)."""
@@ -80,14 +88,14 @@ def _zone_matches(mm, pfn, flags):
     return False
 
 
-def _put_page_not_last(mm, pfn, order, ref, flags):
+def _put_page_not_last(mm: MmState, pfn: int, order: int, ref: int, flags: int) -> None:
     """__free_pages() when others hold references: drop ours; free the tails of a
     non-compound block, which nobody else can be holding."""
     mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_REFCOUNT] = ref - 1
     if flags & (1 << PG_head) or not order:
         return
     mm.alloc_orders.pop(pfn, None)
-    zone = mm.zone_by_id[flags >> NODES_PGSHIFT]    # an order-0 allocation from now on
+    zone = page_zone(mm, pfn)                       # an order-0 allocation from now on
     mm.fast_zone[pfn] = fast_free_code(zone, get_pfnblock_migratetype(zone, pfn))
     while order > 0:
         order -= 1
@@ -96,7 +104,7 @@ def _put_page_not_last(mm, pfn, order, ref, flags):
             free_the_page(mm, tail, order)
 
 
-def _free_order_matches(mm, pfn, order, flags):
+def _free_order_matches(mm: MmState, pfn: int, order: int, flags: int) -> bool:
     """The order freed is the order allocated, or a report (and False)."""
     if flags & (1 << PG_head):
         got = (mm.u32[mm.mbase + (pfn * PAGE_WORDS) + PAGE_WORDS + W_PREV] >> 8) & 0xFF
@@ -112,7 +120,7 @@ def _free_order_matches(mm, pfn, order, flags):
     return True
 
 
-def _tail_bad_reason(mm, head, pfn, compound):
+def _tail_bad_reason(mm: MmState, head: int, pfn: int, compound: bool) -> Optional[str]:
     """free_tail_pages_check() then free_page_is_bad() for one tail, without reporting."""
     w = mm.mbase + (pfn * PAGE_WORDS)
     if compound:
@@ -125,23 +133,24 @@ def _tail_bad_reason(mm, head, pfn, compound):
     return page_bad_reason(mm, pfn, PAGE_FLAGS_CHECK_AT_FREE)
 
 
-def _read_tails(mm, pfn, order):
+def _read_tails(mm: MmState, pfn: int, order: int) -> list[int]:
     """The tail pages' struct pages as one list of words, 8 per page."""
     first = mm.mbase + ((pfn + 1) * PAGE_WORDS)
     return mm.u32[first:first + (((1 << order) - 1) * PAGE_WORDS)].tolist()
 
 
-def _flags_clean(flags, mask):
+def _flags_clean(flags: list[int], mask: int) -> bool:
     """No word of flags has a bit of mask (quick when all are alike, as usual)."""
     if flags.count(flags[0]) == len(flags):
         return not flags[0] & mask
     return not any(f & mask for f in flags)
 
 
-def _tails_clean(mm, pfn, words, compound):
+def _tails_clean(mm: MmState, pfn: int, words: list[int], compound: bool) -> bool:
     """The bulk tail checks: True when every tail is plainly fine to free."""
     n = len(words) // PAGE_WORDS
-    if words[W_REFCOUNT::PAGE_WORDS].count(0) != n or words[W_MAPCOUNT::PAGE_WORDS].count(PAGE_MAPCOUNT_NONE) != n:
+    if (words[W_REFCOUNT::PAGE_WORDS].count(0) != n
+            or words[W_MAPCOUNT::PAGE_WORDS].count(PAGE_MAPCOUNT_NONE) != n):
         return False
     if words[W_MAPPING::PAGE_WORDS].count(0) != n:
         return False
@@ -150,7 +159,7 @@ def _tails_clean(mm, pfn, words, compound):
     return _flags_clean(words[0::PAGE_WORDS], PAGE_FLAGS_CHECK_AT_FREE)
 
 
-def free_pages_prepare(mm, pfn, order):
+def free_pages_prepare(mm: MmState, pfn: int, order: int) -> bool:
     """free_pages_prepare(): check a block being freed; clear its flags if it may go.
 
     Models mm/page_alloc.c:free_pages_prepare() with check_free: every tail
@@ -162,7 +171,7 @@ def free_pages_prepare(mm, pfn, order):
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     compound = bool(u32[w] & (1 << PG_head))
     words = _read_tails(mm, pfn, order) if order else None
-    if order and not _tails_clean(mm, pfn, words, compound):
+    if words is not None and not _tails_clean(mm, pfn, words, compound):
         for tail in range(pfn + 1, pfn + (1 << order)):
             reason = _tail_bad_reason(mm, pfn, tail, compound)
             if reason:
@@ -176,7 +185,7 @@ def free_pages_prepare(mm, pfn, order):
     return True
 
 
-def _clear_block(mm, pfn, words, compound):
+def _clear_block(mm: MmState, pfn: int, words: Optional[list[int]], compound: bool) -> None:
     """The state changes of a free: flags, compound links and the reference."""
     u32, w = mm.u32, mm.mbase + (pfn * PAGE_WORDS)
     u32[w] &= ~PAGE_FLAGS_CHECK_AT_PREP
@@ -192,10 +201,10 @@ def _clear_block(mm, pfn, words, compound):
         u32[first + W_PREV] = 0
 
 
-def free_the_page(mm, pfn, order):
+def free_the_page(mm: MmState, pfn: int, order: int) -> None:
     """free_the_page(): pcp orders (0-3 and pageblock_order) onto the per-cpu
     lists (free_unref_page()), others to the buddy lists (__free_pages_ok())."""
-    zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
+    zone = page_zone(mm, pfn)
     migratetype = get_pfnblock_migratetype(zone, pfn)
     mm.fast_zone[pfn] = fast_free_code(zone, migratetype)   # its next free may take the fast path
     if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
@@ -204,7 +213,8 @@ def free_the_page(mm, pfn, order):
         _free_pages_ok(mm, zone, pfn, order, migratetype)
 
 
-def _free_pages_ok(mm, zone, pfn, order, migratetype, to_tail=False):
+def _free_pages_ok(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int,
+                   to_tail: bool = False) -> None:
     """__free_pages_ok() after free_pages_prepare(): the block to the free list
     of its pageblock's migratetype (free_one_page())."""
     _free_one_page(mm, zone, pfn, order, migratetype, to_tail)

@@ -19,10 +19,18 @@ so page_alloc's order-0 free fast path keeps it too: MmState.fast_zone
 holds, per page frame, fast_free_code(zone, mt), which
 set_pageblock_migratetype() rewrites for the pageblock's pages.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from mmemu.mm.mmzone import (
     MIGRATE_PCPTYPES, MIGRATE_UNMOVABLE, MIGRATETYPE_MASK, NR_PAGEBLOCK_BITS, PageblockFlags,
+    Zone,
 )
 from mmemu.mm.page import NO_FAST_FREE
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 # MmState.fast_zone codes: zone_id | migratetype << 6 for the pcp migratetypes
 # (zone_id < 64: four zones, sixteen nodes), FAST_FREE_LOOKUP for a page of a
@@ -34,24 +42,24 @@ FAST_FREE_MT_SHIFT = 6
 FAST_FREE_LOOKUP = 254
 
 
-def fast_free_code(zone, migratetype):
+def fast_free_code(zone: Zone, migratetype: int) -> int:
     """The fast_zone byte of a free page of zone in a pageblock of migratetype."""
     if migratetype < MIGRATE_PCPTYPES:
         return zone.zone_id | (migratetype << FAST_FREE_MT_SHIFT)
     return FAST_FREE_LOOKUP
 
 
-def pageblock_start_pfn(pfn, order):
+def pageblock_start_pfn(pfn: int, order: int) -> int:
     """pageblock_start_pfn(): the first pfn of pfn's pageblock."""
     return pfn & -(1 << order)
 
 
-def pageblock_end_pfn(pfn, order):
+def pageblock_end_pfn(pfn: int, order: int) -> int:
     """pageblock_end_pfn(): the first pfn after pfn's pageblock."""
     return pageblock_start_pfn(pfn, order) + (1 << order)
 
 
-def usemap_size(zone_start_pfn, zonesize, order):
+def usemap_size(zone_start_pfn: int, zonesize: int, order: int) -> int:
     """usemap_size(): the bytes of a zone's pageblock bitmap (whole longs)."""
     pageblock = 1 << order
     zonesize += zone_start_pfn & (pageblock - 1)
@@ -59,7 +67,7 @@ def usemap_size(zone_start_pfn, zonesize, order):
     return -(-bits // 32) * 32 // 8
 
 
-def init_pageblock_flags(mm, zone, phys, order):
+def init_pageblock_flags(mm: MmState, zone: Zone, phys: int, order: int) -> None:
     """Give zone its bitmap at phys (setup_usemap()): every pageblock 0,
     MIGRATE_UNMOVABLE, as memblock_alloc() hands it over zeroed."""
     size = usemap_size(zone.zone_start_pfn, zone.spanned_pages, order)
@@ -69,7 +77,7 @@ def init_pageblock_flags(mm, zone, phys, order):
     zone.pageblock_flags = PageblockFlags(phys, base, order, bytearray(nr))
 
 
-def get_pfnblock_migratetype(zone, pfn):
+def get_pfnblock_migratetype(zone: Zone, pfn: int) -> int:
     """get_pfnblock_migratetype(): the migratetype of pfn's pageblock in zone's bitmap."""
     pb = zone.pageblock_flags
     return pb.mt[(pfn - pb.base) >> pb.order]
@@ -78,7 +86,7 @@ def get_pfnblock_migratetype(zone, pfn):
 get_pageblock_migratetype = get_pfnblock_migratetype
 
 
-def read_pageblock_bits(mm, zone, pfn):
+def read_pageblock_bits(mm: MmState, zone: Zone, pfn: int) -> int:
     """The migratetype bits of pfn's pageblock as guest memory holds them."""
     pb = zone.pageblock_flags
     bitidx = ((pfn - pb.base) >> pb.order) * NR_PAGEBLOCK_BITS
@@ -86,7 +94,7 @@ def read_pageblock_bits(mm, zone, pfn):
     return (word >> (bitidx & 31)) & MIGRATETYPE_MASK
 
 
-def set_pageblock_migratetype(mm, zone, pfn, migratetype):
+def set_pageblock_migratetype(mm: MmState, zone: Zone, pfn: int, migratetype: int) -> None:
     """set_pageblock_migratetype(): pfn's pageblock becomes migratetype.
 
     Models mm/page_alloc.c:set_pageblock_migratetype() (with
@@ -111,13 +119,13 @@ def set_pageblock_migratetype(mm, zone, pfn, migratetype):
         _recode_fast_free(mm, start, end, fast_free_code(zone, migratetype))
 
 
-def _recode_fast_free(mm, start, end, code):
+def _recode_fast_free(mm: MmState, start: int, end: int, code: int) -> None:
     """Every fast_zone byte of [start, end) that is not NO_FAST_FREE becomes code."""
     table = bytes([code]) * NO_FAST_FREE + bytes([NO_FAST_FREE])
     mm.fast_zone[start:end] = mm.fast_zone[start:end].translate(table)
 
 
-def set_fast_free(mm, zone, start, end):
+def set_fast_free(mm: MmState, zone: Zone, start: int, end: int) -> None:
     """Open [start, end) of zone to the fast free path, each page with its
     pageblock's code (the pages are free, or freed as order-0 pages)."""
     pb = zone.pageblock_flags
@@ -129,7 +137,8 @@ def set_fast_free(mm, zone, start, end):
         pfn = stop
 
 
-def change_pageblock_range(mm, zone, pfn, start_order, migratetype):
+def change_pageblock_range(mm: MmState, zone: Zone, pfn: int, start_order: int,
+                           migratetype: int) -> None:
     """change_pageblock_range(): every pageblock of a block of start_order
     (at least pageblock_order) becomes migratetype."""
     order = zone.pageblock_flags.order

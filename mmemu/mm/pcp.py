@@ -19,54 +19,64 @@ until setup_per_cpu_pageset()).
 The lists are host Python lists of pfns (bounded by high), head at the end;
 the pages on them have _refcount 0, no page type and clear lru words, and
 page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
-no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the checks at drain or refill are reported and leaked, as
-in 6.1 (kept in mm.leaked, so the checker still accounts for them).
+no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the
+checks at drain or refill are reported and leaked, as in 6.1 (kept in
+mm.leaked, so the checker still accounts for them).
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Optional
+
 from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
     MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
-    NODES_PGSHIFT,
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
-    order_to_pindex, pindex_to_order,
+    PerCpuPages, Zone, order_to_pindex, pindex_to_order,
 )
 from mmemu.mm.page_alloc_debug import check_new_page, free_page_is_bad
+from mmemu.mm.page import page_zone
 from mmemu.mm.pageblock import get_pfnblock_migratetype
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 SZ_1M_PAGES = 256
 PCP_BATCH_SCALE_MAX = 5          # CONFIG_PCP_BATCH_SCALE_MAX, as Debian's 6.1 config sets it
 
 
-def pcp_allowed_order(order, thp_order):
+def pcp_allowed_order(order: int, thp_order: int) -> bool:
     """pcp_allowed_order(): orders that go through the per-cpu lists (thp_order:
     pageblock_order, a THP's)."""
     return order <= PAGE_ALLOC_COSTLY_ORDER or order == thp_order
 
 
-def _rounddown_pow_of_two(n):
+def _rounddown_pow_of_two(n: int) -> int:
     return 1 << (n.bit_length() - 1)
 
 
-def zone_batchsize(zone):
+def zone_batchsize(zone: Zone) -> int:
     """zone_batchsize(): ~0.1% of the zone or 1 MiB, /4, clamped to 2^n - 1."""
     batch = min(zone.managed_pages >> 10, SZ_1M_PAGES) // 4
     batch = max(batch, 1)
     return _rounddown_pow_of_two(batch + batch // 2) - 1
 
 
-def zone_highsize(mm, zone, batch, cpu_online):
+def zone_highsize(mm: MmState, zone: Zone, batch: int, cpu_online: int) -> int:
     """zone_highsize(): the low watermark split over the node's CPUs, at least 4 batches."""
     if mm.percpu_pagelist_high_fraction:
         total = zone.managed_pages // mm.percpu_pagelist_high_fraction
     else:
         total = zone.low_wmark_pages()
-    nr_split_cpus = int(zone.zone_pgdat.has_cpu) + cpu_online
+    pgdat = zone.zone_pgdat
+    nr_split_cpus = int(pgdat is not None and pgdat.has_cpu) + cpu_online
     if not nr_split_cpus:
         nr_split_cpus = 1                  # num_online_cpus()
     return max(total // nr_split_cpus, batch << 2)
 
 
-def zone_pcp_update(mm, zone, cpu_online=0):
+def zone_pcp_update(mm: MmState, zone: Zone, cpu_online: int = 0) -> None:
     """zone_pcp_update(): recompute the zone's pcp batch and high
     (setup_zone_pageset() at boot: the same numbers)."""
     pcp = zone.per_cpu_pageset
@@ -75,7 +85,8 @@ def zone_pcp_update(mm, zone, cpu_online=0):
     pcp.rebudget()
 
 
-def rmqueue_bulk(mm, zone, order, count, lst, migratetype, alloc_flags):
+def rmqueue_bulk(mm: MmState, zone: Zone, order: int, count: int, lst: list[int],
+                 migratetype: int, alloc_flags: int) -> int:
     """Move up to count blocks of this order and migratetype from the buddy lists
     to a pcp list.
 
@@ -109,7 +120,8 @@ def rmqueue_bulk(mm, zone, order, count, lst, migratetype, alloc_flags):
     return len(taken)
 
 
-def rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags):
+def rmqueue_pcplist(mm: MmState, zone: Zone, order: int, migratetype: int,
+                    alloc_flags: int) -> Optional[int]:
     """Take a block from the zone's pcp list of this order and migratetype,
     refilling the list if it is empty.
 
@@ -135,7 +147,7 @@ def rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags):
     return lst.pop()
 
 
-def nr_pcp_free(pcp, high, batch, free_high):
+def nr_pcp_free(pcp: PerCpuPages, high: int, batch: int, free_high: bool) -> int:
     """nr_pcp_free(): how many pages a drain gives back to the buddy lists.
 
     All of them for free_high; one for a boot pageset (high < batch);
@@ -154,7 +166,7 @@ def nr_pcp_free(pcp, high, batch, free_high):
     return min(max(batch, min_nr_free), max_nr_free)       # clamp()
 
 
-def nr_pcp_high(pcp, free_high):
+def nr_pcp_high(pcp: PerCpuPages, free_high: bool) -> int:
     """nr_pcp_high(): the count at which a free drains: pcp->high (no reclaim,
     so never less), 0 (drain now) for free_high."""
     if not pcp.high or free_high:
@@ -162,7 +174,7 @@ def nr_pcp_high(pcp, free_high):
     return pcp.high
 
 
-def pcp_count_reached(mm, zone, pindex, free_high=False):
+def pcp_count_reached(mm: MmState, zone: Zone, pindex: int, free_high: bool = False) -> None:
     """free_unref_page_commit()'s test, once a free may have filled the lists:
     pcp->count reaching nr_pcp_high() drains nr_pcp_free() pages, starting
     with list pindex; then the fast path's budgets are set again
@@ -179,7 +191,8 @@ def pcp_count_reached(mm, zone, pindex, free_high=False):
     pcp.rebudget(pindex, high - count)
 
 
-def free_unref_page(mm, zone, pfn, order, migratetype=None):
+def free_unref_page(mm: MmState, zone: Zone, pfn: int, order: int,
+                    migratetype: Optional[int] = None) -> None:
     """free_unref_page(): a checked block of a pcp order onto its pcp list.
 
     The pageblock's migratetype (looked up unless the caller did) is cached
@@ -199,7 +212,7 @@ def free_unref_page(mm, zone, pfn, order, migratetype=None):
     free_unref_page_commit(mm, zone, pfn, order, pcpmigratetype)
 
 
-def free_unref_page_commit(mm, zone, pfn, order, migratetype):
+def free_unref_page_commit(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> None:
     """free_unref_page_commit(): the block on its list; a drain if pcp->count
     reached nr_pcp_high().  A block of order 1-3 freed while free_factor is
     set (a drain since the last allocation) drains every list (free_high):
@@ -212,7 +225,7 @@ def free_unref_page_commit(mm, zone, pfn, order, migratetype):
     pcp_count_reached(mm, zone, pindex, free_high)
 
 
-def make_fast_free_commit(mm, zone, migratetype):
+def make_fast_free_commit(mm: MmState, zone: Zone, migratetype: int) -> Callable[[int], None]:
     """free_unref_page() of an order-0 page of a migratetype's pageblock, as
     commit(pfn): the order-0 fast path of page_alloc._free_pages().
 
@@ -228,7 +241,7 @@ def make_fast_free_commit(mm, zone, migratetype):
     append, budget = lst.append, pcp.budget
     indexes = mm.page_index
 
-    def commit(pfn):
+    def commit(pfn: int) -> None:
         indexes[pfn] = migratetype               # set_pcppage_migratetype()
         append(pfn)
         if len(lst) >= budget[migratetype]:      # pcp->count may be >= pcp->high
@@ -236,15 +249,14 @@ def make_fast_free_commit(mm, zone, migratetype):
     return commit
 
 
-def make_lookup_free_commit(mm):
+def make_lookup_free_commit(mm: MmState) -> Callable[[int], None]:
     """commit(pfn) for the pages whose pageblock the fast path must look up."""
-    def commit(pfn):
-        zone = mm.zone_by_id[mm.u32[mm.mbase + (pfn * PAGE_WORDS)] >> NODES_PGSHIFT]
-        free_unref_page(mm, zone, pfn, 0)
+    def commit(pfn: int) -> None:
+        free_unref_page(mm, page_zone(mm, pfn), pfn, 0)
     return commit
 
 
-def _next_list(pcp, pindex, bounds):
+def _next_list(pcp: PerCpuPages, pindex: int, bounds: list[int]) -> int:
     """The round-robin step of free_pcppages_bulk(): the next non-empty list."""
     while True:
         pindex += 1
@@ -258,7 +270,7 @@ def _next_list(pcp, pindex, bounds):
             bounds[0] += 1
 
 
-def free_pcppages_bulk(mm, zone, count, pcp, pindex):
+def free_pcppages_bulk(mm: MmState, zone: Zone, count: int, pcp: PerCpuPages, pindex: int) -> None:
     """Return count pages from the pcp lists to the buddy lists, oldest first.
 
     Models mm/page_alloc.c:free_pcppages_bulk(): lists are visited round
@@ -292,7 +304,7 @@ def free_pcppages_bulk(mm, zone, count, pcp, pindex):
     pcp.rebudget()
 
 
-def _bulkfree_pcp_prepare(mm, pfn):
+def _bulkfree_pcp_prepare(mm: MmState, pfn: int) -> bool:
     """bulkfree_pcp_prepare(): the deferred check of a page freed to a pcp list.
 
     True when free_page_is_bad() reported the page (the caller leaks it, as
@@ -305,14 +317,14 @@ def _bulkfree_pcp_prepare(mm, pfn):
     return False
 
 
-def drain_pages_zone(mm, zone):
+def drain_pages_zone(mm: MmState, zone: Zone) -> None:
     """drain_pages_zone(): empty the zone's pcp lists into the buddy lists."""
     pcp = zone.per_cpu_pageset
     if pcp.count:
         free_pcppages_bulk(mm, zone, pcp.count, pcp, 0)
 
 
-def drain_all_pages(mm, zone=None):
+def drain_all_pages(mm: MmState, zone: Optional[Zone] = None) -> None:
     """drain_all_pages(): drain one zone's pcp lists, or every zone's."""
     for z in ([zone] if zone is not None else mm.zones):
         drain_pages_zone(mm, z)

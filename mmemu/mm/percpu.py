@@ -12,8 +12,10 @@ modelled: mmemu's per-cpu words live in the hypercall mailbox.  The sizes
 are the reference build's (static 103316 bytes, 31852 dynamic, no reserved
 area, a 135168-byte unit): they come from its image, not from RAM.
 """
+from collections.abc import Callable
+
 from mmemu.layout import PAGE_SIZE
-from mmemu.mm.memblock import SMP_CACHE_BYTES
+from mmemu.mm.memblock import SMP_CACHE_BYTES, Memblock
 
 MAX_DMA_ADDRESS = 16 << 20
 STATIC_SIZE = 103316
@@ -27,7 +29,7 @@ NR_SLOTS_BYTES = 152                # pcpu_chunk_lists: (pcpu_nr_slots) list hea
 FIRST_CHUNK_ALLOCS = (96, 1024, 1028, 256)   # struct pcpu_chunk, alloc_map, bound_map, md_blocks
 
 
-def setup_per_cpu_areas(mb, log, pae=False):
+def setup_per_cpu_areas(mb: Memblock, log: Callable[[str], object], pae: bool = False) -> int:
     """setup_per_cpu_areas(): the first chunk; returns its physical address."""
     static, dynamic = (STATIC_SIZE_PAE, DYNAMIC_SIZE_PAE) if pae else (STATIC_SIZE, DYNAMIC_SIZE)
     ai = mb.alloc_try_nid(PAGE_SIZE, PAGE_SIZE, caller="pcpu_build_alloc_info",

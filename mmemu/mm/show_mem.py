@@ -6,25 +6,33 @@ Counters mmemu does not model (LRU lists, page cache, dirty pages) print as
 0.  As in the kernel, "Node N " prefixes the per-zone lines only when the
 build is NUMA (mmemu: more than one node; Debian's 686 kernel is not NUMA).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from mmemu.mm.gfp import __GFP_NOWARN, format_gfp, gfp_zone
-from mmemu.mm.mmzone import MAX_ORDER
+from mmemu.mm.mmzone import MAX_ORDER, Zone, online_pgdats
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 
-def K(pages):
+def K(pages: int) -> int:
     """K(x): pages to kB."""
     return pages << 2
 
 
-def _show_node(mm, zone):
+def _show_node(mm: MmState, zone: Zone) -> str:
     return f"Node {zone.node} " if len(mm.node_data) > 1 else ""
 
 
-def _zone_line(mm, zone):
+def _zone_line(mm: MmState, zone: Zone) -> str:
     free_pcp = zone.per_cpu_pageset.count
     return (f"{_show_node(mm, zone)}{zone.name} free:{K(zone.nr_free_pages)}kB "
             f"boost:{K(zone.watermark_boost)}kB min:{K(zone.min_wmark_pages())}kB "
             f"low:{K(zone.low_wmark_pages())}kB high:{K(zone.high_wmark_pages())}kB "
-            f"reserved_highatomic:{K(zone.nr_reserved_highatomic)}KB active_anon:0kB inactive_anon:0kB active_file:0kB "
+            f"reserved_highatomic:{K(zone.nr_reserved_highatomic)}KB "
+            f"active_anon:0kB inactive_anon:0kB active_file:0kB "
             f"inactive_file:0kB unevictable:0kB writepending:0kB "
             f"present:{K(zone.present_pages)}kB managed:{K(zone.managed_pages)}kB "
             f"mlocked:0kB bounce:0kB free_pcp:{K(free_pcp)}kB local_pcp:{K(free_pcp)}kB "
@@ -34,10 +42,11 @@ def _zone_line(mm, zone):
 MIGRATION_TYPE_LETTERS = "UMEHI"      # show_migration_types(): no CMA in a 686 build
 
 
-def _free_area_line(mm, zone):
+def _free_area_line(mm: MmState, zone: Zone) -> str:
     """A zone's free blocks per order, each followed by the letters of the
     migratetypes whose lists hold some (show_migration_types())."""
-    parts, total = [], 0
+    parts: list[str] = []
+    total = 0
     for order in range(MAX_ORDER):
         area = zone.free_area[order]
         nr = area.nr_free
@@ -48,7 +57,7 @@ def _free_area_line(mm, zone):
     return f"{_show_node(mm, zone)}{zone.name}: " + "".join(parts) + f"= {K(total)}kB"
 
 
-def show_free_areas(mm, max_zone_idx=3):
+def show_free_areas(mm: MmState, max_zone_idx: int = 3) -> list[str]:
     """__show_free_areas(): global counters, then per zone its marks and free blocks."""
     zones = [z for z in mm.zones if z.populated and z.zone_idx <= max_zone_idx]
     free_pcp = sum(z.per_cpu_pageset.count for z in zones)
@@ -61,7 +70,7 @@ def show_free_areas(mm, max_zone_idx=3):
              " sec_pagetables:0 bounce:0",
              " kernel_misc_reclaimable:0",
              f" free:{nr_free} free_pcp:{free_pcp} free_cma:0"]
-    for pgdat in mm.node_data:
+    for pgdat in online_pgdats(mm.node_data):
         if not any(z.managed_pages for z in pgdat.node_zones[:max_zone_idx + 1]):
             continue
         lines.append(f"Node {pgdat.node_id} active_anon:0kB inactive_anon:0kB active_file:0kB "
@@ -78,7 +87,7 @@ def show_free_areas(mm, max_zone_idx=3):
     return lines
 
 
-def show_mem(mm, max_zone_idx=3):
+def show_mem(mm: MmState, max_zone_idx: int = 3) -> list[str]:
     """__show_mem(): "Mem-Info:", the free areas, and the RAM/reserved totals."""
     lines = ["Mem-Info:"] + show_free_areas(mm, max_zone_idx)
     zones = [z for z in mm.zones if z.populated]
@@ -90,7 +99,7 @@ def show_mem(mm, max_zone_idx=3):
     return lines
 
 
-def warn_alloc(mm, gfp, order):
+def warn_alloc(mm: MmState, gfp: int, order: int) -> None:
     """warn_alloc(): "<comm>: page allocation failure: order:N, mode:...", stack, Mem-Info.
 
     Models mm/page_alloc.c:warn_alloc() (no rate limit): nothing under

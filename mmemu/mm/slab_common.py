@@ -11,10 +11,12 @@ Every entry point takes an optional ``caller``: a callable giving the
 symbol Linux would print for _RET_IP_ (the hypercall layer passes the guest
 caller); host callers default to the Python function that called in.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Optional, Union
 
 from mmemu.errors import UsageError
-from mmemu.kernel.panic import host_caller
+from mmemu.kernel.panic import Reporter, host_caller
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.log import KERN_WARNING
 from mmemu.mm import page_alloc
@@ -22,16 +24,22 @@ from mmemu.mm.gfp import (
     GFP_KERNEL, _GFP_ACCOUNT, _GFP_COMP, _GFP_DIRECT_RECLAIM, _GFP_DMA, _GFP_NOWARN,
     _GFP_RECLAIMABLE, _GFP_ZERO,
 )
-from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT
+from mmemu.mm.mmzone import PG_head, PG_slab, W_FLAGS, W_NEXT, MemMap
+from mmemu.mm.page_alloc import MmState
 from mmemu.mm.slab import (
-    KMC_REFCOUNT, KMEM_CACHE_NODE_SIZE, KMEM_CACHE_OBJECT_SIZE, KMEM_CACHE_SIZE, SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_FLAGS_PERMITTED, SLAB_HWCACHE_ALIGN,
+    KMC_REFCOUNT, KMEM_CACHE_NODE_SIZE, KMEM_CACHE_OBJECT_SIZE, KMEM_CACHE_SIZE, SLAB_ACCOUNT,
+    SLAB_CACHE_DMA, SLAB_FLAGS_PERMITTED, SLAB_HWCACHE_ALIGN,
     SLAB_KMALLOC, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT, ZERO_SIZE_PTR,
 )
 from mmemu.mm.slub import (
-    GFP_SLAB_BUG_MASK, MAX_ORDER, NUMA_NO_NODE, KmemCache, Slub, calculate_alignment,
-    calculate_sizes, get_order,
+    GFP_SLAB_BUG_MASK, MAX_ORDER, NUMA_NO_NODE, Caller, KmemCache, PageSource, Slub,
+    calculate_alignment, calculate_sizes, get_order,
 )
 from mmemu.mm.slub_debug import SlubDebug, kmem_cache_flags, parse_slub_debug
+from mmemu.physmem import PhysMem
+
+# A cache as the API takes it: the KmemCache, or its struct kmem_cache's address.
+CacheRef = Union[KmemCache, int]
 
 KMALLOC_SHIFT_LOW = 3
 KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1            # kmalloc-8k is the largest cache
@@ -61,7 +69,7 @@ BOOT_KMEM_CACHE_NODE = 384
 BOOT_NAMES = 512
 
 
-def kmalloc_index(size):
+def kmalloc_index(size: int) -> int:
     """kmalloc_index(): the kmalloc_caches column for a size (0 for 0)."""
     if size == 0:
         return 0
@@ -70,7 +78,7 @@ def kmalloc_index(size):
     return (size - 1).bit_length()
 
 
-def kmalloc_type(flags):
+def kmalloc_type(flags: int) -> int:
     """kmalloc_type(): __GFP_DMA first, then __GFP_RECLAIMABLE, then __GFP_ACCOUNT."""
     if not flags & KMALLOC_NOT_NORMAL_BITS:
         return KMALLOC_NORMAL
@@ -98,21 +106,21 @@ class SlabInfo:
 class MachinePages:
     """The page allocator of a booted machine (its MmState), as the slab allocator uses it."""
 
-    def __init__(self, mm):
+    def __init__(self, mm: MmState) -> None:
         self.mm = mm
         self.page_alloc = page_alloc
 
-    def alloc(self, gfp, order, nid=None):
+    def alloc(self, gfp: int, order: int, nid: Optional[int] = None) -> Optional[int]:
         pfn = self.page_alloc.alloc_pages(self.mm, gfp, order, nid)
         if pfn is not None and not order:
             # A slab page: a stray __free_pages() of it must be checked, and refused.
             self.page_alloc.checked_free_only(self.mm, pfn)
         return pfn
 
-    def free(self, pfn, order):
+    def free(self, pfn: int, order: int) -> None:
         self.page_alloc._free_pages(self.mm, pfn, order)
 
-    def register_shrinker(self, fn):
+    def register_shrinker(self, fn: Callable[[], int]) -> None:
         self.page_alloc.register_shrinker(self.mm, fn)
 
 
@@ -124,7 +132,11 @@ class SlabAllocator:
     slub_debug: the slub_debug= string ("FZPU", "FZ,kmalloc-64", ...).
     """
 
-    def __init__(self, pm, mem_map, pages, reporter, slub_debug=None):
+    kmem_cache: KmemCache                # the boot caches, made by _bootstrap_kmem_cache()
+    kmem_cache_node: KmemCache
+
+    def __init__(self, pm: PhysMem, mem_map: MemMap, pages: PageSource, reporter: Reporter,
+                 slub_debug: Optional[str] = None) -> None:
         self.pm = pm
         self.pages = pages
         self.rep = reporter
@@ -133,21 +145,21 @@ class SlabAllocator:
         self.slub.debug = self.debug
         self.slub.on_new_slab = self._account_slab
         self.slub_debug = parse_slub_debug(slub_debug)
-        self.caches = []               # slab_caches, oldest first
-        self.by_addr = {}              # struct kmem_cache * -> KmemCache
-        self.kmalloc_caches = [[None] * (KMALLOC_SHIFT_HIGH + 1) for _ in range(NR_KMALLOC_TYPES)]
-        self.large = {}                # pfn -> order of kmalloc_large() blocks
+        self.caches: list[KmemCache] = []          # slab_caches, oldest first
+        self.by_addr: dict[int, KmemCache] = {}    # struct kmem_cache * -> KmemCache
+        self.kmalloc_caches: list[list[Optional[KmemCache]]] = [
+            [None] * (KMALLOC_SHIFT_HIGH + 1) for _ in range(NR_KMALLOC_TYPES)]
+        self.large: dict[int, int] = {}            # pfn -> order of kmalloc_large() blocks
         self.nr_slab_pages = [0, 0]    # unreclaimable, reclaimable slab pages
         self.boot_page = self._alloc_boot_page()
         self._names_end = self.boot_page + BOOT_NAMES
-        self.kmem_cache = self.kmem_cache_node = None
-        self._bootstrap_kmem_cache()
+        self._bootstrap_kmem_cache()         # kmem_cache and kmem_cache_node
         self.create_kmalloc_caches()
         if hasattr(pages, "register_shrinker"):
             pages.register_shrinker(self.shrink_slabs)
 
     # -- boot ------------------------------------------------------------------
-    def _alloc_boot_page(self):
+    def _alloc_boot_page(self) -> int:
         pfn = self.pages.alloc(GFP_KERNEL | _GFP_ZERO, 0)
         if pfn is None:
             raise MemoryError("slab: no page for the boot data")
@@ -155,7 +167,7 @@ class SlabAllocator:
         self.pm.u8[va - PAGE_OFFSET:va - PAGE_OFFSET + PAGE_SIZE] = bytes(PAGE_SIZE)
         return va
 
-    def _static_name(self, name):
+    def _static_name(self, name: str) -> int:
         """A name in the boot page, as a C string literal in the kernel's rodata."""
         raw = name.encode() + b"\0"
         va = self._names_end
@@ -166,7 +178,7 @@ class SlabAllocator:
         self._names_end += (len(raw) + 3) & ~3
         return va
 
-    def _bootstrap_kmem_cache(self):
+    def _bootstrap_kmem_cache(self) -> None:
         """kmem_cache_init(): the caches of struct kmem_cache_node and struct
         kmem_cache, each struct moved from its static copy into a kmem_cache
         object (bootstrap()), and each cache's node struct from kmem_cache_node."""
@@ -182,7 +194,7 @@ class SlabAllocator:
             self._register(s)
             self._alloc_node_struct(s)
 
-    def _boot_cache(self, name, size, offset):
+    def _boot_cache(self, name: str, size: int, offset: int) -> KmemCache:
         """create_boot_cache(): a cache whose struct is static, in the boot page."""
         s = KmemCache(name, size, 0, kmem_cache_flags(SLAB_HWCACHE_ALIGN, name, self.slub_debug))
         s.align = calculate_alignment(s.flags, ARCH_KMALLOC_MINALIGN, s.object_size)
@@ -192,13 +204,13 @@ class SlabAllocator:
         self.slub.write_kmem_cache(s)
         return s
 
-    def _alloc_node_struct(self, s):
+    def _alloc_node_struct(self, s: KmemCache) -> None:
         """init_kmem_cache_nodes(): the cache's struct kmem_cache_node, from its cache
         (mmemu keeps the node's lists on the host; the object holds its place)."""
         s.node_struct = self.slub.slab_alloc(self.kmem_cache_node, GFP_KERNEL,
-                                             lambda: "init_kmem_cache_nodes")
+                                             lambda: "init_kmem_cache_nodes") or 0
 
-    def _bootstrap(self, s, new_addr):
+    def _bootstrap(self, s: KmemCache, new_addr: int) -> None:
         """bootstrap(): copy the static struct into its object; repoint the slabs."""
         old = s.addr
         data = self.slub.read_bytes(old, KMEM_CACHE_SIZE)
@@ -210,7 +222,7 @@ class SlabAllocator:
             self.pm.u32[self.slub.pw(pfn, 3)] = new_addr
         self.slub.fill(old, KMEM_CACHE_SIZE, 0)
 
-    def create_kmalloc_caches(self):
+    def create_kmalloc_caches(self) -> None:
         """create_kmalloc_caches(): every type's caches, 96 after 64, 192 after 128."""
         for ktype in range(NR_KMALLOC_TYPES):
             for i in range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1):
@@ -221,7 +233,7 @@ class SlabAllocator:
                     self._new_kmalloc_cache(2, ktype)
         self._write_kmalloc_table()
 
-    def _new_kmalloc_cache(self, idx, ktype):
+    def _new_kmalloc_cache(self, idx: int, ktype: int) -> None:
         size, suffix = KMALLOC_INFO[idx]
         name = KMALLOC_PREFIXES[ktype] + suffix
         flags = SLAB_KMALLOC | KMALLOC_TYPE_FLAGS[ktype]
@@ -234,12 +246,12 @@ class SlabAllocator:
         self.kmalloc_caches[ktype][idx] = s
 
     @property
-    def kmalloc_table(self):
+    def kmalloc_table(self) -> int:
         """The guest address of kmalloc_caches[][] (machine.py tells the guest,
         in the boot information's "kmalloc_caches" word)."""
         return self.boot_page + BOOT_KMALLOC_TABLE
 
-    def _write_kmalloc_table(self):
+    def _write_kmalloc_table(self) -> None:
         base = (self.boot_page + BOOT_KMALLOC_TABLE - PAGE_OFFSET) >> 2
         cols = KMALLOC_SHIFT_HIGH + 1
         for t, row in enumerate(self.kmalloc_caches):
@@ -247,11 +259,13 @@ class SlabAllocator:
                 self.pm.u32[base + t * cols + i] = s.addr if s else 0
 
     # -- the cache registry --------------------------------------------------
-    def _register(self, s):
+    def _register(self, s: KmemCache) -> None:
         self.caches.append(s)
         self.by_addr[s.addr] = s
 
-    def _create_cache(self, name, name_ptr, size, align, flags, ctor=0, host_ctor=None):
+    def _create_cache(self, name: str, name_ptr: int, size: int, align: int, flags: int,
+                      ctor: int = 0, host_ctor: Optional[Callable[[int],
+                      object]] = None) -> Optional[KmemCache]:
         """create_cache(): a struct kmem_cache from the kmem_cache cache, opened."""
         flags = kmem_cache_flags(flags, name, self.slub_debug)
         s = KmemCache(name, size, 0, flags, ctor=ctor, host_ctor=host_ctor, name_ptr=name_ptr)
@@ -267,21 +281,21 @@ class SlabAllocator:
         self._alloc_node_struct(s)
         return s
 
-    def cache_at(self, addr):
+    def cache_at(self, addr: int) -> Optional[KmemCache]:
         """The live cache whose struct kmem_cache is at addr, or None."""
         return self.by_addr.get(addr)
 
-    def find_cache(self, name):
+    def find_cache(self, name: str) -> Optional[KmemCache]:
         """The newest live cache of that name, or None."""
         for s in reversed(self.caches):
             if s.name == name:
                 return s
         return None
 
-    def _cache(self, s):
+    def _cache(self, s: CacheRef) -> Optional[KmemCache]:
         return self.by_addr.get(s) if isinstance(s, int) else s
 
-    def _live_cache(self, s, what):
+    def _live_cache(self, s: CacheRef, what: str) -> KmemCache:
         """The KmemCache s names (a KmemCache or its address); a UsageError
         for anything else, since a host caller cannot be oopsed."""
         cache = self._cache(s)
@@ -289,7 +303,9 @@ class SlabAllocator:
             raise UsageError(f"{what}: {s!r} is not a live kmem_cache"[:120])
         return cache
 
-    def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None, caller=None):
+    def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0,
+                          ctor: Union[int, Callable[[int], object], None] = None,
+                          caller: Optional[Caller] = None) -> Optional[KmemCache]:
         """kmem_cache_create(): a new cache, or None (with the kernel's warning).
 
         ctor: a guest function address (int) or a Python callable(addr).
@@ -318,13 +334,13 @@ class SlabAllocator:
             self._create_failed(name, flags, err)
         return s
 
-    def _create_failed(self, name, flags, err):
+    def _create_failed(self, name: str, flags: int, err: int) -> None:
         if flags & SLAB_PANIC:
             self.rep.panic(f"kmem_cache_create: Failed to create slab '{name}'. Error {err}")
         else:
             self.rep.log.printk(f"kmem_cache_create({name}) failed with error {err}", KERN_WARNING)
 
-    def _kstrdup(self, name):
+    def _kstrdup(self, name: str) -> Optional[int]:
         raw = name.encode() + b"\0"
         va = self.kmalloc(len(raw), GFP_KERNEL, caller=lambda: "kmem_cache_create")
         if va:
@@ -332,31 +348,32 @@ class SlabAllocator:
             self.pm.u8[pa:pa + len(raw)] = raw
         return va
 
-    def kmem_cache_destroy(self, s, caller=None):
+    def kmem_cache_destroy(self, s: CacheRef, caller: Optional[Callable[[], str]] = None) -> None:
         """kmem_cache_destroy(): free the cache, or warn and keep it if objects remain."""
-        s = self._cache(s)
-        if s is None or s.dead:
+        cache = self._cache(s)
+        if cache is None or cache.dead:
             return
-        s.refcount -= 1
-        self.slub.wr(s.addr + KMC_REFCOUNT, s.refcount)
-        if s.refcount > 0:
+        cache.refcount -= 1
+        self.slub.wr(cache.addr + KMC_REFCOUNT, cache.refcount)
+        if cache.refcount > 0:
             return
-        if self._kmem_cache_shutdown(s):
+        if self._kmem_cache_shutdown(cache):
             where = (caller or host_caller)()
             self.debug.warn_block(
                 "kmem_cache_destroy",
-                f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from {where}")
+                f"kmem_cache_destroy {cache.name}: Slab cache still has objects when called "
+                f"from {where}")
             return
-        self.caches.remove(s)
-        del self.by_addr[s.addr]
-        s.dead = True
-        self.kfree(s.name_ptr)
-        node_struct = s.node_struct
+        self.caches.remove(cache)
+        del self.by_addr[cache.addr]
+        cache.dead = True
+        self.kfree(cache.name_ptr)
+        node_struct = cache.node_struct
         if node_struct:             # kmem_cache_free(): virt_to_cache()'s checks first
             self.kmem_cache_free(self.kmem_cache_node, node_struct, lambda: "kmem_cache_destroy")
-        self.kmem_cache_free(self.kmem_cache, s.addr, lambda: "kmem_cache_destroy")
+        self.kmem_cache_free(self.kmem_cache, cache.addr, lambda: "kmem_cache_destroy")
 
-    def _kmem_cache_shutdown(self, s):
+    def _kmem_cache_shutdown(self, s: KmemCache) -> bool:
         """__kmem_cache_shutdown(): flush, free empty slabs, report the rest; busy?"""
         self.slub.flush_cpu_slab(s)
         for pfn in list(s.node.partial):
@@ -368,31 +385,33 @@ class SlabAllocator:
         self.debug.flush()
         return bool(s.node.slabs)
 
-    def kmem_cache_shrink(self, s):
+    def kmem_cache_shrink(self, s: CacheRef) -> int:
         """kmem_cache_shrink(): 1 if slabs remain in use, else 0."""
-        s = self._cache(s)
-        return self.slub.kmem_cache_shrink(s) if s else 0
+        cache = self._cache(s)
+        return self.slub.kmem_cache_shrink(cache) if cache else 0
 
-    def kmem_cache_validate(self, s):
+    def kmem_cache_validate(self, s: CacheRef) -> int:
         """validate_slab_cache() (`slabinfo -v`): the number of errors found."""
-        s = self._cache(s)
-        return self.debug.validate_slab_cache(s) if s else 0
+        cache = self._cache(s)
+        return self.debug.validate_slab_cache(cache) if cache else 0
 
     # -- kmem_cache_alloc / free -------------------------------------------
-    def slab_alloc(self, s, flags, caller=None, node=NUMA_NO_NODE):
+    def slab_alloc(self, s: KmemCache, flags: int, caller: Optional[Caller] = None,
+                   node: int = NUMA_NO_NODE) -> Optional[int]:
         """slab_alloc_node() without the zeroing; sets slub.pending_ctor for guest ctors."""
         if node == NUMA_NO_NODE:
             return self.slub.slab_alloc(s, flags, caller or host_caller)
         return self.slub.slab_alloc_node(s, flags, caller or host_caller, node)
 
-    def might_alloc(self, flags):
+    def might_alloc(self, flags: int) -> None:
         """slab_pre_alloc_hook()'s might_alloc() for a call from the host (the
         guest's own calls checked in guest/lib/slab.c): the page allocator's hook."""
         mm = getattr(self.pages, "mm", None)
         if mm is not None and flags & _GFP_DIRECT_RECLAIM:
             mm.might_alloc(flags)
 
-    def kmem_cache_alloc(self, s, flags=GFP_KERNEL, caller=None):
+    def kmem_cache_alloc(self, s: CacheRef, flags: int = GFP_KERNEL,
+                         caller: Optional[Caller] = None) -> Optional[int]:
         """kmem_cache_alloc(): an object, or None.  s not a live cache: UsageError."""
         s = self._live_cache(s, "kmem_cache_alloc")
         flags &= 0xFFFFFFFF                       # gfp_t, as a C caller passes it
@@ -407,34 +426,34 @@ class SlabAllocator:
             self.slub.fill(obj, s.object_size, 0)
         return obj
 
-    def kmem_cache_free(self, s, x, caller=None):
+    def kmem_cache_free(self, s: CacheRef, x: int, caller: Optional[Caller] = None) -> None:
         """kmem_cache_free(): cache_from_obj() checks, then slab_free()."""
-        s = self._cache(s)
-        if not x or s is None:
+        cache = self._cache(s)
+        if not x or cache is None:
             return
         pfn = self._slab_of(x)
         if pfn is None:
             self.debug.warn_block("virt_to_cache", "virt_to_cache: Object is not a Slab page!")
             return
         real = self.by_addr.get(self.slub.slab_cache_ptr(pfn))
-        if real is not s:
+        if real is not cache:
             self.debug.print_tracking(real, x) if real else None
             self.debug.warn_block(
                 "cache_from_obj",
-                f"cache_from_obj: Wrong slab cache. {s.name} but object is from "
+                f"cache_from_obj: Wrong slab cache. {cache.name} but object is from "
                 f"{real.name if real else '?'}")
             if real is None:
                 return
         self.slub.slab_free(real, pfn, x, caller or host_caller)
 
-    def _slab_of(self, x):
+    def _slab_of(self, x: int) -> Optional[int]:
         """virt_to_slab(): the head pfn of the slab holding x, or None."""
         pfn = self._compound_head(x)
         if pfn is None or not self.pm.u32[self.slub.pw(pfn, W_FLAGS)] & (1 << PG_slab):
             return None
         return pfn
 
-    def _compound_head(self, x):
+    def _compound_head(self, x: int) -> Optional[int]:
         """virt_to_folio(): the head pfn of the page holding lowmem address x."""
         if not PAGE_OFFSET <= x < PAGE_OFFSET + self.pm.size:
             return None
@@ -450,12 +469,13 @@ class SlabAllocator:
         return pfn
 
     # -- kmalloc -------------------------------------------------------------
-    def kmalloc_slab(self, size, flags):
+    def kmalloc_slab(self, size: int, flags: int) -> Optional[KmemCache]:
         """kmalloc_slab(): the cache for a size and gfp mask (None for size 0)."""
         idx = kmalloc_index(size)
         return self.kmalloc_caches[kmalloc_type(flags)][idx] if idx else None
 
-    def kmalloc(self, size, flags=GFP_KERNEL, caller=None, node=NUMA_NO_NODE):
+    def kmalloc(self, size: int, flags: int = GFP_KERNEL, caller: Optional[Caller] = None,
+                node: int = NUMA_NO_NODE) -> Optional[int]:
         """kmalloc() (kmalloc_node() with node): a guest virtual address,
         ZERO_SIZE_PTR for 0, or None.
 
@@ -473,20 +493,24 @@ class SlabAllocator:
             self.slub.fill(obj, s.object_size, 0)
         return obj
 
-    def kzalloc(self, size, flags=GFP_KERNEL, caller=None):
+    def kzalloc(self, size: int, flags: int = GFP_KERNEL,
+                caller: Optional[Caller] = None) -> Optional[int]:
         return self.kmalloc(size, flags | _GFP_ZERO, caller)
 
-    def kmalloc_array(self, n, size, flags=GFP_KERNEL, caller=None):
+    def kmalloc_array(self, n: int, size: int, flags: int = GFP_KERNEL,
+                      caller: Optional[Caller] = None) -> Optional[int]:
         """kmalloc_array(): None when n * size overflows size_t (32 bits)."""
         n, size = n & 0xFFFFFFFF, size & 0xFFFFFFFF
         if n * size > 0xFFFFFFFF:
             return None
         return self.kmalloc(n * size, flags, caller)
 
-    def kcalloc(self, n, size, flags=GFP_KERNEL, caller=None):
+    def kcalloc(self, n: int, size: int, flags: int = GFP_KERNEL,
+                caller: Optional[Caller] = None) -> Optional[int]:
         return self.kmalloc_array(n, size, flags | _GFP_ZERO, caller)
 
-    def kmalloc_large(self, size, flags, caller=None, node=NUMA_NO_NODE):
+    def kmalloc_large(self, size: int, flags: int, caller: Optional[Caller] = None,
+                      node: int = NUMA_NO_NODE) -> Optional[int]:
         """kmalloc_large() (kmalloc_large_node() with node): a compound page
         block from the buddy allocator."""
         order = get_order(size)
@@ -507,7 +531,7 @@ class SlabAllocator:
         self.large[pfn] = order
         return PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
-    def kfree(self, x, caller=None):
+    def kfree(self, x: int, caller: Optional[Caller] = None) -> None:
         """kfree(): NULL and ZERO_SIZE_PTR are no-ops; slab objects go back to
         their cache, compound pages to the buddy allocator."""
         x &= 0xFFFFFFFF
@@ -525,10 +549,10 @@ class SlabAllocator:
             return
         self.free_large_kmalloc(head, x)
 
-    def free_large_kmalloc(self, pfn, x):
+    def free_large_kmalloc(self, pfn: Optional[int], x: int) -> None:
         """free_large_kmalloc(): refuse (with 6.1's warning) a page that is not compound."""
         order = self._folio_order(pfn) if pfn is not None else 0
-        if order == 0:
+        if order == 0 or pfn is None:
             self.debug.warn_block("free_large_kmalloc", None, [
                 f"object pointer: 0x{x:08x}",
                 "mmemu: kfree() of a pointer that is neither a slab object nor a compound "
@@ -537,13 +561,13 @@ class SlabAllocator:
         self.large.pop(pfn, None)
         self.pages.free(pfn, order)
 
-    def _folio_order(self, pfn):
+    def _folio_order(self, pfn: int) -> int:
         """folio_order(): compound_order of the first tail page, 0 if not a head."""
         if not self.pm.u32[self.slub.pw(pfn, W_FLAGS)] & (1 << PG_head):
             return 0
         return (self.pm.u32[self.slub.pw(pfn + 1, 2)] >> 8) & 0xFF
 
-    def ksize(self, x):
+    def ksize(self, x: int) -> int:
         """__ksize(): the usable size of an allocation (0 for NULL or a bad pointer)."""
         x &= 0xFFFFFFFF
         if x <= ZERO_SIZE_PTR:
@@ -554,13 +578,15 @@ class SlabAllocator:
             return slab_ksize(s) if s else 0
         order = self._folio_order(head) if head is not None else 0
         size = PAGE_SIZE << order
-        if order == 0 or size <= KMALLOC_MAX_CACHE_SIZE or x != PAGE_OFFSET + (head << PAGE_SHIFT):
+        if (head is None or order == 0 or size <= KMALLOC_MAX_CACHE_SIZE
+                or x != PAGE_OFFSET + (head << PAGE_SHIFT)):
             self.debug.warn_block("__ksize", None,
                                   [f"mmemu: ksize(0x{x:08x}): not a kmalloc'ed object"])
             return 0
         return size
 
-    def krealloc(self, p, new_size, flags=GFP_KERNEL, caller=None):
+    def krealloc(self, p: int, new_size: int, flags: int = GFP_KERNEL,
+                 caller: Optional[Caller] = None) -> Optional[int]:
         """krealloc(): keep p if it still fits in ksize(p), else move the contents."""
         p, new_size = p & 0xFFFFFFFF, new_size & 0xFFFFFFFF
         if new_size == 0:
@@ -578,21 +604,21 @@ class SlabAllocator:
         return ret
 
     # -- reclaim and accounting ----------------------------------------------
-    def shrink_slabs(self):
+    def shrink_slabs(self) -> int:
         """The shrinker: give every empty slab on a partial list back; pages freed."""
         return sum(self.slub.discard_empty_partials(s) for s in list(self.caches))
 
-    def _account_slab(self, s, pfn, order, sign):
+    def _account_slab(self, s: KmemCache, pfn: int, order: int, sign: int) -> None:
         self.nr_slab_pages[1 if s.reclaimable else 0] += sign << order
 
-    def meminfo(self):
+    def meminfo(self) -> dict[str, int]:
         """Slab, SReclaimable, SUnreclaim in kB, as /proc/meminfo shows them."""
         large = sum(1 << o for o in self.large.values())
         unrecl = (self.nr_slab_pages[0] + large) * (PAGE_SIZE // 1024)
         recl = self.nr_slab_pages[1] * (PAGE_SIZE // 1024)
         return {"Slab": recl + unrecl, "SReclaimable": recl, "SUnreclaim": unrecl}
 
-    def get_slabinfo(self, s):
+    def get_slabinfo(self, s: KmemCache) -> SlabInfo:
         """get_slabinfo(): free objects counted on the partial list only, as SLUB does."""
         n = s.node
         free = 0
@@ -602,12 +628,12 @@ class SlabAllocator:
         return SlabInfo(s.name, n.total_objects - free, n.total_objects, s.size,
                         s.objects, 1 << s.order, n.nr_slabs, n.nr_slabs)
 
-    def slabinfo(self):
+    def slabinfo(self) -> list[SlabInfo]:
         """Every cache's SlabInfo, newest first (slab_caches order)."""
         return [self.get_slabinfo(s) for s in reversed(self.caches)]
 
 
-def slab_ksize(s):
+def slab_ksize(s: KmemCache) -> int:
     """slab_ksize(): how much of an object its user may use."""
     from mmemu.mm.slab import SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TYPESAFE_BY_RCU
     if s.flags & (SLAB_RED_ZONE | SLAB_POISON):
@@ -617,7 +643,7 @@ def slab_ksize(s):
     return s.size
 
 
-def slab_nodes(mm):
+def slab_nodes(mm: MmState) -> set[int]:
     """6.1's slab_nodes: the nodes with normal memory (N_NORMAL_MEMORY), whose
     slabs a node-specific allocation may ask for."""
     return {z.node for z in mm.zones if z.present_pages and not z.is_highmem}

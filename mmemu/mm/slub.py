@@ -25,8 +25,12 @@ this cache's cpu slab is a BUG with mmemu's note (6.1 would go on and
 corrupt memory).  A readable but wrong free pointer is followed, as 6.1
 follows it: the object handed out is wherever it points.
 """
+from __future__ import annotations
+
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional, Protocol, Union
 
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from mmemu.mm.mmzone import (
@@ -48,6 +52,23 @@ from mmemu.mm.gfp import (
     _GFP_NOFAIL, _GFP_NOMEMALLOC, _GFP_NORETRY, _GFP_NOWARN, _GFP_RECLAIM,
     _GFP_RECLAIMABLE, _GFP_RETRY_MAYFAIL, _GFP_THISNODE, _GFP_ZERO,
 )
+from mmemu.mm.mmzone import MemMap
+from mmemu.physmem import PhysMem
+
+if TYPE_CHECKING:
+    from mmemu.mm.slub_debug import SlubDebug, Track
+
+# The code a slab call is made for, as Linux prints _RET_IP_: a callable that
+# gives the symbol ("main+0x1c/0x80"), or the symbol itself.
+Caller = Union[Callable[[], str], str]
+
+
+class PageSource(Protocol):
+    """The page allocator as the slab allocator uses it (slab_common.MachinePages)."""
+
+    def alloc(self, gfp: int, order: int, nid: Optional[int] = None) -> Optional[int]: ...
+    def free(self, pfn: int, order: int) -> None: ...
+    def register_shrinker(self, fn: Callable[[], int]) -> None: ...
 
 # mm/internal.h and mm/slab.h (6.1): what slab allocations may pass down.
 GFP_SLAB_BUG_MASK = (_GFP_DMA32 | _GFP_HIGHMEM | ~_GFP_BITS_MASK) & 0xFFFFFFFF
@@ -72,21 +93,21 @@ NUMA_NO_NODE = -1
 
 # -- geometry (mm/slub.c: calculate_sizes and friends) ----------------------------
 
-def fls(x):
+def fls(x: int) -> int:
     """fls(): 1-based index of the highest set bit, 0 for 0."""
     return x.bit_length()
 
 
-def get_order(size):
+def get_order(size: int) -> int:
     """get_order(): the smallest order whose block holds size bytes."""
     return max(0, (size - 1) >> PAGE_SHIFT).bit_length()
 
 
-def order_objects(order, size):
+def order_objects(order: int, size: int) -> int:
     return (PAGE_SIZE << order) // size
 
 
-def calc_slab_order(size, min_objects, max_order, fract_leftover):
+def calc_slab_order(size: int, min_objects: int, max_order: int, fract_leftover: int) -> int:
     """The lowest order that wastes at most 1/fract_leftover of the slab."""
     if order_objects(0, size) > MAX_OBJS_PER_PAGE:
         return get_order(size * MAX_OBJS_PER_PAGE) - 1
@@ -99,7 +120,7 @@ def calc_slab_order(size, min_objects, max_order, fract_leftover):
     return order
 
 
-def calculate_order(size):
+def calculate_order(size: int) -> int:
     """calculate_order(): slab order for objects of this size, or -1."""
     min_objects = 4 * (fls(NR_CPU_IDS) + 1)
     min_objects = min(min_objects, order_objects(SLUB_MAX_ORDER, size))
@@ -118,7 +139,7 @@ def calculate_order(size):
     return order if order < MAX_ORDER else -1
 
 
-def calculate_alignment(flags, align, size):
+def calculate_alignment(flags: int, align: int, size: int) -> int:
     """calculate_alignment() of mm/slab_common.c."""
     if flags & SLAB_HWCACHE_ALIGN:
         ralign = CACHE_LINE_SIZE
@@ -129,7 +150,7 @@ def calculate_alignment(flags, align, size):
     return _align(align, WORD)
 
 
-def _align(x, a):
+def _align(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
@@ -142,17 +163,17 @@ class KmemCacheNode:
     slabs.  nr_partial and nr_slabs are their lengths.
     """
 
-    slabs: dict = field(default_factory=dict)
-    partial: OrderedDict = field(default_factory=OrderedDict)
-    full: set = field(default_factory=set)
+    slabs: dict[int, int] = field(default_factory=dict)
+    partial: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    full: set[int] = field(default_factory=set)
     total_objects: int = 0
 
     @property
-    def nr_partial(self):
+    def nr_partial(self) -> int:
         return len(self.partial)
 
     @property
-    def nr_slabs(self):
+    def nr_slabs(self) -> int:
         return len(self.slabs)
 
 
@@ -170,7 +191,7 @@ class KmemCache:
     align: int
     flags: int
     ctor: int = 0
-    host_ctor: object = None
+    host_ctor: Optional[Callable[[int], object]] = None
     addr: int = 0
     name_ptr: int = 0
     size: int = 0
@@ -185,37 +206,37 @@ class KmemCache:
     min_partial: int = MIN_PARTIAL
     refcount: int = 1
     node: KmemCacheNode = field(default_factory=KmemCacheNode)
-    tracks: dict = field(default_factory=dict)     # object -> [alloc Track, free Track]
+    tracks: dict[int, list[Optional[Track]]] = field(default_factory=dict)   # [alloc, free]
     dead: bool = False                             # destroyed (struct freed)
     node_struct: int = 0                           # its struct kmem_cache_node object
 
     @property
-    def cpu(self):
+    def cpu(self) -> int:
         """Address of this CPU's struct kmem_cache_cpu."""
         return self.addr + KMC_CPU_DATA
 
     @property
-    def debug(self):
+    def debug(self) -> bool:
         """kmem_cache_debug(): debug caches always take the slow paths."""
         return bool(self.flags & SLAB_DEBUG_CAUSES)
 
     @property
-    def reclaimable(self):
+    def reclaimable(self) -> bool:
         return bool(self.flags & SLAB_RECLAIM_ACCOUNT)
 
     @property
-    def has_ctor(self):
+    def has_ctor(self) -> bool:
         return bool(self.ctor or self.host_ctor)
 
-    def freeptr_outside_object(self):
+    def freeptr_outside_object(self) -> bool:
         return self.offset >= self.inuse
 
-    def info_end(self):
+    def info_end(self) -> int:
         """get_info_end(): where the tracks start, relative to the object."""
         return self.inuse + WORD if self.freeptr_outside_object() else self.inuse
 
 
-def calculate_sizes(s):
+def calculate_sizes(s: KmemCache) -> bool:
     """calculate_sizes(): object layout, size and slab order; False if none fits.
 
     Models mm/slub.c:calculate_sizes() of 6.1 (no KASAN, no kmalloc orig_size).
@@ -275,7 +296,9 @@ class Slub:
     of that node.
     """
 
-    def __init__(self, pm, mem_map, pages):
+    debug: SlubDebug                  # set by SlabAllocator, right after construction
+
+    def __init__(self, pm: PhysMem, mem_map: MemMap, pages: PageSource) -> None:
         self.u32 = pm.u32
         self.u8 = pm.u8
         self.pages = pages
@@ -285,13 +308,13 @@ class Slub:
         low = mm.max_low_pfn << PAGE_SHIFT if mm is not None else len(pm.u8)
         self.lowmem_end = min(low, len(pm.u8))
         self.mm_word = mem_map.phys >> 2
-        self.debug = None             # set by SlabAllocator (slub_debug.SlubDebug)
         self.pending_ctor = 0         # first object of a new slab whose ctors must run
-        self.on_new_slab = None       # fn(s, pfn, order): accounting hook
-        self.slab_nodes = None        # nodes with normal memory (None: any node will do)
+        # fn(s, pfn, order, +1 or -1): the accounting hook
+        self.on_new_slab: Optional[Callable[[KmemCache, int, int, int], None]] = None
+        self.slab_nodes: Optional[set[int]] = None    # nodes with normal memory (None: any)
 
     # -- guest memory ------------------------------------------------------
-    def _pa(self, va, n, function, write=False):
+    def _pa(self, va: int, n: int, function: str, write: bool = False) -> int:
         """The physical address of [va, va + n) in the direct map; an oops of
         function (Reporter.die(): KernelOops) where the kernel could not go."""
         pa = va - PAGE_OFFSET
@@ -303,51 +326,51 @@ class Slub:
         rep.die(va if pa < 0 or pa >= self.lowmem_end else PAGE_OFFSET + self.lowmem_end,
                 function, write)
 
-    def rd(self, va, function="___slab_alloc"):
+    def rd(self, va: int, function: str = "___slab_alloc") -> int:
         pa = self._pa(va, 4, function)
         if pa & 3:
             return int.from_bytes(self.u8[pa:pa + 4], "little")
         return self.u32[pa >> 2]
 
-    def wr(self, va, value, function="___slab_alloc"):
+    def wr(self, va: int, value: int, function: str = "___slab_alloc") -> None:
         pa = self._pa(va, 4, function, write=True)
         if pa & 3:
             self.u8[pa:pa + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
         else:
             self.u32[pa >> 2] = value & 0xFFFFFFFF
 
-    def fill(self, va, n, byte):
+    def fill(self, va: int, n: int, byte: int) -> None:
         pa = self._pa(va, n, "memset", write=True)
         self.u8[pa:pa + n] = bytes((byte,)) * n
 
-    def read_bytes(self, va, n):
+    def read_bytes(self, va: int, n: int) -> bytes:
         pa = self._pa(va, n, "memcpy")
         return bytes(self.u8[pa:pa + n])
 
-    def get_freepointer(self, s, obj):
+    def get_freepointer(self, s: KmemCache, obj: int) -> int:
         return self.rd(obj + s.offset, "get_freepointer")
 
-    def set_freepointer(self, s, obj, fp):
+    def set_freepointer(self, s: KmemCache, obj: int, fp: int) -> None:
         self.wr(obj + s.offset, fp, "set_freepointer")
 
     # -- struct slab fields in the head struct page -----------------------
-    def pw(self, pfn, word):
+    def pw(self, pfn: int, word: int) -> int:
         return self.mm_word + pfn * PAGE_WORDS + word
 
-    def slab_ptr(self, pfn):
+    def slab_ptr(self, pfn: int) -> int:
         return self.mem_map.virt + pfn * STRUCT_PAGE_SIZE
 
-    def slab_pfn(self, ptr):
+    def slab_pfn(self, ptr: int) -> int:
         return (ptr - self.mem_map.virt) // STRUCT_PAGE_SIZE
 
-    def page_pfn(self, ptr):
+    def page_pfn(self, ptr: int) -> Optional[int]:
         """The pfn of struct page pointer ptr, or None if ptr is not one in mem_map."""
         off = ptr - self.mem_map.virt
         if off % STRUCT_PAGE_SIZE or not 0 <= off < self.mem_map.nr_pages * STRUCT_PAGE_SIZE:
             return None
         return off // STRUCT_PAGE_SIZE
 
-    def cpu_slab(self, s, function="___slab_alloc"):
+    def cpu_slab(self, s: KmemCache, function: str = "___slab_alloc") -> Optional[int]:
         """c->slab of cache s as a pfn, or None: checked, since the guest can
         write it.  Not a struct page: the oops of reading slab->freelist
         there; a struct page but not one of s's slabs: a BUG with a note."""
@@ -363,40 +386,40 @@ class Slub:
                 "kmem_cache_cpu in guest memory was overwritten"])
         return pfn
 
-    def slab_freelist(self, pfn):
+    def slab_freelist(self, pfn: int) -> int:
         return self.u32[self.pw(pfn, W_INDEX)]
 
-    def set_slab_freelist(self, pfn, fp):
+    def set_slab_freelist(self, pfn: int, fp: int) -> None:
         self.u32[self.pw(pfn, W_INDEX)] = fp
 
-    def counters(self, pfn):
+    def counters(self, pfn: int) -> tuple[int, int, bool]:
         """(inuse, objects, frozen) of a slab."""
         c = self.u32[self.pw(pfn, W_PRIVATE)]
         return (c & SLAB_INUSE_MASK, (c >> SLAB_OBJECTS_SHIFT) & SLAB_OBJECTS_MASK,
                 bool(c & SLAB_FROZEN))
 
-    def set_counters(self, pfn, inuse, objects, frozen):
+    def set_counters(self, pfn: int, inuse: int, objects: int, frozen: bool) -> None:
         self.u32[self.pw(pfn, W_PRIVATE)] = (
             (inuse & SLAB_INUSE_MASK) | ((objects & SLAB_OBJECTS_MASK) << SLAB_OBJECTS_SHIFT)
             | (SLAB_FROZEN if frozen else 0))
 
-    def slab_cache_ptr(self, pfn):
+    def slab_cache_ptr(self, pfn: int) -> int:
         return self.u32[self.pw(pfn, W_MAPPING)]
 
-    def page_flags(self, pfn):
+    def page_flags(self, pfn: int) -> int:
         return self.u32[self.pw(pfn, W_FLAGS)]
 
     @staticmethod
-    def slab_address(pfn):
+    def slab_address(pfn: int) -> int:
         return PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
-    def objects_of(self, s, pfn):
+    def objects_of(self, s: KmemCache, pfn: int) -> list[int]:
         """Addresses of every object of a slab, in index order."""
         base = self.slab_address(pfn) + s.red_left_pad
         _, objects, _ = self.counters(pfn)
         return [base + i * s.size for i in range(objects)]
 
-    def check_valid_pointer(self, s, pfn, obj):
+    def check_valid_pointer(self, s: KmemCache, pfn: int, obj: int) -> bool:
         """check_valid_pointer(): obj is NULL or the start of one of the slab's objects."""
         if not obj:
             return True
@@ -406,7 +429,7 @@ class Slub:
         return 0 <= off < objects * s.size and off % s.size == 0
 
     # -- struct kmem_cache in guest memory ----------------------------------
-    def write_kmem_cache(self, s):
+    def write_kmem_cache(self, s: KmemCache) -> None:
         """Fill the guest struct kmem_cache at s.addr from the host record."""
         a, w = s.addr, self.wr
         w(a + KMC_CPU_SLAB, s.cpu)
@@ -429,7 +452,7 @@ class Slub:
         assert KMC_CPU_DATA + 12 == KMEM_CACHE_SIZE
 
     # -- slabs from the page allocator ------------------------------------
-    def new_slab(self, s, flags, node=NUMA_NO_NODE):
+    def new_slab(self, s: KmemCache, flags: int, node: int = NUMA_NO_NODE) -> Optional[int]:
         """new_slab(): a slab with every object free (from node, if given), or None."""
         if flags & GFP_SLAB_BUG_MASK:
             flags = self.debug.kmalloc_fix_flags(flags)
@@ -437,13 +460,13 @@ class Slub:
             self.debug.warn_ctor_zero(s)
         return self.allocate_slab(s, flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK), node)
 
-    def alloc_slab_page(self, flags, node, order):
+    def alloc_slab_page(self, flags: int, node: int, order: int) -> Optional[int]:
         """alloc_slab_page(): alloc_pages(), or __alloc_pages_node() for a node."""
         if node == NUMA_NO_NODE:
             return self.pages.alloc(flags, order)
         return self.pages.alloc(flags, order, node)
 
-    def allocate_slab(self, s, flags, node=NUMA_NO_NODE):
+    def allocate_slab(self, s: KmemCache, flags: int, node: int = NUMA_NO_NODE) -> Optional[int]:
         """allocate_slab(): the preferred order without reclaim, then the minimum."""
         flags |= s.allocflags
         alloc_gfp = (flags | _GFP_NOWARN | _GFP_NORETRY) & ~_GFP_NOFAIL
@@ -467,7 +490,7 @@ class Slub:
             self.on_new_slab(s, pfn, order, +1)
         return pfn
 
-    def _init_objects(self, s, pfn, objects, order):
+    def _init_objects(self, s: KmemCache, pfn: int, objects: int, order: int) -> None:
         """Chain every object onto the slab's freelist; debug setup; host ctors."""
         base = self.slab_address(pfn) + s.red_left_pad
         if s.flags & SLAB_POISON:
@@ -484,7 +507,7 @@ class Slub:
         if s.ctor:
             self.pending_ctor = base
 
-    def discard_slab(self, s, pfn):
+    def discard_slab(self, s: KmemCache, pfn: int) -> None:
         """discard_slab() -> __free_slab(): clear the overlay, give the pages back."""
         if s.flags & SLAB_POISON or s.debug:
             # While the slab still knows its order: a slab made at min_order
@@ -505,18 +528,18 @@ class Slub:
         self.pages.free(pfn, order)
 
     # -- lists ------------------------------------------------------------------
-    def add_partial(self, s, pfn, tail):
+    def add_partial(self, s: KmemCache, pfn: int, tail: bool) -> None:
         s.node.full.discard(pfn)
         s.node.partial[pfn] = None
         if not tail:
             s.node.partial.move_to_end(pfn, last=False)
 
-    def add_full(self, s, pfn):
+    def add_full(self, s: KmemCache, pfn: int) -> None:
         s.node.partial.pop(pfn, None)
         s.node.full.add(pfn)
 
     # -- the cpu slab --------------------------------------------------------
-    def get_freelist(self, s, pfn):
+    def get_freelist(self, s: KmemCache, pfn: int) -> int:
         """get_freelist(): take the cpu slab's slab->freelist (remote frees)."""
         freelist = self.slab_freelist(pfn)
         _, objects, _ = self.counters(pfn)
@@ -524,7 +547,7 @@ class Slub:
         self.set_counters(pfn, objects, objects, freelist != 0)
         return freelist
 
-    def acquire_slab(self, s, pfn):
+    def acquire_slab(self, s: KmemCache, pfn: int) -> int:
         """acquire_slab(): freeze a partial slab and take its whole freelist."""
         del s.node.partial[pfn]
         freelist = self.slab_freelist(pfn)
@@ -533,7 +556,7 @@ class Slub:
         self.set_counters(pfn, objects, objects, True)
         return freelist
 
-    def deactivate_slab(self, s, pfn, freelist):
+    def deactivate_slab(self, s: KmemCache, pfn: int, freelist: int) -> None:
         """deactivate_slab(): give a frozen slab's free objects back and unfreeze it.
 
         freelist is a chain of this slab's objects (the cpu freelist, or what
@@ -558,7 +581,7 @@ class Slub:
         else:
             self.add_full(s, pfn)
 
-    def flush_cpu_slab(self, s):
+    def flush_cpu_slab(self, s: KmemCache) -> None:
         """flush_slab(): deactivate this CPU's slab, if it has one."""
         c = s.cpu
         pfn = self.cpu_slab(s, "flush_slab")
@@ -570,15 +593,15 @@ class Slub:
         self.wr(c + KCC_TID, self.rd(c + KCC_TID) + 1)
         self.deactivate_slab(s, pfn, freelist)
 
-    def cpu_slab_pfn(self, s):
+    def cpu_slab_pfn(self, s: KmemCache) -> Optional[int]:
         return self.cpu_slab(s)
 
-    def slab_nid(self, pfn):
+    def slab_nid(self, pfn: int) -> int:
         """slab_nid(): the node of a slab's pages."""
         return (self.u32[self.pw(pfn, W_FLAGS)] >> NODES_PGSHIFT) & NODES_MASK
 
     # -- allocation ------------------------------------------------------------
-    def slab_alloc(self, s, flags, caller):
+    def slab_alloc(self, s: KmemCache, flags: int, caller: Caller) -> Optional[int]:
         """slab_alloc_node(): the lockless fast path, else ___slab_alloc()."""
         c = s.cpu
         obj = self.rd(c + KCC_FREELIST)
@@ -588,7 +611,7 @@ class Slub:
             return obj
         return self.___slab_alloc(s, flags, caller)
 
-    def slab_alloc_node(self, s, flags, caller, node):
+    def slab_alloc_node(self, s: KmemCache, flags: int, caller: Caller, node: int) -> Optional[int]:
         """slab_alloc_node() for a node: the cpu slab serves only if it is on node.
 
         A node without normal memory (not in slab_nodes) or NUMA_NO_NODE
@@ -611,7 +634,8 @@ class Slub:
             return obj
         return self.___slab_alloc(s, flags, caller, node)
 
-    def ___slab_alloc(self, s, flags, caller, node=NUMA_NO_NODE):
+    def ___slab_alloc(self, s: KmemCache, flags: int, caller: Caller,
+                      node: int = NUMA_NO_NODE) -> Optional[int]:
         """___slab_alloc(): refill the cpu freelist from the cpu slab, a partial
         slab or a new one.  Debug caches hand out one object and keep no cpu slab."""
         c = s.cpu
@@ -639,7 +663,8 @@ class Slub:
             self.set_slab_freelist(pfn, 0)
             self.add_full(s, pfn)
 
-    def _get_slab(self, s, flags, node=NUMA_NO_NODE):
+    def _get_slab(self, s: KmemCache, flags: int,
+                  node: int = NUMA_NO_NODE) -> tuple[Optional[int], int]:
         """get_partial(), else new_slab(): a frozen slab and its freelist."""
         pfn = self._get_partial(s, node)
         if pfn is not None:
@@ -653,13 +678,13 @@ class Slub:
         self.set_counters(pfn, objects, objects, True)
         return pfn, freelist
 
-    def _get_partial(self, s, node):
+    def _get_partial(self, s: KmemCache, node: int) -> Optional[int]:
         """get_partial(): the first partial slab (of node, when one is asked for), or None."""
         if node == NUMA_NO_NODE:
             return next(iter(s.node.partial), None)
         return next((pfn for pfn in s.node.partial if self.slab_nid(pfn) == node), None)
 
-    def _load_freelist(self, s, pfn, freelist):
+    def _load_freelist(self, s: KmemCache, pfn: int, freelist: int) -> int:
         c = s.cpu
         self.wr(c + KCC_SLAB, self.slab_ptr(pfn))
         self.wr(c + KCC_FREELIST, self.get_freepointer(s, freelist))
@@ -667,7 +692,7 @@ class Slub:
         return freelist
 
     # -- freeing -------------------------------------------------------------
-    def slab_free(self, s, pfn, obj, caller):
+    def slab_free(self, s: KmemCache, pfn: int, obj: int, caller: Caller) -> bool:
         """do_slab_free(): push onto the cpu freelist when obj is in the cpu slab.
 
         Returns False when the free was refused (reported).  A page that
@@ -694,7 +719,7 @@ class Slub:
             return True
         return self.__slab_free(s, pfn, obj, caller)
 
-    def __slab_free(self, s, pfn, obj, caller):
+    def __slab_free(self, s: KmemCache, pfn: int, obj: int, caller: Caller) -> bool:
         """__slab_free(): the slow path; fixes the lists as the slab fills or empties."""
         if s.debug:
             if not self.debug.free_debug_processing(s, pfn, obj, caller):
@@ -716,7 +741,7 @@ class Slub:
         return True
 
     # -- shrinking -------------------------------------------------------------
-    def discard_empty_partials(self, s):
+    def discard_empty_partials(self, s: KmemCache) -> int:
         """Free every empty slab on the partial list: the pages freed."""
         freed = 0
         for pfn in [p for p in s.node.partial if self.counters(p)[0] == 0]:
@@ -724,7 +749,7 @@ class Slub:
             self.discard_slab(s, pfn)
         return freed
 
-    def kmem_cache_shrink(self, s):
+    def kmem_cache_shrink(self, s: KmemCache) -> int:
         """__kmem_cache_shrink(): flush the cpu slab, free empty slabs, sort the
         partial list fullest first; 1 if slabs remain, else 0."""
         self.flush_cpu_slab(s)

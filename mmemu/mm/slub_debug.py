@@ -23,10 +23,14 @@ a track's age is always 0, where Linux counts the 4 ms ticks since the
 allocation or free: a report is the same on every run (host time would
 make it depend on the host's speed and load).
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 from mmemu.errors import SlabCorruptionError
-from mmemu.kernel.panic import TAINT_BAD_PAGE, print_tainted
+from mmemu.kernel.panic import TAINT_BAD_PAGE, Reporter, print_tainted
 from mmemu.layout import PAGE_SIZE
 from mmemu.mm.gfp import format_gfp
 from mmemu.mm.mmzone import PAGEFLAGS_MASK, PG_slab, ZONES_MASK, ZONES_PGSHIFT
@@ -36,6 +40,13 @@ from mmemu.mm.slab import (
     SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLUB_RED_ACTIVE,
     SLUB_RED_INACTIVE, TRACK_SIZE, _OBJECT_POISON,
 )
+from mmemu.mm.slub import Caller, KmemCache, Slub
+
+if TYPE_CHECKING:
+    from mmemu.mm.slab_common import SlabAllocator
+
+# slub_debug= parsed: (the global flags, [(flags, [cache name patterns])]).
+SlubDebugOptions = tuple[int, list[tuple[int, list[str]]]]
 
 RULE = "=" * 77
 DASHES = "-" * 77
@@ -74,21 +85,21 @@ class Track:
     when: int
 
 
-def format_page_flags(flags):
+def format_page_flags(flags: int) -> str:
     """%pGp: "0x10200(slab|head|zone=1)" (no node or section fields on a 686 build)."""
     names = [n for n in PAGEFLAG_ORDER if flags & PAGEFLAGS_MASK & (1 << _PG_BITS[n])]
     names.append(f"zone={(flags >> ZONES_PGSHIFT) & ZONES_MASK}")
     return f"{flags:#x}({'|'.join(names)})"
 
 
-def hex_dump_line(prefix, addr, data):
+def hex_dump_line(prefix: str, addr: int, data: bytes) -> str:
     """print_hex_dump(DUMP_PREFIX_ADDRESS, 16, 1, ascii) for one row."""
     hexpart = " ".join(f"{b:02x}" for b in data)
     text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
     return f"{prefix}{addr:08x}: {hexpart:<49}{text}"
 
 
-def parse_slub_debug(text):
+def parse_slub_debug(text: Optional[str]) -> SlubDebugOptions:
     """slub_debug=: (global flags, [(flags, [cache name patterns])]).
 
     Models mm/slub.c:setup_slub_debug()/parse_slub_debug_flags(): blocks
@@ -97,7 +108,8 @@ def parse_slub_debug(text):
     """
     if not text:
         return 0, []
-    global_flags, blocks = 0, []
+    global_flags = 0
+    blocks: list[tuple[int, list[str]]] = []
     for block in text.split(";"):
         if not block:
             continue
@@ -110,7 +122,7 @@ def parse_slub_debug(text):
     return global_flags, blocks
 
 
-def parse_slub_debug_flags(text):
+def parse_slub_debug_flags(text: str) -> int:
     """The flag letters of one slub_debug= block: F Z P U T A (O is accepted, ignored)."""
     letters = {"f": SLAB_CONSISTENCY_CHECKS, "z": SLAB_RED_ZONE, "p": SLAB_POISON,
                "u": SLAB_STORE_USER, "t": SLAB_TRACE, "a": SLAB_FAILSLAB, "o": 0}
@@ -123,7 +135,7 @@ def parse_slub_debug_flags(text):
     return flags
 
 
-def kmem_cache_flags(flags, name, slub_debug):
+def kmem_cache_flags(flags: int, name: str, slub_debug: SlubDebugOptions) -> int:
     """kmem_cache_flags(): a cache's flags with the slub_debug= options that apply."""
     if flags & SLAB_NO_USER_FLAGS:
         return flags
@@ -146,73 +158,74 @@ class SlubDebug:
     timer interrupt it stays at INITIAL_JIFFIES (a test may set a clock).
     """
 
-    def __init__(self, slub, reporter):
+    def __init__(self, slub: Slub, reporter: Reporter) -> None:
         self.slub = slub
         self.rep = reporter
-        self.buf = []            # the lines of the report being built
+        self.buf: list[str] = []   # the lines of the report being built
         self.taint = ""          # the taint the report being built sets ("B"), when it goes out
         self.errors = 0          # slab_bug() calls so far (validate counts them)
-        self.jiffies = lambda: INITIAL_JIFFIES
+        self.jiffies: Callable[[], int] = lambda: INITIAL_JIFFIES
 
     # -- report plumbing ---------------------------------------------------
-    def flush(self):
+    def flush(self) -> None:
         """Send the lines gathered so far as one report, then set their taint."""
         if self.buf:
             text, self.buf = "\n".join(self.buf), []
             taint, self.taint = self.taint, ""
             self.rep.report(text, taint=taint or None)
 
-    def print_tainted(self):
+    def print_tainted(self) -> str:
         """print_tainted() as the report being built sees it (its own taint included)."""
         return print_tainted(self.rep.taint + self.taint)
 
-    def dump_stack(self):
+    def dump_stack(self) -> None:
         self.buf += self.rep.dump_stack(self.taint)
 
-    def warn_block(self, func, message=None, after=()):
+    def warn_block(self, func: str, message: Optional[str] = None,
+                   after: Sequence[str] = ()) -> None:
         """A WARN() at 6.1's line for func (KERNEL_LINES): message, then mmemu's after lines."""
         self.flush()
         self.rep.warn(KERNEL_LINES[func], None, func, message=message, after=after)
 
-    def slab_bug(self, s, text):
+    def slab_bug(self, s: KmemCache, text: str) -> None:
         self.errors += 1
         self.buf += [RULE, f"BUG {s.name} ({self.print_tainted()}): {text}", DASHES, ""]
 
-    def slab_fix(self, s, text):
+    def slab_fix(self, s: KmemCache, text: str) -> None:
         self.buf.append(f"FIX {s.name}: {text}")
 
-    def add_taint_bad_page(self):
+    def add_taint_bad_page(self) -> None:
         """add_taint(TAINT_BAD_PAGE), when the report being built goes out."""
         self.taint = TAINT_BAD_PAGE
 
-    def print_slab_info(self, pfn):
+    def print_slab_info(self, pfn: int) -> None:
         sl = self.slub
         inuse, objects, _ = sl.counters(pfn)
         self.buf.append(f"Slab 0x{sl.slab_ptr(pfn):08x} objects={objects} used={inuse} "
                         f"fp=0x{sl.slab_freelist(pfn):08x} "
                         f"flags={format_page_flags(sl.page_flags(pfn))}")
 
-    def slab_err(self, s, pfn, text):
+    def slab_err(self, s: KmemCache, pfn: int, text: str) -> None:
         self.slab_bug(s, text)
         self.print_slab_info(pfn)
         self.dump_stack()
         self.add_taint_bad_page()
 
-    def object_err(self, s, pfn, obj, reason):
+    def object_err(self, s: KmemCache, pfn: int, obj: int, reason: str) -> None:
         self.slab_bug(s, reason)
         self.print_trailer(s, pfn, obj)
         self.add_taint_bad_page()
 
-    def print_section(self, text, addr, length):
+    def print_section(self, text: str, addr: int, length: int) -> None:
         data = self.slub.read_bytes(addr, length)
         for i in range(0, length, 16):
             self.buf.append(hex_dump_line(text, addr + i, data[i:i + 16]))
 
-    def print_track(self, what, track, now):
+    def print_track(self, what: str, track: Optional[Track], now: int) -> None:
         if track is not None:
             self.buf.append(f"{what} in {track.caller} age={now - track.when} cpu=0 pid=1")
 
-    def print_tracking(self, s, obj):
+    def print_tracking(self, s: KmemCache, obj: int) -> None:
         if not s.flags & SLAB_STORE_USER:
             return
         now = self.jiffies()
@@ -220,7 +233,7 @@ class SlubDebug:
         self.print_track("Allocated", alloc, now)
         self.print_track("Freed", free, now)
 
-    def print_trailer(self, s, pfn, p):
+    def print_trailer(self, s: KmemCache, pfn: int, p: int) -> None:
         """print_trailer(): tracks, the slab, then the object's bytes by region."""
         sl = self.slub
         addr = sl.slab_address(pfn)
@@ -242,7 +255,7 @@ class SlubDebug:
         self.dump_stack()
 
     # -- object setup ----------------------------------------------------------
-    def init_object(self, s, obj, val):
+    def init_object(self, s: KmemCache, obj: int, val: int) -> None:
         """init_object(): red zones to val; the object poisoned when it is free."""
         sl = self.slub
         if s.flags & SLAB_RED_ZONE:
@@ -253,14 +266,14 @@ class SlubDebug:
         if s.flags & SLAB_RED_ZONE:
             sl.fill(obj + s.object_size, s.inuse - s.object_size, val)
 
-    def setup_object_debug(self, s, obj):
+    def setup_object_debug(self, s: KmemCache, obj: int) -> None:
         """setup_object_debug(): a new slab's object: inactive red zones, no tracks."""
         self.init_object(s, obj, SLUB_RED_INACTIVE)
         if s.flags & SLAB_STORE_USER:
             self.slub.fill(obj + s.info_end(), 2 * TRACK_SIZE, 0)
             s.tracks.pop(obj, None)
 
-    def set_track(self, s, obj, index, caller):
+    def set_track(self, s: KmemCache, obj: int, index: int, caller: Caller) -> None:
         """set_track(): the host record, and struct track in the object's metadata."""
         when = self.jiffies()
         tracks = s.tracks.setdefault(obj, [None, None])
@@ -271,7 +284,8 @@ class SlubDebug:
             sl.wr(t + 4 * i, value)
 
     # -- checks ------------------------------------------------------------------
-    def check_bytes_and_report(self, s, pfn, obj, what, start, value, nbytes):
+    def check_bytes_and_report(self, s: KmemCache, pfn: int, obj: int, what: str, start: int,
+                               value: int, nbytes: int) -> bool:
         """check_bytes_and_report(): True if [start, start+nbytes) all hold value;
         else report, restore them (FIX ... Restoring) and return False."""
         if nbytes <= 0:
@@ -293,7 +307,7 @@ class SlubDebug:
         self.slub.fill(start + fault, end - fault, value)
         return False
 
-    def check_pad_bytes(self, s, pfn, p):
+    def check_pad_bytes(self, s: KmemCache, pfn: int, p: int) -> bool:
         off = s.info_end() + (2 * TRACK_SIZE if s.flags & SLAB_STORE_USER else 0)
         size_from_object = s.size - s.red_left_pad
         if off == size_from_object:
@@ -301,7 +315,7 @@ class SlubDebug:
         return self.check_bytes_and_report(s, pfn, p, "Object padding", p + off, POISON_INUSE,
                                            size_from_object - off)
 
-    def check_object(self, s, pfn, p, val):
+    def check_object(self, s: KmemCache, pfn: int, p: int, val: int) -> bool:
         """check_object(): red zones, poison, padding and the free pointer of one object."""
         cbr = self.check_bytes_and_report
         if s.flags & SLAB_RED_ZONE:
@@ -326,7 +340,7 @@ class SlubDebug:
             return False
         return True
 
-    def slab_pad_check(self, s, pfn):
+    def slab_pad_check(self, s: KmemCache, pfn: int) -> None:
         """slab_pad_check(): the bytes after the last object keep POISON_INUSE."""
         if not s.flags & SLAB_POISON:
             return
@@ -350,7 +364,7 @@ class SlubDebug:
         sl.fill(pad + fault, end - fault, POISON_INUSE)
         self.flush()
 
-    def check_slab(self, s, pfn):
+    def check_slab(self, s: KmemCache, pfn: int) -> bool:
         """check_slab(): a slab page whose counters fit its size."""
         sl = self.slub
         if not sl.page_flags(pfn) & (1 << PG_slab):
@@ -367,11 +381,11 @@ class SlubDebug:
         self.slab_pad_check(s, pfn)
         return True
 
-    def walk_freelist(self, s, pfn, fp):
+    def walk_freelist(self, s: KmemCache, pfn: int, fp: int) -> tuple[list[int], Optional[int]]:
         """The objects of a freelist chain while they are valid: (objects, bad or None)."""
         sl = self.slub
         _, objects, _ = sl.counters(pfn)
-        seen = []
+        seen: list[int] = []
         while fp and len(seen) <= objects:
             if not sl.check_valid_pointer(s, pfn, fp):
                 return seen, fp
@@ -379,7 +393,7 @@ class SlubDebug:
             fp = sl.get_freepointer(s, fp)
         return seen, None
 
-    def on_freelist(self, s, pfn, search):
+    def on_freelist(self, s: KmemCache, pfn: int, search: int) -> bool:
         """on_freelist(): is search on the slab's freelist?  Also repairs the
         counters from what the walk found, as SLUB does (search=0: validate)."""
         sl = self.slub
@@ -408,7 +422,7 @@ class SlubDebug:
         return search == 0
 
     # -- the debug hooks of the alloc and free paths --------------------------
-    def alloc_debug_processing(self, s, pfn, obj, caller):
+    def alloc_debug_processing(self, s: KmemCache, pfn: int, obj: int, caller: Caller) -> bool:
         """alloc_debug_processing(): check the object about to go out, then mark it."""
         ok = True
         if s.flags & SLAB_CONSISTENCY_CHECKS:
@@ -422,7 +436,7 @@ class SlubDebug:
         self.flush()
         return ok
 
-    def alloc_consistency_checks(self, s, pfn, obj):
+    def alloc_consistency_checks(self, s: KmemCache, pfn: int, obj: int) -> bool:
         if not self.check_slab(s, pfn):
             return False
         if not self.slub.check_valid_pointer(s, pfn, obj):
@@ -430,7 +444,7 @@ class SlubDebug:
             return False
         return self.check_object(s, pfn, obj, SLUB_RED_INACTIVE)
 
-    def free_debug_processing(self, s, pfn, obj, caller):
+    def free_debug_processing(self, s: KmemCache, pfn: int, obj: int, caller: Caller) -> bool:
         """free_debug_processing(): refuse bad frees; mark the object free."""
         ok = self.check_slab(s, pfn) and self.free_consistency_checks(s, pfn, obj) \
             if s.flags & SLAB_CONSISTENCY_CHECKS else self.free_sanity(s, pfn, obj, caller)
@@ -443,7 +457,7 @@ class SlubDebug:
         self.flush()
         return ok
 
-    def free_consistency_checks(self, s, pfn, obj):
+    def free_consistency_checks(self, s: KmemCache, pfn: int, obj: int) -> bool:
         if not self.slub.check_valid_pointer(s, pfn, obj):
             self.slab_err(s, pfn, f"Invalid object pointer 0x{obj:08x}")
             return False
@@ -452,7 +466,7 @@ class SlubDebug:
             return False
         return self.check_object(s, pfn, obj, SLUB_RED_ACTIVE)
 
-    def free_sanity(self, s, pfn, obj, caller):
+    def free_sanity(self, s: KmemCache, pfn: int, obj: int, caller: Caller) -> bool:
         """What mmemu checks on every slow-path free of a cache without 'F':
         the pointer is an object, and the object is not free already."""
         ok = self.slub.check_valid_pointer(s, pfn, obj)
@@ -466,13 +480,13 @@ class SlubDebug:
             self.flush()
         return ok
 
-    def invalid_pointer(self, s, pfn, obj):
+    def invalid_pointer(self, s: KmemCache, pfn: int, obj: int) -> None:
         """A pointer into the cpu slab that is not an object's start."""
         self.slab_err(s, pfn, f"Invalid object pointer 0x{obj:08x}")
         self.slab_fix(s, f"Object at 0x{obj:08x} not freed")
         self.flush()
 
-    def naive_double_free(self, s, obj, caller):
+    def naive_double_free(self, s: KmemCache, obj: int, caller: Caller) -> None:
         """set_freepointer()'s BUG_ON(object == fp) under SLAB_FREELIST_HARDENED."""
         where = caller() if callable(caller) else caller
         self.flush()
@@ -482,7 +496,7 @@ class SlubDebug:
                      after=[f"mmemu: the free of 0x{obj:08x} was refused"])
 
     # -- warnings of the gfp and cache paths -------------------------------
-    def kmalloc_fix_flags(self, flags):
+    def kmalloc_fix_flags(self, flags: int) -> int:
         """kmalloc_fix_flags(): strip zone bits slab memory may not have, and say so."""
         from mmemu.mm.slub import GFP_SLAB_BUG_MASK
         invalid = flags & GFP_SLAB_BUG_MASK
@@ -493,11 +507,11 @@ class SlubDebug:
         self.flush()
         return flags
 
-    def warn_ctor_zero(self, s):
+    def warn_ctor_zero(self, s: KmemCache) -> None:
         self.warn_block("new_slab", None,
                         [f"mmemu: WARN_ON_ONCE(s->ctor && (flags & __GFP_ZERO)) for {s.name}"])
 
-    def slab_out_of_memory(self, s, flags):
+    def slab_out_of_memory(self, s: KmemCache, flags: int) -> None:
         """slab_out_of_memory(): pr_warn lines, unless __GFP_NOWARN."""
         from mmemu.mm.gfp import _GFP_NOWARN
         if flags & _GFP_NOWARN:
@@ -511,7 +525,7 @@ class SlubDebug:
             f"  node 0: slabs: {n.nr_slabs}, objs: {n.total_objects}, free: {free}", 4)
 
     # -- whole-cache operations ------------------------------------------------
-    def validate_slab(self, s, pfn):
+    def validate_slab(self, s: KmemCache, pfn: int) -> None:
         """validate_slab(): structure, then every object against its state."""
         if not self.check_slab(s, pfn) or not self.on_freelist(s, pfn, 0):
             return
@@ -521,7 +535,7 @@ class SlubDebug:
             if not self.check_object(s, pfn, p, val):
                 break
 
-    def validate_slab_cache(self, s):
+    def validate_slab_cache(self, s: KmemCache) -> int:
         """validate_slab_cache() (slabinfo -v): check every slab; the errors found."""
         before = self.errors
         self.slub.flush_cpu_slab(s)
@@ -535,7 +549,7 @@ class SlubDebug:
         self.flush()
         return self.errors - before
 
-    def list_slab_objects(self, s, pfn, text):
+    def list_slab_objects(self, s: KmemCache, pfn: int, text: str) -> None:
         """list_slab_objects(): the objects still allocated in a slab at shutdown."""
         self.slab_err(s, pfn, text)
         free = set(self.walk_freelist(s, pfn, self.slub.slab_freelist(pfn))[0])
@@ -548,21 +562,21 @@ class SlubDebug:
 
 # -- the consistency checker (CONFIG_DEBUG_VM-style; never prints) -------------
 
-def check_slab_caches(sl):
+def check_slab_caches(sl: SlabAllocator) -> None:
     """Prove every cache's slabs, freelists and counters agree; raise
     SlabCorruptionError naming the first fault."""
     for s in sl.caches:
         _check_cache(sl.slub, s)
 
 
-def _fail(s, text):
+def _fail(s: KmemCache, text: str) -> NoReturn:
     raise SlabCorruptionError(f"slab cache {s.name}: {text}")
 
 
-def _chain(slub, s, pfn, fp, what):
+def _chain(slub: Slub, s: KmemCache, pfn: int, fp: int, what: str) -> set[int]:
     """The objects of a freelist chain; raise on an invalid pointer or a loop."""
     _, objects, _ = slub.counters(pfn)
-    seen = set()
+    seen: set[int] = set()
     while fp:
         if not slub.check_valid_pointer(s, pfn, fp):
             _fail(s, f"{what} of slab pfn {pfn:#x} holds 0x{fp:08x}, not an object")
@@ -573,7 +587,7 @@ def _chain(slub, s, pfn, fp, what):
     return seen
 
 
-def _check_cache(slub, s):
+def _check_cache(slub: Slub, s: KmemCache) -> None:
     node = s.node
     cpu = slub.rd(s.cpu + KCC_SLAB)
     cpu_pfn = slub.slab_pfn(cpu) if cpu else None
@@ -590,7 +604,7 @@ def _check_cache(slub, s):
         _fail(s, f"total_objects {node.total_objects} but the slabs hold {total}")
 
 
-def _check_one_slab(slub, s, pfn, order, is_cpu):
+def _check_one_slab(slub: Slub, s: KmemCache, pfn: int, order: int, is_cpu: bool) -> int:
     node = s.node
     if not slub.page_flags(pfn) & (1 << PG_slab):
         _fail(s, f"slab pfn {pfn:#x} lacks PG_slab")

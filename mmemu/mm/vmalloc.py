@@ -43,14 +43,19 @@ Differs from 6.1, on purpose:
 >>> m.vmalloc.find_vm_area(addr).nr_pages
 3
 """
+from __future__ import annotations
+
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Optional, Protocol
 
-from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT, _PAGE_RW
+from mmemu.arch.x86.pgtable import __PAGE_KERNEL, _PAGE_PRESENT, _PAGE_RW, PageTable
 from mmemu.errors import PageAllocCorruption, VmallocCorruption
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_MOVABLE
+from mmemu.kernel.panic import Reporter
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, ZONE_MOVABLE, Layout
 from mmemu.log import KERN_DEBUG
 from mmemu.mm import page_alloc
 from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside classes
@@ -58,7 +63,9 @@ from mmemu.mm.gfp import (     # the unmangled _GFP_* spellings work inside clas
     _GFP_MEMALLOC, _GFP_MOVABLE, _GFP_NOFAIL, _GFP_NOMEMALLOC, _GFP_NORETRY, _GFP_NOWARN,
     _GFP_RECLAIM, _GFP_RETRY_MAYFAIL, _GFP_ZERO, format_gfp,
 )
-from mmemu.mm.mmzone import PAGE_WORDS, STRUCT_PAGE_SIZE, page_to_nid_flags, page_zonenum
+from mmemu.mm.mmzone import PAGE_WORDS, STRUCT_PAGE_SIZE, MemMap, page_to_nid_flags, page_zonenum
+from mmemu.mm.page_alloc import MmState
+from mmemu.physmem import PhysMem
 
 # include/linux/vmalloc.h, 6.1
 VM_IOREMAP = 0x00000001
@@ -84,15 +91,15 @@ RECENTLY_FREED = 64                          # freed areas remembered for oops t
 PAGE_KERNEL = __PAGE_KERNEL
 
 
-def page_align(size):
+def page_align(size: int) -> int:
     return (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def align_up(value, align):
+def align_up(value: int, align: int) -> int:
     return (value + align - 1) & -align
 
 
-def get_count_order(size):
+def get_count_order(size: int) -> int:
     """get_count_order_long(): the order of the smallest power of two >= size."""
     return (size - 1).bit_length() if size > 1 else 0
 
@@ -110,24 +117,24 @@ class VmStruct:
     addr: int
     size: int
     flags: int
-    caller: str = None
-    pages: array = None
+    caller: Optional[str] = None
+    pages: Optional[array[int]] = None
     nr_pages: int = 0
     phys_addr: int = 0
     prot: int = PAGE_KERNEL
-    pages_area: "VmStruct" = None
+    pages_area: Optional[VmStruct] = None
     gfp_mask: int = 0            # vmalloc's mask (the ZONE_MOVABLE checker reads it)
 
     @property
-    def end(self):
+    def end(self) -> int:
         return self.addr + self.size
 
-    def get_vm_area_size(self):
+    def get_vm_area_size(self) -> int:
         """get_vm_area_size(): the usable size, without the guard page."""
         return self.size if self.flags & VM_NO_GUARD else self.size - PAGE_SIZE
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         for bit, name in ((VM_IOREMAP, "ioremap"), (VM_ALLOC, "vmalloc"), (VM_MAP, "vmap")):
             if self.flags & bit:
                 return name
@@ -140,7 +147,7 @@ class VmapArea:
 
     va_start: int
     va_end: int
-    vm: VmStruct = None
+    vm: Optional[VmStruct] = None
 
 
 @dataclass
@@ -150,7 +157,7 @@ class FreedArea:
     addr: int
     size: int
     kind: str
-    caller: str
+    caller: Optional[str]
     freed_by: str
 
 
@@ -163,24 +170,25 @@ class VmapSpace:
     an aligned request fits in is taken (find_vmap_lowest_match()).
     """
 
-    def __init__(self, vstart, vend):
+    def __init__(self, vstart: int, vend: int) -> None:
         self.vstart = vstart
         self.vend = vend
         self.free_start = [vstart]         # free blocks [free_start[i], free_end[i])
         self.free_end = [vend]
-        self.busy_start = []               # sorted va_start of busy areas
-        self.busy = {}                     # va_start -> VmapArea
+        self.busy_start: list[int] = []    # sorted va_start of busy areas
+        self.busy: dict[int, VmapArea] = {}   # va_start -> VmapArea
 
     # -- finding ---------------------------------------------------------
-    def find_vmap_lowest_match(self, size, align, vstart):
+    def find_vmap_lowest_match(self, size: int, align: int, vstart: int) -> tuple[Optional[int],
+                               int]:
         """The index of the lowest free block holding an aligned size, and the address."""
         for i in range(bisect_right(self.free_end, vstart), len(self.free_start)):
             nva_start = align_up(max(self.free_start[i], vstart), align)
             if nva_start + size <= self.free_end[i]:
                 return i, nva_start
-        return None, None
+        return None, 0
 
-    def find_vmap_area(self, addr):
+    def find_vmap_area(self, addr: int) -> Optional[VmapArea]:
         """find_vmap_area(): the busy area holding addr, or None."""
         i = bisect_right(self.busy_start, addr) - 1
         if i < 0:
@@ -188,15 +196,15 @@ class VmapSpace:
         va = self.busy[self.busy_start[i]]
         return va if addr < va.va_end else None
 
-    def areas(self):
+    def areas(self) -> list[VmapArea]:
         """Busy areas by address."""
         return [self.busy[s] for s in self.busy_start]
 
-    def free_blocks(self):
+    def free_blocks(self) -> list[tuple[int, int]]:
         return list(zip(self.free_start, self.free_end))
 
     # -- changing --------------------------------------------------------
-    def alloc_vmap_area(self, size, align, vstart, vend):
+    def alloc_vmap_area(self, size: int, align: int, vstart: int, vend: int) -> Optional[VmapArea]:
         """alloc_vmap_area(): a new VmapArea of size bytes, or None when nothing fits
         (or, as 6.1's -EINVAL, for a size that is not whole pages or an align
         that is not a power of two)."""
@@ -212,7 +220,7 @@ class VmapSpace:
         self.busy[addr] = va
         return va
 
-    def _clip_free_block(self, i, start, end):
+    def _clip_free_block(self, i: int, start: int, end: int) -> None:
         """adjust_va_to_fit_type(): cut [start, end) out of free block i."""
         free_start, free_end = self.free_start, self.free_end
         fs, fe = free_start[i], free_end[i]
@@ -227,7 +235,7 @@ class VmapSpace:
             free_start.insert(i + 1, end)
             free_end.insert(i + 1, fe)
 
-    def free_vmap_area(self, va):
+    def free_vmap_area(self, va: VmapArea) -> None:
         """free_vmap_area(): give the range back, merged with its free neighbours."""
         j = bisect_left(self.busy_start, va.va_start)
         assert self.busy_start[j] == va.va_start
@@ -235,7 +243,7 @@ class VmapSpace:
         del self.busy[va.va_start]
         self._merge_or_add(va.va_start, va.va_end)
 
-    def _merge_or_add(self, start, end):
+    def _merge_or_add(self, start: int, end: int) -> None:
         i = bisect_left(self.free_start, start)
         merge_prev = i > 0 and self.free_end[i - 1] == start
         merge_next = i < len(self.free_start) and self.free_start[i] == end
@@ -260,8 +268,11 @@ class Vmalloc:
     knows the task and its call trace; ``note`` leaves a KERN_DEBUG line.
     """
 
-    def __init__(self, pm, pgtable, mem_map, vstart, vend, alloc_page, free_page,
-                 totalram_pages, reporter, flush_tlb, nr_nodes=1, page_nid=None):
+    def __init__(self, pm: PhysMem, pgtable: PageTable, mem_map: MemMap, vstart: int, vend: int,
+                 alloc_page: Callable[[int, Optional[int]], Optional[int]],
+                 free_page: Callable[[int], None], totalram_pages: Callable[[], int],
+                 reporter: Reporter, flush_tlb: Callable[[], object], nr_nodes: int = 1,
+                 page_nid: Optional[Callable[[int], int]] = None) -> None:
         self.pm = pm
         self.pgtable = pgtable
         self.mem_map = mem_map
@@ -283,35 +294,35 @@ class Vmalloc:
         self._no_ptes = memoryview(array(self.pte_typecode, bytes(4096)))
         self.nr_vmalloc_pages = 0
         self.leaked_vmalloc_pages = 0              # vunmap()ed vmalloc pages, still counted
-        self.recently_freed = deque(maxlen=RECENTLY_FREED)
-        self.note = lambda text: reporter.log.printk(text, KERN_DEBUG)
+        self.recently_freed: deque[FreedArea] = deque(maxlen=RECENTLY_FREED)
+        self.note: Callable[[str], None] = lambda text: reporter.log.printk(text, KERN_DEBUG)
 
     # -- looking up -------------------------------------------------------
-    def is_vmalloc_addr(self, addr):
+    def is_vmalloc_addr(self, addr: int) -> bool:
         """is_vmalloc_addr(): addr lies in [VMALLOC_START, VMALLOC_END)."""
         return self.vstart <= addr < self.vend
 
-    def find_vm_area(self, addr):
+    def find_vm_area(self, addr: int) -> Optional[VmStruct]:
         """find_vm_area(): the VmStruct whose range holds addr, or None."""
         va = self.space.find_vmap_area(addr)
         return va.vm if va is not None else None
 
-    def areas(self):
+    def areas(self) -> list[VmStruct]:
         """Every VmStruct, by address."""
-        return [va.vm for va in self.space.areas()]
+        return [va.vm for va in self.space.areas() if va.vm is not None]
 
-    def vmalloc_to_pfn(self, addr):
+    def vmalloc_to_pfn(self, addr: int) -> Optional[int]:
         """vmalloc_to_pfn(): the pfn mapped at addr through the page tables, or None."""
         w = self.pgtable.walk(addr)
         if w.phys is None:
             return None
         return w.phys >> PAGE_SHIFT
 
-    def vmalloc_to_page(self, addr):
+    def vmalloc_to_page(self, addr: int) -> Optional[int]:
         """vmalloc_to_page(): as vmalloc_to_pfn() (the host API uses pfns)."""
         return self.vmalloc_to_pfn(addr)
 
-    def snapshot_state(self):
+    def snapshot_state(self) -> dict[str, Any]:
         """The areas as plain data (views.snapshot keeps it beside the memory image)."""
         return {"vmalloc_start": self.vstart, "vmalloc_end": self.vend,
                 "nr_vmalloc_pages": self.nr_vmalloc_pages,
@@ -319,12 +330,13 @@ class Vmalloc:
                            "nr_pages": a.nr_pages, "phys_addr": a.phys_addr, "kind": a.kind}
                           for a in self.areas()]}
 
-    def vmalloc_nr_pages(self):
+    def vmalloc_nr_pages(self) -> int:
         """vmalloc_nr_pages(): pages allocated by vmalloc (meminfo's VmallocUsed)."""
         return self.nr_vmalloc_pages
 
     # -- areas ----------------------------------------------------------------
-    def get_vm_area_node(self, size, align, flags, start, end, gfp, caller):
+    def get_vm_area_node(self, size: int, align: int, flags: int, start: int, end: int, gfp: int,
+                         caller: Optional[str]) -> Optional[VmStruct]:
         """__get_vm_area_node(): reserve a range (plus guard page) for a new area.
 
         VM_IOREMAP areas are aligned to their size's power of two, at most
@@ -347,11 +359,12 @@ class Vmalloc:
         va.vm = VmStruct(va.va_start, size, flags, caller)
         return va.vm
 
-    def get_vm_area_caller(self, size, flags, caller=None):
+    def get_vm_area_caller(self, size: int, flags: int,
+                           caller: Optional[str] = None) -> Optional[VmStruct]:
         """get_vm_area_caller(): a bare area in the vmalloc range (no pages, nothing mapped)."""
         return self.get_vm_area_node(size, 1, flags, self.vstart, self.vend, GFP_KERNEL, caller)
 
-    def remove_vm_area(self, addr):
+    def remove_vm_area(self, addr: int) -> Optional[VmStruct]:
         """remove_vm_area(): unmap the area starting at addr and free its range.
 
         One TLB flush for the whole area.  Returns the VmStruct, or None when
@@ -362,16 +375,17 @@ class Vmalloc:
             return None
         return self._remove_vmap_area(va)
 
-    def _remove_vmap_area(self, va, flush=True):
+    def _remove_vmap_area(self, va: VmapArea, flush: bool = True) -> VmStruct:
         """remove_vm_area() of a busy VmapArea: unmap, flush (unless the
         caller will), free the range."""
         self.vunmap_range(va.va_start, va.va_end)
         if flush:
             self.flush_tlb_kernel_range(va.va_start, va.va_end)
         self.space.free_vmap_area(va)
+        assert va.vm is not None                 # a busy area has its vm_struct
         return va.vm
 
-    def flush_tlb_kernel_range(self, start, end):
+    def flush_tlb_kernel_range(self, start: int, end: int) -> None:
         """flush_tlb_kernel_range(): forget the translations of [start, end).
 
         From the host, Unicorn can only flush the whole TLB (6.1 does that too
@@ -381,7 +395,7 @@ class Vmalloc:
         self.flush_tlb()
 
     # -- page tables --------------------------------------------------------
-    def vmap_pages_range(self, addr, pfns, prot):
+    def vmap_pages_range(self, addr: int, pfns: Iterable[int], prot: int) -> bool:
         """vmap_pages_range(): map pfns at addr (PTEs not present before).
 
         Returns False when a page table could not be allocated.
@@ -390,7 +404,7 @@ class Vmalloc:
         entries = array(self.pte_typecode, [((pfn << PAGE_SHIFT) | prot) & mask for pfn in pfns])
         return self.pgtable.set_ptes(addr, entries)
 
-    def ioremap_page_range(self, addr, end, phys_addr, prot):
+    def ioremap_page_range(self, addr: int, end: int, phys_addr: int, prot: int) -> bool:
         """ioremap_page_range(): map [addr, end) to the physical range from phys_addr.
 
         The PTEs must not have been present.  Returns False when a page
@@ -400,7 +414,7 @@ class Vmalloc:
         entries = array(self.pte_typecode, range(first, first + (end - addr), PAGE_SIZE))
         return self.pgtable.set_ptes(addr, entries)
 
-    def vunmap_range(self, start, end):
+    def vunmap_range(self, start: int, end: int) -> None:
         """vunmap_range_noflush(): clear the PTEs of [start, end); the caller flushes."""
         ptes, shift, per_table = self.ptes, self.pte_shift, self.ptrs_per_pte
         pte_slot = self.pgtable.unmap_pte_slot
@@ -416,24 +430,26 @@ class Vmalloc:
             va += n << PAGE_SHIFT
 
     # -- vmalloc ----------------------------------------------------------------
-    def vmalloc(self, size, caller=None):
+    def vmalloc(self, size: int, caller: Optional[str] = None) -> Optional[int]:
         """void *vmalloc(unsigned long size): an address, or None (NULL).
 
         size is taken as the C call's unsigned long: -4096 is 0xfffff000,
         more than all of RAM (warn_alloc()'s "exceeds total pages", NULL)."""
         return self._vmalloc(size, GFP_KERNEL, caller)
 
-    def vzalloc(self, size, caller=None):
+    def vzalloc(self, size: int, caller: Optional[str] = None) -> Optional[int]:
         """void *vzalloc(unsigned long size): zeroed vmalloc memory, or None."""
         return self._vmalloc(size, GFP_KERNEL | _GFP_ZERO, caller)
 
-    def _vmalloc(self, size, gfp_mask, caller=None, nid=NUMA_NO_NODE):
+    def _vmalloc(self, size: int, gfp_mask: int, caller: Optional[str] = None,
+                 nid: int = NUMA_NO_NODE) -> Optional[int]:
         """void *__vmalloc(unsigned long size, gfp_t gfp_mask)."""
         return self.vmalloc_node_range(size & 0xFFFFFFFF, 1, self.vstart, self.vend,
                                        gfp_mask & 0xFFFFFFFF, self.PAGE_KERNEL, 0, nid, caller)
 
-    def vmalloc_node_range(self, size, align, start, end, gfp_mask, prot, vm_flags,
-                           nid, caller):
+    def vmalloc_node_range(self, size: int, align: int, start: int, end: int, gfp_mask: int,
+                           prot: int, vm_flags: int, nid: int,
+                           caller: Optional[str]) -> Optional[int]:
         """__vmalloc_node_range(): reserve an area, back it with pages, map them.
 
         Returns the address or None, with 6.1's warn_alloc() texts.
@@ -454,7 +470,7 @@ class Vmalloc:
         area.flags &= ~VM_UNINITIALIZED
         return area.addr
 
-    def vmalloc_area_node(self, area, gfp_mask, prot, nid):
+    def vmalloc_area_node(self, area: VmStruct, gfp_mask: int, prot: int, nid: int) -> bool:
         """__vmalloc_area_node(): allocate the pages array and the pages, map them.
 
         On failure everything taken so far is given back (the area included)
@@ -488,7 +504,7 @@ class Vmalloc:
             self._fill_pages_array(area)
         return True
 
-    def vm_area_alloc_pages(self, gfp, nid, nr_pages):
+    def vm_area_alloc_pages(self, gfp: int, nid: int, nr_pages: int) -> array[int]:
         """vm_area_alloc_pages(): up to nr_pages order-0 pfns; fewer when memory runs out."""
         pages = array("I")
         alloc = self.alloc_page
@@ -500,19 +516,21 @@ class Vmalloc:
             pages.append(pfn)
         return pages
 
-    def _vmalloc_failed(self, area, what):
+    def _vmalloc_failed(self, area: VmStruct, what: str) -> None:
         """The fail: path of __vmalloc_area_node(): silent in 6.1 (see module doc)."""
         self.note(f"mmemu: vmalloc: size {area.get_vm_area_size()}: {what}; 6.1 prints no "
                   "warning here (its mask carries __GFP_NOWARN)")
         self.vunmap(area.addr, deallocate_pages=True)
 
-    def _fill_pages_array(self, area):
+    def _fill_pages_array(self, area: VmStruct) -> None:
         """Write the struct page pointers into the vmalloc'd pages array."""
         base = self.mem_map.virt
+        holder = area.pages_area
+        assert area.pages is not None and holder is not None and holder.pages is not None
         ptrs = array("I", [(base + pfn * STRUCT_PAGE_SIZE) & 0xFFFFFFFF for pfn in area.pages])
         per_page = PAGE_SIZE // 4
         u32 = self.pm.u32
-        for i, pfn in enumerate(area.pages_area.pages):
+        for i, pfn in enumerate(holder.pages):
             chunk = ptrs[i * per_page:(i + 1) * per_page]
             if not chunk:
                 break
@@ -520,7 +538,8 @@ class Vmalloc:
             u32[w:w + len(chunk)] = chunk
 
     # -- vmap ----------------------------------------------------------------
-    def vmap(self, pfns, count=None, flags=VM_MAP, prot=None, caller=None):
+    def vmap(self, pfns: Sequence[int], count: Optional[int] = None, flags: int = VM_MAP,
+             prot: Optional[int] = None, caller: Optional[str] = None) -> Optional[int]:
         """void *vmap(struct page **pages, unsigned int count, unsigned long flags, pgprot_t prot).
 
         Maps the given pfns contiguously; the pages stay the caller's (vunmap
@@ -553,7 +572,8 @@ class Vmalloc:
         return area.addr
 
     # -- freeing ----------------------------------------------------------------
-    def vfree(self, addr, caller=None, flush=True):
+    def vfree(self, addr: int, caller: Optional[str] = None,
+              flush: bool = True) -> Optional[VmStruct]:
         """void vfree(const void *addr): NULL is a no-op; a bad address is reported.
 
         Returns the VmStruct freed, or None (mmemu's; vfree() is void).
@@ -563,7 +583,8 @@ class Vmalloc:
             return None
         return self.vunmap(addr, deallocate_pages=True, caller=caller, flush=flush)
 
-    def vunmap(self, addr, deallocate_pages=False, caller=None, flush=True):
+    def vunmap(self, addr: int, deallocate_pages: bool = False, caller: Optional[str] = None,
+               flush: bool = True) -> Optional[VmStruct]:
         """__vunmap(): tear down the area starting at addr; vfree() frees its pages too.
 
         Returns the VmStruct torn down, or None (after a WARN) when addr is
@@ -590,15 +611,15 @@ class Vmalloc:
         self._remember_freed(area, caller)
         return area
 
-    def _leak_area_pages(self, area):
+    def _leak_area_pages(self, area: VmStruct) -> None:
         """vunmap() of a vmalloc area: as on Linux its pages stay allocated, unreachable."""
         self.leaked_vmalloc_pages += area.nr_pages
         self.note(f"mmemu: vunmap() of vmalloc area 0x{area.addr:08x}: its {area.nr_pages} "
                   "pages are leaked, as on Linux (vfree() frees them)")
 
-    def _free_area_pages(self, area):
+    def _free_area_pages(self, area: VmStruct) -> None:
         free = self.free_page
-        for pfn in area.pages:
+        for pfn in area.pages or ():
             free(pfn)
         if area.flags & VM_ALLOC:
             self.nr_vmalloc_pages -= area.nr_pages
@@ -606,22 +627,22 @@ class Vmalloc:
             self.vfree(area.pages_area.addr)          # kvfree(area->pages)
         area.pages, area.nr_pages, area.pages_area = None, 0, None
 
-    def _remember_freed(self, area, caller):
+    def _remember_freed(self, area: VmStruct, caller: Optional[str]) -> None:
         freed_by = caller or (self.rep.caller() if self.rep.in_guest() else None) or "?"
         self.recently_freed.append(FreedArea(area.addr, area.size, area.kind,
                                              area.caller, freed_by))
 
     # -- reports -------------------------------------------------------------------
-    def _warn_vfree(self, text):
+    def _warn_vfree(self, text: str) -> None:
         """WARN(1, "Trying to vfree() ...") in __vunmap()."""
         self.rep.warn("mm/vmalloc.c", None, "__vunmap", message=text)
 
-    def warn_on_once(self, function, condition):
+    def warn_on_once(self, function: str, condition: str) -> None:
         """WARN_ON_ONCE() in mm/vmalloc.c: the first time only."""
         self.rep.warn("mm/vmalloc.c", None, function, once=True,
                       notes=[f"mmemu: WARN_ON_ONCE({condition})"])
 
-    def warn_alloc(self, gfp_mask, text):
+    def warn_alloc(self, gfp_mask: int, text: str) -> None:
         """warn_alloc(): "comm: text, mode:0x...(names), nodemask=(null)..." and a stack.
 
         Nothing when gfp_mask has __GFP_NOWARN.  Not a WARN (no taint, no
@@ -637,19 +658,48 @@ class Vmalloc:
 
 # -- wiring ---------------------------------------------------------------------
 
-def vmalloc_init(machine):
+class _TlbFlusher(Protocol):
+    def flush_tlb(self) -> None: ...
+
+
+class VmallocMachine(Protocol):
+    """What vmalloc_init() reads of the machine it wires (machine.py's Machine)."""
+
+    @property
+    def mm(self) -> MmState: ...
+    @property
+    def layout(self) -> Layout: ...
+    @property
+    def pm(self) -> PhysMem: ...
+    @property
+    def pgtable(self) -> PageTable: ...
+    @property
+    def mem_map(self) -> MemMap: ...
+    @property
+    def reporter(self) -> Reporter: ...
+    @property
+    def engine(self) -> _TlbFlusher: ...
+
+
+class VmallocOwner(Protocol):
+    """A machine with its vmalloc allocator (what the checker reads)."""
+
+    @property
+    def vmalloc(self) -> Vmalloc: ...
+
+def vmalloc_init(machine: VmallocMachine) -> Vmalloc:
     """vmalloc_init(): the machine's Vmalloc over [VMALLOC_START, VMALLOC_END)."""
     mm = machine.mm
     lay = machine.layout
     alloc_pages, free_pages = page_alloc.alloc_pages, page_alloc._free_pages    # per page: bound once
 
-    def alloc_page(gfp, nid):
+    def alloc_page(gfp: int, nid: Optional[int]) -> Optional[int]:
         return alloc_pages(mm, gfp, 0, nid)
 
-    def free_page(pfn):
+    def free_page(pfn: int) -> None:
         free_pages(mm, pfn, 0)
 
-    def page_nid(pfn):
+    def page_nid(pfn: int) -> int:
         if not 0 <= pfn < machine.mem_map.nr_pages:
             return 0
         return page_to_nid_flags(machine.pm.u32[machine.mem_map.page_word(pfn)])
@@ -662,7 +712,7 @@ def vmalloc_init(machine):
 
 # -- checking -------------------------------------------------------------------
 
-def validate_vmap_areas(machine):
+def validate_vmap_areas(machine: VmallocOwner) -> None:
     """The vmalloc checker: raises VmallocCorruption when an invariant breaks.
 
     Areas lie in the vmalloc range, never overlap, are disjoint from the
@@ -677,7 +727,7 @@ def validate_vmap_areas(machine):
         raise VmallocCorruption(problems)
 
 
-def _check_tiling(vm):
+def _check_tiling(vm: Vmalloc) -> Optional[str]:
     pieces = [(va.va_start, va.va_end, "area") for va in vm.space.areas()]
     pieces += [(s, e, "free block") for s, e in vm.space.free_blocks()]
     pieces.sort()
@@ -700,9 +750,9 @@ def _check_tiling(vm):
     return None
 
 
-def _pte_words(vm, start, end):
+def _pte_words(vm: Vmalloc, start: int, end: int) -> list[int]:
     """The PTE values of [start, end) as a list (0 where no table exists)."""
-    out = []
+    out: list[int] = []
     va = start
     ptes, shift, per_table = vm.ptes, vm.pte_shift, vm.ptrs_per_pte
     while va < end:
@@ -714,7 +764,7 @@ def _pte_words(vm, start, end):
     return out
 
 
-def _check_ptes(vm):
+def _check_ptes(vm: Vmalloc) -> Optional[str]:
     ptes = _pte_words(vm, vm.vstart, vm.vend)
     mask = ~PTE_IGNORED_BITS & vm.entry_mask
     expected = [0] * len(ptes)
@@ -732,7 +782,7 @@ def _check_ptes(vm):
     return None
 
 
-def _area_pfns(area):
+def _area_pfns(area: VmStruct) -> Iterable[int]:
     """The pfns an area maps, page by page (the guard page is not among them)."""
     if area.flags & VM_IOREMAP:
         first = area.phys_addr >> PAGE_SHIFT
@@ -742,7 +792,7 @@ def _area_pfns(area):
     return area.pages
 
 
-def _pte_problem(vm, va, have, want):
+def _pte_problem(vm: Vmalloc, va: int, have: int, want: int) -> str:
     area = vm.find_vm_area(va)
     where = (f"in {area.kind} area 0x{area.addr:08x}-0x{area.end:08x}" if area
              else "outside every area")
@@ -752,7 +802,7 @@ def _pte_problem(vm, va, have, want):
     return f"PTE of 0x{va:08x} ({where}) is {show(have)}, expected {show(want)}"
 
 
-def _check_counts(vm):
+def _check_counts(vm: Vmalloc) -> Optional[str]:
     used = sum(a.nr_pages for a in vm.areas() if a.flags & VM_ALLOC) + vm.leaked_vmalloc_pages
     if used != vm.nr_vmalloc_pages:
         return f"nr_vmalloc_pages is {vm.nr_vmalloc_pages} but vmalloc areas hold {used} pages"
@@ -763,7 +813,7 @@ def _check_counts(vm):
     return None
 
 
-def check_vmalloc_not_movable(mm, areas):
+def check_vmalloc_not_movable(mm: MmState, areas: Iterable[VmStruct]) -> None:
     """No vmalloc page in ZONE_MOVABLE unless its vmalloc asked for __GFP_MOVABLE.
 
     areas: the VmStructs (Vmalloc.areas()); only VM_ALLOC areas own their
@@ -786,7 +836,7 @@ def check_vmalloc_not_movable(mm, areas):
 
 # -- explaining faults ------------------------------------------------------------
 
-def describe_vmalloc_address(vm, addr):
+def describe_vmalloc_address(vm: Vmalloc, addr: int) -> Optional[str]:
     """A region describer for oopses: guard pages and freed areas, else None."""
     if not vm.is_vmalloc_addr(addr):
         return None

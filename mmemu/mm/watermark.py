@@ -10,14 +10,20 @@ callers that cannot reclaim; 6.1.0 called them ALLOC_HIGH and ALLOC_HARDER).
 Every function takes ``mm`` (the page allocator's state, page_alloc.MmState)
 or a Zone and only reads or sets numbers: nothing here touches guest memory.
 """
+from __future__ import annotations
+
 from math import isqrt
+from typing import TYPE_CHECKING
 
 from mmemu.layout import MAX_NR_ZONES, PAGE_SHIFT, ZONE_NORMAL
 from mmemu.mm.gfp import __GFP_ATOMIC
 from mmemu.mm.mmzone import (
     MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
-    WMARK_PROMO,
+    WMARK_PROMO, Zone, online_pgdats,
 )
+
+if TYPE_CHECKING:
+    from mmemu.mm.page_alloc import MmState
 
 # mm/internal.h, 6.1.176
 ALLOC_WMARK_MIN = WMARK_MIN
@@ -42,24 +48,26 @@ LOWMEM_RESERVE_RATIO = (256, 32, 0, 0)     # DMA, Normal, HighMem, Movable
 WATERMARK_SCALE_FACTOR = 10
 
 
-def int_sqrt(x):
+def int_sqrt(x: int) -> int:
     """int_sqrt(): floor of the square root."""
     return isqrt(x)
 
 
-def mult_frac(x, numer, denom):
+def mult_frac(x: int, numer: int, denom: int) -> int:
     """mult_frac(): x * numer / denom without overflowing, as the kernel rounds."""
     q, r = divmod(x, denom)
     return q * numer + r * numer // denom
 
 
-def nr_free_zone_pages(mm, offset):
+def nr_free_zone_pages(mm: MmState, offset: int) -> int:
     """nr_free_zone_pages(): managed pages above the high watermark, zones <= offset.
 
     Walks the local node's GFP_KERNEL zonelist, which reaches every node.
     """
     total = 0
-    for zone in mm.node_data[mm.numa_node_id].node_zonelists[0]:
+    local = mm.node_data[mm.numa_node_id]
+    assert local is not None                    # CPU 0's node has memory
+    for zone in local.node_zonelists[0]:
         if zone.zone_idx <= offset:
             size, high = zone.managed_pages, zone.high_wmark_pages()
             if size > high:
@@ -67,12 +75,12 @@ def nr_free_zone_pages(mm, offset):
     return total
 
 
-def nr_free_buffer_pages(mm):
+def nr_free_buffer_pages(mm: MmState) -> int:
     """nr_free_buffer_pages(): what GFP_USER may use in lowmem, in pages."""
     return nr_free_zone_pages(mm, ZONE_NORMAL)
 
 
-def calculate_min_free_kbytes(mm):
+def calculate_min_free_kbytes(mm: MmState) -> int:
     """calculate_min_free_kbytes(): int_sqrt(lowmem_kbytes * 16), within [128, 262144].
 
     A min_free_kbytes given in the config stands for the sysctl written at
@@ -88,7 +96,7 @@ def calculate_min_free_kbytes(mm):
     return mm.min_free_kbytes
 
 
-def _setup_per_zone_wmarks(mm):
+def _setup_per_zone_wmarks(mm: MmState) -> None:
     """__setup_per_zone_wmarks(): each zone's min/low/high from min_free_kbytes.
 
     Models mm/page_alloc.c:__setup_per_zone_wmarks(): lowmem zones share
@@ -115,14 +123,14 @@ def _setup_per_zone_wmarks(mm):
     calculate_totalreserve_pages(mm)
 
 
-def setup_per_zone_lowmem_reserve(mm):
+def setup_per_zone_lowmem_reserve(mm: MmState) -> None:
     """setup_per_zone_lowmem_reserve(): what each zone keeps back from higher requests.
 
     zone.lowmem_reserve[j] = (managed pages of this node's zones above this
     one, up to j) / lowmem_reserve_ratio[this zone]; 0 when the ratio is 0
     or the zone has no managed pages.
     """
-    for pgdat in mm.node_data:
+    for pgdat in online_pgdats(mm.node_data):
         for i in range(MAX_NR_ZONES - 1):
             zone = pgdat.node_zones[i]
             ratio = mm.lowmem_reserve_ratio[i]
@@ -134,10 +142,10 @@ def setup_per_zone_lowmem_reserve(mm):
     calculate_totalreserve_pages(mm)
 
 
-def calculate_totalreserve_pages(mm):
+def calculate_totalreserve_pages(mm: MmState) -> None:
     """calculate_totalreserve_pages(): the high marks plus the largest reserves."""
     total = 0
-    for pgdat in mm.node_data:
+    for pgdat in online_pgdats(mm.node_data):
         pgdat.totalreserve_pages = 0
         for i, zone in enumerate(pgdat.node_zones):
             most = max([0] + zone.lowmem_reserve[i:]) + zone.high_wmark_pages()
@@ -147,13 +155,13 @@ def calculate_totalreserve_pages(mm):
     mm.totalreserve_pages = total
 
 
-def calculate_normal_threshold(zone, online_cpus=1):
+def calculate_normal_threshold(zone: Zone, online_cpus: int = 1) -> int:
     """calculate_normal_threshold(): the vmstat drift allowed per CPU (zoneinfo prints it)."""
     mem = zone.managed_pages >> (27 - PAGE_SHIFT)
     return min(125, 2 * online_cpus.bit_length() * (1 + mem.bit_length()))
 
 
-def _zone_watermark_unusable_free(zone, order, alloc_flags):
+def _zone_watermark_unusable_free(zone: Zone, order: int, alloc_flags: int) -> int:
     """__zone_watermark_unusable_free(): pages of free_pages this request cannot count.
 
     The (1 << order) - 1 pages a high-order block needs beyond its first,
@@ -166,7 +174,8 @@ def _zone_watermark_unusable_free(zone, order, alloc_flags):
     return unusable
 
 
-def _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pages):
+def _zone_watermark_ok(zone: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int,
+                       free_pages: int) -> bool:
     """__zone_watermark_ok(): may this request take pages from zone?
 
     Models mm/page_alloc.c:__zone_watermark_ok() of 6.1.176: __GFP_HIGH
@@ -203,13 +212,15 @@ def _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pag
     return False
 
 
-def zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags):
+def zone_watermark_ok(zone: Zone, order: int, mark: int, highest_zoneidx: int,
+                      alloc_flags: int) -> bool:
     """zone_watermark_ok(): _zone_watermark_ok() against the zone's free pages."""
     return _zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags,
                               zone.nr_free_pages)
 
 
-def zone_watermark_fast(zone, order, mark, highest_zoneidx, alloc_flags, gfp_mask=0):
+def zone_watermark_fast(zone: Zone, order: int, mark: int, highest_zoneidx: int, alloc_flags: int,
+                        gfp_mask: int = 0) -> bool:
     """zone_watermark_fast(): the order-0 shortcut, then the full check.
 
     An order-0 GFP_ATOMIC request checked at the min watermark of a zone

@@ -218,10 +218,10 @@ def _block(lines, header, stop):
 def parse_zone_ranges(text):
     """(zone range lines, movable start lines, node range lines) of free_area_init()."""
     lines = dmesg_lines(text)
-    zones = _block(lines, "Zone ranges:", lambda l: not l.startswith("  "))
-    movable = _block(lines, "Movable zone start for each node", lambda l: not l.startswith("  "))
+    zones = _block(lines, "Zone ranges:", lambda ln: not ln.startswith("  "))
+    movable = _block(lines, "Movable zone start for each node", lambda ln: not ln.startswith("  "))
     nodes = _block(lines, "Early memory node ranges",
-                   lambda l: not l.startswith("  node "))
+                   lambda ln: not ln.startswith("  node "))
     return zones, movable, nodes
 
 

@@ -173,7 +173,7 @@ def results_markdown(results):
     lines += ["", "## Mismatches in mmemu", ""]
     lines += _mismatch_lines(results) or ["None: every fact matches."]
     lines += ["", METHOD_NOTES, "## Tables", ""]
-    for name, result, _ in results:
+    for _name, result, _ in results:
         if result is not None:
             lines.append(result.markdown())
     return "\n".join(lines).rstrip() + "\n"

@@ -192,8 +192,7 @@ def _kernel_pmd(machine):
 
 def _view(machine, name):
     """The text of /proc/<name> as mmemu prints it."""
-    from mmemu.views.snapshot import proc_text
-    text = proc_text(machine, name)
+    text = machine.proc_text(name)
     if text is None:
         raise UsageError(f"mmemu has no /proc/{name} view")
     return text

@@ -56,8 +56,9 @@ class RunResult:
     """What happened to one run of a guest program."""
 
     status: int                    # the exit status `mmemu run` gives
-    reason: str                    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
-    #                                halt: hlt with interrupts off, which no interrupt ends
+    # exit | oops | bug | panic | insn-budget | time-budget | halt | error | killed
+    # (halt: hlt with interrupts off, which no interrupt ends):
+    reason: str
     exit_code: int = None          # main()'s return value, when it returned
     console: str = ""              # what the guest printed (the last CONSOLE_KEEP bytes)
     reports: list = field(default_factory=list)   # oops / BUG / WARN / allocator reports

@@ -19,7 +19,7 @@ from bisect import bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from elftools.common.exceptions import ELFError
 from elftools.construct.core import ConstructError
@@ -114,15 +114,15 @@ class GuestImage:
     entry: int
     segments: list
     symbols: dict                  # name -> Symbol (globals win over locals)
-    text: AddrRange = None         # _stext.._etext
-    rodata: AddrRange = None       # __start_rodata..__end_rodata
-    data: AddrRange = None         # _sdata.._edata
-    bss: AddrRange = None          # __bss_start..__bss_end
-    sdk: AddrRange = None          # __mmemu_sdk_start..__mmemu_sdk_end
-    stack: AddrRange = None        # init_stack..init_stack_end
-    stack_guard: AddrRange = None  # init_stack_guard..init_stack: left unmapped
-    path: str = None
-    build_id: str = None           # the GNU build ID (NT_GNU_BUILD_ID), hex, or None
+    text: Optional[AddrRange] = None         # _stext.._etext
+    rodata: Optional[AddrRange] = None       # __start_rodata..__end_rodata
+    data: Optional[AddrRange] = None         # _sdata.._edata
+    bss: Optional[AddrRange] = None          # __bss_start..__bss_end
+    sdk: Optional[AddrRange] = None          # __mmemu_sdk_start..__mmemu_sdk_end
+    stack: Optional[AddrRange] = None        # init_stack..init_stack_end
+    stack_guard: Optional[AddrRange] = None  # init_stack_guard..init_stack: left unmapped
+    path: Optional[str] = None
+    build_id: Optional[str] = None     # the GNU build ID (NT_GNU_BUILD_ID), hex, or None
     local_symbols: list = field(default_factory=list, repr=False)   # static names repeat
     ex_table: dict = field(default_factory=dict, repr=False)        # insn -> fixup
     _sized: list = field(default_factory=list, repr=False)   # sized symbols by address

@@ -1,27 +1,34 @@
 """Views: the machine's state as Linux prints it (/proc files, dmesg,
-the page-table dump).  Views only read; they sit at the top of the chain."""
+the page-table dump).  Views only read; they sit at the top of the chain.
+What they read of a machine is views/target.py's Target."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmemu.views.target import LiveTarget
+
+# The /proc files mmemu prints (show()); a snapshot keeps their texts.
+PROC_FILES = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo",
+              "iomem")
 
 
-def meminfo_extra(machine):
+def meminfo_extra(machine: LiveTarget) -> dict[str, int]:
     """The meminfo lines other subsystems own (Slab*, Vmalloc*, Percpu, DirectMap*)."""
-    extra = {}
-    if getattr(machine, "pgtable", None) is not None:
-        from mmemu.arch.x86.init import direct_map_counts
-        from mmemu.mm.percpu import UNIT_SIZE
-        small, large = direct_map_counts(machine.pgtable, machine.layout.max_low_pfn)
-        huge_kb = machine.pgtable.pmd_size >> 10            # DirectMap4M, DirectMap2M on PAE
-        extra.update({"DirectMap4k": small * 4, f"DirectMap{huge_kb >> 10}M": large * huge_kb,
-                      "Percpu": UNIT_SIZE >> 10})
-    if getattr(machine, "vmalloc", None) is not None:
-        from mmemu.views.vmallocinfo import vmalloc_meminfo
-        extra.update(vmalloc_meminfo(machine))
-    if getattr(machine, "slab", None) is not None:
-        from mmemu.views.slabinfo import slab_meminfo
-        extra.update(slab_meminfo(machine))
+    from mmemu.arch.x86.init import direct_map_counts
+    from mmemu.mm.percpu import UNIT_SIZE
+    from mmemu.views.slabinfo import slab_meminfo
+    from mmemu.views.vmallocinfo import vmalloc_meminfo
+    small, large = direct_map_counts(machine.pgtable, machine.layout.max_low_pfn)
+    huge_kb = machine.pgtable.pmd_size >> 10            # DirectMap4M, DirectMap2M on PAE
+    extra = {"DirectMap4k": small * 4, f"DirectMap{huge_kb >> 10}M": large * huge_kb,
+             "Percpu": UNIT_SIZE >> 10}
+    extra.update(vmalloc_meminfo(machine))
+    extra.update(slab_meminfo(machine))
     return extra
 
 
-def show(machine, name):
+def show(machine: LiveTarget, name: str) -> str:
     """The text of /proc/<name> for a live machine."""
     from mmemu.errors import UsageError
     from mmemu.views import procfs

@@ -11,9 +11,7 @@ classic form.  On 686-pae the boot log has the NX line of
 arch/x86/mm/setup_nx.c's x86_report_nx() after the e820 map, and
 mark_rodata_ro()'s W+X check line.
 """
-from mmemu.layout import (
-    CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START, LAST_PKMAP, PAGE_OFFSET, PAGE_SIZE,
-)
+from mmemu.layout import PAGE_OFFSET
 
 
 def boot_log(machine):
@@ -59,5 +57,5 @@ def virtual_layout_lines(layout, image=None):
 def boot_summary(machine):
     """Everything `mmemu info` prints: the boot log, then the classic layout block."""
     lines = boot_log(machine)
-    lines += virtual_layout_lines(machine.layout, getattr(machine, "kernel_image", None))
+    lines += virtual_layout_lines(machine.layout, machine.kernel_image)
     return "\n".join(lines) + "\n"

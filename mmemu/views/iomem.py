@@ -41,7 +41,7 @@ def iomem_resources(cfg):
     claims = [Resource(d.base, d.base + d.size - 1, d.name) for d in cfg.devices]
     claims.append(Resource(HC_DOORBELL_PHYS, HC_DOORBELL_PHYS + HC_DOORBELL_SIZE - 1,
                            "mmemu hypercall doorbell"))
-    claims += [Resource(h.start, h.end - 1, f"host: {h.name}") for h in getattr(cfg, "host", [])]
+    claims += [Resource(h.start, h.end - 1, f"host: {h.name}") for h in cfg.host]
     for res in sorted(claims, key=lambda r: r.start):
         _insert(top, res)
     return sorted(top, key=lambda r: r.start)

@@ -183,7 +183,7 @@ def _mark_high_order_tails(machine, codes):
     flags), which is what page-types shows.  The host page allocator keeps
     the orders (mm.alloc_orders) for its own checks; a snapshot has none.
     """
-    orders = getattr(getattr(machine, "mm", None), "alloc_orders", None) or {}
+    orders = machine.mm.alloc_orders if machine.mm is not None else {}
     unused, allocated = KIND_CODE["unused"], KIND_CODE["allocated"]
     for head, order in orders.items():
         if codes[head] == allocated:
@@ -202,7 +202,7 @@ def _mark_reservations(machine, codes, nr):
     first = mem_map.phys >> PAGE_SHIFT
     last = (mem_map.phys + mem_map.nr_pages * STRUCT_PAGE_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
     _fill_if(codes, first, last, reserved, KIND_CODE["mem_map"])
-    kimage = owner.kernel_image_of(machine)
+    kimage = machine.kernel_image
     _fill_if(codes, kimage.text >> PAGE_SHIFT, kimage.brk_end >> PAGE_SHIFT,
              reserved, KIND_CODE["kernel-image"])
 
@@ -265,8 +265,8 @@ def _mark_devices(machine, codes, total):
     """Device windows, and the ranges the host program keeps (PG_reserved
     frames when they are RAM: the legend counts them with the reservations).
     The doorbell page stays a reserved frame of the first MiB."""
-    windows = [(dev.base, dev.base + dev.size, DEVICE) for dev in getattr(machine.cfg, "devices", [])]
-    windows += [(h.start, h.end, HOST) for h in getattr(machine.cfg, "host", [])]
+    windows = [(dev.base, dev.base + dev.size, DEVICE) for dev in machine.cfg.devices]
+    windows += [(h.start, h.end, HOST) for h in machine.cfg.host]
     for start, end, code in windows:
         first, last = start >> PAGE_SHIFT, min(end >> PAGE_SHIFT, total)
         if first < last:
@@ -502,7 +502,7 @@ class FrameTips:
         self.blocks = dict(fm.scan.free_blocks)
         self.slab_pages = {head: pages for head, pages, _ in fm.scan.slabs}
         self.rmap = owner.kernel_rmap(machine)
-        orders = getattr(getattr(machine, "mm", None), "alloc_orders", None) or {}
+        orders = machine.mm.alloc_orders if machine.mm is not None else {}
         self.block_of = {pfn: (head, order) for head, order in orders.items()
                          for pfn in range(head, head + (1 << order))}
         self.zone_bounds = sorted({b for z in machine.layout.zones for b in (z.start_pfn, z.end_pfn)})

@@ -190,7 +190,7 @@ _GLYPHS = {
     '"': ".#.#. .#.#. ..... ..... ..... ..... .....", "@": ".###. #...# #.### #.#.# #.### #.... .###.",
     " ": "..... ..... ..... ..... ..... ..... .....",
 }
-_BITMAPS = {ch: [row for row in glyph.split()] for ch, glyph in _GLYPHS.items()}
+_BITMAPS = {ch: glyph.split() for ch, glyph in _GLYPHS.items()}
 
 
 def _draw_text(px, W, H, x, y, text, colour, scale):

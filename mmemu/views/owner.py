@@ -7,25 +7,34 @@ PG_slab and slab_cache, PG_table, PG_reserved, a compound tail's head
 pointer), the kernel page tables (which vmalloc, pkmap or fixmap address
 maps the frame), the config (device windows, RAM holes) and the boot
 reservations.  Other subsystems are asked only for names, and only if they
-are there (``getattr(machine, "slab", None)``): a slab cache's name for its
-kmem_cache pointer, a vmalloc area's caller.  Works the same on a live
-Machine and on a loaded snapshot.
+are there (a snapshot has no live allocators: ``machine.slab`` is None): a
+slab cache's name for its kmem_cache pointer, a vmalloc area's caller.
+Works the same on a live Machine and on a loaded snapshot (a Target,
+views/target.py).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Optional
 
 from mmemu.arch.x86.pgtable import (
     _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT,
-    _PAGE_RW, _PAGE_USER, PTE_PFN_MASK, PG_LEVEL_4M, pgd_index, walk,
+    _PAGE_RW, _PAGE_USER, PTE_PFN_MASK, PG_LEVEL_4M, Walk, pgd_index,
 )
 from mmemu.layout import (
-    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KM_MAX_IDX, LAST_PKMAP,
+    FIX_KMAP_BEGIN, FIX_KMAP_END, FIXADDR_TOP, KM_MAX_IDX,
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE, ZONE_NAMES, virt_to_fix,
 )
 from mmemu.mm.mmzone import (
     PAGEFLAG_NAMES, PG_buddy, PG_head, PG_reserved, PG_slab, PG_table,
     STRUCT_PAGE_SIZE, page_to_nid_flags, page_type_is, page_zonenum,
 )
+from mmemu.mm.mmzone import pindex_to_order
+from mmemu.config_schema import DeviceConfig
+from mmemu.mm.page_alloc import MmState
+from mmemu.runtime.loader import GuestImage
 from mmemu.mm.slab import KMC_NAME
+from mmemu.views.target import PcpBlock, Target
 
 NR_PAGE_ORDERS = 11                   # orders 0..MAX_ORDER (10) on 6.1
 _PAGE_NX = 1 << 63                    # only a PAE entry has it
@@ -102,68 +111,50 @@ def find_free_block(machine, pfn):
     return None
 
 
-def pcp_pages(machine):
-    """{pfn: (zone name, order, head pfn)} for every page on a per-cpu page list.
+def live_pcp_blocks(mm: MmState) -> list[PcpBlock]:
+    """Every block on the zones' per-cpu page lists (a Machine's pcp_blocks()):
+    lists[pindex] holds blocks of order pindex_to_order(pindex)."""
+    return [PcpBlock(zone.name, pindex_to_order(pindex, pcp.thp_order), pfn)
+            for zone in mm.zones for pcp in (zone.per_cpu_pageset,)
+            for pindex, lst in enumerate(pcp.lists) for pfn in lst]
+
+
+def pcp_pages(machine: Target) -> dict[int, PcpBlock]:
+    """{pfn: PcpBlock (zone name, order, head pfn)} for every page on a per-cpu
+    page list.
 
     Those pages are free but carry no mark in mem_map (no PG_buddy, as in
-    Linux); the lists are host-side: machine.mm's zones' per_cpu_pageset,
-    or what a snapshot recorded (its ``pcp_lists``).
+    Linux); the lists are host-side: machine.pcp_blocks(), a live machine's
+    zones' per_cpu_pageset, or what a snapshot recorded.
     """
-    blocks = getattr(machine, "pcp_lists", None)
-    if blocks is None:
-        blocks = []
-        mm = getattr(machine, "mm", None)
-        for zone in getattr(mm, "zones", None) or []:
-            lists = getattr(getattr(zone, "per_cpu_pageset", None), "lists", None) or []
-            for order, lst in enumerate(lists):
-                blocks.extend((getattr(zone, "name", "?"), order, pfn) for pfn in lst)
     out = {}
-    for zone, order, head in blocks:
-        for pfn in range(head, head + (1 << order)):
-            out[pfn] = (zone, order, head)
+    for block in machine.pcp_blocks():
+        for pfn in range(block.pfn, block.pfn + (1 << block.order)):
+            out[pfn] = block
     return out
 
 
 # -- names from other subsystems, if they are there ------------------------
 
-def slab_cache_name(machine, cache_ptr):
+def slab_cache_name(machine: Target, cache_ptr: int) -> str:
     """The name of the kmem_cache at guest address cache_ptr.
 
     Reads it from guest memory first (struct kmem_cache's name pointer, see
-    mmemu.mm.slab), which works on snapshots too; else asks machine.slab
-    (cache_name(ptr), cache_at(ptr), or a ``caches`` collection whose items
-    carry the pointer as addr/va/ptr); else "kmem_cache 0x...".
+    mmemu.mm.slab), which works on snapshots too; else asks a live
+    machine's slab allocator (cache_at(ptr)); else "kmem_cache 0x...".
     """
     name = read_kernel_cstr(machine, _read_kernel_u32(machine, cache_ptr + KMC_NAME))
     if name:
         return name
-    slab = getattr(machine, "slab", None)
-    if slab is not None:
-        for attr in ("cache_name", "kmem_cache_name"):
-            fn = getattr(slab, attr, None)
-            if callable(fn):
-                name = fn(cache_ptr)
-                if name:
-                    return str(name)
-        for attr in ("cache_at", "cache_by_addr", "find_kmem_cache"):
-            fn = getattr(slab, attr, None)
-            if callable(fn):
-                cache = fn(cache_ptr)
-                if cache is not None:
-                    return str(getattr(cache, "name", cache))
-        for cache in _slab_caches(slab):
-            for attr in ("addr", "va", "ptr", "address", "virt", "kmem_cache"):
-                if getattr(cache, attr, None) == cache_ptr:
-                    return str(cache.name)
+    cache = machine.slab.cache_at(cache_ptr) if machine.slab is not None else None
+    if cache is not None:
+        return str(cache.name)
     return f"kmem_cache 0x{cache_ptr:08x}"
 
 
-def _walk(machine, va, pgd=None):
+def _walk(machine: Target, va: int, pgd: Optional[int] = None) -> Walk:
     """lookup_address() through the machine's own tables (either flavour)."""
-    pgtable = getattr(machine, "pgtable", None)
-    if hasattr(pgtable, "walk"):
-        return pgtable.walk(va, pgd)
-    return walk(machine.pm, _pgd_of(machine) if pgd is None else pgd, va)
+    return machine.pgtable.walk(va, pgd)
 
 
 def _read_kernel_u32(machine, va):
@@ -188,60 +179,36 @@ def read_kernel_cstr(machine, va, limit=64):
     return raw[:end].decode("ascii")
 
 
-def _slab_caches(slab):
-    for attr in ("caches", "slab_caches", "kmem_caches"):
-        caches = getattr(slab, attr, None)
-        if caches is None:
-            continue
-        if callable(caches):
-            caches = caches()
-        return list(caches.values()) if isinstance(caches, dict) else list(caches)
-    return []
-
-
 @dataclass
 class VmArea:
     """A vmalloc-area entry as vmallocinfo shows it."""
 
     addr: int
     size: int
-    caller: str
+    caller: Optional[str]
     kind: str
 
 
-def find_vm_area(machine, va):
+def find_vm_area(machine: Target, va: int) -> Optional[VmArea]:
     """The vmalloc/vmap/ioremap area holding va (guard page included), or None.
 
-    Asks machine.vmalloc.find_vm_area(); falls back to the /proc/vmallocinfo
-    text when only that is available (a snapshot).
+    Asks a live machine's vmalloc.find_vm_area(); a snapshot's recorded
+    /proc/vmallocinfo text otherwise.
     """
-    vm = getattr(machine, "vmalloc", None)
-    fn = getattr(vm, "find_vm_area", None)
-    if callable(fn):
-        area = fn(va)
+    if machine.vmalloc is not None:
+        area = machine.vmalloc.find_vm_area(va)
         if area is None:
             return None
-        kind = getattr(area, "kind", "vmalloc")
-        return VmArea(area.addr, area.size, getattr(area, "caller", None), kind)
-    for area in vmallocinfo_areas(machine):
-        if area.addr <= va < area.addr + area.size:
-            return area
+        return VmArea(area.addr, area.size, area.caller, area.kind)
+    for found in vmallocinfo_areas(machine):
+        if found.addr <= va < found.addr + found.size:
+            return found
     return None
 
 
-def vmallocinfo_areas(machine):
+def vmallocinfo_areas(machine: Target) -> list[VmArea]:
     """Areas parsed from /proc/vmallocinfo (its contract format), if there is one."""
-    text = None
-    getter = getattr(machine, "proc_text", None)
-    if callable(getter):
-        text = getter("vmallocinfo")
-    elif getattr(machine, "vmalloc", None) is not None:
-        try:
-            from mmemu.views import show
-            text = show(machine, "vmallocinfo")
-        except (ImportError, AttributeError):
-            text = None
-    return parse_vmallocinfo(text or "")
+    return parse_vmallocinfo(machine.proc_text("vmallocinfo") or "")
 
 
 def parse_vmallocinfo(text):
@@ -261,38 +228,23 @@ def parse_vmallocinfo(text):
     return out
 
 
-def device_at(machine, phys):
+def device_at(machine: Target, phys: int) -> Optional[DeviceConfig]:
     """The config's device whose MMIO window holds phys, or None."""
-    for dev in getattr(machine.cfg, "devices", []):
+    for dev in machine.cfg.devices:
         if dev.base <= phys < dev.base + dev.size:
             return dev
     return None
 
 
-def memblock_reservation(machine, phys):
-    """The name memblock gave the boot reservation holding phys, or None."""
-    memblock = getattr(machine, "memblock", None)
-    regions = getattr(memblock, "reserved", None)
-    if regions is None:
+def memblock_reservation(machine: Target, phys: int) -> Optional[str]:
+    """The name memblock gave the boot reservation holding phys, or None (and
+    None on a snapshot, which keeps no memblock)."""
+    if machine.memblock is None:
         return None
-    regions = getattr(regions, "regions", regions)
-    for region in regions:
-        base, size, name = _region_fields(region)
-        if base is not None and base <= phys < base + size and name:
-            return name
+    for region in machine.memblock.reserved:
+        if region.base <= phys < region.end and region.name:
+            return region.name
     return None
-
-
-def _region_fields(region):
-    if isinstance(region, tuple):
-        if len(region) >= 3:
-            return region[0], region[1], region[2]
-        return None, 0, None
-    base = getattr(region, "base", getattr(region, "start", None))
-    size = getattr(region, "size", None)
-    if size is None and base is not None:
-        size = getattr(region, "end", base) - base
-    return base, size or 0, getattr(region, "name", None)
 
 
 # -- kernel mappings of a frame (reverse map over the kernel page tables) -----
@@ -303,7 +255,7 @@ def kernel_rmap(machine, start=None):
 
     The direct map is left out: it maps every lowmem frame by construction.
     """
-    pm, lay = machine.pm, machine.layout
+    lay = machine.layout
     start = lay.vmalloc_start if start is None else start
     geo = _geometry(machine)
     rmap = {}
@@ -331,10 +283,9 @@ class _Geometry:
     pae: bool
 
 
-def _geometry(machine):
-    pgtable = getattr(machine, "pgtable", None)
-    flavour = getattr(pgtable, "flavour", None) or getattr(machine.layout, "flavour", None)
-    if flavour is not None and flavour.pae:
+def _geometry(machine: Target) -> _Geometry:
+    flavour = machine.pgtable.flavour
+    if flavour.pae:
         return _Geometry(machine.pm.u64, 3, flavour.ptrs_per_pte, flavour.pte_pfn_mask, True)
     return _Geometry(machine.pm.u32, 2, PTRS_PER_PTE, PTE_PFN_MASK, False)
 
@@ -385,9 +336,8 @@ def _pmd_entries(machine):
             yield (index << 30) + (i << 21), entry, 1 << 21
 
 
-def _pgd_of(machine):
-    pgtable = getattr(machine, "pgtable", None)
-    return pgtable.pgd if pgtable is not None else machine.pgd
+def _pgd_of(machine: Target) -> int:
+    return machine.pgtable.pgd
 
 
 def page_table_span(machine, pfn):
@@ -426,7 +376,7 @@ def describe_va(machine, va):
         return f"{region}: {_describe_vmalloc(machine, va)}"
     if region == "Persistent kmap() Area":
         slot = (va - lay.pkmap_base) >> PAGE_SHIFT
-        last = getattr(lay, "last_pkmap", LAST_PKMAP)
+        last = lay.last_pkmap
         if slot < last:
             return f"{region}: pkmap slot {slot} of {last}"
         return f"{region}: above the {last} pkmap slots"
@@ -527,7 +477,7 @@ def _page_table_owner(machine, pfn, what):
 
 def host_range_at(machine, phys):
     """The PageOwner of a frame in a range the host program keeps (config host:), or None."""
-    for h in getattr(machine.cfg, "host", []):
+    for h in machine.cfg.host:
         if h.start <= phys < h.end:
             return PageOwner("host", f"host: {h.name} [0x{h.start:08x}-0x{h.end:08x}), kept by "
                                      f"the program embedding mmemu (memblock-reserved, not "
@@ -567,7 +517,7 @@ def _reserved_reason(machine, phys):
         return "the hypercall doorbell (an MMIO page of mmemu's over this frame)"
     if 0xA0000 <= phys < 0x100000:
         return "the legacy VGA/BIOS hole (640K-1M)"
-    for r in getattr(machine.cfg, "reserved", []):
+    for r in machine.cfg.reserved:
         if r.start <= phys < r.end:
             return f"e820 reserved [0x{r.start:08x}-0x{r.end:08x})"
     if not any(s <= phys >> PAGE_SHIFT < e for _, s, e in machine.layout.memory):
@@ -575,21 +525,12 @@ def _reserved_reason(machine, phys):
     return "PG_reserved"
 
 
-def kernel_image_of(machine):
-    """The machine's KernelImage (a snapshot's, from its config)."""
-    image = getattr(machine, "kernel_image", None)
-    if image is None:
-        from mmemu.kernel.image import KernelImage
-        image = KernelImage.from_config(machine.cfg.kernel)
-    return image
-
-
-def _image_owner(machine, phys):
-    kimage = kernel_image_of(machine)
+def _image_owner(machine: Target, phys: int) -> Optional[PageOwner]:
+    kimage = machine.kernel_image
     if not kimage.text <= phys < kimage.brk_end:
         return None
-    image = getattr(machine, "image", None)
-    for seg in getattr(image, "segments", None) or []:
+    image = machine.image
+    for seg in image.segments if image is not None else []:
         if seg.paddr <= phys < seg.paddr + seg.memsz:
             perms = "".join(c for c, f in (("R", seg.readable), ("W", seg.writable),
                                            ("X", seg.executable)) if f)
@@ -604,12 +545,14 @@ def _image_owner(machine, phys):
     return PageOwner("kernel-image", f"kernel image: {section} (no guest segment here)")
 
 
-def _section_of(image, phys):
+def _section_of(image: Optional[GuestImage], phys: int) -> str:
+    if image is None:
+        return "image"
     va = PAGE_OFFSET + phys
-    for name in ("text", "rodata", "data", "bss", "stack"):
-        rng = getattr(image, name, None)
+    for name, rng in ((".text", image.text), (".rodata", image.rodata), (".data", image.data),
+                      (".bss", image.bss), ("init stack", image.stack)):
         if rng is not None and rng.start <= va < rng.end:
-            return f".{name}" if name != "stack" else "init stack"
+            return name
     return "image"
 
 

@@ -88,7 +88,7 @@ def _bit(name):
 # then gets one 64-bit key holding what stable_page_flags() reads, and the
 # keys are counted; Python runs once per distinct key.
 
-_EQ = {}
+_EQ: dict[int, bytes] = {}
 
 
 def _eq_table(value):

@@ -37,10 +37,6 @@ NUMA_STAT_ITEMS = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave",
 HPAGE_KB = 4096                         # a non-PAE huge page is 4 MiB (2 MiB with PAE)
 
 
-def _mm(obj):
-    return getattr(obj, "mm", obj)
-
-
 def _online_pgdats(mm):
     return [p for p in mm.node_data if p is not None]
 
@@ -51,7 +47,6 @@ def buddyinfo(mm):
     >>> print(buddyinfo(mm), end="")
     Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      2 
     """
-    mm = _mm(mm)
     out = []
     for pgdat in _online_pgdats(mm):
         for zone in pgdat.node_zones:
@@ -72,7 +67,6 @@ def pagetypeinfo(mm):
     its zone_start_pfn in steps of a pageblock.  No "Number of mixed
     blocks" (CONFIG_PAGE_OWNER is not booted on).
     """
-    mm = _mm(mm)
     out = []
     for pgdat in _online_pgdats(mm):
         zones = [z for z in pgdat.node_zones if z.populated]
@@ -182,7 +176,6 @@ def zoneinfo(mm, extra=None):
     ``extra`` may give "SReclaimable"/"SUnreclaim" in kB for the per-node
     slab counters, as meminfo() takes them.
     """
-    mm = _mm(mm)
     extra = extra or {}
     slab = (extra.get("SReclaimable", 0) >> 2, extra.get("SUnreclaim", 0) >> 2)
     return "".join(zoneinfo_show_print(mm, pgdat, zone, slab)
@@ -203,7 +196,7 @@ def _kb(label, kbytes):
 
 
 def _hpage_kb(mm):
-    flavour = getattr(mm.layout, "flavour", None)
+    flavour = mm.layout.flavour
     return flavour.hpage_size >> 10 if flavour is not None else HPAGE_KB
 
 
@@ -217,7 +210,6 @@ def meminfo(mm, extra=None):
     686-pae "DirectMap2M", the huge page of a PMD).  Hugepagesize is the
     flavour's PMD page: 4096 kB on 686, 2048 kB on 686-pae.
     """
-    mm = _mm(mm)
     x = dict(extra or {})
     k = 1 << (PAGE_SHIFT - 10)
     total, free = totalram_pages(mm), nr_free_pages(mm)

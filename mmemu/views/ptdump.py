@@ -43,10 +43,13 @@ byte strings (flag bytes 0 and 1 of every entry), so a table of equal
 entries costs two comparisons and a mixed one a regular-expression scan for
 runs; Python only runs per run, never per entry.
 """
+from __future__ import annotations
+
 import bisect
 import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Union
 
 from mmemu.arch.x86.pgtable import (
     _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE,
@@ -54,6 +57,10 @@ from mmemu.arch.x86.pgtable import (
 )
 from mmemu.errors import UsageError
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PMD_SIZE, PTRS_PER_PTE
+
+if TYPE_CHECKING:
+    from mmemu.flavour import Flavour
+    from mmemu.views.target import Target
 
 PTE_FLAGS_MASK = 0xFFF               # ~PTE_PFN_MASK on a non-PAE kernel
 PTE_FLAGS_MASK_PAE = 0xFFF0000000000FFF   # and on a PAE kernel: bits 52-63 too
@@ -106,7 +113,7 @@ class PtRange:
     prot: int
     eff: int
     level: int
-    phys: int = None
+    phys: Optional[int] = None
 
     @property
     def present(self):
@@ -442,12 +449,12 @@ def _marker_index(markers, addr):
 
 # -- the API ------------------------------------------------------------------
 
-def _pgd_of(machine):
-    pgtable = getattr(machine, "pgtable", None)
-    return pgtable.pgd if pgtable is not None else machine.pgd
+def _pgd_of(machine: Target) -> int:
+    return machine.pgtable.pgd
 
 
-def ptdump_walk(machine, start=0, end=SPACE_END, all_ptes=False, pgd=None):
+def ptdump_walk(machine: Target, start: int = 0, end: int = SPACE_END, all_ptes: bool = False,
+                pgd: Optional[int] = None) -> list[Union[MarkerLine, PtRange]]:
     """Walk a machine's page directory (swapper_pg_dir unless ``pgd`` is given).
 
     Returns the items to print: MarkerLine and PtRange, in address order.
@@ -462,11 +469,9 @@ def ptdump_walk(machine, start=0, end=SPACE_END, all_ptes=False, pgd=None):
     return ptdump_walk_pgd(st, machine.pm, pgd, start, end)
 
 
-def _flavour_of(machine):
-    """The machine's kernel flavour (a snapshot keeps it in its layout)."""
-    pgtable = getattr(machine, "pgtable", None)
-    flavour = getattr(pgtable, "flavour", None)
-    return flavour if flavour is not None else getattr(machine.layout, "flavour", None)
+def _flavour_of(machine: Target) -> Flavour:
+    """The machine's kernel flavour (its page tables')."""
+    return machine.pgtable.flavour
 
 
 @functools.lru_cache(maxsize=4096)
@@ -514,7 +519,7 @@ def format_item(item):
     return line
 
 
-def ptdump_text(machine, region=None, all_ptes=False):
+def ptdump_text(machine: Target, region: Optional[str] = None, all_ptes: bool = False) -> str:
     """The dump as text: the whole space, or one region (see region_range())."""
     start, end = (0, SPACE_END) if region is None else region_range(machine.layout, region)
     items = ptdump_walk(machine, start, end, all_ptes)
@@ -592,7 +597,8 @@ def ptdump_check_user(items, flavour=None):
     return out
 
 
-def ptdump_check(machine, items=None):
+def ptdump_check(machine: Target,
+                 items: Optional[list[Union[MarkerLine, PtRange]]] = None) -> list[str]:
     """Every check on a walk's items: W+X (silent without NX; 6.1's and, on
     PAE, mmemu's own on the leaf entries) and user-in-kernel."""
     if items is None:
@@ -600,7 +606,7 @@ def ptdump_check(machine, items=None):
     flavour = _flavour_of(machine)
     # mmemu's own W+X check looks once a program is loaded, as 6.1 checks once
     # mark_rodata_ro() has run: until then the image is writable and executable.
-    leaves = ptdump_check_wx_leaves(items, flavour) if getattr(machine, "image", None) else []
+    leaves = ptdump_check_wx_leaves(items, flavour) if machine.image is not None else []
     return ptdump_check_wx(items, flavour) + leaves + ptdump_check_user(items, flavour)
 
 

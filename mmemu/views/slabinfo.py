@@ -8,7 +8,7 @@ version 2.1 header, then one line per cache, newest cache first::
 SLUB has no tunables and no shared arrays, so those columns are 0;
 active_objs counts the free objects of partial slabs only (objects on the
 cpu freelist show as active), exactly as get_slabinfo() does.
-"""
+"""  # noqa: E501 (a line of /proc/slabinfo, as it is)
 
 HEADER = ("slabinfo - version: 2.1\n"
           "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"

@@ -9,15 +9,21 @@ U store user, T trace).  On a live machine the numbers come from the slab
 allocator; on a snapshot from its /proc/slabinfo (no partial or cpu counts).
 `mmemu slabinfo -l` and `tools/slabinfo.py -l` print it.
 """
-from typing import NamedTuple
+from typing import Any, NamedTuple, Union
 
 from mmemu.errors import MmemuError
 from mmemu.layout import PAGE_SIZE
+from mmemu.mm.slab import (
+    SLAB_CACHE_DMA, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN, SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE,
+)
+from mmemu.mm.slab_common import SlabAllocator
+from mmemu.mm.slub_debug import check_slab_caches
+from mmemu.views.target import Target
 
-FLAG_LETTERS = (("SLAB_CACHE_DMA", "d"), ("SLAB_HWCACHE_ALIGN", "A"), ("SLAB_POISON", "P"),
-                ("SLAB_RECLAIM_ACCOUNT", "a"), ("SLAB_RED_ZONE", "Z"),
-                ("SLAB_CONSISTENCY_CHECKS", "F"), ("SLAB_STORE_USER", "U"),
-                ("SLAB_TRACE", "T"))
+FLAG_LETTERS = ((SLAB_CACHE_DMA, "d"), (SLAB_HWCACHE_ALIGN, "A"), (SLAB_POISON, "P"),
+                (SLAB_RECLAIM_ACCOUNT, "a"), (SLAB_RED_ZONE, "Z"),
+                (SLAB_CONSISTENCY_CHECKS, "F"), (SLAB_STORE_USER, "U"), (SLAB_TRACE, "T"))
 
 
 class SlabCacheUsage(NamedTuple):
@@ -44,17 +50,16 @@ class SlabCacheUsage(NamedTuple):
         return self.slab_size - self.objects * self.object_size
 
 
-def caches_from_allocator(slab):
+def caches_from_allocator(slab: SlabAllocator) -> list[SlabCacheUsage]:
     """SlabCacheUsage of every live cache of a SlabAllocator."""
-    from mmemu.mm import slab as slab_flags
     out = []
-    for s in getattr(slab, "caches", []):
-        if getattr(s, "dead", False):
+    for s in slab.caches:
+        if s.dead:
             continue
         info = slab.get_slabinfo(s)
-        cpu = getattr(getattr(slab, "slub", None), "cpu_slab_pfn", lambda _: None)(s)
-        letters = "*" if getattr(s, "refcount", 1) > 1 else ""
-        letters += "".join(c for name, c in FLAG_LETTERS if s.flags & getattr(slab_flags, name))
+        cpu = slab.slub.cpu_slab_pfn(s)
+        letters = "*" if s.refcount > 1 else ""
+        letters += "".join(c for flag, c in FLAG_LETTERS if s.flags & flag)
         out.append(SlabCacheUsage(info.name, info.active_objs, info.objsize, info.num_slabs,
                                   s.node.nr_partial, 1 if cpu else 0, info.objperslab,
                                   s.order, letters))
@@ -68,7 +73,8 @@ def caches_from_proc(text):
         if line.startswith(("slabinfo", "#")) or ":" not in line:
             continue
         f = line.split()
-        name, active, _, size, per_slab, pages = f[0], *map(int, f[1:6])
+        name = f[0]
+        active, _, size, per_slab, pages = map(int, f[1:6])
         slabs = int(f[f.index("slabdata") + 2])
         out.append(SlabCacheUsage(name, active, size, slabs, 0, 0, per_slab,
                                   max(pages.bit_length() - 1, 0), ""))
@@ -119,36 +125,33 @@ def report(caches, args):
     return "\n".join(lines) + "\n"
 
 
-def validate(machine):
+def validate(machine: Target) -> tuple[str, int]:
     """slabinfo -v: validate_slab_cache() on every cache; (text, status)."""
-    slab = getattr(machine, "slab", None)
-    if slab is None or not hasattr(slab, "kmem_cache_validate"):
+    slab = machine.slab
+    if slab is None:
         raise MmemuError("validation needs a live slab allocator (not a snapshot)")
     bad = []
-    for s in getattr(slab, "caches", []):
-        if not getattr(s, "dead", False):
+    for s in slab.caches:
+        if not s.dead:
             errors = slab.kmem_cache_validate(s)
             if errors:
                 bad.append(f"{s.name}: {errors} error(s)")
     try:
-        from mmemu.mm.slab import check_slab
-        check_slab(machine)
+        check_slab_caches(slab)
     except MmemuError as e:
         bad.append(str(e))
     text = "\n".join(bad) + "\n" if bad else "slabinfo: every cache validated, no errors\n"
     return text, 1 if bad else 0
 
 
-def slabinfo_report(machine, args):
+def slabinfo_report(machine: Target, args: Any) -> Union[str, tuple[str, int]]:
     """What `slabinfo -l` (and its sort and filter options) prints, or -v's (text, status)."""
     if args.validate:
         return validate(machine)
-    slab = getattr(machine, "slab", None)
-    if slab is not None and hasattr(slab, "get_slabinfo"):
-        caches = caches_from_allocator(slab)
+    if machine.slab is not None:
+        caches = caches_from_allocator(machine.slab)
     else:
-        from mmemu.views.snapshot import proc_text
-        text = proc_text(machine, "slabinfo")
+        text = machine.proc_text("slabinfo")
         if text is None:
             raise MmemuError("no slab information: the slab allocator is not there")
         caches = caches_from_proc(text)

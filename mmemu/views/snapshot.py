@@ -21,8 +21,9 @@ kexec-tools writes a PAE kernel's vmcore headers in that case:
   layout also lets load_snapshot() map the file once, copy-on-write, as the
   snapshot's physical memory, without reading it.
 
-load_snapshot(path) returns a Snapshot with the attributes the views use
-(cfg, layout, pm, pgtable.pgd, mem_map, image) and proc_text(name).  A file
+load_snapshot(path) returns a Snapshot: a views.target.Target (cfg,
+layout, pm, pgtable, mem_map, kernel_image, image, proc_text(name),
+pcp_blocks(), registers(); no live allocators).  A file
 that is not ELF, not an i386 core, not mmemu's, of another format version,
 or truncated raises SnapshotError with a message that says which.  Nothing
 the file says is trusted: every key of the MMEMU note is checked for its
@@ -32,17 +33,21 @@ memory the file holds, as many struct pages as that machine has page
 frames, ...) before anything is built from it, so a hostile file is one
 line and exit status 2, never a traceback or gigabytes of host memory.
 """
+from __future__ import annotations
+
 import dataclasses
-import importlib
 import json
 import mmap
 import os
 import struct
-import types
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional
 
+from mmemu.arch.x86.pgtable import PageTable
 from mmemu.config import DeviceConfig, HostRange, MachineConfig, NodeConfig, Range
 from mmemu.config_schema import E820_MAX_ENTRIES, MAX_NUMNODES
 from mmemu.errors import MmemuError, clip
+from mmemu.flavour import flavour_of
+from mmemu.kernel.image import KernelImage
 from mmemu.kernel.panic import UTS_RELEASE
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, compute_layout
 from mmemu.mm.mmzone import (
@@ -50,6 +55,9 @@ from mmemu.mm.mmzone import (
     PG_buddy, PG_head, PG_reserved, PG_slab, PG_table, STRUCT_PAGE_SIZE, MemMap,
 )
 from mmemu.physmem import PhysMem
+from mmemu.runtime.loader import GuestImage, Segment
+from mmemu.views import PROC_FILES
+from mmemu.views.target import PcpBlock, Target
 
 FORMAT = "mmemu-vmcore"
 VERSION = 1
@@ -70,12 +78,12 @@ FOUR_GIB = 1 << 32
 PRSTATUS = struct.Struct("<3ih2xII4I8I17II")
 PR_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
            "orig_eax", "eip", "cs", "eflags", "esp", "ss")
-PROC_VIEWS = ("buddyinfo", "zoneinfo", "meminfo", "slabinfo", "vmallocinfo", "pagetypeinfo",
-              "iomem")
 CHUNK = 1 << 20
 MAX_NOTES = 64 << 20                   # bytes of PT_NOTE read: the MMEMU note of pc-4g is ~100 KiB
 MAX_PHYS = 1 << 36                     # the highest physical address a config may describe (PAE)
-PCP_MAX_ORDER = 3                      # PAGE_ALLOC_COSTLY_ORDER: the per-cpu lists' orders
+# The per-cpu lists' orders: 0 to PAGE_ALLOC_COSTLY_ORDER, and pageblock_order
+# (a THP: 10 on the 686 kernel, 9 with PAE).
+PCP_ORDERS = (0, 1, 2, 3, 9, 10)
 
 
 class SnapshotError(MmemuError):
@@ -86,7 +94,7 @@ class SnapshotError(MmemuError):
 
 # -- writing --------------------------------------------------------------------
 
-def write_snapshot(machine, path):
+def write_snapshot(machine: Target, path: str | os.PathLike[str]) -> int:
     """Write machine's memory and metadata to path as an ELF vmcore (see module doc).
 
     Returns the number of bytes of RAM actually written (non-zero pages).
@@ -163,20 +171,13 @@ def _note(name, ntype, desc):
     return struct.pack("<III", len(name), len(desc), ntype) + pad(name) + pad(desc)
 
 
-def _notes(machine):
-    regs = _registers(machine)
+def _notes(machine: Target) -> bytes:
+    regs = machine.registers()
     prstatus = PRSTATUS.pack(0, 0, 0, 0, 0, 0, 1, 0, 0, 0, *([0] * 8),
                              *[regs.get(r, 0) & 0xFFFFFFFF for r in PR_REGS], 0)
     return (_note("CORE", NT_PRSTATUS, prstatus)
             + _note("VMCOREINFO", 0, _vmcoreinfo(machine).encode())
             + _note("MMEMU", NT_MMEMU, json.dumps(snapshot_metadata(machine)).encode()))
-
-
-def _registers(machine):
-    engine = getattr(machine, "engine", None)
-    if engine is not None and hasattr(engine, "regs"):
-        return engine.regs()
-    return dict(getattr(machine, "regs", {}) or {})
 
 
 def _vmcoreinfo(machine):
@@ -194,13 +195,13 @@ def _vmcoreinfo(machine):
              f"NUMBER(PG_buddy)={PG_buddy}", f"NUMBER(PG_table)={PG_table}",
              f"LENGTH(mem_map)={machine.mem_map.nr_pages}",
              f"NUMBER(mem_map)={machine.mem_map.virt:x}", "CRASHTIME=0"]
-    build_id = getattr(getattr(machine, "image", None), "build_id", None)
+    build_id = machine.image.build_id if machine.image is not None else None
     if build_id:            # as kernel/crash_core.c appends vmlinux's: drgn matches the ELF by it
         lines.insert(1, f"BUILD-ID={build_id}")
     return "\n".join(lines) + "\n"
 
 
-def snapshot_metadata(machine):
+def snapshot_metadata(machine: Target) -> dict[str, Any]:
     """The JSON of the MMEMU note: enough to rebuild what the views read."""
     lay = machine.layout
     meta = {
@@ -214,7 +215,7 @@ def snapshot_metadata(machine):
         "proc": _proc_texts(machine),
         "pcp": _pcp_lists(machine),
         "state": _subsystem_states(machine),
-        "image": _image_dict(getattr(machine, "image", None)),
+        "image": _image_dict(machine.image),
     }
     return meta
 
@@ -225,37 +226,30 @@ def _config_dict(cfg):
 
 def _proc_texts(machine):
     out = {}
-    for name in PROC_VIEWS:
-        text = proc_text(machine, name)
+    for name in PROC_FILES:
+        text = machine.proc_text(name)
         if text is not None:
             out[name] = text
     return out
 
 
-def _pcp_lists(machine):
+def _pcp_lists(machine: Target) -> list[PcpBlock]:
     """[zone, order, pfn] of every block on a per-cpu list (host-side state)."""
-    from mmemu.views.owner import pcp_pages
-    return sorted({(zone, order, head) for zone, order, head in pcp_pages(machine).values()},
-                  key=lambda t: t[2])
+    return sorted(set(machine.pcp_blocks()), key=lambda b: b.pfn)
 
 
-def _subsystem_states(machine):
-    """Host-side state a subsystem offers through snapshot_state() (JSON-able)."""
-    out = {}
-    for name in ("mm", "slab", "vmalloc", "highmem", "runtime"):
-        fn = getattr(getattr(machine, name, None), "snapshot_state", None)
-        if callable(fn):
-            out[name] = fn()
-    return out
+def _subsystem_states(machine: Target) -> dict[str, Any]:
+    """Host-side state a subsystem offers through snapshot_state() (JSON-able):
+    the vmalloc areas."""
+    return {"vmalloc": machine.vmalloc.snapshot_state()} if machine.vmalloc is not None else {}
 
 
-def _image_dict(image):
+def _image_dict(image: Optional[GuestImage]) -> Optional[dict[str, Any]]:
     if image is None:
         return None
     segs = [{"vaddr": s.vaddr, "paddr": s.paddr, "filesz": s.filesz, "memsz": s.memsz,
-             "flags": s.flags} for s in getattr(image, "segments", [])]
-    return {"path": getattr(image, "path", None), "segments": segs,
-            "build_id": getattr(image, "build_id", None)}
+             "flags": s.flags} for s in image.segments]
+    return {"path": image.path, "segments": segs, "build_id": image.build_id}
 
 
 def _write_nonzero(f, pm, data_start, start, end):
@@ -291,45 +285,56 @@ def _write_run(f, pm, data_start, start, end):
     return end - start
 
 
-def _pgd_of(machine):
-    pgtable = getattr(machine, "pgtable", None)
-    return pgtable.pgd if pgtable is not None else machine.pgd
+def _pgd_of(machine: Target) -> int:
+    return machine.pgtable.pgd
 
 
 # -- reading --------------------------------------------------------------------
 
 class Snapshot:
-    """A machine as a snapshot file recorded it: what the views read.
+    """A machine as a snapshot file recorded it: what the views read (a
+    views.target.Target).
 
-    cfg, layout, pm (copy-on-write over the file), pgtable.pgd, mem_map,
-    image (segments only), regs, meta; proc_text(name) gives the stored
-    /proc texts.  There are no live allocators (slab, vmalloc are None).
+    cfg, layout, pm (copy-on-write over the file), pgtable (swapper_pg_dir,
+    to read), mem_map, kernel_image (from the config), image (segments
+    only), regs, meta; proc_text(name) gives the stored /proc texts,
+    pcp_blocks() the stored per-cpu lists.  There are no live allocators
+    (mm, slab, vmalloc, memblock are None).
     """
 
-    slab = None
-    vmalloc = None
-    highmem = None
+    mm: None = None
+    slab: None = None
+    vmalloc: None = None
+    memblock: None = None
 
-    def __init__(self, path, meta, pm, regs, fileobj, mapping, cfg=None):
+    def __init__(self, path: str, meta: dict[str, Any], pm: PhysMem, regs: dict[str, int],
+                 fileobj: BinaryIO, mapping: mmap.mmap,
+                 cfg: Optional[MachineConfig] = None) -> None:
         self.path = path
         self.meta = meta
         self.cfg = cfg if cfg is not None else _config_from_dict(meta["config"])
         self.layout = compute_layout(self.cfg)
         self.pm = pm
-        from mmemu.flavour import flavour_of
-        from mmemu.arch.x86.pgtable import PageTable
-        self.pgtable = PageTable(pm, meta["pgd"], lambda: None, lambda: None,
-                                 flavour_of(self.cfg))
+        self.pgtable = PageTable(pm, meta["pgd"], _no_table, _no_flush, flavour_of(self.cfg))
         self.mem_map = MemMap(meta["mem_map"]["phys"], meta["mem_map"]["nr_pages"])
+        self.kernel_image = KernelImage.from_config(self.cfg.kernel)
         self.image = _image_from_dict(meta.get("image"))
         self.regs = regs
-        self.pcp_lists = [tuple(b) for b in meta.get("pcp", [])]
         self._file = fileobj
         self._mapping = mapping
 
-    def proc_text(self, name):
+    def registers(self) -> dict[str, int]:
+        """The registers NT_PRSTATUS recorded."""
+        return dict(self.regs)
+
+    def proc_text(self, name: str) -> Optional[str]:
         """The /proc/<name> text as it was when the snapshot was taken, or None."""
-        return self.meta.get("proc", {}).get(name)
+        text = self.meta.get("proc", {}).get(name)
+        return text if isinstance(text, str) else None
+
+    def pcp_blocks(self) -> list[PcpBlock]:
+        """The blocks that were on per-cpu lists when the snapshot was taken."""
+        return [PcpBlock(*b) for b in self.meta.get("pcp", [])]
 
     def close(self):
         """Let go of the file (views over pm must be gone by now)."""
@@ -341,6 +346,10 @@ class Snapshot:
             self.pm = None
         self._mapping.close()
         self._file.close()
+
+
+if TYPE_CHECKING:       # the type checker holds a Snapshot to what the views read
+    _SNAPSHOT_IS_A_TARGET: type[Target] = Snapshot
 
 
 def load_snapshot(path):
@@ -379,7 +388,8 @@ def _check_ehdr(path, head):
     elf64 = len(head) > 4 and head[4] == ELFCLASS64
     if len(head) < (EHDR64 if elf64 else EHDR).size:
         raise SnapshotError(f"{path}: truncated: the ELF header is cut short")
-    ident, etype, machine = head[:16], *struct.unpack_from("<HH", head, 16)
+    ident = head[:16]
+    etype, machine = struct.unpack_from("<HH", head, 16)
     if ident[4] not in (ELFCLASS32, ELFCLASS64) or ident[5] != 1 or machine != EM_386 \
             or etype != ET_CORE:
         raise SnapshotError(f"{path}: an ELF file, but not an i386 core dump "
@@ -532,8 +542,8 @@ def _check_against_memory(path, meta, cfg, layout, top):
     if pgd % 32 or pgd + 32 > top:
         raise SnapshotError(f"{path}: the MMEMU note is damaged: swapper_pg_dir at "
                             f"{pgd:#x} is not inside the memory the file holds")
-    for i, (zone, order, pfn) in enumerate(meta.get("pcp") or []):
-        if not (0 <= order <= PCP_MAX_ORDER and 0 <= pfn and pfn + (1 << order) <= nr_pages):
+    for i, (_zone, order, pfn) in enumerate(meta.get("pcp") or []):
+        if not (order in PCP_ORDERS and 0 <= pfn and pfn + (1 << order) <= nr_pages):
             raise SnapshotError(f"{path}: the MMEMU note is damaged: pcp[{i}] is order "
                                 f"{order} at pfn {pfn:#x}, outside mem_map")
 
@@ -670,31 +680,25 @@ def _scalar(value, f, name):
         raise ValueError(f"{name} is {len(value)} characters long")
 
 
-_FIELD_TYPES = {"int": int, int: int, "str": str, str: str, "bool": bool, bool: bool}
+_FIELD_TYPES: dict[object, type] = {
+    "int": int, int: int, "str": str, str: str, "bool": bool, bool: bool,
+    Optional[int]: int, Optional[str]: str,     # MachineConfig's options that may be unset
+}
 
 
-def _image_from_dict(d):
+def _image_from_dict(d: Optional[dict[str, Any]]) -> Optional[GuestImage]:
+    """The guest program's image as far as the snapshot kept it (no symbols)."""
     if not d:
         return None
-    from mmemu.runtime.loader import Segment
-    return types.SimpleNamespace(path=d.get("path"), build_id=d.get("build_id"),
-                                 segments=[Segment(**s) for s in d.get("segments", [])])
+    return GuestImage(entry=0, segments=[Segment(**s) for s in d.get("segments", [])],
+                      symbols={}, path=d.get("path"), build_id=d.get("build_id"))
 
 
-# -- a machine or a snapshot, for the tools ------------------------------------
+def _no_table() -> None:
+    """A snapshot's page tables are read, never grown: no page for a new table."""
+    return None
 
-def proc_text(target, name):
-    """The text of /proc/<name> for a machine or a snapshot; None if there is none."""
-    getter = getattr(target, "proc_text", None)
-    if callable(getter):
-        return getter(name)
-    try:
-        from mmemu.views import show
-        return show(target, name)
-    except (ImportError, AttributeError, MmemuError):
-        pass
-    try:        # a view of its own: mmemu.views.<name>.<name>(machine)
-        module = importlib.import_module(f"mmemu.views.{name}")
-        return getattr(module, name)(target)
-    except (ImportError, AttributeError):
-        return None
+
+def _no_flush() -> None:
+    """A snapshot has no TLB to flush."""
+

@@ -5,8 +5,8 @@ measure what it cost the host.
 the process's peak resident memory (VmHWM of /proc/self/status, in KiB: the
 high-water mark of the interpreter's own address space.  Not getrusage()'s
 ru_maxrss, which carries over the forking parent's resident size across
-exec, so a large pytest process would inflate it).  The file-size cases assert that peak: a file must never make
-the host allocate what its sizes claim.
+exec, so a large pytest process would inflate it).  The file-size cases assert
+that peak: a file must never make the host allocate what its sizes claim.
 """
 import os
 import subprocess

@@ -12,6 +12,8 @@ Linux's lines are kept as Linux prints them, so tools that read real oopses
 capstone disassembly around EIP, on lines beginning with "mmemu:".
 """
 import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional
 
 PROLOGUE_SIZE = 42                 # show_opcodes(): bytes before EIP
 EPILOGUE_SIZE = 21                 # and after the byte at EIP
@@ -21,10 +23,14 @@ LINUX_SEGMENTS = {"ds": 0x7B, "es": 0x7B, "fs": 0xD8, "gs": 0x00, "ss": 0x68}
 
 _GPRS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
          "cr0", "cr2", "cr3", "cr4")
+# symbolize(addr): "name+0x1c/0x80" or None; read32(va): a word, or None if unreadable.
+Symbolize = Callable[[int], Optional[str]]
+Read32 = Callable[[int], Optional[int]]
+
 _SYM_RE = re.compile(r"^(?P<name>.*)\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)$")
 
 
-def format_code_line(code_bytes, code_addr, eip):
+def format_code_line(code_bytes: Optional[bytes], code_addr: int, eip: int) -> str:
     """show_opcodes(): 42 bytes before EIP, <the byte at EIP>, 21 after.
 
     code_bytes are the readable bytes starting at code_addr.  Linux prints
@@ -43,7 +49,9 @@ def format_code_line(code_bytes, code_addr, eip):
     return "Code: " + " ".join(parts)
 
 
-def disassemble_around(code_bytes, code_addr, eip, symbolize=None, before=3, after=3):
+def disassemble_around(code_bytes: Optional[bytes], code_addr: int, eip: int,
+                       symbolize: Optional[Symbolize] = None, before: int = 3,
+                       after: int = 3) -> list[str]:
     """mmemu's addition to the Code: line: capstone's reading of the code.
 
     Decoding starts at the function's first byte when it is in the window
@@ -64,19 +72,19 @@ def disassemble_around(code_bytes, code_addr, eip, symbolize=None, before=3, aft
     return lines
 
 
-def _function_start(eip, symbolize):
+def _function_start(eip: int, symbolize: Optional[Symbolize]) -> Optional[int]:
     parsed = _parse_symbol(symbolize(eip)) if symbolize else None
     return eip - parsed[1] if parsed else None
 
 
-def _decode_synced(code, base, eip, func_start):
+def _decode_synced(code: bytes, base: int, eip: int, func_start: Optional[int]) -> list[Any]:
     from capstone import CS_ARCH_X86, CS_MODE_32, CS_OPT_SYNTAX_ATT, Cs
     md = Cs(CS_ARCH_X86, CS_MODE_32)
     md.syntax = CS_OPT_SYNTAX_ATT          # objdump's, as scripts/decodecode shows
     starts = []
     if func_start is not None and base <= func_start <= eip:
         starts.append(func_start - base)
-    starts += range(0, eip - base + 1)
+    starts += range(eip - base + 1)
     for off in starts:
         insns = list(md.disasm(code[off:], base + off))
         if any(ins.address == eip for ins in insns):
@@ -84,7 +92,7 @@ def _decode_synced(code, base, eip, func_start):
     return []
 
 
-def _parse_symbol(text):
+def _parse_symbol(text: Optional[str]) -> Optional[tuple[str, int, int]]:
     """"name+0x1c/0x80" -> (name, 0x1c, 0x80), or None."""
     m = _SYM_RE.match(text or "")
     if not m:
@@ -92,13 +100,14 @@ def _parse_symbol(text):
     return m["name"], int(m["off"], 16), int(m["size"], 16)
 
 
-def show_regs_lines(regs, where, code_bytes=None, code_addr=None, symbolize=None,
-                    disasm=False):
+def show_regs_lines(regs: Mapping[str, int], where: str, code_bytes: Optional[bytes] = None,
+                    code_addr: Optional[int] = None, symbolize: Optional[Symbolize] = None,
+                    disasm: bool = False) -> list[str]:
     """__show_regs() 32-bit, SHOW_REGS_ALL: EIP, Code, the registers, CR0-CR4."""
     r = {name: regs.get(name, 0) & 0xFFFFFFFF for name in _GPRS}
     r.update({name: regs.get(name, dflt) & 0xFFFF for name, dflt in LINUX_SEGMENTS.items()})
     lines = [f"EIP: {where}"]
-    if code_bytes is not None:
+    if code_bytes is not None and code_addr is not None:
         lines.append(format_code_line(code_bytes, code_addr, r["eip"]))
         if disasm:
             lines += ["mmemu: " + ln for ln in
@@ -113,14 +122,15 @@ def show_regs_lines(regs, where, code_bytes=None, code_addr=None, symbolize=None
     return lines
 
 
-def call_trace_lines(backtrace):
+def call_trace_lines(backtrace: Optional[Iterable[str]]) -> list[str]:
     """show_trace_log_lvl() on 32-bit: "Call Trace:" and one " entry" per frame."""
     return ["Call Trace:"] + [f" {entry}" for entry in backtrace or ()]
 
 
 # -- the backtrace -----------------------------------------------------------
 
-def walk_frames(read32, ebp, eip, symbolize, limit=32, esp=None):
+def walk_frames(read32: Read32, ebp: int, eip: int, symbolize: Optional[Symbolize],
+                limit: int = 32, esp: Optional[int] = None) -> list[str]:
     """The call chain through saved frame pointers: one "%pBb" string per frame.
 
     Each frame is [ebp] = the caller's ebp, [ebp+4] = the return address.
@@ -130,7 +140,7 @@ def walk_frames(read32, ebp, eip, symbolize, limit=32, esp=None):
     (before `mov %esp,%ebp`) still lists the caller, whose return address is
     then on the stack rather than at [ebp+4].
     """
-    lines = []
+    lines: list[str] = []
     ret = _entry_return_address(read32, eip, esp, symbolize)
     if ret:
         lines.append(backtrace_symbol(ret, symbolize))
@@ -147,7 +157,8 @@ def walk_frames(read32, ebp, eip, symbolize, limit=32, esp=None):
     return lines
 
 
-def _entry_return_address(read32, eip, esp, symbolize):
+def _entry_return_address(read32: Read32, eip: int, esp: Optional[int],
+                          symbolize: Optional[Symbolize]) -> Optional[int]:
     """At offset 0 the return address is at [esp]; after push %ebp at [esp+4]."""
     if esp is None or symbolize is None:
         return None
@@ -157,7 +168,7 @@ def _entry_return_address(read32, eip, esp, symbolize):
     return read32(esp + 4 * parsed[1])
 
 
-def backtrace_symbol(ret, symbolize):
+def backtrace_symbol(ret: int, symbolize: Optional[Symbolize]) -> str:
     """%pB: look up ret-1 (a call may be a function's last instruction), print ret.
 
     >>> backtrace_symbol(0xc0100020, lambda a: "main+0x1f/0x30")

@@ -6,6 +6,8 @@ Models the text of arch/x86/mm/fault.c on 32-bit, 686 and 686-pae
 arch/x86/include/asm/trap_pf.h.
 Pure formatting: the runtime reads CR2, the error code and the entries.
 """
+from collections.abc import Iterable
+from typing import Optional
 
 PAGE_SIZE = 4096
 
@@ -18,7 +20,7 @@ X86_PF_INSTR = 1 << 4
 X86_PF_PK = 1 << 5
 
 
-def decode_pf_error(error_code, user_mode=None):
+def decode_pf_error(error_code: int, user_mode: Optional[bool] = None) -> tuple[str, str]:
     """The two "#PF:" lines of show_fault_oops() for a page-fault error code.
 
     >>> decode_pf_error(0x0002)
@@ -48,7 +50,8 @@ def decode_pf_error(error_code, user_mode=None):
             f"#PF: error_code(0x{error_code:04x}) - {why}")
 
 
-def dump_pagetable_line(pde, pte=None, pdpte=None):
+def dump_pagetable_line(pde: Optional[int], pte: Optional[int] = None,
+                        pdpte: Optional[int] = None) -> str:
     """dump_pagetable() on 32-bit: "*pde = 00000000 " (and the pte).
 
     With pdpte (686-pae): "*pdpt = %016Lx ", then the pmd entry and the pte
@@ -66,12 +69,13 @@ def dump_pagetable_line(pde, pte=None, pdpte=None):
     return line
 
 
-def nx_line(uid=0):
+def nx_line(uid: int = 0) -> str:
     """show_fault_oops()'s line for an instruction fetch from a present NX page."""
     return f"kernel tried to execute NX-protected page - exploit attempt? (uid: {uid})"
 
 
-def show_fault_oops_lines(addr, error_code, pdes, first=()):
+def show_fault_oops_lines(addr: int, error_code: int, pdes: Optional[Iterable[str]],
+                          first: Iterable[str] = ()) -> list[str]:
     """show_fault_oops(): what was touched, how, and the page-table entries.
 
     first: the lines 6.1 prints before the rest (nx_line() for a fetch

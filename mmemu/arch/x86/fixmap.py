@@ -13,10 +13,12 @@ Differs: Linux's fix_to_virt() refuses a bad index at compile time
 (BUILD_BUG_ON); here it raises UsageError.  A bad index in __set_fixmap()
 is reported as the BUG() it is and changes nothing.
 """
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from mmemu.arch.x86.pgtable import (
-    PAGE_KERNEL, PTE_PFN_MASK, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT,
+    PAGE_KERNEL, __PAGE_KERNEL_RO, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT, PageTable,
 )
 from mmemu.errors import UsageError
 from mmemu.layout import (
@@ -24,6 +26,9 @@ from mmemu.layout import (
 )
 from mmemu.layout import fix_to_virt as _fix_to_virt
 from mmemu.layout import virt_to_fix as _virt_to_fix
+
+if TYPE_CHECKING:
+    from mmemu.kernel.panic import Reporter
 
 FIXMAP_PAGE_NORMAL = PAGE_KERNEL
 FIXMAP_PAGE_RO = __PAGE_KERNEL_RO
@@ -44,15 +49,15 @@ class FixmapEntry(NamedTuple):
     pte: int
 
     @property
-    def pfn(self):
+    def pfn(self) -> int:
         return self.phys >> PAGE_SHIFT
 
     @property
-    def phys(self):
+    def phys(self) -> int:
         return self.pte & _ANY_PTE_PFN_MASK
 
 
-def fix_to_virt(idx):
+def fix_to_virt(idx: int) -> int:
     """fix_to_virt(): the address of fixmap slot idx; UsageError if there is none."""
     if not 0 <= idx < END_OF_FIXED:
         raise UsageError(f"fix_to_virt: index {idx} is not a fixmap slot "
@@ -60,7 +65,7 @@ def fix_to_virt(idx):
     return _fix_to_virt(idx)
 
 
-def virt_to_fix(vaddr):
+def virt_to_fix(vaddr: int) -> int:
     """virt_to_fix(): the slot holding vaddr; UsageError outside the fixmap.
 
     Linux: BUG_ON(vaddr >= FIXADDR_TOP || vaddr < FIXADDR_START).
@@ -71,9 +76,9 @@ def virt_to_fix(vaddr):
     return _virt_to_fix(vaddr)
 
 
-def fixmap_name(idx):
+def fixmap_name(idx: int) -> str:
     """The enum fixed_addresses name of slot idx: "FIX_KMAP_BEGIN+3", "FIX_HOLE"."""
-    best = None
+    best: Optional[tuple[str, int]] = None
     for name, value in FIXMAP.items():
         if name.startswith("__") or value > idx:
             continue
@@ -93,7 +98,7 @@ class Fixmap:
     are the flavour's (NX on 686-pae).
     """
 
-    def __init__(self, pt, reporter):
+    def __init__(self, pt: PageTable, reporter: Reporter) -> None:
         self.pt = pt
         self.rep = reporter
         f = pt.flavour
@@ -101,7 +106,7 @@ class Fixmap:
         self.FIXMAP_PAGE_RO = f.PAGE_KERNEL_RO
         self.FIXMAP_PAGE_NOCACHE = f.PAGE_KERNEL | _PAGE_PCD | _PAGE_PWT
 
-    def _set_fixmap(self, idx, phys, flags):
+    def _set_fixmap(self, idx: int, phys: int, flags: int) -> bool:
         """__set_fixmap(idx, phys, flags): map slot idx to phys, or clear it.
 
         Models native_set_fixmap() and __native_set_fixmap(): flags 0
@@ -117,15 +122,15 @@ class Fixmap:
         pte = self.pt.mk_pte(phys >> PAGE_SHIFT, flags) if flags else 0
         return self.set_pte_vaddr(_fix_to_virt(idx), pte)
 
-    def set_fixmap(self, idx, phys):
+    def set_fixmap(self, idx: int, phys: int) -> bool:
         """set_fixmap(): map slot idx to the page holding phys, PAGE_KERNEL."""
         return self._set_fixmap(idx, phys, self.FIXMAP_PAGE_NORMAL)
 
-    def clear_fixmap(self, idx):
+    def clear_fixmap(self, idx: int) -> bool:
         """clear_fixmap(): unmap slot idx."""
         return self._set_fixmap(idx, 0, FIXMAP_PAGE_CLEAR)
 
-    def set_pte_vaddr(self, vaddr, pte):
+    def set_pte_vaddr(self, vaddr: int, pte: int) -> bool:
         """set_pte_vaddr(): write (or clear) one kernel PTE and flush it.
 
         Models arch/x86/mm/pgtable_32.c:set_pte_vaddr(): the fixmap's page
@@ -146,12 +151,12 @@ class Fixmap:
         self.pt.clear_pte(vaddr & PAGE_MASK)
         return True
 
-    def pte(self, idx):
+    def pte(self, idx: int) -> int:
         """The PTE of slot idx (0 when not present)."""
         slot = self.pt.pte_slot(_fix_to_virt(idx))
         return self.pt.ptes[slot >> self.pt.pte_shift] if slot is not None else 0
 
-    def describe(self, addr):
+    def describe(self, addr: int) -> Optional[str]:
         """A region describer for oopses: the fixmap slot at addr and what it maps."""
         if not FIXADDR_TOT_START <= addr < FIXADDR_TOP + PAGE_SIZE:
             return None
@@ -164,9 +169,9 @@ class Fixmap:
             return f"{where}, mapped to phys 0x{pte & self.pt.pfn_mask:08x}"
         return f"{where}, not mapped (set_fixmap() was not called for it, or clear_fixmap() was)"
 
-    def entries(self, first=0, end=END_OF_FIXED):
+    def entries(self, first: int = 0, end: int = END_OF_FIXED) -> list[FixmapEntry]:
         """The present slots in [first, end), as FixmapEntry records."""
-        out = []
+        out: list[FixmapEntry] = []
         for idx in range(first, end):
             pte = self.pte(idx)
             if pte & _PAGE_PRESENT:

@@ -38,13 +38,21 @@ Differs: the CPU entry area and LDT remap are not mapped (no code runs
 there); where in .bss swapper_pg_dir lies on 686 is mmemu's choice (its
 first page).
 """
+from __future__ import annotations
+
 from array import array
+from collections.abc import Callable
+from typing import Optional
 
 from mmemu.arch.x86.pgtable import (
     PageTable, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _KERNPG_TABLE, pgd_index,
 )
-from mmemu.flavour import _PAGE_BIT_NX, _PAGE_GLOBAL, flavour_of
-from mmemu.layout import FIXADDR_TOP, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from mmemu.flavour import _PAGE_BIT_NX, _PAGE_GLOBAL, Flavour, flavour_of
+from mmemu.config_schema import MachineConfig
+from mmemu.kernel.image import KernelImage
+from mmemu.layout import FIXADDR_TOP, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, Layout
+from mmemu.mm.memblock import Memblock
+from mmemu.physmem import PhysMem
 
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
@@ -52,6 +60,9 @@ _PAGE_NX = 1 << _PAGE_BIT_NX
 INIT_PGT_BUF_PAGES = 6          # INIT_PGT_BUF_SIZE on 32-bit: pgt_buf, at the end of .brk
 ISA_END_ADDRESS = 0x100000
 BM_PTE_PAGE = 8                 # early_ioremap's bm_pte: a page of .bss (8 pages in, on 686-pae)
+
+# static_protections(): protect(va, prot) is the protection va may have.
+Protect = Callable[[int, int], int]
 
 
 class PgtBuf:
@@ -65,11 +76,11 @@ class PgtBuf:
     boot page tables, the CPU entry area's, come from memblock).
     """
 
-    def __init__(self, pm, mb, start, end, mapped_end):
+    def __init__(self, pm: PhysMem, mb: Memblock, start: int, end: int, mapped_end: int) -> None:
         self.pm, self.mb, self.next, self.end = pm, mb, start, end
         self.mapped_end = mapped_end
 
-    def alloc(self):
+    def alloc(self) -> int:
         """alloc_low_page(): the physical address of a zeroed page for a boot page table."""
         if self.next + PAGE_SIZE <= self.end:
             page = self.next
@@ -81,7 +92,8 @@ class PgtBuf:
         return page
 
 
-def paging_init(pm, layout, cfg, mb, image, flush_tlb):
+def paging_init(pm: PhysMem, layout: Layout, cfg: MachineConfig, mb: Memblock, image: KernelImage,
+                flush_tlb: Callable[[], object]) -> PageTable:
     """Build swapper_pg_dir and the boot tables; returns the PageTable.
 
     swapper_pg_dir is in the image's .bss; the page tables come from .brk
@@ -119,12 +131,13 @@ def paging_init(pm, layout, cfg, mb, image, flush_tlb):
     return pt
 
 
-def fix_to_virt(layout, name):
+def fix_to_virt(layout: Layout, name: str) -> int:
     """fix_to_virt() of an enum fixed_addresses name."""
     return FIXADDR_TOP - (layout.fixmap[name] << PAGE_SHIFT)
 
 
-def early_ioremap_page_table_range_init(pt, layout, alloc):
+def early_ioremap_page_table_range_init(pt: PageTable, layout: Layout, alloc: Callable[[],
+                                        int]) -> None:
     """early_ioremap_page_table_range_init(): page tables for the whole fixmap.
 
     page_table_range_init() over [FIXADDR_TOT_START & PMD_MASK, FIXADDR_TOP):
@@ -150,7 +163,7 @@ def early_ioremap_page_table_range_init(pt, layout, alloc):
             pt.set_pde(va, new | pt.table_prot)
 
 
-def setup_cpu_entry_area_ptes(pt, layout):
+def setup_cpu_entry_area_ptes(pt: PageTable, layout: Layout) -> None:
     """setup_cpu_entry_area_ptes() of trap_init(): a page table for every pmd
     of the CPU entry area's map (686-pae; the 686 model maps no CPU entry
     area).  Their pages come from pgt_buf, else memblock (alloc_low_pages()).
@@ -165,12 +178,13 @@ def setup_cpu_entry_area_ptes(pt, layout):
         pt.pte_alloc_kernel(va)                          # populate_extra_pte()
 
 
-def kernel_text(image):
+def kernel_text(image: KernelImage) -> tuple[int, int]:
     """is_x86_32_kernel_text()'s range, physical: [_text, __init_end] (inclusive end)."""
     return image.text, image.init_end
 
 
-def kernel_physical_mapping_init(pt, max_low_pfn, image, use_pse, alloc):
+def kernel_physical_mapping_init(pt: PageTable, max_low_pfn: int, image: KernelImage,
+                                 use_pse: bool, alloc: Callable[[], int]) -> None:
     """Map pfn 0 .. max_low_pfn at PAGE_OFFSET, large pages where allowed.
 
     The first PMD and a block lowmem ends inside are mapped with page
@@ -203,7 +217,8 @@ def kernel_physical_mapping_init(pt, max_low_pfn, image, use_pse, alloc):
         ptes[table >> shift:(table >> shift) + len(entries)] = entries
 
 
-def _direct_map_ptes(f, first, last, text_first, text_last):
+def _direct_map_ptes(f: Flavour, first: int, last: int, text_first: int,
+                     text_last: int) -> array[int]:
     """The PTEs of pfns first..last-1: PAGE_KERNEL, PAGE_KERNEL_EXEC for the text."""
     prot, exec_prot = f.PAGE_KERNEL, f.PAGE_KERNEL_EXEC
     entries = array(f.pte_typecode, range((first << PAGE_SHIFT) | prot,
@@ -215,7 +230,7 @@ def _direct_map_ptes(f, first, last, text_first, text_last):
     return entries
 
 
-def page_table_range_init(pt, start, end):
+def page_table_range_init(pt: PageTable, start: int, end: int) -> None:
     """Make sure a page table exists for every PDE (pmd entry on PAE) of [start, end)."""
     size = pt.pmd_size
     va = start & ~(size - 1)
@@ -226,7 +241,7 @@ def page_table_range_init(pt, start, end):
             break
 
 
-def split_large_page(pt, va, alloc_page):
+def split_large_page(pt: PageTable, va: int, alloc_page: Callable[[], int]) -> int:
     """split_large_page(): replace va's large page with a page table of the same
     pages and attributes (PSE cleared, global set); returns the table's address."""
     pde = pt.pde(va)
@@ -241,8 +256,9 @@ def split_large_page(pt, va, alloc_page):
     return table
 
 
-def change_page_attr(pt, start_va, end_va, set_mask, clr_mask, alloc_page, protect=None,
-                     max_low_pfn=None):
+def change_page_attr(pt: PageTable, start_va: int, end_va: int, set_mask: int, clr_mask: int,
+                     alloc_page: Callable[[], int], protect: Optional[Protect] = None,
+                     max_low_pfn: Optional[int] = None) -> None:
     """__change_page_attr_set_clr() over [start_va, end_va) of the direct map.
 
     Each PTE gets (entry & ~clr_mask) | set_mask, less what protect(va, prot)
@@ -288,40 +304,44 @@ def change_page_attr(pt, start_va, end_va, set_mask, clr_mask, alloc_page, prote
     pt.flush_tlb()
 
 
-def _no_conflict(protect, block, size, prot):
+def _no_conflict(protect: Protect, block: int, size: int, prot: int) -> bool:
     """static_protections() over a whole large page changes nothing in prot."""
     return all(protect(va, prot) == prot for va in range(block, block + size, PAGE_SIZE))
 
 
-def set_memory_ro(pt, start_va, end_va, alloc_page, max_low_pfn=None, protect=None):
+def set_memory_ro(pt: PageTable, start_va: int, end_va: int, alloc_page: Callable[[], int],
+                  max_low_pfn: Optional[int] = None, protect: Optional[Protect] = None) -> None:
     """set_memory_ro(): [start_va, end_va) read-only, and its direct-map alias
     (with max_low_pfn; see change_page_attr())."""
     change_page_attr(pt, start_va, end_va, 0, _PAGE_RW, alloc_page, protect, max_low_pfn)
 
 
-def set_memory_rw(pt, start_va, end_va, alloc_page, protect=None):
+def set_memory_rw(pt: PageTable, start_va: int, end_va: int, alloc_page: Callable[[], int],
+                  protect: Optional[Protect] = None) -> None:
     """set_memory_rw()."""
     change_page_attr(pt, start_va, end_va, _PAGE_RW, 0, alloc_page, protect)
 
 
-def set_memory_nx(pt, start_va, end_va, alloc_page, protect=None):
+def set_memory_nx(pt: PageTable, start_va: int, end_va: int, alloc_page: Callable[[], int],
+                  protect: Optional[Protect] = None) -> None:
     """set_memory_nx(): nothing without NX support (686)."""
     if pt.pae:
         change_page_attr(pt, start_va, end_va, _PAGE_NX, 0, alloc_page, protect)
 
 
-def text_protection(image):
+def text_protection(image: KernelImage) -> Protect:
     """static_protections()' protect_kernel_text(): the text never gets NX."""
     lo, hi = PAGE_OFFSET + image.text, PAGE_OFFSET + image.etext
 
-    def protect(va, prot):
+    def protect(va: int, prot: int) -> int:
         if lo <= va < hi:
             return prot & ~_PAGE_NX
         return prot
     return protect
 
 
-def free_init_pages(pt, image, start, end, alloc_page):
+def free_init_pages(pt: PageTable, image: KernelImage, start: int, end: int,
+                    alloc_page: Callable[[], int]) -> None:
     """free_init_pages()'s attribute half: what it frees becomes NX and writable
     (it may have been mapped as kernel text).  start and end are physical."""
     protect = text_protection(image)
@@ -336,7 +356,8 @@ REAL_MODE_TEXT_PAGE = 1         # text_start, one page in
 IDT_TABLE_BSS_PAGE = 7          # idt_table: a page of .bss (__page_aligned_bss)
 
 
-def set_real_mode_permissions(pt, base, size, alloc_page):
+def set_real_mode_permissions(pt: PageTable, base: int, size: int, alloc_page: Callable[[],
+                              int]) -> None:
     """set_real_mode_permissions(): the real-mode trampoline at base (physical) NX,
     its header and text read-only, its text executable (686-pae; the 686 model
     leaves the trampoline as the direct map has it)."""
@@ -349,7 +370,7 @@ def set_real_mode_permissions(pt, base, size, alloc_page):
     change_page_attr(pt, text, va + REAL_MODE_RO_PAGES * PAGE_SIZE, 0, _PAGE_NX, alloc_page)
 
 
-def idt_table_ro(pt, image, alloc_page):
+def idt_table_ro(pt: PageTable, image: KernelImage, alloc_page: Callable[[], int]) -> None:
     """idt_setup_apic_and_irq_gates()'s set_memory_ro() of idt_table, a page of the
     image's .bss (686-pae; on 686 the same page changes nothing mmemu shows)."""
     if not pt.pae:
@@ -358,7 +379,7 @@ def idt_table_ro(pt, image, alloc_page):
     set_memory_ro(pt, va, va + PAGE_SIZE, alloc_page)
 
 
-def mark_rodata_ro(pt, image, alloc_page):
+def mark_rodata_ro(pt: PageTable, image: KernelImage, alloc_page: Callable[[], int]) -> list[str]:
     """mark_rodata_ro(): the kernel's text and read-only data, [_text, __end_rodata),
     read-only; then mark_nxdata_nx() on 686-pae.  Returns the lines it prints."""
     start, end = PAGE_OFFSET + image.text, PAGE_OFFSET + image.end_rodata
@@ -371,7 +392,8 @@ def mark_rodata_ro(pt, image, alloc_page):
     return lines
 
 
-def mark_nxdata_nx(pt, image, alloc_page, protect):
+def mark_nxdata_nx(pt: PageTable, image: KernelImage, alloc_page: Callable[[], int],
+                   protect: Optional[Protect]) -> str:
     """mark_nxdata_nx(): NX from _etext to the large-page boundary past __init_end."""
     hpage = pt.pmd_size
     start = PAGE_OFFSET + ((image.etext + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
@@ -380,7 +402,7 @@ def mark_nxdata_nx(pt, image, alloc_page, protect):
     return f"NX-protecting the kernel data: {(end - start) >> 10}k"
 
 
-def direct_map_counts(pt, max_low_pfn):
+def direct_map_counts(pt: PageTable, max_low_pfn: int) -> tuple[int, int]:
     """(4 KiB pages, large pages): how the direct map is mapped now (DirectMap4k
     and DirectMap4M, or DirectMap2M on PAE)."""
     small = large = 0
@@ -406,7 +428,7 @@ __all__ = ["PgtBuf", "paging_init", "mark_rodata_ro", "split_large_page", "set_m
 WX_PASSED = "x86/mm: Checked W+X mappings: passed, no W+X pages found."
 
 
-def debug_checkwx(pt):
+def debug_checkwx(pt: PageTable) -> Optional[str]:
     """debug_checkwx() at the end of mark_rodata_ro() (686-pae only: it needs NX).
 
     ptdump_walk_pgd_level_checkwx() counts the kernel pages whose effective
@@ -419,7 +441,7 @@ def debug_checkwx(pt):
     pages = 0
     ptes, shift = pt.ptes, pt.pte_shift
     for index in range(PAGE_OFFSET >> 30, 4):
-        pdpte = pt.pm.u64[(pt.pgd >> 3) + index]
+        pdpte = ptes[(pt.pgd >> 3) + index]              # PAE: ptes are 64-bit words
         if not pdpte & _PAGE_PRESENT or not pdpte & _PAGE_RW:
             continue
         pmd = pdpte & pt.pfn_mask

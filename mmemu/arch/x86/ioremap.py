@@ -27,18 +27,61 @@ iounmap() of a vmalloc or vmap area is refused as a bad address (6.1 would
 tear down whatever vm area holds the address), so the allocators stay
 consistent; pointers print in full (no hashing).
 """
-from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE
-from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Protocol
+
+from mmemu.arch.x86.pgtable import __PAGE_KERNEL_NOCACHE, PageTable
+from mmemu.config_schema import MachineConfig
+from mmemu.kernel.panic import Reporter
+from mmemu.layout import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, Layout
 from mmemu.log import KERN_ERR
-from mmemu.mm.mmzone import PG_reserved, W_FLAGS, PAGE_WORDS
-from mmemu.mm.vmalloc import VM_IOREMAP
+from mmemu.mm.mmzone import PG_reserved, W_FLAGS, PAGE_WORDS, MemMap
+from mmemu.mm.vmalloc import VM_IOREMAP, Vmalloc, VmStruct
+from mmemu.physmem import PhysMem
+
+if TYPE_CHECKING:
+    from mmemu.devices import Window
 
 PHYS_ADDR_MAX = 0xFFFFFFFF           # phys_addr_t is 32 bits without PAE
 PHYS_ADDR_MAX_PAE = (1 << 64) - 1    # and 64 bits with it
 PAGE_KERNEL_IO_NOCACHE = __PAGE_KERNEL_NOCACHE
 
 
-def ioremap(machine, phys_addr, size, caller=None):
+class IoBus(Protocol):
+    """The device bus as ioremap sees it (mmemu.devices.DeviceBus)."""
+
+    @property
+    def windows(self) -> Sequence[Window]: ...
+    def find(self, pa: int) -> Optional[Window]: ...
+    def describe(self, pa: int) -> Optional[str]: ...
+    def map_unbacked(self, start: int, end: int) -> object: ...
+
+
+class IoremapMachine(Protocol):
+    """What ioremap reads of the machine (machine.py's Machine)."""
+
+    @property
+    def vmalloc(self) -> Vmalloc: ...
+    @property
+    def pgtable(self) -> PageTable: ...
+    @property
+    def layout(self) -> Layout: ...
+    @property
+    def mem_map(self) -> MemMap: ...
+    @property
+    def pm(self) -> PhysMem: ...
+    @property
+    def cfg(self) -> MachineConfig: ...
+    @property
+    def devices(self) -> IoBus: ...
+    @property
+    def reporter(self) -> Reporter: ...
+
+
+def ioremap(machine: IoremapMachine, phys_addr: int, size: int,
+            caller: Optional[str] = None) -> Optional[int]:
     """void __iomem *ioremap(resource_size_t offset, unsigned long size).
 
     Returns the virtual address for phys_addr, or None (NULL).
@@ -47,7 +90,8 @@ def ioremap(machine, phys_addr, size, caller=None):
     return ioremap_caller(machine, phys_addr, size, prot, caller)
 
 
-def ioremap_caller(machine, phys_addr, size, prot, caller=None):
+def ioremap_caller(machine: IoremapMachine, phys_addr: int, size: int, prot: int,
+                   caller: Optional[str] = None) -> Optional[int]:
     """__ioremap_caller(): see the module docstring."""
     vm = machine.vmalloc
     limit = PHYS_ADDR_MAX_PAE if machine.pgtable.pae else PHYS_ADDR_MAX
@@ -79,7 +123,8 @@ def ioremap_caller(machine, phys_addr, size, prot, caller=None):
     return area.addr + offset
 
 
-def iounmap(machine, addr, caller=None, flush=True):
+def iounmap(machine: IoremapMachine, addr: int, caller: Optional[str] = None,
+            flush: bool = True) -> Optional[VmStruct]:
     """void iounmap(volatile void __iomem *addr).
 
     Returns the VmStruct torn down, else None (mmemu's; iounmap() is void).
@@ -96,7 +141,7 @@ def iounmap(machine, addr, caller=None, flush=True):
     return vm.vunmap(area.addr, caller=caller, flush=flush)
 
 
-def ioremap_check_ram(machine, first, last):
+def ioremap_check_ram(machine: IoremapMachine, first: int, last: int) -> bool:
     """__ioremap_check_ram() over every System RAM range [first, last] touches.
 
     True when a whole page of it is RAM whose struct page is not
@@ -121,7 +166,7 @@ def ioremap_check_ram(machine, first, last):
     return False
 
 
-def iomem_map_sanity_check(machine, addr, end):
+def iomem_map_sanity_check(machine: IoremapMachine, addr: int, end: int) -> bool:
     """iomem_map_sanity_check(): warn when [addr, end] runs past a device window.
 
     Returns True after the warning ("resource sanity check: requesting
@@ -141,19 +186,19 @@ def iomem_map_sanity_check(machine, addr, end):
     return False
 
 
-def _backed(devices, start, end):
+def _backed(devices: IoBus, start: int, end: int) -> bool:
     """Whether one device window or catch-all covers [start, end): then
     map_unbacked() would find nothing to do (windows are never taken away)."""
     w = devices.find(start)
     return w is not None and w.end >= end
 
 
-def _warn_once(vm, key, text, function):
+def _warn_once(vm: Vmalloc, key: str, text: str, function: str) -> None:
     """WARN_ONCE() in arch/x86/mm/ioremap.c: the first time only."""
     vm.rep.warn("arch/x86/mm/ioremap.c", None, function, message=text, once=("ioremap", key))
 
 
-def describe_ioremap_address(machine, addr):
+def describe_ioremap_address(machine: IoremapMachine, addr: int) -> Optional[str]:
     """For an oops inside an ioremap area: which device (or nothing) is behind it."""
     area = machine.vmalloc.find_vm_area(addr)
     if area is None or not area.phys_addr or addr >= area.addr + area.get_vm_area_size():

@@ -8,9 +8,10 @@ fault handler copies the missing PDE from swapper_pg_dir.
 """
 from mmemu.arch.x86.pgtable import PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PSE, pgd_index
 from mmemu.layout import KERNEL_PGD_BOUNDARY, PAGE_OFFSET, PTRS_PER_PGD
+from mmemu.physmem import PhysMem
 
 
-def pgd_alloc(pm, swapper_pgd, pgd_phys):
+def pgd_alloc(pm: PhysMem, swapper_pgd: int, pgd_phys: int) -> None:
     """Fill a zeroed page at pgd_phys as a new task's page directory."""
     src = (swapper_pgd >> 2) + KERNEL_PGD_BOUNDARY
     dst = (pgd_phys >> 2) + KERNEL_PGD_BOUNDARY
@@ -18,9 +19,9 @@ def pgd_alloc(pm, swapper_pgd, pgd_phys):
     pm.u32[dst:dst + n] = pm.u32[src:src + n]
 
 
-def user_page_tables(pm, pgd_phys):
+def user_page_tables(pm: PhysMem, pgd_phys: int) -> list[int]:
     """Physical addresses of the page tables of the user half (for pgd_free)."""
-    out = []
+    out: list[int] = []
     base = pgd_phys >> 2
     for i in range(KERNEL_PGD_BOUNDARY):
         pde = pm.u32[base + i]
@@ -29,7 +30,7 @@ def user_page_tables(pm, pgd_phys):
     return out
 
 
-def vmalloc_sync_one(pm, pgd_phys, swapper_pgd, address):
+def vmalloc_sync_one(pm: PhysMem, pgd_phys: int, swapper_pgd: int, address: int) -> bool:
     """Copy swapper's PDE for a kernel address into pgd; True if it was missing.
 
     vmalloc_fault(): only for kernel addresses whose PDE swapper has and the

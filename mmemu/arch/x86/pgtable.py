@@ -22,6 +22,12 @@ pmd_ERROR() ("mm/pgtable-generic.c:51: bad pgd %08lx" on 686, where the
 page table outside RAM is the oops of touching it, a PTE slot that is not
 empty where vmap() maps is its WARN and -EBUSY.
 """
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Optional
+
 from mmemu.arch.x86.pgtable_types import (  # noqa: F401  (re-exported: the entry bits)
     PDE_LARGE_MASK, PG_LEVEL_2M, PG_LEVEL_4K, PG_LEVEL_4M, PG_LEVEL_NONE, PAGE_KERNEL,
     PAGE_KERNEL_IO, PTE_FLAGS_MASK, PTE_PFN_MASK, Walk, _KERNPG_TABLE, _PAGE_ACCESSED,
@@ -30,8 +36,13 @@ from mmemu.arch.x86.pgtable_types import (  # noqa: F401  (re-exported: the entr
     __PAGE_KERNEL_NOCACHE, __PAGE_KERNEL_RO, __PAGE_KERNEL_RX,
 )
 from mmemu.arch.x86.pgtable_3level import pmd_slot, walk_3level
-from mmemu.flavour import FLAVOUR_686
+from mmemu.flavour import FLAVOUR_686, Flavour
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PTRS_PER_PTE
+from mmemu.physmem import PhysMem
+
+if TYPE_CHECKING:
+    from mmemu.arch.x86.init import PgtBuf
+    from mmemu.kernel.panic import Reporter
 
 # pmd_clear_bad()'s pmd_ERROR() in 6.1's mm/pgtable-generic.c, and the WARN of
 # vmap_pages_pte_range() when a slot it maps is not empty.
@@ -39,25 +50,25 @@ PMD_ERROR_WHERE = "mm/pgtable-generic.c:51"
 VMAP_PTE_BUSY_WHERE = ("mm/vmalloc.c", None, "vmap_pages_pte_range")
 
 
-def pmd_bad(pde, flags_mask=PTE_FLAGS_MASK):
+def pmd_bad(pde: int, flags_mask: int = PTE_FLAGS_MASK) -> bool:
     """pmd_bad(): present, but not a kernel page table's flags (flags_mask:
     the flavour's, which holds NX on PAE)."""
     return (pde & flags_mask & ~_PAGE_USER) != _KERNPG_TABLE
 
 
-def pgd_index(va):
+def pgd_index(va: int) -> int:
     return (va >> PGDIR_SHIFT) & 0x3FF
 
 
-def pte_index(va):
+def pte_index(va: int) -> int:
     return (va >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
 
-def mk_pte(pfn, prot):
+def mk_pte(pfn: int, prot: int) -> int:
     return ((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF
 
 
-def walk(pm, pgd_phys, va):
+def walk(pm: PhysMem, pgd_phys: int, va: int) -> Walk:
     """lookup_address() for any page directory: a Walk, mapped or not."""
     pde_addr = pgd_phys + pgd_index(va) * 4
     pde = pm.u32[pde_addr >> 2]
@@ -78,7 +89,7 @@ def walk(pm, pgd_phys, va):
     return w
 
 
-def translate(pm, pgd_phys, va):
+def translate(pm: PhysMem, pgd_phys: int, va: int) -> Optional[int]:
     """The physical address va maps to under pgd_phys, or None (not present)."""
     return walk(pm, pgd_phys, va).phys
 
@@ -99,16 +110,20 @@ class PageTable:
     ValueError.
     """
 
-    reporter = None
+    reporter: Optional[Reporter] = None
+    pgt_buf: Optional[PgtBuf] = None      # the boot's page-table pages (arch/x86/init.py)
 
-    def __init__(self, pm, pgd_phys, alloc_table, flush_tlb, flavour=FLAVOUR_686):
+    def __init__(self, pm: PhysMem, pgd_phys: int, alloc_table: Callable[[], Optional[int]],
+                 flush_tlb: Callable[[], object], flavour: Flavour = FLAVOUR_686) -> None:
         self.pm = pm
         self.pgd = pgd_phys
         self.alloc_table = alloc_table
         self.flush_tlb = flush_tlb
         self.flavour = flavour
         self.pae = flavour.pae
-        self.ptes = pm.u64 if flavour.pte_size == 8 else pm.u32
+        ptes = pm.u64 if flavour.pte_size == 8 else pm.u32
+        assert ptes is not None, "a PAE machine's RAM is a whole number of 64-bit words"
+        self.ptes: memoryview = ptes
         self.pte_shift = flavour.pte_shift
         self.ptrs_per_pte = flavour.ptrs_per_pte
         self.pmd_size = flavour.pmd_size
@@ -118,21 +133,21 @@ class PageTable:
         # mmemu's 686 model has always written _KERNPG_TABLE (no USR bit).
         self.table_prot = _PAGE_TABLE if flavour.pae else _KERNPG_TABLE
 
-    def walk(self, va, pgd=None):
+    def walk(self, va: int, pgd: Optional[int] = None) -> Walk:
         """lookup_address() through this page table (or another pgd of its flavour)."""
         pgd = self.pgd if pgd is None else pgd
         if self.pae:
             return walk_3level(self.pm, pgd, va)
         return walk(self.pm, pgd, va)
 
-    def translate(self, va):
+    def translate(self, va: int) -> Optional[int]:
         return self.walk(va).phys
 
-    def mk_pte(self, pfn, prot):
+    def mk_pte(self, pfn: int, prot: int) -> int:
         """mk_pte(): an entry for pfn with protections prot, in this flavour."""
         return (pfn << PAGE_SHIFT) | prot if self.pae else ((pfn << PAGE_SHIFT) | prot) & 0xFFFFFFFF
 
-    def pde_slot(self, va):
+    def pde_slot(self, va: int) -> Optional[int]:
         """The physical address of va's entry above the page tables, or None.
 
         686: the pgd entry.  PAE: the pmd entry, found through the PDPT
@@ -143,18 +158,20 @@ class PageTable:
             return self.pgd + pgd_index(va) * 4
         return pmd_slot(self.pm, self.pgd, va)
 
-    def pde(self, va):
+    def pde(self, va: int) -> int:
         slot = self.pde_slot(va)
         return 0 if slot is None else self.ptes[slot >> self.pte_shift]
 
-    def set_pde(self, va, entry):
-        self.ptes[self.pde_slot(va) >> self.pte_shift] = entry
+    def set_pde(self, va: int, entry: int) -> None:
+        slot = self.pde_slot(va)
+        assert slot is not None, f"0x{va:08x} has no pmd (its PDPT entry is not present)"
+        self.ptes[slot >> self.pte_shift] = entry
 
-    def _pte_offset(self, pde, va):
+    def _pte_offset(self, pde: int, va: int) -> int:
         return (pde & self.pfn_mask) + ((va >> PAGE_SHIFT) & (self.ptrs_per_pte - 1)) \
             * (1 << self.pte_shift)
 
-    def pte_alloc_kernel(self, va, function="vmap_pte_range"):
+    def pte_alloc_kernel(self, va: int, function: str = "vmap_pte_range") -> Optional[int]:
         """The physical address of va's PTE slot, making the page table if needed.
 
         None when no table can be had: no memory, or a large page where a
@@ -176,10 +193,10 @@ class PageTable:
             return None
         return self._table_slot(va, pde, function)
 
-    def _in_ram(self, slot):
+    def _in_ram(self, slot: int) -> bool:
         return slot + (1 << self.pte_shift) <= self.pm.size
 
-    def _table_slot(self, va, pde, function, write=True):
+    def _table_slot(self, va: int, pde: int, function: str, write: bool = True) -> int:
         """pte_offset_kernel(): va's slot in the table pde points to.  A table
         outside RAM is the oops of touching __va() of it (KernelOops)."""
         slot = self._pte_offset(pde, va)
@@ -193,7 +210,7 @@ class PageTable:
             f"the page-directory entry of 0x{va:08x} is {self.entry_str(pde)}: its table "
             "lies outside RAM (overwritten in guest memory)"])
 
-    def _pmd_error(self, va, slot, pde, note):
+    def _pmd_error(self, va: int, slot: int, pde: int, note: str) -> None:
         """pmd_ERROR(): the bad entry's line, no more (pgd_ERROR() on 2 levels;
         on PAE %p is the entry's address, printed unhashed)."""
         if self.reporter is None:
@@ -204,7 +221,7 @@ class PageTable:
             line = f"bad pgd {pde:08x}"
         self.reporter.report(f"{PMD_ERROR_WHERE}: {line}\nmmemu: {note}")
 
-    def unmap_pte_slot(self, va):
+    def unmap_pte_slot(self, va: int) -> Optional[int]:
         """va's PTE slot for an unmap, or None, as vunmap_pmd_range() meets the
         directory entry: none is nothing to do, a large page is cleared whole
         (pmd_clear_huge()), a bad entry reported and cleared
@@ -224,7 +241,7 @@ class PageTable:
             return None
         return self._table_slot(va, pde, "vunmap_pte_range")
 
-    def pte_slot(self, va):
+    def pte_slot(self, va: int) -> Optional[int]:
         """The physical address of va's PTE, or None when no table covers it
         (not present, a large page, or a table outside RAM)."""
         pde = self.pde(va)
@@ -233,7 +250,7 @@ class PageTable:
         slot = self._pte_offset(pde, va)
         return slot if self._in_ram(slot) else None
 
-    def set_pte(self, va, entry, function="set_pte_vaddr"):
+    def set_pte(self, va: int, entry: int, function: str = "set_pte_vaddr") -> Optional[int]:
         """set_pte_at() for a kernel address; flushes if it replaced a present
         entry.  Returns the old entry, or None when no table could be had."""
         slot = self.pte_alloc_kernel(va, function)
@@ -246,7 +263,7 @@ class PageTable:
             self.flush_tlb()
         return old
 
-    def clear_pte(self, va, flush=True):
+    def clear_pte(self, va: int, flush: bool = True) -> int:
         """pte_clear(); returns the old entry.  flush=False lets a caller batch.
 
         The directory entry is met as unmap_pte_slot() says.
@@ -260,7 +277,7 @@ class PageTable:
             self.flush_tlb()
         return old
 
-    def set_ptes(self, va, entries):
+    def set_ptes(self, va: int, entries: array[int]) -> bool:
         """Write consecutive PTEs from va on (one table at most per call chunk).
 
         entries: an array of this flavour's entry type (``pte_typecode``).
@@ -284,7 +301,7 @@ class PageTable:
             i += len(chunk)
         return True
 
-    def _pte_busy(self, va):
+    def _pte_busy(self, va: int) -> bool:
         """WARN_ON(!pte_none(*pte)) of vmap_pages_pte_range(): -EBUSY (False)."""
         if self.reporter is None:
             raise ValueError(f"the PTE of 0x{va:08x} is not empty")
@@ -295,10 +312,10 @@ class PageTable:
         return False
 
     @property
-    def pte_typecode(self):
+    def pte_typecode(self) -> str:
         """The array typecode of one entry ("I" on 686, "Q" on PAE)."""
         return self.flavour.pte_typecode
 
-    def entry_str(self, entry):
+    def entry_str(self, entry: int) -> str:
         """An entry as dump_pagetable() prints it: %08lx, or %016Lx on PAE."""
         return f"{entry:016x}" if self.pae else f"{entry:08x}"

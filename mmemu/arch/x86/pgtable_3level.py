@@ -26,12 +26,21 @@ immediately in a new process's life"), and the PDPT itself is a 32-byte
 object of the pgd_cache slab cache (pgd_cache_init(), _pgd_alloc()), so a
 task's CR3 is 32-byte aligned, as on the real kernel (CR3=0x02241d40).
 """
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Union
 
 from mmemu.flavour import FLAVOUR_686_PAE
+from mmemu.physmem import PhysMem
 from mmemu.arch.x86.pgtable_types import (
     PG_LEVEL_4K, PG_LEVEL_2M, PG_LEVEL_NONE, Walk, _PAGE_PRESENT, _PAGE_PSE,
 )
+
+if TYPE_CHECKING:
+    from mmemu.mm.slab_common import SlabAllocator
+    from mmemu.mm.slub import KmemCache
 
 PTRS_PER_PGD = FLAVOUR_686_PAE.ptrs_per_pgd           # 4
 PTRS_PER_PMD = FLAVOUR_686_PAE.ptrs_per_pmd           # 512
@@ -47,30 +56,37 @@ _PAGE_NX = FLAVOUR_686_PAE._PAGE_NX
 PGD_ENTRY_PROT = _PAGE_PRESENT                        # what pud_populate() writes
 
 
-def pgd_index(va):
+def _u64(pm: PhysMem) -> memoryview:
+    """Guest RAM as 64-bit words: a PAE machine's RAM is a whole number of them."""
+    u64 = pm.u64
+    assert u64 is not None, "a PAE machine's RAM is a whole number of 64-bit words"
+    return u64
+
+
+def pgd_index(va: int) -> int:
     """pgd_index(): which of the 4 PDPT entries maps va."""
     return (va >> PGDIR_SHIFT) & (PTRS_PER_PGD - 1)
 
 
-def pmd_index(va):
+def pmd_index(va: int) -> int:
     return (va >> PMD_SHIFT) & (PTRS_PER_PMD - 1)
 
 
-def pte_index(va):
+def pte_index(va: int) -> int:
     return (va >> 12) & (PTRS_PER_PTE - 1)
 
 
-def pmd_slot(pm, pgd_phys, va):
+def pmd_slot(pm: PhysMem, pgd_phys: int, va: int) -> Optional[int]:
     """pmd_offset(): the physical address of va's pmd entry, or None (no PDPT entry)."""
-    pgd = pm.u64[(pgd_phys >> 3) + pgd_index(va)]
+    pgd = _u64(pm)[(pgd_phys >> 3) + pgd_index(va)]
     if not pgd & _PAGE_PRESENT:
         return None
     return (pgd & PTE_PFN_MASK) + pmd_index(va) * 8
 
 
-def walk_3level(pm, pgd_phys, va):
+def walk_3level(pm: PhysMem, pgd_phys: int, va: int) -> Walk:
     """lookup_address() on PAE tables: a Walk of PDPT entry, pmd entry and PTE."""
-    u64 = pm.u64
+    u64 = _u64(pm)
     pdpte_addr = pgd_phys + pgd_index(va) * 8
     pdpte = u64[pdpte_addr >> 3]
     if not pdpte & _PAGE_PRESENT:
@@ -103,7 +119,7 @@ PGD_SIZE = PTRS_PER_PGD * 8                           # 32 bytes: the PDPT
 SLAB_PANIC = 0x00040000
 
 
-def pgd_cache_init(slab):
+def pgd_cache_init(slab: SlabAllocator) -> Optional[KmemCache]:
     """pgd_cache_init(): the kmem_cache PAE page directories come from.
 
     6.1 makes it in pgtable_cache_init() when the kernel PMD is shared
@@ -113,27 +129,28 @@ def pgd_cache_init(slab):
     return slab.kmem_cache_create("pgd_cache", PGD_SIZE, PGD_SIZE, SLAB_PANIC)
 
 
-def pgd_populate(pm, pgd_phys, index, pmd_phys):
+def pgd_populate(pm: PhysMem, pgd_phys: int, index: int, pmd_phys: int) -> None:
     """pud_populate() (the pud is the pgd on PAE): point PDPT entry index at a PMD."""
-    pm.u64[(pgd_phys >> 3) + index] = pmd_phys | PGD_ENTRY_PROT
+    _u64(pm)[(pgd_phys >> 3) + index] = pmd_phys | PGD_ENTRY_PROT
 
 
-def pgd_alloc_pae(pm, swapper_pgd, pgd_phys, alloc_pmd):
+def pgd_alloc_pae(pm: PhysMem, swapper_pgd: int, pgd_phys: int, alloc_pmd: Callable[[],
+                  Optional[int]]) -> Union[list[int], PgdAllocFailure]:
     """pgd_alloc() on PAE: a PDPT with three fresh user PMDs and the kernel's PMD.
 
     alloc_pmd() returns the physical address of a zeroed page, or None.
     Returns the user PMDs' addresses, or None when one could not be had
     (those already taken are returned to the caller through free_pmds).
     """
-    pmds = []
+    pmds: list[int] = []
     for index in range(KERNEL_PGD_BOUNDARY):
         pmd = alloc_pmd()
         if pmd is None:
             return PgdAllocFailure(pmds)
         pmds.append(pmd)
         pgd_populate(pm, pgd_phys, index, pmd)
-    kernel = pm.u64[(swapper_pgd >> 3) + KERNEL_PGD_BOUNDARY]
-    pm.u64[(pgd_phys >> 3) + KERNEL_PGD_BOUNDARY] = kernel      # clone_pgd_range()
+    kernel = _u64(pm)[(swapper_pgd >> 3) + KERNEL_PGD_BOUNDARY]
+    _u64(pm)[(pgd_phys >> 3) + KERNEL_PGD_BOUNDARY] = kernel      # clone_pgd_range()
     return pmds
 
 
@@ -141,23 +158,23 @@ def pgd_alloc_pae(pm, swapper_pgd, pgd_phys, alloc_pmd):
 class PgdAllocFailure:
     """pgd_alloc() ran out of memory: the PMDs it had taken, to free."""
 
-    free_pmds: list
+    free_pmds: list[int]
 
 
-def user_pmds(pm, pgd_phys):
+def user_pmds(pm: PhysMem, pgd_phys: int) -> list[int]:
     """The PMDs of a task's user half (what pgd_free() frees with the PDPT)."""
-    out = []
+    out: list[int] = []
     for index in range(KERNEL_PGD_BOUNDARY):
-        entry = pm.u64[(pgd_phys >> 3) + index]
+        entry = _u64(pm)[(pgd_phys >> 3) + index]
         if entry & _PAGE_PRESENT:
             out.append(entry & PTE_PFN_MASK)
     return out
 
 
-def user_page_tables_3level(pm, pgd_phys):
+def user_page_tables_3level(pm: PhysMem, pgd_phys: int) -> list[int]:
     """Physical addresses of the page tables under the user PMDs."""
-    out = []
-    u64 = pm.u64
+    out: list[int] = []
+    u64 = _u64(pm)
     for pmd in user_pmds(pm, pgd_phys):
         for entry in u64[pmd >> 3:(pmd >> 3) + PTRS_PER_PMD].tolist():
             if entry & _PAGE_PRESENT and not entry & _PAGE_PSE:
@@ -165,6 +182,6 @@ def user_page_tables_3level(pm, pgd_phys):
     return out
 
 
-def walk_level(w):
+def walk_level(w: Walk) -> int:
     """The level a Walk ended at, for reports: PG_LEVEL_4K, PG_LEVEL_2M or NONE."""
     return w.level if w.level in (PG_LEVEL_4K, PG_LEVEL_2M) else PG_LEVEL_NONE

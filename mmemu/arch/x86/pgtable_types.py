@@ -7,6 +7,7 @@ kernel's lookup_address() level and entry).  mmemu.arch.x86.pgtable walks
 two levels, pgtable_3level three; both build a Walk.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 _PAGE_PRESENT = 0x001
 _PAGE_RW = 0x002
@@ -47,17 +48,17 @@ class Walk:
     """
 
     va: int
-    pde_addr: int
+    pde_addr: Optional[int]
     pde: int
-    pte_addr: int = None
-    pte: int = None
+    pte_addr: Optional[int] = None
+    pte: Optional[int] = None
     level: int = PG_LEVEL_NONE
-    phys: int = None
-    pdpte_addr: int = None
-    pdpte: int = None
+    phys: Optional[int] = None
+    pdpte_addr: Optional[int] = None
+    pdpte: Optional[int] = None
     flags_mask: int = PTE_FLAGS_MASK
 
     @property
-    def flags(self):
+    def flags(self) -> int:
         entry = self.pte if self.level == PG_LEVEL_4K else self.pde
         return entry & self.flags_mask if entry is not None else 0

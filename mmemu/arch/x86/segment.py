@@ -27,13 +27,13 @@ _CODE0, _DATA0, _CODE3, _DATA3 = 0x9A, 0x92, 0xFA, 0xF2
 _FLAGS_4K_32 = 0xC                                # G=1, D/B=1
 
 
-def gdt_entry(base, limit, access, flags=_FLAGS_4K_32):
+def gdt_entry(base: int, limit: int, access: int, flags: int = _FLAGS_4K_32) -> bytes:
     """One 8-byte segment descriptor (GDT_ENTRY_INIT)."""
     return struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, (base >> 16) & 0xFF,
                        access, ((limit >> 16) & 0xF) | (flags << 4), (base >> 24) & 0xFF)
 
 
-def build_gdt(percpu_base):
+def build_gdt(percpu_base: int) -> bytes:
     """The bytes of the boot CPU's GDT (gdt_page)."""
     gdt = bytearray(GDT_ENTRIES * 8)
     for idx, access, base in ((GDT_ENTRY_KERNEL_CS, _CODE0, 0), (GDT_ENTRY_KERNEL_DS, _DATA0, 0),

@@ -16,11 +16,16 @@ HPET, one IO-APIC, the MP table and ACPI tables outside RAM (they are not
 reserved here: they change no page); the initrd lies where QEMU's loader
 puts one (section 4, "early").
 """
-from dataclasses import dataclass
+from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Optional
+
+from mmemu.config_schema import MachineConfig
 from mmemu.kernel.image import KernelImage
 from mmemu.flavour import flavour_of
-from mmemu.layout import PAGE_SHIFT, PAGE_SIZE
+from mmemu.layout import PAGE_SHIFT, PAGE_SIZE, Layout
 from mmemu.mm.memblock import Memblock
 
 MiB = 1 << 20
@@ -46,24 +51,24 @@ class Initrd:
     start: int                  # where it lies after reserve_initrd() (moved or not)
 
     @property
-    def end(self):
+    def end(self) -> int:
         return self.start + self.size
 
 
-def page_align(n):
+def page_align(n: int) -> int:
     return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def e820_entries(cfg):
+def e820_entries(cfg: MachineConfig) -> list[tuple[int, int, str]]:
     """The BIOS e820 table: [(start, end, kind)] by address, as the BIOS-e820 lines print it."""
     rows = [(r.start, r.end, "usable") for r in cfg.ram]
     rows += [(r.start, r.end, "reserved") for r in cfg.reserved]
     return sorted(rows)
 
 
-def e820_table(cfg):
+def e820_table(cfg: MachineConfig) -> list[tuple[int, int, str]]:
     """e820_table after trim_bios_range(): page 0 becomes reserved (the entry splits)."""
-    out = []
+    out: list[tuple[int, int, str]] = []
     for start, end, kind in e820_entries(cfg):
         if kind == "usable" and start < PAGE_SIZE:
             out.append((start, PAGE_SIZE, "reserved"))
@@ -73,7 +78,7 @@ def e820_table(cfg):
     return out
 
 
-def e820_log_lines(cfg):
+def e820_log_lines(cfg: MachineConfig) -> list[str]:
     """e820__print_table("BIOS-e820") and trim_bios_range()'s update and remove lines."""
     lines = ["BIOS-provided physical RAM map:"]
     lines += [f"BIOS-e820: [mem {s:#018x}-{e - 1:#018x}] {kind}"
@@ -84,19 +89,19 @@ def e820_log_lines(cfg):
     return lines
 
 
-def max_arch_pfn(cfg):
+def max_arch_pfn(cfg: MachineConfig) -> int:
     """max_arch_pfn: 4 GiB on 686, 64 GiB on 686-pae (MAX_PHYSMEM_BITS 36)."""
     return flavour_of(cfg).max_arch_pfn
 
 
-def e820_end_of_ram_pfn(cfg):
+def e820_end_of_ram_pfn(cfg: MachineConfig) -> int:
     """e820__end_of_ram_pfn(): the end of RAM below max_arch_pfn."""
     limit = max_arch_pfn(cfg)
     return max(min(r.end >> PAGE_SHIFT, limit) for r in cfg.ram
                if r.start >> PAGE_SHIFT < limit)
 
 
-def qemu_initrd_address(cfg, size):
+def qemu_initrd_address(cfg: MachineConfig, size: int) -> int:
     """Where QEMU's Linux loader puts an initrd of size bytes (hw/i386/x86.c).
 
     Below min(initrd_addr_max, the end of RAM below 4 GiB), page aligned
@@ -106,7 +111,8 @@ def qemu_initrd_address(cfg, size):
     return (min(INITRD_ADDR_MAX, top) - size) & ~(PAGE_SIZE - 1)
 
 
-def early_reserve_memory(mb, cfg, image, initrd_image, initrd_size):
+def early_reserve_memory(mb: Memblock, cfg: MachineConfig, image: KernelImage, initrd_image: int,
+                         initrd_size: int) -> None:
     """early_reserve_memory(): what is reserved before the command line is read."""
     mb.reserve(image.text, image.end_of_kernel_reserve - image.text, "early_reserve_memory",
                "kernel image")
@@ -120,7 +126,7 @@ def early_reserve_memory(mb, cfg, image, initrd_image, initrd_size):
     mb.reserve(bios_start, ISA_END_ADDRESS - bios_start, "reserve_bios_regions", "BIOS regions")
 
 
-def e820_memblock_setup(mb, cfg):
+def e820_memblock_setup(mb: Memblock, cfg: MachineConfig) -> None:
     """e820__memblock_setup(): every usable e820 range below 4 GiB into memblock.memory.
 
     A range above 4 GiB does not fit the 686 kernel's 32-bit phys_addr_t
@@ -139,7 +145,8 @@ def e820_memblock_setup(mb, cfg):
     mb.dump()
 
 
-def reserve_initrd(mb, log, initrd_image, size, max_low_pfn):
+def reserve_initrd(mb: Memblock, log: Callable[[str], object], initrd_image: int, size: int,
+                   max_low_pfn: int) -> Initrd:
     """reserve_initrd(): keep the initrd where it is when the direct map covers it,
     else move it below lowmem's end (relocate_initrd()).  Returns an Initrd."""
     ramdisk_end = page_align(initrd_image + size)
@@ -155,7 +162,7 @@ def reserve_initrd(mb, log, initrd_image, size, max_low_pfn):
     return Initrd(initrd_image, size, moved)
 
 
-def initmem_init_lines(layout, warnings=()):
+def initmem_init_lines(layout: Layout, warnings: Iterable[str] = ()) -> list[str]:
     """initmem_init(): the highmem= warning, the HIGHMEM and LOWMEM lines."""
     high = layout.max_pfn - layout.max_low_pfn
     lowmem_end = layout.max_low_pfn << PAGE_SHIFT
@@ -165,7 +172,8 @@ def initmem_init_lines(layout, warnings=()):
                              f"  low ram: 0 - {lowmem_end:08x}"]
 
 
-def setup_arch(cfg, layout, log, cmdline, warnings=()):
+def setup_arch(cfg: MachineConfig, layout: Layout, log: Callable[[str], object], cmdline: str,
+               warnings: Iterable[str] = ()) -> tuple[Memblock, KernelImage, Optional[Initrd]]:
     """setup_arch() up to paging_init(): memblock with its reservations, the boot log.
 
     log is printk (one line per call).  Returns (Memblock, KernelImage,
@@ -175,7 +183,7 @@ def setup_arch(cfg, layout, log, cmdline, warnings=()):
     mb = Memblock(current_limit=layout.max_low_pfn << PAGE_SHIFT, printk=log,
                   pa_format="#018x" if flavour_of(cfg).pae else "#010x")
     size = cfg.kernel.initrd
-    initrd_image = qemu_initrd_address(cfg, size) if size else None
+    initrd_image = qemu_initrd_address(cfg, size) if size else 0
     early_reserve_memory(mb, cfg, image, initrd_image, size)
     reserve_host_ranges(mb, cfg)
     mb.debug = "memblock=debug" in cmdline.split()
@@ -203,19 +211,20 @@ def setup_arch(cfg, layout, log, cmdline, warnings=()):
     return mb, image, initrd
 
 
-def reserve_host_ranges(mb, cfg):
+def reserve_host_ranges(mb: Memblock, cfg: MachineConfig) -> None:
     """mmemu's addition: the ranges the program embedding mmemu keeps (config
     host:), reserved before memblock hands anything out, so that neither
     memblock nor the page allocator ever gives a page of them away."""
-    for h in getattr(cfg, "host", ()):
+    for h in cfg.host:
         mb.reserve(h.start, h.size, "mmemu_reserve_host", f"host: {h.name}")
 
 
-def nosave_regions(cfg, max_pfn):
+def nosave_regions(cfg: MachineConfig, max_pfn: int) -> list[tuple[int, int]]:
     """e820__register_nosave_regions(): [(start_pfn, end_pfn)] of the holes before
     each RAM range, from pfn 0, until a range starts past max_pfn (that range's
     hole still counts: on 4 GiB, [0xbffe0000, 4 GiB) below the RAM at 4 GiB)."""
-    out, pfn = [], 0
+    out: list[tuple[int, int]] = []
+    pfn = 0
     for start, end, kind in e820_table(cfg):
         if kind != "usable":
             continue
@@ -227,13 +236,14 @@ def nosave_regions(cfg, max_pfn):
     return out
 
 
-def sizeof_resource(cfg):
+def sizeof_resource(cfg: MachineConfig) -> int:
     """sizeof(struct resource): its start and end are resource_size_t, which
     is 64-bit with PAE (phys_addr_t), so 40 bytes there."""
     return SIZEOF_RESOURCE + (8 if flavour_of(cfg).pae else 0)
 
 
-def setup_arch_late(mb, cfg, max_pfn, log):
+def setup_arch_late(mb: Memblock, cfg: MachineConfig, max_pfn: int, log: Callable[[str],
+                    object]) -> None:
     """The rest of setup_arch() after paging_init(): the firmware's boot allocations."""
     grow = sizeof_resource(cfg) - SIZEOF_RESOURCE
     mb.alloc_try_nid(HPET_RESOURCE + grow, caller="acpi_parse_hpet", name="HPET resource")
