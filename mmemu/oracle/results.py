@@ -157,8 +157,8 @@ def results_markdown(results):
              f"`tools/oracle.py --results docs/oracle-results.md`: every shipped "
              f"`qemu-pc-*` config (and {', '.join(EXTRA_CONFIGS)}) booted on the real "
              f"kernel under QEMU's pc machine (TCG) and on mmemu.", "",
-             f"* kernel: {kernel_named(results)}, the `686` flavour "
-             f"(pinned in mmemu/oracle/reference.py)",
+             f"* kernel: {kernel_named(results)}, each pinned by package version in "
+             f"mmemu/oracle/reference.py",
              f"* QEMU: {qemu_version()}", "",
              "## Reproduce", "", "```",
              "apt-get install qemu-system-x86        # once; the kernel and busybox are",

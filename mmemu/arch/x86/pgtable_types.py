@@ -9,16 +9,19 @@ two levels, pgtable_3level three; both build a Walk.
 from dataclasses import dataclass
 from typing import Optional
 
-_PAGE_PRESENT = 0x001
-_PAGE_RW = 0x002
-_PAGE_USER = 0x004
-_PAGE_PWT = 0x008
-_PAGE_PCD = 0x010
-_PAGE_ACCESSED = 0x020
-_PAGE_DIRTY = 0x040
-_PAGE_PSE = 0x080          # in a PDE: a 4 MiB page
+# The entry bits both flavours share are the flavour record's (one copy);
+# _PAGE_PSE in a PDE/PMD is a large page, the same bit in a PTE is _PAGE_PAT.
+from mmemu.flavour import _PAGE_ACCESSED as _PAGE_ACCESSED
+from mmemu.flavour import _PAGE_DIRTY as _PAGE_DIRTY
+from mmemu.flavour import _PAGE_GLOBAL as _PAGE_GLOBAL
+from mmemu.flavour import _PAGE_PCD as _PAGE_PCD
+from mmemu.flavour import _PAGE_PRESENT as _PAGE_PRESENT
+from mmemu.flavour import _PAGE_PSE as _PAGE_PSE
+from mmemu.flavour import _PAGE_PWT as _PAGE_PWT
+from mmemu.flavour import _PAGE_RW as _PAGE_RW
+from mmemu.flavour import _PAGE_USER as _PAGE_USER
+
 _PAGE_PAT = 0x080          # in a PTE
-_PAGE_GLOBAL = 0x100
 PTE_FLAGS_MASK = 0xFFF
 PTE_PFN_MASK = 0xFFFFF000
 PDE_LARGE_MASK = 0xFFC00000
