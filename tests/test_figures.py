@@ -21,7 +21,8 @@ from mmemu.harness.readme import block_commands, block_names, read_block
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 FIGURES = ROOT / "docs" / "figures"
-TOOLS = ("bench", "fuzz", "soak")
+# README block -> the tool whose stored run (docs/figures/<block>.json) fills it
+BLOCKS = {"bench": "bench", "fuzz": "fuzz", "fuzz-corrupt": "fuzz", "soak": "soak"}
 
 
 def load_tool(name):
@@ -39,15 +40,21 @@ def stored(name):
     return json.loads((FIGURES / f"{name}.json").read_text())
 
 
-def test_the_readme_has_one_block_per_tool():
+def test_the_readme_has_one_block_per_stored_run():
     names = block_names(README.read_text())
-    for tool in TOOLS:
-        assert names.count(tool) == 1, tool
+    for name in BLOCKS:
+        assert names.count(name) == 1, name
 
 
-@pytest.mark.parametrize("tool", TOOLS)
-def test_each_block_is_the_tools_rendering_of_its_stored_run(tool):
-    assert block(tool) == RENDER[tool](read_record(FIGURES / f"{tool}.json", tool))
+@pytest.mark.parametrize("name", BLOCKS)
+def test_each_block_is_the_tools_rendering_of_its_stored_run(name):
+    tool = BLOCKS[name]
+    assert block(name) == RENDER[tool](read_record(FIGURES / f"{name}.json", tool))
+
+
+def test_the_corrupting_fuzzers_block_is_a_corrupt_run():
+    assert stored("fuzz-corrupt")["options"]["driver"] == "corrupt"
+    assert set(stored("fuzz-corrupt")["by_driver"]) == {"corrupt"}
 
 
 WHERE = re.compile(r"`(?P<command>tools/(?P<tool>\w+)\.py [^`]*)` at commit (?P<commit>[0-9a-f]{12}\+?) "
@@ -55,12 +62,12 @@ WHERE = re.compile(r"`(?P<command>tools/(?P<tool>\w+)\.py [^`]*)` at commit (?P<
                    r"Unicorn (?P<unicorn>[\d.]+), load average (?P<load>[\d.]+) at the start\)")
 
 
-@pytest.mark.parametrize("tool", TOOLS)
-def test_each_block_names_the_run_that_produced_it(tool):
+@pytest.mark.parametrize("name", BLOCKS)
+def test_each_block_names_the_run_that_produced_it(name):
     """Every field of the stored run's "run" part, as the block prints it."""
-    run = stored(tool)["run"]
-    m = WHERE.search(block(tool))
-    assert m, block(tool)
+    tool, run = BLOCKS[name], stored(name)["run"]
+    m = WHERE.search(block(name))
+    assert m, block(name)
     assert (m["command"], m["tool"], m["commit"], m["date"]) == (run["command"], tool, run["commit"],
                                                                  run["date"])
     assert (int(m["cores"]), m["python"], m["unicorn"]) == (run["cores"], run["python"],
@@ -68,19 +75,20 @@ def test_each_block_names_the_run_that_produced_it(tool):
     assert float(m["load"]) == pytest.approx(run["load"], abs=0.005)
 
 
-@pytest.mark.parametrize("tool", TOOLS)
-def test_each_blocks_marker_command_prints_the_block(tool):
+@pytest.mark.parametrize("name", BLOCKS)
+def test_each_blocks_marker_command_prints_the_block(name):
     """The command in the begin marker reads the stored run and, run, prints
     exactly the block (with --readme it would rewrite it)."""
-    argv = shlex.split(dict(block_commands(README.read_text()))[tool] or "")
+    tool = BLOCKS[name]
+    argv = shlex.split(dict(block_commands(README.read_text()))[name] or "")
     assert argv[:2] == ["python3", f"tools/{tool}.py"] and "--readme" in argv
     option = "--from" if tool == "bench" else "--summary"
-    assert argv[argv.index(option) + 1] == f"docs/figures/{tool}.json"
+    assert argv[argv.index(option) + 1] == f"docs/figures/{name}.json"
     argv.remove("--readme")
     out = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == block(tool)
+    assert out.stdout == block(name)
 
 
 def test_readme_says_when_the_quoted_runs_are_short():
@@ -150,9 +158,10 @@ def test_bench_renders_a_stored_run_without_measuring(tmp_path, capsys):
 
 # -- fuzz ---------------------------------------------------------------------------------
 
-def test_fuzz_block_carries_the_totals():
-    record = stored("fuzz")
-    text = block("fuzz")
+@pytest.mark.parametrize("name", ("fuzz", "fuzz-corrupt"))
+def test_fuzz_block_carries_the_totals(name):
+    record = stored(name)
+    text = block(name)
     m = re.search(r"^- calls survived: \*\*([\d,]+)\*\* over (\d+) seeds \((.*)\)$", text, re.M)
     assert m, text
     calls, seeds = int(m[1].replace(",", "")), int(m[2])
@@ -168,13 +177,14 @@ def test_fuzz_block_carries_the_totals():
     assert f"- distinct calls made (hypercalls and guest-program ops): {record['distinct_calls']}" in text
 
 
-def test_fuzz_summary_rewrites_its_block(tmp_path, capsys):
+@pytest.mark.parametrize("name", ("fuzz", "fuzz-corrupt"))
+def test_fuzz_summary_rewrites_its_block(name, tmp_path, capsys):
     fuzz = load_tool("fuzz")
     copy = tmp_path / "README.md"
-    copy.write_text(README.read_text().replace(block("fuzz"), ""))
-    assert fuzz.main(["--summary", str(FIGURES / "fuzz.json"), "--readme", str(copy)]) == 0
-    assert read_block(copy.read_text(), "fuzz") == block("fuzz")
-    assert capsys.readouterr().out == block("fuzz")
+    copy.write_text(README.read_text().replace(block(name), ""))
+    assert fuzz.main(["--summary", str(FIGURES / f"{name}.json"), "--readme", str(copy)]) == 0
+    assert read_block(copy.read_text(), name) == block(name)
+    assert capsys.readouterr().out == block(name)
 
 
 # -- soak ---------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ reproduces it (and, for the host driver, shrinks it to a short call list).
 --json FILE stores the run's totals (docs/figures/fuzz.json is the one the
 README quotes); --summary FILE prints the README's figures lines for a
 stored run without running anything, and --readme rewrites the README's
-generated block "fuzz" with them (after a run, with that run's figures).
+generated block "fuzz" with them (after a run, with that run's figures);
+a --driver corrupt run fills its own block, "fuzz-corrupt"
+(docs/figures/fuzz-corrupt.json).
 """
 import argparse
 import os
@@ -34,7 +36,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.harness.figures import (  # noqa: E402
-    fuzz_record, publish, read_record, run_info, write_record,
+    fuzz_record, publish, publish_stored, run_info, write_record,
 )
 from mmemu.harness.corruptfuzz import CorruptingFuzzer  # noqa: E402
 from mmemu.harness.guestfuzz import GuestFuzzer  # noqa: E402
@@ -65,7 +67,8 @@ def parser():
     ap.add_argument("--summary", metavar="FILE",
                     help="print the README figures of this stored run (runs nothing)")
     ap.add_argument("--readme", nargs="?", const=str(README), metavar="FILE",
-                    help="rewrite the generated block 'fuzz' of README.md (or FILE)")
+                    help="rewrite the generated block 'fuzz' (or 'fuzz-corrupt') of README.md "
+                         "(or FILE)")
     return ap
 
 
@@ -98,12 +101,7 @@ def one_seed(seed, driver, config, calls, check_every, debug_vm, deadline, shrin
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.summary:
-        try:
-            publish(read_record(args.summary, "fuzz"), args.readme)
-        except ValueError as e:
-            print(f"fuzz: {e}", file=sys.stderr)
-            return 2
-        return 0
+        return publish_stored(args.summary, "fuzz", args.readme)
     argv = sys.argv[1:] if argv is None else argv
     run = run_info(argv, "fuzz.py")
     totals, seconds = fuzz(args)

@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmemu.harness.figures import (  # noqa: E402
-    publish, read_record, run_info, soak_record, write_record,
+    publish, publish_stored, run_info, soak_record, write_record,
 )
 from mmemu.harness.readme import README  # noqa: E402
 from mmemu.harness.soak import Soak  # noqa: E402
@@ -48,12 +48,7 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.summary:
-        try:
-            publish(read_record(args.summary, "soak"), args.readme)
-        except ValueError as e:
-            print(f"soak: {e}", file=sys.stderr)
-            return 2
-        return 0
+        return publish_stored(args.summary, "soak", args.readme)
     argv = sys.argv[1:] if argv is None else argv
     run = run_info(argv, "soak.py")
     t0 = time.monotonic()

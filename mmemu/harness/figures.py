@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -207,10 +208,29 @@ def soak_markdown(record):
 RENDER = {"bench": bench_markdown, "fuzz": fuzz_markdown, "soak": soak_markdown}
 
 
+def block_name(record):
+    """The README block a record fills: its tool's, and the corrupting
+    fuzzer's runs their own ("fuzz-corrupt"), beside the other drivers'."""
+    if record["tool"] == "fuzz" and record.get("options", {}).get("driver") == "corrupt":
+        return "fuzz-corrupt"
+    return record["tool"]
+
+
 def publish(record, readme=None):
-    """Print a record's Markdown; with readme (a file), rewrite its block of that name too."""
+    """Print a record's Markdown; with readme (a file), rewrite its block too."""
     text = RENDER[record["tool"]](record)
     print(text, end="")
     if readme:
-        update_file(readme, record["tool"], text)
+        update_file(readme, block_name(record), text)
     return text
+
+
+def publish_stored(path, tool, readme=None):
+    """--summary/--from: publish() a stored run of tool; the exit status
+    (2, with one line, when path holds no such run)."""
+    try:
+        publish(read_record(path, tool), readme)
+    except ValueError as e:
+        print(f"{tool}: {e}", file=sys.stderr)
+        return 2
+    return 0
