@@ -32,7 +32,7 @@ from unicorn.x86_const import (  # noqa: E402
     UC_X86_INS_IN, UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4,
 )
 
-from mmemu.harness.figures import publish, read_record, run_info, write_record  # noqa: E402
+from mmemu.harness.figures import publish, publish_stored, run_info, write_record  # noqa: E402
 from mmemu.harness.readme import README  # noqa: E402
 
 ROUNDS = 5
@@ -640,17 +640,12 @@ def main(argv=None):
         print("bench: --readme needs every figure (no --only)", file=sys.stderr)
         return 2
     if args.stored:
-        try:
-            record = read_record(args.stored, "bench")
-        except ValueError as e:
-            print(f"bench: {e}", file=sys.stderr)
-            return 2
-    else:
-        argv = sys.argv[1:] if argv is None else argv
-        record = {"tool": "bench", "run": run_info(argv, "bench.py"), "figures": measure(args.only)}
-        if args.json:
-            write_record(args.json, record)
-    if args.markdown or args.readme or args.stored:
+        return publish_stored(args.stored, "bench", args.readme)
+    argv = sys.argv[1:] if argv is None else argv
+    record = {"tool": "bench", "run": run_info(argv, "bench.py"), "figures": measure(args.only)}
+    if args.json:
+        write_record(args.json, record)
+    if args.markdown or args.readme:
         publish(record, args.readme)
     return 0
 
