@@ -42,7 +42,6 @@ from mmemu.mm.node_data import MMZONE_PHYS, MMZONE_SIZE
 from mmemu.runtime.abi import (
     BOOTINFO_FIELDS, BOOTINFO_OFFSET, HC_MAILBOX_PHYS, PERCPU_FIELDS, PERCPU_OFFSET,
 )
-from mmemu.runtime.guest import FUZZ_MAX_INSNS
 
 FUZZ_STORE = 0x10000          # the stub's own step: *(u32 *)mailbox[0] = mailbox[1]
 LIST_POISON1, LIST_POISON2 = 0x100, 0x122
@@ -80,13 +79,7 @@ class CorruptingFuzzer(HostFuzzer):
         self.last_death, self.same_deaths = None, 0
 
     def _one_run(self):
-        m = self.m
-        self.chunk_end = min(self.target, self.result.calls + self.chunk)
-        res = m.run(max_insns=FUZZ_MAX_INSNS, timeout=600)
-        self.result.runs += 1
-        self.result.reports.update(report_kind(r) for r in res.reports)
-        trim_log(m)
-        pending, self.pending = self.pending, None
+        res, pending = self._run_chunk(timeout=600)
         if res.reason == "error" or self.watch.errors:
             self._fail("error", "\n".join(self.watch.errors) or res.log[-3000:])
             return

@@ -114,14 +114,20 @@ class HostFuzzer(Helpers, CoreCalls, PageCalls, VmallocCalls, HighmemCalls,
         self.result.seconds += time.monotonic() - t0
         return self.result
 
-    def _one_run(self):
+    def _run_chunk(self, timeout):
+        """Run the stub for the next chunk of calls: (the run's result, the
+        call it was in when it stopped, or None)."""
         m = self.m
         self.chunk_end = min(self.target, self.result.calls + self.chunk)
-        res = m.run(max_insns=FUZZ_MAX_INSNS, timeout=3600)
+        res = m.run(max_insns=FUZZ_MAX_INSNS, timeout=timeout)
         self.result.runs += 1
         self.result.reports.update(report_kind(r) for r in res.reports)
         trim_log(m)
         pending, self.pending = self.pending, None
+        return res, pending
+
+    def _one_run(self):
+        res, pending = self._run_chunk(timeout=3600)
         asked = pending is not None and (
             (res.reason, pending.name) in (("exit", "exit"), ("bug", "BUG"))
             or (res.reason in KILLS and killed_by_bug(res))   # a kernel BUG or oops
