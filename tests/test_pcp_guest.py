@@ -118,3 +118,28 @@ def test_the_checker_finds_a_broken_list_and_a_wrong_fast_free_bit(kernel_flavou
     mm.u32[mm.mbase + pfn * PAGE_WORDS + W_NEXT] = mm.mvirt          # a wild pcp_list.next
     with pytest.raises(MmemuError, match="per-cpu list 0 in guest memory has a broken link"):
         m.check()
+
+
+def test_guest_code_leaves_lists_the_host_holds_to_the_host(kernel_flavour):
+    """A hypercall outside mmemu's own runs may give the host the lists; it
+    holds pcp->lock then, and guest code's order-0 calls go to the host."""
+    from unicorn import UC_HOOK_INSN
+    from unicorn.x86_const import UC_X86_INS_IN
+    from mmemu.machine import Machine
+    from mmemu.mm.pcp_list import pcp_to_host
+    m = Machine("pc-128m", echo=False)
+    pcp = m.mm.zones[ZONE_NORMAL].per_cpu_pageset
+    expected = []
+
+    def on_in(uc, port, size, user_data):
+        if port == 0x510:
+            assert pcp_to_host(m.mm)
+            expected.extend(pcp.lists[MIGRATE_UNMOVABLE][-2:])
+        return 0
+    m.engine.uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
+    r = m.run(str(GUEST / "tests/pcp_locked.c"))
+    assert r.status == 0, r.log[-2000:]
+    assert "before: locked 0\nafter: locked 1\n" in r.console
+    assert f"pages {expected[1]} {expected[0]}\n" in r.console      # the host's list heads
+    assert list(pcp.lists[MIGRATE_UNMOVABLE])[-2:] == expected[::-1]    # freed a, then b
+    m.check()

@@ -11,7 +11,10 @@
  * list (rmqueue_bulk()), drains them when a free reaches pcp->high
  * (free_pcppages_bulk()), serves every other order, mask and zone, and
  * reports what CONFIG_DEBUG_LIST would find in a list guest code broke.
- * The host attributes a call to the first caller outside the SDK.
+ * While the host holds the lists (between mmemu's runs, for its own fast
+ * path) it holds pcp->lock: as when 6.1's pcp_spin_trylock() fails, the
+ * call then goes past the lists, to the host.  The host attributes a call
+ * to the first caller outside the SDK.
  *
  * Differs: which order-0 frees may skip the host is mmemu's own bitmap
  * (bootinfo->fast_free_bits: not slab or page-table pages, not the head of
@@ -116,7 +119,7 @@ static __always_inline struct page *rmqueue_pcplist_fast(gfp_t gfp)
 	if (!zone || zone->flags || !pcp_watermark_ok(zone, highest_zoneidx))
 		return NULL;
 	pcp = zone->per_cpu_pageset;
-	if (!pcp)
+	if (!pcp || pcp->lock.locked)		/* pcp_spin_trylock() */
 		return NULL;
 	list = &pcp->lists[migratetype];	/* order_to_pindex(migratetype, 0) */
 	entry = list->next;
@@ -170,8 +173,9 @@ static __always_inline bool free_unref_page_fast(struct page *page)
 		return false;
 	migratetype = get_pfnblock_migratetype(page, pfn);
 	pcp = zone->per_cpu_pageset;
-	if (migratetype >= MIGRATE_PCPTYPES || !pcp || pcp->count + 1 >= pcp->high)
-		return false;			/* another list, or a drain: the host */
+	if (migratetype >= MIGRATE_PCPTYPES || !pcp || pcp->lock.locked ||
+	    pcp->count + 1 >= pcp->high)
+		return false;			/* another list, the lock taken, or a drain: the host */
 	list = &pcp->lists[migratetype];
 	first = list->next;
 	new = &page->pcp_list;

@@ -15,9 +15,12 @@ Differs: between guest runs the host may hold the lists itself, as Python
 lists of pfns (mm/mmzone.py PerCpuPages), because its own order-0 fast path
 cannot afford a walk of guest words per call; pcp_to_host() takes them out
 of guest memory, pcp_to_guest() puts them back before any guest
-instruction runs (the machine calls it as a run starts), so guest code
-never sees the difference.  While the host holds them, the lru words of
-the pages on them are stale in guest memory.  Lists that guest code left
+instruction runs (the machine calls it as a run starts).  While the host
+holds them, it holds pcp->lock too, so guest code that runs all the same
+(a host program's own emu_start()) finds the lock taken and leaves the
+lists alone, as 6.1's pcp_spin_trylock() failing sends an allocation or a
+free past them: to the host, which serves it from the lists it holds.
+The lru words of the pages on them are stale in guest memory meanwhile.  Lists that guest code left
 broken stay in guest memory, where the next list_del() or list_add() on
 them reports it, as in 6.1.
 """
@@ -32,7 +35,7 @@ from mmemu.kernel.list_debug import (
 )
 from mmemu.layout import PAGE_OFFSET
 from mmemu.mm.mmzone import (
-    NR_PCP_LISTS, OFF_LRU_NEXT, PAGE_WORDS, PCP_COUNT, PCP_LISTS, PCP_STRIDE, PCP_WORDS,
+    NR_PCP_LISTS, OFF_LRU_NEXT, PAGE_WORDS, PCP_COUNT, PCP_LISTS, PCP_LOCK, PCP_STRIDE, PCP_WORDS,
     STRUCT_PAGE_SIZE, W_NEXT, W_PREV, PerCpuPages, pindex_to_order,
 )
 
@@ -240,6 +243,7 @@ def place_pagesets(mm: MmState, phys: int) -> int:
         base = phys >> 2
         u32[base:base + PCP_WORDS] = pcp.words
         pcp.words, pcp.base = u32[base:base + PCP_WORDS], base
+        pcp.words[PCP_LOCK] = 1                           # the host holds the lists
         for pindex in range(NR_PCP_LISTS):
             head = base + PCP_LISTS + 2 * pindex
             u32[head] = u32[head + 1] = PAGE_OFFSET + 4 * head       # INIT_LIST_HEAD()
@@ -272,6 +276,7 @@ def pcp_to_guest(mm: MmState) -> None:
             u32[(prv - PAGE_OFFSET) >> 2] = hva
             u32[head + 1] = prv
         pcp.words[PCP_COUNT] = count
+        pcp.words[PCP_LOCK] = 0                           # spin_unlock(&pcp->lock)
         pcp.lists = [GuestPcpList(mm, pcp, i) for i in range(NR_PCP_LISTS)]
         pcp.in_guest = True
     mm.pcp_in_guest = True
@@ -304,6 +309,7 @@ def pcp_to_host(mm: MmState) -> bool:
                 w = mbase + pfn * PAGE_WORDS
                 u32[w + W_NEXT], u32[w + W_PREV] = 0, LIST_POISON2
         pcp.lists = [lst or [] for lst in lists]
+        pcp.words[PCP_LOCK] = 1                           # the host holds pcp->lock
         pcp.in_guest = False
         pcp.rebudget()
     mm.pcp_in_guest = False

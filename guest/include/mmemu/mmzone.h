@@ -76,7 +76,7 @@ struct pglist_data;
 #define NR_PCP_LISTS		(NR_LOWORDER_PCP_LISTS + NR_PCP_THP)
 
 struct per_cpu_pages {
-	spinlock_t lock;	/* unused: one CPU, interrupts never taken here */
+	spinlock_t lock;	/* taken while the host holds the lists */
 	int count;		/* pages on all the lists */
 	int high;		/* a free that brings count to high drains */
 	int batch;		/* pages a refill or a drain moves */
