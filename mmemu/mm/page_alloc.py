@@ -128,8 +128,8 @@ class MmState:
 
     ``leaked``: {pfn: order} of the blocks the kernel loses on purpose: those
     bad_page() reported when they left or returned to the free lists, and
-    those a corrupted list could not take (the checker counts them, so every
-    page stays accounted for).  ``kernel_word(va)``: the word kernel code
+    those a task held off the lists when CONFIG_DEBUG_LIST's BUG killed it
+    (the checker counts them, so every page stays accounted for).  ``kernel_word(va)``: the word kernel code
     reads at va, or None where a read would fault (the direct map of lowmem
     here; machine.py may plug in a page-table walk).
     """

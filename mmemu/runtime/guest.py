@@ -263,11 +263,11 @@ class GuestRuntime:
                 continue
             if switch is None or err is not None or self._stop_reason is not None:
                 return err, secs
-            pc = self._apply_switch(switch)
+            pc = self.apply_switch(switch)
             if pc is None:                          # the task died in it
                 return None, secs
 
-    def _apply_switch(self, switch):
+    def apply_switch(self, switch):
         """Apply a mode switch: the EIP to go on at, or None when kernel code
         it ran for the guest (do_exit() freeing a task's memory) died.
 
