@@ -65,6 +65,7 @@ from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers
     mark_page_table, page_address, page_count, page_flags, page_zone, page_zonenum,
     pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
 )
+from mmemu.errors import KernelOops
 from mmemu.kernel.panic import Reporter
 from mmemu.mm.page_alloc_debug import check_new_page, vm_bug_on, warn_on_once
 from mmemu.mm.page_free import (  # noqa: F401  (re-exported: the freeing half)
@@ -129,8 +130,8 @@ class MmState:
 
     ``leaked``: {pfn: order} of the blocks the kernel loses on purpose: those
     bad_page() reported when they left or returned to the free lists, and
-    those a corrupted list could not take (the checker counts them, so every
-    page stays accounted for).  ``kernel_word(va)``: the word kernel code
+    those a task held off the lists when CONFIG_DEBUG_LIST's BUG killed it
+    (the checker counts them, so every page stays accounted for).  ``kernel_word(va)``: the word kernel code
     reads at va, or None where a read would fault (the direct map of lowmem
     here; machine.py may plug in a page-table walk).
     """
@@ -474,14 +475,22 @@ def rmqueue(mm: MmState, zone: Zone, order: int, alloc_flags: int,
 
     Then, if a steal boosted the zone's watermark for a request that may
     wake kswapd (ZONE_BOOSTED_WATERMARK), kswapd is woken (wakeup_kswapd():
-    in mmemu, the boost is dropped at once).
+    in mmemu, the boost is dropped at once).  A task that dies in between
+    (CONFIG_DEBUG_LIST's BUG: KernelOops) wakes nobody: the flag stays set
+    for the next rmqueue(), and only mmemu's fast-path marks follow a boost
+    the steal made.
     """
     boost = zone.watermark_boost
     pfn = None
-    if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
-        pfn = _pcp.rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags)
-    if pfn is None:
-        pfn = rmqueue_buddy(mm, zone, order, alloc_flags, migratetype)
+    try:
+        if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
+            pfn = _pcp.rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags)
+        if pfn is None:
+            pfn = rmqueue_buddy(mm, zone, order, alloc_flags, migratetype)
+    except KernelOops:
+        if zone.watermark_boost != boost:
+            mm.reserves_changed()
+        raise
     if zone.boosted_watermark:
         zone.boosted_watermark = False
         wakeup_kswapd(mm, zone)
@@ -499,7 +508,9 @@ def rmqueue_buddy(mm: MmState, zone: Zone, order: int, alloc_flags: int,
     may take from it too ("failing now is worse than failing a high-order
     atomic allocation in the future").  As 6.1's, a block that fails
     check_new_pages() (bad_page() reported it) is not handed out: it is
-    leaked (mm.leaked) and the next block is taken.
+    leaked (mm.leaked) and the next block is taken.  A free list the guest
+    broke is not such a block: CONFIG_DEBUG_LIST's BUG kills the task
+    inside __rmqueue() (KernelOops), and nothing more is tried.
     """
     while True:
         pfn = None

@@ -36,6 +36,10 @@ CORRUPTION = [
      [re.compile(r"^list_del corruption\. next->prev should be ([0-9a-f]{8}), but was 00000122\. "
                  r"\(next=[0-9a-f]{8}\)\n(.*\n)*kernel BUG at lib/list_debug\.c:62!", re.M)],
      "first "),
+    ("freelist_merge.c", "pc-16m", 134, "bug",
+     [re.compile(r"^list_del corruption\. prev->next should be ([0-9a-f]{8}), but was "
+                 r"[0-9a-f]{8}\. \(prev=[0-9a-f]{8}\)\n(.*\n)*kernel BUG at lib/list_debug\.c:59!",
+                 re.M)], "second "),
     ("freelist_poison.c", "pc-16m", 134, "bug",
      [re.compile(r"^list_del corruption, [0-9a-f]{8}->prev is LIST_POISON2 \(00000122\)\n"
                  r"(.*\n)*kernel BUG at lib/list_debug\.c:56!", re.M)], "block "),
