@@ -97,32 +97,35 @@ def rmqueue_bulk(mm: MmState, zone: Zone, order: int, count: int, lst: Any,
     (which may steal a pageblock of another type) in physical order and are
     added at the list's tail, so the first one is allocated first; each is
     checked as a new page (check_pcp_refill) and the pages leave
-    NR_FREE_PAGES.  Returns the count.
+    NR_FREE_PAGES.  A BUG on the way (a free list the guest broke) leaves
+    the blocks taken before it on the pcp list, as 6.1's loop, which adds
+    each as it goes, leaves them.  Returns the count.
     """
     u32, mbase = mm.u32, mm.mbase
-    taken = []
-    for _ in range(count):
-        pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
-        if pfn is None:
-            break
-        w = mbase + (pfn * PAGE_WORDS)
-        # What list_del() and clear_page_pfmemalloc() will have left when the
-        # block is allocated (a list in guest memory links it again below).
-        u32[w + W_NEXT] = 0
-        u32[w + W_PREV] = LIST_POISON2
-        if any(check_new_page(mm, p) for p in range(pfn, pfn + (1 << order))):
-            zone.nr_free_pages -= 1 << order          # check_pcp_refill(): reported, leaked
-            mm.leak(pfn, order)
-            continue
-        taken.append(pfn)
-    zone.nr_free_pages -= len(taken) << order
-    mm.zone_free_dropped(zone)
-    if isinstance(lst, list):
-        taken.reverse()
-        lst[0:0] = taken
-    else:
-        lst.add_tail(taken)                   # list_add_tail() each, in guest memory
-    zone.per_cpu_pageset.rebudget()
+    taken: list[int] = []
+    try:
+        for _ in range(count):
+            pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
+            if pfn is None:
+                break
+            w = mbase + (pfn * PAGE_WORDS)
+            # What list_del() and clear_page_pfmemalloc() will have left when
+            # the block is allocated (a list in guest memory links it again).
+            u32[w + W_NEXT] = 0
+            u32[w + W_PREV] = LIST_POISON2
+            if any(check_new_page(mm, p) for p in range(pfn, pfn + (1 << order))):
+                zone.nr_free_pages -= 1 << order          # check_pcp_refill(): reported, leaked
+                mm.leak(pfn, order)
+                continue
+            taken.append(pfn)
+    finally:
+        zone.nr_free_pages -= len(taken) << order
+        mm.zone_free_dropped(zone)
+        if isinstance(lst, list):
+            lst[0:0] = taken[::-1]
+        else:
+            lst.add_tail(taken)               # list_add_tail() each, in guest memory
+        zone.per_cpu_pageset.rebudget()
     return len(taken)
 
 
@@ -311,8 +314,15 @@ def free_pcppages_bulk(mm: MmState, zone: Zone, count: int, pcp: PerCpuPages, pi
             take = min(len(lst), want)
             victims = lst[:take]
             del lst[:take]
-            for pfn in victims:
-                _free_pcp_block(mm, zone, pfn, order)
+            for i, pfn in enumerate(victims):
+                try:
+                    _free_pcp_block(mm, zone, pfn, order)
+                except BaseException:
+                    # A BUG (a free list the guest broke): the blocks not yet
+                    # freed are still on the list, as 6.1 takes them one by one.
+                    lst[0:0] = victims[i + 1:]
+                    pcp.rebudget()
+                    raise
         else:
             take = 0
             while take < want and lst:

@@ -53,10 +53,12 @@ class GuestPcpList:
     pop_tail() (free_pcppages_bulk()'s list_last_entry() and list_del()),
     len() and iteration (oldest first, as a Python list's order).  Each
     move changes pcp->count by the block's pages.  A link that fails its
-    check is reported as CONFIG_DEBUG_LIST reports it and the move is not
-    made: pop() and pop_tail() raise IndexError, append()/add_tail() leak
-    the block (mm.leaked).  Walks stop at a broken link and after max_pfn
-    steps, so a loop the guest made cannot hang the host.
+    check is reported as CONFIG_DEBUG_LIST reports it, the move is not
+    made, and the BUG kills the task (KernelOops, kernel/list_debug.py);
+    a block that was to be added is leaked first (mm.leaked), as the
+    kernel loses it.  pop() and pop_tail() of an empty list raise
+    IndexError.  Walks stop at a broken link and after max_pfn steps, so a
+    loop the guest made cannot hang the host.
     """
 
     __slots__ = ("mm", "pcp", "hw", "hva", "nr_pages", "order")
@@ -147,10 +149,18 @@ class GuestPcpList:
             self._link(pfn, self.hva, nxt)
 
     def add_tail(self, pfns: list[int]) -> None:
-        """list_add_tail() of each block in turn: the first given is allocated first."""
-        for pfn in pfns:
+        """list_add_tail() of each block in turn: the first given is allocated
+        first.  Blocks after one whose list_add() BUGs are leaked (the
+        kernel's loop would not have reached them either)."""
+        for i, pfn in enumerate(pfns):
             prv = self.mm.u32[self.hw + 1]
-            if self._add_ok(pfn, prv, self.hva):
+            try:
+                ok = self._add_ok(pfn, prv, self.hva)
+            except BaseException:
+                for rest in pfns[i + 1:]:
+                    self.mm.leak(rest, self.order)
+                raise
+            if ok:
                 self._link(pfn, prv, self.hva)
 
     def _unlink(self, entry: int) -> int:
