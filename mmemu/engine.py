@@ -218,6 +218,7 @@ class Engine:
         self._found_cpu = self.uc.context_save()   # what close() puts back
         self._found_regs = self.host_registers()
         self.running = False             # inside run(): hooks are serving the guest
+        self.on_run = []                 # fn(True) as run() starts, fn(False) as it ends
         # on_unmapped(kind, paddr, size) -> bool: what run() does when the guest
         # reaches physical memory nothing backs (see run()); None: Unicorn's error.
         self.on_unmapped = None
@@ -502,6 +503,8 @@ class Engine:
         every instruction); returns (error or None, seconds elapsed)."""
         self.stop_cell[0] = False
         self.clear_exception_state()
+        for fn in self.on_run:
+            fn(True)
         t0 = time.perf_counter()
         self.running, self._stopped = True, False
         if timeout_s:
@@ -517,6 +520,8 @@ class Engine:
             if timeout_s:
                 _WATCHDOG.disarm(self)
             self.running = False
+            for fn in self.on_run:
+                fn(False)
         return err, time.perf_counter() - t0
 
     def _emulate(self, begin, until, count):

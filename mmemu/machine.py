@@ -44,6 +44,9 @@ from mmemu.mm.highmem import Highmem
 from mmemu.mm.memblock import Memblock
 from mmemu.mm.mmzone import MemMap
 from mmemu.mm.node_data import publish_node_data
+from mmemu.mm.pcp_list import pcp_to_guest
+from mmemu.mm.page import FAST_FREE_BITS_PHYS
+from mmemu.mm.percpu import pagesets_phys
 from mmemu.mm.page_alloc_debug import check_page_alloc
 from mmemu.mm.slab_common import MachinePages, SlabAllocator, slab_nodes
 from mmemu.mm.slub_debug import check_slab_caches
@@ -139,7 +142,10 @@ class Machine:
         self.pgtable, self.mm = self.boot.pgtable, self.boot.mm
         self._protect_kernel_image()
         self.pgtable.reporter = self.reporter
-        self.mm_globals = publish_node_data(self.mm)
+        self.mm_globals = publish_node_data(
+            self.mm, pagesets_phys(self.mm.pcpu_first_chunk, self.pgtable.pae))
+        self.engine.on_run.append(self._guest_runs)
+        pcp_to_guest(self.mm)
         self._write_bootinfo()
         self.engine.enable_paging(self.pgtable.pgd, pae=self.pgtable.pae)
         self._load_gdt()
@@ -187,6 +193,14 @@ class Machine:
         """sock_init()'s ptp_classifier_init(): the boot's BPF program."""
         ptp_classifier_init(self.vmalloc, self.pgtable, self._alloc_pgtable_page,
                             self.layout.max_low_pfn)
+
+    def _guest_runs(self, running):
+        """Around every stretch of guest code: the per-cpu page lists are in
+        guest memory while it runs (mm/pcp_list.py), and the host's fast
+        paths keep off them."""
+        self.mm.guest_running = running
+        if running:
+            pcp_to_guest(self.mm)
 
     def _attach_runtime(self):
         """The guest runtime, then every allocator above the page allocator, each
@@ -265,6 +279,8 @@ class Machine:
             "movable_is_highmem": int(bool(movable)), "nr_nodes": lay.nr_nodes,
             "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
             "mm_globals": self.mm_globals, "kernel_pgd": PAGE_OFFSET + self.pgtable.pgd,
+            "fast_free_bits": PAGE_OFFSET + FAST_FREE_BITS_PHYS,
+            "fast_free_pfns": 0 if self.cfg.debug_vm else 8 * len(self.mm.fast_free_bits),
         }
         for name in BOOTINFO_FIELDS:
             self._set_bootinfo(name, values[name])
@@ -286,7 +302,12 @@ class Machine:
         return self.pgtable.walk(va, pgd).phys
 
     def read(self, va: int, n: int) -> bytes:
-        """Read n bytes of guest memory at virtual address va (through the tables)."""
+        """Read n bytes of guest memory at virtual address va (through the tables).
+
+        Kernel state the host held since the last run is put back into guest
+        memory first (the per-cpu page lists, mm/pcp_list.py), so that what
+        is read is what guest code would read."""
+        pcp_to_guest(self.mm)
         out = bytearray()
         while n > 0:
             pa = self._phys_or_raise(va)
@@ -303,6 +324,7 @@ class Machine:
         remove_code_cache() needed after writing code)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"write: data must be bytes, not {type(data).__name__}")
+        pcp_to_guest(self.mm)
         rest = memoryview(bytes(data))
         start, end = va, va + len(rest)
         while rest:

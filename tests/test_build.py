@@ -20,7 +20,7 @@ from mmemu.errors import BuildError
 from mmemu.kernel.image import KernelImage
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, ZONE_DMA, ZONE_HIGHMEM, ZONE_MOVABLE, \
     ZONE_NORMAL
-from mmemu.mm import mmzone
+from mmemu.mm import gfp, mmzone
 from mmemu.physmem import bytearray_physmem
 from mmemu.mm import node_data
 from mmemu.runtime import abi, build as buildmod, hc_highmem, hc_io, hc_slab, hc_vmalloc
@@ -194,6 +194,17 @@ def static_asserts():
         for field, off in fields.items():
             check(f"offsetof(struct {tag}, {field})", off)
         check(f"sizeof(struct {tag})", size)
+    for field, word in (("count", mmzone.PCP_COUNT), ("high", mmzone.PCP_HIGH),
+                        ("batch", mmzone.PCP_BATCH), ("free_factor", mmzone.PCP_FREE_FACTOR),
+                        ("lists", mmzone.PCP_LISTS)):
+        check(f"offsetof(struct per_cpu_pages, {field})", 4 * word)
+    check("sizeof(struct per_cpu_pages)", mmzone.PCP_STRIDE)
+    check("NR_PCP_LISTS", mmzone.NR_PCP_LISTS)
+    check("offsetof(struct page, pcp_list)", mmzone.OFF_LRU_NEXT)
+    check("ZONE_BOOSTED_WATERMARK", node_data.ZONE_BOOSTED_WATERMARK)
+    check("(unsigned long)LIST_POISON1", mmzone.LIST_POISON1)
+    check("(unsigned long)LIST_POISON2", mmzone.LIST_POISON2)
+    check("__GFP_BITS_MASK", gfp.__GFP_BITS_MASK)
     for name in ("MAX_NUMNODES", "NR_FREE_PAGES", "NR_VM_ZONE_STAT_ITEMS"):
         check(name, getattr(node_data, name) if hasattr(node_data, name)
               else getattr(mmzone, name))

@@ -239,10 +239,11 @@ def test_found_gap_free_pages_of_a_slab_page_is_refused_without_debug_vm():
 def test_checker_catches_a_slab_page_open_to_the_fast_free_path():
     from mmemu.machine import Machine
     from mmemu.mm import gfp, page_alloc
+    from mmemu.mm.page import set_fast_zone
     from mmemu.mm.page_alloc_debug import PageAllocCorruption
     m = Machine(fuzz_config("pc-16m", debug_vm=False), echo=False)
     pfn = (m.slab.kmalloc(64, gfp.GFP_KERNEL) - 0xC0000000) >> 12
-    m.mm.fast_zone[pfn] = page_alloc.page_zone(m.mm, pfn).zone_id      # open it again
+    set_fast_zone(m.mm, pfn, page_alloc.page_zone(m.mm, pfn).zone_id)  # open it again
     with pytest.raises(PageAllocCorruption,
                        match="slab page .PG_slab., yet its free would take the unchecked fast path"):
         m.check()

@@ -239,8 +239,8 @@ def test_an_order0_free_after_a_drain_does_not_empty_the_lists(mm_boot):
     (30, 20, 0, 30, 10, 0),        # high - batch < batch: clamp() gives high - batch
 ])
 def test_nr_pcp_free(high, batch, free_factor, count, want, factor_after):
-    pcp = PerCpuPages(high=high, batch=batch)
-    pcp.free_factor = free_factor
+    pcp = PerCpuPages()
+    pcp.high, pcp.batch, pcp.free_factor = high, batch, free_factor
     pcp.lists[0].extend(range(count))
     assert nr_pcp_free(pcp, high, batch, False) == want
     assert pcp.free_factor == factor_after

@@ -183,7 +183,7 @@ class CorruptingFuzzer(HostFuzzer):
         zones = [z for z in self.m.mm.zones if z.populated]
         z = self.rng.choice(zones)
         heads = [head.first for a in z.free_area for head in a.free_list if head.first >= 0]
-        heads += [p for lst in z.per_cpu_pageset.lists for p in lst[-2:]]
+        heads += [p for lst in z.per_cpu_pageset.lists for p in list(lst)[-2:]]
         if not heads:
             return None
         return self._page_word(self.rng.choice(heads), self.rng.choice((1, 2, 1, 2, 0, 5, 6, 7)))

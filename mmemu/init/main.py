@@ -135,7 +135,7 @@ def start_kernel(cfg, layout, physmem, log, paging=None, reporter=None, initcall
         mm = mm_init.free_area_init(cfg, layout, physmem, mb, log, reporter)
         setup_arch_late(mb, cfg, layout.max_pfn, log.printk)
         setup_command_line(mb, cmdline)
-        percpu.setup_per_cpu_areas(mb, log.printk, layout.flavour.pae)
+        mm.pcpu_first_chunk = percpu.setup_per_cpu_areas(mb, log.printk, layout.flavour.pae)
         estimates, nr_kernel, nr_all = mm_init.managed_estimates(mm)
         log.printk(built_zonelists_line(mm, estimates))
         log.printk(f"Kernel command line: {cmdline}")

@@ -30,7 +30,11 @@ What happens next (Reporter._after(), the one table):
   asked, so the machine's state stays whole, and the run ends as 6.1's
   task would).  Differs: a BUG met in a call the host made (no guest run
   being served) kills nothing; the call returns its refusal and the
-  embedding program decides.
+  embedding program decides.  Where the modelled code must not go on
+  past the BUG, as 6.1's does not (die(), corrupt(), and
+  kernel/list_debug.py's CHECK_DATA_CORRUPTION()), KernelOops is raised
+  after the report: the hypercall doorbell takes it in a guest run, and
+  a call from the host gets it.
 * The BUG-class lines Linux prints without WARN() (Bad page state, SLUB's
   "BUG kmalloc-64 (...)", sleeping in atomic context, a spinlock BUG) and
   mmemu's own refusals ("mmemu: ..."): the task goes on, with the taint the

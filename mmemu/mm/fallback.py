@@ -54,11 +54,13 @@ def _rmqueue(mm: MmState, zone: Zone, order: int, migratetype: int,
              alloc_flags: int) -> Optional[int]:
     """__rmqueue(): a block of the migratetype's own lists, else one stolen by fallback.
 
-    Differs: 6.1 retries after every successful fallback, and one retry
-    always finds the moved block, because its list operations cannot fail
-    and return (a corrupted list is a BUG that never returns).  mmemu's
-    list operations refuse a link the guest broke and return, so the
-    retry is made once: a second miss means the move was refused.
+    A list the guest broke is CONFIG_DEBUG_LIST's BUG on the way
+    (KernelOops): the task dies inside __rmqueue(), and no other block is
+    tried.  Differs: 6.1 retries after every successful fallback (goto
+    retry), and with sound struct pages one retry finds the moved block.
+    A guest that rewrote a free page's order can make move_freepages()
+    step over the block the fallback found, so that 6.1 would steal and
+    retry for ever; mmemu retries once, and a second miss is NULL.
     """
     pfn = _rmqueue_smallest(mm, zone, order, migratetype)
     if pfn is not None or migratetype not in FALLBACKS:
@@ -203,7 +205,8 @@ def move_freepages(mm: MmState, zone: Zone, start_pfn: int, end_pfn: int,
                    migratetype: int) -> tuple[int, int]:
     """move_freepages(): the free blocks in [start_pfn, end_pfn] onto migratetype's
     lists; returns (free pages moved, pages that look movable: PageLRU or
-    __PageMovable)."""
+    __PageMovable).  A broken link stops the walk with the BUG of
+    move_to_free_list() (KernelOops): the blocks moved before it stay moved."""
     u32, base = mm.u32, mm.mbase
     n = end_pfn + 1 - start_pfn
     w = base + (start_pfn * PAGE_WORDS)
@@ -222,8 +225,8 @@ def move_freepages(mm: MmState, zone: Zone, start_pfn: int, end_pfn: int,
         if order >= MAX_ORDER:                   # not a buddy the allocator made: skip it
             i += 1
             continue
-        if move_to_free_list(mm, zone, start_pfn + i, order, migratetype):
-            moved += 1 << order
+        move_to_free_list(mm, zone, start_pfn + i, order, migratetype)
+        moved += 1 << order
         i += 1 << order
     return moved, movable
 
@@ -254,8 +257,8 @@ def reserve_highatomic_pageblock(mm: MmState, pfn: int, zone: Zone) -> None:
     if migratetype_is_mergeable(get_pfnblock_migratetype(zone, pfn)):
         zone.nr_reserved_highatomic += nr
         set_pageblock_migratetype(mm, zone, pfn, MIGRATE_HIGHATOMIC)
+        mm.reserves_changed()                # before a move that may BUG: the marks follow
         move_freepages_block(mm, zone, pfn, MIGRATE_HIGHATOMIC)
-        mm.reserves_changed()
 
 
 def unreserve_highatomic_pageblock(mm: MmState, zones: Iterable[Zone], migratetype: int,

@@ -22,15 +22,23 @@ and pfns where Linux takes struct page pointers.
 
 The links live in guest memory, so a guest can break them: every list_add()
 and list_del() here is checked as CONFIG_DEBUG_LIST checks it
-(kernel/list_debug.py: "list_del corruption. ..." and the BUG that kills the
-task), and refused when it fails.  A block whose links could not be
-trusted stays where it is (off the lists, if it was being added: "leaked"
-in mm.leaked, as the kernel loses it); nothing here raises on guest data.
+(kernel/list_debug.py: "list_del corruption. ..." and the BUG of
+CONFIG_BUG_ON_DATA_CORRUPTION).  That BUG kills the task where the check
+is: KernelOops is raised and the rest of the kernel function never runs
+(no next block is tried, no merge or split goes on).  The list the check
+was made on is left as the guest broke it.  A block the dying task held
+off every list (being added, or split or merged on the way) is lost, as
+in 6.1; mmemu records it in mm.leaked (leak_block()) as the KernelOops
+leaves the function that held it, so NR_FREE_PAGES, nr_free, the free
+lists and mm.leaked agree again before any caller sees the oops, and the
+checker (page_alloc_debug) passes after it.  Nothing here raises on guest
+data but that KernelOops.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, NoReturn, Optional, Union
 
+from mmemu.errors import KernelOops
 from mmemu.kernel.list_debug import (
     DEL_NEXT_PREV, check_data_corruption, list_add_valid, list_del_entry_valid,
 )
@@ -72,10 +80,11 @@ def _page_ptr(mm: MmState, pfn: int) -> int:
 
 def leak_block(mm: MmState, zone: Zone, pfn: int, order: int,
                migratetype: Optional[int] = None) -> None:
-    """A free block the lists can no longer hold: out of NR_FREE_PAGES (unless
-    it was of MIGRATE_ISOLATE, never counted there), its PageBuddy mark
-    cleared, remembered in mm.leaked so every page stays accounted for (the
-    kernel just loses it)."""
+    """A free block off every list that a task took with it when it died (a
+    CONFIG_DEBUG_LIST BUG met while it held the block): out of NR_FREE_PAGES
+    (unless it was of MIGRATE_ISOLATE, never counted there), its PageBuddy
+    mark cleared, remembered in mm.leaked so every page stays accounted for
+    (the kernel just loses it)."""
     w = mm.mbase + pfn * PAGE_WORDS
     mm.u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
     mm.u32[w + W_PRIVATE] = 0
@@ -92,12 +101,20 @@ def set_buddy_order(mm: MmState, pfn: int, order: int) -> None:
     mm.u32[w + W_MAPCOUNT] = PAGE_TYPE_BUDDY
 
 
-def add_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
+def _list_add_bug(mm: MmState, new: int, prv: int, nxt: int, next_prev: int,
+                  prev_next: int) -> NoReturn:
+    """__list_add_valid() of links the caller found broken: its report and BUG
+    (KernelOops)."""
+    list_add_valid(mm.reporter, new, prv, nxt, next_prev, prev_next)
+    raise AssertionError("__list_add_valid() passed links found broken")
+
+
+def add_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> None:
     """Put a free block at the head of its migratetype's list (it is taken first).
 
-    Models mm/page_alloc.c:add_to_free_list().  Returns False, after
-    list_add()'s report, when the first block's back link is broken or the
-    block is already first (nothing is added).
+    Models mm/page_alloc.c:add_to_free_list().  When the first block's back
+    link is broken or the block is already first, list_add()'s report and
+    BUG: KernelOops, nothing added (the caller leaks the block).
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
@@ -111,24 +128,23 @@ def add_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype:
         back = u32[mbase + (first * PAGE_WORDS) + W_PREV]
         if back or first == pfn:                 # list_add(): next->prev must be the head
             new, nxt = _page_ptr(mm, pfn), _page_ptr(mm, first)
-            return list_add_valid(mm.reporter, new, 0, nxt, back, nxt)
+            _list_add_bug(mm, new, 0, nxt, back, nxt)
         u32[w + W_NEXT] = mm.mvirt + (first * STRUCT_PAGE_SIZE)
         u32[mbase + (first * PAGE_WORDS) + W_PREV] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_PREV] = 0
     head.first = pfn
     area.nr_free += 1
-    return True
 
 
-def add_to_free_list_tail(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
+def add_to_free_list_tail(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> None:
     """Put a free block at the tail of its migratetype's list, so it is taken last.
 
     Models mm/page_alloc.c:add_to_free_list_tail(): used when the block's
     buddy at the next order is free, so it is "less likely to be used soon
     and more likely to be merged" when that buddy's neighbour comes back,
-    and for the boot's and moved blocks.  Returns False, after
-    list_add_tail()'s report, when the last block's forward link is broken
-    or the block is already last.
+    and for the boot's and moved blocks.  When the last block's forward
+    link is broken or the block is already last, list_add_tail()'s report
+    and BUG: KernelOops, nothing added.
     """
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
@@ -142,19 +158,18 @@ def add_to_free_list_tail(mm: MmState, zone: Zone, pfn: int, order: int, migrate
         fwd = u32[mbase + (last * PAGE_WORDS) + W_NEXT]
         if fwd or last == pfn:                   # list_add_tail(): prev->next must be the head
             new, prv = _page_ptr(mm, pfn), _page_ptr(mm, last)
-            return list_add_valid(mm.reporter, new, prv, 0, 0, fwd)
+            _list_add_bug(mm, new, prv, 0, prv, fwd)     # the head's prev is last: sound
         u32[w + W_PREV] = mm.mvirt + (last * STRUCT_PAGE_SIZE)
         u32[mbase + (last * PAGE_WORDS) + W_NEXT] = mm.mvirt + (pfn * STRUCT_PAGE_SIZE)
     u32[w + W_NEXT] = 0
     head.last = pfn
     area.nr_free += 1
-    return True
 
 
-def _unlink(mm: MmState, zone: Zone, order: int, pfn: int) -> bool:
+def _unlink(mm: MmState, zone: Zone, order: int, pfn: int) -> None:
     """list_del() of a free block from whichever list of free_area[order] holds
-    it, checked as __list_del_entry_valid() checks it: False, after the
-    report, when a link does not hold (nothing is changed)."""
+    it, checked as __list_del_entry_valid() checks it: when a link does not
+    hold, the report and BUG (KernelOops), nothing changed."""
     u32, mbase = mm.u32, mm.mbase
     area = zone.free_area[order]
     w = mbase + (pfn * PAGE_WORDS)
@@ -168,7 +183,7 @@ def _unlink(mm: MmState, zone: Zone, order: int, pfn: int) -> bool:
             or (prv and u32[mbase + prv_pfn * PAGE_WORDS + W_NEXT] != entry) or first is False
             or (nxt and u32[mbase + nxt_pfn * PAGE_WORDS + W_PREV] != entry) or last is False):
         head = area.free_list[get_pfnblock_migratetype(zone, pfn)]
-        return _list_del_refused(mm, head, entry, nxt, prv)
+        _list_del_bug(mm, head, entry, nxt, prv)
     if nxt:
         u32[mbase + nxt_pfn * PAGE_WORDS + W_PREV] = prv
     else:
@@ -179,7 +194,6 @@ def _unlink(mm: MmState, zone: Zone, order: int, pfn: int) -> bool:
     else:
         assert first                     # the list pfn starts (found above)
         first.first = nxt_pfn
-    return True
 
 
 def _list_ending(area: FreeArea, pfn: int, end: str) -> Union[FreeList, Literal[False]]:
@@ -191,10 +205,10 @@ def _list_ending(area: FreeArea, pfn: int, end: str) -> Union[FreeList, Literal[
     return False
 
 
-def _list_del_refused(mm: MmState, head: FreeList, entry: int, nxt: int,
-                      prv: int) -> Literal[False]:
-    """__list_del_entry_valid()'s report for an entry whose links do not hold
-    (head: the list a 0 link is taken to mean, the block's pageblock's)."""
+def _list_del_bug(mm: MmState, head: FreeList, entry: int, nxt: int, prv: int) -> NoReturn:
+    """__list_del_entry_valid()'s report and BUG (KernelOops) for an entry
+    whose links do not hold (head: the list a 0 link is taken to mean, the
+    block's pageblock's)."""
     def prev_next() -> Optional[int]:
         return _page_ptr(mm, head.first) if not prv else _link(mm, prv, W_NEXT)
 
@@ -211,19 +225,18 @@ def _list_del_refused(mm: MmState, head: FreeList, entry: int, nxt: int,
                               "which is not a struct page",
                               notes=["mmemu: a free list links only struct pages of mem_map; "
                                      "this entry's neighbour lies outside it"])
-    return False
+    raise AssertionError("__list_del_entry_valid() passed links found broken")
 
 
-def del_page_from_free_list(mm: MmState, zone: Zone, pfn: int, order: int) -> bool:
+def del_page_from_free_list(mm: MmState, zone: Zone, pfn: int, order: int) -> None:
     """Unlink a free block from its free list and clear its PageBuddy/order.
 
     Models mm/page_alloc.c:del_page_from_free_list(): list_del() leaves
     LIST_POISON1/2 in lru, __ClearPageBuddy(), set_page_private(page, 0).
     With CONFIG_DEBUG_LIST's checks first: a broken link is "list_del
-    corruption" and a BUG, and False (the block stays where it is).
+    corruption" and a BUG (KernelOops); the block stays on its list.
     """
-    if not _unlink(mm, zone, order, pfn):
-        return False
+    _unlink(mm, zone, order, pfn)
     u32 = mm.u32
     w = mm.mbase + (pfn * PAGE_WORDS)
     u32[w + W_NEXT] = LIST_POISON1
@@ -231,25 +244,25 @@ def del_page_from_free_list(mm: MmState, zone: Zone, pfn: int, order: int) -> bo
     u32[w + W_MAPCOUNT] = PAGE_MAPCOUNT_NONE
     u32[w + W_PRIVATE] = 0
     zone.free_area[order].nr_free -= 1
-    return True
 
 
-def move_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> bool:
+def move_to_free_list(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: int) -> None:
     """move_to_free_list(): a free block onto the tail of migratetype's list.
 
     Models mm/page_alloc.c:move_to_free_list() (list_move_tail()): "so the
     moved pages won't immediately be considered for allocation again".
-    False when list_del() or list_add_tail() refused (reported; a block
-    taken off but not added is leaked).
+    A broken link is CONFIG_DEBUG_LIST's BUG (KernelOops): list_del()'s
+    leaves the block on its list; list_add_tail()'s comes with the block
+    off every list, lost with the task (leaked).
     """
     area = zone.free_area[order]
-    if not _unlink(mm, zone, order, pfn):
-        return False
+    _unlink(mm, zone, order, pfn)
     area.nr_free -= 1
-    if not add_to_free_list_tail(mm, zone, pfn, order, migratetype):
-        leak_block(mm, zone, pfn, order)
-        return False
-    return True
+    try:
+        add_to_free_list_tail(mm, zone, pfn, order, migratetype)
+    except KernelOops:
+        leak_block(mm, zone, pfn, order)         # off every list: lost with the task
+        raise
 
 
 def get_page_from_free_area(area: FreeArea, migratetype: int) -> int:
@@ -308,8 +321,10 @@ def _free_one_page(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: i
     NR_FREE_PAGES unless migratetype is MIGRATE_ISOLATE
     (__mod_zone_freepage_state()).  The caller has checked the pages
     (free_pages_prepare).  A buddy that cannot be unlinked (list_del
-    corruption) ends the merging; a block that cannot be added (list_add
-    corruption) is leaked.
+    corruption) or a list the block cannot join (list_add corruption) is
+    CONFIG_DEBUG_LIST's BUG: the task dies there (KernelOops), and the
+    block, with the buddies merged into it so far, is lost with it
+    (leaked); the buddy whose links failed stays on its list.
     """
     if migratetype != MIGRATE_ISOLATE:
         zone.nr_free_pages += 1 << order
@@ -324,17 +339,22 @@ def _free_one_page(mm: MmState, zone: Zone, pfn: int, order: int, migratetype: i
             if migratetype != buddy_mt and not (migratetype_is_mergeable(migratetype)
                                                 and migratetype_is_mergeable(buddy_mt)):
                 break
-        if not del_page_from_free_list(mm, zone, buddy_pfn, order):
-            break
+        try:
+            del_page_from_free_list(mm, zone, buddy_pfn, order)
+        except KernelOops:
+            leak_block(mm, zone, pfn, order, migratetype)     # lost with the task
+            raise
         pfn &= buddy_pfn
         order += 1
     set_buddy_order(mm, pfn, order)
-    if to_tail or buddy_merge_likely(mm, pfn, buddy_pfn, order):
-        added = add_to_free_list_tail(mm, zone, pfn, order, migratetype)
-    else:
-        added = add_to_free_list(mm, zone, pfn, order, migratetype)
-    if not added:
+    try:
+        if to_tail or buddy_merge_likely(mm, pfn, buddy_pfn, order):
+            add_to_free_list_tail(mm, zone, pfn, order, migratetype)
+        else:
+            add_to_free_list(mm, zone, pfn, order, migratetype)
+    except KernelOops:
         leak_block(mm, zone, pfn, order, migratetype)
+        raise
     return pfn, order
 
 
@@ -342,16 +362,22 @@ def expand(mm: MmState, zone: Zone, pfn: int, low: int, high: int, migratetype: 
     """Split a block of order high down to order low, freeing the upper halves.
 
     Models mm/page_alloc.c:expand(): each upper half goes on the head of
-    migratetype's list of its order.  Differs: no guard pages.
+    migratetype's list of its order.  Differs: no guard pages.  A list the
+    half cannot join (list_add corruption) is CONFIG_DEBUG_LIST's BUG: the
+    task dies in expand() (KernelOops), and what it still held, that half
+    and the lower one it was splitting, is lost with it: leaked as one
+    block, out of NR_FREE_PAGES (the halves added before stay free).
     """
     size = 1 << high
     while high > low:
         high -= 1
         size >>= 1
-        if add_to_free_list(mm, zone, pfn + size, high, migratetype):
-            set_buddy_order(mm, pfn + size, high)
-        else:
-            leak_block(mm, zone, pfn + size, high)
+        try:
+            add_to_free_list(mm, zone, pfn + size, high, migratetype)
+        except KernelOops:
+            leak_block(mm, zone, pfn, high + 1, migratetype)
+            raise
+        set_buddy_order(mm, pfn + size, high)
 
 
 def _rmqueue_smallest(mm: MmState, zone: Zone, order: int, migratetype: int) -> Optional[int]:
@@ -360,15 +386,16 @@ def _rmqueue_smallest(mm: MmState, zone: Zone, order: int, migratetype: int) -> 
     Models mm/page_alloc.c:__rmqueue_smallest(): the block is split to size
     (expand()) and its page->index records the migratetype it was taken as
     (set_pcppage_migratetype()).  Returns the pfn (Linux: struct page *),
-    or None.  The caller takes the pages out of NR_FREE_PAGES.
+    or None.  The caller takes the pages out of NR_FREE_PAGES.  A first
+    block whose links are broken is list_del corruption and the BUG
+    (KernelOops): no other block or order is tried, as the task is dead.
     """
     area = zone.free_area
     for current in range(order, MAX_ORDER):
         pfn = area[current].free_list[migratetype].first
         if pfn < 0:
             continue
-        if not del_page_from_free_list(mm, zone, pfn, current):
-            return None                  # list_del corruption: reported, BUG
+        del_page_from_free_list(mm, zone, pfn, current)
         expand(mm, zone, pfn, order, current, migratetype)
         mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_INDEX] = migratetype
         return pfn

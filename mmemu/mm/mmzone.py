@@ -29,7 +29,10 @@ Pointers are guest virtual addresses: lru.next/prev point at the struct page
 of the next/previous free block of the same order and migratetype, 0 at the
 ends (differs:
 Linux's lists are circular through a list head inside struct zone; here the
-heads are host-side, so a free list is a 0-terminated chain).
+heads are host-side, so a free list is a 0-terminated chain).  A block on a
+per-cpu list is linked as 6.1 links it: lru is page->pcp_list, a list_head
+pointing at the neighbours' pcp_list (struct page + 4), circular through
+the list head in struct per_cpu_pages (mm/pcp_list.py).
 
 flags: PG_* bits low, the zone in bits 30-31 and the node in bits 26-29,
 as page_zonenum()/page_to_nid() take them (differs: Linux packs sections and
@@ -38,7 +41,7 @@ the last-cpupid field there too; a FLATMEM 686 build has neither).
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from mmemu.layout import (MAX_NR_ZONES, PAGE_OFFSET, ZONE_HIGHMEM, ZONE_MOVABLE,
                           ZONE_NAMES)
@@ -278,36 +281,97 @@ class FreeArea:
     nr_free: int = 0
 
 
+# struct per_cpu_pages in guest memory (6.1's fields in 6.1's order, one
+# 32-bit word each but free_factor and expire, the two shorts of word 4):
+# spinlock_t lock; int count, high, batch; short free_factor, expire;
+# struct list_head lists[NR_PCP_LISTS].
+PCP_LOCK, PCP_COUNT, PCP_HIGH, PCP_BATCH, PCP_FREE_FACTOR, PCP_LISTS = range(6)
+PCP_WORDS = PCP_LISTS + 2 * NR_PCP_LISTS
+SIZEOF_PER_CPU_PAGES = 4 * PCP_WORDS
+PCP_STRIDE = -(-SIZEOF_PER_CPU_PAGES // 64) * 64     # ____cacheline_aligned_in_smp
+
+
+def _private_pcp_words() -> memoryview:
+    """A private struct per_cpu_pages, until mm/node_data.py places the guest's
+    (the boot pageset: high 0, batch 1)."""
+    words = array("I", [0] * PCP_WORDS)
+    words[PCP_BATCH] = 1
+    return memoryview(words)
+
+
 @dataclass(slots=True, eq=False)
 class PerCpuPages:
     """struct per_cpu_pages for the one CPU: pages kept off the buddy lists.
 
-    ``lists[pindex]`` (NR_PCP_LISTS of them, order_to_pindex()): pfns with
-    the list head at the end (list_add == append, list_first_entry == [-1],
-    the tail that free_pcppages_bulk() drains first == [0]).  ``count`` is
-    pcp->count, the pages on all lists, summed when asked.
+    ``words`` is the structure itself (PCP_* word indexes): a private copy
+    at boot, then guest memory, where guest code reads and changes it as
+    6.1's rmqueue_pcplist()/free_unref_page() do (``base``: its u32 index
+    in guest RAM, 0 until placed).  high, batch and free_factor always live
+    there.
 
-    ``budget[mt]`` serves the order-0 fast free path (pcp.py): the length
-    of lists[mt] at which pcp->count must be counted again, because it may
-    have reached high.  Only one order-0 list at a time gets more than its
-    length (the headroom high - count), so pcp->count cannot pass high
-    between two counts; any other change of the lists sets every budget to
-    its list's length.  ``thp_order`` is pageblock_order, the order of the
-    two THP lists.
+    The lists (NR_PCP_LISTS of them, order_to_pindex()) are either in guest
+    memory (``in_guest``: pcp->count and lists[] are the truth,
+    ``lists[pindex]`` a mm/pcp_list.py GuestPcpList over the list_head,
+    linked through page->pcp_list as in 6.1) or held by the host between
+    guest runs (Python lists of pfns with the list head at the end:
+    list_add == append, list_first_entry == [-1], the tail that
+    free_pcppages_bulk() drains first == [0]; pcp->count is summed when
+    asked).  Both kinds answer len(), iteration (tail first), append(),
+    pop() and truth.  mm/pcp_list.py moves the lists between the two.
+
+    ``budget[mt]`` serves the host's order-0 fast free path (pcp.py): the
+    length of lists[mt] at which pcp->count must be counted again, because
+    it may have reached high.  Only one order-0 list at a time gets more
+    than its length (the headroom high - count), so pcp->count cannot pass
+    high between two counts; any other change of the lists sets every
+    budget to its list's length.  ``thp_order`` is pageblock_order, the
+    order of the two THP lists.
     """
 
-    high: int = 0
-    batch: int = 1
-    free_factor: int = 0         # drains since the last allocation (nr_pcp_free doubles per drain)
-    lists: list[list[int]] = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
+    words: memoryview = field(default_factory=_private_pcp_words)
+    lists: list[Any] = field(default_factory=lambda: [[] for _ in range(NR_PCP_LISTS)])
     budget: list[int] = field(default_factory=lambda: [0] * MIGRATE_PCPTYPES)
     thp_order: int = PAGEBLOCK_ORDER
     zone: Optional["Zone"] = None
+    base: int = 0
+    in_guest: bool = False
+
+    @property
+    def high(self) -> int:
+        """pcp->high: the count at which a free drains the lists."""
+        return int(self.words[PCP_HIGH])
+
+    @high.setter
+    def high(self, value: int) -> None:
+        self.words[PCP_HIGH] = value
+
+    @property
+    def batch(self) -> int:
+        """pcp->batch: the pages a refill takes and a drain gives back."""
+        return int(self.words[PCP_BATCH])
+
+    @batch.setter
+    def batch(self, value: int) -> None:
+        self.words[PCP_BATCH] = value
+
+    @property
+    def free_factor(self) -> int:
+        """pcp->free_factor: drains since the last allocation (nr_pcp_free()
+        doubles per drain); the short in the low half of its word."""
+        return int(self.words[PCP_FREE_FACTOR]) & 0xFFFF
+
+    @free_factor.setter
+    def free_factor(self, value: int) -> None:
+        w = self.words
+        w[PCP_FREE_FACTOR] = (w[PCP_FREE_FACTOR] & 0xFFFF0000) | (value & 0xFFFF)
 
     @property
     def count(self) -> int:
-        """pcp->count: the pages on every list (order_to_pindex()'s layout:
-        three lists per order 0-3, then the two THP lists)."""
+        """pcp->count: the pages on every list (held by the host: summed in
+        order_to_pindex()'s layout, three lists per order 0-3, then the two
+        THP lists)."""
+        if self.in_guest:
+            return int(self.words[PCP_COUNT])
         lst = self.lists
         return (len(lst[0]) + len(lst[1]) + len(lst[2])
                 + ((len(lst[3]) + len(lst[4]) + len(lst[5])) << 1)
@@ -317,7 +381,10 @@ class PerCpuPages:
 
     def rebudget(self, pindex: int = -1, headroom: int = 0) -> None:
         """After a change of the lists: every order-0 list's budget is its
-        length, plus headroom for pindex's when that is an order-0 list."""
+        length, plus headroom for pindex's when that is an order-0 list
+        (nothing while the lists are in guest memory: the fast path is off)."""
+        if self.in_guest:
+            return
         lst, budget = self.lists, self.budget
         budget[0], budget[1], budget[2] = len(lst[0]), len(lst[1]), len(lst[2])
         if 0 <= pindex < MIGRATE_PCPTYPES and headroom > 0:

@@ -23,9 +23,13 @@ The zone's pageblock bitmap (pageblock_flags, memblock memory the page
 allocator keeps current, mm/pageblock.py) is reachable from struct zone, so
 guest code reads a page's migratetype as get_pfnblock_migratetype() does.
 
+zone->per_cpu_pageset points at the zone's struct per_cpu_pages in the
+per-cpu area (mm/pcp_list.py places them), and zone->flags carries
+ZONE_BOOSTED_WATERMARK: guest code's order-0 allocations read both.
+
 Differs from Linux: a layout of mmemu's own (the kernel's fields by name and
 in the kernel's order, without what mmemu does not model: the free_area
-lists, per-cpu pagesets, zonelists, lruvecs, locks and padding); vm_stat
+lists, zonelists, lruvecs, locks and padding); vm_stat
 counts NR_FREE_PAGES only; the structures sit in the reserved first MiB
 (MMZONE_PHYS), where a kernel would have them in its .data and memblock.
 """
@@ -37,6 +41,7 @@ from mmemu.layout import MAX_NR_ZONES, PAGE_OFFSET, ZONE_NAMES
 from mmemu.mm.mmzone import (
     NODES_MASK, NR_FREE_PAGES, NR_VM_ZONE_STAT_ITEMS, NR_WMARK, PglistData, Zone, online_pgdats,
 )
+from mmemu.mm.pcp_list import place_pagesets
 from mmemu.physmem import PhysMem
 
 if TYPE_CHECKING:
@@ -54,15 +59,18 @@ STRUCT_ZONE = {
     "lowmem_reserve": 24,              # long lowmem_reserve[MAX_NR_ZONES]
     "node": 40,
     "zone_pgdat": 44,                  # struct pglist_data *
-    "pageblock_flags": 48,             # unsigned long *: the pageblock bitmap (FLATMEM)
-    "zone_start_pfn": 52,
-    "managed_pages": 56,               # atomic_long_t
-    "spanned_pages": 60,
-    "present_pages": 64,
-    "name": 68,                        # const char *
-    "vm_stat": 72,                     # atomic_long_t vm_stat[NR_VM_ZONE_STAT_ITEMS]
+    "per_cpu_pageset": 48,             # struct per_cpu_pages *: the one CPU's (mm/pcp_list.py)
+    "pageblock_flags": 52,             # unsigned long *: the pageblock bitmap (FLATMEM)
+    "zone_start_pfn": 56,
+    "managed_pages": 60,               # atomic_long_t
+    "spanned_pages": 64,
+    "present_pages": 68,
+    "name": 72,                        # const char *
+    "flags": 76,                       # enum zone_flags bits: ZONE_BOOSTED_WATERMARK
+    "vm_stat": 80,                     # atomic_long_t vm_stat[NR_VM_ZONE_STAT_ITEMS]
 }
-SIZEOF_ZONE = 72 + 4 * NR_VM_ZONE_STAT_ITEMS
+SIZEOF_ZONE = 80 + 4 * NR_VM_ZONE_STAT_ITEMS
+ZONE_BOOSTED_WATERMARK = 0             # enum zone_flags: the bit in struct zone's flags
 
 # struct pglist_data
 STRUCT_PGLIST_DATA = {
@@ -83,7 +91,8 @@ MM_GLOBALS = {
     "vm_zone_stat": 8,                 # atomic_long_t vm_zone_stat[NR_VM_ZONE_STAT_ITEMS]
     "node_online_map": 8 + 4 * NR_VM_ZONE_STAT_ITEMS,     # node_states[N_ONLINE]: a bitmap
     "nr_online_nodes": 12 + 4 * NR_VM_ZONE_STAT_ITEMS,
-    "node_data": 16 + 4 * NR_VM_ZONE_STAT_ITEMS,          # struct pglist_data *[MAX_NUMNODES]
+    "page_group_by_mobility_disabled": 16 + 4 * NR_VM_ZONE_STAT_ITEMS,
+    "node_data": 20 + 4 * NR_VM_ZONE_STAT_ITEMS,          # struct pglist_data *[MAX_NUMNODES]
 }
 SIZEOF_MM_GLOBALS = MM_GLOBALS["node_data"] + 4 * MAX_NUMNODES
 ZONE_NAMES_OFFSET = 0x60               # "DMA\0Normal\0HighMem\0Movable\0"
@@ -103,20 +112,26 @@ def zone_phys(nid: int, zid: int) -> int:
     return pgdat_phys(nid) + zid * SIZEOF_ZONE
 
 
-def publish_node_data(mm: MmState) -> int:
+def publish_node_data(mm: MmState, pagesets: int = 0) -> int:
     """Write node_data[], every pg_data_t and struct zone into guest memory.
 
     From now on the zones' free-page counters are the guest's words, and
-    mm.zone_watchers keeps the rest current.  Returns the virtual address
-    of the globals (struct mmemu_mm_globals) for the boot information.
+    mm.zone_watchers keeps the rest current.  pagesets: where the zones'
+    struct per_cpu_pages go (physical; 0: they stay private, as in a page
+    allocator booted without a machine).  Returns the virtual address of
+    the globals (struct mmemu_mm_globals) for the boot information.
     """
     pm = mm.physmem
     pm.fill(MMZONE_PHYS, MMZONE_SIZE, 0)
     names = _write_zone_names(pm)
     online = online_pgdats(mm.node_data)
     g = MMZONE_PHYS
+    if pagesets:
+        place_pagesets(mm, pagesets)
     pm.write32(g + MM_GLOBALS["node_online_map"], sum(1 << p.node_id for p in online))
     pm.write32(g + MM_GLOBALS["nr_online_nodes"], len(online))
+    pm.write32(g + MM_GLOBALS["page_group_by_mobility_disabled"],
+               int(mm.page_group_by_mobility_disabled))
     global_stat = _words(pm, g + MM_GLOBALS["vm_zone_stat"], NR_VM_ZONE_STAT_ITEMS)
     for pgdat in online:
         pm.write32(g + MM_GLOBALS["node_data"] + 4 * pgdat.node_id,
@@ -131,11 +146,13 @@ def publish_node_data(mm: MmState) -> int:
 
 def sync_zones(mm: MmState) -> None:
     """Copy what setup_per_zone_wmarks(), the boot and the page allocator's
-    reserves change: watermarks and their boost, the high-atomic reserve,
-    lowmem_reserve, managed pages, totalram and totalhigh pages."""
+    reserves change: watermarks and their boost, ZONE_BOOSTED_WATERMARK, the
+    high-atomic reserve, lowmem_reserve, managed pages, totalram and
+    totalhigh pages."""
     pm = mm.physmem
     for zone in mm.zones:
         base = zone_phys(zone.node, zone.zone_idx)
+        pm.write32(base + STRUCT_ZONE["flags"], int(zone.boosted_watermark) << ZONE_BOOSTED_WATERMARK)
         for i in range(NR_WMARK):
             pm.write32(base + STRUCT_ZONE["_watermark"] + 4 * i, zone._watermark[i])
         pm.write32(base + STRUCT_ZONE["watermark_boost"], zone.watermark_boost)
@@ -176,7 +193,9 @@ def _write_pgdat(pm: PhysMem, pgdat: PglistData, names: list[int]) -> None:
     for zone in pgdat.node_zones:
         z = zone_phys(zone.node, zone.zone_idx)
         bitmap = zone.pageblock_flags.phys
+        pcp = zone.per_cpu_pageset.base
         for field, value in (("node", zone.node), ("zone_pgdat", PAGE_OFFSET + base),
+                             ("per_cpu_pageset", PAGE_OFFSET + 4 * pcp if pcp else 0),
                              ("pageblock_flags", PAGE_OFFSET + bitmap if bitmap else 0),
                              ("zone_start_pfn", zone.zone_start_pfn),
                              ("spanned_pages", zone.spanned_pages),

@@ -20,6 +20,47 @@ if TYPE_CHECKING:
 
 NO_FAST_FREE = 255     # MmState.fast_zone: this pfn's free takes the checked (slow) path
 
+# The fast-free bitmap: one bit per pfn, set where MmState.fast_zone is not
+# NO_FAST_FREE, for guest code's own order-0 free path (guest/lib/
+# page_alloc.c) to read: mmemu's own, in the reserved first MiB (16 GiB of
+# pfns; a pfn past it, or any with CONFIG_DEBUG_VM, takes the hypercall).
+FAST_FREE_BITS_PHYS = 0x10000
+FAST_FREE_BITS_SIZE = 0x80000
+_BIT_CHARS = bytes(b"1" * NO_FAST_FREE + b"0")     # fast_zone byte -> "1"/"0"
+
+
+def fast_free_bitmap(u8: memoryview, max_pfn: int) -> memoryview:
+    """The fast-free bitmap's bytes for max_pfn pages, as far as it reaches."""
+    size = min(-(-max_pfn // 8), FAST_FREE_BITS_SIZE, max(len(u8) - FAST_FREE_BITS_PHYS, 0))
+    return u8[FAST_FREE_BITS_PHYS:FAST_FREE_BITS_PHYS + size]
+
+
+def set_fast_zone(mm: MmState, pfn: int, code: int) -> None:
+    """The fast_zone byte of pfn, and its bit in the fast-free bitmap."""
+    mm.fast_zone[pfn] = code
+    bits, i = mm.fast_free_bits, pfn >> 3
+    if i < len(bits):
+        if code == NO_FAST_FREE or mm.cfg.debug_vm:
+            bits[i] &= ~(1 << (pfn & 7))
+        else:
+            bits[i] |= 1 << (pfn & 7)
+
+
+def sync_fast_free_bits(mm: MmState, start: int, end: int) -> None:
+    """The fast-free bitmap's bits of [start, end) from the fast_zone bytes
+    (for a range the bytes were set in at once)."""
+    bits = mm.fast_free_bits
+    first, last = start >> 3, min(-(-end // 8), len(bits))
+    if first >= last or mm.cfg.debug_vm:
+        return
+    value = fast_zone_bits(mm.fast_zone[first * 8:last * 8])    # 0 past max_pfn
+    bits[first:last] = value.to_bytes(last - first, "little")
+
+
+def fast_zone_bits(table: bytes | bytearray) -> int:
+    """Bit i set where fast_zone byte i is open (not NO_FAST_FREE)."""
+    return int(bytes(table).translate(_BIT_CHARS)[::-1] or b"0", 2)
+
 
 def checked_free_only(mm: MmState, pfn: int) -> None:
     """Make every free of this order-0 page take the checked path (mmemu's own rule).
@@ -33,7 +74,7 @@ def checked_free_only(mm: MmState, pfn: int) -> None:
     table byte for the pfn is what says so, and the next free of the page
     through the checked path opens it again.
     """
-    mm.fast_zone[pfn] = NO_FAST_FREE
+    set_fast_zone(mm, pfn, NO_FAST_FREE)
 
 
 def pfn_valid(mm: MmState, pfn: object) -> bool:

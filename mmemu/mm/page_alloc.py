@@ -33,6 +33,7 @@ from mmemu.config_schema import MachineConfig
 from mmemu.layout import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, ZONE_HIGHMEM, Layout
 from mmemu.log import KernelLog
 from mmemu.mm import pcp as _pcp
+from mmemu.mm.pcp_list import pcp_to_host
 from mmemu.mm.fallback import (  # noqa: F401  (re-exported kernel names)
     WATERMARK_BOOST_FACTOR, _rmqueue, reserve_highatomic_pageblock,
     unreserve_highatomic_pageblock, wakeup_kswapd,
@@ -59,10 +60,12 @@ from mmemu.mm.pageblock import (
     FAST_FREE_LOOKUP, fast_free_code, get_pfnblock_migratetype, set_fast_free,
 )
 from mmemu.mm.page import (  # noqa: F401  (re-exported: the struct page helpers)
-    NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, lowmem_page_address,
+    NO_FAST_FREE, PageHighMem, checked_free_only, clear_page_table, fast_free_bitmap,
+    lowmem_page_address, set_fast_zone,
     mark_page_table, page_address, page_count, page_flags, page_zone, page_zonenum,
     pfn_valid, pgtable_page_ctor, pgtable_page_dtor, virt_addr_valid, virt_to_page,
 )
+from mmemu.errors import KernelOops
 from mmemu.kernel.panic import Reporter
 from mmemu.mm.page_alloc_debug import check_new_page, vm_bug_on, warn_on_once
 from mmemu.mm.page_free import (  # noqa: F401  (re-exported: the freeing half)
@@ -127,8 +130,8 @@ class MmState:
 
     ``leaked``: {pfn: order} of the blocks the kernel loses on purpose: those
     bad_page() reported when they left or returned to the free lists, and
-    those a corrupted list could not take (the checker counts them, so every
-    page stays accounted for).  ``kernel_word(va)``: the word kernel code
+    those a task held off the lists when CONFIG_DEBUG_LIST's BUG killed it
+    (the checker counts them, so every page stays accounted for).  ``kernel_word(va)``: the word kernel code
     reads at va, or None where a read would fault (the direct map of lowmem
     here; machine.py may plug in a page-table walk).
     """
@@ -164,6 +167,7 @@ class MmState:
     alloc_orders: dict[int, int]
     _zonelists: dict[tuple[int, int, int], tuple[Zone, ...]]
     fast_zone: bytearray
+    fast_free_bits: memoryview
     refcounts: memoryview
     page_index: memoryview
     fast_alloc: dict[int, Optional[FastPlan]]
@@ -176,6 +180,11 @@ class MmState:
     zone_watchers: list[Callable[[], object]]
     leaked: dict[int, int]
     memblock: Memblock                       # set by the boot (mm_init)
+    pcpu_first_chunk: int                    # physical, set by the boot (setup_per_cpu_areas)
+    pcp_placed: bool
+    pcp_in_guest: bool
+    pcp_hold_refused: bool
+    guest_running: bool
 
     def __init__(self, cfg: MachineConfig, layout: Layout, physmem: PhysMem, memmap: MemMap,
                  log: KernelLog, reporter: Optional[Reporter] = None) -> None:
@@ -204,6 +213,8 @@ class MmState:
         # refcounts: every struct page's _refcount word, indexed by pfn (a
         # strided view of guest RAM, so a pfn needs no address arithmetic).
         self.fast_zone = bytearray([NO_FAST_FREE]) * self.max_pfn
+        self.fast_free_bits = fast_free_bitmap(self.u8, self.max_pfn)
+        self.fast_free_bits[:] = bytes(len(self.fast_free_bits))
         w = self.mbase + W_REFCOUNT
         self.refcounts = self.u32[w:w + (self.max_pfn * PAGE_WORDS):PAGE_WORDS]
         w = self.mbase + W_INDEX                 # page->index: the pcp's cached migratetype
@@ -217,12 +228,17 @@ class MmState:
         self._might_alloc = no_might_alloc
         self.zone_watchers = []
         self.leaked = {}
+        # Where the per-cpu lists are (mm/pcp_list.py): with the host until
+        # the machine places the pagesets in guest memory and a run starts.
+        self.pcp_placed = self.pcp_in_guest = self.pcp_hold_refused = False
+        self.guest_running = False
+        self.pcpu_first_chunk = 0
 
     def leak(self, pfn: int, order: int) -> None:
         """Lose the block at pfn on purpose (see ``leaked``); its next free, if
         one comes, takes the checked path."""
         self.leaked[pfn] = order
-        self.fast_zone[pfn] = NO_FAST_FREE
+        set_fast_zone(self, pfn, NO_FAST_FREE)
 
     def kernel_word(self, va: int) -> Optional[int]:
         """The little-endian word at kernel virtual address va, or None if
@@ -242,22 +258,26 @@ class MmState:
         self._might_alloc = fn if fn is not None else no_might_alloc
         self.fast_alloc.clear()                  # the plans hold the hook
 
-    def fast_paths_changed(self) -> None:
-        """Watermarks, reserves or pcp limits moved: rebuild the fast-path tables."""
+    def fast_paths_changed(self, watchers: bool = True) -> None:
+        """Watermarks, reserves or pcp limits moved, or the pcp lists moved
+        between host and guest (watchers False): rebuild the fast-path tables.
+        The host's order-0 fast free path goes through the lists where they are."""
         self.fast_alloc.clear()
         for zone in self.zones:
             zone.fast_mark = -1
         self.pcp_commit = [None] * 256
         for zone in self.zones:
             for mt in range(MIGRATE_PCPTYPES):
-                self.pcp_commit[fast_free_code(zone, mt)] = \
-                    _pcp.make_fast_free_commit(self, zone, mt)
+                make = _pcp.make_guest_free_commit if self.pcp_in_guest else \
+                    _pcp.make_fast_free_commit
+                self.pcp_commit[fast_free_code(zone, mt)] = make(self, zone, mt)
         self.pcp_commit[FAST_FREE_LOOKUP] = _pcp.make_lookup_free_commit(self)
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
         table = b"" if self.cfg.debug_vm else self.fast_zone
         self.fast_free = (table, self.refcounts, self.pcp_commit)
-        for watcher in self.zone_watchers:
-            watcher()
+        if watchers:
+            for watcher in self.zone_watchers:
+                watcher()
 
     def reserves_changed(self) -> None:
         """A zone's watermark boost or high-atomic reserve moved: the marks the
@@ -307,7 +327,10 @@ def alloc_pages(mm: MmState, gfp: int, order: int = 0, nid: Optional[int] = None
         if ctx[k]:
             check(gfp)                           # might_alloc()
         if lst:
-            pfn = lst.pop()
+            try:
+                pfn = lst.pop()
+            except IndexError:                   # a list in guest memory broken (reported)
+                return _alloc_pages(mm, gfp, order, nid, False)
             refs[pfn] = 1                        # set_page_refcounted()
             return pfn
         return _alloc_pages(mm, gfp, order, nid, False)
@@ -452,14 +475,22 @@ def rmqueue(mm: MmState, zone: Zone, order: int, alloc_flags: int,
 
     Then, if a steal boosted the zone's watermark for a request that may
     wake kswapd (ZONE_BOOSTED_WATERMARK), kswapd is woken (wakeup_kswapd():
-    in mmemu, the boost is dropped at once).
+    in mmemu, the boost is dropped at once).  A task that dies in between
+    (CONFIG_DEBUG_LIST's BUG: KernelOops) wakes nobody: the flag stays set
+    for the next rmqueue(), and only mmemu's fast-path marks follow a boost
+    the steal made.
     """
     boost = zone.watermark_boost
     pfn = None
-    if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
-        pfn = _pcp.rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags)
-    if pfn is None:
-        pfn = rmqueue_buddy(mm, zone, order, alloc_flags, migratetype)
+    try:
+        if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
+            pfn = _pcp.rmqueue_pcplist(mm, zone, order, migratetype, alloc_flags)
+        if pfn is None:
+            pfn = rmqueue_buddy(mm, zone, order, alloc_flags, migratetype)
+    except KernelOops:
+        if zone.watermark_boost != boost:
+            mm.reserves_changed()
+        raise
     if zone.boosted_watermark:
         zone.boosted_watermark = False
         wakeup_kswapd(mm, zone)
@@ -477,7 +508,9 @@ def rmqueue_buddy(mm: MmState, zone: Zone, order: int, alloc_flags: int,
     may take from it too ("failing now is worse than failing a high-order
     atomic allocation in the future").  As 6.1's, a block that fails
     check_new_pages() (bad_page() reported it) is not handed out: it is
-    leaked (mm.leaked) and the next block is taken.
+    leaked (mm.leaked) and the next block is taken.  A free list the guest
+    broke is not such a block: CONFIG_DEBUG_LIST's BUG kills the task
+    inside __rmqueue() (KernelOops), and nothing more is tried.
     """
     while True:
         pfn = None
@@ -536,7 +569,7 @@ def prep_new_page(mm: MmState, pfn: int, order: int, gfp: int, alloc_flags: int)
     u32[w + W_NEXT] = 2 if alloc_flags & ALLOC_NO_WATERMARKS else 0
     if order:
         mm.alloc_orders[pfn] = order
-        mm.fast_zone[pfn] = NO_FAST_FREE      # its free must check the order
+        set_fast_zone(mm, pfn, NO_FAST_FREE)   # its free must check the order
 
 
 def prep_compound_page(mm: MmState, pfn: int, order: int) -> None:
@@ -584,7 +617,8 @@ def _remember_fast(mm: MmState, gfp: int, mask: int, ac: AllocContext) -> None:
     """Make the order-0 fast path's plan for this gfp mask.
 
     The plan is (the preferred zone's order-0 pcp list of the mask's
-    migratetype, mm.refcounts, the might_alloc hook or None), valid while
+    migratetype, where it is: held by the host, or in guest memory during a
+    run, mm/pcp_list.py; mm.refcounts, the might_alloc hook or None), valid while
     the zone's NR_FREE_PAGES is above the mark get_page_from_freelist()
     checks first (low watermark with its boost, plus the zone's
     lowmem_reserve for this mask and its high-atomic reserve):
@@ -597,6 +631,12 @@ def _remember_fast(mm: MmState, gfp: int, mask: int, ac: AllocContext) -> None:
     fast path cannot serve (__GFP_ZERO must clear the page; a migratetype
     with no pcp list) get None.
     """
+    if mm.pcp_in_guest and not (mm.guest_running or mm.pcp_hold_refused):
+        # Between runs the plan pops a list the host holds (a Python list):
+        # take the lists out of guest memory if they come out whole.  During
+        # a run (a hypercall) the plan pops the list in guest memory.
+        if not pcp_to_host(mm):
+            mm.pcp_hold_refused = True
     if len(mm.fast_alloc) >= FAST_CACHE_MAX:
         mm.fast_alloc.clear()
     zones, highest, migratetype = ac

@@ -35,7 +35,8 @@ from mmemu.mm.mmzone import (
     W_PREV, W_PRIVATE, W_REFCOUNT, ZONES_MASK, ZONES_PGSHIFT, PAGE_WORDS, FreeList, Zone,
     pindex_to_order,
 )
-from mmemu.mm.page import NO_FAST_FREE
+from mmemu.mm.page import NO_FAST_FREE, fast_zone_bits
+from mmemu.mm.pcp_list import GuestPcpList
 from mmemu.mm.pageblock import fast_free_code, read_pageblock_bits
 
 if TYPE_CHECKING:
@@ -379,6 +380,8 @@ def _mark_pcp(zone: Zone, view: _ZoneView, state: bytearray) -> int:
     pcp_pages = 0
     pcp = zone.per_cpu_pageset
     for pindex, lst in enumerate(pcp.lists[:NR_PCP_LISTS]):
+        if isinstance(lst, GuestPcpList) and lst.walk() is None:
+            _fail(zone, f"per-cpu list {pindex} in guest memory has a broken link")
         order = pindex_to_order(pindex, pcp.thp_order)
         want = _pcp_list_migratetypes(pindex)
         for pfn in lst:
@@ -465,6 +468,7 @@ def _check_fast_zone(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray)
     if free & ~mine:
         _fail(zone, "a free page is not in the fast free path's table")
     _check_fast_codes(zone, table)
+    _check_fast_free_bits(mm, zone, table)
     for pfn in mm.alloc_orders:
         if s <= pfn < e and table[pfn - s] != 0xFF:
             _fail(zone, f"order > 0 allocation at pfn {pfn:#x} is open to the fast free path")
@@ -475,6 +479,22 @@ def _check_fast_zone(mm: MmState, zone: Zone, view: _ZoneView, state: bytearray)
         if bits & open_allocated:
             _fail(zone, f"pfn {_first_page(zone, bits & open_allocated):#x} is {what}, "
                   f"yet its free would take the unchecked fast path")
+
+
+def _check_fast_free_bits(mm: MmState, zone: Zone, table: bytearray) -> None:
+    """The guest's fast-free bitmap (page.set_fast_zone()) says what the table
+    says: a bit for every open entry it covers, none for the others, and
+    none at all with CONFIG_DEBUG_VM."""
+    s = zone.zone_start_pfn
+    e = min(zone.zone_end_pfn, 8 * len(mm.fast_free_bits))
+    if e <= s:
+        return
+    lo, hi = s & ~7, -(-e // 8) * 8
+    bits = int.from_bytes(mm.fast_free_bits[lo >> 3:hi >> 3], "little") >> (s - lo)
+    bits &= (1 << (e - s)) - 1
+    want = 0 if mm.cfg.debug_vm else fast_zone_bits(table[:e - s])
+    if bits != want:
+        _fail(zone, "the fast-free bitmap in guest memory disagrees with the fast free table")
 
 
 def _check_fast_codes(zone: Zone, table: bytearray) -> None:

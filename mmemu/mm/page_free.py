@@ -20,7 +20,7 @@ from mmemu.mm.mmzone import (
     STRUCT_PAGE_SIZE, Zone,
 )
 from mmemu.mm.page_alloc_debug import bad_page, free_page_is_bad, page_bad_reason, vm_bug_on_page
-from mmemu.mm.page import page_zone
+from mmemu.mm.page import page_zone, set_fast_zone
 from mmemu.mm.pageblock import fast_free_code, get_pfnblock_migratetype
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _put_page_not_last(mm: MmState, pfn: int, order: int, ref: int, flags: int) 
         return
     mm.alloc_orders.pop(pfn, None)
     zone = page_zone(mm, pfn)                       # an order-0 allocation from now on
-    mm.fast_zone[pfn] = fast_free_code(zone, get_pfnblock_migratetype(zone, pfn))
+    set_fast_zone(mm, pfn, fast_free_code(zone, get_pfnblock_migratetype(zone, pfn)))
     while order > 0:
         order -= 1
         tail = pfn + (1 << order)
@@ -206,7 +206,7 @@ def free_the_page(mm: MmState, pfn: int, order: int) -> None:
     lists (free_unref_page()), others to the buddy lists (__free_pages_ok())."""
     zone = page_zone(mm, pfn)
     migratetype = get_pfnblock_migratetype(zone, pfn)
-    mm.fast_zone[pfn] = fast_free_code(zone, migratetype)   # its next free may take the fast path
+    set_fast_zone(mm, pfn, fast_free_code(zone, migratetype))   # its next free may take the fast path
     if _pcp.pcp_allowed_order(order, zone.pageblock_flags.order):
         _pcp.free_unref_page(mm, zone, pfn, order, migratetype)
     else:

@@ -27,7 +27,7 @@ from mmemu.mm.mmzone import (
     MIGRATE_PCPTYPES, MIGRATE_UNMOVABLE, MIGRATETYPE_MASK, NR_PAGEBLOCK_BITS, PageblockFlags,
     Zone,
 )
-from mmemu.mm.page import NO_FAST_FREE
+from mmemu.mm.page import NO_FAST_FREE, sync_fast_free_bits
 
 if TYPE_CHECKING:
     from mmemu.mm.page_alloc import MmState
@@ -135,6 +135,7 @@ def set_fast_free(mm: MmState, zone: Zone, start: int, end: int) -> None:
         code = fast_free_code(zone, pb.mt[(pfn - pb.base) >> pb.order])
         mm.fast_zone[pfn:stop] = bytes([code]) * (stop - pfn)
         pfn = stop
+    sync_fast_free_bits(mm, start, end)
 
 
 def change_pageblock_range(mm: MmState, zone: Zone, pfn: int, start_order: int,

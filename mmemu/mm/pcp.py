@@ -16,8 +16,11 @@ and every list when a block of order 1-3 is freed after a drain
 (high = the zone's low watermark; the boot pageset's high 0 and batch 1
 until setup_per_cpu_pageset()).
 
-The lists are host Python lists of pfns (bounded by high), head at the end;
-the pages on them have _refcount 0, no page type and clear lru words, and
+The lists live in guest memory as 6.1's do, linked through page->pcp_list,
+where guest code allocates and frees order-0 pages without the host; between
+guest runs the host may hold them as Python lists of pfns, head at the end
+(mm/pcp_list.py moves them; mm/mmzone.py PerCpuPages says what both kinds
+answer).  The pages on them have _refcount 0 and no page type, and
 page->index holds their migratetype (set_pcppage_migratetype()).  Differs:
 no reclaim, so ZONE_RECLAIM_ACTIVE never lowers high.  Pages that fail the
 checks at drain or refill are reported and leaked, as in 6.1 (kept in
@@ -26,12 +29,12 @@ mm.leaked, so the checker still accounts for them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
-    MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+    LIST_POISON2, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
     PerCpuPages, Zone, order_to_pindex, pindex_to_order,
 )
@@ -85,7 +88,7 @@ def zone_pcp_update(mm: MmState, zone: Zone, cpu_online: int = 0) -> None:
     pcp.rebudget()
 
 
-def rmqueue_bulk(mm: MmState, zone: Zone, order: int, count: int, lst: list[int],
+def rmqueue_bulk(mm: MmState, zone: Zone, order: int, count: int, lst: Any,
                  migratetype: int, alloc_flags: int) -> int:
     """Move up to count blocks of this order and migratetype from the buddy lists
     to a pcp list.
@@ -94,29 +97,35 @@ def rmqueue_bulk(mm: MmState, zone: Zone, order: int, count: int, lst: list[int]
     (which may steal a pageblock of another type) in physical order and are
     added at the list's tail, so the first one is allocated first; each is
     checked as a new page (check_pcp_refill) and the pages leave
-    NR_FREE_PAGES.  Returns the count.
+    NR_FREE_PAGES.  A BUG on the way (a free list the guest broke) leaves
+    the blocks taken before it on the pcp list, as 6.1's loop, which adds
+    each as it goes, leaves them.  Returns the count.
     """
     u32, mbase = mm.u32, mm.mbase
-    taken = []
-    for _ in range(count):
-        pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
-        if pfn is None:
-            break
-        w = mbase + (pfn * PAGE_WORDS)
-        # The pcp chain is host-side: clear lru, so an allocation finds
-        # lru.next (the pfmemalloc bit) clear as clear_page_pfmemalloc() leaves it.
-        u32[w + W_NEXT] = 0
-        u32[w + W_PREV] = 0
-        if any(check_new_page(mm, p) for p in range(pfn, pfn + (1 << order))):
-            zone.nr_free_pages -= 1 << order          # check_pcp_refill(): reported, leaked
-            mm.leak(pfn, order)
-            continue
-        taken.append(pfn)
-    zone.nr_free_pages -= len(taken) << order
-    mm.zone_free_dropped(zone)
-    taken.reverse()
-    lst[0:0] = taken
-    zone.per_cpu_pageset.rebudget()
+    taken: list[int] = []
+    try:
+        for _ in range(count):
+            pfn = _rmqueue(mm, zone, order, migratetype, alloc_flags)
+            if pfn is None:
+                break
+            w = mbase + (pfn * PAGE_WORDS)
+            # What list_del() and clear_page_pfmemalloc() will have left when
+            # the block is allocated (a list in guest memory links it again).
+            u32[w + W_NEXT] = 0
+            u32[w + W_PREV] = LIST_POISON2
+            if any(check_new_page(mm, p) for p in range(pfn, pfn + (1 << order))):
+                zone.nr_free_pages -= 1 << order          # check_pcp_refill(): reported, leaked
+                mm.leak(pfn, order)
+                continue
+            taken.append(pfn)
+    finally:
+        zone.nr_free_pages -= len(taken) << order
+        mm.zone_free_dropped(zone)
+        if isinstance(lst, list):
+            lst[0:0] = taken[::-1]
+        else:
+            lst.add_tail(taken)               # list_add_tail() each, in guest memory
+        zone.per_cpu_pageset.rebudget()
     return len(taken)
 
 
@@ -144,7 +153,10 @@ def rmqueue_pcplist(mm: MmState, zone: Zone, order: int, migratetype: int,
         rmqueue_bulk(mm, zone, order, batch, lst, migratetype, alloc_flags)
         if not lst:
             return None
-    return lst.pop()
+    try:
+        return int(lst.pop())
+    except IndexError:                     # a broken list in guest memory (reported)
+        return None
 
 
 def nr_pcp_free(pcp: PerCpuPages, high: int, batch: int, free_high: bool) -> int:
@@ -249,6 +261,15 @@ def make_fast_free_commit(mm: MmState, zone: Zone, migratetype: int) -> Callable
     return commit
 
 
+def make_guest_free_commit(mm: MmState, zone: Zone, migratetype: int) -> Callable[[int], None]:
+    """make_fast_free_commit() while the lists are in guest memory: the
+    whole free_unref_page() (a checked list_add(), pcp->count in guest
+    memory, the drain at high)."""
+    def commit(pfn: int) -> None:
+        free_unref_page(mm, zone, pfn, 0, migratetype)
+    return commit
+
+
 def make_lookup_free_commit(mm: MmState) -> Callable[[int], None]:
     """commit(pfn) for the pages whose pageblock the fast path must look up."""
     def commit(pfn: int) -> None:
@@ -283,25 +304,49 @@ def free_pcppages_bulk(mm: MmState, zone: Zone, count: int, pcp: PerCpuPages, pi
     count = min(pcp.count, count)
     bounds = [0, len(pcp.lists) - 1]
     pindex -= 1
-    u32, index = mm.u32, mm.mbase + W_INDEX
-    while count > 0:
+    while count > 0 and any(pcp.lists):
         pindex = _next_list(pcp, pindex, bounds)
         lst = pcp.lists[pindex]
         order = pindex_to_order(pindex, pcp.thp_order)
         nr_pages = 1 << order
-        take = min(len(lst), -(-count // nr_pages))
-        victims = lst[:take]
-        del lst[:take]
+        want = -(-count // nr_pages)
+        if isinstance(lst, list):
+            take = min(len(lst), want)
+            victims = lst[:take]
+            del lst[:take]
+            for i, pfn in enumerate(victims):
+                try:
+                    _free_pcp_block(mm, zone, pfn, order)
+                except BaseException:
+                    # A BUG (a free list the guest broke): the blocks not yet
+                    # freed are still on the list, as 6.1 takes them one by one.
+                    lst[0:0] = victims[i + 1:]
+                    pcp.rebudget()
+                    raise
+        else:
+            take = 0
+            while take < want and lst:
+                try:
+                    pfn = lst.pop_tail()
+                except IndexError:             # a broken list (reported): drain no more
+                    count = 0
+                    break
+                _free_pcp_block(mm, zone, pfn, order)
+                take += 1
         count -= take * nr_pages
-        for pfn in victims:
-            mt = u32[index + (pfn * PAGE_WORDS)]
-            if mt >= MIGRATE_TYPES:
-                mt = get_pfnblock_migratetype(zone, pfn)
-            if _bulkfree_pcp_prepare(mm, pfn):
-                mm.leak(pfn, order)                  # 6.1: "continue", the page is lost
-            else:
-                _free_one_page(mm, zone, pfn, order, mt)
     pcp.rebudget()
+
+
+def _free_pcp_block(mm: MmState, zone: Zone, pfn: int, order: int) -> None:
+    """free_pcppages_bulk()'s step for one block off a list: checked, then
+    merged onto the free list its page->index names."""
+    mt = mm.u32[mm.mbase + (pfn * PAGE_WORDS) + W_INDEX]
+    if mt >= MIGRATE_TYPES:
+        mt = get_pfnblock_migratetype(zone, pfn)
+    if _bulkfree_pcp_prepare(mm, pfn):
+        mm.leak(pfn, order)                  # 6.1: "continue", the page is lost
+    else:
+        _free_one_page(mm, zone, pfn, order, mt)
 
 
 def _bulkfree_pcp_prepare(mm: MmState, pfn: int) -> bool:

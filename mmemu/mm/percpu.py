@@ -7,8 +7,10 @@ the first chunk itself (33 pages above MAX_DMA_ADDRESS), and the chunk's
 bookkeeping, in the order and sizes the reference kernel logs them
 (docs/reference-6.1-686.md, section 4, #33-47), with its boot lines.
 
-Differs: the chunk's contents (the static per-cpu variables) are not
-modelled: mmemu's per-cpu words live in the hypercall mailbox.  The sizes
+Differs: the chunk's static per-cpu variables are not modelled (mmemu's
+per-cpu words live in the hypercall mailbox); its dynamic area holds the
+zones' struct per_cpu_pages (pagesets_phys()), as alloc_percpu() places
+them in 6.1.  The sizes
 are the reference build's (static 103316 bytes, 31852 dynamic, no reserved
 area, a 135168-byte unit): they come from its image, not from RAM.
 """
@@ -54,3 +56,10 @@ def setup_per_cpu_areas(mb: Memblock, log: Callable[[str], object], pae: bool = 
     mb.free(ai, PAGE_SIZE)
     mb.free(areas, PAGE_SIZE)
     return chunk
+
+
+def pagesets_phys(chunk: int, pae: bool = False) -> int:
+    """Where the zones' struct per_cpu_pages go: the first cache line of the
+    first chunk's dynamic area (setup_zone_pageset()'s alloc_percpu())."""
+    static = STATIC_SIZE_PAE if pae else STATIC_SIZE
+    return chunk + -(-(static + RESERVED_SIZE) // SMP_CACHE_BYTES) * SMP_CACHE_BYTES

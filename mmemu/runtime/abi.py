@@ -59,6 +59,9 @@ BOOTINFO_FIELDS = (
     "percpu",               # address of this CPU's per-cpu block (PERCPU_* below)
     "mm_globals",           # node_data[], _totalram_pages, vm_zone_stat[] (mm/node_data.py)
     "kernel_pgd",           # swapper_pg_dir, the kernel page directory (virtual): init_mm.pgd
+    "fast_free_bits",       # mmemu's bitmap of the pfns an order-0 free may give the pcp
+                            # lists without a hypercall (mm/page.py), virtual
+    "fast_free_pfns",       # the pfns it covers (0: none, as with CONFIG_DEBUG_VM)
 )
 
 # Per-cpu data of the one CPU, at mailbox + PERCPU_OFFSET, one word each.

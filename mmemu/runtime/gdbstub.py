@@ -174,7 +174,9 @@ class GdbStub:
                 return False
             if switch is None:
                 return True
-            pc = switch()
+            pc = self.rt.apply_switch(switch)
+            if pc is None:                          # the task died in it (a BUG, an oops)
+                return False
             self.eng.set_reg("eip", pc)
             if count == 1 or self._interrupted:     # a Ctrl-C between two stretches
                 return True

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mmemu.engine import X86_TRAP_PF, X86_TRAP_UD
-from mmemu.errors import MmemuError
+from mmemu.errors import KernelOops, MmemuError
 from mmemu.kernel.panic import EXIT_BUG, EXIT_OOPS, EXIT_PANIC  # noqa: F401  (re-exported)
 from mmemu.layout import PAGE_OFFSET as PAGE_OFFSET_VA
 from mmemu.log import KERN_DEBUG, KERN_EMERG, KERN_WARNING
@@ -263,7 +263,24 @@ class GuestRuntime:
                 continue
             if switch is None or err is not None or self._stop_reason is not None:
                 return err, secs
-            pc = switch()
+            pc = self.apply_switch(switch)
+            if pc is None:                          # the task died in it
+                return None, secs
+
+    def apply_switch(self, switch):
+        """Apply a mode switch: the EIP to go on at, or None when kernel code
+        it ran for the guest (do_exit() freeing a task's memory) died.
+
+        That code serves the guest's run as a hypercall does: its reports
+        name the guest, and its BUG or oops (KernelOops, after the report
+        stopped the run) ends the run with that report's status."""
+        self._in_trap = True
+        try:
+            return switch()
+        except KernelOops:
+            return None
+        finally:
+            self._in_trap = False
 
     def _halted_waiting(self, secs, timeout):
         """The CPU stopped on a hlt with interrupts enabled, and time is left."""

@@ -7,9 +7,12 @@ dereference (page->flags, the first field read); one that is readable but
 not a struct page in mem_map is refused with mmemu's report (6.1 would take
 whatever is there for a struct page).
 
-alloc_pages and __free_pages are on every guest page allocation's path: they
-are also registered in the mailbox form (the doorbell callback reads their arguments
-here, without the generic thunk); the checks stay, the good case is inline.
+alloc_pages and __free_pages are on the path of every guest page allocation
+the guest's per-cpu fast path does not serve (guest/lib/page_alloc.c: an
+order-0 page its pcp list has, or takes back, is no hypercall): they are
+also registered in the mailbox form (the doorbell callback reads their
+arguments here, without the generic thunk); the checks stay, the good case
+is inline.
 """
 from mmemu.mm import page_alloc
 from mmemu.mm.mmzone import STRUCT_PAGE_SIZE

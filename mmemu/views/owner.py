@@ -124,8 +124,9 @@ def pcp_pages(machine: Target) -> dict[int, PcpBlock]:
     page list.
 
     Those pages are free but carry no mark in mem_map (no PG_buddy, as in
-    Linux); the lists are host-side: machine.pcp_blocks(), a live machine's
-    zones' per_cpu_pageset, or what a snapshot recorded.
+    Linux): machine.pcp_blocks(), a live machine's zones' per_cpu_pageset
+    (in guest memory or held by the host, mm/pcp_list.py), or what a
+    snapshot recorded.
     """
     out = {}
     for block in machine.pcp_blocks():

@@ -54,6 +54,7 @@ from mmemu.mm.mmzone import (
     OFF_FLAGS, OFF_LRU_NEXT, OFF_MAPCOUNT, OFF_MAPPING, OFF_PRIVATE, OFF_REFCOUNT, PAGE_TYPE_BUDDY,
     PG_buddy, PG_head, PG_reserved, PG_slab, PG_table, STRUCT_PAGE_SIZE, MemMap,
 )
+from mmemu.mm.pcp_list import pcp_to_guest
 from mmemu.physmem import PhysMem
 from mmemu.runtime.loader import GuestImage, Segment
 from mmemu.views import PROC_FILES
@@ -97,8 +98,13 @@ class SnapshotError(MmemuError):
 def write_snapshot(machine: Target, path: str | os.PathLike[str]) -> int:
     """Write machine's memory and metadata to path as an ELF vmcore (see module doc).
 
-    Returns the number of bytes of RAM actually written (non-zero pages).
+    The per-cpu page lists go back into guest memory first, if the host
+    held them (mm/pcp_list.py), so that the core shows them as the kernel
+    keeps them.  Returns the number of bytes of RAM actually written
+    (non-zero pages).
     """
+    if machine.mm is not None:
+        pcp_to_guest(machine.mm)
     ram = _ram_ranges(machine)
     loads = _load_segments(machine, ram)
     notes = _notes(machine)

@@ -36,9 +36,21 @@ CORRUPTION = [
      [re.compile(r"^list_del corruption\. next->prev should be ([0-9a-f]{8}), but was 00000122\. "
                  r"\(next=[0-9a-f]{8}\)\n(.*\n)*kernel BUG at lib/list_debug\.c:62!", re.M)],
      "first "),
+    ("freelist_merge.c", "pc-16m", 134, "bug",
+     [re.compile(r"^list_del corruption\. prev->next should be ([0-9a-f]{8}), but was "
+                 r"[0-9a-f]{8}\. \(prev=[0-9a-f]{8}\)\n(.*\n)*kernel BUG at lib/list_debug\.c:59!",
+                 re.M)], "second "),
     ("freelist_poison.c", "pc-16m", 134, "bug",
      [re.compile(r"^list_del corruption, [0-9a-f]{8}->prev is LIST_POISON2 \(00000122\)\n"
                  r"(.*\n)*kernel BUG at lib/list_debug\.c:56!", re.M)], "block "),
+    ("pcp_list_del.c", "pc-16m", 134, "bug",
+     [re.compile(r"^list_del corruption\. next->prev should be ([0-9a-f]{8}), but was 5a5a5a5a\. "
+                 r"\(next=[0-9a-f]{8}\)\n(.*\n)*kernel BUG at lib/list_debug\.c:62!", re.M)],
+     "entry "),
+    ("pcp_list_add.c", "pc-16m", 134, "bug",
+     [re.compile(r"^list_add corruption\. next->prev should be prev \([0-9a-f]{8}\), but was "
+                 r"([0-9a-f]{8})\. \(next=\1\)\.\n(.*\n)*kernel BUG at lib/list_debug\.c:27!",
+                 re.M)], "head "),
     ("freelist_bad_block.c", "pc-16m", 0, "exit",
      [re.compile(r"^BUG: Bad page state in process freelist_bad_bl +pfn:[0-9a-f]+\n"
                  r"(.*\n)*page dumped because: nonzero _refcount", re.M)], "freed "),

@@ -74,6 +74,8 @@
 #define __GFP_NOWARN		((gfp_t)___GFP_NOWARN)
 #define __GFP_COMP		((gfp_t)___GFP_COMP)
 #define __GFP_ZERO		((gfp_t)___GFP_ZERO)
+#define __GFP_BITS_SHIFT	27
+#define __GFP_BITS_MASK		((gfp_t)((1u << __GFP_BITS_SHIFT) - 1))
 
 /* Useful combinations (6.1; GFP_ATOMIC lost __GFP_ATOMIC only in 6.3) */
 #define GFP_ATOMIC	(__GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM)

@@ -82,6 +82,8 @@ struct mmemu_bootinfo {
 	u32 percpu;		/* this CPU's struct mmemu_percpu */
 	u32 mm_globals;		/* struct mmemu_mm_globals: node_data[], totals (mmzone.h) */
 	u32 kernel_pgd;		/* swapper_pg_dir, virtual (init_mm.pgd) */
+	u32 fast_free_bits;	/* mmemu: a bit per pfn whose order-0 free may skip the host */
+	u32 fast_free_pfns;	/* the pfns it covers */
 };
 
 /*

@@ -19,8 +19,8 @@
  *
  * The layout is mmemu's (mmemu/mm/node_data.py defines it; the build tests
  * check this header against it): the kernel's field names in the kernel's
- * order, without what mmemu does not model (free_area lists, per-cpu
- * pagesets, zonelists, lruvecs, locks).  vm_stat counts NR_FREE_PAGES only.
+ * order, without what mmemu does not model (free_area lists, zonelists,
+ * lruvecs, locks).  vm_stat counts NR_FREE_PAGES only.
  * Pages on the per-cpu lists are not free pages here, as in Linux.
  *
  * Grouping by mobility (include/linux/mmzone.h, pageblock-flags.h): every
@@ -41,6 +41,7 @@
 #include <mmemu/hypercall.h>
 #include <mmemu/gfp.h>
 #include <mmemu/page.h>
+#include <mmemu/sched.h>	/* spinlock_t */
 
 #define NODES_SHIFT		4
 #define MAX_NUMNODES		(1 << NODES_SHIFT)
@@ -61,6 +62,32 @@ enum zone_stat_item {
 
 struct pglist_data;
 
+/*
+ * The per-cpu page lists (mm/page_alloc.c): order-0..3 and THP blocks kept
+ * off the buddy lists for this CPU, one list per order and migratetype
+ * (order_to_pindex()), newest first.  alloc_pages() and __free_pages() of
+ * an order-0 page take and give them here without the host; the host
+ * refills a list from the buddy lists (rmqueue_bulk()) when it is empty and
+ * drains them (free_pcppages_bulk()) when count reaches high.
+ */
+#define PAGE_ALLOC_COSTLY_ORDER	3
+#define NR_PCP_THP		2
+#define NR_LOWORDER_PCP_LISTS	(3 * (PAGE_ALLOC_COSTLY_ORDER + 1))	/* MIGRATE_PCPTYPES lists per order */
+#define NR_PCP_LISTS		(NR_LOWORDER_PCP_LISTS + NR_PCP_THP)
+
+struct per_cpu_pages {
+	spinlock_t lock;	/* taken while the host holds the lists */
+	int count;		/* pages on all the lists */
+	int high;		/* a free that brings count to high drains */
+	int batch;		/* pages a refill or a drain moves */
+	short free_factor;	/* batch scaling factor during free */
+	short expire;		/* CONFIG_NUMA: remote pagesets (always 0 here) */
+	struct list_head lists[NR_PCP_LISTS];
+} __attribute__((aligned(64)));		/* ____cacheline_aligned_in_smp */
+
+/* enum zone_flags */
+#define ZONE_BOOSTED_WATERMARK	0	/* a fallback boosted the watermark: wake kswapd */
+
 struct zone {
 	unsigned long _watermark[NR_WMARK];
 	unsigned long watermark_boost;
@@ -68,12 +95,14 @@ struct zone {
 	long lowmem_reserve[MAX_NR_ZONES];
 	int node;
 	struct pglist_data *zone_pgdat;
+	struct per_cpu_pages *per_cpu_pageset;	/* the one CPU's */
 	unsigned long *pageblock_flags;	/* 4 bits per pageblock (FLATMEM) */
 	unsigned long zone_start_pfn;
 	atomic_long_t managed_pages;
 	unsigned long spanned_pages;
 	unsigned long present_pages;
 	const char *name;
+	unsigned long flags;		/* enum zone_flags bits */
 	atomic_long_t vm_stat[NR_VM_ZONE_STAT_ITEMS];
 };
 
@@ -94,13 +123,15 @@ struct mmemu_mm_globals {
 	atomic_long_t vm_zone_stat[NR_VM_ZONE_STAT_ITEMS];
 	unsigned long node_online_map;	/* node_states[N_ONLINE] */
 	unsigned long nr_online_nodes;
+	int page_group_by_mobility_disabled;	/* too little memory to group by mobility */
 	struct pglist_data *node_data[MAX_NUMNODES];
 };
 
-_Static_assert(sizeof(struct zone) == 76, "node_data.SIZEOF_ZONE");
-_Static_assert(offsetof(struct zone, vm_stat) == 72, "node_data.STRUCT_ZONE");
-_Static_assert(sizeof(struct pglist_data) == 328, "node_data.SIZEOF_PGLIST_DATA");
-_Static_assert(offsetof(struct mmemu_mm_globals, node_data) == 20, "node_data.MM_GLOBALS");
+_Static_assert(sizeof(struct zone) == 84, "node_data.SIZEOF_ZONE");
+_Static_assert(offsetof(struct zone, vm_stat) == 80, "node_data.STRUCT_ZONE");
+_Static_assert(sizeof(struct pglist_data) == 360, "node_data.SIZEOF_PGLIST_DATA");
+_Static_assert(offsetof(struct mmemu_mm_globals, node_data) == 24, "node_data.MM_GLOBALS");
+_Static_assert(sizeof(struct per_cpu_pages) == 192, "mmzone.PCP_STRIDE");
 
 #define mmemu_mm_globals() \
 	((struct mmemu_mm_globals *)MMEMU_BOOTINFO->mm_globals)

@@ -76,10 +76,18 @@ struct page {
 			 * Differs: Linux links list_heads circularly through
 			 * the zone; mmemu keeps the heads on the host.
 			 */
-			struct {
-				struct page *next;
-				struct page *prev;
-			} lru;
+			union {
+				struct {
+					struct page *next;
+					struct page *prev;
+				} lru;
+				/*
+				 * On a per-cpu list: linked through these
+				 * list_heads, circularly, from the list head in
+				 * the zone's struct per_cpu_pages, as in 6.1.
+				 */
+				struct list_head pcp_list;
+			};
 			void *mapping;
 			pgoff_t index;
 			unsigned long private;	/* buddy order when free */

@@ -58,4 +58,13 @@ static inline long atomic_long_read(const atomic_long_t *v)
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* What list_del() leaves in an entry (include/linux/poison.h; no POISON_POINTER_DELTA). */
+#define LIST_POISON1	((void *)0x00000100)
+#define LIST_POISON2	((void *)0x00000122)
+
+/* struct list_head (include/linux/types.h): a circular doubly linked list. */
+struct list_head {
+	struct list_head *next, *prev;
+};
+
 #endif /* _MMEMU_TYPES_H */

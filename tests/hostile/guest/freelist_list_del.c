@@ -8,7 +8,8 @@
  * CONFIG_DEBUG_LIST check sees next->prev is not the entry: "list_del
  * corruption. next->prev should be <first>, but was 00000122.
  * (next=<second>)", then CONFIG_BUG_ON_DATA_CORRUPTION's "kernel BUG at
- * lib/list_debug.c:62!", which kills the task (134).
+ * lib/list_debug.c:62!", which kills the task inside alloc_pages() (134):
+ * no other block or migratetype is tried, nothing moves.
  */
 #include <mmemu.h>
 
@@ -20,7 +21,8 @@ int main(void)
 	if (!a || !b)
 		return 1;
 	__free_pages(a, 4);
-	printk("first %px second %px\n", a, b);
+	printk("first %px second %px free %lu\n", a, b,
+	       zone_page_state(page_zone(a), NR_FREE_PAGES));
 	a->lru.next = b;			/* a wild link, as a stray store leaves it */
 	alloc_pages(GFP_KERNEL, 4);		/* list_del corruption: the task dies */
 	printk("not reached\n");
