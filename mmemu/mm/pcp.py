@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Optional
 from mmemu.mm.fallback import _rmqueue
 from mmemu.mm.freelist import _free_one_page
 from mmemu.mm.mmzone import (
-    LIST_POISON2, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+    LIST_POISON2, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES, PCP_COUNT,
+    PCP_HIGH,
     PAGE_ALLOC_COSTLY_ORDER, PAGE_FLAGS_CHECK_AT_PREP, PAGE_WORDS, W_INDEX, W_NEXT, W_PREV,
     PerCpuPages, Zone, order_to_pindex, pindex_to_order,
 )
@@ -262,11 +263,17 @@ def make_fast_free_commit(mm: MmState, zone: Zone, migratetype: int) -> Callable
 
 
 def make_guest_free_commit(mm: MmState, zone: Zone, migratetype: int) -> Callable[[int], None]:
-    """make_fast_free_commit() while the lists are in guest memory: the
-    whole free_unref_page() (a checked list_add(), pcp->count in guest
-    memory, the drain at high)."""
+    """make_fast_free_commit() while the lists are in guest memory:
+    free_unref_page() of the order-0 page (a checked list_add(), pcp->count
+    in guest memory, the drain once it reaches high)."""
+    pcp = zone.per_cpu_pageset
+    lst, words, indexes = pcp.lists[migratetype], pcp.words, mm.page_index
+
     def commit(pfn: int) -> None:
-        free_unref_page(mm, zone, pfn, 0, migratetype)
+        indexes[pfn] = migratetype               # set_pcppage_migratetype()
+        lst.append(pfn)
+        if words[PCP_COUNT] >= words[PCP_HIGH]:
+            pcp_count_reached(mm, zone, migratetype)
     return commit
 
 

@@ -61,7 +61,7 @@ class GuestPcpList:
     loop the guest made cannot hang the host.
     """
 
-    __slots__ = ("mm", "pcp", "hw", "hva", "nr_pages", "order")
+    __slots__ = ("mm", "pcp", "hw", "hva", "nr_pages", "order", "u32", "words", "e0", "lim")
 
     def __init__(self, mm: MmState, pcp: PerCpuPages, pindex: int) -> None:
         self.mm, self.pcp = mm, pcp
@@ -69,6 +69,10 @@ class GuestPcpList:
         self.hva = PAGE_OFFSET + 4 * self.hw
         self.order = pindex_to_order(pindex, pcp.thp_order)
         self.nr_pages = 1 << self.order
+        # For the moves' inline checks: page->pcp_list of pfn 0, and the span
+        # of every pcp_list in mem_map past it.
+        self.u32, self.words = mm.u32, pcp.words
+        self.e0, self.lim = mm.mvirt + OFF_LRU_NEXT, mm.max_pfn * STRUCT_PAGE_SIZE
 
     # -- addresses ------------------------------------------------------------
 
@@ -143,10 +147,27 @@ class GuestPcpList:
         self.pcp.words[PCP_COUNT] += self.nr_pages
 
     def append(self, pfn: int) -> None:
-        """list_add(&page->pcp_list, list): the block first on the list."""
-        nxt = self.mm.u32[self.hw]
-        if self._add_ok(pfn, self.hva, nxt):
-            self._link(pfn, self.hva, nxt)
+        """list_add(&page->pcp_list, list): the block first on the list.
+
+        The checks of __list_add_valid() inline for a sound list (the head's
+        next is a struct page whose prev is the head, or the head itself);
+        _add_ok() makes them again, with the reports, for any other."""
+        u32, hva = self.u32, self.hva
+        nxt = u32[self.hw]
+        off = nxt - self.e0
+        if nxt == hva or (0 <= off < self.lim and not off % STRUCT_PAGE_SIZE):
+            new = self.e0 + pfn * STRUCT_PAGE_SIZE
+            nw = (nxt - PAGE_OFFSET) >> 2
+            if u32[nw + 1] == hva and new != nxt:
+                w = (new - PAGE_OFFSET) >> 2
+                u32[w] = nxt
+                u32[w + 1] = hva
+                u32[nw + 1] = new
+                u32[self.hw] = new
+                self.words[PCP_COUNT] += self.nr_pages
+                return
+        if self._add_ok(pfn, hva, nxt):
+            self._link(pfn, hva, nxt)
 
     def add_tail(self, pfns: list[int]) -> None:
         """list_add_tail() of each block in turn: the first given is allocated
@@ -164,8 +185,34 @@ class GuestPcpList:
                 self._link(pfn, prv, self.hva)
 
     def _unlink(self, entry: int) -> int:
-        """list_del() of the block at entry, checked; its pfn.  IndexError after
-        the report when a link does not hold."""
+        """list_del() of the block at entry, checked; its pfn.
+
+        The checks of __list_del_entry_valid() inline for a sound entry (a
+        struct page between two list_heads of this list, each linked back
+        to it); _unlink_checked() makes them again, with the reports, for
+        any other."""
+        u32, hva, e0, lim = self.u32, self.hva, self.e0, self.lim
+        off = entry - e0
+        if 0 <= off < lim and not off % STRUCT_PAGE_SIZE:
+            w = (entry - PAGE_OFFSET) >> 2
+            nxt, prv = u32[w], u32[w + 1]
+            noff, poff = nxt - e0, prv - e0
+            if ((nxt == hva or (0 <= noff < lim and not noff % STRUCT_PAGE_SIZE))
+                    and (prv == hva or (0 <= poff < lim and not poff % STRUCT_PAGE_SIZE))):
+                nw, pw = (nxt - PAGE_OFFSET) >> 2, (prv - PAGE_OFFSET) >> 2
+                if u32[pw] == entry and u32[nw + 1] == entry:
+                    u32[nw + 1] = prv
+                    u32[pw] = nxt
+                    # list_del()'s poison; lru.next as clear_page_pfmemalloc()
+                    # leaves it at once (a block off a pcp list is being allocated).
+                    u32[w] = 0
+                    u32[w + 1] = LIST_POISON2
+                    self.words[PCP_COUNT] -= self.nr_pages
+                    return off // STRUCT_PAGE_SIZE
+        return self._unlink_checked(entry)
+
+    def _unlink_checked(self, entry: int) -> int:
+        """_unlink() with every check's report: the BUG of the first that fails."""
         u32 = self.mm.u32
         pfn = self._pfn(entry)
         if pfn is None:
