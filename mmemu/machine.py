@@ -280,7 +280,8 @@ class Machine:
             "kmalloc_caches": 0, "percpu": HC_MAILBOX_VIRT + PERCPU_OFFSET,
             "mm_globals": self.mm_globals, "kernel_pgd": PAGE_OFFSET + self.pgtable.pgd,
             "fast_free_bits": PAGE_OFFSET + FAST_FREE_BITS_PHYS,
-            "fast_free_pfns": 0 if self.cfg.debug_vm else 8 * len(self.mm.fast_free_bits),
+            "fast_free_pfns": 0 if self.cfg.debug_vm else min(lay.max_pfn,
+                                                              8 * len(self.mm.fast_free_bits)),
         }
         for name in BOOTINFO_FIELDS:
             self._set_bootinfo(name, values[name])

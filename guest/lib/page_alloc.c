@@ -160,7 +160,7 @@ static __always_inline bool free_unref_page_fast(struct page *page)
 	struct zone *zone;
 	int migratetype;
 
-	if (off % sizeof(struct page) || pfn >= bi->fast_free_pfns || pfn >= max_pfn ||
+	if (off % sizeof(struct page) || pfn >= bi->fast_free_pfns ||
 	    !((bits[pfn >> 3] >> (pfn & 7)) & 1))
 		return false;
 	if (atomic_read(&page->_refcount) != 1)	/* put_page_testzero() */

@@ -266,10 +266,9 @@ class MmState:
         for zone in self.zones:
             zone.fast_mark = -1
         self.pcp_commit = [None] * 256
+        make = _pcp.make_guest_free_commit if self.pcp_in_guest else _pcp.make_fast_free_commit
         for zone in self.zones:
             for mt in range(MIGRATE_PCPTYPES):
-                make = _pcp.make_guest_free_commit if self.pcp_in_guest else \
-                    _pcp.make_fast_free_commit
                 self.pcp_commit[fast_free_code(zone, mt)] = make(self, zone, mt)
         self.pcp_commit[FAST_FREE_LOOKUP] = _pcp.make_lookup_free_commit(self)
         # CONFIG_DEBUG_VM checks every page at free time: no fast path then.
@@ -327,10 +326,7 @@ def alloc_pages(mm: MmState, gfp: int, order: int = 0, nid: Optional[int] = None
         if ctx[k]:
             check(gfp)                           # might_alloc()
         if lst:
-            try:
-                pfn = lst.pop()
-            except IndexError:                   # a list in guest memory broken (reported)
-                return _alloc_pages(mm, gfp, order, nid, False)
+            pfn = lst.pop()                      # a broken list in guest memory: KernelOops
             refs[pfn] = 1                        # set_page_refcounted()
             return pfn
         return _alloc_pages(mm, gfp, order, nid, False)

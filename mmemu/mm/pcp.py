@@ -154,10 +154,7 @@ def rmqueue_pcplist(mm: MmState, zone: Zone, order: int, migratetype: int,
         rmqueue_bulk(mm, zone, order, batch, lst, migratetype, alloc_flags)
         if not lst:
             return None
-    try:
-        return int(lst.pop())
-    except IndexError:                     # a broken list in guest memory (reported)
-        return None
+    return int(lst.pop())                  # a broken list in guest memory: KernelOops
 
 
 def nr_pcp_free(pcp: PerCpuPages, high: int, batch: int, free_high: bool) -> int:

@@ -27,7 +27,7 @@ them reports it, as in 6.1.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 from mmemu.kernel.list_debug import (
     LIST_POISON2, check_data_corruption, list_add_valid, list_del_entry_valid,
@@ -93,104 +93,73 @@ class GuestPcpList:
     def _member(self, va: int) -> bool:
         return va == self.hva or self._pfn(va) is not None
 
-    # -- the checks -----------------------------------------------------------
-
-    def _del_ok(self, entry: int, nxt: int, prv: int) -> bool:
-        """__list_del_entry_valid() for entry, and (mmemu) its neighbours are
-        this list's head or struct pages: False after the report."""
-        kw = self.mm.kernel_word
-        rep = self.mm.reporter
-        if not list_del_entry_valid(rep, entry, nxt, prv, lambda: kw(prv), lambda: kw(nxt + 4),
-                                    (0, 4)):
-            return False
-        if self._member(nxt) and self._member(prv):
-            return True
-        outside = prv if self._member(nxt) else nxt
-        return check_data_corruption(
-            rep, DEL_NEXT_PREV, "__list_del_entry_valid",
-            f"list_del corruption. {entry:08x} is linked to {outside:08x}, which is not a "
-            "struct page", notes=["mmemu: a per-cpu page list links only its head and struct "
-                                  "pages of mem_map; this entry's neighbour is neither"])
-
-    def _add_ok(self, pfn: int, prv: int, nxt: int) -> bool:
-        """__list_add_valid() for pfn's block between prv and nxt; a block that
-        may not go there is leaked before the report (the kernel's BUG
-        leaves it on no list)."""
-        new, u32 = self._entry(pfn), self.mm.u32
-        if self._member(nxt) and self._member(prv):
-            next_prev, prev_next = u32[self._w(nxt) + 1], u32[self._w(prv)]
-            if next_prev == prv and prev_next == nxt and new not in (prv, nxt):
-                return True
-        else:
-            next_prev = prev_next = 0xFFFFFFFF
-        self.mm.leak(pfn, self.order)
-        if list_add_valid(self.mm.reporter, new, prv, nxt, next_prev, prev_next):
-            check_data_corruption(self.mm.reporter, DEL_NEXT_PREV, "__list_add_valid",
-                                  f"list_add corruption. {new:08x} would be linked to a list "
-                                  "whose neighbours are not struct pages",
-                                  notes=["mmemu: a per-cpu page list links only its head and "
-                                         "struct pages of mem_map"])
-        return False
-
     # -- the moves ------------------------------------------------------------
+    #
+    # Each checks its links inline for a sound list and makes the move; any
+    # other goes to a _*_corrupt() function, which reports what
+    # CONFIG_DEBUG_LIST finds and never returns (the BUG raises KernelOops).
 
     def __bool__(self) -> bool:
-        return self.mm.u32[self.hw] != self.hva
+        return self.u32[self.hw] != self.hva
 
-    def _link(self, pfn: int, prv: int, nxt: int) -> None:
-        """__list_add(): pfn's block between prv and nxt; pcp->count grows."""
-        u32, new = self.mm.u32, self._entry(pfn)
-        w = self.mm.mbase + pfn * PAGE_WORDS
-        u32[w + W_NEXT], u32[w + W_PREV] = nxt, prv
-        u32[self._w(nxt) + 1] = new
-        u32[self._w(prv)] = new
-        self.pcp.words[PCP_COUNT] += self.nr_pages
-
-    def append(self, pfn: int) -> None:
-        """list_add(&page->pcp_list, list): the block first on the list.
-
-        The checks of __list_add_valid() inline for a sound list (the head's
-        next is a struct page whose prev is the head, or the head itself);
-        _add_ok() makes them again, with the reports, for any other."""
-        u32, hva = self.u32, self.hva
-        nxt = u32[self.hw]
-        off = nxt - self.e0
-        if nxt == hva or (0 <= off < self.lim and not off % STRUCT_PAGE_SIZE):
-            new = self.e0 + pfn * STRUCT_PAGE_SIZE
-            nw = (nxt - PAGE_OFFSET) >> 2
-            if u32[nw + 1] == hva and new != nxt:
+    def _add(self, pfn: int, prv: int, nxt: int) -> None:
+        """__list_add() of pfn's block between prv and nxt, after
+        __list_add_valid()'s checks (and mmemu's: both are this list's head
+        or struct pages); pcp->count grows by the block's pages."""
+        u32, hva, e0, lim = self.u32, self.hva, self.e0, self.lim
+        noff, poff = nxt - e0, prv - e0
+        new = e0 + pfn * STRUCT_PAGE_SIZE
+        if ((nxt == hva or (0 <= noff < lim and not noff % STRUCT_PAGE_SIZE))
+                and (prv == hva or (0 <= poff < lim and not poff % STRUCT_PAGE_SIZE))):
+            nw, pw = (nxt - PAGE_OFFSET) >> 2, (prv - PAGE_OFFSET) >> 2
+            if u32[nw + 1] == prv and u32[pw] == nxt and new != prv and new != nxt:
                 w = (new - PAGE_OFFSET) >> 2
                 u32[w] = nxt
-                u32[w + 1] = hva
+                u32[w + 1] = prv
                 u32[nw + 1] = new
-                u32[self.hw] = new
+                u32[pw] = new
                 self.words[PCP_COUNT] += self.nr_pages
                 return
-        if self._add_ok(pfn, hva, nxt):
-            self._link(pfn, hva, nxt)
+        self._add_corrupt(pfn, prv, nxt)
+
+    def _add_corrupt(self, pfn: int, prv: int, nxt: int) -> NoReturn:
+        """The report of a list_add() whose checks fail; the block is leaked
+        first (the kernel's BUG leaves it on no list)."""
+        self.mm.leak(pfn, self.order)
+        new, u32 = self._entry(pfn), self.u32
+        if self._member(nxt) and self._member(prv):
+            next_prev, prev_next = u32[self._w(nxt) + 1], u32[self._w(prv)]
+        else:
+            next_prev = prev_next = 0xFFFFFFFF
+        list_add_valid(self.mm.reporter, new, prv, nxt, next_prev, prev_next)
+        check_data_corruption(self.mm.reporter, DEL_NEXT_PREV, "__list_add_valid",
+                              f"list_add corruption. {new:08x} would be linked to a list "
+                              "whose neighbours are not struct pages",
+                              notes=["mmemu: a per-cpu page list links only its head and "
+                                     "struct pages of mem_map"])
+
+    def append(self, pfn: int) -> None:
+        """list_add(&page->pcp_list, list): the block first on the list."""
+        self._add(pfn, self.hva, self.u32[self.hw])
 
     def add_tail(self, pfns: list[int]) -> None:
         """list_add_tail() of each block in turn: the first given is allocated
         first.  Blocks after one whose list_add() BUGs are leaked (the
         kernel's loop would not have reached them either)."""
         for i, pfn in enumerate(pfns):
-            prv = self.mm.u32[self.hw + 1]
             try:
-                ok = self._add_ok(pfn, prv, self.hva)
+                self._add(pfn, self.u32[self.hw + 1], self.hva)
             except BaseException:
                 for rest in pfns[i + 1:]:
                     self.mm.leak(rest, self.order)
                 raise
-            if ok:
-                self._link(pfn, prv, self.hva)
 
     def _unlink(self, entry: int) -> int:
-        """list_del() of the block at entry, checked; its pfn.
-
-        The checks of __list_del_entry_valid() inline for a sound entry (a
-        struct page between two list_heads of this list, each linked back
-        to it); _unlink_checked() makes them again, with the reports, for
-        any other."""
+        """list_del() of the block at entry, after __list_del_entry_valid()'s
+        checks (and mmemu's: entry is a struct page between two list_heads
+        of this list); its pfn.  lru.next is left 0, as the allocation's
+        clear_page_pfmemalloc() makes of list_del()'s LIST_POISON1 at once
+        (a block off a pcp list is being allocated, or merged)."""
         u32, hva, e0, lim = self.u32, self.hva, self.e0, self.lim
         off = entry - e0
         if 0 <= off < lim and not off % STRUCT_PAGE_SIZE:
@@ -203,49 +172,44 @@ class GuestPcpList:
                 if u32[pw] == entry and u32[nw + 1] == entry:
                     u32[nw + 1] = prv
                     u32[pw] = nxt
-                    # list_del()'s poison; lru.next as clear_page_pfmemalloc()
-                    # leaves it at once (a block off a pcp list is being allocated).
                     u32[w] = 0
                     u32[w + 1] = LIST_POISON2
                     self.words[PCP_COUNT] -= self.nr_pages
                     return off // STRUCT_PAGE_SIZE
-        return self._unlink_checked(entry)
+        self._unlink_corrupt(entry)
 
-    def _unlink_checked(self, entry: int) -> int:
-        """_unlink() with every check's report: the BUG of the first that fails."""
-        u32 = self.mm.u32
-        pfn = self._pfn(entry)
-        if pfn is None:
+    def _unlink_corrupt(self, entry: int) -> NoReturn:
+        """The report of a list_del() whose checks fail."""
+        rep = self.mm.reporter
+        if self._pfn(entry) is None:
             # The head's own link is not a struct page: list_del() of it
             # would check through it; say so as __list_del_entry_valid() would.
-            check_data_corruption(self.mm.reporter, DEL_NEXT_PREV, "__list_del_entry_valid",
+            check_data_corruption(rep, DEL_NEXT_PREV, "__list_del_entry_valid",
                                   f"list_del corruption. {self.hva:08x} is linked to "
                                   f"{entry:08x}, which is not a struct page",
                                   notes=["mmemu: the per-cpu page list's head points outside "
                                          "mem_map"])
-            raise IndexError("a broken per-cpu page list")
         w = self._w(entry)
-        nxt, prv = u32[w], u32[w + 1]
-        if not self._del_ok(entry, nxt, prv):
-            raise IndexError("a broken per-cpu page list")
-        u32[self._w(nxt) + 1] = prv
-        u32[self._w(prv)] = nxt
-        # list_del()'s poison; lru.next as clear_page_pfmemalloc() leaves it
-        # at once (every block taken off a pcp list is being allocated).
-        u32[w], u32[w + 1] = 0, LIST_POISON2
-        self.pcp.words[PCP_COUNT] -= self.nr_pages
-        return pfn
+        nxt, prv = self.u32[w], self.u32[w + 1]
+        kw = self.mm.kernel_word
+        list_del_entry_valid(rep, entry, nxt, prv, lambda: kw(prv), lambda: kw(nxt + 4), (0, 4))
+        outside = prv if self._member(nxt) else nxt
+        check_data_corruption(
+            rep, DEL_NEXT_PREV, "__list_del_entry_valid",
+            f"list_del corruption. {entry:08x} is linked to {outside:08x}, which is not a "
+            "struct page", notes=["mmemu: a per-cpu page list links only its head and struct "
+                                  "pages of mem_map; this entry's neighbour is neither"])
 
     def pop(self) -> int:
         """list_first_entry() and list_del(): the newest block."""
-        first = self.mm.u32[self.hw]
-        if first == self.hva:
+        if not self:
             raise IndexError("pop from an empty per-cpu page list")
-        return self._unlink(first)
+        return self._unlink(self.u32[self.hw])
 
     def pop_tail(self) -> int:
-        """list_last_entry() and list_del(): the oldest block."""
-        last = self.mm.u32[self.hw + 1]
+        """list_last_entry() and list_del(): the oldest block (IndexError when
+        the head's prev is the head)."""
+        last = self.u32[self.hw + 1]
         if last == self.hva:
             raise IndexError("pop from an empty per-cpu page list")
         return self._unlink(last)
@@ -289,11 +253,11 @@ class GuestPcpList:
 
 # -- placing the pagesets, and moving the lists ----------------------------------
 
-def place_pagesets(mm: MmState, phys: int) -> int:
+def place_pagesets(mm: MmState, phys: int) -> None:
     """Give every zone's per_cpu_pageset its struct per_cpu_pages in guest
     memory from phys on (the per-cpu area's dynamic part: 6.1's
-    setup_zone_pageset() allocates them there), one cache line apart;
-    returns the end.  The lists stay with the host until pcp_to_guest()."""
+    setup_zone_pageset() allocates them there), one cache line apart.
+    The lists stay with the host until pcp_to_guest()."""
     u32 = mm.u32
     for zone in mm.zones:
         pcp = zone.per_cpu_pageset
@@ -306,7 +270,6 @@ def place_pagesets(mm: MmState, phys: int) -> int:
             u32[head] = u32[head + 1] = PAGE_OFFSET + 4 * head       # INIT_LIST_HEAD()
         phys += PCP_STRIDE
     mm.pcp_placed = True
-    return phys
 
 
 def pcp_to_guest(mm: MmState) -> None:

@@ -61,7 +61,7 @@ BOOTINFO_FIELDS = (
     "kernel_pgd",           # swapper_pg_dir, the kernel page directory (virtual): init_mm.pgd
     "fast_free_bits",       # mmemu's bitmap of the pfns an order-0 free may give the pcp
                             # lists without a hypercall (mm/page.py), virtual
-    "fast_free_pfns",       # the pfns it covers (0: none, as with CONFIG_DEBUG_VM)
+    "fast_free_pfns",       # the pfns it covers, at most max_pfn (0: none, as with CONFIG_DEBUG_VM)
 )
 
 # Per-cpu data of the one CPU, at mailbox + PERCPU_OFFSET, one word each.

@@ -616,13 +616,7 @@ def ptdump_lookup(machine, va):
     else:
         rows.append(("pde", f"swapper_pg_dir[{pgd_index(va)}] at phys 0x{w.pde_addr:08x} = "
                             f"0x{w.pde:08x}  {decode_entry(w.pde, large=True)}"))
-        if w.level == PG_LEVEL_4M:
-            rows.append(("pte", "none: a 4M page (PSE)"))
-        elif w.pte_addr is not None:
-            rows.append(("pte", f"[{(va >> PAGE_SHIFT) & 0x3FF}] at phys 0x{w.pte_addr:08x} = "
-                                f"0x{w.pte:08x}  {decode_entry(w.pte)}"))
-        else:
-            rows.append(("pte", "none: no page table"))
+        rows.append(_pte_row(w, va, pae=False))
     if w.phys is None:
         rows.append(("phys", "not mapped"))
         return rows
@@ -655,14 +649,19 @@ def _lookup_rows_3level(w, va):
         return rows + [("pmd", "none: no PMD (the PDPT entry is not present)")]
     rows.append(("pmd", f"[{(va >> 21) & 511}] at phys 0x{w.pde_addr:08x} = "
                         f"0x{w.pde:016x}  {decode_entry(w.pde, large=True)}"))
+    return rows + [_pte_row(w, va, pae=True)]
+
+
+def _pte_row(w, va, pae):
+    """The pte row of a lookup: the entry (1024 of 32 bits, or 512 of 64 with
+    PAE), or why there is none (a large page, no page table)."""
     if w.level == PG_LEVEL_4M:
-        rows.append(("pte", "none: a 2M page (PSE)"))
-    elif w.pte_addr is not None:
-        rows.append(("pte", f"[{(va >> PAGE_SHIFT) & 511}] at phys 0x{w.pte_addr:08x} = "
-                            f"0x{w.pte:016x}  {decode_entry(w.pte)}"))
-    else:
-        rows.append(("pte", "none: no page table"))
-    return rows
+        return ("pte", f"none: a {'2M' if pae else '4M'} page (PSE)")
+    if w.pte_addr is None:
+        return ("pte", "none: no page table")
+    index, width = ((va >> PAGE_SHIFT) & 511, 16) if pae else ((va >> PAGE_SHIFT) & 0x3FF, 8)
+    return ("pte", f"[{index}] at phys 0x{w.pte_addr:08x} = 0x{w.pte:0{width}x}  "
+                   f"{decode_entry(w.pte)}")
 
 
 def lookup_text(machine, va):
